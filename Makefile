@@ -1,0 +1,83 @@
+# crowdgate — developer commands. `make run` and `make test` need nothing but this repo:
+# `make tools` installs what the tests use (npm dev tools pinned in package-lock.json,
+# Debian's chromium and a Java runtime), idempotently.
+
+SHELL := /bin/bash
+GO ?= go
+STACK ?= Crowdgate
+FUNCTIONS := $(notdir $(wildcard functions/*))
+LAMBDA_ARCH ?= arm64
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+
+# Tests run in a network namespace of their own that has only loopback: nothing a test
+# starts (DynamoDB Local binds every interface) can be reached from outside, and no test
+# can send traffic anywhere but 127.0.0.1.
+ISOLATE := unshare --map-root-user --net sh -c 'ip link set lo up && exec "$$0" "$$@"' env CROWDGATE_ISOLATED_NET=1
+TEST_FLAGS ?= -race -timeout 15m
+PKGS ?= ./...
+
+.PHONY: help run test tools build synth deploy invoke bench lint fuzz clean
+
+help:
+	@echo "make run     start crowdgate locally on http://127.0.0.1:8080 (demo at /demo)"
+	@echo "make test    install test tools if needed, vet, run every test"
+	@echo "make build   build every Lambda bootstrap into build/lambda/<fn>/"
+	@echo "make synth   synthesize the CDK app offline into cdk.out/ (cdk-nag checked)"
+	@echo "make deploy  build and cdk deploy to the current AWS account"
+	@echo "make invoke FN=<logical id> EVENT=events/<fn>/<case>.json   sam local invoke"
+	@echo "make bench   run the Go benchmarks"
+	@echo "make lint    gofmt and go vet"
+
+run:
+	$(GO) run ./cmd/crowdgate serve $(ARGS)
+
+tools: node_modules/.installed
+	@$(GO) mod download
+	@command -v java >/dev/null || $(call apt,default-jre-headless)
+	@test -x /usr/bin/chromium || $(call apt,chromium)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# apt installs a Debian package (root, or sudo when available).
+apt = { echo "installing Debian package $(1)"; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(1) >/dev/null; }
+
+test: tools lint
+	$(ISOLATE) $(GO) test $(TEST_FLAGS) $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+build:
+	@for fn in $(FUNCTIONS); do \
+	  echo "build $$fn"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -tags lambda.norpc -trimpath \
+	    -ldflags='-s -w' -o build/lambda/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	done
+
+synth: node_modules/.installed
+	node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting
+
+deploy: tools build
+	node_modules/.bin/cdk deploy --no-notices $(STACK) $(ARGS)
+
+invoke:
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<fn>/<case>.json"; exit 2; }
+	@command -v sam >/dev/null || { echo "sam local invoke needs the AWS SAM CLI (not installed); 'go test ./functions/...' replays events/ without it"; exit 2; }
+	@docker info >/dev/null 2>&1 || { echo "sam local invoke needs a running Docker engine (none found)"; exit 2; }
+	$(MAKE) build synth
+	sam local invoke -t cdk.out/$(STACK).template.json $(FN) -e $(EVENT)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./shared/token/
+	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./shared/verify/
+
+clean:
+	rm -rf build cdk.out .crowdgate

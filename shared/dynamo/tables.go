@@ -1,0 +1,126 @@
+// Package dynamo adapts the domain stores to DynamoDB. attributevalue mapping lives here
+// and nowhere else; the same code runs on AWS, on DynamoDB Local and on the local stack.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// API is the part of the DynamoDB client the adapters use, so tests can count calls.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var _ API = (*dynamodb.Client)(nil)
+
+// CreateTables creates every table of schema.Tables under the deployed names in names
+// (logical → deployed), with the same keys and indexes as the CDK stack, and waits until
+// they can be used. Existing tables are left alone. TTL is switched on where the server
+// supports it (minidyn does not; the local stack sweeps expired items itself).
+func CreateTables(ctx context.Context, c *dynamodb.Client, names map[string]string) error {
+	for _, t := range schema.Tables {
+		name := names[t.Name]
+		if name == "" {
+			return fmt.Errorf("create tables: no deployed name for %q", t.Name)
+		}
+		in := &dynamodb.CreateTableInput{
+			TableName:   aws.String(name),
+			BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{
+				{AttributeName: aws.String(schema.PartitionKey), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(schema.SortKey), AttributeType: types.ScalarAttributeTypeS},
+			},
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(schema.PartitionKey), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(schema.SortKey), KeyType: types.KeyTypeRange},
+			},
+		}
+		for _, ix := range t.Indexes {
+			in.AttributeDefinitions = append(in.AttributeDefinitions,
+				types.AttributeDefinition{AttributeName: aws.String(ix.PartitionKey), AttributeType: types.ScalarAttributeTypeS},
+				types.AttributeDefinition{AttributeName: aws.String(ix.SortKey), AttributeType: types.ScalarAttributeTypeS})
+			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+				IndexName: aws.String(ix.Name),
+				KeySchema: []types.KeySchemaElement{
+					{AttributeName: aws.String(ix.PartitionKey), KeyType: types.KeyTypeHash},
+					{AttributeName: aws.String(ix.SortKey), KeyType: types.KeyTypeRange},
+				},
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			})
+		}
+		if _, err := c.CreateTable(ctx, in); err != nil {
+			var inUse *types.ResourceInUseException
+			if !errors.As(err, &inUse) {
+				return fmt.Errorf("create table %s: %w", name, err)
+			}
+			continue
+		}
+		if t.TTL {
+			_, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+				TableName:               aws.String(name),
+				TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(schema.TTLAttribute), Enabled: aws.Bool(true)},
+			})
+			_ = err // not supported by every local stand-in; expiry is also checked on read
+		}
+	}
+	return nil
+}
+
+// TTL returns the ttl attribute value for an expiry time.
+func TTL(expires time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)}
+}
+
+// Expired reports whether an item's ttl attribute is in the past. DynamoDB deletes expired
+// items lazily (up to days later), so every read of a TTL'd record asks this.
+func Expired(item map[string]types.AttributeValue, now time.Time) bool {
+	n, ok := item[schema.TTLAttribute].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	sec, err := strconv.ParseInt(n.Value, 10, 64)
+	return err == nil && now.Unix() >= sec
+}
+
+// Key builds a pk/sk key.
+func Key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		schema.PartitionKey: &types.AttributeValueMemberS{Value: pk},
+		schema.SortKey:      &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// IsConditionFailed reports whether err is a failed condition expression (also inside a
+// cancelled transaction).
+func IsConditionFailed(err error) bool {
+	var cf *types.ConditionalCheckFailedException
+	if errors.As(err, &cf) {
+		return true
+	}
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,196 @@
+// Package platform is what every function's main shares: it reads the configuration once,
+// builds AWS SDK clients once (lazily, so a binary links only the clients it uses), sets up
+// JSON logging and starts the Lambda runtime with an HTTP or SQS handler. The local stack
+// builds the same Env with loopback endpoints and in-process queues.
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/web"
+)
+
+// SQSHandler is the signature of every queue consumer (partial batch responses).
+type SQSHandler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+
+// Sender sends JSON messages to one queue.
+type Sender interface {
+	SendJSON(ctx context.Context, msgs ...any) error
+}
+
+// Env is a function's environment: configuration, AWS configuration and clients, logger
+// and clock. Build it with Load (Lambda) or by hand (local stack, tests).
+type Env struct {
+	Config config.Config
+	AWS    aws.Config
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Queues, when set, replaces SQS senders (the local stack's in-process queues).
+	Queues func(logical string) (Sender, error)
+	// LocalS3 switches the S3 client to path-style addressing without optional checksums,
+	// which gofakes3 needs.
+	LocalS3 bool
+
+	dynamoOnce sync.Once
+	dynamo     *dynamodb.Client
+	s3Once     sync.Once
+	s3         *s3.Client
+	sqsOnce    sync.Once
+	sqs        *sqs.Client
+}
+
+// Load reads the configuration from the environment and the AWS configuration from the
+// default chain (which honours AWS_ENDPOINT_URL_<SERVICE> for local stand-ins).
+func Load(ctx context.Context) (*Env, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return &Env{Config: cfg, AWS: awsCfg, Log: NewLogger(os.Stdout, cfg.LogLevel), Now: time.Now}, nil
+}
+
+// NewLogger returns the JSON logger every function uses.
+func NewLogger(w *os.File, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// DynamoDB returns the shared DynamoDB client.
+func (e *Env) DynamoDB() *dynamodb.Client {
+	e.dynamoOnce.Do(func() { e.dynamo = dynamodb.NewFromConfig(e.AWS) })
+	return e.dynamo
+}
+
+// S3 returns the shared S3 client.
+func (e *Env) S3() *s3.Client {
+	e.s3Once.Do(func() {
+		e.s3 = s3.NewFromConfig(e.AWS, func(o *s3.Options) {
+			if e.LocalS3 {
+				o.UsePathStyle = true
+				o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+				o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+			}
+		})
+	})
+	return e.s3
+}
+
+// SQS returns the shared SQS client.
+func (e *Env) SQS() *sqs.Client {
+	e.sqsOnce.Do(func() { e.sqs = sqs.NewFromConfig(e.AWS) })
+	return e.sqs
+}
+
+// Queue returns a sender for a logical queue (schema.Queue*).
+func (e *Env) Queue(logical string) (Sender, error) {
+	if e.Queues != nil {
+		return e.Queues(logical)
+	}
+	url, err := e.Config.Queue(logical)
+	if err != nil {
+		return nil, err
+	}
+	return &sqsSender{client: e.SQS(), url: url}, nil
+}
+
+// SigningKeys returns the token-signing key list ("kid:base64,…", newest first), from the
+// environment or from Secrets Manager on AWS.
+func (e *Env) SigningKeys(ctx context.Context) (string, error) {
+	if e.Config.SigningKeys != "" {
+		return e.Config.SigningKeys, nil
+	}
+	if e.Config.SigningSecretARN == "" {
+		return "", errors.New("config: set SIGNING_KEYS or SIGNING_SECRET_ARN")
+	}
+	out, err := secretsmanager.NewFromConfig(e.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &e.Config.SigningSecretARN})
+	if err != nil {
+		return "", fmt.Errorf("read signing keys: %w", err)
+	}
+	return aws.ToString(out.SecretString), nil
+}
+
+// sqsSender sends JSON messages in batches of ten (the SQS limit).
+type sqsSender struct {
+	client *sqs.Client
+	url    string
+}
+
+func (s *sqsSender) SendJSON(ctx context.Context, msgs ...any) error {
+	for start := 0; start < len(msgs); start += 10 {
+		end := min(start+10, len(msgs))
+		entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, end-start)
+		for i, m := range msgs[start:end] {
+			b, err := json.Marshal(m)
+			if err != nil {
+				return fmt.Errorf("encode message: %w", err)
+			}
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String(string(b))})
+		}
+		out, err := s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.url, Entries: entries})
+		if err != nil {
+			return fmt.Errorf("send to queue: %w", err)
+		}
+		if len(out.Failed) > 0 {
+			return fmt.Errorf("send to queue: %d of %d messages failed (first: %s)", len(out.Failed), len(entries), aws.ToString(out.Failed[0].Message))
+		}
+	}
+	return nil
+}
+
+// StartHTTP builds an HTTP function's handler once and serves it through the API Gateway
+// HTTP API (payload v2) adapter. A build failure is logged and exits: Lambda reports it as
+// an init error.
+func StartHTTP(build func(ctx context.Context, env *Env) (http.Handler, error)) {
+	env, h := mustBuild(build)
+	lambda.Start(httpadapter.NewV2(web.Middleware(env.Log, h)).ProxyWithContext)
+}
+
+// StartSQS builds a queue consumer once and serves it.
+func StartSQS(build func(ctx context.Context, env *Env) (SQSHandler, error)) {
+	_, h := mustBuild(build)
+	lambda.Start(h)
+}
+
+func mustBuild[H any](build func(ctx context.Context, env *Env) (H, error)) (*Env, H) {
+	ctx := context.Background()
+	env, err := Load(ctx)
+	if err != nil {
+		slog.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	slog.SetDefault(env.Log)
+	h, err := build(ctx, env)
+	if err != nil {
+		env.Log.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	return env, h
+}

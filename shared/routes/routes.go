@@ -1,0 +1,75 @@
+// Package routes is the one route table. The CDK stack turns it into API Gateway HTTP API
+// routes and the local stack into a net/http mux, so the two cannot drift.
+package routes
+
+// Auth says who may call a route.
+type Auth string
+
+const (
+	// Public routes are called by browsers (the widget) or authenticate in the handler
+	// (siteverify secrets, customer and integrator API keys).
+	Public Auth = "public"
+	// Operator routes are IAM-authorised on AWS; the local stack asks for its admin token.
+	Operator Auth = "operator"
+)
+
+// Function names: one Lambda each (functions/<name>).
+const (
+	FunctionChallenge = "challenge"
+	FunctionVerify    = "verify"
+	FunctionAdmin     = "admin"
+)
+
+// Route is one HTTP route. Path uses the {name} placeholder syntax that both API Gateway
+// and Go 1.22+ net/http patterns understand.
+type Route struct {
+	Method   string
+	Path     string
+	Function string
+	Auth     Auth
+	// Browser marks routes the widget calls cross-origin (CORS).
+	Browser bool
+}
+
+// Pattern is the net/http ServeMux pattern of the route.
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// Table lists every route of the service.
+var Table = []Route{
+	{Method: "GET", Path: "/1/api.js", Function: FunctionChallenge, Auth: Public, Browser: true},
+	{Method: "POST", Path: "/1/challenges", Function: FunctionChallenge, Auth: Public, Browser: true},
+	{Method: "POST", Path: "/1/challenges/{id}/answers", Function: FunctionChallenge, Auth: Public, Browser: true},
+
+	{Method: "POST", Path: "/siteverify", Function: FunctionVerify, Auth: Public},
+
+	{Method: "POST", Path: "/admin/integrators", Function: FunctionAdmin, Auth: Operator},
+	{Method: "GET", Path: "/admin/integrators/{id}", Function: FunctionAdmin, Auth: Operator},
+	{Method: "POST", Path: "/admin/integrators/{id}/sites", Function: FunctionAdmin, Auth: Operator},
+	{Method: "GET", Path: "/admin/sites/{sitekey}", Function: FunctionAdmin, Auth: Operator},
+	{Method: "PATCH", Path: "/admin/sites/{sitekey}", Function: FunctionAdmin, Auth: Operator},
+	{Method: "POST", Path: "/admin/sites/{sitekey}/secret", Function: FunctionAdmin, Auth: Operator},
+}
+
+// Functions returns the distinct HTTP function names in table order.
+func Functions() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range Table {
+		if !seen[r.Function] {
+			seen[r.Function] = true
+			out = append(out, r.Function)
+		}
+	}
+	return out
+}
+
+// For returns the routes served by one function.
+func For(function string) []Route {
+	var out []Route
+	for _, r := range Table {
+		if r.Function == function {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,99 @@
+// Package schema names every table, queue and bucket once, so the CDK app, the local stack
+// and the adapters cannot disagree about them. It imports no AWS SDK.
+package schema
+
+// Every table uses the same generic key shape (pk, sk strings) and the TTL attribute "ttl"
+// (epoch seconds). Records that are not accounts always carry a ttl (DESIGN §3).
+const (
+	PartitionKey = "pk"
+	SortKey      = "sk"
+	TTLAttribute = "ttl"
+)
+
+// Index is a global secondary index with string keys.
+type Index struct {
+	Name         string
+	PartitionKey string
+	SortKey      string
+}
+
+// Table describes one DynamoDB table. Name is the logical name; deployed names come from
+// config (env) so several stacks can share an account.
+type Table struct {
+	Name    string
+	Indexes []Index
+	// Class is the privacy-policy class the table holds (docs/PRIVACY.md).
+	Class string
+	// TTL says whether records expire through the ttl attribute.
+	TTL bool
+	// CustomerKey asks for a customer-managed KMS key (personal information).
+	CustomerKey bool
+}
+
+// GSI1 is the one secondary index the tables that need a second access path share.
+var GSI1 = Index{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: "gsi1sk"}
+
+const (
+	TableAccounts   = "accounts"
+	TableChallenges = "challenges"
+	TableLabels     = "labels"
+	TableRisk       = "risk"
+	TablePrivacy    = "privacy"
+)
+
+// Tables lists every table of the service.
+var Tables = []Table{
+	{Name: TableAccounts, Indexes: []Index{GSI1}, Class: "personal", TTL: true, CustomerKey: true},
+	{Name: TableChallenges, Class: "challenges-and-tokens", TTL: true},
+	{Name: TableLabels, Indexes: []Index{GSI1}, Class: "labeled-data", TTL: true},
+	{Name: TableRisk, Class: "analytics", TTL: true},
+	{Name: TablePrivacy, Indexes: []Index{GSI1}, Class: "privacy-requests", TTL: true},
+}
+
+// Queue describes one SQS queue; every queue has a dead-letter queue.
+type Queue struct {
+	Name string
+	// MaxReceives is how often a message is tried before it moves to the dead-letter queue.
+	MaxReceives int
+	// VisibilitySeconds must exceed the consumer's timeout.
+	VisibilitySeconds int
+	// Consumer is the function (routes.Function* name) that consumes the queue.
+	Consumer string
+}
+
+const (
+	QueueAnswers    = "answers"
+	QueueRiskEvents = "risk-events"
+	QueueExports    = "exports"
+	QueuePrivacy    = "privacy"
+)
+
+// Queues lists every queue of the service.
+var Queues = []Queue{
+	{Name: QueueAnswers, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "consensus"},
+	{Name: QueueRiskEvents, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "risk"},
+	{Name: QueueExports, MaxReceives: 3, VisibilitySeconds: 900, Consumer: "export"},
+	{Name: QueuePrivacy, MaxReceives: 5, VisibilitySeconds: 900, Consumer: "privacy"},
+}
+
+// Bucket describes one S3 bucket.
+type Bucket struct {
+	Name string
+	// ExpireDays, when positive, is the lifecycle rule that deletes objects.
+	ExpireDays int
+	// Versioned keeps old versions where data must survive mistakes.
+	Versioned bool
+}
+
+const (
+	BucketMedia   = "media"
+	BucketExports = "exports"
+	BucketPrivacy = "privacy"
+)
+
+// Buckets lists every bucket of the service.
+var Buckets = []Bucket{
+	{Name: BucketMedia, Versioned: true},
+	{Name: BucketExports, ExpireDays: 7},
+	{Name: BucketPrivacy, ExpireDays: 30},
+}

@@ -1,0 +1,235 @@
+// Package web holds the HTTP edge shared by every function: JSON bodies, the error
+// envelope (domain errors become status codes only here), request ids, structured logs,
+// panic recovery and CORS for the browser routes.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+)
+
+// Error is an error with a stable, documented code and the HTTP status it maps to.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Common error codes used by more than one function.
+const (
+	CodeBadRequest   = "bad_request"
+	CodeBadJSON      = "invalid_json"
+	CodeTooLarge     = "body_too_large"
+	CodeNotFound     = "not_found"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeConflict     = "conflict"
+	CodeInternal     = "internal_error"
+	CodeUnavailable  = "unavailable"
+)
+
+// ErrorBody is the JSON envelope of every error answer (except /siteverify, which speaks
+// hCaptcha's format).
+type ErrorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id,omitempty"`
+	} `json:"error"`
+}
+
+// WriteJSON writes v as a JSON answer with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// WriteError answers with err's status and code. Errors that are not *Error are logged and
+// answered as a 500 without detail: internal messages never reach a client.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		Logger(r.Context()).ErrorContext(r.Context(), "request failed", "err", err)
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
+	} else if e.Status >= 500 {
+		Logger(r.Context()).ErrorContext(r.Context(), "request failed", "code", e.Code, "err", err)
+	}
+	var body ErrorBody
+	body.Error.Code = e.Code
+	body.Error.Message = e.Message
+	body.Error.RequestID = RequestID(r.Context())
+	WriteJSON(w, e.Status, body)
+}
+
+// DecodeJSON reads a JSON body of at most limit bytes into v. Unknown fields are refused so
+// typos surface as errors instead of silently ignored settings.
+func DecodeJSON(r *http.Request, limit int64, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "could not read body", Err: err}
+	}
+	if int64(len(body)) > limit {
+		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "body is not valid JSON for this request: " + jsonProblem(err)}
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, CodeBadJSON, "body has trailing data after the JSON value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decode error without echoing the client's data back.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type.String())
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "malformed"
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyLogger
+)
+
+// RequestID returns the id assigned to the request by Middleware.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+// Logger returns the request-scoped logger (with request_id) or the default logger.
+func Logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(keyLogger).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// WithLogger returns ctx carrying l (used by queue consumers for per-message ids).
+func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, keyLogger, l)
+}
+
+// NewID returns a random 128-bit identifier in hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Middleware assigns a request id, logs one line per request (method, route, status,
+// duration — never bodies, query strings or client addresses) and turns panics into 500s.
+func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = NewID()
+		}
+		l := log.With("request_id", id)
+		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLogger, l)
+		r = r.WithContext(ctx)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec.Header().Set("X-Request-Id", id)
+		defer func() {
+			if p := recover(); p != nil {
+				l.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					WriteError(rec, r, fmt.Errorf("panic: %v", p))
+				}
+			}
+			l.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.wrote = true
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// CORS lets any origin call a browser route. The widget sends no cookies or credentials,
+// so a wildcard origin exposes nothing; preflight requests are answered here.
+func CORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", "600")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ClientIP returns the caller's address: API Gateway puts the source IP in RemoteAddr
+// (through the Lambda adapter); net/http adds a port, which is dropped.
+func ClientIP(r *http.Request) net.IP {
+	host := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return net.ParseIP(host)
+}
