@@ -1,0 +1,247 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/crowdgate/crowdgate/shared/token"
+)
+
+// TestSiteverifyContract is hCaptcha's siteverify contract, one case per behaviour an
+// integrator relies on.
+func TestSiteverifyContract(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	type want struct {
+		status   int
+		success  bool
+		codes    string
+		hostname string
+	}
+	ok := want{status: 200, success: true, hostname: "shop.example"}
+	fail := func(codes string) want { return want{status: 200, codes: codes} }
+	cases := []struct {
+		name string
+		run  func(f *fix) answer
+		want want
+	}{
+		{"pass", func(f *fix) answer {
+			return f.form(url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}})
+		}, ok},
+		{"pass as JSON with sitekey and remoteip", func(f *fix) answer {
+			b, _ := json.Marshal(map[string]string{"secret": evSecret, "response": f.pass(evSitekey), "sitekey": evSitekey, "remoteip": "2001:db8::1"})
+			return f.do(http.MethodPost, "application/json", string(b))
+		}, ok},
+		{"missing-input-secret", func(f *fix) answer {
+			return f.form(url.Values{"response": {f.pass(evSitekey)}})
+		}, fail("missing-input-secret")},
+		{"missing-input-response", func(f *fix) answer {
+			return f.form(url.Values{"secret": {evSecret}})
+		}, fail("missing-input-response")},
+		{"both missing", func(f *fix) answer { return f.do(http.MethodPost, form, "") },
+			fail("missing-input-secret,missing-input-response")},
+		{"invalid-input-secret: malformed", func(f *fix) answer {
+			return f.form(url.Values{"secret": {"my-secret"}, "response": {f.pass(evSitekey)}})
+		}, fail("invalid-input-secret")},
+		{"invalid-input-secret: unknown", func(f *fix) answer {
+			return f.form(url.Values{"secret": {"0x" + strings.Repeat("9", 40)}, "response": {f.pass(evSitekey)}})
+		}, fail("invalid-input-secret")},
+		{"invalid-input-secret: rotated away", func(f *fix) answer {
+			tok := f.pass(evSitekey)
+			if _, _, err := f.sites.RotateSecret(context.Background(), evSitekey); err != nil {
+				f.t.Fatal(err)
+			}
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, fail("invalid-input-secret")},
+		{"invalid-input-response: malformed", func(f *fix) answer {
+			return f.form(url.Values{"secret": {evSecret}, "response": {"P1_not-a-token"}})
+		}, fail("invalid-input-response")},
+		{"invalid-input-response: forged", func(f *fix) answer {
+			forger, _ := token.NewSigner("ev1:" + strings.Repeat("A", 43) + "=")
+			tok, _, _ := forger.Issue(evSitekey, f.now())
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, fail("invalid-input-response")},
+		{"invalid-input-response: token of another site", func(f *fix) answer {
+			other, _ := f.site(false)
+			return f.form(url.Values{"secret": {evSecret}, "response": {f.pass(other.Sitekey)}})
+		}, fail("invalid-input-response")},
+		{"invalid-input-response: genuine token never stored", func(f *fix) answer {
+			tok, _, _ := f.signer.Issue(evSitekey, f.now())
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, fail("invalid-input-response")},
+		{"still valid at 119 s", func(f *fix) answer {
+			tok := f.pass(evSitekey)
+			f.advance(119 * time.Second)
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, ok},
+		{"expired-input-response at 120 s", func(f *fix) answer {
+			tok := f.pass(evSitekey)
+			f.advance(token.TTL)
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, fail("expired-input-response")},
+		{"already-seen-response on reuse", func(f *fix) answer {
+			tok := f.pass(evSitekey)
+			if a := f.form(url.Values{"secret": {evSecret}, "response": {tok}}); a.body["success"] != true {
+				f.t.Fatalf("first use failed: %s", a.raw)
+			}
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, fail("already-seen-response")},
+		{"bad-request: malformed JSON", func(f *fix) answer {
+			return f.do(http.MethodPost, "application/json", `{"secret":`)
+		}, fail("bad-request")},
+		{"bad-request: body over 16 KiB", func(f *fix) answer {
+			return f.do(http.MethodPost, form, "secret="+evSecret+"&response="+strings.Repeat("a", 16<<10))
+		}, fail("bad-request")},
+		{"missing-remoteip", func(f *fix) answer {
+			s, secret := f.site(true)
+			return f.form(url.Values{"secret": {secret}, "response": {f.pass(s.Sitekey)}})
+		}, fail("missing-remoteip")},
+		{"remoteip given where required", func(f *fix) answer {
+			s, secret := f.site(true)
+			return f.form(url.Values{"secret": {secret}, "response": {f.pass(s.Sitekey)}, "remoteip": {"203.0.113.9"}})
+		}, ok},
+		{"invalid-remoteip", func(f *fix) answer {
+			return f.form(url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}, "remoteip": {"203.0.113.300"}})
+		}, fail("invalid-remoteip")},
+		{"sitekey-secret-mismatch", func(f *fix) answer {
+			other, _ := f.site(false)
+			return f.form(url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}, "sitekey": {other.Sitekey}})
+		}, fail("sitekey-secret-mismatch")},
+		{"a refused request does not burn the token", func(f *fix) answer {
+			tok := f.pass(evSitekey)
+			f.form(url.Values{"secret": {evSecret}, "response": {tok}, "sitekey": {token.TestSitekey}})
+			return f.form(url.Values{"secret": {evSecret}, "response": {tok}})
+		}, ok},
+		{"not-using-dummy-passcode: test secret, real token", func(f *fix) answer {
+			return f.form(url.Values{"secret": {token.TestSecret}, "response": {f.pass(evSitekey)}})
+		}, fail("not-using-dummy-passcode")},
+		{"not-using-dummy-passcode: test token, real secret", func(f *fix) answer {
+			return f.form(url.Values{"secret": {evSecret}, "response": {token.TestResponse}})
+		}, fail("not-using-dummy-passcode")},
+		{"test keys verify, repeatedly, without any store", func(f *fix) answer {
+			records := f.tokens.Len()
+			var a answer
+			for range 3 {
+				a = f.form(url.Values{"secret": {token.TestSecret}, "response": {token.TestResponse}, "sitekey": {token.TestSitekey}})
+			}
+			if f.tokens.Len() != records {
+				f.t.Fatal("test keys touched the token store")
+			}
+			return a
+		}, want{status: 200, success: true, hostname: "dummy-key-pass"}},
+		{"GET is 405", func(f *fix) answer { return f.do(http.MethodGet, "", "") }, want{status: 405, codes: "bad-request"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFix(t)
+			a := c.run(f)
+			if a.status != c.want.status || a.body["success"] != c.want.success || a.codes() != c.want.codes {
+				t.Fatalf("got %d %s; want %d success=%v codes=%q", a.status, a.raw, c.want.status, c.want.success, c.want.codes)
+			}
+			if a.body["credit"] != false {
+				t.Errorf("credit = %v, want false", a.body["credit"])
+			}
+			if !c.want.success {
+				for _, k := range []string{"challenge_ts", "hostname", "score", "score_reason"} {
+					if _, ok := a.body[k]; ok {
+						t.Errorf("failure carries %q: %s", k, a.raw)
+					}
+				}
+				return
+			}
+			if a.body["hostname"] != c.want.hostname {
+				t.Errorf("hostname %v, want %s", a.body["hostname"], c.want.hostname)
+			}
+			ts, _ := a.body["challenge_ts"].(string)
+			if _, err := time.Parse("2006-01-02T15:04:05Z", ts); err != nil {
+				t.Errorf("challenge_ts %q is not ISO 8601 UTC", ts)
+			}
+			if c.want.hostname == "dummy-key-pass" {
+				return
+			}
+			if a.body["score"] != 0.1 || len(a.body["score_reason"].([]any)) != 1 {
+				t.Errorf("score %v, score_reason %v", a.body["score"], a.body["score_reason"])
+			}
+		})
+	}
+}
+
+// TestEvents replays every events/verify file through the Lambda adapter, as Lambda does.
+func TestEvents(t *testing.T) {
+	type want struct {
+		status  int
+		success bool
+		codes   string
+	}
+	expect := map[string]want{
+		"verify-test-keys.json":        {200, true, ""},
+		"verify-form.json":             {200, true, ""},
+		"verify-json.json":             {200, true, ""},
+		"verify-multipart.json":        {200, true, ""},
+		"verify-missing-secret.json":   {200, false, "missing-input-secret"},
+		"verify-missing-response.json": {200, false, "missing-input-response"},
+		"verify-bad-request.json":      {200, false, "bad-request"},
+		"verify-unknown-secret.json":   {200, false, "invalid-input-secret"},
+		"verify-forged.json":           {200, false, "invalid-input-response"},
+		"verify-expired.json":          {200, false, "expired-input-response"},
+		"verify-sitekey-mismatch.json": {200, false, "sitekey-secret-mismatch"},
+		"verify-invalid-remoteip.json": {200, false, "invalid-remoteip"},
+		"verify-dummy-passcode.json":   {200, false, "not-using-dummy-passcode"},
+		"verify-get.json":              {405, false, "bad-request"},
+	}
+	files, _ := filepath.Glob("../../../events/verify/*.json")
+	if len(files) != len(expect) {
+		t.Fatalf("%d event files, %d expectations: keep them in step", len(files), len(expect))
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			w, ok := expect[filepath.Base(file)]
+			if !ok {
+				t.Fatal("no expectation for this event")
+			}
+			resp := replay(t, newFix(t), file)
+			var body map[string]any
+			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+				t.Fatalf("body %q", resp.Body)
+			}
+			codes := []string{}
+			for _, c := range asSlice(body["error-codes"]) {
+				codes = append(codes, c.(string))
+			}
+			if resp.StatusCode != w.status || body["success"] != w.success || strings.Join(codes, ",") != w.codes {
+				t.Fatalf("got %d %s; want %d success=%v codes=%q", resp.StatusCode, resp.Body, w.status, w.success, w.codes)
+			}
+		})
+	}
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func replay(t *testing.T, f *fix, file string) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("event %s: %v", file, err)
+	}
+	resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}

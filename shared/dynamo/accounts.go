@@ -1,0 +1,308 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+)
+
+// Accounts is the account.Store on the accounts table. Layout (accounts carry no ttl):
+//
+//	INTEGRATOR#<id>      PROFILE  the integrator (kind "integrator")
+//	SITE#<sitekey>       SITE     the site; gsi1 INTEGRATOR#<id> / SITE#<sitekey> lists an integrator's sites
+//	SECRET#<sha256 hex>  SECRET   secret lookup → sitekey (kind "site-secret")
+//
+// A later customer account becomes CUSTOMER#<id> / PROFILE and API keys APIKEY#<hash>.
+type Accounts struct {
+	api   API
+	table string
+}
+
+var _ account.Store = (*Accounts)(nil)
+
+// NewAccounts returns the store on the deployed accounts table.
+func NewAccounts(api API, table string) *Accounts { return &Accounts{api: api, table: table} }
+
+const (
+	acctSKProfile = "PROFILE"
+	acctSKSite    = "SITE"
+	acctSKSecret  = "SECRET"
+)
+
+func acctIntegratorPK(id string) string { return "INTEGRATOR#" + id }
+func acctSitePK(sitekey string) string  { return "SITE#" + sitekey }
+func acctSecretPK(hash string) string   { return "SECRET#" + hash }
+
+type acctIntegratorItem struct {
+	PK        string    `dynamodbav:"pk"`
+	SK        string    `dynamodbav:"sk"`
+	Kind      string    `dynamodbav:"kind"`
+	ID        string    `dynamodbav:"id"`
+	Name      string    `dynamodbav:"name"`
+	Email     string    `dynamodbav:"email"`
+	Country   string    `dynamodbav:"country"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+}
+
+type acctSiteItem struct {
+	PK              string    `dynamodbav:"pk"`
+	SK              string    `dynamodbav:"sk"`
+	GSI1PK          string    `dynamodbav:"gsi1pk"`
+	GSI1SK          string    `dynamodbav:"gsi1sk"`
+	Kind            string    `dynamodbav:"kind"`
+	Sitekey         string    `dynamodbav:"sitekey"`
+	IntegratorID    string    `dynamodbav:"integrator_id"`
+	Name            string    `dynamodbav:"name"`
+	Hostnames       []string  `dynamodbav:"hostnames"` // a list: order kept, never empty-set trouble
+	SecretHash      string    `dynamodbav:"secret_hash"`
+	RequireRemoteIP bool      `dynamodbav:"require_remoteip"`
+	CreatedAt       time.Time `dynamodbav:"created_at"`
+	SecretRotatedAt time.Time `dynamodbav:"secret_rotated_at"`
+}
+
+type acctSecretItem struct {
+	PK      string `dynamodbav:"pk"`
+	SK      string `dynamodbav:"sk"`
+	Kind    string `dynamodbav:"kind"`
+	Sitekey string `dynamodbav:"sitekey"`
+}
+
+func (it acctSiteItem) site() account.Site {
+	return account.Site{
+		Sitekey: it.Sitekey, IntegratorID: it.IntegratorID, Name: it.Name, Hostnames: it.Hostnames,
+		SecretHash: it.SecretHash, RequireRemoteIP: it.RequireRemoteIP,
+		CreatedAt: it.CreatedAt, SecretRotatedAt: it.SecretRotatedAt,
+	}
+}
+
+const acctCondNew = "attribute_not_exists(pk)"
+
+// CreateIntegrator implements account.Store.
+func (a *Accounts) CreateIntegrator(ctx context.Context, in account.Integrator) error {
+	item, err := attributevalue.MarshalMap(acctIntegratorItem{
+		PK: acctIntegratorPK(in.ID), SK: acctSKProfile, Kind: "integrator",
+		ID: in.ID, Name: in.Name, Email: in.Email, Country: in.Country, CreatedAt: in.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("encode integrator: %w", err)
+	}
+	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)})
+	if IsConditionFailed(err) {
+		return account.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("put integrator: %w", err)
+	}
+	return nil
+}
+
+// GetIntegrator implements account.Store.
+func (a *Accounts) GetIntegrator(ctx context.Context, id string) (account.Integrator, error) {
+	var it acctIntegratorItem
+	if err := a.get(ctx, acctIntegratorPK(id), acctSKProfile, &it); err != nil {
+		return account.Integrator{}, err
+	}
+	return account.Integrator{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt}, nil
+}
+
+// CreateSite implements account.Store: the site, its secret lookup and a check that the
+// integrator exists commit together or not at all.
+func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
+	site, err := attributevalue.MarshalMap(acctSiteItem{
+		PK: acctSitePK(s.Sitekey), SK: acctSKSite, GSI1PK: acctIntegratorPK(s.IntegratorID), GSI1SK: acctSitePK(s.Sitekey), Kind: "site",
+		Sitekey: s.Sitekey, IntegratorID: s.IntegratorID, Name: s.Name, Hostnames: s.Hostnames,
+		SecretHash: s.SecretHash, RequireRemoteIP: s.RequireRemoteIP, CreatedAt: s.CreatedAt, SecretRotatedAt: s.SecretRotatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("encode site: %w", err)
+	}
+	secret, err := attributevalue.MarshalMap(acctSecretItem{PK: acctSecretPK(s.SecretHash), SK: acctSKSecret, Kind: "site-secret", Sitekey: s.Sitekey})
+	if err != nil {
+		return fmt.Errorf("encode secret lookup: %w", err)
+	}
+	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &a.table, Item: site, ConditionExpression: aws.String(acctCondNew)}},
+		{Put: &types.Put{TableName: &a.table, Item: secret, ConditionExpression: aws.String(acctCondNew)}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(acctIntegratorPK(s.IntegratorID), acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+	}})
+	if err != nil {
+		if acctFailedAt(err, 2) {
+			return account.ErrNotFound
+		}
+		if acctIsConflict(err) {
+			return account.ErrConflict
+		}
+		return fmt.Errorf("create site: %w", err)
+	}
+	return nil
+}
+
+// GetSite implements account.Store.
+func (a *Accounts) GetSite(ctx context.Context, sitekey string) (account.Site, error) {
+	var it acctSiteItem
+	if err := a.get(ctx, acctSitePK(sitekey), acctSKSite, &it); err != nil {
+		return account.Site{}, err
+	}
+	return it.site(), nil
+}
+
+// UpdateSite implements account.Store with one conditional UpdateItem.
+func (a *Accounts) UpdateSite(ctx context.Context, sitekey string, u account.SiteUpdate) (account.Site, error) {
+	expr := ""
+	values := map[string]types.AttributeValue{}
+	names := map[string]string{}
+	set := func(attr string, v any) error {
+		av, err := attributevalue.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", attr, err)
+		}
+		if expr != "" {
+			expr += ", "
+		}
+		expr += "#" + attr + " = :" + attr
+		names["#"+attr] = attr
+		values[":"+attr] = av
+		return nil
+	}
+	var err error
+	if u.Name != nil {
+		err = errors.Join(err, set("name", *u.Name))
+	}
+	if u.Hostnames != nil {
+		err = errors.Join(err, set("hostnames", *u.Hostnames))
+	}
+	if u.RequireRemoteIP != nil {
+		err = errors.Join(err, set("require_remoteip", *u.RequireRemoteIP))
+	}
+	if err != nil {
+		return account.Site{}, err
+	}
+	if expr == "" {
+		return a.GetSite(ctx, sitekey)
+	}
+	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &a.table, Key: Key(acctSitePK(sitekey), acctSKSite),
+		UpdateExpression:          aws.String("SET " + expr),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if IsConditionFailed(err) {
+		return account.Site{}, account.ErrNotFound
+	}
+	if err != nil {
+		return account.Site{}, fmt.Errorf("update site: %w", err)
+	}
+	var it acctSiteItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return account.Site{}, fmt.Errorf("decode site: %w", err)
+	}
+	return it.site(), nil
+}
+
+// RotateSecret implements account.Store: the site's hash changes (only if it is still
+// oldHash), the old lookup is deleted and the new one created in one transaction.
+func (a *Accounts) RotateSecret(ctx context.Context, sitekey, oldHash, newHash string, at time.Time) error {
+	atAV, err := attributevalue.Marshal(at)
+	if err != nil {
+		return fmt.Errorf("encode rotation time: %w", err)
+	}
+	secret, err := attributevalue.MarshalMap(acctSecretItem{PK: acctSecretPK(newHash), SK: acctSKSecret, Kind: "site-secret", Sitekey: sitekey})
+	if err != nil {
+		return fmt.Errorf("encode secret lookup: %w", err)
+	}
+	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &a.table, Key: Key(acctSitePK(sitekey), acctSKSite),
+			UpdateExpression:    aws.String("SET secret_hash = :new, secret_rotated_at = :at"),
+			ConditionExpression: aws.String("attribute_exists(pk) AND secret_hash = :old"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":new": &types.AttributeValueMemberS{Value: newHash},
+				":old": &types.AttributeValueMemberS{Value: oldHash},
+				":at":  atAV,
+			},
+		}},
+		{Delete: &types.Delete{TableName: &a.table, Key: Key(acctSecretPK(oldHash), acctSKSecret)}},
+		{Put: &types.Put{TableName: &a.table, Item: secret, ConditionExpression: aws.String(acctCondNew)}},
+	}})
+	if err == nil {
+		return nil
+	}
+	if !acctIsConflict(err) {
+		return fmt.Errorf("rotate secret: %w", err)
+	}
+	if acctFailedAt(err, 0) {
+		if _, gerr := a.GetSite(ctx, sitekey); errors.Is(gerr, account.ErrNotFound) {
+			return account.ErrNotFound
+		}
+	}
+	return account.ErrConflict
+}
+
+// SiteBySecretHash implements account.Store. Both reads are strongly consistent, and the
+// site's own hash is compared too, so a secret stops working the moment it is rotated.
+func (a *Accounts) SiteBySecretHash(ctx context.Context, hash string) (account.Site, error) {
+	var sec acctSecretItem
+	if err := a.get(ctx, acctSecretPK(hash), acctSKSecret, &sec); err != nil {
+		return account.Site{}, err
+	}
+	site, err := a.GetSite(ctx, sec.Sitekey)
+	if err != nil {
+		return account.Site{}, err
+	}
+	if site.SecretHash != hash {
+		return account.Site{}, account.ErrNotFound
+	}
+	return site, nil
+}
+
+// get reads one item with a strongly consistent read into v (account.ErrNotFound if absent).
+func (a *Accounts) get(ctx context.Context, pk, sk string, v any) error {
+	out, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.table, Key: Key(pk, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", sk, err)
+	}
+	if len(out.Item) == 0 {
+		return account.ErrNotFound
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
+		return fmt.Errorf("decode %s: %w", sk, err)
+	}
+	return nil
+}
+
+// acctFailedAt reports whether a cancelled transaction failed the condition of item i.
+func acctFailedAt(err error, i int) bool {
+	var tc *types.TransactionCanceledException
+	if !errors.As(err, &tc) || i >= len(tc.CancellationReasons) {
+		return false
+	}
+	return aws.ToString(tc.CancellationReasons[i].Code) == "ConditionalCheckFailed"
+}
+
+// acctIsConflict reports a lost race: a failed condition, or a transaction cancelled because
+// another transaction touched the same items.
+func acctIsConflict(err error) bool {
+	if IsConditionFailed(err) {
+		return true
+	}
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "TransactionConflict" {
+				return true
+			}
+		}
+	}
+	var tcf *types.TransactionConflictException
+	return errors.As(err, &tcf)
+}

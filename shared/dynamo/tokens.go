@@ -1,0 +1,131 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/schema"
+	"github.com/crowdgate/crowdgate/shared/token"
+)
+
+// Tokens keeps pass-token records in the challenges table (TOKEN#<jti> / TOKEN, ttl = the
+// token's expiry). The challenge function Puts a record when a visitor passes; siteverify
+// Redeems it exactly once.
+type Tokens struct {
+	api   API
+	table string
+}
+
+// NewTokens returns the token store on the deployed challenges table.
+func NewTokens(api API, table string) *Tokens { return &Tokens{api: api, table: table} }
+
+const tokSK = "TOKEN"
+
+func tokPK(id string) string { return "TOKEN#" + id }
+
+type tokItem struct {
+	PK           string    `dynamodbav:"pk"`
+	SK           string    `dynamodbav:"sk"`
+	Kind         string    `dynamodbav:"kind"`
+	ID           string    `dynamodbav:"id"`
+	Sitekey      string    `dynamodbav:"sitekey"`
+	Hostname     string    `dynamodbav:"hostname"`
+	ChallengeTS  time.Time `dynamodbav:"challenge_ts"`
+	ExpiresAt    time.Time `dynamodbav:"expires_at"`
+	Score        float64   `dynamodbav:"score"`
+	ScoreReasons []string  `dynamodbav:"score_reasons"`
+	TTL          int64     `dynamodbav:"ttl"`
+}
+
+// Put stores the record of a freshly issued token; an existing record with the same id is
+// never overwritten (that would re-arm a redeemed token).
+func (t *Tokens) Put(ctx context.Context, r token.Record) error {
+	if r.ID == "" || r.ExpiresAt.IsZero() {
+		return errors.New("put token: id and expiry are required")
+	}
+	reasons := r.ScoreReasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	item, err := attributevalue.MarshalMap(tokItem{
+		PK: tokPK(r.ID), SK: tokSK, Kind: "token", ID: r.ID, Sitekey: r.Sitekey, Hostname: r.Hostname,
+		ChallengeTS: r.ChallengeTS.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Score: r.Score, ScoreReasons: reasons,
+		TTL: r.ExpiresAt.Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("encode token: %w", err)
+	}
+	_, err = t.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &t.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if IsConditionFailed(err) {
+		return errors.New("put token: id already stored")
+	}
+	if err != nil {
+		return fmt.Errorf("put token: %w", err)
+	}
+	return nil
+}
+
+// Redeem marks the token used and returns its record, in one conditional UpdateItem so that
+// of any number of concurrent calls exactly one succeeds. Failures: token.ErrAlreadyRedeemed,
+// token.ErrExpired (its ttl has passed; DynamoDB may not have deleted it yet) or
+// token.ErrNotFound.
+func (t *Tokens) Redeem(ctx context.Context, id string, now time.Time) (token.Record, error) {
+	key := Key(tokPK(id), tokSK)
+	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &t.table,
+		Key:                      key,
+		UpdateExpression:         aws.String("SET redeemed_at = :now"),
+		ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(redeemed_at) AND #ttl > :sec"),
+		ExpressionAttributeNames: map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
+			":sec": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return tokRecord(out.Attributes)
+	}
+	var cf *types.ConditionalCheckFailedException
+	if !errors.As(err, &cf) {
+		return token.Record{}, fmt.Errorf("redeem token: %w", err)
+	}
+	// Tell the reasons apart from the item as it was; read it if the server did not return it.
+	item := cf.Item
+	if item == nil {
+		got, gerr := t.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.table, Key: key, ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return token.Record{}, fmt.Errorf("redeem token: read after failed condition: %w", gerr)
+		}
+		item = got.Item
+	}
+	switch {
+	case len(item) == 0:
+		return token.Record{}, token.ErrNotFound
+	case item["redeemed_at"] != nil:
+		return token.Record{}, token.ErrAlreadyRedeemed
+	case Expired(item, now):
+		return token.Record{}, token.ErrExpired
+	}
+	return token.Record{}, fmt.Errorf("redeem token: condition failed on an unredeemed, unexpired record")
+}
+
+func tokRecord(item map[string]types.AttributeValue) (token.Record, error) {
+	var it tokItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return token.Record{}, fmt.Errorf("decode token: %w", err)
+	}
+	return token.Record{
+		ID: it.ID, Sitekey: it.Sitekey, Hostname: it.Hostname, ChallengeTS: it.ChallengeTS, ExpiresAt: it.ExpiresAt,
+		Score: it.Score, ScoreReasons: it.ScoreReasons,
+	}, nil
+}

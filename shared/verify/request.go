@@ -1,0 +1,127 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxBody caps a siteverify request body; real requests are well under 3 KiB.
+const MaxBody = 16 << 10
+
+// Request is a siteverify call.
+type Request struct {
+	Secret   string
+	Response string
+	RemoteIP string // optional: the visitor's IP as the integrator saw it
+	Sitekey  string // optional: the sitekey the integrator expects
+}
+
+// ErrBadRequest: the body could not be read as a siteverify request (→ bad-request).
+var ErrBadRequest = errors.New("verify: bad request")
+
+// ParseRequest reads a form-encoded (the hCaptcha way), multipart or JSON body of at most
+// MaxBody bytes. An absent or unknown content type is read as a form, as hCaptcha's
+// clients often send none. Parameters that are absent come back empty; unknown ones are
+// ignored.
+func ParseRequest(contentType string, body io.Reader) (Request, error) {
+	b, err := io.ReadAll(io.LimitReader(body, MaxBody+1))
+	if err != nil || len(b) > MaxBody {
+		return Request{}, ErrBadRequest
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mt = ""
+	}
+	var r Request
+	switch mt {
+	case "application/json":
+		r, err = parseJSON(b)
+	case "multipart/form-data":
+		r, err = parseMultipart(b, params["boundary"])
+	default:
+		r, err = parseForm(b)
+	}
+	if err != nil {
+		return Request{}, ErrBadRequest
+	}
+	for _, v := range []string{r.Secret, r.Response, r.RemoteIP, r.Sitekey} {
+		if !utf8.ValidString(v) {
+			return Request{}, ErrBadRequest
+		}
+	}
+	r.Secret = strings.TrimSpace(r.Secret)
+	r.Response = strings.TrimSpace(r.Response)
+	r.RemoteIP = strings.TrimSpace(r.RemoteIP)
+	r.Sitekey = strings.TrimSpace(r.Sitekey)
+	return r, nil
+}
+
+func parseForm(b []byte) (Request, error) {
+	v, err := url.ParseQuery(string(b))
+	if err != nil {
+		return Request{}, err
+	}
+	return Request{Secret: v.Get("secret"), Response: v.Get("response"), RemoteIP: v.Get("remoteip"), Sitekey: v.Get("sitekey")}, nil
+}
+
+func parseJSON(b []byte) (Request, error) {
+	var body struct {
+		Secret   *string `json:"secret"`
+		Response *string `json:"response"`
+		RemoteIP *string `json:"remoteip"`
+		Sitekey  *string `json:"sitekey"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&body); err != nil {
+		return Request{}, err
+	}
+	if dec.More() {
+		return Request{}, errors.New("trailing data")
+	}
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	return Request{Secret: deref(body.Secret), Response: deref(body.Response), RemoteIP: deref(body.RemoteIP), Sitekey: deref(body.Sitekey)}, nil
+}
+
+// parseMultipart reads form fields from a multipart body (PHP's curl sends one when given an
+// array). The body is already capped, so parts are read in memory; files are refused.
+func parseMultipart(b []byte, boundary string) (Request, error) {
+	if boundary == "" {
+		return Request{}, errors.New("no boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(b), boundary)
+	fields := map[string]string{}
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Request{}, err
+		}
+		if p.FileName() != "" {
+			return Request{}, errors.New("file part")
+		}
+		v, err := io.ReadAll(p)
+		if err != nil {
+			return Request{}, err
+		}
+		if name := p.FormName(); name != "" {
+			if _, dup := fields[name]; !dup {
+				fields[name] = string(v)
+			}
+		}
+	}
+	return Request{Secret: fields["secret"], Response: fields["response"], RemoteIP: fields["remoteip"], Sitekey: fields["sitekey"]}, nil
+}

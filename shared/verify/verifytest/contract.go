@@ -1,0 +1,128 @@
+package verifytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crowdgate/crowdgate/shared/token"
+)
+
+// TestTokenStore checks the TokenStore contract; the in-memory Tokens and the DynamoDB
+// adapter both run it. Every subtest uses token ids of its own, so newStore may hand out
+// one shared store.
+func TestTokenStore(t *testing.T, newStore func(t *testing.T) TokenStore) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+	rec := func(id string) token.Record {
+		return token.Record{ID: id, Sitekey: "3f2e1d0c-9b8a-4766-a544-332211000fed", Hostname: "shop.example.com",
+			ChallengeTS: t0, ExpiresAt: t0.Add(token.TTL), Score: 0.25, ScoreReasons: []string{"new_ip", "fast_solve"}}
+	}
+
+	t.Run("redeem once returns the record", func(t *testing.T) {
+		s := newStore(t)
+		want := rec("a1")
+		if err := s.Put(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Redeem(ctx, "a1", t0.Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != want.ID || got.Sitekey != want.Sitekey || got.Hostname != want.Hostname || !got.ChallengeTS.Equal(want.ChallengeTS) ||
+			!got.ExpiresAt.Equal(want.ExpiresAt) || got.Score != want.Score || !slices.Equal(got.ScoreReasons, want.ScoreReasons) {
+			t.Fatalf("Redeem = %+v, want %+v", got, want)
+		}
+		if _, err := s.Redeem(ctx, "a1", t0.Add(11*time.Second)); !errors.Is(err, token.ErrAlreadyRedeemed) {
+			t.Fatalf("second Redeem: %v, want ErrAlreadyRedeemed", err)
+		}
+	})
+
+	t.Run("unknown id", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Redeem(ctx, "nope", t0); !errors.Is(err, token.ErrNotFound) {
+			t.Fatalf("Redeem unknown: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("expired record is refused even before it is deleted", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Put(ctx, rec("e1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Redeem(ctx, "e1", t0.Add(token.TTL)); !errors.Is(err, token.ErrExpired) {
+			t.Fatalf("Redeem at expiry: %v, want ErrExpired", err)
+		}
+		if _, err := s.Redeem(ctx, "e1", t0.Add(token.TTL-time.Second)); err != nil {
+			t.Fatalf("a refused expired redemption consumed the record: %v", err)
+		}
+	})
+
+	t.Run("no record without ttl and no overwrite", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Put(ctx, token.Record{ID: "n1", Sitekey: "x"}); err == nil {
+			t.Fatal("Put accepted a record without expiry")
+		}
+		if err := s.Put(ctx, rec("d1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Redeem(ctx, "d1", t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, rec("d1")); err == nil {
+			t.Fatal("Put overwrote a record (a redeemed token would work again)")
+		}
+		if _, err := s.Redeem(ctx, "d1", t0); !errors.Is(err, token.ErrAlreadyRedeemed) {
+			t.Fatalf("after refused overwrite: %v, want ErrAlreadyRedeemed", err)
+		}
+	})
+
+	t.Run("200 concurrent redemptions: exactly one succeeds", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Put(ctx, rec("c1")); err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() { _, errs[i] = s.Redeem(ctx, "c1", t0.Add(time.Second)) })
+		}
+		wg.Wait()
+		ok, seen := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, token.ErrAlreadyRedeemed):
+				seen++
+			default:
+				t.Errorf("Redeem: %v", err)
+			}
+		}
+		if ok != 1 || seen != n-1 {
+			t.Fatalf("%d succeeded and %d already redeemed, want 1 and %d", ok, seen, n-1)
+		}
+	})
+
+	t.Run("records are independent", func(t *testing.T) {
+		s := newStore(t)
+		for i := range 3 {
+			if err := s.Put(ctx, rec(fmt.Sprint("i", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Redeem(ctx, "i1", t0); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"i0", "i2"} {
+			if _, err := s.Redeem(ctx, id, t0); err != nil {
+				t.Fatalf("redeeming i1 affected %s: %v", id, err)
+			}
+		}
+	})
+}
