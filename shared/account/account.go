@@ -42,12 +42,16 @@ type Site struct {
 
 // AllowsHostname reports whether a page on host may use the site: host equals one of the
 // site's hostnames or is a subdomain of one (as hCaptcha allows). IPs match only exactly.
-func (s Site) AllowsHostname(host string) bool {
+func (s Site) AllowsHostname(host string) bool { return HostAllowed(s.Hostnames, host) }
+
+// HostAllowed reports whether host is one of hostnames or a subdomain of one of them (IP
+// addresses match exactly), as hCaptcha's site settings do.
+func HostAllowed(hostnames []string, host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "" {
 		return false
 	}
-	for _, h := range s.Hostnames {
+	for _, h := range hostnames {
 		if host == h || (!isIP(h) && strings.HasSuffix(host, "."+h)) {
 			return true
 		}

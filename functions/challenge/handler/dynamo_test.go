@@ -1,0 +1,201 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/crowdgate/crowdgate/functions/challenge/handler"
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/blob"
+	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
+	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
+	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// endpoints names a base endpoint per SDK service, as AWS_ENDPOINT_URL_<SERVICE> would.
+type endpoints map[string]string
+
+func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	u, ok := e[sdkID]
+	return u, ok, nil
+}
+
+// queueBox is an in-process answers queue.
+type queueBox struct {
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func (q *queueBox) SendJSON(_ context.Context, msgs ...any) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		q.msgs = append(q.msgs, b)
+	}
+	return nil
+}
+
+// The whole function as Wire builds it, over DynamoDB Local, gofakes3 and an in-process
+// queue: a visitor gets a challenge with working image links, passes, and the token, the
+// salt and the queue messages land where siteverify and consensus look for them.
+func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
+	db := dynamotest.Client(t)
+	tables := dynamotest.Tables(t, db)
+	ctx := context.Background()
+
+	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(s3srv.Close)
+	awsCfg := aws.Config{
+		Region:        "us-east-1",
+		Credentials:   credentials.NewStaticCredentialsProvider("local", "local", ""),
+		ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(t), "S3": s3srv.URL}},
+	}
+	queue := &queueBox{}
+	env := &platform.Env{
+		Config: config.Config{
+			Tables: tables, Buckets: map[string]string{schema.BucketMedia: "media-test"},
+			SigningKeys: challengetest.SigningKeys, ChallengeTTL: 5 * time.Minute,
+		},
+		AWS: awsCfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, LocalS3: true,
+		Queues: func(logical string) (platform.Sender, error) {
+			if logical != schema.QueueAnswers {
+				return nil, fmt.Errorf("unexpected queue %s", logical)
+			}
+			return queue, nil
+		},
+	}
+	if _, err := env.S3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("media-test")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// An integrator's site, and a job whose images are in the media bucket.
+	accounts := account.NewService(dynamo.NewAccounts(db, tables[schema.TableAccounts]), time.Now)
+	it, err := accounts.CreateIntegrator(ctx, account.NewIntegrator{Name: "Shop", Email: "ops@shop.example", Country: "DE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, _, err := accounts.CreateSite(ctx, it.ID, account.NewSite{Name: "shop", Hostnames: []string{"shop.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := dynamo.NewJobs(db, tables[schema.TableLabels])
+	j := challengetest.ShapesJob
+	j.CreatedAt = time.Now()
+	if err := jobs.PutJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	stock := challengetest.DemoStocks(8, 10)[0]
+	items := append(stock.Gold, stock.Open...)
+	media := blob.New(env.S3())
+	for _, x := range items {
+		if err := media.Put(ctx, "media-test", x.MediaKey, "image/png", strings.NewReader("png:"+x.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := jobs.PutItems(ctx, j, items...); err != nil {
+		t.Fatal(err)
+	}
+
+	h, err := handler.Wire(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.RemoteAddr = "203.0.113.77:4711"
+		req.Header.Set("User-Agent", "Mozilla/5.0 test")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+
+	rec := post("/1/challenges", `{"sitekey":"`+site.Sitekey+`","host":"Shop.Example","hl":"en"}`)
+	if rec.Code != 200 {
+		t.Fatalf("issue: %d %s", rec.Code, rec.Body)
+	}
+	c := decodeChallenge(t, rec.Body.Bytes())
+	tileURL := c.Challenge.Tasks[0].Tiles[0].ImageURL
+	resp, err := http.Get(tileURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.HasPrefix(img, []byte("png:")) {
+		t.Fatalf("tile link %s: %d %q", tileURL, resp.StatusCode, img)
+	}
+
+	stored, err := dynamo.NewChallenges(db, tables[schema.TableChallenges]).Get(ctx, c.Challenge.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := []map[string]any{}
+	for _, a := range challengetest.Solve(stored, true) {
+		if a.Selected != nil {
+			answers = append(answers, map[string]any{"task": a.Task, "selected": a.Selected})
+		} else {
+			answers = append(answers, map[string]any{"task": a.Task, "choice": a.Choice})
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"sitekey": site.Sitekey, "answers": answers})
+	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", string(body))
+	if rec.Code != 200 {
+		t.Fatalf("answer: %d %s", rec.Code, rec.Body)
+	}
+	var pass struct {
+		Pass  bool   `json:"pass"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &pass); err != nil || !pass.Pass {
+		t.Fatalf("answer: %s", rec.Body)
+	}
+	claims, err := challengetest.Signer().Parse(pass.Token, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Siteverify's store redeems the token and finds the hostname the visitor was on.
+	r, err := dynamo.NewTokens(db, tables[schema.TableChallenges]).Redeem(ctx, claims.ID, time.Now())
+	if err != nil || r.Hostname != "shop.example" || r.Sitekey != site.Sitekey {
+		t.Fatalf("token record %+v: %v", r, err)
+	}
+	if r.Score != 0 || len(r.ScoreReasons) != 0 {
+		t.Fatalf("NoRisk should score 0 without reasons: %+v", r)
+	}
+	queue.mu.Lock()
+	n := len(queue.msgs)
+	queue.mu.Unlock()
+	if n < 2 {
+		t.Fatalf("%d answers messages, want one per grid", n)
+	}
+	if _, err := dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeAnswerer).Salt(ctx, time.Now().UTC().Format(time.DateOnly)); err != nil {
+		t.Fatalf("today's salt: %v", err)
+	}
+
+	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", string(body))
+	if rec.Code != 409 {
+		t.Fatalf("replay: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -1,0 +1,218 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/crowdgate/crowdgate/shared/blob"
+)
+
+const bucket = "media"
+
+// newStore starts gofakes3 on loopback with one bucket, configured as platform.Env.S3()
+// configures the client for the local stack.
+func newStore(t *testing.T) *blob.Store {
+	t.Helper()
+	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(srv.Close)
+	client := s3.New(s3.Options{
+		Region:                     "us-east-1",
+		BaseEndpoint:               aws.String(srv.URL),
+		Credentials:                credentials.NewStaticCredentialsProvider("local", "local", ""),
+		UsePathStyle:               true,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return blob.New(client)
+}
+
+func read(t *testing.T, o blob.Object) string {
+	t.Helper()
+	defer o.Body.Close()
+	b, err := io.ReadAll(o.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestPutThenGetReturnsContentAndType(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	if err := s.Put(ctx, bucket, "jobs/a/1.png", "image/png", bytes.NewReader([]byte("png-bytes"))); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Get(ctx, bucket, "jobs/a/1.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ContentType != "image/png" || o.Size != 9 {
+		t.Errorf("content type %q size %d", o.ContentType, o.Size)
+	}
+	if got := read(t, o); got != "png-bytes" {
+		t.Errorf("body %q", got)
+	}
+}
+
+func TestPutAcceptsAReaderThatCannotSeek(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	body := iotest.OneByteReader(strings.NewReader(strings.Repeat("x", 70_000)))
+	if err := s.Put(ctx, bucket, "big.txt", "text/plain", body); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Get(ctx, bucket, "big.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, o); len(got) != 70_000 {
+		t.Errorf("stored %d bytes, want 70000", len(got))
+	}
+}
+
+func TestGetMissingObjectIsNotFound(t *testing.T) {
+	s := newStore(t)
+	if _, err := s.Get(context.Background(), bucket, "nope"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDeleteRemovesObject(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	if err := s.Put(ctx, bucket, "k", "", strings.NewReader("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, bucket, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, bucket, "k"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+func TestPresignedGetLinkReadsObjectWithoutCredentials(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	if err := s.Put(ctx, bucket, "img/tile.png", "image/png", strings.NewReader("tile")); err != nil {
+		t.Fatal(err)
+	}
+	link, err := blob.Bucket{Store: s, Name: bucket}.PresignGet(ctx, "img/tile.png", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Query().Get("X-Amz-Expires"); got != "300" {
+		t.Errorf("X-Amz-Expires = %q, want 300", got)
+	}
+	if u.Query().Get("X-Amz-Signature") == "" {
+		t.Error("link is not signed")
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "tile" {
+		t.Fatalf("GET link: %d %q", resp.StatusCode, b)
+	}
+}
+
+func TestPresignedPutLinkUploads(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	link, err := s.PresignPut(ctx, bucket, "upload/a.jpg", "image/jpeg", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, link, strings.NewReader("jpeg"))
+	req.Header.Set("Content-Type", "image/jpeg")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT link: %d", resp.StatusCode)
+	}
+	o, err := s.Get(ctx, bucket, "upload/a.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, o); got != "jpeg" || o.ContentType != "image/jpeg" {
+		t.Fatalf("uploaded %q (%s)", got, o.ContentType)
+	}
+}
+
+func TestPresignRefusesLifetimesS3Rejects(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	for _, ttl := range []time.Duration{0, -time.Minute, 8 * 24 * time.Hour} {
+		if _, err := s.PresignGet(ctx, bucket, "k", ttl); err == nil {
+			t.Errorf("PresignGet ttl %v: no error", ttl)
+		}
+		if _, err := s.PresignPut(ctx, bucket, "k", "", ttl); err == nil {
+			t.Errorf("PresignPut ttl %v: no error", ttl)
+		}
+	}
+}
+
+// countingSigner is a fake blob.LinkSigner that numbers its links.
+type countingSigner struct {
+	PresignGetFunc func(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+var _ blob.LinkSigner = (*countingSigner)(nil)
+
+func (f *countingSigner) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	return f.PresignGetFunc(ctx, key, ttl)
+}
+
+func TestLinksReuseALinkOnlyWithinTheWindow(t *testing.T) {
+	calls := 0
+	signer := &countingSigner{PresignGetFunc: func(_ context.Context, key string, ttl time.Duration) (string, error) {
+		calls++
+		return fmt.Sprintf("https://s3/%s?ttl=%v&n=%d", key, ttl, calls), nil
+	}}
+	now := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+	l := blob.NewLinks(signer, time.Minute)
+	l.Now = func() time.Time { return now }
+	ctx := context.Background()
+	a1, _ := l.PresignGet(ctx, "a", 5*time.Minute)
+	now = now.Add(59 * time.Second)
+	a2, _ := l.PresignGet(ctx, "a", 5*time.Minute)
+	if a1 != a2 || calls != 1 {
+		t.Fatalf("within the window: %q then %q after %d signatures", a1, a2, calls)
+	}
+	if b, _ := l.PresignGet(ctx, "b", 5*time.Minute); b == a1 {
+		t.Fatal("another key got the same link")
+	}
+	if c, _ := l.PresignGet(ctx, "a", time.Minute); c == a1 {
+		t.Fatal("another lifetime got the same link")
+	}
+	now = now.Add(time.Second)
+	if a3, _ := l.PresignGet(ctx, "a", 5*time.Minute); a3 == a1 {
+		t.Fatal("a link older than the reuse window was served")
+	}
+	signer.PresignGetFunc = func(context.Context, string, time.Duration) (string, error) { return "", errors.New("no credentials") }
+	if _, err := l.PresignGet(ctx, "new", time.Minute); err == nil {
+		t.Fatal("signing error swallowed")
+	}
+}

@@ -1,0 +1,254 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crowdgate/crowdgate/shared/token"
+	"github.com/crowdgate/crowdgate/shared/web"
+)
+
+// MessageVersion is the answers-queue message format version (docs/API.md).
+const MessageVersion = 1
+
+// AnswerMessage is one answers-queue message: the answers to one task's open items from a
+// visitor who passed, with the task's gold answers for calibration. It holds no IP, user
+// agent or stable id; Answerer is a keyed hash whose salt rotates daily.
+type AnswerMessage struct {
+	V     int    `json:"v"`
+	ID    string `json:"id"` // "<challenge id>:<task id>", unique per message
+	JobID string `json:"job_id"`
+	// Class is what the task asked about; labels are "yes" (the item shows it) or "no".
+	Class      string       `json:"class"`
+	Answerer   string       `json:"answerer"`
+	Day        string       `json:"day"`
+	Answers    []ItemLabel  `json:"answers"`
+	Gold       []GoldAnswer `json:"gold"`
+	AnsweredAt time.Time    `json:"answered_at"`
+	SolveMS    int64        `json:"solve_ms"`
+}
+
+// ItemLabel is a visitor's answer to an open item.
+type ItemLabel struct {
+	ItemID string `json:"item_id"`
+	Label  string `json:"label"`
+}
+
+// GoldAnswer is a visitor's answer to a gold item next to the truth.
+type GoldAnswer struct {
+	ItemID string `json:"item_id"`
+	Truth  string `json:"truth"`
+	Label  string `json:"label"`
+}
+
+// Answer grades a challenge. Passing mints a pass token; failing returns a fresh
+// challenge. Either way the challenge is used up.
+func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error) {
+	if len(req.Telemetry) > MaxTelemetry {
+		return Result{}, ErrTelemetryTooLarge
+	}
+	if !validID(req.ID) {
+		return Result{}, ErrNotFound
+	}
+	rec, err := s.d.Store.Get(ctx, req.ID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Result{}, ErrNotFound
+		}
+		return Result{}, fmt.Errorf("load challenge: %w", err)
+	}
+	now := s.d.Now()
+	switch {
+	case rec.Sitekey != req.Sitekey:
+		return Result{}, ErrSitekeyMismatch
+	case !now.Before(rec.ExpiresAt):
+		return Result{}, ErrExpired
+	case rec.Used:
+		return Result{}, ErrUsed
+	}
+	given, err := match(rec, req.Answers)
+	if err != nil {
+		return Result{}, err
+	}
+	// Validation happens before the challenge is used up, so a malformed request does not
+	// cost the visitor the challenge; grading happens after, so a replay learns nothing.
+	if err := s.d.Store.Consume(ctx, rec.ID, now); err != nil {
+		if errors.Is(err, ErrUsed) || errors.Is(err, ErrExpired) || errors.Is(err, ErrNotFound) {
+			return Result{}, err
+		}
+		return Result{}, fmt.Errorf("consume challenge: %w", err)
+	}
+	if !passed(rec, given) {
+		c, err := s.issue(ctx, rec.Sitekey, rec.Host, rec.Locale)
+		if err != nil {
+			return Result{}, fmt.Errorf("fresh challenge: %w", err)
+		}
+		return Result{Challenge: c}, nil
+	}
+
+	solve := now.Sub(rec.IssuedAt)
+	a, err := s.d.Risk.Assess(ctx, RiskInput{Telemetry: req.Telemetry, IP: req.Client.IP, Headers: req.Client.Headers, SolveTime: solve, Sitekey: rec.Sitekey})
+	if err != nil {
+		web.Logger(ctx).WarnContext(ctx, "risk assessment failed", "err", err)
+		a = Assessment{Reasons: []string{ReasonRiskUnavailable}}
+	}
+	tok, claims, err := s.d.Signer.Issue(rec.Sitekey, now)
+	if err != nil {
+		return Result{}, fmt.Errorf("sign token: %w", err)
+	}
+	if err := s.d.Tokens.Put(ctx, token.Record{
+		ID: claims.ID, Sitekey: rec.Sitekey, Hostname: rec.Host, ChallengeTS: now,
+		ExpiresAt: claims.ExpiresAt, Score: a.Score, ScoreReasons: a.Reasons,
+	}); err != nil {
+		return Result{}, fmt.Errorf("store token: %w", err)
+	}
+	// Labels are a by-product: losing them must not fail a visitor who passed.
+	if err := s.publish(ctx, rec, given, req.Client, now, solve); err != nil {
+		web.Logger(ctx).ErrorContext(ctx, "publish answers failed", "err", err, "challenge", rec.ID)
+	}
+	return Result{Pass: true, Token: tok, TokenTTL: token.TTL}, nil
+}
+
+func validID(id string) bool {
+	hexPart, ok := strings.CutPrefix(id, IDPrefix)
+	if !ok || len(hexPart) != 32 {
+		return false
+	}
+	for _, c := range hexPart {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// match checks that every task is answered exactly once and well-formed, and returns per
+// task the visitor's yes/no per item (index-aligned with TaskRecord.Items).
+func match(rec Record, answers []TaskAnswer) ([][]bool, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidAnswers, fmt.Sprintf(format, args...))
+	}
+	if len(answers) > len(rec.Tasks) {
+		return nil, bad("%d answers for %d tasks", len(answers), len(rec.Tasks))
+	}
+	given := make([][]bool, len(rec.Tasks))
+	for _, a := range answers {
+		ti := -1
+		for i, t := range rec.Tasks {
+			if t.ID == a.Task {
+				ti = i
+				break
+			}
+		}
+		if ti < 0 {
+			return nil, bad("answer for an unknown task")
+		}
+		t := rec.Tasks[ti]
+		if given[ti] != nil {
+			return nil, bad("task %s answered twice", t.ID)
+		}
+		yes := make([]bool, len(t.Items))
+		switch t.Kind {
+		case TaskImageGrid:
+			if a.Selected == nil || a.Choice != "" {
+				return nil, bad("task %s needs \"selected\" (a list of tile ids)", t.ID)
+			}
+			if len(a.Selected) > len(t.Items) {
+				return nil, bad("task %s: more tiles selected than shown", t.ID)
+			}
+			for _, tile := range a.Selected {
+				i := tileIndex(t, tile)
+				if i < 0 {
+					return nil, bad("task %s: unknown tile id", t.ID)
+				}
+				if yes[i] {
+					return nil, bad("task %s: tile selected twice", t.ID)
+				}
+				yes[i] = true
+			}
+		case TaskYesNo:
+			if a.Selected != nil || (a.Choice != "yes" && a.Choice != "no") {
+				return nil, bad("task %s needs \"choice\": \"yes\" or \"no\"", t.ID)
+			}
+			for i := range yes {
+				yes[i] = a.Choice == "yes"
+			}
+		default:
+			return nil, fmt.Errorf("challenge %s: stored task %s has unknown kind %q", rec.ID, t.ID, t.Kind)
+		}
+		given[ti] = yes
+	}
+	for i, t := range rec.Tasks {
+		if given[i] == nil {
+			return nil, bad("task %s is not answered", t.ID)
+		}
+	}
+	return given, nil
+}
+
+func tileIndex(t TaskRecord, tile string) int {
+	for i, it := range t.Items {
+		if it.Tile == tile {
+			return i
+		}
+	}
+	return -1
+}
+
+// passed reports whether every gold decision is right.
+func passed(rec Record, given [][]bool) bool {
+	for ti, t := range rec.Tasks {
+		for i, it := range t.Items {
+			if it.Gold && given[ti][i] != it.Truth {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// publish sends one message per task that had open items.
+func (s *Service) publish(ctx context.Context, rec Record, given [][]bool, c Client, now time.Time, solve time.Duration) error {
+	var msgs []any
+	day := now.UTC().Format(time.DateOnly)
+	var answerer string
+	for ti, t := range rec.Tasks {
+		m := AnswerMessage{
+			V: MessageVersion, ID: rec.ID + ":" + t.ID, JobID: t.JobID, Class: t.Class, Day: day,
+			Answers: []ItemLabel{}, Gold: []GoldAnswer{}, AnsweredAt: now.UTC().Truncate(time.Second), SolveMS: solve.Milliseconds(),
+		}
+		for i, it := range t.Items {
+			if it.Gold {
+				m.Gold = append(m.Gold, GoldAnswer{ItemID: it.ItemID, Truth: yesNo(it.Truth), Label: yesNo(given[ti][i])})
+			} else {
+				m.Answers = append(m.Answers, ItemLabel{ItemID: it.ItemID, Label: yesNo(given[ti][i])})
+			}
+		}
+		if len(m.Answers) == 0 {
+			continue
+		}
+		if answerer == "" {
+			salt, err := s.d.Salts.Salt(ctx, day)
+			if err != nil {
+				return fmt.Errorf("daily salt: %w", err)
+			}
+			answerer = Pseudonym(salt, c.IP, c.UserAgent)
+		}
+		m.Answerer = answerer
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return s.d.Publisher.SendJSON(ctx, msgs...)
+}

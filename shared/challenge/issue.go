@@ -1,0 +1,218 @@
+package challenge
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/token"
+)
+
+// IDPrefix starts every challenge id.
+const IDPrefix = "c_"
+
+// Issue returns a challenge for a visitor on host, or — for hCaptcha's test sitekey — a
+// pass with the test token at once (nothing is stored).
+func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
+	if len(req.Telemetry) > MaxTelemetry {
+		return Result{}, ErrTelemetryTooLarge
+	}
+	if req.Sitekey == "" {
+		return Result{}, fmt.Errorf("%w: sitekey is required", ErrBadRequest)
+	}
+	if req.Sitekey == token.TestSitekey {
+		return Result{Pass: true, Token: token.TestResponse, TokenTTL: token.TTL}, nil
+	}
+	host := NormalizeHost(req.Host)
+	if host == "" {
+		return Result{}, fmt.Errorf("%w: host is required", ErrBadRequest)
+	}
+	if err := s.checkSite(ctx, req.Sitekey, host); err != nil {
+		return Result{}, err
+	}
+	c, err := s.issue(ctx, req.Sitekey, host, Locale(req.Locale))
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Challenge: c}, nil
+}
+
+// NormalizeHost lower-cases a hostname and drops a trailing dot.
+func NormalizeHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+}
+
+func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {
+	site, err := s.d.Sites.Site(ctx, sitekey)
+	if err != nil {
+		if errors.Is(err, ErrUnknownSite) {
+			return ErrUnknownSite
+		}
+		return fmt.Errorf("look up site: %w", err)
+	}
+	if !account.HostAllowed(site.Hostnames, host) {
+		return ErrHostNotAllowed
+	}
+	return nil
+}
+
+// issue composes, stores and returns a new challenge.
+func (s *Service) issue(ctx context.Context, sitekey, host, locale string) (*Challenge, error) {
+	now := s.d.Now()
+	rng := newRand()
+	rec := Record{
+		ID:        IDPrefix + randomHex(rng, 16),
+		Sitekey:   sitekey,
+		Host:      host,
+		Locale:    locale,
+		IssuedAt:  now,
+		ExpiresAt: now.Add(s.d.TTL),
+	}
+	exclude := map[string]bool{}
+	var draws []draw
+	for range 2 {
+		d, err := s.d.Pool.Draw(ctx, job.Request{
+			Kinds: []job.Kind{job.KindImageGrid}, Size: GridTiles, MaxOpen: GridMaxOpen,
+			MinTrue: GridMinTrue, MinFalse: GridMinFalse, Exclude: exclude, Rand: rng,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("draw image grid: %w", err)
+		}
+		if err := checkGrid(d); err != nil {
+			return nil, err
+		}
+		markUsed(exclude, d)
+		draws = append(draws, draw{TaskImageGrid, d})
+	}
+	maxOpen := 0
+	if rng.IntN(YesNoOpenOdds) == 0 {
+		maxOpen = 1
+	}
+	yn := job.Request{Kinds: []job.Kind{job.KindBinary, job.KindMultipleChoice}, Size: 1, MaxOpen: maxOpen, Exclude: exclude, Rand: rng}
+	d, err := s.d.Pool.Draw(ctx, yn)
+	if errors.Is(err, job.ErrNoMaterial) {
+		// No yes/no job: ask about one image of a grid job instead.
+		yn.Kinds = []job.Kind{job.KindImageGrid}
+		d, err = s.d.Pool.Draw(ctx, yn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("draw yes/no: %w", err)
+	}
+	if len(d.Gold)+len(d.Open) != 1 {
+		return nil, fmt.Errorf("pool drew %d items for a yes/no task", len(d.Gold)+len(d.Open))
+	}
+	draws = append(draws, draw{TaskYesNo, d})
+
+	mediaTTL := min(s.d.TTL, MaxMediaTTL)
+	pub := &Challenge{ID: rec.ID, ExpiresIn: s.d.TTL, Prompt: Prompt(locale, len(draws))}
+	tiles := map[string]bool{}
+	for i, dr := range draws {
+		tr, t, err := s.task(ctx, fmt.Sprintf("t%d", i), dr, locale, mediaTTL, rng, tiles)
+		if err != nil {
+			return nil, err
+		}
+		rec.Tasks = append(rec.Tasks, tr)
+		pub.Tasks = append(pub.Tasks, t)
+	}
+	if err := s.d.Store.Put(ctx, rec); err != nil {
+		return nil, fmt.Errorf("store challenge: %w", err)
+	}
+	return pub, nil
+}
+
+// checkGrid refuses a grid that would weaken the pass-probability bound (package comment),
+// whatever Pool implementation drew it.
+func checkGrid(d job.Draw) error {
+	yes := 0
+	for _, it := range d.Gold {
+		if it.GoldLabel == d.Class {
+			yes++
+		}
+	}
+	if len(d.Gold)+len(d.Open) != GridTiles || len(d.Gold) < GridGold || yes < GridMinTrue || len(d.Gold)-yes < GridMinFalse {
+		return fmt.Errorf("pool drew an unsafe grid: %d gold (%d showing the class), %d open", len(d.Gold), yes, len(d.Open))
+	}
+	return nil
+}
+
+type draw struct {
+	kind TaskKind
+	d    job.Draw
+}
+
+func markUsed(exclude map[string]bool, d job.Draw) {
+	for _, it := range d.Gold {
+		exclude[it.Key()] = true
+	}
+	for _, it := range d.Open {
+		exclude[it.Key()] = true
+	}
+}
+
+// task turns a draw into the stored and the public task. Items are shuffled so gold and
+// open tiles are indistinguishable by position.
+func (s *Service) task(ctx context.Context, id string, dr draw, locale string, mediaTTL time.Duration, rng *rand.Rand, tiles map[string]bool) (TaskRecord, Task, error) {
+	d := dr.d
+	items := make([]job.Item, 0, len(d.Gold)+len(d.Open))
+	items = append(append(items, d.Gold...), d.Open...)
+	rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
+
+	tr := TaskRecord{ID: id, Kind: dr.kind, JobID: d.Job.ID, Class: d.Class}
+	t := Task{ID: id, Kind: dr.kind, Question: question(d.Job, dr.kind, locale, d.Class)}
+	for _, it := range items {
+		ir := ItemRecord{ItemID: it.ID, Gold: it.Gold, Truth: it.Gold && it.GoldLabel == d.Class}
+		var url string
+		if it.MediaKey != "" {
+			u, err := s.d.Media.PresignGet(ctx, it.MediaKey, mediaTTL)
+			if err != nil {
+				return TaskRecord{}, Task{}, fmt.Errorf("sign media link: %w", err)
+			}
+			url = u
+		}
+		switch dr.kind {
+		case TaskImageGrid:
+			ir.Tile = newTileID(rng, tiles)
+			t.Tiles = append(t.Tiles, Tile{ID: ir.Tile, ImageURL: url})
+		case TaskYesNo:
+			t.ImageURL, t.Text = url, it.Text
+		}
+		tr.Items = append(tr.Items, ir)
+	}
+	return tr, t, nil
+}
+
+// newTileID returns a random tile id unique within the challenge. Tile ids carry no
+// information about items.
+func newTileID(rng *rand.Rand, used map[string]bool) string {
+	for {
+		id := randomHex(rng, 8)
+		if !used[id] {
+			used[id] = true
+			return id
+		}
+	}
+}
+
+// newRand returns a ChaCha8 generator seeded from the operating system per challenge, so
+// neither ids nor the composition can be predicted from earlier challenges.
+func newRand() *rand.Rand {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // crypto/rand never fails (it panics instead)
+	return rand.New(rand.NewChaCha8(seed))
+}
+
+func randomHex(rng *rand.Rand, n int) string {
+	b := make([]byte, n+8)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+	}
+	return hex.EncodeToString(b[:n])
+}

@@ -1,0 +1,174 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/challenge"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Challenges is the challenge.Store on the challenges table. Layout:
+//
+//	CHALLENGE#<id>  CHALLENGE  the challenge with its tasks and gold truths; ttl = its
+//	                           expiry; used_at once answered (kept until the ttl, so a
+//	                           replay gets "already used" rather than "not found")
+type Challenges struct {
+	api   API
+	table string
+}
+
+var _ challenge.Store = (*Challenges)(nil)
+
+// NewChallenges returns the store on the deployed challenges table.
+func NewChallenges(api API, table string) *Challenges {
+	return &Challenges{api: api, table: table}
+}
+
+const chalSK = "CHALLENGE"
+
+func chalPK(id string) string { return "CHALLENGE#" + id }
+
+// Attribute names are short: a challenge carries ~20 items and is read once per answer.
+type chalItem struct {
+	PK        string     `dynamodbav:"pk"`
+	SK        string     `dynamodbav:"sk"`
+	Kind      string     `dynamodbav:"kind"`
+	ID        string     `dynamodbav:"id"`
+	Sitekey   string     `dynamodbav:"sitekey"`
+	Host      string     `dynamodbav:"host"`
+	Locale    string     `dynamodbav:"locale"`
+	IssuedAt  time.Time  `dynamodbav:"issued_at"`
+	ExpiresAt time.Time  `dynamodbav:"expires_at"`
+	TTL       int64      `dynamodbav:"ttl"`
+	UsedAt    *time.Time `dynamodbav:"used_at,omitempty"`
+	Tasks     []chalTask `dynamodbav:"tasks"`
+}
+
+type chalTask struct {
+	ID    string         `dynamodbav:"id"`
+	Kind  string         `dynamodbav:"kind"`
+	JobID string         `dynamodbav:"job"`
+	Class string         `dynamodbav:"class"`
+	Items []chalTaskItem `dynamodbav:"items"`
+}
+
+type chalTaskItem struct {
+	Tile   string `dynamodbav:"t,omitempty"`
+	ItemID string `dynamodbav:"i"`
+	Gold   bool   `dynamodbav:"g"`
+	Truth  bool   `dynamodbav:"v"`
+}
+
+// Put implements challenge.Store.
+func (c *Challenges) Put(ctx context.Context, r challenge.Record) error {
+	it := chalItem{
+		PK: chalPK(r.ID), SK: chalSK, Kind: "challenge", ID: r.ID, Sitekey: r.Sitekey, Host: r.Host,
+		Locale: r.Locale, IssuedAt: r.IssuedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), TTL: chalTTLSeconds(r.ExpiresAt),
+	}
+	for _, t := range r.Tasks {
+		ct := chalTask{ID: t.ID, Kind: string(t.Kind), JobID: t.JobID, Class: t.Class}
+		for _, x := range t.Items {
+			ct.Items = append(ct.Items, chalTaskItem{Tile: x.Tile, ItemID: x.ItemID, Gold: x.Gold, Truth: x.Truth})
+		}
+		it.Tasks = append(it.Tasks, ct)
+	}
+	item, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("encode challenge: %w", err)
+	}
+	_, err = c.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &c.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if err != nil {
+		return fmt.Errorf("put challenge: %w", err)
+	}
+	return nil
+}
+
+// Get implements challenge.Store. An expired challenge that DynamoDB has not deleted yet
+// is returned as challenge.ErrExpired.
+func (c *Challenges) Get(ctx context.Context, id string) (challenge.Record, error) {
+	out, err := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(chalPK(id), chalSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return challenge.Record{}, fmt.Errorf("get challenge: %w", err)
+	}
+	if len(out.Item) == 0 {
+		return challenge.Record{}, challenge.ErrNotFound
+	}
+	var it chalItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return challenge.Record{}, fmt.Errorf("decode challenge: %w", err)
+	}
+	r := challenge.Record{
+		ID: it.ID, Sitekey: it.Sitekey, Host: it.Host, Locale: it.Locale,
+		IssuedAt: it.IssuedAt, ExpiresAt: it.ExpiresAt, Used: it.UsedAt != nil,
+	}
+	for _, t := range it.Tasks {
+		tr := challenge.TaskRecord{ID: t.ID, Kind: challenge.TaskKind(t.Kind), JobID: t.JobID, Class: t.Class}
+		for _, x := range t.Items {
+			tr.Items = append(tr.Items, challenge.ItemRecord{Tile: x.Tile, ItemID: x.ItemID, Gold: x.Gold, Truth: x.Truth})
+		}
+		r.Tasks = append(r.Tasks, tr)
+	}
+	if Expired(out.Item, time.Now()) {
+		return r, challenge.ErrExpired
+	}
+	return r, nil
+}
+
+// Consume implements challenge.Store with one conditional write: of concurrent answers to
+// the same challenge exactly one sets used_at.
+func (c *Challenges) Consume(ctx context.Context, id string, now time.Time) error {
+	at, err := attributevalue.Marshal(now.UTC())
+	if err != nil {
+		return fmt.Errorf("encode time: %w", err)
+	}
+	_, err = c.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &c.table,
+		Key:                 Key(chalPK(id), chalSK),
+		UpdateExpression:    aws.String("SET used_at = :now"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND #ttl > :nowsec"),
+		ExpressionAttributeNames: map[string]string{
+			"#ttl": schema.TTLAttribute,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":    at,
+			":nowsec": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return nil
+	}
+	var cf *types.ConditionalCheckFailedException
+	if !errors.As(err, &cf) {
+		return fmt.Errorf("consume challenge: %w", err)
+	}
+	switch {
+	case len(cf.Item) == 0:
+		return challenge.ErrNotFound
+	case cf.Item["used_at"] != nil:
+		return challenge.ErrUsed
+	default:
+		return challenge.ErrExpired
+	}
+}
+
+// chalTTLSeconds is the ttl attribute value for an expiry (rounded up, so a record never
+// expires before its time).
+func chalTTLSeconds(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}

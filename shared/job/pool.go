@@ -1,0 +1,260 @@
+package job
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"math/rand/v2"
+	"slices"
+)
+
+// ErrNoMaterial means no active job can supply a task as requested (not enough gold of a
+// class, no job of the kind). Challenges cannot be issued until a job is added.
+var ErrNoMaterial = errors.New("job: no active job can supply this task")
+
+// Request asks a Pool for the items of one task. The items are asked about one class: an
+// item's correct answer is "yes" (select it) when its gold label is that class.
+type Request struct {
+	// Kinds are the acceptable job kinds.
+	Kinds []Kind
+	// Size is how many items the task shows; at most MaxOpen of them are open (unlabeled),
+	// the rest gold.
+	Size    int
+	MaxOpen int
+	// MinTrue and MinFalse are how many gold items at least must, and must not, show the
+	// class. Between them the number of gold items that show the class is uniformly random.
+	MinTrue, MinFalse int
+	// Exclude holds Item.Key()s already shown in the same challenge.
+	Exclude map[string]bool
+	// Rand drives every choice; nil uses a randomly seeded ChaCha8.
+	Rand *rand.Rand
+}
+
+// Draw is the answer to a Request.
+type Draw struct {
+	Job   Job
+	Class string
+	Gold  []Item
+	Open  []Item
+}
+
+// Pool draws items for challenges from ACTIVE jobs, weighted by priority.
+type Pool interface {
+	Draw(ctx context.Context, req Request) (Draw, error)
+}
+
+// Stock is an active job with (a sample of) its gold and open items.
+type Stock struct {
+	Job  Job
+	Gold []Item
+	Open []Item
+}
+
+// Catalog is an immutable, in-memory Pool over a set of stocks. Stores load one
+// periodically (see dynamo.Pool); tests and benchmarks use it directly.
+type Catalog struct {
+	entries []entry
+}
+
+type entry struct {
+	job  Job
+	gold []Item
+	open []Item
+	// pos and neg index gold by class: gold items that do / do not show the class.
+	pos, neg map[string][]int
+}
+
+var _ Pool = (*Catalog)(nil)
+
+// NewCatalog keeps the active jobs of stocks, their gold items (labelled with one of the
+// job's classes) and their open items that still want answers.
+func NewCatalog(stocks []Stock) *Catalog {
+	c := &Catalog{}
+	for _, s := range stocks {
+		if s.Job.Status != StatusActive {
+			continue
+		}
+		e := entry{job: s.Job, pos: map[string][]int{}, neg: map[string][]int{}}
+		for _, it := range s.Gold {
+			if it.Gold && s.Job.HasClass(it.GoldLabel) {
+				e.gold = append(e.gold, it)
+			}
+		}
+		for _, it := range s.Open {
+			if !it.Gold && it.Status == ItemOpen && (s.Job.MaxAnswers == 0 || it.AnswerCount < s.Job.MaxAnswers) {
+				e.open = append(e.open, it)
+			}
+		}
+		for _, class := range askable(s.Job) {
+			for i, it := range e.gold {
+				if it.GoldLabel == class {
+					e.pos[class] = append(e.pos[class], i)
+				} else {
+					e.neg[class] = append(e.neg[class], i)
+				}
+			}
+		}
+		c.entries = append(c.entries, e)
+	}
+	return c
+}
+
+// askable lists the classes a job's questions can name: binary jobs always ask the one
+// question (is it "yes"?), the others ask about any class.
+func askable(j Job) []string {
+	if j.Kind == KindBinary {
+		return j.Classes[:1]
+	}
+	return j.Classes
+}
+
+// Len is the number of active jobs in the catalog.
+func (c *Catalog) Len() int { return len(c.entries) }
+
+// Draw picks a job among those of the requested kinds that can supply the task, with
+// probability proportional to priority, then a class, and random items.
+func (c *Catalog) Draw(_ context.Context, req Request) (Draw, error) {
+	rng := req.Rand
+	if rng == nil {
+		rng = rand.New(rand.NewChaCha8(seed()))
+	}
+	cands := make([]int, 0, len(c.entries))
+	for i := range c.entries {
+		if slices.Contains(req.Kinds, c.entries[i].job.Kind) && c.entries[i].mayServe(req) {
+			cands = append(cands, i)
+		}
+	}
+	// A candidate can still fail once the challenge's exclusions are applied; drop it and
+	// draw again.
+	for len(cands) > 0 {
+		total := 0
+		for _, i := range cands {
+			total += max(c.entries[i].job.Priority, 1)
+		}
+		r := rng.IntN(total)
+		pick := 0
+		for k, i := range cands {
+			r -= max(c.entries[i].job.Priority, 1)
+			if r < 0 {
+				pick = k
+				break
+			}
+		}
+		if d, ok := c.entries[cands[pick]].draw(req, rng); ok {
+			return d, nil
+		}
+		cands = slices.Delete(cands, pick, pick+1)
+	}
+	return Draw{}, ErrNoMaterial
+}
+
+// mayServe is a quick feasibility check that ignores exclusions.
+func (e *entry) mayServe(req Request) bool {
+	gold := req.Size - min(req.MaxOpen, len(e.open))
+	for _, class := range askable(e.job) {
+		if _, _, ok := kRange(len(e.pos[class]), len(e.neg[class]), gold, req); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// kRange is the range of gold items showing the class that a task with gold items can
+// have, given pos and neg available items.
+func kRange(pos, neg, gold int, req Request) (lo, hi int, ok bool) {
+	if gold < 0 {
+		return 0, 0, false
+	}
+	lo = max(req.MinTrue, gold-neg)
+	hi = min(pos, gold-req.MinFalse)
+	return lo, hi, lo <= hi
+}
+
+func (e *entry) draw(req Request, rng *rand.Rand) (Draw, bool) {
+	var open []Item
+	if req.MaxOpen > 0 {
+		open = pick(e.open, nil, req.MaxOpen, req.Exclude, rng)
+	}
+	gold := req.Size - len(open)
+	lo, hi := req.MinTrue, gold-req.MinFalse
+	if gold < 0 || lo > hi {
+		return Draw{}, false
+	}
+	// The number of gold items showing the class (k) is drawn first, uniformly, and only
+	// then a class that can supply it: so k does not lean towards what the job happens to
+	// have, which a bot could exploit. If no class can supply k, another k is tried.
+	classes := askable(e.job)
+	pos := make([][]int, len(classes))
+	neg := make([][]int, len(classes))
+	for i, c := range classes {
+		pos[i] = without(e.pos[c], e.gold, req.Exclude)
+		neg[i] = without(e.neg[c], e.gold, req.Exclude)
+	}
+	ks := make([]int, 0, hi-lo+1)
+	for k := lo; k <= hi; k++ {
+		ks = append(ks, k)
+	}
+	rng.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+	fits := make([]int, 0, len(classes))
+	for _, k := range ks {
+		fits = fits[:0]
+		for i := range classes {
+			if len(pos[i]) >= k && len(neg[i]) >= gold-k {
+				fits = append(fits, i)
+			}
+		}
+		if len(fits) == 0 {
+			continue
+		}
+		c := fits[rng.IntN(len(fits))]
+		d := Draw{Job: e.job, Class: classes[c], Open: open}
+		d.Gold = append(pick(e.gold, pos[c], k, nil, rng), pick(e.gold, neg[c], gold-k, nil, rng)...)
+		return d, true
+	}
+	return Draw{}, false
+}
+
+// without returns the indexes into items whose items are not excluded.
+func without(idx []int, items []Item, exclude map[string]bool) []int {
+	if len(exclude) == 0 {
+		return idx
+	}
+	out := make([]int, 0, len(idx))
+	for _, i := range idx {
+		if !exclude[items[i].Key()] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// pick returns n random distinct items (fewer if there are not enough) from items, or from
+// items[idx...] when idx is not nil, skipping excluded keys.
+func pick(items []Item, idx []int, n int, exclude map[string]bool, rng *rand.Rand) []Item {
+	if idx == nil {
+		idx = make([]int, len(items))
+		for i := range idx {
+			idx[i] = i
+		}
+	} else {
+		idx = slices.Clone(idx)
+	}
+	out := make([]Item, 0, n)
+	// Partial Fisher-Yates: only as many swaps as items taken (plus skipped ones).
+	for i := 0; i < len(idx) && len(out) < n; i++ {
+		j := i + rng.IntN(len(idx)-i)
+		idx[i], idx[j] = idx[j], idx[i]
+		it := items[idx[i]]
+		if exclude[it.Key()] {
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func seed() [32]byte {
+	var s [32]byte
+	_, _ = crand.Read(s[:]) // never fails (crypto/rand panics instead)
+	return s
+}
