@@ -39,6 +39,9 @@ tools: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@# A go.mod marks node_modules as another module, so ./... does not wander into the
+	@# Go templates some npm packages ship.
+	@printf 'module crowdgate.invalid/node_modules\n' > node_modules/go.mod
 	@touch $@
 
 # apt installs a Debian package (root, or sudo when available).
