@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// access is what one function may touch. It is the only place permissions are decided:
+// the function helper turns it into IAM statements and into the environment variables
+// (config.EnvName) that tell the function the names, so a function can only be configured
+// with resources it is allowed to use.
+type access struct {
+	ReadTables      []string // schema.Table*: read items
+	ReadWriteTables []string // schema.Table*: read and write items
+	SendQueues      []string // schema.Queue*: send messages
+	ReadBuckets     []string // schema.Bucket*: get objects (and presign GET links)
+	WriteBuckets    []string // schema.Bucket*: put objects
+	SigningKeys     bool     // read the token-signing key list (SIGNING_SECRET_ARN)
+}
+
+// grants is the least-privilege table of every function. Queue consumers also receive
+// their queue's consume permissions from the event source.
+var grants = map[string]access{
+	routes.FunctionChallenge: {
+		ReadTables:      []string{schema.TableAccounts, schema.TableLabels},
+		ReadWriteTables: []string{schema.TableChallenges, schema.TableRisk}, // risk: the daily salt
+		SendQueues:      []string{schema.QueueAnswers},
+		ReadBuckets:     []string{schema.BucketMedia}, // presigned tile URLs
+		SigningKeys:     true,
+	},
+	routes.FunctionVerify: {
+		ReadTables:      []string{schema.TableAccounts},
+		ReadWriteTables: []string{schema.TableChallenges}, // single-use tokens: conditional write
+		SigningKeys:     true,
+	},
+	routes.FunctionAdmin: {
+		ReadWriteTables: []string{schema.TableAccounts},
+	},
+	"consensus": {
+		ReadWriteTables: []string{schema.TableLabels},
+	},
+}
+
+// DynamoDB actions of the L2 read/write grants, for the tables whose customer-managed key
+// is granted separately (see grantTable).
+var tableReadWriteActions = []string{
+	"dynamodb:BatchGetItem", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:Query",
+	"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+	"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+}
+
+// kmsTableWriteActions spells out what the L2 grant writes as kms:ReEncrypt* and
+// kms:GenerateDataKey*, keeping only the symmetric-key operations DynamoDB uses.
+var kmsTableWriteActions = []string{
+	"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
+	"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+}
+
+// grant applies a function's access to its role and returns the environment variables
+// that name the granted resources.
+func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*string, error) {
+	a, ok := grants[function]
+	if !ok {
+		return nil, fmt.Errorf("no access entry for function %q", function)
+	}
+	env := map[string]*string{}
+	for _, name := range a.ReadTables {
+		if err := s.grantTable(role, name, false); err != nil {
+			return nil, fmt.Errorf("function %s: %w", function, err)
+		}
+		env[config.EnvName("table", name)] = s.tables[name].TableName()
+	}
+	for _, name := range a.ReadWriteTables {
+		if err := s.grantTable(role, name, true); err != nil {
+			return nil, fmt.Errorf("function %s: %w", function, err)
+		}
+		env[config.EnvName("table", name)] = s.tables[name].TableName()
+	}
+	for _, name := range a.SendQueues {
+		q, ok := s.queues[name]
+		if !ok {
+			return nil, fmt.Errorf("function %s: unknown queue %q", function, name)
+		}
+		q.GrantSendMessages(role)
+		env[config.EnvName("queue", name)] = q.QueueUrl()
+	}
+	for _, set := range []struct {
+		names   []string
+		actions []string
+	}{
+		{a.ReadBuckets, []string{"s3:GetObject"}},
+		{a.WriteBuckets, []string{"s3:PutObject"}},
+	} {
+		for _, name := range set.names {
+			b, ok := s.buckets[name]
+			if !ok {
+				return nil, fmt.Errorf("function %s: unknown bucket %q", function, name)
+			}
+			// Explicit object actions: the L2 bucket grants use wildcards (s3:GetObject*, s3:List*).
+			awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+				Grantee:      role,
+				Actions:      jsii.Strings(set.actions...),
+				ResourceArns: jsii.Strings(*b.ArnForObjects(jsii.String("*"))),
+			})
+			env[config.EnvName("bucket", name)] = b.BucketName()
+		}
+	}
+	if a.SigningKeys {
+		s.signingKeys.GrantRead(role, nil)
+		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
+	}
+	return env, nil
+}
+
+// grantTable uses the L2 grants, except for writes to a table with a customer-managed key,
+// where the L2 grant would add wildcard KMS actions.
+func (s *crowdgate) grantTable(role awsiam.IRole, name string, write bool) error {
+	t, ok := s.tables[name]
+	if !ok {
+		return fmt.Errorf("unknown table %q", name)
+	}
+	key := s.tableKeys[name]
+	switch {
+	case !write:
+		t.GrantReadData(role)
+	case key == nil:
+		t.GrantReadWriteData(role)
+	default:
+		t.Grant(role, *jsii.Strings(tableReadWriteActions...)...)
+		key.Grant(role, *jsii.Strings(kmsTableWriteActions...)...)
+	}
+	return nil
+}

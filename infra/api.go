@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/routes"
+)
+
+// accessLogFormat is the API's access log line. It leaves out the source IP and user agent
+// on purpose (docs/PRIVACY.md: IPs are only kept truncated or hashed in the risk table);
+// identity.userArn is only set on IAM-authorised operator calls.
+const accessLogFormat = `{"requestId":"$context.requestId","time":"$context.requestTime",` +
+	`"routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol",` +
+	`"responseLength":"$context.responseLength","latencyMs":"$context.responseLatency",` +
+	`"integrationLatencyMs":"$context.integrationLatency","integrationError":"$context.integrationErrorMessage",` +
+	`"error":"$context.error.message","operator":"$context.identity.userArn"}`
+
+// addAPI creates the HTTP API with one route per routes.Table entry, integrated with the
+// function the entry names. Operator routes need SigV4-signed calls (IAM authorization);
+// public routes authenticate in the handler (sitekeys, secrets, API keys) or need nothing
+// (the widget).
+func (s *crowdgate) addAPI(opts stackOptions) error {
+	api := awsapigatewayv2.NewHttpApi(s.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
+		ApiName:     s.stack.StackName(),
+		Description: jsii.String("crowdgate: widget, siteverify and operator API"),
+		// Only what the widget needs: it posts JSON from any page, without cookies.
+		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
+			AllowOrigins:     jsii.Strings("*"),
+			AllowMethods:     &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_OPTIONS},
+			AllowHeaders:     jsii.Strings("Content-Type"),
+			AllowCredentials: jsii.Bool(false),
+			MaxAge:           awscdk.Duration_Hours(jsii.Number(1)),
+		},
+		// The stage is created below: the default one cannot take throttling or access logs.
+		CreateDefaultStage: jsii.Bool(false),
+	})
+	logs := awslogs.NewLogGroup(s.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     logRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	s.stage = awsapigatewayv2.NewHttpStage(s.stack, jsii.String("ApiStage"), &awsapigatewayv2.HttpStageProps{
+		HttpApi:    api,
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(opts.RateLimit),
+			BurstLimit: jsii.Number(opts.BurstLimit),
+		},
+		AccessLogSettings: &accessLogSettings{
+			destination: awsapigatewayv2.NewLogGroupLogDestination(logs),
+			format:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat)),
+		},
+	})
+	integrations := map[string]awsapigatewayv2.HttpRouteIntegration{}
+	for _, name := range routes.Functions() {
+		fn, err := s.function(name)
+		if err != nil {
+			return err
+		}
+		integrations[name] = awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(name)+"Integration"), fn,
+			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0()})
+	}
+	iam := awsapigatewayv2authorizers.NewHttpIamAuthorizer()
+	for _, r := range routes.Table {
+		props := &awsapigatewayv2.HttpRouteProps{
+			HttpApi:     api,
+			RouteKey:    awsapigatewayv2.HttpRouteKey_With(jsii.String(r.Path), awsapigatewayv2.HttpMethod(r.Method)),
+			Integration: integrations[r.Function],
+		}
+		switch r.Auth {
+		case routes.Operator:
+			props.Authorizer = iam
+		case routes.Public:
+		default:
+			return fmt.Errorf("route %s: unknown auth %q", r.Pattern(), r.Auth)
+		}
+		// Same construct id as HttpApi.addRoutes would use.
+		route := awsapigatewayv2.NewHttpRoute(api, jsii.String(r.Method+r.Path), props)
+		if r.Auth == routes.Public {
+			suppressPublicRoute(route, r)
+		}
+	}
+	return nil
+}
+
+// accessLogSettings implements awsapigatewayv2.IAccessLogSettings (an interface in the
+// CDK, without a constructor).
+type accessLogSettings struct {
+	destination awsapigatewayv2.IAccessLogDestination
+	format      awsapigateway.AccessLogFormat
+}
+
+func (a *accessLogSettings) Destination() awsapigatewayv2.IAccessLogDestination { return a.destination }
+func (a *accessLogSettings) Format() awsapigateway.AccessLogFormat              { return a.format }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// sizing is one function's timeout and memory. On arm64 Lambda, CPU scales with memory.
+type sizing struct {
+	Timeout time.Duration
+	Memory  int // MB
+	Why     string
+}
+
+// sizes holds every function's sizing with the reason for it.
+var sizes = map[string]sizing{
+	routes.FunctionChallenge: {10 * time.Second, 512, "visitor-facing: grades answers, scores risk and presigns media; more CPU is lower latency"},
+	routes.FunctionVerify:    {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
+	routes.FunctionAdmin:     {10 * time.Second, 256, "rare operator calls against the accounts table"},
+	"consensus":              {20 * time.Second, 256, "a batch of 10 answer messages; must stay well below the answers queue's visibility timeout"},
+}
+
+// Queue consumer event-source settings.
+const (
+	consumerBatchSize      = 10
+	consumerMaxConcurrency = 5 // caps the table write rate a burst of messages can cause
+	logRetention           = awslogs.RetentionDays_ONE_MONTH
+)
+
+// function creates one Lambda: provided.al2023 on arm64 running <lambdaDir>/<name>/bootstrap,
+// with its own role (no managed policies), log group, X-Ray tracing and the grants and
+// environment of its access entry.
+func (s *crowdgate) function(name string) (awslambda.Function, error) {
+	size, ok := sizes[name]
+	if !ok {
+		return nil, fmt.Errorf("function %s: no sizing entry", name)
+	}
+	id := pascal(name)
+	logs := awslogs.NewLogGroup(s.stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     logRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(s.stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("crowdgate " + name + " function"),
+	})
+	// Instead of AWSLambdaBasicExecutionRole, which may write to every log group.
+	logs.GrantWrite(role)
+	env, err := s.grant(name, role)
+	if err != nil {
+		return nil, err
+	}
+	code, err := s.code.Asset(name)
+	if err != nil {
+		return nil, err
+	}
+	fn := awslambda.NewFunction(s.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
+		Description:   jsii.String("crowdgate " + name + ": " + size.Why),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          code,
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(size.Timeout.Seconds())),
+		MemorySize:    jsii.Number(float64(size.Memory)),
+		Tracing:       awslambda.Tracing_ACTIVE,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		LogGroup:      logs,
+		Role:          role,
+		Environment:   &env,
+	})
+	if slices.Contains(s.code.Placeholders(), name) {
+		awscdk.Annotations_Of(fn).AddWarningV2(jsii.String("crowdgate:placeholder-code"),
+			jsii.String("build/lambda/"+name+"/bootstrap does not exist; the function is a placeholder that fails every call. Run `make build` before deploying."), nil)
+	}
+	s.roles[name] = role
+	return fn, nil
+}
+
+// consumer creates the consumer function of one queue (schema.Queue.Consumer) with its
+// SQS event source: batches, partial batch responses and a concurrency cap.
+func (s *crowdgate) consumer(queue string) (awslambda.Function, error) {
+	i := slices.IndexFunc(schema.Queues, func(q schema.Queue) bool { return q.Name == queue })
+	if i < 0 {
+		return nil, fmt.Errorf("consumer: unknown queue %q", queue)
+	}
+	q := schema.Queues[i]
+	if size, ok := sizes[q.Consumer]; ok && size.Timeout > time.Duration(q.VisibilitySeconds)*time.Second {
+		// SQS would hand a message to a second consumer while the first still works on it.
+		return nil, fmt.Errorf("consumer %s: timeout %s exceeds queue %s visibility %ds", q.Consumer, size.Timeout, q.Name, q.VisibilitySeconds)
+	}
+	fn, err := s.function(q.Consumer)
+	if err != nil {
+		return nil, err
+	}
+	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queues[q.Name], &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(consumerBatchSize),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(consumerMaxConcurrency),
+	}))
+	return fn, nil
+}

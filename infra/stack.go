@@ -1,0 +1,126 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// stackOptions are the knobs of the stack.
+type stackOptions struct {
+	Code *lambdaCode
+	// RateLimit and BurstLimit throttle the whole API (requests per second, bucket size).
+	RateLimit, BurstLimit float64
+	// Consumers lists the queues (schema.Queue*) whose consumer function is deployed. A
+	// queue's consumer joins here once its functions/<name> package exists.
+	Consumers []string
+}
+
+const (
+	defaultRateLimit  = 100
+	defaultBurstLimit = 200
+)
+
+// crowdgate holds the constructs of the stack by logical name while it is built.
+type crowdgate struct {
+	stack       awscdk.Stack
+	code        *lambdaCode
+	tables      map[string]awsdynamodb.Table
+	tableKeys   map[string]awskms.IKey // tables with a customer-managed key
+	dataKey     awskms.Key
+	queues      map[string]awssqs.Queue
+	buckets     map[string]awss3.Bucket
+	signingKeys awssecretsmanager.Secret
+	signingSeed awssecretsmanager.Secret
+	roles       map[string]awsiam.Role
+	stage       awsapigatewayv2.HttpStage
+}
+
+// newCrowdgateStack builds the whole service: storage from shared/schema, one Lambda per
+// function of shared/routes (and per enabled queue consumer), the HTTP API, the
+// token-signing keys, cdk-nag suppressions and the outputs.
+func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions) (*crowdgate, error) {
+	if opts.RateLimit == 0 {
+		opts.RateLimit = defaultRateLimit
+	}
+	if opts.BurstLimit == 0 {
+		opts.BurstLimit = defaultBurstLimit
+	}
+	s := &crowdgate{
+		stack: awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
+			Description: jsii.String("crowdgate: privacy-first human verification and data labeling"),
+		}),
+		code:      opts.Code,
+		tables:    map[string]awsdynamodb.Table{},
+		tableKeys: map[string]awskms.IKey{},
+		queues:    map[string]awssqs.Queue{},
+		buckets:   map[string]awss3.Bucket{},
+		roles:     map[string]awsiam.Role{},
+	}
+	s.addTables()
+	s.addQueues()
+	s.addBuckets()
+	s.addSigningKeys()
+	if err := s.addAPI(opts); err != nil {
+		return nil, err
+	}
+	for _, q := range opts.Consumers {
+		if _, err := s.consumer(q); err != nil {
+			return nil, err
+		}
+	}
+	s.suppress()
+	s.addOutputs()
+	return s, nil
+}
+
+// addOutputs publishes what an operator or the CLI needs after a deploy. Resource outputs
+// are named after their config.EnvName variable (TABLE_ACCOUNTS → TableAccounts).
+func (s *crowdgate) addOutputs() {
+	out := func(id string, value *string, desc string) {
+		awscdk.NewCfnOutput(s.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
+	}
+	url := s.stage.Url() // ends in "/" for the $default stage
+	out("ApiUrl", url, "base URL of the API")
+	out("WidgetScriptUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{url, jsii.String(strings.TrimPrefix(widgetScript, "/"))}),
+		"the widget script to include in pages")
+	for _, t := range schema.Tables {
+		out(envOutputID("table", t.Name), s.tables[t.Name].TableName(), "DynamoDB table "+t.Name)
+	}
+	for _, q := range schema.Queues {
+		out(envOutputID("queue", q.Name), s.queues[q.Name].QueueUrl(), "SQS queue "+q.Name)
+	}
+	for _, b := range schema.Buckets {
+		out(envOutputID("bucket", b.Name), s.buckets[b.Name].BucketName(), "S3 bucket "+b.Name)
+	}
+	out("SigningSecretArn", s.signingKeys.SecretArn(), "Secrets Manager secret with the token-signing keys")
+}
+
+// widgetScript is the route (routes.Table) that serves the widget script.
+const widgetScript = "/1/api.js"
+
+func envOutputID(kind, logical string) string {
+	return pascal(strings.ToLower(config.EnvName(kind, logical)))
+}
+
+// pascal turns a logical name ("risk-events", "queue_answers_url") into a construct id
+// part ("RiskEvents", "QueueAnswersUrl").
+func pascal(s string) string {
+	var b strings.Builder
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '_' }) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}

@@ -1,0 +1,640 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/schema"
+	"github.com/crowdgate/crowdgate/shared/token"
+)
+
+// One stack for all tests: synth takes tens of seconds. It is the production stack plus the
+// answers-queue consumer, so the consumer helper is covered before its function lands.
+var (
+	built    *crowdgate
+	template assertions.Template
+	tmpl     map[string]any // template JSON
+	byPath   map[string]string
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "setup:", err)
+		jsii.Close()
+		os.Exit(1)
+	}
+	rc := m.Run()
+	code.Close()
+	jsii.Close()
+	os.Exit(rc)
+}
+
+func setup() (*lambdaCode, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	app, err := newApp(root)
+	if err != nil {
+		return nil, err
+	}
+	// Report nag errors through TestNagFindsNoErrors instead of failing the synth itself.
+	app.Node().SetContext(jsii.String("@aws-cdk/core:annotationsInValidationReport"), false)
+	// An empty build directory: every function gets the placeholder, as on a fresh checkout.
+	empty, err := os.MkdirTemp("", "crowdgate-infra-test-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(empty)
+	code, err := newLambdaCode(empty)
+	if err != nil {
+		return nil, err
+	}
+	built, err = newCrowdgateStack(app, stackName(app), stackOptions{Code: code, Consumers: []string{schema.QueueAnswers}})
+	if err != nil {
+		return code, err
+	}
+	template = assertions.Template_FromStack(built.stack, nil)
+	tmpl = *template.ToJSON()
+	byPath = map[string]string{}
+	for id, r := range resources("") {
+		if p, ok := dig(r, "Metadata", "aws:cdk:path").(string); ok {
+			byPath[p] = id
+		}
+	}
+	return code, nil
+}
+
+// resources returns the template's resources of one type ("" for all) by logical id.
+func resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if typ == "" || r["Type"] == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+// logicalID finds the CloudFormation resource of a construct path below the stack
+// ("AccountsTable" → the table's logical id).
+func logicalID(t *testing.T, path string) string {
+	t.Helper()
+	id, ok := byPath[*built.stack.Node().Path()+"/"+path+"/Resource"]
+	if !ok {
+		t.Fatalf("no resource at %s", path)
+	}
+	return id
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// refs lists the logical ids a value refers to through Ref or Fn::GetAtt.
+func refs(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		if r, ok := v["Ref"].(string); ok {
+			out = append(out, r)
+		}
+		if ga, ok := v["Fn::GetAtt"].([]any); ok && len(ga) > 0 {
+			out = append(out, ga[0].(string))
+		}
+		for _, x := range v {
+			out = append(out, refs(x)...)
+		}
+	case []any:
+		for _, x := range v {
+			out = append(out, refs(x)...)
+		}
+	}
+	return out
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
+}
+
+func TestEveryRouteIsIntegratedWithItsFunctionAndAuth(t *testing.T) {
+	apiRoutes := resources("AWS::ApiGatewayV2::Route")
+	if len(apiRoutes) != len(routes.Table) {
+		t.Errorf("%d API routes, route table has %d", len(apiRoutes), len(routes.Table))
+	}
+	integrations := resources("AWS::ApiGatewayV2::Integration")
+	for _, r := range routes.Table {
+		key := r.Method + " " + r.Path
+		var found map[string]any
+		for _, ar := range apiRoutes {
+			if dig(ar, "Properties", "RouteKey") == key {
+				found = ar
+			}
+		}
+		if found == nil {
+			t.Errorf("route %s missing", key)
+			continue
+		}
+		auth, _ := dig(found, "Properties", "AuthorizationType").(string)
+		want := "NONE"
+		if r.Auth == routes.Operator {
+			want = "AWS_IAM"
+		}
+		if auth != want {
+			t.Errorf("route %s: authorization %q, want %q", key, auth, want)
+		}
+		fn := logicalID(t, pascal(r.Function)+"Function")
+		target := refs(dig(found, "Properties", "Target"))
+		if len(target) != 1 || !slices.Contains(refs(dig(integrations[target[0]], "Properties", "IntegrationUri")), fn) {
+			t.Errorf("route %s does not reach function %s (target %v)", key, r.Function, target)
+		}
+	}
+}
+
+func TestStageThrottlesLogsWithoutIPsAndCORSIsWidgetOnly(t *testing.T) {
+	stages := resources("AWS::ApiGatewayV2::Stage")
+	if len(stages) != 1 {
+		t.Fatalf("%d stages, want 1", len(stages))
+	}
+	for _, s := range stages {
+		p := s["Properties"]
+		if dig(p, "StageName") != "$default" || dig(p, "AutoDeploy") != true {
+			t.Errorf("stage is not an auto-deployed $default stage: %v", p)
+		}
+		if dig(p, "DefaultRouteSettings", "ThrottlingRateLimit") != float64(defaultRateLimit) ||
+			dig(p, "DefaultRouteSettings", "ThrottlingBurstLimit") != float64(defaultBurstLimit) {
+			t.Errorf("stage throttling = %v", dig(p, "DefaultRouteSettings"))
+		}
+		format, _ := dig(p, "AccessLogSettings", "Format").(string)
+		if !strings.Contains(format, "$context.requestId") {
+			t.Errorf("access log format lacks the request id: %s", format)
+		}
+		for _, banned := range []string{"sourceIp", "userAgent"} {
+			if strings.Contains(format, banned) {
+				t.Errorf("access log format records %s: %s", banned, format)
+			}
+		}
+		if refs := refs(dig(p, "AccessLogSettings", "DestinationArn")); len(refs) != 1 || resources("")[refs[0]]["Type"] != "AWS::Logs::LogGroup" {
+			t.Errorf("access logs do not go to a log group: %v", refs)
+		}
+	}
+	for _, api := range resources("AWS::ApiGatewayV2::Api") {
+		c := dig(api, "Properties", "CorsConfiguration")
+		if fmt.Sprint(dig(c, "AllowOrigins")) != "[*]" || fmt.Sprint(dig(c, "AllowMethods")) != "[GET POST OPTIONS]" ||
+			fmt.Sprint(dig(c, "AllowHeaders")) != "[Content-Type]" || dig(c, "AllowCredentials") == true {
+			t.Errorf("CORS = %v", c)
+		}
+	}
+}
+
+func TestTablesAreRecoverableExpiringAndProtected(t *testing.T) {
+	if n := len(resources("AWS::DynamoDB::Table")); n != len(schema.Tables) {
+		t.Errorf("%d tables, schema has %d", n, len(schema.Tables))
+	}
+	for _, st := range schema.Tables {
+		id := logicalID(t, pascal(st.Name)+"Table")
+		r := resources("")[id]
+		p := r["Properties"]
+		if dig(p, "BillingMode") != "PAY_PER_REQUEST" {
+			t.Errorf("%s: billing %v", st.Name, dig(p, "BillingMode"))
+		}
+		if dig(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true {
+			t.Errorf("%s: no point-in-time recovery", st.Name)
+		}
+		if dig(p, "TimeToLiveSpecification", "AttributeName") != schema.TTLAttribute || dig(p, "TimeToLiveSpecification", "Enabled") != true {
+			t.Errorf("%s: TTL = %v", st.Name, dig(p, "TimeToLiveSpecification"))
+		}
+		if dig(p, "DeletionProtectionEnabled") != true || r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: not protected against deletion", st.Name)
+		}
+		keys := fmt.Sprint(dig(p, "KeySchema"))
+		if keys != "[map[AttributeName:pk KeyType:HASH] map[AttributeName:sk KeyType:RANGE]]" {
+			t.Errorf("%s: key schema %s", st.Name, keys)
+		}
+		var gsis []string
+		for _, g := range list(dig(p, "GlobalSecondaryIndexes")) {
+			gsis = append(gsis, fmt.Sprint(dig(g, "IndexName"), " ", dig(g, "KeySchema")))
+		}
+		var want []string
+		for _, ix := range st.Indexes {
+			want = append(want, fmt.Sprintf("%s [map[AttributeName:%s KeyType:HASH] map[AttributeName:%s KeyType:RANGE]]", ix.Name, ix.PartitionKey, ix.SortKey))
+		}
+		if fmt.Sprint(gsis) != fmt.Sprint(want) {
+			t.Errorf("%s: indexes %v, want %v", st.Name, gsis, want)
+		}
+		kms := refs(dig(p, "SSESpecification", "KMSMasterKeyId"))
+		if dig(p, "SSESpecification", "SSEEnabled") != true {
+			t.Errorf("%s: SSE not enabled", st.Name)
+		}
+		switch {
+		case st.CustomerKey && len(kms) != 1:
+			t.Errorf("%s: holds personal information but has no customer-managed key", st.Name)
+		case st.CustomerKey:
+			key := resources("")[kms[0]]
+			if key["Type"] != "AWS::KMS::Key" || dig(key, "Properties", "EnableKeyRotation") != true || key["DeletionPolicy"] != "Retain" {
+				t.Errorf("%s: key %v is not a retained rotating KMS key", st.Name, key)
+			}
+		case len(kms) != 0:
+			t.Errorf("%s: unexpected customer-managed key", st.Name)
+		}
+	}
+}
+
+// denyInsecure reports whether a resource policy denies requests without TLS.
+func denyInsecure(policy map[string]any) bool {
+	for _, s := range list(dig(policy, "Properties", "PolicyDocument", "Statement")) {
+		if dig(s, "Effect") == "Deny" && dig(s, "Condition", "Bool", "aws:SecureTransport") == "false" {
+			return true
+		}
+	}
+	return false
+}
+
+// policiesOf maps a resource's logical id to its resource policies of a type.
+func policiesOf(typ, listKey string) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, p := range resources(typ) {
+		for _, target := range refs(dig(p, "Properties", listKey)) {
+			out[target] = append(out[target], p)
+		}
+	}
+	return out
+}
+
+func TestQueuesHaveDeadLettersEncryptionAndTLS(t *testing.T) {
+	queuePolicies := policiesOf("AWS::SQS::QueuePolicy", "Queues")
+	tlsOnly := func(id string) bool {
+		return slices.ContainsFunc(queuePolicies[id], denyInsecure)
+	}
+	for _, q := range schema.Queues {
+		id := logicalID(t, pascal(q.Name)+"Queue")
+		p := resources("")[id]["Properties"]
+		if dig(p, "VisibilityTimeout") != float64(q.VisibilitySeconds) {
+			t.Errorf("%s: visibility %v, want %d", q.Name, dig(p, "VisibilityTimeout"), q.VisibilitySeconds)
+		}
+		if dig(p, "RedrivePolicy", "maxReceiveCount") != float64(q.MaxReceives) {
+			t.Errorf("%s: maxReceiveCount %v, want %d", q.Name, dig(p, "RedrivePolicy", "maxReceiveCount"), q.MaxReceives)
+		}
+		dlq := refs(dig(p, "RedrivePolicy", "deadLetterTargetArn"))
+		if len(dlq) != 1 || resources("")[dlq[0]]["Type"] != "AWS::SQS::Queue" {
+			t.Errorf("%s: no dead-letter queue", q.Name)
+			continue
+		}
+		dp := resources("")[dlq[0]]["Properties"]
+		if dig(dp, "MessageRetentionPeriod") != float64(14*24*3600) {
+			t.Errorf("%s: dead letters kept %v s, want 14 days", q.Name, dig(dp, "MessageRetentionPeriod"))
+		}
+		for name, qid := range map[string]string{q.Name: id, q.Name + " DLQ": dlq[0]} {
+			qp := resources("")[qid]["Properties"]
+			if dig(qp, "SqsManagedSseEnabled") != true && dig(qp, "KmsMasterKeyId") == nil {
+				t.Errorf("%s: not encrypted", name)
+			}
+			if !tlsOnly(qid) {
+				t.Errorf("%s: plain-HTTP requests are not denied", name)
+			}
+		}
+	}
+}
+
+func TestBucketsArePrivateTLSOnlyLoggedAndExpire(t *testing.T) {
+	bucketPolicies := policiesOf("AWS::S3::BucketPolicy", "Bucket")
+	all := resources("AWS::S3::Bucket")
+	if len(all) != len(schema.Buckets)+1 {
+		t.Errorf("%d buckets, want the schema's %d plus the access-log bucket", len(all), len(schema.Buckets))
+	}
+	for id, b := range all {
+		p := b["Properties"]
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if dig(p, "PublicAccessBlockConfiguration", k) != true {
+				t.Errorf("bucket %s: %s not set", id, k)
+			}
+		}
+		if !slices.ContainsFunc(bucketPolicies[id], denyInsecure) {
+			t.Errorf("bucket %s: plain-HTTP requests are not denied", id)
+		}
+		if !strings.Contains(fmt.Sprint(dig(p, "BucketEncryption")), "AES256") {
+			t.Errorf("bucket %s: not S3-managed encrypted: %v", id, dig(p, "BucketEncryption"))
+		}
+	}
+	logs := logicalID(t, "AccessLogsBucket")
+	for _, sb := range schema.Buckets {
+		id := logicalID(t, pascal(sb.Name)+"Bucket")
+		p := all[id]["Properties"]
+		if got := dig(p, "VersioningConfiguration", "Status") == "Enabled"; got != sb.Versioned {
+			t.Errorf("%s: versioned %v, want %v", sb.Name, got, sb.Versioned)
+		}
+		if !slices.Contains(refs(dig(p, "LoggingConfiguration")), logs) {
+			t.Errorf("%s: server access logs do not go to the access-log bucket", sb.Name)
+		}
+		var expire any
+		for _, r := range list(dig(p, "LifecycleConfiguration", "Rules")) {
+			if e := dig(r, "ExpirationInDays"); e != nil {
+				expire = e
+			}
+		}
+		switch {
+		case sb.ExpireDays > 0 && expire != float64(sb.ExpireDays):
+			t.Errorf("%s: objects expire after %v days, want %d", sb.Name, expire, sb.ExpireDays)
+		case sb.ExpireDays == 0 && expire != nil:
+			t.Errorf("%s: objects expire after %v days, want never", sb.Name, expire)
+		}
+	}
+}
+
+// deployed lists the functions the test stack creates.
+func deployed() []string {
+	names := routes.Functions()
+	for _, q := range schema.Queues {
+		if q.Name == schema.QueueAnswers {
+			names = append(names, q.Consumer)
+		}
+	}
+	return names
+}
+
+func TestFunctionsRunArmAL2023WithTracingAndGrantedEnv(t *testing.T) {
+	if n := len(resources("AWS::Lambda::Function")); n != len(deployed()) {
+		t.Errorf("%d functions, want %d", n, len(deployed()))
+	}
+	for _, name := range deployed() {
+		p := resources("")[logicalID(t, pascal(name)+"Function")]["Properties"]
+		if fmt.Sprint(dig(p, "Architectures")) != "[arm64]" || dig(p, "Runtime") != "provided.al2023" || dig(p, "Handler") != "bootstrap" {
+			t.Errorf("%s: %v %v %v", name, dig(p, "Architectures"), dig(p, "Runtime"), dig(p, "Handler"))
+		}
+		if dig(p, "TracingConfig", "Mode") != "Active" {
+			t.Errorf("%s: tracing %v", name, dig(p, "TracingConfig"))
+		}
+		if dig(p, "LoggingConfig", "LogFormat") != "JSON" {
+			t.Errorf("%s: logging %v", name, dig(p, "LoggingConfig"))
+		}
+		size := sizes[name]
+		if dig(p, "Timeout") != size.Timeout.Seconds() || dig(p, "MemorySize") != float64(size.Memory) {
+			t.Errorf("%s: timeout %v memory %v, want %v %d", name, dig(p, "Timeout"), dig(p, "MemorySize"), size.Timeout, size.Memory)
+		}
+		want := map[string]string{}
+		a := grants[name]
+		for _, tb := range slices.Concat(a.ReadTables, a.ReadWriteTables) {
+			want[config.EnvName("table", tb)] = logicalID(t, pascal(tb)+"Table")
+		}
+		for _, q := range a.SendQueues {
+			want[config.EnvName("queue", q)] = logicalID(t, pascal(q)+"Queue")
+		}
+		for _, b := range slices.Concat(a.ReadBuckets, a.WriteBuckets) {
+			want[config.EnvName("bucket", b)] = logicalID(t, pascal(b)+"Bucket")
+		}
+		if a.SigningKeys {
+			want["SIGNING_SECRET_ARN"] = logicalID(t, "SigningKeys")
+		}
+		got := map[string]string{}
+		for k, v := range dig(p, "Environment", "Variables").(map[string]any) {
+			got[k] = strings.Join(refs(v), ",")
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: environment %v, want %v", name, got, want)
+		}
+	}
+	// The signing keys go to exactly the functions that sign or check tokens.
+	for _, name := range []string{routes.FunctionChallenge, routes.FunctionVerify} {
+		if !grants[name].SigningKeys {
+			t.Errorf("%s cannot read the signing keys", name)
+		}
+	}
+}
+
+// statementsOf returns the IAM statements attached to a function's role.
+func statementsOf(t *testing.T, function string) []any {
+	role := logicalID(t, pascal(function)+"Role")
+	if arns := dig(resources("")[role], "Properties", "ManagedPolicyArns"); arns != nil {
+		t.Errorf("%s: role has managed policies %v", function, arns)
+	}
+	var out []any
+	for _, p := range resources("AWS::IAM::Policy") {
+		if slices.Contains(refs(dig(p, "Properties", "Roles")), role) {
+			out = append(out, list(dig(p, "Properties", "PolicyDocument", "Statement"))...)
+		}
+	}
+	return out
+}
+
+func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
+	for _, name := range deployed() {
+		a := grants[name]
+		// logical id → the actions the grant table allows on it
+		allowed := map[string][]string{logicalID(t, pascal(name)+"Logs"): {"logs:CreateLogStream", "logs:PutLogEvents"}}
+		add := func(id string, prefixes ...string) { allowed[id] = append(allowed[id], prefixes...) }
+		for _, tb := range a.ReadTables {
+			add(logicalID(t, pascal(tb)+"Table"), "dynamodb:BatchGetItem", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+				"dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable")
+		}
+		for _, tb := range a.ReadWriteTables {
+			add(logicalID(t, pascal(tb)+"Table"), tableReadWriteActions...)
+		}
+		for _, tb := range slices.Concat(a.ReadTables, a.ReadWriteTables) {
+			if slices.ContainsFunc(schema.Tables, func(st schema.Table) bool { return st.Name == tb && st.CustomerKey }) {
+				add(logicalID(t, "PersonalDataKey"), "kms:Decrypt", "kms:DescribeKey")
+				if slices.Contains(a.ReadWriteTables, tb) {
+					add(logicalID(t, "PersonalDataKey"), kmsTableWriteActions...)
+				}
+			}
+		}
+		for _, q := range a.SendQueues {
+			add(logicalID(t, pascal(q)+"Queue"), "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+		}
+		for _, q := range schema.Queues {
+			if q.Consumer == name {
+				add(logicalID(t, pascal(q.Name)+"Queue"), "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+			}
+		}
+		for _, b := range a.ReadBuckets {
+			add(logicalID(t, pascal(b)+"Bucket"), "s3:GetObject")
+		}
+		for _, b := range a.WriteBuckets {
+			add(logicalID(t, pascal(b)+"Bucket"), "s3:PutObject")
+		}
+		if a.SigningKeys {
+			add(logicalID(t, "SigningKeys"), "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+		}
+		used := map[string]bool{}
+		for _, s := range statementsOf(t, name) {
+			actions := list(dig(s, "Action"))
+			if dig(s, "Effect") != "Allow" {
+				continue
+			}
+			for _, act := range actions {
+				if strings.Contains(act.(string), "*") {
+					t.Errorf("%s: wildcard action %v", name, act)
+				}
+			}
+			for _, res := range list(dig(s, "Resource")) {
+				if res == "*" {
+					for _, act := range actions {
+						if !strings.HasPrefix(act.(string), "xray:") {
+							t.Errorf("%s: %v on resource *", name, act)
+						}
+					}
+					continue
+				}
+				ids := refs(res)
+				if len(ids) != 1 {
+					t.Errorf("%s: resource %v does not name one stack resource", name, res)
+					continue
+				}
+				for _, act := range actions {
+					if !slices.Contains(allowed[ids[0]], act.(string)) {
+						t.Errorf("%s: %v on %s is not in the grant table", name, act, ids[0])
+					}
+				}
+				used[ids[0]] = true
+			}
+		}
+		for id := range allowed {
+			if !used[id] {
+				t.Errorf("%s: grant on %s is missing from its policy", name, id)
+			}
+		}
+	}
+}
+
+func TestConsumerGetsBatchesWithPartialFailures(t *testing.T) {
+	mappings := resources("AWS::Lambda::EventSourceMapping")
+	if len(mappings) != 1 {
+		t.Fatalf("%d event source mappings, want 1", len(mappings))
+	}
+	answers := schema.Queues[slices.IndexFunc(schema.Queues, func(q schema.Queue) bool { return q.Name == schema.QueueAnswers })]
+	for _, m := range mappings {
+		p := m["Properties"]
+		if !slices.Contains(refs(dig(p, "EventSourceArn")), logicalID(t, pascal(answers.Name)+"Queue")) ||
+			!slices.Contains(refs(dig(p, "FunctionName")), logicalID(t, pascal(answers.Consumer)+"Function")) {
+			t.Errorf("mapping does not connect %s to %s: %v", answers.Name, answers.Consumer, p)
+		}
+		if dig(p, "BatchSize") != float64(consumerBatchSize) || fmt.Sprint(dig(p, "FunctionResponseTypes")) != "[ReportBatchItemFailures]" ||
+			dig(p, "ScalingConfig", "MaximumConcurrency") != float64(consumerMaxConcurrency) {
+			t.Errorf("mapping settings %v", p)
+		}
+	}
+	if sizes[answers.Consumer].Timeout.Seconds() >= float64(answers.VisibilitySeconds) {
+		t.Errorf("%s timeout reaches the %s visibility timeout", answers.Consumer, answers.Name)
+	}
+}
+
+func TestSigningKeyListIsAssembledFromAGeneratedSeed(t *testing.T) {
+	keys := resources("")[logicalID(t, "SigningKeys")]["Properties"]
+	seed := logicalID(t, "SigningKeySeed")
+	join := fmt.Sprint(dig(keys, "SecretString"))
+	if !strings.Contains(join, signingKeyID+":{{resolve:secretsmanager:") || !slices.Contains(refs(dig(keys, "SecretString")), seed) {
+		t.Errorf("key list is not %s:<seed>: %s", signingKeyID, join)
+	}
+	gen := dig(resources("")[seed], "Properties", "GenerateSecretString")
+	// 44 characters of [A-Za-z0-9] are valid base64 (33 bytes) for every decoder.
+	length, _ := dig(gen, "PasswordLength").(float64)
+	if length == 0 || dig(gen, "ExcludePunctuation") != true || dig(gen, "IncludeSpace") != false {
+		t.Fatalf("seed generator %v", gen)
+	}
+	// Whatever Secrets Manager generates from that alphabet must be a key the token package
+	// accepts, or every function fails at start-up.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	for range 20 {
+		seedValue := make([]byte, int(length))
+		for i := range seedValue {
+			seedValue[i] = alphabet[rand.IntN(len(alphabet))]
+		}
+		if _, err := token.NewSigner(signingKeyID + ":" + string(seedValue)); err != nil {
+			t.Fatalf("generated key list %s:<%d chars> is rejected: %v", signingKeyID, len(seedValue), err)
+		}
+	}
+}
+
+func TestOutputsNameTheAPIAndEveryResource(t *testing.T) {
+	outputs := tmpl["Outputs"].(map[string]any)
+	want := []string{"ApiUrl", "WidgetScriptUrl", "SigningSecretArn"}
+	for _, tb := range schema.Tables {
+		want = append(want, envOutputID("table", tb.Name))
+	}
+	for _, q := range schema.Queues {
+		want = append(want, envOutputID("queue", q.Name))
+	}
+	for _, b := range schema.Buckets {
+		want = append(want, envOutputID("bucket", b.Name))
+	}
+	var got []string
+	for k := range outputs {
+		got = append(got, k)
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outputs %v, want %v", got, want)
+	}
+	if !slices.ContainsFunc(routes.Table, func(r routes.Route) bool { return r.Method == "GET" && r.Path == widgetScript }) {
+		t.Errorf("no GET route serves %s", widgetScript)
+	}
+	if s := fmt.Sprint(dig(outputs, "WidgetScriptUrl", "Value")); !strings.HasSuffix(strings.TrimSuffix(s, "]]]"), strings.TrimPrefix(widgetScript, "/")) {
+		t.Errorf("widget script URL %s", s)
+	}
+}
+
+func TestNagFindsNoErrors(t *testing.T) {
+	errs := assertions.Annotations_FromStack(built.stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+	for _, e := range *errs {
+		t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+	}
+}
+
+func TestLambdaCodeUsesBuiltBinaryElsePlaceholder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "verify"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "verify", "bootstrap"), []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, err := newLambdaCode(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"verify", "admin"} {
+		if _, err := code.Asset(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := code.Placeholders(); fmt.Sprint(got) != "[admin]" {
+		t.Errorf("placeholders %v, want [admin]", got)
+	}
+	placeholder := filepath.Join(code.tmp, "admin", "bootstrap")
+	info, err := os.Stat(placeholder)
+	if err != nil || info.Mode()&0o111 == 0 {
+		t.Fatalf("placeholder bootstrap missing or not executable: %v", err)
+	}
+	if err := code.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(placeholder); !os.IsNotExist(err) {
+		t.Errorf("placeholder survives Close: %v", err)
+	}
+}
