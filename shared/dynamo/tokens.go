@@ -32,17 +32,19 @@ const tokSK = "TOKEN"
 func tokPK(id string) string { return "TOKEN#" + id }
 
 type tokItem struct {
-	PK           string    `dynamodbav:"pk"`
-	SK           string    `dynamodbav:"sk"`
-	Kind         string    `dynamodbav:"kind"`
-	ID           string    `dynamodbav:"id"`
-	Sitekey      string    `dynamodbav:"sitekey"`
-	Hostname     string    `dynamodbav:"hostname"`
-	ChallengeTS  time.Time `dynamodbav:"challenge_ts"`
-	ExpiresAt    time.Time `dynamodbav:"expires_at"`
-	Score        float64   `dynamodbav:"score"`
-	ScoreReasons []string  `dynamodbav:"score_reasons"`
-	TTL          int64     `dynamodbav:"ttl"`
+	PK          string    `dynamodbav:"pk"`
+	SK          string    `dynamodbav:"sk"`
+	Kind        string    `dynamodbav:"kind"`
+	ID          string    `dynamodbav:"id"`
+	Sitekey     string    `dynamodbav:"sitekey"`
+	Hostname    string    `dynamodbav:"hostname"`
+	ChallengeTS time.Time `dynamodbav:"challenge_ts"`
+	ExpiresAt   time.Time `dynamodbav:"expires_at"`
+	Score       float64   `dynamodbav:"score"`
+	// omitempty: an empty list is stored as no attribute, which every DynamoDB stand-in
+	// round-trips (minidyn drops empty lists and hands them back as an empty map).
+	ScoreReasons []string `dynamodbav:"score_reasons,omitempty"`
+	TTL          int64    `dynamodbav:"ttl"`
 }
 
 // Put stores the record of a freshly issued token; an existing record with the same id is
@@ -51,13 +53,9 @@ func (t *Tokens) Put(ctx context.Context, r token.Record) error {
 	if r.ID == "" || r.ExpiresAt.IsZero() {
 		return errors.New("put token: id and expiry are required")
 	}
-	reasons := r.ScoreReasons
-	if reasons == nil {
-		reasons = []string{}
-	}
 	item, err := attributevalue.MarshalMap(tokItem{
 		PK: tokPK(r.ID), SK: tokSK, Kind: "token", ID: r.ID, Sitekey: r.Sitekey, Hostname: r.Hostname,
-		ChallengeTS: r.ChallengeTS.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Score: r.Score, ScoreReasons: reasons,
+		ChallengeTS: r.ChallengeTS.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Score: r.Score, ScoreReasons: r.ScoreReasons,
 		TTL: r.ExpiresAt.Unix(),
 	})
 	if err != nil {

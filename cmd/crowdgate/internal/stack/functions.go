@@ -1,0 +1,24 @@
+package stack
+
+import (
+	"context"
+	"net/http"
+
+	adminhandler "github.com/crowdgate/crowdgate/functions/admin/handler"
+	challengehandler "github.com/crowdgate/crowdgate/functions/challenge/handler"
+	verifyhandler "github.com/crowdgate/crowdgate/functions/verify/handler"
+	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/routes"
+)
+
+// httpFunctions maps each HTTP function of the route table to the Wire its Lambda main
+// calls, so the local stack mounts exactly what Lambda runs.
+var httpFunctions = map[string]func(context.Context, *platform.Env) (http.Handler, error){
+	routes.FunctionChallenge: challengehandler.Wire,
+	routes.FunctionVerify:    verifyhandler.Wire,
+	routes.FunctionAdmin:     adminhandler.Wire,
+}
+
+// queueConsumers maps a queue consumer (schema.Queue.Consumer) to its Wire. Queues whose
+// consumer is missing keep their messages (visible in the shutdown log).
+var queueConsumers = map[string]func(context.Context, *platform.Env) (platform.SQSHandler, error){}

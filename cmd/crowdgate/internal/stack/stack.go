@@ -1,0 +1,281 @@
+// Package stack is the local stack behind `crowdgate serve`: one process on loopback that
+// stands in for API Gateway (one router from shared/routes), Lambda (each function's own
+// Wire), SQS (the in-process queue broker), DynamoDB and S3 (the localaws servers, data
+// kept in the data directory). It seeds a demo integrator, site and labeling job and
+// serves a demo form page, so a developer can try the whole CAPTCHA loop with `make run`.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/demo"
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/localaws"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/queue"
+	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/schema"
+	"github.com/crowdgate/crowdgate/shared/web"
+)
+
+// Defaults of Options.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = ".crowdgate"
+)
+
+// Options configure the local stack.
+type Options struct {
+	// Addr is the listen address (host:port; port 0 picks a free one).
+	Addr string
+	// DataDir keeps DynamoDB and S3 data, the admin token, the signing key and demo.json.
+	DataDir string
+	// PublicURL is the base URL browsers use; default http://<listen address>.
+	PublicURL string
+	// Log receives the stack's and the functions' JSON logs; nil discards them.
+	Log *slog.Logger
+	// Out receives the start-up banner (URLs, keys); nil discards it.
+	Out io.Writer
+}
+
+// server is what the localaws servers have in common.
+type server interface {
+	Endpoint() string
+	Close() error
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	opts   Options
+	log    *slog.Logger
+	demo   Demo
+	ln     net.Listener
+	http   *http.Server
+	broker *queue.Broker
+	dynamo server
+	s3     server
+	served chan error
+}
+
+// Run starts the stack and serves until ctx is cancelled, then shuts down cleanly.
+func Run(ctx context.Context, opts Options) error {
+	s, err := Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-s.served:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, s.Close(shutdownCtx))
+}
+
+// Start brings the stack up and returns once it serves and demo.json is written.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = DefaultDataDir
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	s := &Stack{opts: opts, log: opts.Log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			_ = s.Close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	// demo.json announces readiness: remove the last run's before anything else.
+	if err := os.Remove(filepath.Join(opts.DataDir, DemoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove old %s: %w", DemoFile, err)
+	}
+	st, err := loadState(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+
+	// Listen first: the public URL (in links the functions build) needs the real port,
+	// and a busy port should fail before the databases start.
+	s.ln, err = net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
+	url := "http://" + s.ln.Addr().String()
+	publicURL := strings.TrimRight(opts.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = url
+	}
+
+	dyn, err := localaws.StartDynamo(ctx, opts.DataDir, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("start local DynamoDB: %w", err)
+	}
+	s.dynamo = dyn
+	s3srv, err := localaws.StartS3(ctx, opts.DataDir, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("start local S3: %w", err)
+	}
+	s.s3 = s3srv
+
+	s.broker = queue.NewBroker(s.log)
+	for _, q := range schema.Queues {
+		s.broker.Declare(q)
+	}
+	env := newEnv(LocalAWS(dyn.Endpoint(), s3srv.Endpoint()), publicURL, st.SigningKeys, s.broker.Sender, s.log)
+
+	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := dynamo.CreateTables(setupCtx, env.DynamoDB(), env.Config.Tables); err != nil {
+		return nil, err
+	}
+	if err := createBuckets(setupCtx, env); err != nil {
+		return nil, err
+	}
+
+	// Seed before wiring, so functions that load data at start-up see the demo job.
+	seeded, err := seed(setupCtx, env, &st, opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("seed demo data: %w", err)
+	}
+	if err := saveState(opts.DataDir, st); err != nil {
+		return nil, err
+	}
+
+	// Functions get the stack's lifetime context, as a Lambda's init gets one that lives as
+	// long as the process (background work they start must not end with the set-up).
+	fns := map[string]http.Handler{}
+	for _, name := range routes.Functions() {
+		wire, ok := httpFunctions[name]
+		if !ok {
+			return nil, fmt.Errorf("no Wire registered for function %q", name)
+		}
+		h, err := wire(ctx, env)
+		if err != nil {
+			return nil, fmt.Errorf("wire %s: %w", name, err)
+		}
+		fns[name] = h
+	}
+	for _, q := range schema.Queues {
+		wire, ok := queueConsumers[q.Consumer]
+		if !ok {
+			continue // the consumer function is not written yet: messages wait in the queue
+		}
+		h, err := wire(ctx, env)
+		if err != nil {
+			return nil, fmt.Errorf("wire %s: %w", q.Consumer, err)
+		}
+		s.broker.Subscribe(q.Name, h, 10)
+	}
+
+	pages := demo.Routes(demo.Config{Sitekey: st.Sitekey, Secret: st.Secret, VerifyURL: url + "/siteverify"})
+	router, err := NewRouter(fns, st.AdminToken, pages)
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           web.Middleware(s.log, router),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.served <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+
+	tables, buckets := Names()
+	s.demo = Demo{
+		URL: url, DemoURL: publicURL + "/demo",
+		Sitekey: st.Sitekey, Secret: st.Secret, AdminToken: st.AdminToken,
+		DynamoDBEndpoint: dyn.Endpoint(), S3Endpoint: s3srv.Endpoint(),
+		Tables: tables, Buckets: buckets,
+		IntegratorID: st.IntegratorID, CustomerID: st.CustomerID, JobID: st.JobID,
+	}
+	if err := writeSecretJSON(filepath.Join(opts.DataDir, DemoFile), s.demo); err != nil {
+		return nil, err
+	}
+	s.banner(seeded)
+	s.log.Info("local stack ready", "url", url, "data_dir", opts.DataDir)
+	return s, nil
+}
+
+// Demo describes the running stack (the content of demo.json).
+func (s *Stack) Demo() Demo { return s.demo }
+
+// Close shuts the stack down: no new requests, running ones finish (until ctx ends), then
+// the queues stop, DynamoDB is snapshotted to the data directory and S3 is closed.
+func (s *Stack) Close(ctx context.Context) error {
+	var errs []error
+	if s.demo.URL != "" {
+		// demo.json means "running": tools wait for it to appear.
+		if err := os.Remove(filepath.Join(s.opts.DataDir, DemoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	} else if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.broker != nil {
+		s.broker.Close()
+		for _, q := range schema.Queues {
+			visible, inFlight, dead := s.broker.Stats(q.Name)
+			s.log.Info("queue at shutdown (in-memory messages are dropped)", "queue", q.Name,
+				"visible", visible, "in_flight", inFlight, "dead_letters", dead)
+		}
+	}
+	if s.dynamo != nil {
+		if err := s.dynamo.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close local DynamoDB: %w", err))
+		}
+	}
+	if s.s3 != nil {
+		if err := s.s3.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close local S3: %w", err))
+		}
+	}
+	s.http, s.ln, s.broker, s.dynamo, s.s3 = nil, nil, nil, nil, nil
+	return errors.Join(errs...)
+}
+
+func (s *Stack) banner(seeded seedReport) {
+	d := s.demo
+	w := s.opts.Out
+	fmt.Fprintf(w, "\ncrowdgate local stack is running on %s\n\n", d.URL)
+	fmt.Fprintf(w, "  Demo form      %s\n", d.DemoURL)
+	fmt.Fprintf(w, "  Sitekey        %s\n", d.Sitekey)
+	fmt.Fprintf(w, "  Secret         %s\n", d.Secret)
+	fmt.Fprintf(w, "  Admin token    %s\n", d.AdminToken)
+	fmt.Fprintf(w, "  Demo job       %s (%d images: %d gold, %d to label)\n", d.JobID, seeded.Items, seeded.Gold, seeded.Items-seeded.Gold)
+	fmt.Fprintf(w, "  DynamoDB       %s\n", d.DynamoDBEndpoint)
+	fmt.Fprintf(w, "  S3             %s\n", d.S3Endpoint)
+	fmt.Fprintf(w, "  Data           %s (details in %s)\n\n", s.opts.DataDir, filepath.Join(s.opts.DataDir, DemoFile))
+	fmt.Fprintf(w, "  Look inside:   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=%s \\\n", Region)
+	fmt.Fprintf(w, "                 aws --endpoint-url %s dynamodb scan --table-name %s\n", d.DynamoDBEndpoint, d.Tables[schema.TableAccounts])
+	fmt.Fprintf(w, "  Admin API:     crowdgate site get %s --data-dir %s\n\n", d.Sitekey, s.opts.DataDir)
+	fmt.Fprintln(w, "Press Ctrl-C to stop.")
+}

@@ -1,0 +1,128 @@
+package stack
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/crowdgate/crowdgate/shared/token"
+)
+
+// File names inside the data directory.
+const (
+	// StateFile holds what must survive restarts and exists only locally: the admin token,
+	// the token-signing key and the demo accounts' ids and secret (the server keeps only a
+	// hash of the secret).
+	StateFile = "local-state.json"
+	// DemoFile is written once the stack is ready and removed when it starts and when it
+	// stops, so tools can wait for it (see Demo).
+	DemoFile = "demo.json"
+)
+
+// state is the content of StateFile.
+type state struct {
+	AdminToken   string `json:"admin_token"`
+	SigningKeys  string `json:"signing_keys"`
+	IntegratorID string `json:"integrator_id,omitempty"`
+	Sitekey      string `json:"sitekey,omitempty"`
+	Secret       string `json:"secret,omitempty"`
+	CustomerID   string `json:"customer_id,omitempty"`
+	JobID        string `json:"job_id,omitempty"`
+}
+
+// Demo is the content of DemoFile: how to reach and use the running local stack.
+type Demo struct {
+	URL              string            `json:"url"`
+	DemoURL          string            `json:"demo_url"`
+	Sitekey          string            `json:"sitekey"`
+	Secret           string            `json:"secret"`
+	AdminToken       string            `json:"admin_token"`
+	DynamoDBEndpoint string            `json:"dynamodb_endpoint"`
+	S3Endpoint       string            `json:"s3_endpoint"`
+	Tables           map[string]string `json:"tables"`
+	Buckets          map[string]string `json:"buckets"`
+	IntegratorID     string            `json:"integrator_id"`
+	CustomerID       string            `json:"customer_id"`
+	JobID            string            `json:"job_id"`
+}
+
+// loadState reads StateFile, generating the admin token and signing key the first time.
+func loadState(dir string) (state, error) {
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return st, fmt.Errorf("read %s: %w", StateFile, err)
+	default:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("read %s: %w (delete it to start afresh)", StateFile, err)
+		}
+	}
+	if st.AdminToken == "" {
+		var r [24]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return st, fmt.Errorf("generate admin token: %w", err)
+		}
+		st.AdminToken = "cg_admin_" + hex.EncodeToString(r[:])
+	}
+	if st.SigningKeys == "" {
+		k, err := token.NewKey("local1")
+		if err != nil {
+			return st, err
+		}
+		st.SigningKeys = k
+	}
+	return st, saveState(dir, st)
+}
+
+func saveState(dir string, st state) error {
+	return writeSecretJSON(filepath.Join(dir, StateFile), st)
+}
+
+// ReadDemo reads DemoFile from a data directory.
+func ReadDemo(dir string) (Demo, error) {
+	var d Demo
+	b, err := os.ReadFile(filepath.Join(dir, DemoFile))
+	if err != nil {
+		return d, err
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return d, fmt.Errorf("read %s: %w", DemoFile, err)
+	}
+	return d, nil
+}
+
+// writeSecretJSON writes v readable by the owner only, atomically (write, then rename), so
+// a reader never sees half a file.
+func writeSecretJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

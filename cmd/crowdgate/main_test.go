@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type request struct {
+	Method, Path, Auth, Body string
+}
+
+// adminServer is a stand-in admin API that records requests and answers answer.
+func adminServer(t *testing.T, status int, answer string) (*httptest.Server, func() []request) {
+	t.Helper()
+	var mu sync.Mutex
+	var reqs []request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		reqs = append(reqs, request{r.Method, r.URL.Path, r.Header.Get("Authorization"), string(b)})
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, answer)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []request { mu.Lock(); defer mu.Unlock(); return append([]request(nil), reqs...) }
+}
+
+// runCLI runs the CLI in-process with a clean environment plus env.
+func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	code = run(context.Background(), args, &out, &errb, lookup)
+	return code, out.String(), errb.String()
+}
+
+// isolateAWS keeps the default credential chain away from the developer's files and
+// instance metadata.
+func isolateAWS(t *testing.T) {
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "eu-central-1")
+}
+
+func TestHelpAndUnknownCommands(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "help")
+	if code != 0 || !strings.Contains(out, "serve") || !strings.Contains(out, "integrator") || !strings.Contains(out, "site") {
+		t.Errorf("help: %d %q", code, out)
+	}
+	code, out, _ = runCLI(t, nil, "help", "site")
+	if code != 0 || !strings.Contains(out, "rotate-secret") || !strings.Contains(out, "--endpoint") {
+		t.Errorf("help site: %d %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, nil, "frobnicate"); code != exitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI(t, nil); code != exitUsage {
+		t.Errorf("no command: %d", code)
+	}
+}
+
+func TestLaterCommandsAreNotYetAvailable(t *testing.T) {
+	for _, args := range [][]string{{"eval", "consensus"}, {"eval", "risk"}, {"invoke"}} {
+		code, _, errOut := runCLI(t, nil, args...)
+		if code != exitError || !strings.Contains(errOut, "not yet available") {
+			t.Errorf("%v: %d %q", args, code, errOut)
+		}
+	}
+}
+
+func TestIntegratorCreateSendsFieldsWithTheAdminToken(t *testing.T) {
+	srv, reqs := adminServer(t, 201, `{"id":"i-1","name":"Acme"}`)
+	code, out, errOut := runCLI(t, nil, "integrator", "create", "--endpoint", srv.URL, "--admin-token", "tok",
+		"--name", "Acme", "--email", "ops@acme.test", "--country", "DE")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	r := reqs()
+	if len(r) != 1 || r[0].Method != "POST" || r[0].Path != "/admin/integrators" || r[0].Auth != "Bearer tok" {
+		t.Fatalf("requests %+v", r)
+	}
+	var body map[string]string
+	_ = json.Unmarshal([]byte(r[0].Body), &body)
+	if body["name"] != "Acme" || body["email"] != "ops@acme.test" || body["country"] != "DE" {
+		t.Errorf("body %s", r[0].Body)
+	}
+	var printed map[string]any
+	if err := json.Unmarshal([]byte(out), &printed); err != nil || printed["id"] != "i-1" {
+		t.Errorf("stdout is not the answer JSON: %q", out)
+	}
+}
+
+func TestMissingRequiredFlagsIsAUsageError(t *testing.T) {
+	srv, reqs := adminServer(t, 200, `{}`)
+	cases := [][]string{
+		{"integrator", "create", "--name", "A", "--email", "a@b.test"},
+		{"integrator", "get"},
+		{"integrator", "get", "a", "b"},
+		{"integrator"},
+		{"integrator", "delete", "x"},
+		{"site", "create", "--integrator", "i", "--name", "S"},
+		{"site", "get"},
+		{"site", "update", "sk"},
+		{"site", "rotate-secret"},
+		{"site", "create", "--bogus"},
+	}
+	for _, args := range cases {
+		args = append(args, "--endpoint", srv.URL, "--admin-token", "t")
+		if code, _, _ := runCLI(t, nil, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	if n := len(reqs()); n != 0 {
+		t.Errorf("%d requests sent for bad command lines", n)
+	}
+}
+
+func TestSiteCommandsAndFlagOrder(t *testing.T) {
+	srv, reqs := adminServer(t, 200, `{"sitekey":"sk-1"}`)
+	env := map[string]string{"CROWDGATE_ENDPOINT": srv.URL, "CROWDGATE_ADMIN_TOKEN": "envtok"}
+	steps := []struct {
+		args       []string
+		method     string
+		path, body string
+	}{
+		{[]string{"site", "create", "--integrator", "i-1", "--name", "Shop", "--hostname", "a.test", "--hostname", "b.test,c.test"},
+			"POST", "/admin/integrators/i-1/sites", `{"name":"Shop","hostnames":["a.test","b.test","c.test"]}`},
+		// Flags after the positional argument work too.
+		{[]string{"site", "get", "sk-1", "--admin-token", "envtok"}, "GET", "/admin/sites/sk-1", ""},
+		{[]string{"site", "update", "sk-1", "--hostname", "x.test"}, "PATCH", "/admin/sites/sk-1", `{"hostnames":["x.test"]}`},
+		{[]string{"site", "update", "--require-remoteip=false", "sk-1"}, "PATCH", "/admin/sites/sk-1", `{"require_remoteip":false}`},
+		{[]string{"site", "rotate-secret", "sk-1"}, "POST", "/admin/sites/sk-1/secret", ""},
+		{[]string{"integrator", "get", "i-1"}, "GET", "/admin/integrators/i-1", ""},
+	}
+	for i, s := range steps {
+		if code, _, errOut := runCLI(t, env, s.args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", s.args, code, errOut)
+		}
+		r := reqs()[i]
+		if r.Method != s.method || r.Path != s.path || r.Body != s.body || r.Auth != "Bearer envtok" {
+			t.Errorf("%v: sent %+v, want %s %s %s", s.args, r, s.method, s.path, s.body)
+		}
+	}
+}
+
+func TestSecretIsPrintedOnceWithAWarning(t *testing.T) {
+	srv, _ := adminServer(t, 201, `{"sitekey":"sk-1","secret":"0xabc"}`)
+	code, out, errOut := runCLI(t, nil, "site", "rotate-secret", "sk-1", "--endpoint", srv.URL, "--admin-token", "t")
+	if code != 0 || !strings.Contains(out, `"secret": "0xabc"`) {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	if !strings.Contains(errOut, "shown only now") {
+		t.Errorf("no warning about the secret: %q", errOut)
+	}
+	srv, _ = adminServer(t, 200, `{"sitekey":"sk-1"}`)
+	_, _, errOut = runCLI(t, nil, "site", "get", "sk-1", "--endpoint", srv.URL, "--admin-token", "t")
+	if strings.Contains(errOut, "shown only now") {
+		t.Error("secret warning printed for an answer without a secret")
+	}
+}
+
+func TestAPIErrorsExitNonZero(t *testing.T) {
+	srv, _ := adminServer(t, 401, `{"error":{"code":"unauthorized","message":"need token"}}`)
+	code, out, errOut := runCLI(t, nil, "site", "get", "sk", "--endpoint", srv.URL, "--admin-token", "bad")
+	if code != exitError || out != "" || !strings.Contains(errOut, "unauthorized") || !strings.Contains(errOut, "--admin-token") {
+		t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+func TestAWSModeSignsWithSigV4(t *testing.T) {
+	isolateAWS(t)
+	srv, reqs := adminServer(t, 200, `{}`)
+	code, _, errOut := runCLI(t, nil, "site", "get", "sk-1", "--endpoint", srv.URL, "--aws", "--admin-token", "ignored")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	auth := reqs()[0].Auth
+	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=AKIDTEST/") || !strings.Contains(auth, "/eu-central-1/execute-api/aws4_request") {
+		t.Errorf("Authorization = %q", auth)
+	}
+	// --region overrides the configured one.
+	runCLI(t, nil, "site", "get", "sk-1", "--endpoint", srv.URL, "--aws", "--region", "us-west-2")
+	if auth := reqs()[1].Auth; !strings.Contains(auth, "/us-west-2/execute-api/") {
+		t.Errorf("Authorization = %q", auth)
+	}
+}
+
+func TestWithoutAnyTokenFallsBackToSigV4(t *testing.T) {
+	isolateAWS(t)
+	srv, reqs := adminServer(t, 200, `{}`)
+	if code, _, errOut := runCLI(t, nil, "site", "get", "sk-1", "--endpoint", srv.URL, "--data-dir", t.TempDir()); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if auth := reqs()[0].Auth; !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
+		t.Errorf("Authorization = %q", auth)
+	}
+}
+
+func TestLocalDemoFileSuppliesEndpointAndToken(t *testing.T) {
+	isolateAWS(t)
+	srv, reqs := adminServer(t, 200, `{}`)
+	dir := t.TempDir()
+	demo := `{"url":"` + srv.URL + `","admin_token":"filetok"}`
+	if err := os.WriteFile(filepath.Join(dir, "demo.json"), []byte(demo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, nil, "site", "get", "sk-1", "--data-dir", dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if r := reqs()[0]; r.Auth != "Bearer filetok" {
+		t.Errorf("Authorization = %q, want the token from demo.json", r.Auth)
+	}
+	// Another endpoint never receives the local token.
+	other, otherReqs := adminServer(t, 200, `{}`)
+	runCLI(t, nil, "site", "get", "sk-1", "--data-dir", dir, "--endpoint", other.URL)
+	if auth := otherReqs()[0].Auth; strings.Contains(auth, "filetok") {
+		t.Errorf("local admin token sent to another endpoint: %q", auth)
+	}
+}
+
+func TestServeRejectsStrayArguments(t *testing.T) {
+	for _, args := range [][]string{{"serve", "now"}, {"serve", "--bogus"}} {
+		if code, _, _ := runCLI(t, nil, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
