@@ -1,0 +1,795 @@
+/*! crowdgate widget: hCaptcha-compatible client API (ES2018, no dependencies). */
+(() => {
+  'use strict';
+
+  const W = window;
+  const D = document;
+
+  // The API base is wherever this script was loaded from, so one page can use any
+  // crowdgate host (and API Gateway stage prefixes such as /prod keep working).
+  const script = D.currentScript || findScript();
+  const srcURL = new URL(script && script.src ? script.src : '/1/api.js', D.baseURI);
+  const API = srcURL.origin + srcURL.pathname.replace(/\/1\/api\.js$/, '');
+  const query = srcURL.searchParams;
+  const opts = {
+    onload: query.get('onload'),
+    explicit: query.get('render') === 'explicit',
+    hl: query.get('hl'),
+    compat: query.get('recaptchacompat') !== 'off',
+  };
+
+  function findScript() {
+    const all = D.getElementsByTagName('script');
+    for (let i = all.length - 1; i >= 0; i--) {
+      if (/\/1\/api\.js(?:[?#]|$)/.test(all[i].src)) return all[i];
+    }
+    return null;
+  }
+
+  // A second copy of the script (e.g. a loader after a plain tag) reuses the first.
+  if (W.hcaptcha && W.hcaptcha.__crowdgate) {
+    whenReady(() => callOnload());
+    return;
+  }
+
+  const REQUEST_TIMEOUT_MS = 15000;
+
+  const STRINGS = {
+    en: {
+      label: 'I am human', title: 'Verify you are human', step: 'Question {0} of {1}',
+      image: 'Image {0} of {1}', media: 'Image for this question', yes: 'Yes', no: 'No',
+      next: 'Next', submit: 'Submit', fresh: 'New challenge', close: 'Close',
+      hint: 'Select every matching image, then continue. If none match, continue without selecting any.',
+      pick: 'Choose an answer first.', again: 'That was not quite right. Please try this new challenge.',
+      chalexpired: 'The challenge expired. Here is a new one.',
+      expired: 'Verification expired. Check the box again.',
+      network: 'Could not reach the verification service. Please try again.',
+      config: 'This site is not set up for verification.',
+      rate: 'Too many attempts. Please wait a moment and try again.',
+      error: 'Something went wrong. Please try again.', unsupported: 'This challenge cannot be shown. Please ask for a new one.',
+      brand: 'Protected by crowdgate',
+    },
+    de: {
+      label: 'Ich bin ein Mensch', title: 'Bestätigen Sie, dass Sie ein Mensch sind', step: 'Frage {0} von {1}',
+      image: 'Bild {0} von {1}', media: 'Bild zu dieser Frage', yes: 'Ja', no: 'Nein',
+      next: 'Weiter', submit: 'Absenden', fresh: 'Neue Aufgabe', close: 'Schließen',
+      hint: 'Wählen Sie alle passenden Bilder aus und fahren Sie dann fort. Passt keines, fahren Sie ohne Auswahl fort.',
+      pick: 'Bitte wählen Sie zuerst eine Antwort.', again: 'Das war nicht ganz richtig. Bitte lösen Sie diese neue Aufgabe.',
+      chalexpired: 'Die Aufgabe ist abgelaufen. Hier ist eine neue.',
+      expired: 'Die Bestätigung ist abgelaufen. Bitte erneut ankreuzen.',
+      network: 'Der Prüfdienst ist nicht erreichbar. Bitte versuchen Sie es erneut.',
+      config: 'Diese Website ist nicht für die Prüfung eingerichtet.',
+      rate: 'Zu viele Versuche. Bitte warten Sie einen Moment.',
+      error: 'Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.', unsupported: 'Diese Aufgabe kann nicht angezeigt werden. Bitte fordern Sie eine neue an.',
+      brand: 'Geschützt durch crowdgate',
+    },
+    fr: {
+      label: 'Je suis humain', title: 'Vérifiez que vous êtes humain', step: 'Question {0} sur {1}',
+      image: 'Image {0} sur {1}', media: 'Image de cette question', yes: 'Oui', no: 'Non',
+      next: 'Suivant', submit: 'Envoyer', fresh: 'Nouveau défi', close: 'Fermer',
+      hint: 'Sélectionnez toutes les images correspondantes, puis continuez. Si aucune ne correspond, continuez sans sélection.',
+      pick: "Choisissez d'abord une réponse.", again: "Ce n'était pas tout à fait juste. Essayez ce nouveau défi.",
+      chalexpired: 'Le défi a expiré. En voici un nouveau.',
+      expired: 'La vérification a expiré. Cochez à nouveau la case.',
+      network: 'Le service de vérification est injoignable. Veuillez réessayer.',
+      config: "Ce site n'est pas configuré pour la vérification.",
+      rate: 'Trop de tentatives. Patientez un instant puis réessayez.',
+      error: "Une erreur s'est produite. Veuillez réessayer.", unsupported: 'Ce défi ne peut pas être affiché. Demandez-en un nouveau.',
+      brand: 'Protégé par crowdgate',
+    },
+    es: {
+      label: 'Soy humano', title: 'Verifique que es humano', step: 'Pregunta {0} de {1}',
+      image: 'Imagen {0} de {1}', media: 'Imagen de esta pregunta', yes: 'Sí', no: 'No',
+      next: 'Siguiente', submit: 'Enviar', fresh: 'Nuevo desafío', close: 'Cerrar',
+      hint: 'Seleccione todas las imágenes que coincidan y continúe. Si ninguna coincide, continúe sin seleccionar.',
+      pick: 'Elija primero una respuesta.', again: 'No era del todo correcto. Pruebe este nuevo desafío.',
+      chalexpired: 'El desafío ha caducado. Aquí tiene uno nuevo.',
+      expired: 'La verificación ha caducado. Marque la casilla de nuevo.',
+      network: 'No se pudo contactar con el servicio de verificación. Inténtelo de nuevo.',
+      config: 'Este sitio no está configurado para la verificación.',
+      rate: 'Demasiados intentos. Espere un momento e inténtelo de nuevo.',
+      error: 'Algo salió mal. Inténtelo de nuevo.', unsupported: 'Este desafío no se puede mostrar. Pida uno nuevo.',
+      brand: 'Protegido por crowdgate',
+    },
+  };
+
+  // Styles live in constructable stylesheets adopted by shadow roots: CSSOM is not
+  // subject to a page's style-src, so pages that forbid inline styles still work.
+  const CSS = `
+:host{all:initial;display:block}
+.th{--bg:#fafafa;--fg:#1f2328;--muted:#57606a;--line:#c4cbd3;--field:#fff;--accent:#0b5cad;--accent-fg:#fff;--ok:#1a7f37;--err:#b42318;--focus:#0b5cad;
+font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg)}
+.th.dark{--bg:#1f2124;--fg:#f1f3f5;--muted:#aab2bb;--line:#4a4f55;--field:#2b2e32;--accent:#6cb2ff;--accent-fg:#0b0c0d;--ok:#57c978;--err:#ff8f85;--focus:#9ccbff}
+.th.contrast{--bg:#000;--fg:#fff;--muted:#fff;--line:#fff;--field:#000;--accent:#ffe14d;--accent-fg:#000;--ok:#ffe14d;--err:#ffe14d;--focus:#ffe14d}
+.box{box-sizing:border-box;display:flex;align-items:center;gap:12px;width:302px;min-height:76px;padding:10px 12px;border:1px solid var(--line);border-radius:4px;background:var(--bg)}
+.box.compact{width:158px;min-height:138px;flex-direction:column;justify-content:center;text-align:center;gap:8px}
+.box.error{border-color:var(--err)}
+.main{flex:1;display:flex;flex-direction:column;gap:2px;min-width:0}
+.lbl{cursor:pointer;font-size:15px}
+.st{font-size:12px;color:var(--err)}
+.st:empty{display:none}
+.brand{font-size:10px;color:var(--muted);text-align:right;max-width:70px}
+.compact .brand{text-align:center;max-width:none}
+.cb{flex:none;box-sizing:border-box;width:28px;height:28px;border:2px solid var(--muted);border-radius:4px;background:var(--field);cursor:pointer;position:relative}
+.cb:focus,button:focus{outline:3px solid var(--focus);outline-offset:2px}
+.cb:focus:not(:focus-visible),button:focus:not(:focus-visible){outline:none}
+.cb[aria-checked=true]{border-color:var(--ok)}
+.cb[aria-checked=true]::after{content:"";position:absolute;left:7px;top:1px;width:7px;height:14px;border:solid var(--ok);border-width:0 3px 3px 0;transform:rotate(45deg)}
+.cb[aria-busy=true]{border-color:var(--accent);border-right-color:transparent;border-radius:50%;animation:spin .8s linear infinite}
+@keyframes spin{to{transform:rotate(360deg)}}
+@media (prefers-reduced-motion:reduce){.cb[aria-busy=true]{animation-duration:3s}}
+.ov{position:fixed;inset:0;z-index:2147483647;display:flex;align-items:center;justify-content:center;padding:8px;background:rgba(0,0,0,.55)}
+.dlg{box-sizing:border-box;width:400px;max-width:100%;max-height:100%;overflow:auto;padding:16px;border:1px solid var(--line);border-radius:8px;background:var(--bg);box-shadow:0 8px 32px rgba(0,0,0,.35)}
+.hd{display:flex;align-items:flex-start;justify-content:space-between;gap:8px}
+h2{margin:0;font-size:17px;font-weight:600}
+.x{flex:none;width:32px;height:32px;padding:0;border:0;border-radius:4px;background:transparent;color:var(--fg);font-size:22px;line-height:1;cursor:pointer}
+.pr,.sp,.hint{margin:4px 0 0;color:var(--muted);font-size:13px}
+.q{margin:12px 0 8px;font-size:16px;font-weight:600}
+.grid{display:grid;grid-template-columns:repeat(3,1fr);gap:6px}
+.tile{position:relative;box-sizing:border-box;aspect-ratio:1/1;width:100%;padding:0;border:3px solid transparent;border-radius:4px;background:var(--line);cursor:pointer;overflow:hidden}
+.tile img{display:block;width:100%;height:100%;object-fit:cover}
+.tile[aria-pressed=true]{border-color:var(--accent)}
+.tile[aria-pressed=true]::after{content:"\\2713";position:absolute;top:3px;right:3px;width:22px;height:22px;border-radius:50%;background:var(--accent);color:var(--accent-fg);font-size:15px;line-height:22px;text-align:center}
+.media{display:block;width:240px;max-width:100%;height:auto;margin:0 auto;border-radius:4px}
+.text{margin:0;padding:12px;border:1px solid var(--line);border-radius:4px;background:var(--field);font-size:15px}
+.yn{display:flex;gap:8px;margin-top:12px}
+.yn .btn{flex:1}
+.btn{box-sizing:border-box;min-height:40px;padding:8px 14px;border:2px solid var(--line);border-radius:4px;background:var(--field);color:var(--fg);font:inherit;cursor:pointer}
+.btn[aria-pressed=true],.pri{border-color:var(--accent);background:var(--accent);color:var(--accent-fg)}
+.btn[aria-disabled=true]{opacity:.6;cursor:progress}
+.err{min-height:1.35em;margin:10px 0 0;color:var(--err);font-weight:600}
+.ft{display:flex;justify-content:space-between;gap:8px;margin-top:12px}
+`;
+
+  const widgets = new Map();
+  let sheet = null;
+
+  // telemetry is the one place a behavioural-signal collector plugs in: whatever it
+  // returns is sent as `telemetry` with every challenge request (docs/API.md). Until
+  // risk scoring lands it collects nothing.
+  function telemetry(/* w */) {
+    return {};
+  }
+
+  function locale(hl) {
+    const tag = String(hl || (W.navigator && W.navigator.language) || 'en').toLowerCase();
+    const primary = tag.split(/[-_]/)[0];
+    return STRINGS[primary] ? primary : 'en';
+  }
+
+  function fmt(s, ...args) {
+    return s.replace(/\{(\d)\}/g, (_, i) => String(args[+i]));
+  }
+
+  function mk(tag, cls, text) {
+    const el = D.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = text;
+    return el;
+  }
+
+  function btn(cls, text) {
+    const b = mk('button', cls, text);
+    b.type = 'button';
+    return b;
+  }
+
+  function shadow(host) {
+    const root = host.attachShadow({ mode: 'open' });
+    if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === 'function') {
+      try {
+        if (!sheet) {
+          sheet = new CSSStyleSheet();
+          sheet.replaceSync(CSS);
+        }
+        root.adoptedStyleSheets = [sheet];
+        return root;
+      } catch (e) { /* fall through */ }
+    }
+    // Engines without constructable stylesheets get a <style> element: it works everywhere
+    // except under a strict style-src, where the widget still works, unstyled.
+    root.appendChild(mk('style', null, CSS));
+    return root;
+  }
+
+  function whenReady(fn) {
+    if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', fn, { once: true });
+    else fn();
+  }
+
+  function later(err) {
+    setTimeout(() => { throw err; });
+  }
+
+  function callOnload() {
+    const name = opts.onload;
+    if (!name) return;
+    const run = () => {
+      if (typeof W[name] !== 'function') return false;
+      try { W[name](); } catch (e) { later(e); }
+      return true;
+    };
+    if (!run() && D.readyState !== 'complete') W.addEventListener('load', run, { once: true });
+  }
+
+  // fire calls a callback given as a function or as the name of a global function.
+  function fire(w, name, arg) {
+    const cb = w.cfg[name];
+    const fn = typeof cb === 'function' ? cb : (typeof cb === 'string' && typeof W[cb] === 'function' ? W[cb] : null);
+    if (!fn) return;
+    try { fn(arg); } catch (e) { later(e); }
+  }
+
+  function attrs(el) {
+    const out = {};
+    ['sitekey', 'theme', 'size', 'tabindex', 'hl', 'callback', 'expired-callback', 'chalexpired-callback',
+      'error-callback', 'open-callback', 'close-callback'].forEach((k) => {
+      const v = el.getAttribute('data-' + k);
+      if (v !== null && v !== '') out[k] = v;
+    });
+    return out;
+  }
+
+  function newID() {
+    let id;
+    do { id = Math.random().toString(36).slice(2, 12); } while (!id || widgets.has(id));
+    return id;
+  }
+
+  function field(name, id) {
+    const t = D.createElement('textarea');
+    t.name = name;
+    t.id = name + '-' + id;
+    t.hidden = true;
+    t.style.display = 'none';
+    t.tabIndex = -1;
+    t.setAttribute('aria-hidden', 'true');
+    return t;
+  }
+
+  function render(container, params) {
+    const el = typeof container === 'string' ? D.getElementById(container) : container;
+    if (!el || el.nodeType !== 1) throw new Error('[hCaptcha] render: no container element');
+    if (el.hasAttribute('data-hcaptcha-widget-id')) throw new Error('[hCaptcha] Only one captcha is permitted per parent container.');
+    const cfg = Object.assign(attrs(el), params || {});
+    if (!cfg.sitekey) throw new Error('[hCaptcha] Missing sitekey');
+    const id = newID();
+    const bound = el.tagName === 'BUTTON' || el.tagName === 'INPUT';
+    const w = {
+      id, el, cfg, bound,
+      sitekey: String(cfg.sitekey),
+      lang: locale(cfg.hl || opts.hl),
+      theme: ['dark', 'contrast'].indexOf(cfg.theme) >= 0 ? cfg.theme : 'light',
+      size: bound ? 'invisible' : (['compact', 'invisible'].indexOf(cfg.size) >= 0 ? cfg.size : 'normal'),
+      token: '', key: '', data: null, pending: [], busy: false, timer: 0, dlg: null, fields: [], host: null, cb: null, status: null,
+    };
+    w.t = STRINGS[w.lang];
+    w.fields.push(field('h-captcha-response', id));
+    if (opts.compat) w.fields.push(field('g-recaptcha-response', id));
+
+    if (bound) {
+      // <button class="h-captcha" data-sitekey data-callback>: the button runs the
+      // invisible challenge; the fields go next to it, inside the same form.
+      w.onClick = (e) => { e.preventDefault(); start(w); };
+      el.addEventListener('click', w.onClick);
+      let after = el;
+      w.fields.forEach((f) => { after.insertAdjacentElement('afterend', f); after = f; });
+    } else {
+      if (w.size !== 'invisible') buildCheckbox(w);
+      w.fields.forEach((f) => el.appendChild(f));
+    }
+    el.setAttribute('data-hcaptcha-widget-id', id);
+    widgets.set(id, w);
+    return id;
+  }
+
+  function buildCheckbox(w) {
+    const t = w.t;
+    w.host = mk('div');
+    w.host.lang = w.lang;
+    const root = shadow(w.host);
+    const box = mk('div', 'box th ' + w.theme + ' ' + w.size);
+    const cb = mk('div', 'cb');
+    cb.id = 'checkbox';
+    cb.setAttribute('role', 'checkbox');
+    cb.setAttribute('aria-checked', 'false');
+    cb.setAttribute('aria-labelledby', 'label');
+    cb.setAttribute('aria-describedby', 'status');
+    const ti = parseInt(w.cfg.tabindex, 10);
+    cb.tabIndex = isNaN(ti) ? 0 : ti;
+    const main = mk('div', 'main');
+    const label = mk('span', 'lbl', t.label);
+    label.id = 'label';
+    const status = mk('span', 'st');
+    status.id = 'status';
+    status.setAttribute('aria-live', 'polite');
+    main.append(label, status);
+    box.append(cb, main, mk('div', 'brand', t.brand));
+    root.appendChild(box);
+    cb.addEventListener('click', () => start(w));
+    label.addEventListener('click', () => { cb.focus(); start(w); });
+    cb.addEventListener('keydown', (e) => {
+      if (e.key === ' ' || e.key === 'Enter' || e.key === 'Spacebar') {
+        e.preventDefault();
+        start(w);
+      }
+    });
+    w.box = box;
+    w.cb = cb;
+    w.status = status;
+    w.el.appendChild(w.host);
+  }
+
+  function setStatus(w, msg, isError) {
+    if (!w.status) return;
+    w.status.textContent = msg || '';
+    w.box.classList.toggle('error', !!isError);
+  }
+
+  function setBusy(w, busy) {
+    w.busy = busy;
+    if (w.cb) {
+      if (busy) w.cb.setAttribute('aria-busy', 'true');
+      else w.cb.removeAttribute('aria-busy');
+    }
+  }
+
+  // api posts JSON to the challenge API. Failures reject with {status, code}: status 0
+  // means the network (or the timeout) failed.
+  async function api(path, body) {
+    const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    const timer = ctl ? setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS) : 0;
+    let res;
+    try {
+      res = await fetch(API + path, {
+        method: 'POST', mode: 'cors', credentials: 'omit', cache: 'no-store',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: ctl ? ctl.signal : undefined,
+      });
+    } catch (e) {
+      throw { status: 0, code: '' };
+    } finally {
+      clearTimeout(timer);
+    }
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    if (res.ok && data) return data;
+    throw { status: res.status, code: (data && data.error && data.error.code) || '' };
+  }
+
+  // classify maps a failed request to hCaptcha's error-callback code and a message.
+  function classify(e) {
+    const code = e && e.code;
+    if (code === 'challenge_expired') return ['challenge-expired', 'chalexpired', true];
+    if (code === 'challenge_used' || code === 'challenge_not_found') return ['challenge-error', 'error', true];
+    if (code === 'unknown_sitekey' || code === 'hostname_not_allowed' || code === 'sitekey_mismatch') return ['invalid-data', 'config'];
+    if (!e || e.status === 0) return ['network-error', 'network'];
+    if (e.status === 429) return ['rate-limited', 'rate'];
+    if (e.status >= 500) return ['internal-error', 'error'];
+    return ['invalid-data', 'error'];
+  }
+
+  function newChallenge(w) {
+    return api('/1/challenges', { sitekey: w.sitekey, host: W.location.hostname, hl: w.lang, telemetry: telemetry(w) });
+  }
+
+  // start is what a checkbox click, a bound button and execute() do.
+  async function start(w) {
+    if (w.token) { settle(w); return; }
+    if (w.busy || w.dlg) return;
+    setBusy(w, true);
+    setStatus(w, '');
+    try {
+      handle(w, await newChallenge(w));
+    } catch (e) {
+      fail(w, e);
+    } finally {
+      setBusy(w, false);
+    }
+  }
+
+  function handle(w, res, note) {
+    if (!widgets.has(w.id)) return;
+    if (res.pass && res.token) solved(w, res);
+    else if (res.challenge && Array.isArray(res.challenge.tasks)) openDialog(w, res.challenge, note);
+    else fail(w, { status: 500, code: '' });
+  }
+
+  function fail(w, e) {
+    const c = classify(e);
+    fire(w, 'error-callback', c[0]);
+    if (w.dlg) {
+      showError(w, w.t[c[1]]);
+      return;
+    }
+    setStatus(w, w.t[c[1]], true);
+    rejectAll(w, c[0]);
+  }
+
+  function rejectAll(w, code) {
+    const p = w.pending;
+    w.pending = [];
+    p.forEach((x) => x.reject(code));
+  }
+
+  function settle(w) {
+    const p = w.pending;
+    w.pending = [];
+    p.forEach((x) => x.resolve({ response: w.token, key: w.key }));
+  }
+
+  function solved(w, res) {
+    const back = closeDialog(w, false);
+    w.token = String(res.token);
+    w.key = String(res.key || w.lastChallenge || '');
+    w.fields.forEach((f) => { f.value = w.token; });
+    if (w.cb) w.cb.setAttribute('aria-checked', 'true');
+    setStatus(w, '');
+    clearTimeout(w.timer);
+    const secs = +res.expires_in > 0 ? +res.expires_in : 120;
+    w.timer = setTimeout(() => expire(w), secs * 1000);
+    if (back && back.focus) back.focus();
+    fire(w, 'callback', w.token);
+    settle(w);
+  }
+
+  function clearToken(w) {
+    clearTimeout(w.timer);
+    w.token = '';
+    w.key = '';
+    w.fields.forEach((f) => { f.value = ''; });
+    if (w.cb) w.cb.setAttribute('aria-checked', 'false');
+  }
+
+  function expire(w) {
+    clearToken(w);
+    setStatus(w, w.t.expired, true);
+    fire(w, 'expired-callback');
+  }
+
+  // ---- the challenge dialog ----
+
+  function openDialog(w, ch, note) {
+    if (!w.dlg) buildDialog(w);
+    showChallenge(w, ch, note);
+  }
+
+  function buildDialog(w) {
+    const t = w.t;
+    const host = mk('div');
+    host.lang = w.lang;
+    const root = shadow(host);
+    const ov = mk('div', 'ov th ' + w.theme);
+    const dlg = mk('div', 'dlg');
+    dlg.setAttribute('role', 'dialog');
+    dlg.setAttribute('aria-modal', 'true');
+    dlg.setAttribute('aria-labelledby', 'title');
+    dlg.setAttribute('aria-describedby', 'prompt');
+    const hd = mk('div', 'hd');
+    const title = mk('h2', null, t.title);
+    title.id = 'title';
+    const x = btn('x', '\u00d7');
+    x.setAttribute('aria-label', t.close);
+    hd.append(title, x);
+    const prompt = mk('p', 'pr');
+    prompt.id = 'prompt';
+    const step = mk('p', 'sp');
+    const body = mk('div', 'body');
+    const err = mk('p', 'err');
+    err.setAttribute('role', 'alert');
+    const ft = mk('div', 'ft');
+    const fresh = btn('btn', t.fresh);
+    fresh.id = 'new-challenge';
+    const primary = btn('btn pri', t.next);
+    primary.id = 'submit';
+    ft.append(fresh, primary);
+    dlg.append(hd, prompt, step, body, err, ft);
+    ov.appendChild(dlg);
+    root.appendChild(ov);
+
+    const d = w.dlg = { host, root, dlg, prompt, step, body, err, fresh, primary, ch: null, i: 0, answers: {}, busy: false, timer: 0 };
+    d.returnTo = D.activeElement;
+    x.addEventListener('click', () => closeDialog(w, true));
+    fresh.addEventListener('click', () => refresh(w, ''));
+    primary.addEventListener('click', () => advance(w));
+    dlg.addEventListener('keydown', (e) => onDialogKey(w, e));
+    // Keep focus inside the modal: anything that lands outside is pulled back.
+    d.onFocus = (e) => { if (e.target !== host) focusFirst(w); };
+    D.addEventListener('focusin', d.onFocus);
+    D.body.appendChild(host);
+    fire(w, 'open-callback');
+  }
+
+  function focusables(w) {
+    return Array.prototype.filter.call(w.dlg.dlg.querySelectorAll('button,[tabindex]'), (el) => !el.disabled && el.tabIndex >= 0);
+  }
+
+  function focusFirst(w) {
+    const d = w.dlg;
+    const first = d.body.querySelector('button') || d.primary;
+    first.focus();
+  }
+
+  function onDialogKey(w, e) {
+    if (e.key === 'Escape' || e.key === 'Esc') {
+      e.preventDefault();
+      closeDialog(w, true);
+      return;
+    }
+    if (e.key !== 'Tab') return;
+    const list = focusables(w);
+    if (!list.length) return;
+    const active = w.dlg.root.activeElement;
+    const first = list[0];
+    const last = list[list.length - 1];
+    if (e.shiftKey && (active === first || list.indexOf(active) < 0)) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (active === last || list.indexOf(active) < 0)) {
+      e.preventDefault();
+      first.focus();
+    }
+  }
+
+  // closeDialog removes the dialog and returns where focus should go back to (the
+  // checkbox, or what had focus before an invisible challenge opened).
+  function closeDialog(w, byUser) {
+    const d = w.dlg;
+    if (!d) return null;
+    w.dlg = null;
+    clearTimeout(d.timer);
+    D.removeEventListener('focusin', d.onFocus);
+    d.host.remove();
+    const back = w.cb || (d.returnTo && d.returnTo.isConnected ? d.returnTo : null);
+    if (!byUser) return back;
+    if (back && back.focus) back.focus();
+    fire(w, 'close-callback');
+    rejectAll(w, 'challenge-closed');
+    return back;
+  }
+
+  function showError(w, msg) {
+    if (w.dlg) w.dlg.err.textContent = msg || '';
+  }
+
+  function showChallenge(w, ch, note) {
+    const d = w.dlg;
+    d.ch = ch;
+    d.i = 0;
+    d.answers = {};
+    w.lastChallenge = ch.id || '';
+    d.dlg.setAttribute('data-challenge-id', ch.id || '');
+    d.prompt.textContent = ch.prompt || '';
+    showError(w, note);
+    clearTimeout(d.timer);
+    if (+ch.expires_in > 0) d.timer = setTimeout(() => chalExpired(w), ch.expires_in * 1000);
+    showTask(w);
+    focusFirst(w);
+  }
+
+  function showTask(w) {
+    const d = w.dlg;
+    const t = w.t;
+    const tasks = d.ch.tasks;
+    const task = tasks[d.i] || {};
+    d.step.textContent = fmt(t.step, d.i + 1, tasks.length);
+    d.primary.textContent = d.i === tasks.length - 1 ? t.submit : t.next;
+    const body = mk('div', 'task');
+    body.setAttribute('data-task-id', task.id || '');
+    const q = mk('p', 'q', task.question || '');
+    q.id = 'question';
+    body.appendChild(q);
+    if (task.kind === 'image_grid' && Array.isArray(task.tiles)) {
+      const picked = d.answers[task.id] || (d.answers[task.id] = { task: task.id, selected: [] });
+      const grid = mk('div', 'grid');
+      grid.setAttribute('role', 'group');
+      grid.setAttribute('aria-labelledby', 'question');
+      task.tiles.forEach((tile, k) => {
+        const b = btn('tile');
+        b.setAttribute('aria-pressed', String(picked.selected.indexOf(tile.id) >= 0));
+        b.setAttribute('data-tile-id', tile.id);
+        const img = mk('img');
+        img.alt = fmt(t.image, k + 1, task.tiles.length);
+        img.draggable = false;
+        img.referrerPolicy = 'no-referrer';
+        img.src = tile.image_url;
+        b.appendChild(img);
+        b.addEventListener('click', () => {
+          const at = picked.selected.indexOf(tile.id);
+          if (at >= 0) picked.selected.splice(at, 1);
+          else picked.selected.push(tile.id);
+          b.setAttribute('aria-pressed', String(at < 0));
+        });
+        grid.appendChild(b);
+      });
+      body.append(grid, mk('p', 'hint', t.hint));
+    } else if (task.kind === 'yes_no') {
+      if (task.image_url) {
+        const img = mk('img', 'media');
+        img.alt = t.media;
+        img.referrerPolicy = 'no-referrer';
+        img.src = task.image_url;
+        body.appendChild(img);
+      }
+      if (task.text) body.appendChild(mk('blockquote', 'text', task.text));
+      const row = mk('div', 'yn');
+      row.setAttribute('role', 'group');
+      row.setAttribute('aria-labelledby', 'question');
+      const chosen = d.answers[task.id];
+      [['yes', t.yes], ['no', t.no]].forEach((c) => {
+        const b = btn('btn', c[1]);
+        b.setAttribute('data-choice', c[0]);
+        b.setAttribute('aria-pressed', String(!!chosen && chosen.choice === c[0]));
+        b.addEventListener('click', () => {
+          d.answers[task.id] = { task: task.id, choice: c[0] };
+          row.querySelectorAll('button').forEach((o) => o.setAttribute('aria-pressed', String(o === b)));
+          showError(w, '');
+        });
+        row.appendChild(b);
+      });
+      body.appendChild(row);
+    } else {
+      body.appendChild(mk('p', 'text', t.unsupported));
+    }
+    d.body.textContent = '';
+    d.body.appendChild(body);
+  }
+
+  function setDialogBusy(d, busy) {
+    d.busy = busy;
+    [d.primary, d.fresh].forEach((b) => {
+      if (busy) b.setAttribute('aria-disabled', 'true');
+      else b.removeAttribute('aria-disabled');
+    });
+    if (busy) d.dlg.setAttribute('aria-busy', 'true');
+    else d.dlg.removeAttribute('aria-busy');
+  }
+
+  function advance(w) {
+    const d = w.dlg;
+    if (!d || d.busy) return;
+    const task = d.ch.tasks[d.i] || {};
+    if (task.kind !== 'image_grid' && task.kind !== 'yes_no') { showError(w, w.t.unsupported); return; }
+    if (task.kind === 'yes_no' && !d.answers[task.id]) {
+      showError(w, w.t.pick);
+      focusFirst(w);
+      return;
+    }
+    showError(w, '');
+    if (d.i < d.ch.tasks.length - 1) {
+      d.i++;
+      showTask(w);
+      focusFirst(w);
+      return;
+    }
+    submit(w);
+  }
+
+  async function submit(w) {
+    const d = w.dlg;
+    const ch = d.ch;
+    const answers = ch.tasks.map((task) => d.answers[task.id]);
+    setDialogBusy(d, true);
+    try {
+      const res = await api('/1/challenges/' + encodeURIComponent(ch.id) + '/answers', { sitekey: w.sitekey, answers, telemetry: telemetry(w) });
+      if (w.dlg !== d) return;
+      handle(w, res, w.t.again);
+    } catch (e) {
+      if (w.dlg !== d) return;
+      const c = classify(e);
+      if (c[2]) {
+        if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
+        else fire(w, 'error-callback', c[0]);
+        refresh(w, w.t[c[1]], true);
+        return;
+      }
+      fail(w, e);
+    } finally {
+      setDialogBusy(d, false);
+    }
+  }
+
+  // refresh replaces the open challenge with a new one.
+  async function refresh(w, note, force) {
+    const d = w.dlg;
+    if (!d || (d.busy && !force)) return;
+    setDialogBusy(d, true);
+    try {
+      const res = await newChallenge(w);
+      if (w.dlg !== d) return;
+      handle(w, res, note);
+    } catch (e) {
+      if (w.dlg === d) fail(w, e);
+    } finally {
+      setDialogBusy(d, false);
+    }
+  }
+
+  function chalExpired(w) {
+    if (!w.dlg) return;
+    fire(w, 'chalexpired-callback');
+    refresh(w, w.t.chalexpired, true);
+  }
+
+  // ---- public API ----
+
+  function get(id) {
+    if (id === undefined || id === null || id === '') return widgets.values().next().value || null;
+    return widgets.get(String(id)) || null;
+  }
+
+  function execute(a, b) {
+    let id = a;
+    let o = b;
+    if (a && typeof a === 'object') { o = a; id = undefined; }
+    const isAsync = !!(o && o.async);
+    const w = get(id);
+    if (!w) {
+      const code = id == null ? 'missing-captcha' : 'invalid-captcha-id';
+      if (isAsync) return Promise.reject(code);
+      throw new Error('[hCaptcha] ' + code);
+    }
+    let p;
+    if (isAsync) p = new Promise((resolve, reject) => w.pending.push({ resolve, reject }));
+    start(w);
+    return p;
+  }
+
+  function reset(id) {
+    const w = get(id);
+    if (!w) return;
+    closeDialog(w, false);
+    rejectAll(w, 'challenge-closed');
+    clearToken(w);
+    setStatus(w, '');
+  }
+
+  function remove(id) {
+    const w = get(id);
+    if (!w) return;
+    reset(w.id);
+    if (w.onClick) w.el.removeEventListener('click', w.onClick);
+    if (w.host) w.host.remove();
+    w.fields.forEach((f) => f.remove());
+    w.el.removeAttribute('data-hcaptcha-widget-id');
+    widgets.delete(w.id);
+  }
+
+  function getResponse(id) {
+    const w = get(id);
+    return w ? w.token : '';
+  }
+
+  function getRespKey(id) {
+    const w = get(id);
+    return w ? w.key : '';
+  }
+
+  function close(id) {
+    const w = get(id);
+    if (w) closeDialog(w, true);
+  }
+
+  // setData keeps integrator data (hCaptcha's rqdata) with the widget. The challenge API
+  // has no field for it yet, so it is not sent.
+  function setData(a, b) {
+    const w = typeof a === 'object' && a !== null ? get() : get(a);
+    if (w) w.data = typeof a === 'object' && a !== null ? a : b;
+  }
+
+  const hcaptcha = { render, execute, reset, remove, getResponse, getRespKey, close, setData };
+  Object.defineProperty(hcaptcha, '__crowdgate', { value: true });
+  W.hcaptcha = hcaptcha;
+  if (opts.compat && !W.grecaptcha) W.grecaptcha = hcaptcha;
+
+  whenReady(() => {
+    if (!opts.explicit) {
+      D.querySelectorAll('.h-captcha[data-sitekey]').forEach((el) => {
+        if (el.hasAttribute('data-hcaptcha-widget-id')) return;
+        try { render(el); } catch (e) { later(e); }
+      });
+    }
+    callOnload();
+  });
+})();
