@@ -33,6 +33,17 @@ type Config struct {
 	ChallengeTTL time.Duration
 	// LogLevel is slog's level name (debug, info, warn, error).
 	LogLevel string
+
+	// MailFrom is the sender address of e-mails sent through SES (a verified identity).
+	MailFrom string
+	// MailOutboxDir, when set, makes functions write e-mails as files into this directory
+	// instead of sending them (the local stack's outbox; never set on AWS).
+	MailOutboxDir string
+	// PrivacyKey keys the privacy table's subject and code hashes: base64 of at least 32
+	// random bytes, never changed while requests are kept. On AWS PrivacyKeySecretARN names
+	// a Secrets Manager secret with the same content instead.
+	PrivacyKey          string
+	PrivacyKeySecretARN string
 }
 
 // EnvName returns the environment variable that carries a resource name, e.g.
@@ -65,6 +76,11 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		PublicURL:        strings.TrimRight(get("PUBLIC_URL"), "/"),
 		ChallengeTTL:     5 * time.Minute,
 		LogLevel:         get("LOG_LEVEL"),
+
+		MailFrom:            get("MAIL_FROM"),
+		MailOutboxDir:       get("MAIL_OUTBOX_DIR"),
+		PrivacyKey:          get("PRIVACY_KEY"),
+		PrivacyKeySecretARN: get("PRIVACY_KEY_SECRET_ARN"),
 	}
 	for _, t := range schema.Tables {
 		if v := get(EnvName("table", t.Name)); v != "" {

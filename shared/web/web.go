@@ -208,13 +208,15 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // CORS lets any origin call a browser route. The widget sends no cookies or credentials,
-// so a wildcard origin exposes nothing; preflight requests are answered here.
+// so a wildcard origin exposes nothing; preflight requests are answered here. Authorization
+// is allowed for bearer secrets a page holds itself (the privacy status secret); without
+// credentials mode a browser never adds one on its own.
 func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
 		h.Set("Access-Control-Max-Age", "600")
 		if r.Method == http.MethodOptions {
 			w.WriteHeader(http.StatusNoContent)

@@ -1,0 +1,59 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/privacy"
+)
+
+var _ privacy.AccountLookup = (*Accounts)(nil)
+
+// IntegratorsByEmail implements privacy.AccountLookup: the ids of the integrators whose
+// e-mail equals email, ignoring case.
+//
+// Integrator profiles carry no gsi1 keys, so this is a filtered, paginated Scan reading
+// only id and email. That is fine for what it serves — privacy requests are rare and the
+// accounts table holds one item per integrator, site and secret — but if the table grows
+// large, give profiles gsi1 keys (EMAIL#<hash> / INTEGRATOR#<id>) in CreateIntegrator and
+// turn this into a Query.
+func (a *Accounts) IntegratorsByEmail(ctx context.Context, email string) ([]string, error) {
+	want := strings.ToLower(strings.TrimSpace(email))
+	in := &dynamodb.ScanInput{
+		TableName:                 &a.table,
+		FilterExpression:          aws.String("#kind = :k"),
+		ProjectionExpression:      aws.String("#id, #email"),
+		ExpressionAttributeNames:  map[string]string{"#kind": "kind", "#id": "id", "#email": "email"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: "integrator"}},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var ids []string
+	for {
+		out, err := a.api.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("scan integrators: %w", err)
+		}
+		for _, raw := range out.Items {
+			var it struct {
+				ID    string `dynamodbav:"id"`
+				Email string `dynamodbav:"email"`
+			}
+			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+				return nil, fmt.Errorf("decode integrator: %w", err)
+			}
+			if strings.ToLower(it.Email) == want {
+				ids = append(ids, it.ID)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}

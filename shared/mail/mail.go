@@ -1,0 +1,93 @@
+// Package mail sends the service's plain-text e-mails: through Amazon SES v2 on AWS, or
+// into an Outbox (memory or a directory) in the local stack, where /_outbox lists them.
+// Both implement privacy.Mailer's Send(ctx, to, subject, text). Addresses and bodies are
+// never logged here.
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
+)
+
+// ErrInvalidMessage: the recipient or subject cannot be sent safely (no lookup or send is
+// made).
+var ErrInvalidMessage = errors.New("mail: invalid message")
+
+// check refuses recipients that are not one plain address and subjects with line breaks
+// (header injection), before anything is sent.
+func check(to, subject string) error {
+	a, err := mail.ParseAddress(to)
+	if err != nil || a.Name != "" || a.Address != to {
+		return fmt.Errorf("%w: recipient is not a plain address", ErrInvalidMessage)
+	}
+	if strings.ContainsAny(subject, "\r\n") {
+		return fmt.Errorf("%w: subject has a line break", ErrInvalidMessage)
+	}
+	return nil
+}
+
+// SESAPI is the part of the SES v2 client the sender uses.
+type SESAPI interface {
+	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
+}
+
+var _ SESAPI = (*sesv2.Client)(nil)
+
+// SES sends through Amazon SES v2 from one verified sender address (MAIL_FROM).
+type SES struct {
+	api  SESAPI
+	from string
+}
+
+// NewSES returns a sender; from must be a plain address or "Name <address>".
+func NewSES(api SESAPI, from string) (*SES, error) {
+	if _, err := mail.ParseAddress(from); err != nil {
+		return nil, fmt.Errorf("mail: MAIL_FROM is not an e-mail address: %w", err)
+	}
+	return &SES{api: api, from: from}, nil
+}
+
+// Send sends one UTF-8 plain-text message.
+func (s *SES) Send(ctx context.Context, to, subject, text string) error {
+	if err := check(to, subject); err != nil {
+		return err
+	}
+	utf8 := aws.String("UTF-8")
+	_, err := s.api.SendEmail(ctx, &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String(s.from),
+		Destination:      &sestypes.Destination{ToAddresses: []string{to}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+			Subject: &sestypes.Content{Data: aws.String(subject), Charset: utf8},
+			Body:    &sestypes.Body{Text: &sestypes.Content{Data: aws.String(text), Charset: utf8}},
+		}},
+	})
+	if err != nil {
+		return &sendError{err: err}
+	}
+	return nil
+}
+
+// sendError hides SES's message, which can name the recipient ("… failed the check …:
+// jane@example.com"), behind its error code, so logging the error leaks no address.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string {
+	var api smithy.APIError
+	if errors.As(e.err, &api) {
+		return "ses send: " + api.ErrorCode()
+	}
+	if errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded) {
+		return "ses send: cancelled or timed out"
+	}
+	return "ses send: request failed"
+}
+
+func (e *sendError) Unwrap() error { return e.err }
