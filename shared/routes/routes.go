@@ -18,6 +18,8 @@ const (
 	FunctionChallenge = "challenge"
 	FunctionVerify    = "verify"
 	FunctionAdmin     = "admin"
+	FunctionJobs      = "jobs"
+	FunctionPrivacy   = "privacy"
 )
 
 // Route is one HTTP route. Path uses the {name} placeholder syntax that both API Gateway
@@ -48,6 +50,34 @@ var Table = []Route{
 	{Method: "GET", Path: "/admin/sites/{sitekey}", Function: FunctionAdmin, Auth: Operator},
 	{Method: "PATCH", Path: "/admin/sites/{sitekey}", Function: FunctionAdmin, Auth: Operator},
 	{Method: "POST", Path: "/admin/sites/{sitekey}/secret", Function: FunctionAdmin, Auth: Operator},
+	{Method: "POST", Path: "/admin/customers", Function: FunctionAdmin, Auth: Operator},
+	{Method: "GET", Path: "/admin/customers/{id}", Function: FunctionAdmin, Auth: Operator},
+	{Method: "POST", Path: "/admin/customers/{id}/keys", Function: FunctionAdmin, Auth: Operator},
+	{Method: "DELETE", Path: "/admin/customers/{id}/keys/{keyId}", Function: FunctionAdmin, Auth: Operator},
+
+	// The customer API: Public at the gateway; the handler authenticates the Bearer API key.
+	{Method: "POST", Path: "/v1/jobs", Function: FunctionJobs, Auth: Public},
+	{Method: "GET", Path: "/v1/jobs", Function: FunctionJobs, Auth: Public},
+	{Method: "GET", Path: "/v1/jobs/{id}", Function: FunctionJobs, Auth: Public},
+	{Method: "DELETE", Path: "/v1/jobs/{id}", Function: FunctionJobs, Auth: Public},
+	{Method: "POST", Path: "/v1/jobs/{id}/pause", Function: FunctionJobs, Auth: Public},
+	{Method: "POST", Path: "/v1/jobs/{id}/resume", Function: FunctionJobs, Auth: Public},
+	{Method: "GET", Path: "/v1/jobs/{id}/progress", Function: FunctionJobs, Auth: Public},
+	{Method: "POST", Path: "/v1/jobs/{id}/items", Function: FunctionJobs, Auth: Public},
+	{Method: "GET", Path: "/v1/jobs/{id}/items", Function: FunctionJobs, Auth: Public},
+	{Method: "POST", Path: "/v1/jobs/{id}/items/commit", Function: FunctionJobs, Auth: Public},
+
+	// Privacy requests: data subjects file, verify and follow them from a privacy page on
+	// any origin; the compliance team decides them.
+	{Method: "POST", Path: "/v1/privacy/requests", Function: FunctionPrivacy, Auth: Public, Browser: true},
+	{Method: "GET", Path: "/v1/privacy/requests/{id}", Function: FunctionPrivacy, Auth: Public, Browser: true},
+	{Method: "POST", Path: "/v1/privacy/requests/{id}/verify", Function: FunctionPrivacy, Auth: Public, Browser: true},
+	{Method: "GET", Path: "/v1/privacy/end-user", Function: FunctionPrivacy, Auth: Public, Browser: true},
+	{Method: "GET", Path: "/v1/compliance/requests", Function: FunctionPrivacy, Auth: Operator},
+	{Method: "GET", Path: "/v1/compliance/requests/{id}", Function: FunctionPrivacy, Auth: Operator},
+	{Method: "POST", Path: "/v1/compliance/requests/{id}/approve", Function: FunctionPrivacy, Auth: Operator},
+	{Method: "POST", Path: "/v1/compliance/requests/{id}/deny", Function: FunctionPrivacy, Auth: Operator},
+	{Method: "POST", Path: "/v1/compliance/requests/{id}/extend", Function: FunctionPrivacy, Auth: Operator},
 }
 
 // Functions returns the distinct HTTP function names in table order.
