@@ -124,15 +124,21 @@ func (e *Env) Queue(logical string) (Sender, error) {
 // SigningKeys returns the token-signing key list ("kid:base64,…", newest first), from the
 // environment or from Secrets Manager on AWS.
 func (e *Env) SigningKeys(ctx context.Context) (string, error) {
-	if e.Config.SigningKeys != "" {
-		return e.Config.SigningKeys, nil
+	return e.Secret(ctx, e.Config.SigningKeys, e.Config.SigningSecretARN, "SIGNING_KEYS or SIGNING_SECRET_ARN")
+}
+
+// Secret returns value when it is set (local stack, tests), else the string of the Secrets
+// Manager secret that arn names (AWS); settings names the two variables for the error.
+func (e *Env) Secret(ctx context.Context, value, arn, settings string) (string, error) {
+	if value != "" {
+		return value, nil
 	}
-	if e.Config.SigningSecretARN == "" {
-		return "", errors.New("config: set SIGNING_KEYS or SIGNING_SECRET_ARN")
+	if arn == "" {
+		return "", errors.New("config: set " + settings)
 	}
-	out, err := secretsmanager.NewFromConfig(e.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &e.Config.SigningSecretARN})
+	out, err := secretsmanager.NewFromConfig(e.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
 	if err != nil {
-		return "", fmt.Errorf("read signing keys: %w", err)
+		return "", fmt.Errorf("read secret (%s): %w", settings, err)
 	}
 	return aws.ToString(out.SecretString), nil
 }

@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
@@ -166,16 +164,9 @@ func Mailer(env *platform.Env) (privacy.Mailer, error) {
 // PrivacyKey returns the key of the subject and code hashes from PRIVACY_KEY, or from the
 // Secrets Manager secret PRIVACY_KEY_SECRET_ARN names (base64, at least 32 bytes).
 func PrivacyKey(ctx context.Context, env *platform.Env) ([]byte, error) {
-	raw := env.Config.PrivacyKey
-	if raw == "" && env.Config.PrivacyKeySecretARN != "" {
-		out, err := secretsmanager.NewFromConfig(env.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &env.Config.PrivacyKeySecretARN})
-		if err != nil {
-			return nil, fmt.Errorf("read privacy key: %w", err)
-		}
-		raw = aws.ToString(out.SecretString)
-	}
-	if raw == "" {
-		return nil, errors.New("config: set PRIVACY_KEY or PRIVACY_KEY_SECRET_ARN")
+	raw, err := env.Secret(ctx, env.Config.PrivacyKey, env.Config.PrivacyKeySecretARN, "PRIVACY_KEY or PRIVACY_KEY_SECRET_ARN")
+	if err != nil {
+		return nil, err
 	}
 	raw = strings.TrimSpace(raw)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {

@@ -52,7 +52,7 @@ func Names() (tables, buckets map[string]string) {
 
 // newEnv builds the platform.Env every local function shares: the same configuration a
 // Lambda gets from its environment, loopback AWS endpoints and in-process queues.
-func newEnv(awsCfg aws.Config, publicURL, signingKeys string, queues func(string) (platform.Sender, error), log *slog.Logger) *platform.Env {
+func newEnv(awsCfg aws.Config, publicURL string, st state, outboxDir string, queues func(string) (platform.Sender, error), log *slog.Logger) *platform.Env {
 	tables, buckets := Names()
 	qs := map[string]string{}
 	for _, q := range schema.Queues {
@@ -60,13 +60,15 @@ func newEnv(awsCfg aws.Config, publicURL, signingKeys string, queues func(string
 	}
 	return &platform.Env{
 		Config: config.Config{
-			Tables:       tables,
-			Queues:       qs,
-			Buckets:      buckets,
-			SigningKeys:  signingKeys,
-			PublicURL:    publicURL,
-			ChallengeTTL: 5 * time.Minute,
-			LogLevel:     "info",
+			Tables:        tables,
+			Queues:        qs,
+			Buckets:       buckets,
+			SigningKeys:   st.SigningKeys,
+			PrivacyKey:    st.PrivacyKey,
+			MailOutboxDir: outboxDir,
+			PublicURL:     publicURL,
+			ChallengeTTL:  5 * time.Minute,
+			LogLevel:      "info",
 		},
 		AWS:     awsCfg,
 		Log:     log,

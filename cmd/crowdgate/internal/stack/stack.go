@@ -21,6 +21,7 @@ import (
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/demo"
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/localaws"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/mail"
 	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
@@ -142,7 +143,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	for _, q := range schema.Queues {
 		s.broker.Declare(q)
 	}
-	env := newEnv(LocalAWS(dyn.Endpoint(), s3srv.Endpoint()), publicURL, st.SigningKeys, s.broker.Sender, s.log)
+	outboxDir := filepath.Join(opts.DataDir, OutboxDir)
+	outbox, err := mail.NewFileOutbox(outboxDir)
+	if err != nil {
+		return nil, fmt.Errorf("open mail outbox: %w", err)
+	}
+	env := newEnv(LocalAWS(dyn.Endpoint(), s3srv.Endpoint()), publicURL, st, outboxDir, s.broker.Sender, s.log)
 
 	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -189,6 +195,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	pages := demo.Routes(demo.Config{Sitekey: st.Sitekey, Secret: st.Secret, VerifyURL: url + "/siteverify"})
+	pages["GET /_outbox"] = outbox.Handler()
 	router, err := NewRouter(fns, st.AdminToken, pages)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,18 +17,21 @@ import (
 // File names inside the data directory.
 const (
 	// StateFile holds what must survive restarts and exists only locally: the admin token,
-	// the token-signing key and the demo accounts' ids and secret (the server keeps only a
+	// the token-signing and privacy-hash keys and the demo accounts' ids and secret (the server keeps only a
 	// hash of the secret).
 	StateFile = "local-state.json"
 	// DemoFile is written once the stack is ready and removed when it starts and when it
 	// stops, so tools can wait for it (see Demo).
 	DemoFile = "demo.json"
+	// OutboxDir receives the e-mails functions send (SES on AWS); GET /_outbox lists them.
+	OutboxDir = "outbox"
 )
 
 // state is the content of StateFile.
 type state struct {
 	AdminToken   string `json:"admin_token"`
 	SigningKeys  string `json:"signing_keys"`
+	PrivacyKey   string `json:"privacy_key"`
 	IntegratorID string `json:"integrator_id,omitempty"`
 	Sitekey      string `json:"sitekey,omitempty"`
 	Secret       string `json:"secret,omitempty"`
@@ -70,6 +74,13 @@ func loadState(dir string) (state, error) {
 			return st, fmt.Errorf("generate admin token: %w", err)
 		}
 		st.AdminToken = "cg_admin_" + hex.EncodeToString(r[:])
+	}
+	if st.PrivacyKey == "" {
+		var k [32]byte
+		if _, err := rand.Read(k[:]); err != nil {
+			return st, fmt.Errorf("generate privacy key: %w", err)
+		}
+		st.PrivacyKey = base64.StdEncoding.EncodeToString(k[:])
 	}
 	if st.SigningKeys == "" {
 		k, err := token.NewKey("local1")
