@@ -47,7 +47,8 @@ func init() {
 		{"serve", "run the whole service locally (API, DynamoDB, S3, queues, demo site)", runServe},
 		{"integrator", "create or show integrator accounts (admin API)", runIntegrator},
 		{"site", "create, show, update sites and rotate their secrets (admin API)", runSite},
-		{"eval", "evaluate consensus or risk scoring on recorded data (eval consensus|risk)", notYet("eval")},
+		{"eval", "evaluate consensus or risk scoring on recorded data (eval consensus|risk)", runSubcommands("eval", evalCommands)},
+		{"train", "train the risk pointer model from human recordings (train risk)", runSubcommands("train", trainCommands)},
 		{"invoke", "invoke a deployed or local function with an events/ file", notYet("invoke")},
 		{"help", "show help for a command", runHelp},
 	}
@@ -126,7 +127,8 @@ Data persists in --data-dir across restarts. Ctrl-C stops it cleanly.
 
 A site's secret is printed once, by create and rotate-secret: only its hash is stored.
 ` + targetHelp,
-	"eval":   "crowdgate eval consensus|risk: not yet available\n",
+	"eval":   evalHelp,
+	"train":  trainHelp,
 	"invoke": "crowdgate invoke: not yet available\n",
 	"help":   "Usage: crowdgate help [command]\n",
 }
