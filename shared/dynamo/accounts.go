@@ -20,7 +20,7 @@ import (
 //	SITE#<sitekey>       SITE     the site; gsi1 INTEGRATOR#<id> / SITE#<sitekey> lists an integrator's sites
 //	SECRET#<sha256 hex>  SECRET   secret lookup → sitekey (kind "site-secret")
 //
-// A later customer account becomes CUSTOMER#<id> / PROFILE and API keys APIKEY#<hash>.
+// Customers (CUSTOMER#<id> / PROFILE) and their API keys (APIKEY#<key id>) are in customers.go.
 type Accounts struct {
 	api   API
 	table string

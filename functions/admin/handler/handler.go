@@ -1,6 +1,7 @@
-// Package handler is the admin function: operators create integrators and sites and rotate
-// site secrets. On AWS API Gateway authorises these routes with IAM and the local stack
-// asks for its admin token, so the handler does not authenticate callers itself.
+// Package handler is the admin function: operators create integrators and sites, rotate
+// site secrets, and create customers and their API keys (customers.go). On AWS API Gateway
+// authorises these routes with IAM and the local stack asks for its admin token, so the
+// handler does not authenticate callers itself.
 package handler
 
 import (
@@ -41,11 +42,13 @@ var _ Accounts = (*account.Service)(nil)
 // Deps are the admin function's ports.
 type Deps struct {
 	Accounts Accounts
+	// Customers serves the /admin/customers routes (customers.go); required.
+	Customers Customers
 }
 
 // New returns the admin function's handler.
 func New(d Deps) http.Handler {
-	a := &api{accounts: d.Accounts}
+	a := &api{accounts: d.Accounts, customers: d.Customers}
 	handlers := map[string]http.HandlerFunc{
 		"POST /admin/integrators":            a.createIntegrator,
 		"GET /admin/integrators/{id}":        a.getIntegrator,
@@ -53,6 +56,9 @@ func New(d Deps) http.Handler {
 		"GET /admin/sites/{sitekey}":         a.getSite,
 		"PATCH /admin/sites/{sitekey}":       a.updateSite,
 		"POST /admin/sites/{sitekey}/secret": a.rotateSecret,
+	}
+	for pattern, h := range a.customerHandlers() {
+		handlers[pattern] = h
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes.For(routes.FunctionAdmin) {
@@ -72,10 +78,14 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Deps{Accounts: account.NewService(dynamo.NewAccounts(env.DynamoDB(), table), env.Now)}), nil
+	store := dynamo.NewAccounts(env.DynamoDB(), table)
+	return New(Deps{Accounts: account.NewService(store, env.Now), Customers: account.NewCustomerService(store, env.Now)}), nil
 }
 
-type api struct{ accounts Accounts }
+type api struct {
+	accounts  Accounts
+	customers Customers
+}
 
 // integratorJSON is an integrator as the admin API shows it.
 type integratorJSON struct {

@@ -18,6 +18,10 @@ type Store struct {
 	integrators map[string]account.Integrator
 	sites       map[string]account.Site
 	secrets     map[string]string // secret hash → sitekey
+
+	// Customers and API keys (customers.go).
+	customers map[string]account.Customer
+	apiKeys   map[string]account.APIKey // key id → key
 }
 
 var _ account.Store = (*Store)(nil)

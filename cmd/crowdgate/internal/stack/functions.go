@@ -6,6 +6,7 @@ import (
 
 	adminhandler "github.com/crowdgate/crowdgate/functions/admin/handler"
 	challengehandler "github.com/crowdgate/crowdgate/functions/challenge/handler"
+	jobshandler "github.com/crowdgate/crowdgate/functions/jobs/handler"
 	privacyhandler "github.com/crowdgate/crowdgate/functions/privacy/handler"
 	verifyhandler "github.com/crowdgate/crowdgate/functions/verify/handler"
 	"github.com/crowdgate/crowdgate/shared/platform"
@@ -19,6 +20,7 @@ var httpFunctions = map[string]func(context.Context, *platform.Env) (http.Handle
 	routes.FunctionVerify:    verifyhandler.Wire,
 	routes.FunctionAdmin:     adminhandler.Wire,
 	routes.FunctionPrivacy:   privacyhandler.Wire,
+	routes.FunctionJobs:      jobshandler.Wire,
 }
 
 // queueConsumers maps a queue consumer (schema.Queue.Consumer) to its Wire. Queues whose

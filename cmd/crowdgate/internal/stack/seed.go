@@ -17,13 +17,13 @@ import (
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/schema"
-	"github.com/crowdgate/crowdgate/shared/web"
 )
 
 // The demo accounts. The hostnames cover both ways of opening the demo page locally.
 var (
 	demoIntegrator = account.NewIntegrator{Name: "crowdgate demo", Email: "demo@example.com", Country: "US"}
 	demoSite       = account.NewSite{Name: "crowdgate demo site", Hostnames: []string{"localhost", "127.0.0.1"}}
+	demoCustomer   = account.NewCustomer{Name: "crowdgate demo customer", Email: "customer@example.com", Country: "US"}
 )
 
 // seedReport says what the demo job holds (for the banner).
@@ -45,15 +45,45 @@ func seed(ctx context.Context, env *platform.Env, st *state, dataDir string) (se
 	if err := seedAccounts(ctx, svc, st, save); err != nil {
 		return seedReport{}, err
 	}
-	if st.CustomerID == "" {
-		// Customer accounts arrive with the customer API; until then jobs name their
-		// customer by this id.
-		st.CustomerID = "demo-customer-" + web.NewID()[:12]
-		if err := save(); err != nil {
-			return seedReport{}, err
-		}
+	customers := account.NewCustomerService(dynamo.NewAccounts(env.DynamoDB(), table), env.Now)
+	if err := seedCustomer(ctx, customers, st, save); err != nil {
+		return seedReport{}, err
 	}
 	return seedJob(ctx, env, st, save)
+}
+
+// seedCustomer makes sure the demo customer and a working API key for it exist.
+func seedCustomer(ctx context.Context, svc *account.CustomerService, st *state, save func() error) error {
+	if st.CustomerID != "" {
+		_, err := svc.GetCustomer(ctx, st.CustomerID)
+		switch {
+		case errors.Is(err, account.ErrNotFound):
+			st.CustomerID, st.CustomerAPIKey = "", ""
+		case err != nil:
+			return fmt.Errorf("find demo customer: %w", err)
+		}
+	}
+	if st.CustomerID == "" {
+		c, err := svc.CreateCustomer(ctx, demoCustomer)
+		if err != nil {
+			return fmt.Errorf("create demo customer: %w", err)
+		}
+		st.CustomerID, st.CustomerAPIKey = c.ID, ""
+		if err := save(); err != nil {
+			return err
+		}
+	}
+	if st.CustomerAPIKey != "" {
+		if k, err := svc.Authenticate(ctx, st.CustomerAPIKey); err == nil && k.CustomerID == st.CustomerID {
+			return nil
+		}
+	}
+	_, key, err := svc.CreateAPIKey(ctx, st.CustomerID, "demo")
+	if err != nil {
+		return fmt.Errorf("create demo API key: %w", err)
+	}
+	st.CustomerAPIKey = key
+	return save()
 }
 
 func seedAccounts(ctx context.Context, svc *account.Service, st *state, save func() error) error {

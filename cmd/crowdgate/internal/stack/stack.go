@@ -217,7 +217,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Sitekey: st.Sitekey, Secret: st.Secret, AdminToken: st.AdminToken,
 		DynamoDBEndpoint: dyn.Endpoint(), S3Endpoint: s3srv.Endpoint(),
 		Tables: tables, Buckets: buckets,
-		IntegratorID: st.IntegratorID, CustomerID: st.CustomerID, JobID: st.JobID,
+		IntegratorID: st.IntegratorID, CustomerID: st.CustomerID, CustomerAPIKey: st.CustomerAPIKey, JobID: st.JobID,
 	}
 	if err := writeSecretJSON(filepath.Join(opts.DataDir, DemoFile), s.demo); err != nil {
 		return nil, err
@@ -277,7 +277,9 @@ func (s *Stack) banner(seeded seedReport) {
 	fmt.Fprintf(w, "  Sitekey        %s\n", d.Sitekey)
 	fmt.Fprintf(w, "  Secret         %s\n", d.Secret)
 	fmt.Fprintf(w, "  Admin token    %s\n", d.AdminToken)
+	fmt.Fprintf(w, "  Customer key   %s (customer API: Authorization: Bearer …)\n", d.CustomerAPIKey)
 	fmt.Fprintf(w, "  Demo job       %s (%d images: %d gold, %d to label)\n", d.JobID, seeded.Items, seeded.Gold, seeded.Items-seeded.Gold)
+	fmt.Fprintf(w, "  Mail outbox    %s/_outbox\n", d.URL)
 	fmt.Fprintf(w, "  DynamoDB       %s\n", d.DynamoDBEndpoint)
 	fmt.Fprintf(w, "  S3             %s\n", d.S3Endpoint)
 	fmt.Fprintf(w, "  Data           %s (details in %s)\n\n", s.opts.DataDir, filepath.Join(s.opts.DataDir, DemoFile))

@@ -29,14 +29,15 @@ const (
 
 // state is the content of StateFile.
 type state struct {
-	AdminToken   string `json:"admin_token"`
-	SigningKeys  string `json:"signing_keys"`
-	PrivacyKey   string `json:"privacy_key"`
-	IntegratorID string `json:"integrator_id,omitempty"`
-	Sitekey      string `json:"sitekey,omitempty"`
-	Secret       string `json:"secret,omitempty"`
-	CustomerID   string `json:"customer_id,omitempty"`
-	JobID        string `json:"job_id,omitempty"`
+	AdminToken     string `json:"admin_token"`
+	SigningKeys    string `json:"signing_keys"`
+	PrivacyKey     string `json:"privacy_key"`
+	IntegratorID   string `json:"integrator_id,omitempty"`
+	Sitekey        string `json:"sitekey,omitempty"`
+	Secret         string `json:"secret,omitempty"`
+	CustomerID     string `json:"customer_id,omitempty"`
+	CustomerAPIKey string `json:"customer_api_key,omitempty"`
+	JobID          string `json:"job_id,omitempty"`
 }
 
 // Demo is the content of DemoFile: how to reach and use the running local stack.
@@ -52,6 +53,7 @@ type Demo struct {
 	Buckets          map[string]string `json:"buckets"`
 	IntegratorID     string            `json:"integrator_id"`
 	CustomerID       string            `json:"customer_id"`
+	CustomerAPIKey   string            `json:"customer_api_key"`
 	JobID            string            `json:"job_id"`
 }
 

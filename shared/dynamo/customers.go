@@ -1,0 +1,189 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Customers and their API keys live on the accounts table next to integrators (accounts.go)
+// and, like them, carry no ttl:
+//
+//	CUSTOMER#<id>   PROFILE  the customer (kind "customer")
+//	APIKEY#<keyid>  APIKEY   an API key: its hash, owner and revocation time (kind "api-key");
+//	                         gsi1 CUSTOMER#<id> / APIKEY#<created>#<keyid> lists a customer's keys
+//
+// A key is found by the id inside it with one strongly consistent GetItem, so revoking it
+// takes effect at once and authentication never scans.
+var _ account.CustomerStore = (*Accounts)(nil)
+
+const acctSKAPIKey = "APIKEY"
+
+func acctCustomerPK(id string) string { return "CUSTOMER#" + id }
+func acctAPIKeyPK(id string) string   { return "APIKEY#" + id }
+
+type acctCustomerItem struct {
+	PK        string    `dynamodbav:"pk"`
+	SK        string    `dynamodbav:"sk"`
+	Kind      string    `dynamodbav:"kind"`
+	ID        string    `dynamodbav:"id"`
+	Name      string    `dynamodbav:"name"`
+	Email     string    `dynamodbav:"email"`
+	Country   string    `dynamodbav:"country"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+}
+
+type acctAPIKeyItem struct {
+	PK         string     `dynamodbav:"pk"`
+	SK         string     `dynamodbav:"sk"`
+	GSI1PK     string     `dynamodbav:"gsi1pk"`
+	GSI1SK     string     `dynamodbav:"gsi1sk"`
+	Kind       string     `dynamodbav:"kind"`
+	ID         string     `dynamodbav:"id"`
+	CustomerID string     `dynamodbav:"customer_id"`
+	Name       string     `dynamodbav:"name,omitempty"`
+	Hash       string     `dynamodbav:"hash"`
+	CreatedAt  time.Time  `dynamodbav:"created_at"`
+	RevokedAt  *time.Time `dynamodbav:"revoked_at,omitempty"`
+}
+
+func (it acctAPIKeyItem) key() account.APIKey {
+	k := account.APIKey{ID: it.ID, CustomerID: it.CustomerID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt}
+	if it.RevokedAt != nil {
+		k.RevokedAt = *it.RevokedAt
+	}
+	return k
+}
+
+// CreateCustomer implements account.CustomerStore.
+func (a *Accounts) CreateCustomer(ctx context.Context, c account.Customer) error {
+	item, err := attributevalue.MarshalMap(acctCustomerItem{
+		PK: acctCustomerPK(c.ID), SK: acctSKProfile, Kind: "customer",
+		ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("encode customer: %w", err)
+	}
+	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)})
+	if IsConditionFailed(err) {
+		return account.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("put customer: %w", err)
+	}
+	return nil
+}
+
+// GetCustomer implements account.CustomerStore.
+func (a *Accounts) GetCustomer(ctx context.Context, id string) (account.Customer, error) {
+	var it acctCustomerItem
+	if err := a.get(ctx, acctCustomerPK(id), acctSKProfile, &it); err != nil {
+		return account.Customer{}, err
+	}
+	return account.Customer{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt}, nil
+}
+
+// CreateAPIKey implements account.CustomerStore: the key and a check that the customer
+// exists commit together or not at all.
+func (a *Accounts) CreateAPIKey(ctx context.Context, k account.APIKey) error {
+	item, err := attributevalue.MarshalMap(acctAPIKeyItem{
+		PK: acctAPIKeyPK(k.ID), SK: acctSKAPIKey,
+		GSI1PK: acctCustomerPK(k.CustomerID), GSI1SK: acctAPIKeyPK(k.CreatedAt.UTC().Format(time.RFC3339) + "#" + k.ID),
+		Kind: "api-key", ID: k.ID, CustomerID: k.CustomerID, Name: k.Name, Hash: k.Hash, CreatedAt: k.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("encode API key: %w", err)
+	}
+	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(acctCustomerPK(k.CustomerID), acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+	}})
+	if err != nil {
+		if acctFailedAt(err, 1) {
+			return account.ErrNotFound
+		}
+		if acctIsConflict(err) {
+			return account.ErrConflict
+		}
+		return fmt.Errorf("create API key: %w", err)
+	}
+	return nil
+}
+
+// GetAPIKey implements account.CustomerStore with one strongly consistent read.
+func (a *Accounts) GetAPIKey(ctx context.Context, id string) (account.APIKey, error) {
+	var it acctAPIKeyItem
+	if err := a.get(ctx, acctAPIKeyPK(id), acctSKAPIKey, &it); err != nil {
+		return account.APIKey{}, err
+	}
+	return it.key(), nil
+}
+
+// ListAPIKeys implements account.CustomerStore through gsi1 (eventually consistent: a key
+// created a moment ago may be missing from the list, never from authentication).
+func (a *Accounts) ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error) {
+	in := &dynamodb.QueryInput{
+		TableName: &a.table, IndexName: aws.String(schema.GSI1.Name),
+		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: acctCustomerPK(customerID)},
+			":k": &types.AttributeValueMemberS{Value: acctAPIKeyPK("")},
+		},
+	}
+	var keys []account.APIKey
+	for {
+		out, err := a.api.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list API keys: %w", err)
+		}
+		for _, item := range out.Items {
+			var it acctAPIKeyItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, fmt.Errorf("decode API key: %w", err)
+			}
+			keys = append(keys, it.key())
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return keys, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// RevokeAPIKey implements account.CustomerStore with one conditional UpdateItem: the key
+// must exist and belong to the customer; a first revocation time is kept.
+func (a *Accounts) RevokeAPIKey(ctx context.Context, customerID, keyID string, at time.Time) (account.APIKey, error) {
+	atAV, err := attributevalue.Marshal(at)
+	if err != nil {
+		return account.APIKey{}, fmt.Errorf("encode revocation time: %w", err)
+	}
+	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &a.table, Key: Key(acctAPIKeyPK(keyID), acctSKAPIKey),
+		UpdateExpression:    aws.String("SET revoked_at = if_not_exists(revoked_at, :at)"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND customer_id = :c"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": atAV,
+			":c":  &types.AttributeValueMemberS{Value: customerID},
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if IsConditionFailed(err) {
+		return account.APIKey{}, account.ErrNotFound
+	}
+	if err != nil {
+		return account.APIKey{}, fmt.Errorf("revoke API key: %w", err)
+	}
+	var it acctAPIKeyItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return account.APIKey{}, fmt.Errorf("decode API key: %w", err)
+	}
+	return it.key(), nil
+}

@@ -1,0 +1,364 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/job"
+)
+
+// The customer jobs API's side of Jobs (job.Store), on the layout described in jobs.go.
+// Items the API adds carry a few more attributes than PutItems writes: the known answer
+// of a holdout item, the announced upload type and size and the creation time; it reads
+// the consensus label and confidence that the consensus store (consensus.go) writes on
+// the same record. A pending upload's item has status
+// "pending", no gsi1 keys (so the pool never sees it) and a ttl of its own.
+var _ job.Store = (*Jobs)(nil)
+
+type jobsEntryItem struct {
+	jobsItemItem
+	Holdout     string     `dynamodbav:"holdout_label,omitempty"`
+	ContentType string     `dynamodbav:"content_type,omitempty"`
+	Size        int64      `dynamodbav:"size,omitempty"`
+	Label       string     `dynamodbav:"label,omitempty"`
+	Confidence  float64    `dynamodbav:"confidence,omitempty"`
+	CreatedAt   *time.Time `dynamodbav:"created_at,omitempty"`
+}
+
+func (it jobsEntryItem) entry() job.Entry {
+	e := job.Entry{
+		Item: it.item(), Holdout: it.Holdout, ContentType: it.ContentType, Size: it.Size,
+		Label: it.Label, Confidence: it.Confidence,
+	}
+	if it.CreatedAt != nil {
+		e.CreatedAt = *it.CreatedAt
+	}
+	if it.Status == string(job.ItemPending) && it.TTL > 0 {
+		e.ExpiresAt = time.Unix(it.TTL, 0).UTC()
+	}
+	return e
+}
+
+func decodeEntry(item map[string]types.AttributeValue) (job.Entry, error) {
+	var it jobsEntryItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return job.Entry{}, fmt.Errorf("decode item: %w", err)
+	}
+	return it.entry(), nil
+}
+
+// condNewOrExpired lets a put replace a record that has expired but not been swept yet.
+const condNewOrExpired = "attribute_not_exists(pk) OR #ttl <= :now"
+
+func nowValue() types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Unix(), 10)}
+}
+
+// CreateJob implements job.Store: the job and (when active) its pool entry in one
+// transaction, refused with job.ErrConflict if the id is taken.
+func (s *Jobs) CreateJob(ctx context.Context, j job.Job) error {
+	j = j.Normalize()
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	rec := jobsRecord(j, jobsPK(j.ID), jobsSK)
+	rec.GSI1PK = "CUSTOMER#" + j.CustomerID + "#JOBS"
+	rec.GSI1SK = j.CreatedAt.UTC().Format(time.RFC3339) + "#" + j.ID
+	item, err := attributevalue.MarshalMap(rec)
+	if err != nil {
+		return fmt.Errorf("encode job: %w", err)
+	}
+	ops := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: &s.table, Item: item, ConditionExpression: aws.String(condNewOrExpired),
+		ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": nowValue()},
+	}}}
+	if j.Status == job.StatusActive {
+		entry, err := attributevalue.MarshalMap(jobsRecord(j, jobsPoolPK, jobsPK(j.ID)))
+		if err != nil {
+			return fmt.Errorf("encode pool entry: %w", err)
+		}
+		ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: entry}})
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+	if acctIsConflict(err) {
+		return job.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+	return nil
+}
+
+// ChangeStatus implements job.Store: the job's status changes only if it is still from,
+// and its pool entry is written (to active) or removed (otherwise) in the same transaction.
+func (s *Jobs) ChangeStatus(ctx context.Context, id string, from, to job.Status) error {
+	j, err := s.GetJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	ops := []types.TransactWriteItem{{Update: &types.Update{
+		TableName: &s.table, Key: Key(jobsPK(id), jobsSK),
+		UpdateExpression:         aws.String("SET #st = :to"),
+		ConditionExpression:      aws.String("#st = :from"),
+		ExpressionAttributeNames: map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":to":   &types.AttributeValueMemberS{Value: string(to)},
+			":from": &types.AttributeValueMemberS{Value: string(from)},
+		},
+	}}}
+	if to == job.StatusActive {
+		j.Status = to
+		entry, err := attributevalue.MarshalMap(jobsRecord(j, jobsPoolPK, jobsPK(id)))
+		if err != nil {
+			return fmt.Errorf("encode pool entry: %w", err)
+		}
+		ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: entry}})
+	} else {
+		ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(id))}})
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+	if acctIsConflict(err) {
+		return job.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("change job status: %w", err)
+	}
+	return nil
+}
+
+// entryRecord is the stored form of an entry of j.
+func entryRecord(j job.Job, e job.Entry) jobsEntryItem {
+	rec := jobsEntryItem{
+		jobsItemItem: jobsItemItem{
+			PK: jobsPK(j.ID), SK: jobsItemSK(e.ID), Kind: "item", JobID: j.ID, ID: e.ID, MediaKey: e.MediaKey, Text: e.Text,
+			Gold: e.Gold, GoldLabel: e.GoldLabel, Status: string(e.Status), AnswerCount: e.AnswerCount,
+			Shuffle: jobsShuffle(), TTL: jobsTTL(j),
+		},
+		Holdout: e.Holdout, ContentType: e.ContentType, Size: e.Size, Label: e.Label, Confidence: e.Confidence,
+	}
+	if !e.CreatedAt.IsZero() {
+		t := e.CreatedAt.UTC()
+		rec.CreatedAt = &t
+	}
+	if e.Status == job.ItemPending {
+		// Forgotten unless committed; never outlives the job.
+		if ttl := chalTTLSeconds(e.ExpiresAt); !e.ExpiresAt.IsZero() && (rec.TTL == 0 || ttl < rec.TTL) {
+			rec.TTL = ttl
+		}
+	} else {
+		rec.GSI1PK, rec.GSI1SK = jobsItemPool(rec.jobsItemItem)
+	}
+	return rec
+}
+
+// AddEntries implements job.Store with one transaction (job.MaxBatch ≤ 100, DynamoDB's
+// limit): every item is new (or replaces an expired one) or none is written.
+func (s *Jobs) AddEntries(ctx context.Context, j job.Job, entries []job.Entry) error {
+	if len(entries) > 100 {
+		return fmt.Errorf("%w: %d items in one batch (at most 100)", job.ErrInvalid, len(entries))
+	}
+	now := nowValue()
+	ops := make([]types.TransactWriteItem, 0, len(entries))
+	for _, e := range entries {
+		item, err := attributevalue.MarshalMap(entryRecord(j, e))
+		if err != nil {
+			return fmt.Errorf("encode item: %w", err)
+		}
+		ops = append(ops, types.TransactWriteItem{Put: &types.Put{
+			TableName: &s.table, Item: item, ConditionExpression: aws.String(condNewOrExpired),
+			ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": now},
+		}})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+	if acctIsConflict(err) {
+		return job.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("add items: %w", err)
+	}
+	return nil
+}
+
+// GetEntry implements job.Store.
+func (s *Jobs) GetEntry(ctx context.Context, jobID, itemID string) (job.Entry, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: Key(jobsPK(jobID), jobsItemSK(itemID)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return job.Entry{}, fmt.Errorf("get item: %w", err)
+	}
+	if len(out.Item) == 0 || Expired(out.Item, time.Now()) {
+		return job.Entry{}, job.ErrNotFound
+	}
+	return decodeEntry(out.Item)
+}
+
+func (s *Jobs) itemsQuery(jobID string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :i)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: jobsPK(jobID)},
+			":i": &types.AttributeValueMemberS{Value: jobsItemSK("")},
+		},
+	}
+}
+
+// ListEntries implements job.Store: one strongly consistent query from after, skipping
+// expired records; a page is full unless it is the last.
+func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) ([]job.Entry, string, error) {
+	if limit < 1 {
+		return nil, "", fmt.Errorf("%w: page size %d", job.ErrInvalid, limit)
+	}
+	in := s.itemsQuery(jobID)
+	in.ConsistentRead = aws.Bool(true)
+	if after != "" {
+		in.ExclusiveStartKey = Key(jobsPK(jobID), jobsItemSK(after))
+	}
+	now := time.Now()
+	var entries []job.Entry
+	for {
+		// One more than asked for tells whether there is a next page.
+		in.Limit = aws.Int32(int32(limit + 1 - len(entries)))
+		out, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("list items: %w", err)
+		}
+		for _, item := range out.Items {
+			if Expired(item, now) {
+				continue
+			}
+			e, err := decodeEntry(item)
+			if err != nil {
+				return nil, "", err
+			}
+			entries = append(entries, e)
+		}
+		if len(entries) > limit {
+			entries = entries[:limit]
+			return entries, entries[limit-1].ID, nil
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return entries, "", nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// EachEntry implements job.Store (eventually consistent pages: progress may lag a write
+// by a moment).
+func (s *Jobs) EachEntry(ctx context.Context, jobID string, fn func(job.Entry) error) error {
+	now := time.Now()
+	return s.query(ctx, s.itemsQuery(jobID), 0, func(item map[string]types.AttributeValue) error {
+		if Expired(item, now) {
+			return nil
+		}
+		e, err := decodeEntry(item)
+		if err != nil {
+			return err
+		}
+		return fn(e)
+	})
+}
+
+// CommitEntry implements job.Store: a pending item becomes open (gold items join the gold
+// pool, others the open pool) and takes the job's ttl, only while it is still pending and
+// unexpired.
+func (s *Jobs) CommitEntry(ctx context.Context, j job.Job, itemID string) error {
+	cur, err := s.GetEntry(ctx, j.ID, itemID)
+	if err != nil {
+		return err
+	}
+	if cur.Status != job.ItemPending {
+		return job.ErrConflict
+	}
+	cur.Status = job.ItemOpen
+	rec := entryRecord(j, cur)
+	values := map[string]types.AttributeValue{
+		":open":    &types.AttributeValueMemberS{Value: string(job.ItemOpen)},
+		":pending": &types.AttributeValueMemberS{Value: string(job.ItemPending)},
+		":gpk":     &types.AttributeValueMemberS{Value: rec.GSI1PK},
+		":gsk":     &types.AttributeValueMemberS{Value: rec.GSI1SK},
+		":sh":      &types.AttributeValueMemberS{Value: rec.Shuffle},
+		":now":     nowValue(),
+	}
+	update := "SET #st = :open, gsi1pk = :gpk, gsi1sk = :gsk, shuffle = :sh"
+	if rec.TTL > 0 {
+		update += ", #ttl = :ttl"
+		values[":ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.TTL, 10)}
+	} else {
+		update += " REMOVE #ttl"
+	}
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: Key(jobsPK(j.ID), jobsItemSK(itemID)),
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String("#st = :pending AND #ttl > :now"),
+		ExpressionAttributeNames:            map[string]string{"#st": "status", "#ttl": "ttl"},
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var cf *types.ConditionalCheckFailedException
+	if errors.As(err, &cf) {
+		if len(cf.Item) == 0 || Expired(cf.Item, time.Now()) {
+			return job.ErrNotFound
+		}
+		return job.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("commit item: %w", err)
+	}
+	return nil
+}
+
+// DeleteEntry implements job.Store.
+func (s *Jobs) DeleteEntry(ctx context.Context, jobID, itemID string) error {
+	if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: Key(jobsPK(jobID), jobsItemSK(itemID))}); err != nil {
+		return fmt.Errorf("delete item: %w", err)
+	}
+	return nil
+}
+
+// DeleteEntries implements job.Store: one query of at most limit keys, deleted 25 per
+// batch.
+func (s *Jobs) DeleteEntries(ctx context.Context, jobID string, limit int) (int, bool, error) {
+	in := s.itemsQuery(jobID)
+	in.ProjectionExpression = aws.String("pk, sk")
+	in.Limit = aws.Int32(int32(limit))
+	out, err := s.api.Query(ctx, in)
+	if err != nil {
+		return 0, false, fmt.Errorf("list items to delete: %w", err)
+	}
+	reqs := make([]types.WriteRequest, 0, len(out.Items))
+	for _, item := range out.Items {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: item}})
+	}
+	for start := 0; start < len(reqs); start += 25 {
+		if err := s.batchWrite(ctx, reqs[start:min(start+25, len(reqs))]); err != nil {
+			return start, true, err
+		}
+	}
+	return len(reqs), len(out.LastEvaluatedKey) > 0, nil
+}
+
+// DeleteJob implements job.Store: the job record and its pool entry.
+func (s *Jobs) DeleteJob(ctx context.Context, id string) error {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPK(id), jobsSK)}},
+		{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(id))}},
+	}})
+	if err != nil {
+		return fmt.Errorf("delete job: %w", err)
+	}
+	return nil
+}

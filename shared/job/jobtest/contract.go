@@ -1,0 +1,278 @@
+package jobtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crowdgate/crowdgate/shared/job"
+)
+
+// TestStore checks the job.Store contract; the in-memory Store and the DynamoDB adapter
+// both run it, so handler tests written against one hold for the other. newStore may
+// return the same store every time (every subtest uses ids of its own). stocks returns
+// what the challenge pool would load from the store.
+func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(t *testing.T, s job.Store) []job.Stock) {
+	ctx := context.Background()
+	created := time.Now().UTC().Truncate(time.Second)
+	var n atomic.Int64
+	newJob := func(customer string) job.Job {
+		return job.Job{
+			ID: fmt.Sprintf("job_contract_%d_%d", created.Unix(), n.Add(1)), CustomerID: customer, Name: "Pets",
+			Kind: job.KindMultipleChoice, Question: map[string]string{"en": "Does this show a {class}?"},
+			Classes: []string{"cat", "dog"}, Priority: 2, Status: job.StatusActive,
+			MinAnswers: 3, MaxAnswers: 9, Target: 0.95, CreatedAt: created,
+		}
+	}
+	withJob := func(t *testing.T) (job.Store, job.Job) {
+		s, j := newStore(t), newJob(fmt.Sprint("cust-", n.Add(1)))
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatalf("CreateJob: %v", err)
+		}
+		return s, j
+	}
+	text := func(j job.Job, id string) job.Entry {
+		return job.Entry{Item: job.Item{JobID: j.ID, ID: id, Text: "text " + id, Status: job.ItemOpen}, CreatedAt: created}
+	}
+	pending := func(j job.Job, id string, expires time.Time) job.Entry {
+		return job.Entry{
+			Item:        job.Item{JobID: j.ID, ID: id, MediaKey: job.MediaKey(j.ID, id), Status: job.ItemPending},
+			ContentType: "image/png", Size: 1234, CreatedAt: created, ExpiresAt: expires,
+		}
+	}
+	inPool := func(t *testing.T, s job.Store, j job.Job) (job.Stock, bool) {
+		for _, st := range stocks(t, s) {
+			if st.Job.ID == j.ID {
+				return st, true
+			}
+		}
+		return job.Stock{}, false
+	}
+
+	t.Run("job round trip and listing", func(t *testing.T) {
+		s, j := withJob(t)
+		got, err := s.GetJob(ctx, j.ID)
+		got.CreatedAt = got.CreatedAt.UTC()
+		if err != nil || !reflect.DeepEqual(got, j) {
+			t.Fatalf("GetJob = %+v, %v; want %+v", got, err, j)
+		}
+		if err := s.CreateJob(ctx, j); !errors.Is(err, job.ErrConflict) {
+			t.Fatalf("second CreateJob: %v, want ErrConflict", err)
+		}
+		later := newJob(j.CustomerID)
+		later.CreatedAt = created.Add(time.Minute)
+		if err := s.CreateJob(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateJob(ctx, newJob("someone-else")); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.ListJobs(ctx, j.CustomerID)
+		if err != nil || len(list) != 2 || list[0].ID != j.ID || list[1].ID != later.ID {
+			t.Fatalf("ListJobs = %+v, %v", list, err)
+		}
+		if _, err := s.GetJob(ctx, "job_never_created"); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("unknown job: %v", err)
+		}
+		if _, ok := inPool(t, s, j); !ok {
+			t.Fatal("a new active job is not in the pool")
+		}
+	})
+
+	t.Run("status changes are conditional and move the job in and out of the pool", func(t *testing.T) {
+		s, j := withJob(t)
+		if err := s.ChangeStatus(ctx, j.ID, job.StatusPaused, job.StatusActive); !errors.Is(err, job.ErrConflict) {
+			t.Fatalf("change from the wrong status: %v, want ErrConflict", err)
+		}
+		if err := s.ChangeStatus(ctx, j.ID, job.StatusActive, job.StatusPaused); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetJob(ctx, j.ID); got.Status != job.StatusPaused {
+			t.Fatalf("status %q after pause", got.Status)
+		}
+		if _, ok := inPool(t, s, j); ok {
+			t.Fatal("a paused job is in the pool")
+		}
+		if err := s.ChangeStatus(ctx, j.ID, job.StatusPaused, job.StatusActive); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := inPool(t, s, j); !ok {
+			t.Fatal("a resumed job is not in the pool")
+		}
+		if err := s.ChangeStatus(ctx, j.ID, job.StatusActive, job.StatusDeleting); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := inPool(t, s, j); ok {
+			t.Fatal("a job being deleted is in the pool")
+		}
+		if err := s.ChangeStatus(ctx, "job_never_created", job.StatusActive, job.StatusPaused); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("unknown job: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("entries: all or nothing, round trip, pool membership", func(t *testing.T) {
+		s, j := withJob(t)
+		gold := text(j, "g")
+		gold.Gold, gold.GoldLabel = true, "cat"
+		hold := text(j, "h")
+		hold.Holdout = "dog"
+		img := pending(j, "p", created.Add(time.Hour))
+		if err := s.AddEntries(ctx, j, []job.Entry{gold, hold, img, text(j, "o")}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []job.Entry{gold, hold, img} {
+			got, err := s.GetEntry(ctx, j.ID, want.ID)
+			got.CreatedAt, got.ExpiresAt = got.CreatedAt.UTC(), got.ExpiresAt.UTC()
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("GetEntry = %+v, %v; want %+v", got, err, want)
+			}
+		}
+		if err := s.AddEntries(ctx, j, []job.Entry{text(j, "new"), text(j, "o")}); !errors.Is(err, job.ErrConflict) {
+			t.Fatalf("batch with a taken id: %v, want ErrConflict", err)
+		}
+		if _, err := s.GetEntry(ctx, j.ID, "new"); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("a refused batch stored an item: %v", err)
+		}
+		st, ok := inPool(t, s, j)
+		var gids, oids []string
+		for _, it := range st.Gold {
+			gids = append(gids, it.ID)
+		}
+		for _, it := range st.Open {
+			oids = append(oids, it.ID)
+		}
+		slices.Sort(oids)
+		if !ok || !slices.Equal(gids, []string{"g"}) || !slices.Equal(oids, []string{"h", "o"}) {
+			t.Fatalf("pool holds gold %v open %v; want [g] and [h o] (pending uploads stay out)", gids, oids)
+		}
+	})
+
+	t.Run("listing pages are exact and in id order", func(t *testing.T) {
+		s, j := withJob(t)
+		var es []job.Entry
+		for _, id := range []string{"e", "b", "a", "d", "c"} {
+			es = append(es, text(j, id))
+		}
+		if err := s.AddEntries(ctx, j, es); err != nil {
+			t.Fatal(err)
+		}
+		var pages [][]string
+		after := ""
+		for range 5 {
+			got, next, err := s.ListEntries(ctx, j.ID, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range got {
+				ids = append(ids, e.ID)
+			}
+			pages = append(pages, ids)
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		if fmt.Sprint(pages) != "[[a b] [c d] [e]]" {
+			t.Fatalf("pages %v", pages)
+		}
+		got, next, err := s.ListEntries(ctx, j.ID, "", 5)
+		if err != nil || len(got) != 5 || next != "" {
+			t.Fatalf("one full page: %d items, next %q, %v", len(got), next, err)
+		}
+		count := 0
+		if err := s.EachEntry(ctx, j.ID, func(job.Entry) error { count++; return nil }); err != nil || count != 5 {
+			t.Fatalf("EachEntry saw %d, %v", count, err)
+		}
+	})
+
+	t.Run("expired pending uploads are gone and their ids free", func(t *testing.T) {
+		s, j := withJob(t)
+		if err := s.AddEntries(ctx, j, []job.Entry{pending(j, "old", created.Add(-time.Minute)), text(j, "o")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetEntry(ctx, j.ID, "old"); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("expired item: %v, want ErrNotFound", err)
+		}
+		if err := s.CommitEntry(ctx, j, "old"); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("commit of an expired item: %v, want ErrNotFound", err)
+		}
+		got, _, err := s.ListEntries(ctx, j.ID, "", 10)
+		if err != nil || len(got) != 1 || got[0].ID != "o" {
+			t.Fatalf("listing shows %+v, %v", got, err)
+		}
+		if err := s.AddEntries(ctx, j, []job.Entry{pending(j, "old", created.Add(time.Hour))}); err != nil {
+			t.Fatalf("re-adding an expired id: %v", err)
+		}
+	})
+
+	t.Run("commit turns a pending upload into a pool item once", func(t *testing.T) {
+		s, j := withJob(t)
+		gold := pending(j, "pg", created.Add(time.Hour))
+		gold.Gold, gold.GoldLabel = true, "dog"
+		if err := s.AddEntries(ctx, j, []job.Entry{pending(j, "p", created.Add(time.Hour)), gold}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"p", "pg"} {
+			if err := s.CommitEntry(ctx, j, id); err != nil {
+				t.Fatalf("commit %s: %v", id, err)
+			}
+		}
+		got, err := s.GetEntry(ctx, j.ID, "p")
+		if err != nil || got.Status != job.ItemOpen || !got.ExpiresAt.IsZero() || got.ContentType != "image/png" {
+			t.Fatalf("committed item %+v, %v", got, err)
+		}
+		if err := s.CommitEntry(ctx, j, "p"); !errors.Is(err, job.ErrConflict) {
+			t.Fatalf("second commit: %v, want ErrConflict", err)
+		}
+		if err := s.CommitEntry(ctx, j, "nope"); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("commit of an unknown item: %v, want ErrNotFound", err)
+		}
+		st, _ := inPool(t, s, j)
+		if len(st.Open) != 1 || st.Open[0].ID != "p" || len(st.Gold) != 1 || st.Gold[0].ID != "pg" {
+			t.Fatalf("pool after commit: open %+v gold %+v", st.Open, st.Gold)
+		}
+	})
+
+	t.Run("bounded deletion", func(t *testing.T) {
+		s, j := withJob(t)
+		var es []job.Entry
+		for i := range 7 {
+			es = append(es, text(j, fmt.Sprint("i", i)))
+		}
+		if err := s.AddEntries(ctx, j, es); err != nil {
+			t.Fatal(err)
+		}
+		var calls [][2]any
+		for range 4 {
+			n, more, err := s.DeleteEntries(ctx, j.ID, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls = append(calls, [2]any{n, more})
+			if !more {
+				break
+			}
+		}
+		if fmt.Sprint(calls) != "[[3 true] [3 true] [1 false]]" {
+			t.Fatalf("deletion calls %v", calls)
+		}
+		if err := s.DeleteEntry(ctx, j.ID, "never-there"); err != nil {
+			t.Fatalf("deleting a missing item: %v", err)
+		}
+		if err := s.DeleteJob(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetJob(ctx, j.ID); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("deleted job: %v", err)
+		}
+		if _, ok := inPool(t, s, j); ok {
+			t.Fatal("a deleted job is in the pool")
+		}
+	})
+}

@@ -1,0 +1,781 @@
+package job
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// This file is the customer jobs API's domain: customers create jobs, add items (texts
+// inline, images through presigned uploads that are checked before they count), follow
+// progress, pause, resume and delete. Every call is scoped to the calling customer: a job
+// of another customer is ErrNotFound, exactly like a job that does not exist.
+
+// ItemPending is the status of an image item whose upload has not been committed yet. It
+// is not in the challenge pool.
+const ItemPending ItemStatus = "pending"
+
+// StatusDeleting marks a job whose deletion has started: it has left the challenge pool
+// and its items and media are being removed (Service.Delete).
+const StatusDeleting Status = "deleting"
+
+// Defaults and limits of the customer API.
+const (
+	DefaultMinAnswers = 3
+	DefaultMaxAnswers = 9
+	DefaultTarget     = 0.95
+	// MaxAnswersLimit caps max_answers: beyond it more answers hardly change a label.
+	MaxAnswersLimit = 50
+	// MaxBatch is how many items one add or commit request may carry.
+	MaxBatch = 100
+	// MaxImageBytes is the largest image upload; the presigned PUT signs the exact size.
+	MaxImageBytes = 4 << 20
+	// MaxImageSide bounds an image's width and height in pixels.
+	MaxImageSide = 8192
+	// UploadTTL is how long an upload link works.
+	UploadTTL = 15 * time.Minute
+	// PendingTTL is how long an uncommitted upload's item is kept.
+	PendingTTL = 24 * time.Hour
+	// DeleteBatch bounds the items and media objects one Delete call removes.
+	DeleteBatch = 500
+	// DefaultPage and MaxPage are the item listing's page sizes.
+	DefaultPage = 100
+	MaxPage     = 1000
+)
+
+// More errors of the customer API.
+var (
+	// ErrConflict: an id is taken (item ids within a job), or a concurrent change won.
+	ErrConflict = errors.New("job: conflict")
+	// ErrDeleting: the job is being deleted; only Delete and reads are allowed.
+	ErrDeleting = errors.New("job: job is being deleted")
+)
+
+// Store is what the customer API needs from job storage. Implementations:
+// shared/dynamo.Jobs, jobtest.Store.
+type Store interface {
+	// CreateJob stores a new job and, when it is active, its pool entry (ErrConflict if
+	// the id exists).
+	CreateJob(ctx context.Context, j Job) error
+	// GetJob returns ErrNotFound for an unknown or expired job.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// ListJobs returns a customer's jobs, oldest first.
+	ListJobs(ctx context.Context, customerID string) ([]Job, error)
+	// ChangeStatus moves a job from status from to status to and keeps its pool entry in
+	// step (present exactly while active). ErrConflict if the job's status is not from;
+	// ErrNotFound if there is no such job.
+	ChangeStatus(ctx context.Context, id string, from, to Status) error
+	// AddEntries stores new items of j; all or nothing, ErrConflict if an id is taken.
+	// Open and gold entries join the challenge pool at once, pending ones do not.
+	AddEntries(ctx context.Context, j Job, entries []Entry) error
+	// GetEntry returns ErrNotFound for an unknown or expired item.
+	GetEntry(ctx context.Context, jobID, itemID string) (Entry, error)
+	// ListEntries returns up to limit items with ids after after, in id order, and the id
+	// to continue after ("" at the end).
+	ListEntries(ctx context.Context, jobID, after string, limit int) ([]Entry, string, error)
+	// EachEntry calls fn for every item of the job.
+	EachEntry(ctx context.Context, jobID string, fn func(Entry) error) error
+	// CommitEntry turns a pending item of j into an open (or gold) one that joins the pool
+	// and no longer expires before the job. ErrConflict if it is no longer pending.
+	CommitEntry(ctx context.Context, j Job, itemID string) error
+	// DeleteEntry removes an item (no error if it is gone).
+	DeleteEntry(ctx context.Context, jobID, itemID string) error
+	// DeleteEntries removes up to limit items of the job and reports whether any remain.
+	DeleteEntries(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
+	// DeleteJob removes the job record and its pool entry.
+	DeleteJob(ctx context.Context, id string) error
+}
+
+// Media is the media bucket as the customer API uses it.
+type Media interface {
+	// PresignPut signs an upload of exactly size bytes of contentType to key.
+	PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, error)
+	// ReadHead returns up to n first bytes of the object and its full size (ErrNoObject).
+	ReadHead(ctx context.Context, key string, n int64) (head []byte, size int64, err error)
+	// Delete removes an object (every version of it).
+	Delete(ctx context.Context, key string) error
+	// DeletePrefix removes up to limit objects (every version) under prefix and reports
+	// whether any remain.
+	DeletePrefix(ctx context.Context, prefix string, limit int) (deleted int, more bool, err error)
+}
+
+// ErrNoObject: the media object does not exist (the upload has not happened).
+var ErrNoObject = errors.New("job: no such media object")
+
+// Entry is an item as the customer API keeps and shows it.
+type Entry struct {
+	Item
+	// Holdout is the known answer of a holdout item: gold that is not used to grade
+	// visitors but labeled by them like an open item (Item.Gold is false), so consensus on
+	// it measures accuracy. Empty for other items.
+	Holdout string
+	// ContentType and Size describe an image upload.
+	ContentType string
+	Size        int64
+	// Label and Confidence are the consensus so far (written by the consensus function);
+	// Label is empty before the first answer.
+	Label      string
+	Confidence float64
+	CreatedAt  time.Time
+	// ExpiresAt is when an uncommitted upload is forgotten; zero otherwise.
+	ExpiresAt time.Time
+}
+
+// Truth is the known answer of a gold or holdout item ("" for others).
+func (e Entry) Truth() string {
+	if e.Gold {
+		return e.GoldLabel
+	}
+	return e.Holdout
+}
+
+// Result is what consensus found for an item so far; stores keep it with the item so the
+// customer API can show it (on DynamoDB the consensus store writes it on the item record).
+type Result struct {
+	Status     ItemStatus // ItemOpen while answers are still wanted, ItemDone after
+	Answers    int
+	Label      string // the class with the highest posterior ("" before any answer)
+	Confidence float64
+}
+
+// Service is the customer jobs API's logic.
+type Service struct {
+	store Store
+	media Media
+	now   func() time.Time
+	rand  io.Reader
+}
+
+// NewService returns a Service over store and media using now as its clock.
+func NewService(store Store, media Media, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, media: media, now: now, rand: rand.Reader}
+}
+
+// NewJob is what a customer asks for. Zero MinAnswers, MaxAnswers, Target and Priority
+// take the defaults; a missing question of an image_grid or multiple_choice job takes the
+// built-in one in every locale.
+type NewJob struct {
+	Name       string
+	Kind       Kind
+	Question   map[string]string
+	Classes    []string
+	ClassNames map[string][]string
+	MinAnswers int
+	MaxAnswers int
+	Target     float64
+	Priority   int
+	ExpiresAt  time.Time
+}
+
+// defaultQuestions are the built-in questions per kind.
+var defaultQuestions = map[Kind]map[string]string{
+	KindImageGrid: {
+		"en": "Select every image that shows a {class}",
+		"de": "Wählen Sie jedes Bild mit diesem Motiv: {class}",
+		"fr": "Sélectionnez chaque image qui montre : {class}",
+		"es": "Seleccione cada imagen que muestre: {class}",
+	},
+	KindMultipleChoice: {
+		"en": "Does this show a {class}?",
+		"de": "Zeigt dies: {class}?",
+		"fr": "Est-ce que cela montre : {class} ?",
+		"es": "¿Esto muestra: {class}?",
+	},
+}
+
+// Create validates and stores a new job of the customer. It is active at once: the
+// challenge pool picks it up within its refresh interval (30 s) once it has gold items.
+func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || !utf8.ValidString(name) || len(name) > MaxNameLen || hasControl(name) {
+		return Job{}, invalid("name is required: 1-%d bytes of text", MaxNameLen)
+	}
+	switch in.Kind {
+	case KindBinary, KindMultipleChoice, KindImageGrid:
+	case "":
+		return Job{}, invalid("type is required (binary, multiple_choice or image_grid)")
+	default:
+		return Job{}, invalid("type %q (want binary, multiple_choice or image_grid)", in.Kind)
+	}
+	q := in.Question
+	if len(q) == 0 {
+		if in.Kind == KindBinary {
+			return Job{}, invalid("binary jobs need a question (en)")
+		}
+		q = defaultQuestions[in.Kind]
+	}
+	question := make(map[string]string, len(q))
+	for loc, text := range q {
+		text = strings.TrimSpace(text)
+		if !utf8.ValidString(text) || hasControl(text) {
+			return Job{}, invalid("question (%s) must be plain text", loc)
+		}
+		question[loc] = text
+	}
+	classes := in.Classes
+	if in.Kind == KindBinary && len(classes) == 0 {
+		classes = []string{"yes", "no"}
+	}
+	for _, c := range classes {
+		if c != strings.TrimSpace(c) || !utf8.ValidString(c) || hasControl(c) {
+			return Job{}, invalid("class %q: no control characters or surrounding spaces", c)
+		}
+	}
+	for loc, names := range in.ClassNames {
+		for _, n := range names {
+			if !utf8.ValidString(n) || hasControl(n) || len(n) > MaxClassLen {
+				return Job{}, invalid("class names (%s): plain text of at most %d bytes", loc, MaxClassLen)
+			}
+		}
+	}
+	j := Job{
+		CustomerID: customerID, Name: name, Kind: in.Kind, Question: question, Classes: classes, ClassNames: in.ClassNames,
+		Priority: in.Priority, Status: StatusActive,
+		MinAnswers: orDefault(in.MinAnswers, DefaultMinAnswers), MaxAnswers: orDefault(in.MaxAnswers, DefaultMaxAnswers),
+		Target: in.Target, CreatedAt: s.now().UTC().Truncate(time.Second),
+	}
+	if j.Target == 0 {
+		j.Target = DefaultTarget
+	}
+	if in.MinAnswers == 0 && in.MaxAnswers != 0 && in.MaxAnswers < j.MinAnswers {
+		j.MinAnswers = in.MaxAnswers // "max 2" alone means what it says
+	}
+	if in.MaxAnswers == 0 && j.MaxAnswers < j.MinAnswers {
+		j.MaxAnswers = j.MinAnswers
+	}
+	if j.MaxAnswers > MaxAnswersLimit {
+		return Job{}, invalid("max_answers %d (want at most %d)", j.MaxAnswers, MaxAnswersLimit)
+	}
+	if j.Target <= 0 || j.Target > 1 {
+		return Job{}, invalid("confidence_target %v (want more than 0, at most 1)", j.Target)
+	}
+	if !in.ExpiresAt.IsZero() {
+		if !in.ExpiresAt.After(j.CreatedAt) {
+			return Job{}, invalid("expires_at must be in the future")
+		}
+		j.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Second)
+	}
+	id, err := s.randomID("job_", 12)
+	if err != nil {
+		return Job{}, err
+	}
+	j.ID = id
+	j = j.Normalize()
+	if err := j.Validate(); err != nil {
+		return Job{}, err
+	}
+	if err := s.store.CreateJob(ctx, j); err != nil {
+		return Job{}, fmt.Errorf("create job: %w", err)
+	}
+	return j, nil
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Get returns one of the customer's jobs (ErrNotFound for another customer's).
+func (s *Service) Get(ctx context.Context, customerID, id string) (Job, error) {
+	if ValidID(id) != nil {
+		return Job{}, ErrNotFound
+	}
+	j, err := s.store.GetJob(ctx, id)
+	if err != nil {
+		return Job{}, fmt.Errorf("get job: %w", err)
+	}
+	if j.CustomerID != customerID {
+		return Job{}, ErrNotFound
+	}
+	return j, nil
+}
+
+// List returns the customer's jobs, oldest first.
+func (s *Service) List(ctx context.Context, customerID string) ([]Job, error) {
+	jobs, err := s.store.ListJobs(ctx, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	// Expired jobs wait for DynamoDB's lazy TTL deletion; they no longer exist.
+	now := s.now()
+	live := jobs[:0]
+	for _, j := range jobs {
+		if j.ExpiresAt.IsZero() || now.Before(j.ExpiresAt) {
+			live = append(live, j)
+		}
+	}
+	return live, nil
+}
+
+// Pause takes a job out of the challenge pool (within the pool's refresh interval).
+// Pausing a paused job changes nothing.
+func (s *Service) Pause(ctx context.Context, customerID, id string) (Job, error) {
+	return s.setStatus(ctx, customerID, id, StatusActive, StatusPaused)
+}
+
+// Resume puts a paused job back into the challenge pool.
+func (s *Service) Resume(ctx context.Context, customerID, id string) (Job, error) {
+	return s.setStatus(ctx, customerID, id, StatusPaused, StatusActive)
+}
+
+func (s *Service) setStatus(ctx context.Context, customerID, id string, from, to Status) (Job, error) {
+	j, err := s.Get(ctx, customerID, id)
+	if err != nil {
+		return Job{}, err
+	}
+	switch j.Status {
+	case to:
+		return j, nil
+	case StatusDeleting:
+		return Job{}, ErrDeleting
+	case from:
+	default:
+		return Job{}, fmt.Errorf("%w: job status %q", ErrConflict, j.Status)
+	}
+	if err := s.store.ChangeStatus(ctx, id, from, to); err != nil {
+		return Job{}, fmt.Errorf("change job status: %w", err)
+	}
+	j.Status = to
+	return j, nil
+}
+
+// Deletion says how far a Delete call got.
+type Deletion struct {
+	// Done: the job, its items and media are gone.
+	Done bool
+	// Items and Objects count what this call removed.
+	Items, Objects int
+}
+
+// Delete removes a job with its items and media objects, at most DeleteBatch items and
+// DeleteBatch objects per call (so one request stays well inside the function's timeout):
+// the first call takes the job out of the pool at once (status "deleting"); callers repeat
+// until Done. Items go first, then the media under the job's prefix (which also catches
+// uploads that were never committed), then the job record.
+func (s *Service) Delete(ctx context.Context, customerID, id string) (Deletion, error) {
+	j, err := s.Get(ctx, customerID, id)
+	if err != nil {
+		return Deletion{}, err
+	}
+	if j.Status != StatusDeleting {
+		if err := s.store.ChangeStatus(ctx, id, j.Status, StatusDeleting); err != nil {
+			return Deletion{}, fmt.Errorf("start deleting job: %w", err)
+		}
+	}
+	var d Deletion
+	n, more, err := s.store.DeleteEntries(ctx, id, DeleteBatch)
+	d.Items = n
+	if err != nil {
+		return d, fmt.Errorf("delete items: %w", err)
+	}
+	if more {
+		return d, nil
+	}
+	n, more, err = s.media.DeletePrefix(ctx, MediaPrefix(id), DeleteBatch)
+	d.Objects = n
+	if err != nil {
+		return d, fmt.Errorf("delete media: %w", err)
+	}
+	if more {
+		return d, nil
+	}
+	if err := s.store.DeleteJob(ctx, id); err != nil {
+		return d, fmt.Errorf("delete job: %w", err)
+	}
+	d.Done = true
+	return d, nil
+}
+
+// MediaPrefix is where a job's media objects live in the media bucket.
+func MediaPrefix(jobID string) string { return "jobs/" + jobID + "/" }
+
+// MediaKey is the object key of an item's image.
+func MediaKey(jobID, itemID string) string { return MediaPrefix(jobID) + itemID }
+
+// NewItem is an item a customer adds: exactly one of Text and Image.
+type NewItem struct {
+	// ID is optional (generated when empty); it must be unique within the job.
+	ID    string
+	Text  string
+	Image *ImageUpload
+	// Gold is the known answer (a class of the job), if any. Gold items grade visitors,
+	// unless Holdout is set: then visitors label the item like any other and the item
+	// measures the labels' accuracy (Progress).
+	Gold    string
+	Holdout bool
+}
+
+// ImageUpload announces an image: its content type (ImageTypes) and exact size in bytes.
+type ImageUpload struct {
+	ContentType string
+	Size        int64
+}
+
+// ImageTypes are the accepted image content types and the image package format each
+// must decode as. WebP is not accepted: the standard library cannot decode it.
+var ImageTypes = map[string]string{
+	"image/png":  "png",
+	"image/jpeg": "jpeg",
+	"image/gif":  "gif",
+}
+
+// Added is an item as added, with the upload link of an image item.
+type Added struct {
+	Entry  Entry
+	Upload *Upload
+}
+
+// Upload is a presigned PUT: send the body with exactly these headers before ExpiresAt.
+type Upload struct {
+	URL       string
+	Headers   map[string]string
+	ExpiresAt time.Time
+}
+
+// AddItems validates and stores a batch of items (1..MaxBatch; all or nothing). Text items
+// are open at once; image items wait for their upload and Commit.
+func (s *Service) AddItems(ctx context.Context, customerID, jobID string, items []NewItem) ([]Added, error) {
+	j, err := s.Get(ctx, customerID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status == StatusDeleting {
+		return nil, ErrDeleting
+	}
+	if len(items) == 0 || len(items) > MaxBatch {
+		return nil, invalid("%d items (want 1-%d per request)", len(items), MaxBatch)
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	entries := make([]Entry, len(items))
+	seen := map[string]bool{}
+	for i, in := range items {
+		e, err := s.entry(j, in, now)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		if seen[e.ID] {
+			return nil, invalid("item %d: id %q appears twice", i, e.ID)
+		}
+		seen[e.ID] = true
+		entries[i] = e
+	}
+	out := make([]Added, len(entries))
+	for i, e := range entries {
+		out[i].Entry = e
+		if e.Status != ItemPending {
+			continue
+		}
+		url, err := s.media.PresignPut(ctx, e.MediaKey, e.ContentType, e.Size, UploadTTL)
+		if err != nil {
+			return nil, fmt.Errorf("sign upload: %w", err)
+		}
+		out[i].Upload = &Upload{
+			URL:       url,
+			Headers:   map[string]string{"Content-Type": e.ContentType, "Content-Length": fmt.Sprint(e.Size)},
+			ExpiresAt: now.Add(UploadTTL),
+		}
+	}
+	if err := s.store.AddEntries(ctx, j, entries); err != nil {
+		return nil, fmt.Errorf("add items: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Service) entry(j Job, in NewItem, now time.Time) (Entry, error) {
+	id := in.ID
+	if id == "" {
+		var err error
+		if id, err = s.randomID("item_", 10); err != nil {
+			return Entry{}, err
+		}
+	} else if err := ValidID(id); err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Item: Item{JobID: j.ID, ID: id, Status: ItemOpen}, CreatedAt: now}
+	if in.Gold != "" {
+		if !j.HasClass(in.Gold) {
+			return Entry{}, invalid("gold %q is not a class of the job (%s)", in.Gold, strings.Join(j.Classes, ", "))
+		}
+		if in.Holdout {
+			e.Holdout = in.Gold
+		} else {
+			e.Gold, e.GoldLabel = true, in.Gold
+		}
+	} else if in.Holdout {
+		return Entry{}, invalid("holdout items need a gold answer")
+	}
+	switch {
+	case in.Image != nil && in.Text != "":
+		return Entry{}, invalid("give text or image, not both")
+	case in.Image != nil:
+		if _, ok := ImageTypes[in.Image.ContentType]; !ok {
+			return Entry{}, invalid("image content type %q (want image/png, image/jpeg or image/gif)", in.Image.ContentType)
+		}
+		if in.Image.Size < 1 || in.Image.Size > MaxImageBytes {
+			return Entry{}, invalid("image size %d bytes (want 1-%d)", in.Image.Size, MaxImageBytes)
+		}
+		e.MediaKey, e.ContentType, e.Size = MediaKey(j.ID, id), in.Image.ContentType, in.Image.Size
+		e.Status, e.ExpiresAt = ItemPending, now.Add(PendingTTL)
+	case in.Text != "":
+		if j.Kind == KindImageGrid {
+			return Entry{}, invalid("image_grid jobs take images only")
+		}
+		if strings.TrimSpace(in.Text) == "" || !utf8.ValidString(in.Text) || len(in.Text) > MaxTextLen {
+			return Entry{}, invalid("text must be 1-%d bytes of text", MaxTextLen)
+		}
+		e.Text = in.Text
+	default:
+		return Entry{}, invalid("give text or image")
+	}
+	return e, nil
+}
+
+// Commit reasons: why an upload was not accepted.
+var (
+	// ErrNotUploaded: nothing has been uploaded yet; the item stays pending (retry after
+	// uploading, until the link or the item expires).
+	ErrNotUploaded = errors.New("job: not uploaded yet")
+	// ErrNotImage: the upload is not a decodable image of its content type (or not of the
+	// announced size, or too large in pixels). The item and the object are removed.
+	ErrNotImage = errors.New("job: upload is not an acceptable image")
+)
+
+// Committed is the outcome of committing one item.
+type Committed struct {
+	ID     string
+	Status ItemStatus // ItemOpen on success (or already committed), ItemPending, or "rejected"
+	Err    error      // nil, ErrNotFound, ErrNotUploaded or an ErrNotImage with the reason
+}
+
+// ItemRejected is the status Commit reports for a refused upload (the item is removed).
+const ItemRejected ItemStatus = "rejected"
+
+// headBytes is how much of an upload Commit reads: enough for any image header (JPEG
+// metadata segments before the frame header can be long).
+const headBytes = 1 << 20
+
+// Commit checks the uploads of pending items (1..MaxBatch ids) and turns each good one
+// into an open (or gold) item in the challenge pool. An upload that is not a decodable
+// image of its announced type and size is rejected: its item and object are removed, and
+// the id may be added again.
+func (s *Service) Commit(ctx context.Context, customerID, jobID string, ids []string) ([]Committed, error) {
+	j, err := s.Get(ctx, customerID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status == StatusDeleting {
+		return nil, ErrDeleting
+	}
+	if len(ids) == 0 || len(ids) > MaxBatch {
+		return nil, invalid("%d items (want 1-%d per request)", len(ids), MaxBatch)
+	}
+	out := make([]Committed, len(ids))
+	errs := make([]error, len(ids))
+	// Each item costs a read and an S3 range request: a few at a time keep a batch of 100
+	// well inside the function's timeout.
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i], errs[i] = s.commit(ctx, j, id)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Service) commit(ctx context.Context, j Job, id string) (Committed, error) {
+	c := Committed{ID: id}
+	if ValidID(id) != nil {
+		c.Err = ErrNotFound
+		return c, nil
+	}
+	e, err := s.store.GetEntry(ctx, j.ID, id)
+	if errors.Is(err, ErrNotFound) {
+		c.Err = ErrNotFound
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("get item %s: %w", id, err)
+	}
+	if e.Status != ItemPending {
+		c.Status = e.Status
+		return c, nil
+	}
+	head, size, err := s.media.ReadHead(ctx, e.MediaKey, headBytes)
+	if errors.Is(err, ErrNoObject) {
+		c.Status, c.Err = ItemPending, ErrNotUploaded
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read upload %s: %w", id, err)
+	}
+	if problem := CheckImage(head, size, e.ContentType, e.Size); problem != nil {
+		// The object goes first: an item without its object could be committed again and
+		// would find nothing; an object without its item is swept when the job is deleted.
+		if err := s.media.Delete(ctx, e.MediaKey); err != nil {
+			return c, fmt.Errorf("delete rejected upload %s: %w", id, err)
+		}
+		if err := s.store.DeleteEntry(ctx, j.ID, id); err != nil {
+			return c, fmt.Errorf("delete rejected item %s: %w", id, err)
+		}
+		c.Status, c.Err = ItemRejected, problem
+		return c, nil
+	}
+	err = s.store.CommitEntry(ctx, j, id)
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
+		// A concurrent commit won (or the item expired meanwhile): report what is stored.
+		if e, gerr := s.store.GetEntry(ctx, j.ID, id); gerr == nil {
+			c.Status = e.Status
+			return c, nil
+		}
+		c.Err = ErrNotFound
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("commit item %s: %w", id, err)
+	}
+	c.Status = ItemOpen
+	return c, nil
+}
+
+// ItemPage is one page of a job's items.
+type ItemPage struct {
+	Items []Entry
+	// Next continues the listing ("" on the last page).
+	Next string
+}
+
+// Items lists a job's items in id order, limit per page (0: DefaultPage). cursor is the
+// Next of the previous page.
+func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, limit int) (ItemPage, error) {
+	if limit == 0 {
+		limit = DefaultPage
+	}
+	if limit < 1 || limit > MaxPage {
+		return ItemPage{}, invalid("limit %d (want 1-%d)", limit, MaxPage)
+	}
+	after := ""
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || ValidID(string(b)) != nil {
+			return ItemPage{}, invalid("cursor is not one this API returned")
+		}
+		after = string(b)
+	}
+	if _, err := s.Get(ctx, customerID, jobID); err != nil {
+		return ItemPage{}, err
+	}
+	entries, next, err := s.store.ListEntries(ctx, jobID, after, limit)
+	if err != nil {
+		return ItemPage{}, fmt.Errorf("list items: %w", err)
+	}
+	p := ItemPage{Items: entries}
+	if next != "" {
+		p.Next = base64.RawURLEncoding.EncodeToString([]byte(next))
+	}
+	return p, nil
+}
+
+// Progress summarises a job's items.
+type Progress struct {
+	// Pending, Open and Done count the items visitors label (holdout items included):
+	// waiting for their upload, collecting answers, finished.
+	Pending, Open, Done int
+	// Answers is the number of answers collected for those items.
+	Answers int
+	// Gold counts the gold items that grade visitors.
+	Gold int
+	// Holdout counts holdout items; HoldoutScored those done with a consensus label and
+	// HoldoutCorrect those whose label is the known answer.
+	Holdout, HoldoutScored, HoldoutCorrect int
+}
+
+// Accuracy is the share of scored holdout items whose consensus label is right; ok is
+// false before any holdout item is done.
+func (p Progress) Accuracy() (acc float64, ok bool) {
+	if p.HoldoutScored == 0 {
+		return 0, false
+	}
+	return float64(p.HoldoutCorrect) / float64(p.HoldoutScored), true
+}
+
+// Progress reads every item of the job (cost grows with the job; fine for the sizes a
+// customer API call should handle, and exact, unlike counters that can drift).
+func (s *Service) Progress(ctx context.Context, customerID, jobID string) (Job, Progress, error) {
+	j, err := s.Get(ctx, customerID, jobID)
+	if err != nil {
+		return Job{}, Progress{}, err
+	}
+	var p Progress
+	err = s.store.EachEntry(ctx, jobID, func(e Entry) error {
+		p.add(e)
+		return nil
+	})
+	if err != nil {
+		return Job{}, Progress{}, fmt.Errorf("read items: %w", err)
+	}
+	return j, p, nil
+}
+
+func (p *Progress) add(e Entry) {
+	if e.Gold {
+		p.Gold++
+		return
+	}
+	switch e.Status {
+	case ItemPending:
+		p.Pending++
+	case ItemDone:
+		p.Done++
+	default:
+		p.Open++
+	}
+	p.Answers += e.AnswerCount
+	if e.Holdout == "" {
+		return
+	}
+	p.Holdout++
+	if e.Status == ItemDone && e.Label != "" {
+		p.HoldoutScored++
+		if e.Label == e.Holdout {
+			p.HoldoutCorrect++
+		}
+	}
+}
+
+func (s *Service) randomID(prefix string, n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", fmt.Errorf("generate id: %w", err)
+	}
+	return prefix + hex.EncodeToString(b), nil
+}
