@@ -75,15 +75,6 @@ func TestHelpAndUnknownCommands(t *testing.T) {
 	}
 }
 
-func TestLaterCommandsAreNotYetAvailable(t *testing.T) {
-	for _, args := range [][]string{{"eval", "consensus"}, {"eval", "risk"}, {"invoke"}} {
-		code, _, errOut := runCLI(t, nil, args...)
-		if code != exitError || !strings.Contains(errOut, "not yet available") {
-			t.Errorf("%v: %d %q", args, code, errOut)
-		}
-	}
-}
-
 func TestIntegratorCreateSendsFieldsWithTheAdminToken(t *testing.T) {
 	srv, reqs := adminServer(t, 201, `{"id":"i-1","name":"Acme"}`)
 	code, out, errOut := runCLI(t, nil, "integrator", "create", "--endpoint", srv.URL, "--admin-token", "tok",
