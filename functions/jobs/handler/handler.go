@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	exportapi "github.com/crowdgate/crowdgate/functions/export/api"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/routes"
@@ -63,6 +65,9 @@ var (
 type Deps struct {
 	Keys Keys
 	Jobs Jobs
+	// Exports serves the export routes (functions/export/api, which authenticates the key
+	// itself); nil answers them 503, for tests of the jobs routes alone.
+	Exports http.Handler
 }
 
 type api struct{ jobs Jobs }
@@ -82,8 +87,18 @@ func New(d Deps) http.Handler {
 		"GET /v1/jobs/{id}/items":         a.listItems,
 		"POST /v1/jobs/{id}/items/commit": a.commit,
 	}
+	exports := d.Exports
+	if exports == nil {
+		exports = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			web.WriteError(w, r, web.Errorf(http.StatusServiceUnavailable, web.CodeUnavailable, "exports are not configured"))
+		})
+	}
 	mux := http.NewServeMux()
 	for _, r := range routes.For(routes.FunctionJobs) {
+		if slices.ContainsFunc(exportapi.Routes, func(e routes.Route) bool { return e.Pattern() == r.Pattern() }) {
+			mux.Handle(r.Pattern(), exports)
+			continue
+		}
 		h, ok := handlers[r.Pattern()]
 		if !ok {
 			// The route table and this handler must agree; a missing route is a build bug.

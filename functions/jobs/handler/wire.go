@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	exportapi "github.com/crowdgate/crowdgate/functions/export/api"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -16,8 +17,8 @@ import (
 )
 
 // Wire builds the handler over the accounts table (API keys, read only), the labels table
-// (jobs and items) and the media bucket (uploads).
-func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
+// (jobs and items), the media bucket (uploads) and the export API (exports queue and bucket).
+func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	accounts, err := env.Config.Table(schema.TableAccounts)
 	if err != nil {
 		return nil, err
@@ -31,9 +32,14 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 		return nil, err
 	}
 	media := &Media{Store: blob.New(env.S3()), Bucket: bucket}
+	exports, err := exportapi.Wire(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("wire exports: %w", err)
+	}
 	return New(Deps{
-		Keys: account.NewCustomerService(dynamo.NewAccounts(env.DynamoDB(), accounts), env.Now),
-		Jobs: job.NewService(dynamo.NewJobs(env.DynamoDB(), labels), media, env.Now),
+		Keys:    account.NewCustomerService(dynamo.NewAccounts(env.DynamoDB(), accounts), env.Now),
+		Jobs:    job.NewService(dynamo.NewJobs(env.DynamoDB(), labels), media, env.Now),
+		Exports: exports,
 	}), nil
 }
 

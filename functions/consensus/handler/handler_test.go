@@ -1,0 +1,275 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/crowdgate/crowdgate/functions/consensus/handler"
+	"github.com/crowdgate/crowdgate/shared/consensus"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/job"
+)
+
+// The handler logs through slog's default logger; tests keep it quiet.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
+
+// loadEvent reads an events/consensus file as Lambda delivers it.
+func loadEvent(t testing.TB, name string) events.SQSEvent {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "consensus", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ev
+}
+
+func failed(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// The jobs the events/consensus files answer.
+func reviewsJob() job.Job {
+	return job.Job{ID: "reviews", CustomerID: "cust-1", Name: "Reviews", Kind: job.KindBinary, Question: map[string]string{"en": "Is this review positive?"},
+		Classes: []string{"yes", "no"}, Priority: 1, Status: job.StatusActive, MinAnswers: 2, MaxAnswers: 5, Target: 0.9,
+		CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func shapesJob() job.Job {
+	return job.Job{ID: "shapes", CustomerID: "cust-1", Name: "Shapes", Kind: job.KindImageGrid,
+		Question: map[string]string{"en": "Select every image that shows a {class}"}, Classes: []string{"circle", "square", "triangle"},
+		Priority: 1, Status: job.StatusActive, MinAnswers: 2, MaxAnswers: 6, Target: 0.9, CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// fakeJobs serves job definitions from a map.
+type fakeJobs map[string]job.Job
+
+func (f fakeJobs) GetJob(_ context.Context, id string) (job.Job, error) {
+	if j, ok := f[id]; ok {
+		return j, nil
+	}
+	return job.Job{}, job.ErrNotFound
+}
+
+// fakeStore is a handler.Store of func fields; unset ones behave as an empty store in
+// which every asked-for item exists and is open.
+type fakeStore struct {
+	LoadFn       func(ctx context.Context, jobID, answerer string, itemIDs []string, k int) (dynamo.ConsensusSnapshot, error)
+	CommitFn     func(ctx context.Context, c dynamo.ConsensusCommit) error
+	ActiveJobsFn func(ctx context.Context) ([]string, error)
+
+	mu      sync.Mutex
+	commits []dynamo.ConsensusCommit
+	loads   int
+}
+
+var _ handler.Store = (*fakeStore)(nil)
+
+func (f *fakeStore) Load(ctx context.Context, jobID, answerer string, itemIDs []string, k int) (dynamo.ConsensusSnapshot, error) {
+	f.mu.Lock()
+	f.loads++
+	f.mu.Unlock()
+	if f.LoadFn != nil {
+		return f.LoadFn(ctx, jobID, answerer, itemIDs, k)
+	}
+	snap := dynamo.ConsensusSnapshot{Job: consensus.NewJob(k), Answerer: consensus.NewAnswerer(answerer, k), Items: map[string]dynamo.ConsensusItem{}}
+	for _, id := range itemIDs {
+		snap.Items[id] = dynamo.ConsensusItem{ID: id, Status: job.ItemOpen, Questions: map[string]consensus.ItemState{}}
+	}
+	return snap, nil
+}
+
+func (f *fakeStore) Commit(ctx context.Context, c dynamo.ConsensusCommit) error {
+	if f.CommitFn != nil {
+		if err := f.CommitFn(ctx, c); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.commits = append(f.commits, c)
+	return nil
+}
+
+func (f *fakeStore) Credit(context.Context, string, int, []consensus.Credit) error { return nil }
+
+func (f *fakeStore) AddClassCounts(context.Context, string, []float64, time.Time) error { return nil }
+
+func (f *fakeStore) ActiveJobs(ctx context.Context) ([]string, error) {
+	if f.ActiveJobsFn != nil {
+		return f.ActiveJobsFn(ctx)
+	}
+	return nil, nil
+}
+
+func (f *fakeStore) LoadJob(context.Context, string, int) (dynamo.JobConsensus, error) {
+	return dynamo.JobConsensus{Job: consensus.NewJob(2)}, nil
+}
+
+func (f *fakeStore) PutItem(context.Context, string, dynamo.ConsensusItem) error { return nil }
+
+func (f *fakeStore) PutAnswerer(context.Context, string, consensus.AnswererState, time.Time) error {
+	return nil
+}
+
+func (f *fakeStore) PutJobState(context.Context, string, consensus.JobState, time.Time) error {
+	return nil
+}
+
+func (f *fakeStore) committedItems() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, c := range f.commits {
+		for _, it := range c.Items {
+			ids = append(ids, c.JobID+"/"+it.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// queueBox is an in-process answers queue.
+type queueBox struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (q *queueBox) SendJSON(_ context.Context, msgs ...any) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		q.msgs = append(q.msgs, string(b))
+	}
+	return nil
+}
+
+func jobs() fakeJobs {
+	return fakeJobs{"reviews": reviewsJob(), "shapes": shapesJob()}
+}
+
+func TestPoisonMessagesFailAndTheRestOfTheBatchSucceeds(t *testing.T) {
+	store := &fakeStore{}
+	h := handler.New(handler.Deps{Jobs: jobs(), Store: store})
+	ev := loadEvent(t, "answers-poison.json")
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, r := range ev.Records[1:] {
+		want = append(want, r.MessageId)
+	}
+	if got := failed(resp); !slices.Equal(got, want) {
+		t.Errorf("failed %v\nwant   %v", got, want)
+	}
+	if got := store.committedItems(); !slices.Equal(got, []string{"reviews/r-1", "reviews/r-2"}) {
+		t.Errorf("committed %v, want the good message's two items", got)
+	}
+}
+
+func TestAStoreFailureFailsOnlyThatMessage(t *testing.T) {
+	ev := loadEvent(t, "answers-binary.json")
+	var second string
+	if err := json.Unmarshal([]byte(ev.Records[1].Body), &struct {
+		Answerer *string `json:"answerer"`
+	}{&second}); err != nil {
+		t.Fatal(err)
+	}
+	empty := &fakeStore{}
+	store := &fakeStore{LoadFn: func(ctx context.Context, jobID, answerer string, ids []string, k int) (dynamo.ConsensusSnapshot, error) {
+		if answerer == "2026-11-30/"+second {
+			return dynamo.ConsensusSnapshot{}, errors.New("throttled")
+		}
+		return empty.Load(ctx, jobID, answerer, ids, k)
+	}}
+	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Parallel: 1})
+	resp, _ := h(context.Background(), ev)
+	if got := failed(resp); !slices.Equal(got, []string{ev.Records[1].MessageId}) {
+		t.Errorf("failed %v, want only the second message", got)
+	}
+}
+
+func TestALostRaceIsRetriedFromAFreshRead(t *testing.T) {
+	conflicts := 2
+	store := &fakeStore{}
+	store.CommitFn = func(context.Context, dynamo.ConsensusCommit) error {
+		if conflicts > 0 {
+			conflicts--
+			return job.ErrConflict
+		}
+		return nil
+	}
+	h := handler.New(handler.Deps{Jobs: jobs(), Store: store})
+	resp, _ := h(context.Background(), loadEvent(t, "answers-image-grid.json"))
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v", failed(resp))
+	}
+	if store.loads != 3 || len(store.commits) != 1 {
+		t.Errorf("%d reads and %d commits, want 3 reads (two lost races) and 1 commit", store.loads, len(store.commits))
+	}
+	c := store.commits[0]
+	if c.Answerer == nil || len(c.Items) != 3 || c.Answerer.Answers != 3 {
+		t.Fatalf("commit %+v", c)
+	}
+	// Six gold answers trained the answerer: 2 yes→yes, 4 no→no.
+	if g := c.Answerer.Gold; g[0] != 2 || g[3] != 4 || g[1] != 0 || g[2] != 0 {
+		t.Errorf("gold counts %v", g)
+	}
+	if exp := c.AnswererExpires; !exp.Equal(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("answerer expires %v", exp)
+	}
+}
+
+func TestAnswersToAJobBeingDeletedAreDropped(t *testing.T) {
+	j := reviewsJob()
+	j.Status = job.StatusDeleting
+	store := &fakeStore{}
+	h := handler.New(handler.Deps{Jobs: fakeJobs{"reviews": j}, Store: store})
+	resp, _ := h(context.Background(), loadEvent(t, "answers-binary.json"))
+	if len(resp.BatchItemFailures) != 0 || len(store.commits) != 0 {
+		t.Errorf("failures %v, %d commits; want the answers acknowledged and dropped", failed(resp), len(store.commits))
+	}
+}
+
+func TestScheduledReestimationFansOutOneMessagePerActiveJob(t *testing.T) {
+	q := &queueBox{}
+	store := &fakeStore{ActiveJobsFn: func(context.Context) ([]string, error) { return []string{"reviews", "shapes"}, nil }}
+	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Queue: q})
+	resp, _ := h(context.Background(), loadEvent(t, "reestimate-all.json"))
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v", failed(resp))
+	}
+	want := []string{`{"v":1,"kind":"reestimate","job_id":"reviews"}`, `{"v":1,"kind":"reestimate","job_id":"shapes"}`}
+	if !slices.Equal(q.msgs, want) {
+		t.Errorf("sent %q", q.msgs)
+	}
+	if handler.ScheduleBody() != `{"v":1,"kind":"reestimate"}` {
+		t.Errorf("schedule body %s", handler.ScheduleBody())
+	}
+}
