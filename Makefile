@@ -35,7 +35,7 @@ help:
 run:
 	$(GO) run ./cmd/crowdgate serve $(ARGS)
 
-tools: node_modules/.installed
+tools: node_modules/.installed rie-tool
 	@$(GO) mod download
 	@command -v java >/dev/null || $(call apt,default-jre-headless)
 	@test -x /usr/bin/chromium || $(call apt,chromium)
@@ -88,3 +88,28 @@ fuzz:
 
 clean:
 	rm -rf build cdk.out .crowdgate
+
+# --- aws-lambda-rie: `sam local invoke` without Docker (cmd/crowdgate/internal/rie) ---
+# rie-tool installs the pinned Lambda Runtime Interface Emulator into $(go env GOPATH)/bin,
+# unless that version is already there. It fetches through the Go module proxy, so it runs
+# outside the test namespace (make it a prerequisite of `tools`).
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+RIE_BIN = $(shell $(GO) env GOPATH)/bin/aws-lambda-rie
+
+.PHONY: rie-tool rie-test coldstart
+
+rie-tool:
+	@if $(GO) version -m "$(RIE_BIN)" 2>/dev/null | grep -q "aws-lambda-runtime-interface-emulator[[:space:]]*$(RIE_VERSION)"; then :; else \
+	  echo "installing aws-lambda-rie $(RIE_VERSION)"; \
+	  $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION); \
+	fi
+
+# rie-test replays every events/<fn>/ file into the built bootstraps under aws-lambda-rie
+# and compares with the in-process handlers; it also checks the arm64 size budget.
+rie-test: rie-tool node_modules/.installed
+	$(ISOLATE) $(GO) test -count=1 -timeout 15m ./cmd/crowdgate/internal/rie/
+
+# coldstart reports per function: arm64 bootstrap size, init duration and first/warm invoke
+# latency under aws-lambda-rie (targets: < 15 MB, init < 50 ms).
+coldstart: rie-tool node_modules/.installed
+	$(ISOLATE) $(GO) test -run '^$$' -bench ColdStart -benchtime 5x ./cmd/crowdgate/internal/rie/

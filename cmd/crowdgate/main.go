@@ -39,7 +39,7 @@ type command struct {
 	run           func(ctx context.Context, c *cli, args []string) int
 }
 
-// commands is the dispatch table; later issues fill the "not yet available" slots.
+// commands is the dispatch table.
 var commands []command
 
 func init() {
@@ -49,7 +49,6 @@ func init() {
 		{"site", "create, show, update sites and rotate their secrets (admin API)", runSite},
 		{"eval", "evaluate consensus or risk scoring on recorded data (eval consensus|risk)", runSubcommands("eval", evalCommands)},
 		{"train", "train the risk pointer model from human recordings (train risk)", runSubcommands("train", trainCommands)},
-		{"invoke", "invoke a deployed or local function with an events/ file", notYet("invoke")},
 		{"help", "show help for a command", runHelp},
 	}
 }
@@ -99,13 +98,6 @@ func runHelp(_ context.Context, c *cli, args []string) int {
 	return exitUsage
 }
 
-func notYet(name string) func(context.Context, *cli, []string) int {
-	return func(_ context.Context, c *cli, _ []string) int {
-		fmt.Fprintf(c.stderr, "crowdgate %s: not yet available\n", name)
-		return exitError
-	}
-}
-
 var helpTexts = map[string]string{
 	"serve": `Usage: crowdgate serve [--addr 127.0.0.1:8080] [--data-dir .crowdgate] [--public-url URL] [--log-level info]
 
@@ -127,10 +119,9 @@ Data persists in --data-dir across restarts. Ctrl-C stops it cleanly.
 
 A site's secret is printed once, by create and rotate-secret: only its hash is stored.
 ` + targetHelp,
-	"eval":   evalHelp,
-	"train":  trainHelp,
-	"invoke": "crowdgate invoke: not yet available\n",
-	"help":   "Usage: crowdgate help [command]\n",
+	"eval":  evalHelp,
+	"train": trainHelp,
+	"help":  "Usage: crowdgate help [command]\n",
 }
 
 const targetHelp = `
