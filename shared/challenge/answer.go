@@ -73,6 +73,10 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
+	tel, err := parseTelemetry(req.Telemetry)
+	if err != nil {
+		return Result{}, err
+	}
 	// Validation happens before the challenge is used up, so a malformed request does not
 	// cost the visitor the challenge; grading happens after, so a replay learns nothing.
 	if err := s.d.Store.Consume(ctx, rec.ID, now); err != nil {
@@ -81,20 +85,30 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 		}
 		return Result{}, fmt.Errorf("consume challenge: %w", err)
 	}
-	if !passed(rec, given) {
-		c, err := s.issue(ctx, rec.Sitekey, rec.Host, rec.Locale)
+	pass := passed(rec, given)
+	solve := now.Sub(rec.IssuedAt)
+	cl := req.Client
+	// Failed answers are scored too: the score and the failure go to the risk function,
+	// and the assessment sets the difficulty of the fresh challenge (or refuses one).
+	a := s.assess(ctx, RiskInput{
+		Stage: RiskAnswer, Telemetry: tel, IP: cl.IP, UserAgent: cl.UserAgent, Headers: cl.Headers,
+		Sitekey: rec.Sitekey, ChallengeID: rec.ID, SolveTime: solve, Tasks: len(rec.Tasks), Passed: pass,
+	})
+	outcome := RiskRecord{ChallengeID: rec.ID, Sitekey: rec.Sitekey, IP: cl.IP, Tasks: len(rec.Tasks), SolveTime: solve, Assessment: a, At: now}
+	if !pass {
+		outcome.Outcome = OutcomeFailed
+		s.record(ctx, outcome)
+		if a.RetryAfter > 0 {
+			return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
+		}
+		c, err := s.issue(ctx, rec.Sitekey, rec.Host, rec.Locale, a.ExtraGrids)
 		if err != nil {
 			return Result{}, fmt.Errorf("fresh challenge: %w", err)
 		}
+		s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: c.ID, Sitekey: rec.Sitekey, IP: cl.IP, Tasks: len(c.Tasks), Assessment: a, At: now})
 		return Result{Challenge: c}, nil
 	}
 
-	solve := now.Sub(rec.IssuedAt)
-	a, err := s.d.Risk.Assess(ctx, RiskInput{Telemetry: req.Telemetry, IP: req.Client.IP, Headers: req.Client.Headers, SolveTime: solve, Sitekey: rec.Sitekey})
-	if err != nil {
-		web.Logger(ctx).WarnContext(ctx, "risk assessment failed", "err", err)
-		a = Assessment{Reasons: []string{ReasonRiskUnavailable}}
-	}
 	tok, claims, err := s.d.Signer.Issue(rec.Sitekey, now)
 	if err != nil {
 		return Result{}, fmt.Errorf("sign token: %w", err)
@@ -105,6 +119,8 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	}); err != nil {
 		return Result{}, fmt.Errorf("store token: %w", err)
 	}
+	outcome.Outcome = OutcomePassed
+	s.record(ctx, outcome)
 	// Labels are a by-product: losing them must not fail a visitor who passed.
 	if err := s.publish(ctx, rec, given, req.Client, now, solve); err != nil {
 		web.Logger(ctx).ErrorContext(ctx, "publish answers failed", "err", err, "challenge", rec.ID)
@@ -248,6 +264,15 @@ func (s *Service) publish(ctx context.Context, rec Record, given [][]bool, c Cli
 		msgs = append(msgs, m)
 	}
 	if len(msgs) == 0 {
+		return nil
+	}
+	// Read at publish time, so an opt-out counts from the moment it is recorded; if the
+	// site cannot be read, nothing is published.
+	site, err := s.d.Sites.Site(ctx, rec.Sitekey)
+	if err != nil {
+		return fmt.Errorf("read site before publishing: %w", err)
+	}
+	if site.WithholdAnswers {
 		return nil
 	}
 	return s.d.Publisher.SendJSON(ctx, msgs...)

@@ -23,7 +23,8 @@
 // 2–4 show the class, the best it can do per grid is 1/54 (select any 4 or 5 tiles), so two
 // grids and the yes/no give (1/54)²·2/3 = 1/4374 < 1/4000. More gold per grid (when a job
 // has fewer open items) only lowers these numbers. Bots that can classify the images are
-// the risk scorer's business (RiskHook).
+// the risk scorer's business (RiskHook), which also adds grids for risky visitors and
+// refuses addresses that keep failing (difficulty.go).
 package challenge
 
 import (
@@ -89,6 +90,10 @@ type SiteInfo struct {
 	Sitekey string
 	// Hostnames the widget may be used on, with their subdomains (account.HostAllowed).
 	Hostnames []string
+	// WithholdAnswers: the site's integrator opted out of sale/sharing or limited the use
+	// of its data (account.Site.PublishesAnswers), so its visitors' answers are not
+	// published as labeled data; challenges still verify them.
+	WithholdAnswers bool
 }
 
 // Sites looks up sites; an unknown (or disabled) sitekey is ErrUnknownSite.
@@ -242,7 +247,8 @@ type Deps struct {
 	Tokens    TokenStore
 	Salts     Salts
 	Publisher Publisher
-	// Risk scores a passing visitor; nil means NoRisk.
+	// Risk scores every request, sets the difficulty of challenges and hears every
+	// outcome; nil means NoRisk.
 	Risk RiskHook
 	// TTL is how long a challenge may be answered; zero means DefaultTTL.
 	TTL time.Duration

@@ -45,7 +45,7 @@ func issue(t *testing.T, svc *challenge.Service, e *challengetest.Env, hl string
 }
 
 func answer(svc *challenge.Service, e *challengetest.Env, id string, answers []challenge.TaskAnswer) (challenge.Result, error) {
-	return svc.Answer(ctx, challenge.AnswerRequest{ID: id, Sitekey: e.Sitekey, Answers: answers, Client: visitor, Telemetry: json.RawMessage(`{"m":[1,2]}`)})
+	return svc.Answer(ctx, challenge.AnswerRequest{ID: id, Sitekey: e.Sitekey, Answers: answers, Client: visitor, Telemetry: json.RawMessage(`{"v":1,"act":2}`)})
 }
 
 func TestTestSitekeyPassesAtOnceWithTheTestToken(t *testing.T) {
@@ -257,9 +257,11 @@ func TestCorrectAnswersPassWithAVerifiableToken(t *testing.T) {
 		!r.ExpiresAt.Equal(claims.ExpiresAt) || r.Score != 0.25 || len(r.ScoreReasons) != 1 || r.ScoreReasons[0] != "test" {
 		t.Fatalf("token record %+v", r)
 	}
-	if len(e.RiskCalls) != 1 || e.RiskCalls[0].SolveTime != 5400*time.Millisecond || !e.RiskCalls[0].IP.Equal(visitor.IP) ||
-		string(e.RiskCalls[0].Telemetry) != `{"m":[1,2]}` || e.RiskCalls[0].Sitekey != e.Sitekey {
-		t.Fatalf("risk input %+v", e.RiskCalls)
+	calls := e.AnswerRiskCalls()
+	if len(calls) != 1 || calls[0].SolveTime != 5400*time.Millisecond || !calls[0].IP.Equal(visitor.IP) ||
+		calls[0].Telemetry == nil || calls[0].Telemetry.Activations != 2 || calls[0].Sitekey != e.Sitekey ||
+		!calls[0].Passed || calls[0].ChallengeID != pub.ID || calls[0].Tasks != 3 {
+		t.Fatalf("risk input %+v", calls)
 	}
 }
 
@@ -278,8 +280,12 @@ func TestWrongAnswersFailWithAFreshChallengeAndNoToken(t *testing.T) {
 	if !ok || fresh.Used || fresh.Locale != "de" || fresh.Host != e.Hostname {
 		t.Fatalf("fresh challenge %+v", fresh)
 	}
-	if len(e.Tokens.All()) != 0 || len(e.Outbox.All()) != 0 || len(e.RiskCalls) != 0 {
-		t.Fatal("a failed challenge minted a token, scored or published answers")
+	if len(e.Tokens.All()) != 0 || len(e.Outbox.All()) != 0 {
+		t.Fatal("a failed challenge minted a token or published answers")
+	}
+	// The failure is scored and reported, so the risk function can count it.
+	if calls := e.AnswerRiskCalls(); len(calls) != 1 || calls[0].Passed {
+		t.Fatalf("risk calls for the failed answer: %+v", calls)
 	}
 	// The fresh challenge is solvable.
 	res, err = answer(svc, e, fresh.ID, challengetest.Solve(fresh, true))

@@ -35,14 +35,26 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 	if host == "" {
 		return Result{}, fmt.Errorf("%w: host is required", ErrBadRequest)
 	}
-	if err := s.checkSite(ctx, req.Sitekey, host); err != nil {
-		return Result{}, err
-	}
-	c, err := s.issue(ctx, req.Sitekey, host, Locale(req.Locale))
+	tel, err := parseTelemetry(req.Telemetry)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Challenge: c}, nil
+	if err := s.checkSite(ctx, req.Sitekey, host); err != nil {
+		return Result{}, err
+	}
+	now := s.d.Now()
+	c := req.Client
+	a := s.assess(ctx, RiskInput{Stage: RiskIssue, Telemetry: tel, IP: c.IP, UserAgent: c.UserAgent, Headers: c.Headers, Sitekey: req.Sitekey})
+	if a.RetryAfter > 0 {
+		s.record(ctx, RiskRecord{Outcome: OutcomeRefused, Sitekey: req.Sitekey, IP: c.IP, Assessment: a, At: now})
+		return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
+	}
+	ch, err := s.issue(ctx, req.Sitekey, host, Locale(req.Locale), a.ExtraGrids)
+	if err != nil {
+		return Result{}, err
+	}
+	s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: ch.ID, Sitekey: req.Sitekey, IP: c.IP, Tasks: len(ch.Tasks), Assessment: a, At: now})
+	return Result{Challenge: ch}, nil
 }
 
 // NormalizeHost lower-cases a hostname and drops a trailing dot.
@@ -64,8 +76,10 @@ func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {
 	return nil
 }
 
-// issue composes, stores and returns a new challenge.
-func (s *Service) issue(ctx context.Context, sitekey, host, locale string) (*Challenge, error) {
+// issue composes, stores and returns a new challenge: two image grids, extra more grids
+// as far as the pool can supply them (the standard composition comes first, so extra
+// grids never cost a visitor the challenge), and a yes/no question last.
+func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra int) (*Challenge, error) {
 	now := s.d.Now()
 	rng := newRand()
 	rec := Record{
@@ -109,7 +123,26 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string) (*Cha
 	if len(d.Gold)+len(d.Open) != 1 {
 		return nil, fmt.Errorf("pool drew %d items for a yes/no task", len(d.Gold)+len(d.Open))
 	}
-	draws = append(draws, draw{TaskYesNo, d})
+	markUsed(exclude, d)
+	question := draw{TaskYesNo, d}
+	for range min(extra, MaxExtraGrids) {
+		d, err := s.d.Pool.Draw(ctx, job.Request{
+			Kinds: []job.Kind{job.KindImageGrid}, Size: GridTiles, MaxOpen: GridMaxOpen,
+			MinTrue: GridMinTrue, MinFalse: GridMinFalse, Exclude: exclude, Rand: rng,
+		})
+		if errors.Is(err, job.ErrNoMaterial) {
+			break // a small pool caps the difficulty; the challenge stays valid
+		}
+		if err != nil {
+			return nil, fmt.Errorf("draw extra image grid: %w", err)
+		}
+		if err := checkGrid(d); err != nil {
+			return nil, err
+		}
+		markUsed(exclude, d)
+		draws = append(draws, draw{TaskImageGrid, d})
+	}
+	draws = append(draws, question)
 
 	mediaTTL := min(s.d.TTL, MaxMediaTTL)
 	pub := &Challenge{ID: rec.ID, ExpiresIn: s.d.TTL, Prompt: Prompt(locale, len(draws))}

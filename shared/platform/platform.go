@@ -58,6 +58,8 @@ type Env struct {
 	s3         *s3.Client
 	sqsOnce    sync.Once
 	sqs        *sqs.Client
+	smOnce     sync.Once
+	sm         *secretsmanager.Client
 }
 
 // Load reads the configuration from the environment and the AWS configuration from the
@@ -81,6 +83,14 @@ func NewLogger(w *os.File, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Logger returns Log, or slog's default logger when an Env was built without one.
+func (e *Env) Logger() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.Default()
 }
 
 // DynamoDB returns the shared DynamoDB client.
@@ -109,6 +119,12 @@ func (e *Env) SQS() *sqs.Client {
 	return e.sqs
 }
 
+// SecretsManager returns the shared Secrets Manager client.
+func (e *Env) SecretsManager() *secretsmanager.Client {
+	e.smOnce.Do(func() { e.sm = secretsmanager.NewFromConfig(e.AWS) })
+	return e.sm
+}
+
 // Queue returns a sender for a logical queue (schema.Queue*).
 func (e *Env) Queue(logical string) (Sender, error) {
 	if e.Queues != nil {
@@ -122,7 +138,8 @@ func (e *Env) Queue(logical string) (Sender, error) {
 }
 
 // SigningKeys returns the token-signing key list ("kid:base64,…", newest first), from the
-// environment or from Secrets Manager on AWS.
+// environment or from Secrets Manager on AWS. It reads the secret on every call: functions
+// keep it in a token.Keyring, which calls it again to pick up rotated keys.
 func (e *Env) SigningKeys(ctx context.Context) (string, error) {
 	return e.Secret(ctx, e.Config.SigningKeys, e.Config.SigningSecretARN, "SIGNING_KEYS or SIGNING_SECRET_ARN")
 }
@@ -136,7 +153,7 @@ func (e *Env) Secret(ctx context.Context, value, arn, settings string) (string, 
 	if arn == "" {
 		return "", errors.New("config: set " + settings)
 	}
-	out, err := secretsmanager.NewFromConfig(e.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	out, err := e.SecretsManager().GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
 	if err != nil {
 		return "", fmt.Errorf("read secret (%s): %w", settings, err)
 	}
@@ -181,6 +198,52 @@ func StartHTTP(build func(ctx context.Context, env *Env) (http.Handler, error)) 
 
 // StartSQS builds a queue consumer once and serves it.
 func StartSQS(build func(ctx context.Context, env *Env) (SQSHandler, error)) {
+	_, h := mustBuild(build)
+	lambda.Start(h)
+}
+
+// StartHTTPAndSQS serves a function with two event sources, an HTTP API and a queue:
+// both handlers are built once from the same Env, and each invocation goes to the one
+// its event is for (MixedHandler).
+func StartHTTPAndSQS(buildHTTP func(ctx context.Context, env *Env) (http.Handler, error), buildSQS func(ctx context.Context, env *Env) (SQSHandler, error)) {
+	env, h := mustBuild(buildHTTP)
+	q, err := buildSQS(context.Background(), env)
+	if err != nil {
+		env.Log.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(MixedHandler(web.Middleware(env.Log, h), q))
+}
+
+// MixedHandler answers SQS events (Records from aws:sqs) with q and everything else as
+// API Gateway HTTP API (payload v2) requests with h.
+func MixedHandler(h http.Handler, q SQSHandler) func(ctx context.Context, event json.RawMessage) (any, error) {
+	adapter := httpadapter.NewV2(h)
+	return func(ctx context.Context, event json.RawMessage) (any, error) {
+		var probe struct {
+			Records []struct {
+				EventSource string `json:"eventSource"`
+			} `json:"Records"`
+		}
+		if json.Unmarshal(event, &probe) == nil && len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+			var ev events.SQSEvent
+			if err := json.Unmarshal(event, &ev); err != nil {
+				return nil, fmt.Errorf("decode SQS event: %w", err)
+			}
+			return q(ctx, ev)
+		}
+		var req events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(event, &req); err != nil {
+			return nil, fmt.Errorf("decode HTTP API event: %w", err)
+		}
+		return adapter.ProxyWithContext(ctx, req)
+	}
+}
+
+// StartEvent builds the handler of a function invoked with JSON events (Secrets Manager
+// rotation steps, EventBridge Scheduler payloads) once and serves it. A returned error
+// fails the invocation, so the caller retries and the Errors alarm sees it.
+func StartEvent[E any](build func(ctx context.Context, env *Env) (func(ctx context.Context, ev E) error, error)) {
 	_, h := mustBuild(build)
 	lambda.Start(h)
 }

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/crowdgate/crowdgate/shared/challenge"
 )
 
 // Tests against the whole local stack (`crowdgate serve`): the real challenge function,
@@ -47,8 +49,9 @@ func TestStackVisitorSolvesDemoWithKeyboard(t *testing.T) {
 	}
 }
 
-// (b) Bots answering at random never get a token: a few tries in the browser, and at least
-// 50 through the public HTTP API.
+// (b) Bots answering at random never get a token: a few tries in the browser, and 50
+// requests through the public HTTP API, which refuses the bot after
+// challenge.FailuresToBlock failures.
 func TestStackRandomBotsNeverGetAToken(t *testing.T) {
 	d := startStack(t)
 	t.Run("browser", func(t *testing.T) {
@@ -58,7 +61,7 @@ func TestStackRandomBotsNeverGetAToken(t *testing.T) {
 		checkRandomBot(t, res, 3)
 	})
 	t.Run("http", func(t *testing.T) {
-		randomBotOverHTTP(t, d, 50)
+		randomBotOverHTTP(t, d, "127.77.0.1", 50)
 	})
 }
 
@@ -98,14 +101,19 @@ func postJSON(t *testing.T, client *http.Client, u string, body any) (int, apiRe
 	return resp.StatusCode, res
 }
 
-// randomBotOverHTTP plays a client that speaks docs/API.md but answers every task with coin
-// flips, n times.
-func randomBotOverHTTP(t *testing.T, d *demoInfo, n int) {
+// randomBotOverHTTP plays a client that speaks docs/API.md but answers every task with
+// coin flips, sending n requests from its own loopback address source (so the stack's
+// per-IP windows hold only the bot's traffic). It must never get a token, and it must be
+// refused — 429 try_later — once its failures reach challenge.FailuresToBlock. A coin
+// flipper passes the standard challenge 1 time in 6,144 or less and every extra grid it
+// is given makes that 64 times rarer; the refusal ends the attempts long before luck can
+// matter, so the bot's chance over the whole run is below one in a million.
+func randomBotOverHTTP(t *testing.T, d *demoInfo, source string, n int) {
 	u, err := url.Parse(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Timeout: 15 * time.Second}
+	client := loopbackClient(source)
 	issue := func() (int, apiResult) {
 		return postJSON(t, client, d.URL+"/1/challenges", map[string]any{"sitekey": d.Sitekey, "host": u.Hostname(), "hl": "en", "telemetry": map[string]any{}})
 	}
@@ -113,10 +121,24 @@ func randomBotOverHTTP(t *testing.T, d *demoInfo, n int) {
 	if status != http.StatusOK || res.Challenge == nil {
 		t.Fatalf("first challenge: status %d %+v", status, res)
 	}
-	refused := map[string]int{}
-	graded := 0
-	for i := 0; i < n; i++ {
+	graded, refusedAt, requests := 0, -1, 1
+	var tasks []int
+	for requests < n {
 		ch := res.Challenge
+		if ch == nil {
+			// Refused: keep asking; every request must be refused too.
+			requests++
+			status, res = issue()
+			if res.Pass || res.Token != "" {
+				t.Fatalf("request %d: issuing gave a token to the bot", requests)
+			}
+			if status != http.StatusTooManyRequests || res.Error == nil || res.Error.Code != "try_later" {
+				t.Fatalf("request %d after the refusal: status %d %+v, want 429 try_later", requests, status, res.Error)
+			}
+			res.Challenge = nil
+			continue
+		}
+		tasks = append(tasks, len(ch.Tasks))
 		var answers []map[string]any
 		for _, task := range ch.Tasks {
 			switch task.Kind {
@@ -132,34 +154,31 @@ func randomBotOverHTTP(t *testing.T, d *demoInfo, n int) {
 				answers = append(answers, map[string]any{"task": task.ID, "choice": []string{"yes", "no"}[rand.IntN(2)]})
 			}
 		}
+		requests++
 		status, res = postJSON(t, client, d.URL+"/1/challenges/"+url.PathEscape(ch.ID)+"/answers",
 			map[string]any{"sitekey": d.Sitekey, "answers": answers, "telemetry": map[string]any{}})
 		if res.Pass || res.Token != "" {
-			t.Fatalf("attempt %d: a random answer got a token (status %d, token %q)", i, status, res.Token)
+			t.Fatalf("request %d: a random answer got a token (status %d, token %q)", requests, status, res.Token)
 		}
 		switch {
 		case status == http.StatusOK && res.Challenge != nil:
 			graded++
-			continue // answer the fresh challenge next
-		case status >= 400 && status < 500 && res.Error != nil && res.Error.Code != "":
-			refused[res.Error.Code]++
+		case status == http.StatusTooManyRequests && res.Error != nil && res.Error.Code == "try_later":
+			graded++ // the failing answer was graded, then the next challenge refused
+			refusedAt = graded
+			res.Challenge = nil
 		default:
-			t.Fatalf("attempt %d: status %d %+v: want pass:false with a fresh challenge, or a documented 4xx", i, status, res)
-		}
-		status, res = issue()
-		if res.Pass || res.Token != "" {
-			t.Fatalf("attempt %d: issuing gave a token to the bot", i)
-		}
-		if status != http.StatusOK || res.Challenge == nil {
-			// Refusing the bot further challenges (rate limit, risk) is a fine outcome; the
-			// bot is stopped either way.
-			t.Logf("after %d attempts the stack stopped issuing challenges: status %d %+v", i+1, status, res.Error)
-			break
+			t.Fatalf("request %d: status %d %+v: want pass:false with a fresh challenge, or 429 try_later", requests, status, res)
 		}
 	}
-	t.Logf("random bot over HTTP: %d answers graded wrong, %d refused (%v); no token", graded, sum(refused), refused)
-	if graded+sum(refused) < 50 {
-		t.Errorf("only %d random attempts were answered; the test needs at least 50", graded+sum(refused))
+	t.Logf("random bot over HTTP: %d answers graded wrong (tasks per challenge %v), refused after failure %d, %d requests; no token",
+		graded, tasks, refusedAt, requests)
+	// The risk function counts failures asynchronously: allow a few in flight.
+	if refusedAt < challenge.FailuresToBlock || refusedAt > challenge.FailuresToBlock+4 {
+		t.Errorf("refused after %d failures, want %d (a few more while the counts catch up)", refusedAt, challenge.FailuresToBlock)
+	}
+	if slices.Max(tasks) <= 3 {
+		t.Errorf("tasks per challenge %v: the bot's challenges should have grown beyond the standard 3", tasks)
 	}
 }
 

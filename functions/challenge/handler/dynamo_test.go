@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/crowdgate/crowdgate/functions/challenge/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/blob"
+	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -73,7 +75,7 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 		Credentials:   credentials.NewStaticCredentialsProvider("local", "local", ""),
 		ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(t), "S3": s3srv.URL}},
 	}
-	queue := &queueBox{}
+	queue, riskQueue := &queueBox{}, &queueBox{}
 	env := &platform.Env{
 		Config: config.Config{
 			Tables: tables, Buckets: map[string]string{schema.BucketMedia: "media-test"},
@@ -81,10 +83,13 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 		},
 		AWS: awsCfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, LocalS3: true,
 		Queues: func(logical string) (platform.Sender, error) {
-			if logical != schema.QueueAnswers {
-				return nil, fmt.Errorf("unexpected queue %s", logical)
+			switch logical {
+			case schema.QueueAnswers:
+				return queue, nil
+			case schema.QueueRiskEvents:
+				return riskQueue, nil
 			}
-			return queue, nil
+			return nil, fmt.Errorf("unexpected queue %s", logical)
 		},
 	}
 	if _, err := env.S3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("media-test")}); err != nil {
@@ -181,8 +186,34 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 	if err != nil || r.Hostname != "shop.example" || r.Sitekey != site.Sitekey {
 		t.Fatalf("token record %+v: %v", r, err)
 	}
-	if r.Score != 0 || len(r.ScoreReasons) != 0 {
-		t.Fatalf("NoRisk should score 0 without reasons: %+v", r)
+	// The real scorer ran: an answer without the widget's telemetry is risky.
+	if r.Score < 0.45 || !slices.Contains(r.ScoreReasons, "no_telemetry") {
+		t.Fatalf("token score %v reasons %v, want the no_telemetry finding", r.Score, r.ScoreReasons)
+	}
+	// Issue and answer went to the risk-events queue under pseudonyms, and the risk
+	// function's store counts them where the next request's scoring reads them.
+	riskQueue.mu.Lock()
+	raw := append([][]byte(nil), riskQueue.msgs...)
+	riskQueue.mu.Unlock()
+	if len(raw) != 2 {
+		t.Fatalf("%d risk events, want issue and answer", len(raw))
+	}
+	store := dynamo.NewRisk(db, tables[schema.TableRisk], nil)
+	for _, b := range raw {
+		if bytes.Contains(b, []byte("203.0.113")) {
+			t.Fatalf("risk event carries the address: %s", b)
+		}
+		var ev challenge.RiskEvent
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := store.Apply(ctx, ev); !ok || err != nil {
+			t.Fatalf("apply %s: %v %v", ev.ID, ok, err)
+		}
+	}
+	cr, err := store.ChallengeRisk(ctx, c.Challenge.ID)
+	if err != nil || cr.Outcome != challenge.OutcomePassed || cr.AnswerScore != r.Score || !cr.Issued {
+		t.Fatalf("challenge risk %+v %v", cr, err)
 	}
 	queue.mu.Lock()
 	n := len(queue.msgs)

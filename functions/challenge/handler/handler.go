@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/risk"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/token"
@@ -36,6 +38,8 @@ const (
 	CodeNotFound           = "challenge_not_found"
 	CodeUsed               = "challenge_used"
 	CodeExpired            = "challenge_expired"
+	// CodeTryLater refuses a challenge for a while (429 with retry_after).
+	CodeTryLater = "try_later"
 )
 
 // Deps are the challenge service's ports plus the widget script's handler.
@@ -134,7 +138,7 @@ func issue(svc *challenge.Service) http.Handler {
 			Sitekey: body.Sitekey, Host: body.Host, Locale: body.HL, Telemetry: body.Telemetry, Client: client(r),
 		})
 		if err != nil {
-			web.WriteError(w, r, mapError(err))
+			writeError(w, r, err)
 			return
 		}
 		web.WriteJSON(w, http.StatusOK, result(res))
@@ -160,7 +164,7 @@ func answer(svc *challenge.Service) http.Handler {
 			ID: r.PathValue("id"), Sitekey: body.Sitekey, Answers: answers, Telemetry: body.Telemetry, Client: client(r),
 		})
 		if err != nil {
-			web.WriteError(w, r, mapError(err))
+			writeError(w, r, err)
 			return
 		}
 		web.Logger(r.Context()).InfoContext(r.Context(), "challenge answered", "pass", res.Pass)
@@ -196,6 +200,35 @@ func result(res challenge.Result) any {
 
 func seconds(d time.Duration) int { return int(d / time.Second) }
 
+// tryLaterBody is the error envelope of a refusal with the seconds to wait.
+type tryLaterBody struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		RequestID  string `json:"request_id,omitempty"`
+		RetryAfter int    `json:"retry_after"`
+	} `json:"error"`
+}
+
+// writeError answers a domain error: a refusal as 429 try_later with Retry-After and
+// retry_after (whole seconds, rounded up), anything else through mapError.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var tl *challenge.TryLaterError
+	if !errors.As(err, &tl) {
+		web.WriteError(w, r, mapError(err))
+		return
+	}
+	secs := max(int((tl.RetryAfter+time.Second-1)/time.Second), 1)
+	var body tryLaterBody
+	body.Error.Code = CodeTryLater
+	body.Error.Message = fmt.Sprintf("too many attempts from this network; try again in %d seconds", secs)
+	body.Error.RequestID = web.RequestID(r.Context())
+	body.Error.RetryAfter = secs
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	web.Logger(r.Context()).InfoContext(r.Context(), "challenge refused", "retry_after", secs)
+	web.WriteJSON(w, http.StatusTooManyRequests, body)
+}
+
 // mapError turns domain errors into documented statuses and codes.
 func mapError(err error) error {
 	e := func(status int, code, msg string) error {
@@ -204,6 +237,14 @@ func mapError(err error) error {
 	switch {
 	case errors.Is(err, challenge.ErrBadRequest):
 		return e(http.StatusBadRequest, web.CodeBadRequest, "sitekey and host are required")
+	case errors.Is(err, challenge.ErrBadTelemetry):
+		// The message names the refused field (docs/TELEMETRY.md), never its value.
+		var fe *risk.FieldError
+		msg := "telemetry does not follow docs/TELEMETRY.md"
+		if errors.As(err, &fe) {
+			msg = "telemetry: " + fe.Error()
+		}
+		return e(http.StatusBadRequest, web.CodeBadRequest, msg)
 	case errors.Is(err, challenge.ErrTelemetryTooLarge):
 		return e(http.StatusRequestEntityTooLarge, web.CodeTooLarge, fmt.Sprintf("telemetry exceeds %d bytes", challenge.MaxTelemetry))
 	case errors.Is(err, challenge.ErrUnknownSite):
@@ -228,8 +269,9 @@ func mapError(err error) error {
 }
 
 // Wire builds the handler from the function's environment: sites from the accounts table,
-// challenges and tokens in the challenges table, jobs from the labels table, salts in the
-// risk table, media links for the media bucket, answers to the answers queue.
+// challenges and tokens in the challenges table, jobs from the labels table, salts and the
+// risk function's windows in the risk table, media links for the media bucket, answers to
+// the answers queue and risk events to the risk-events queue.
 func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	tables := map[string]string{}
 	for _, t := range []string{schema.TableAccounts, schema.TableChallenges, schema.TableLabels, schema.TableRisk} {
@@ -243,15 +285,18 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := env.SigningKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := token.NewSigner(keys)
+	// Re-read periodically so rotated keys are picked up without a redeploy.
+	signer, err := token.NewKeyring(ctx, env.SigningKeys, token.KeyringOptions{OnError: func(err error) {
+		env.Logger().Warn("re-reading the signing keys failed; keeping the previous ones", "err", err)
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("challenge: %w", err)
 	}
 	answers, err := env.Queue(schema.QueueAnswers)
+	if err != nil {
+		return nil, err
+	}
+	riskEvents, err := env.Queue(schema.QueueRiskEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -270,9 +315,14 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 			Tokens:    dynamo.NewTokens(db, tables[schema.TableChallenges]),
 			Salts:     dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeAnswerer),
 			Publisher: answers,
-			Risk:      challenge.NoRisk{}, // real scoring arrives with the risk issue
-			TTL:       env.Config.ChallengeTTL,
-			Now:       now,
+			Risk: &challenge.ScoringHook{
+				Salts:   dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeRisk),
+				Windows: dynamo.NewRisk(db, tables[schema.TableRisk], now),
+				Events:  riskEvents,
+				Now:     now,
+			},
+			TTL: env.Config.ChallengeTTL,
+			Now: now,
 		},
 		Widget: widget.Handler(),
 	}), nil
@@ -303,5 +353,5 @@ func (s Sites) Site(ctx context.Context, sitekey string) (challenge.SiteInfo, er
 	if err != nil {
 		return challenge.SiteInfo{}, fmt.Errorf("get site: %w", err)
 	}
-	return challenge.SiteInfo{Sitekey: site.Sitekey, Hostnames: site.Hostnames}, nil
+	return challenge.SiteInfo{Sitekey: site.Sitekey, Hostnames: site.Hostnames, WithholdAnswers: !site.PublishesAnswers()}, nil
 }

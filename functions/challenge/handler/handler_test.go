@@ -378,6 +378,8 @@ func TestWireNamesTheMissingSetting(t *testing.T) {
 		"SIGNING_KEYS": {Config: config.Config{Tables: tables, Buckets: map[string]string{"media": "m"}}},
 		"QUEUE_ANSWERS_URL": {Config: config.Config{Tables: tables, Buckets: map[string]string{"media": "m"},
 			SigningKeys: challengetest.SigningKeys}},
+		"QUEUE_RISK_EVENTS_URL": {Config: config.Config{Tables: tables, Buckets: map[string]string{"media": "m"},
+			SigningKeys: challengetest.SigningKeys, Queues: map[string]string{"answers": "https://sqs.example/answers"}}},
 	}
 	for want, env := range cases {
 		if _, err := handler.Wire(context.Background(), env); err == nil || !strings.Contains(err.Error(), want) {

@@ -46,6 +46,7 @@
       network: 'Could not reach the verification service. Please try again.',
       config: 'This site is not set up for verification.',
       rate: 'Too many attempts. Please wait a moment and try again.',
+      later: 'Too many attempts from your network. Please try again in about {0} min.',
       error: 'Something went wrong. Please try again.', unsupported: 'This challenge cannot be shown. Please ask for a new one.',
       brand: 'Protected by crowdgate',
     },
@@ -60,6 +61,7 @@
       network: 'Der Prüfdienst ist nicht erreichbar. Bitte versuchen Sie es erneut.',
       config: 'Diese Website ist nicht für die Prüfung eingerichtet.',
       rate: 'Zu viele Versuche. Bitte warten Sie einen Moment.',
+      later: 'Zu viele Versuche aus Ihrem Netzwerk. Bitte versuchen Sie es in etwa {0} Min. erneut.',
       error: 'Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.', unsupported: 'Diese Aufgabe kann nicht angezeigt werden. Bitte fordern Sie eine neue an.',
       brand: 'Geschützt durch crowdgate',
     },
@@ -74,6 +76,7 @@
       network: 'Le service de vérification est injoignable. Veuillez réessayer.',
       config: "Ce site n'est pas configuré pour la vérification.",
       rate: 'Trop de tentatives. Patientez un instant puis réessayez.',
+      later: 'Trop de tentatives depuis votre réseau. Réessayez dans environ {0} min.',
       error: "Une erreur s'est produite. Veuillez réessayer.", unsupported: 'Ce défi ne peut pas être affiché. Demandez-en un nouveau.',
       brand: 'Protégé par crowdgate',
     },
@@ -88,6 +91,7 @@
       network: 'No se pudo contactar con el servicio de verificación. Inténtelo de nuevo.',
       config: 'Este sitio no está configurado para la verificación.',
       rate: 'Demasiados intentos. Espere un momento e inténtelo de nuevo.',
+      later: 'Demasiados intentos desde su red. Vuelva a intentarlo en unos {0} min.',
       error: 'Algo salió mal. Inténtelo de nuevo.', unsupported: 'Este desafío no se puede mostrar. Pida uno nuevo.',
       brand: 'Protegido por crowdgate',
     },
@@ -144,12 +148,159 @@ h2{margin:0;font-size:17px;font-weight:600}
   const widgets = new Map();
   let sheet = null;
 
-  // telemetry is the one place a behavioural-signal collector plugs in: whatever it
-  // returns is sent as `telemetry` with every challenge request (docs/API.md). Until
-  // risk scoring lands it collects nothing.
-  function telemetry(/* w */) {
-    return {};
+  // ---- telemetry (docs/TELEMETRY.md) ----
+  // What the risk score looks at, collected on this page from the moment the script runs:
+  // pointer moves, presses and releases; scroll positions; key timing (when a key went
+  // down and how long it was held, never which key); focus and visibility changes;
+  // summaries of device motion where the browser offers it; automation tells. It lives in
+  // memory only and is sent with each challenge request, as `telemetry`.
+  const T0 = now();
+  const LIM = { p: 2000, s: 500, k: 500, f: 100, bytes: 32768, dt: 3600000, hold: 60000, xy: 100000 };
+  const tel = { p: [], s: [], k: [], f: [], act: 0, held: [], scrolling: false,
+    dm: { n: 0, a: stat(), r: stat(), moved: false }, dor: { n: 0, b: stat(), g: stat() } };
+
+  function now() { return W.performance && typeof W.performance.now === 'function' ? W.performance.now() : Date.now(); }
+  function stat() { return { n: 0, m: 0, q: 0 }; }
+  // add and sd keep a running standard deviation (Welford), so no sample is kept.
+  function add(st, v) { st.n++; const d = v - st.m; st.m += d / st.n; st.q += d * (v - st.m); }
+  function sd(st, cap) { return Math.min(cap, st.n > 1 ? Math.round(Math.sqrt(st.q / (st.n - 1)) * 1000) / 1000 : 0); }
+  function clamp(v, lo, hi) { v = Math.round(+v || 0); return v < lo ? lo : v > hi ? hi : v; }
+  function keep(list, max, e) {
+    if (list.length >= max) list.shift(); // the oldest go first: the last moments matter most
+    list.push(e);
   }
+  function mag(v) {
+    if (!v) return null;
+    const c = [v.x, v.y, v.z, v.alpha, v.beta, v.gamma].filter((x) => typeof x === 'number' && isFinite(x));
+    return c.length ? Math.sqrt(c.reduce((s, x) => s + x * x, 0)) : null;
+  }
+
+  function collect() {
+    const on = (target, type, fn, capture) => {
+      try { target.addEventListener(type, fn, { capture: !!capture, passive: true }); } catch (e) { /* old engine */ }
+    };
+    const pointer = (type) => (e) => {
+      const dev = e.pointerType === 'touch' ? 't' : e.pointerType === 'pen' ? 'p' : '';
+      keep(tel.p, LIM.p, [now(), clamp(e.clientX, -LIM.xy, LIM.xy), clamp(e.clientY, -LIM.xy, LIM.xy), type, dev]);
+    };
+    on(D, 'pointermove', pointer('m'), true);
+    on(D, 'pointerdown', pointer('d'), true);
+    on(D, 'pointerup', pointer('u'), true);
+    on(W, 'scroll', () => {
+      if (tel.scrolling) return; // at most one entry per animation frame
+      tel.scrolling = true;
+      (W.requestAnimationFrame || ((f) => setTimeout(f, 16)))(() => {
+        tel.scrolling = false;
+        keep(tel.s, LIM.s, [now(), clamp(W.pageXOffset, -10 * LIM.xy, 10 * LIM.xy), clamp(W.pageYOffset, -10 * LIM.xy, 10 * LIM.xy)]);
+      });
+    });
+    // Keys: only times. A keyup ends the oldest press still held (no key identity is read,
+    // not even to pair them). Typing into password fields is left out: its rhythm could
+    // say something about the password.
+    const secret = (e) => e.target && e.target.type === 'password';
+    on(D, 'keydown', (e) => {
+      if (e.repeat || secret(e)) return;
+      const k = [now(), -1];
+      keep(tel.k, LIM.k, k);
+      keep(tel.held, 16, k);
+    }, true);
+    on(D, 'keyup', (e) => {
+      if (secret(e)) return;
+      const k = tel.held.shift();
+      if (k) k[1] = clamp(now() - k[0], 0, LIM.hold);
+    }, true);
+    // Activations without a pointer on the widget's own controls: keyboard, screen readers,
+    // switch access.
+    on(D, 'click', (e) => { if (e.detail === 0 && fromWidget(e)) tel.act++; }, true);
+    on(W, 'blur', () => keep(tel.f, LIM.f, [now(), 'b']));
+    on(W, 'focus', () => keep(tel.f, LIM.f, [now(), 'f']));
+    on(D, 'visibilitychange', () => keep(tel.f, LIM.f, [now(), D.visibilityState === 'hidden' ? 'h' : 'v']));
+    if ('ondevicemotion' in W) {
+      on(W, 'devicemotion', (e) => {
+        const a = mag(e.accelerationIncludingGravity);
+        const r = mag(e.rotationRate);
+        if (a === null && r === null) return;
+        tel.dm.n++;
+        if (a !== null) add(tel.dm.a, a);
+        if (r !== null) add(tel.dm.r, r);
+        if (a || r) tel.dm.moved = true;
+      });
+    }
+    if ('ondeviceorientation' in W) {
+      on(W, 'deviceorientation', (e) => {
+        if (typeof e.beta !== 'number' || typeof e.gamma !== 'number') return;
+        tel.dor.n++;
+        add(tel.dor.b, e.beta);
+        add(tel.dor.g, e.gamma);
+      });
+    }
+  }
+
+  function fromWidget(e) {
+    const path = typeof e.composedPath === 'function' ? e.composedPath() : [e.target];
+    for (const w of widgets.values()) {
+      if (path.indexOf(w.el) >= 0 || (w.host && path.indexOf(w.host) >= 0) || (w.dlg && path.indexOf(w.dlg.host) >= 0)) return true;
+    }
+    return false;
+  }
+
+  // tells are the automation checks; a key left out means "not checked".
+  function tells() {
+    const n = W.navigator || {};
+    const ua = String(n.userAgent || '') + ' ' + String(n.appVersion || '');
+    let ag = ['_phantom', 'callPhantom', '__nightmare', 'domAutomation', 'domAutomationController',
+      '__selenium_unwrapped', '__webdriver_evaluate', '__pwInitScripts'].filter((k) => k in W).length;
+    try {
+      if (Object.keys(D).concat(Object.keys(W)).some((k) => /^\$?cdc_/.test(k))) ag++; // ChromeDriver
+      if (Object.keys(W).some((k) => /^__playwright/.test(k))) ag++;
+    } catch (e) { /* a page that forbids enumeration */ }
+    const a = { wd: n.webdriver === true, hl: /HeadlessChrome|PhantomJS|SlimerJS/.test(ua), ag,
+      chr: typeof W.chrome === 'object' && W.chrome !== null, pf: String(n.platform || '').replace(/[^\x20-\x7e]/g, '').slice(0, 64) };
+    if (n.plugins && typeof n.plugins.length === 'number') a.pl = clamp(n.plugins.length, 0, 1000);
+    if (n.languages && typeof n.languages.length === 'number') a.lg = clamp(n.languages.length, 0, 1000);
+    if (typeof n.maxTouchPoints === 'number') a.mtp = clamp(n.maxTouchPoints, 0, 1000);
+    return a;
+  }
+
+  // deltas turns absolute times into the schema's deltas: each from the previous event of
+  // the list, the first from the collector's start.
+  function deltas(list, rest) {
+    let prev = T0;
+    return list.map((e) => {
+      const d = [clamp(e[0] - prev, 0, LIM.dt)].concat(rest(e));
+      prev = e[0];
+      return d;
+    });
+  }
+
+  // telemetry is the document sent as `telemetry` with every challenge request, at most
+  // LIM.bytes: when it would be larger, the oldest pointer events are left out.
+  function telemetry(/* w */) {
+    const doc = { v: 1, dur: clamp(now() - T0, 0, LIM.dt) };
+    const keys = tel.k.filter((k) => k[1] >= 0); // presses still held are left out
+    if (keys.length) doc.k = deltas(keys, (k) => [k[1]]);
+    if (tel.s.length) doc.s = deltas(tel.s, (e) => [e[1], e[2]]);
+    if (tel.f.length) doc.f = deltas(tel.f, (e) => [e[1]]);
+    if (tel.act) doc.act = clamp(tel.act, 0, 1000000);
+    if (tel.dm.n) doc.dm = { n: tel.dm.n, a_sd: sd(tel.dm.a, 1e6), r_sd: sd(tel.dm.r, 1e6), zero: !tel.dm.moved };
+    if (tel.dor.n) doc.do = { n: tel.dor.n, b_sd: sd(tel.dor.b, 360), g_sd: sd(tel.dor.g, 360) };
+    const s = W.screen || {};
+    doc.vp = { w: clamp(W.innerWidth, 0, LIM.xy), h: clamp(W.innerHeight, 0, LIM.xy), ow: clamp(W.outerWidth, 0, LIM.xy),
+      oh: clamp(W.outerHeight, 0, LIM.xy), sw: clamp(s.width, 0, LIM.xy), sh: clamp(s.height, 0, LIM.xy),
+      dpr: Math.min(16, Math.max(0, Math.round((+W.devicePixelRatio || 0) * 1000) / 1000)) };
+    doc.a = tells();
+    let from = 0;
+    for (;;) {
+      const p = tel.p.slice(from);
+      if (p.length) doc.p = deltas(p, (e) => (e[4] ? [e[1], e[2], e[3], e[4]] : [e[1], e[2], e[3]]));
+      else delete doc.p;
+      const over = JSON.stringify(doc).length - LIM.bytes;
+      if (over <= 0 || !p.length) return doc;
+      from += Math.ceil(over / 16) + 1; // an event is at least 16 bytes
+    }
+  }
+
+  collect();
 
   function locale(hl) {
     const tag = String(hl || (W.navigator && W.navigator.language) || 'en').toLowerCase();
@@ -320,8 +471,10 @@ h2{margin:0;font-size:17px;font-weight:600}
     w.el.appendChild(w.host);
   }
 
-  function setStatus(w, msg, isError) {
+  function setStatus(w, msg, isError, alert) {
     if (!w.status) return;
+    if (alert) w.status.setAttribute('role', 'alert');
+    else w.status.removeAttribute('role');
     w.status.textContent = msg || '';
     w.box.classList.toggle('error', !!isError);
   }
@@ -355,7 +508,8 @@ h2{margin:0;font-size:17px;font-weight:600}
     let data = null;
     try { data = await res.json(); } catch (e) { /* not JSON */ }
     if (res.ok && data) return data;
-    throw { status: res.status, code: (data && data.error && data.error.code) || '' };
+    const err = (data && data.error) || {};
+    throw { status: res.status, code: err.code || '', retryAfter: +err.retry_after || 0 };
   }
 
   // classify maps a failed request to hCaptcha's error-callback code and a message.
@@ -364,6 +518,7 @@ h2{margin:0;font-size:17px;font-weight:600}
     if (code === 'challenge_expired') return ['challenge-expired', 'chalexpired', true];
     if (code === 'challenge_used' || code === 'challenge_not_found') return ['challenge-error', 'error', true];
     if (code === 'unknown_sitekey' || code === 'hostname_not_allowed' || code === 'sitekey_mismatch') return ['invalid-data', 'config'];
+    if (code === 'try_later') return ['rate-limited', 'later'];
     if (!e || e.status === 0) return ['network-error', 'network'];
     if (e.status === 429) return ['rate-limited', 'rate'];
     if (e.status >= 500) return ['internal-error', 'error'];
@@ -399,11 +554,14 @@ h2{margin:0;font-size:17px;font-weight:600}
   function fail(w, e) {
     const c = classify(e);
     fire(w, 'error-callback', c[0]);
+    // A refusal says when to come back; it is announced at once (role=alert).
+    const later = c[1] === 'later';
+    const msg = later ? fmt(w.t.later, Math.max(1, Math.ceil((e.retryAfter || 60) / 60))) : w.t[c[1]];
     if (w.dlg) {
-      showError(w, w.t[c[1]]);
+      showError(w, msg);
       return;
     }
-    setStatus(w, w.t[c[1]], true);
+    setStatus(w, msg, true, later);
     rejectAll(w, c[0]);
   }
 

@@ -224,15 +224,23 @@ func (b *Outbox) All() []json.RawMessage {
 	return append([]json.RawMessage(nil), b.Msgs...)
 }
 
-// Risk is a fake challenge.RiskHook.
+// Risk is a fake challenge.RiskHook. A nil RecordFunc records nothing.
 type Risk struct {
 	AssessFunc func(ctx context.Context, in challenge.RiskInput) (challenge.Assessment, error)
+	RecordFunc func(ctx context.Context, r challenge.RiskRecord) error
 }
 
 var _ challenge.RiskHook = (*Risk)(nil)
 
 func (f *Risk) Assess(ctx context.Context, in challenge.RiskInput) (challenge.Assessment, error) {
 	return f.AssessFunc(ctx, in)
+}
+
+func (f *Risk) Record(ctx context.Context, r challenge.RiskRecord) error {
+	if f.RecordFunc == nil {
+		return nil
+	}
+	return f.RecordFunc(ctx, r)
 }
 
 // SigningKeys is a fixed key list for tests.
@@ -344,7 +352,23 @@ type Env struct {
 	Catalog   *job.Catalog
 	Signer    *token.Signer
 	RiskCalls []challenge.RiskInput
-	riskMu    sync.Mutex
+	// RiskRecords are the outcomes reported to the risk hook.
+	RiskRecords []challenge.RiskRecord
+	riskMu      sync.Mutex
+}
+
+// AnswerRiskCalls returns the risk assessments of answers (RiskCalls also holds those of
+// challenge requests).
+func (e *Env) AnswerRiskCalls() []challenge.RiskInput {
+	e.riskMu.Lock()
+	defer e.riskMu.Unlock()
+	var out []challenge.RiskInput
+	for _, in := range e.RiskCalls {
+		if in.Stage == challenge.RiskAnswer {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // Demo site.
@@ -374,6 +398,11 @@ func NewEnv() *Env {
 			e.RiskCalls = append(e.RiskCalls, in)
 			e.riskMu.Unlock()
 			return challenge.Assessment{Score: 0.25, Reasons: []string{"test"}}, nil
+		}, RecordFunc: func(_ context.Context, r challenge.RiskRecord) error {
+			e.riskMu.Lock()
+			e.RiskRecords = append(e.RiskRecords, r)
+			e.riskMu.Unlock()
+			return nil
 		}},
 		TTL: 5 * time.Minute, Now: e.Clock.Now,
 	}

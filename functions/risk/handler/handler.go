@@ -1,0 +1,269 @@
+// Package handler is the risk function. It has two event sources:
+//
+//   - the risk-events queue (NewConsumer): every challenge request and answer the
+//     challenge function sees arrives as a challenge.RiskEvent and is counted, once, in
+//     the per-minute windows of its IP pseudonym, its subnet's pseudonym and the IP on its
+//     site, which the challenge function reads back to score and to set difficulty;
+//   - the integrator risk lookup (New): GET /v1/risk/challenges/{id} and
+//     GET /v1/risk/ips/{ip}, authenticated with a site's secret and answering only about
+//     that site's traffic (docs/API.md "Risk"). Every answer is recorded in the privacy
+//     table as a disclosure.
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/challenge"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/web"
+)
+
+// Error codes of the risk lookup (docs/API.md).
+const (
+	CodeChallengeNotFound = "challenge_not_found"
+	CodeIPNotFound        = "ip_not_found"
+	CodeInvalidIP         = "invalid_ip"
+)
+
+// LookupWindow is how far back an address lookup reaches: what the counters keep.
+const LookupWindow = challenge.RiskEventRetention
+
+// Sites finds the site a secret belongs to (*account.Service): account.ErrInvalidSecret or
+// account.ErrNotFound when there is none.
+type Sites interface {
+	SiteBySecret(ctx context.Context, secret string) (account.Site, error)
+}
+
+// Store reads what the risk function keeps (*dynamo.Risk).
+type Store interface {
+	ChallengeRisk(ctx context.Context, id string) (challenge.ChallengeRisk, error)
+	SiteActivity(ctx context.Context, sitekey string, q challenge.WindowQuery) (challenge.SiteActivity, error)
+}
+
+// Deps are the risk lookup's ports.
+type Deps struct {
+	Sites Sites
+	Store Store
+	// Salts gives the day's salt for the risk purpose (the pseudonyms the counters use).
+	Salts       challenge.Salts
+	Disclosures privacy.DisclosureLog
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns the risk lookup's handler.
+func New(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	mux := http.NewServeMux()
+	for _, r := range routes.For(routes.FunctionRisk) {
+		var h http.Handler
+		switch r.Path {
+		case "/v1/risk/challenges/{id}":
+			h = d.authenticated(d.challenge)
+		case "/v1/risk/ips/{ip}":
+			h = d.authenticated(d.ip)
+		default:
+			panic("risk handler: no handler for route " + r.Pattern())
+		}
+		mux.Handle(r.Pattern(), h)
+	}
+	return mux
+}
+
+type siteHandler func(w http.ResponseWriter, r *http.Request, site account.Site)
+
+// authenticated requires "Authorization: Bearer <site secret>". Missing, malformed and
+// unknown secrets get the same 401, so the answer says nothing about which secrets exist.
+func (d Deps) authenticated(next siteHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		unauthorized := func() {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate risk"`)
+			web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized, "send the site's secret as Authorization: Bearer <secret>"))
+		}
+		scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !account.IsSecret(strings.TrimSpace(secret)) {
+			unauthorized()
+			return
+		}
+		site, err := d.Sites.SiteBySecret(r.Context(), strings.TrimSpace(secret))
+		switch {
+		case errors.Is(err, account.ErrNotFound), errors.Is(err, account.ErrInvalidSecret):
+			unauthorized()
+			return
+		case err != nil:
+			web.WriteError(w, r, fmt.Errorf("risk lookup: authenticate: %w", err))
+			return
+		}
+		next(w, r, site)
+	})
+}
+
+type assessmentJSON struct {
+	Score   float64  `json:"score"`
+	Reasons []string `json:"reasons"`
+}
+
+type issueJSON struct {
+	IssuedAt string `json:"issued_at"`
+	Tasks    int    `json:"tasks"`
+	assessmentJSON
+}
+
+type answerJSON struct {
+	Outcome    string `json:"outcome"`
+	AnsweredAt string `json:"answered_at"`
+	SolveMS    int64  `json:"solve_ms"`
+	assessmentJSON
+}
+
+type challengeJSON struct {
+	ID      string      `json:"id"`
+	Sitekey string      `json:"sitekey"`
+	Issue   *issueJSON  `json:"issue"`
+	Answer  *answerJSON `json:"answer"`
+}
+
+func reasons(r []string) []string {
+	if r == nil {
+		return []string{}
+	}
+	return r
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// challenge answers GET /v1/risk/challenges/{id}. Another site's challenge is 404, the
+// same as an unknown one.
+func (d Deps) challenge(w http.ResponseWriter, r *http.Request, site account.Site) {
+	id := r.PathValue("id")
+	notFound := web.Errorf(http.StatusNotFound, CodeChallengeNotFound, "no risk record for this challenge on this site (records arrive within seconds and are kept 24 hours)")
+	if !challenge.ValidID(id) {
+		web.WriteError(w, r, notFound)
+		return
+	}
+	c, err := d.Store.ChallengeRisk(r.Context(), id)
+	switch {
+	case errors.Is(err, challenge.ErrNotFound) || err == nil && c.Sitekey != site.Sitekey:
+		web.WriteError(w, r, notFound)
+		return
+	case err != nil:
+		web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
+		return
+	}
+	if err := d.disclose(r, site, privacy.DisclosureRiskChallenge, id); err != nil {
+		web.WriteError(w, r, err)
+		return
+	}
+	out := challengeJSON{ID: c.ID, Sitekey: c.Sitekey}
+	if c.Issued {
+		out.Issue = &issueJSON{IssuedAt: rfc3339(c.IssuedAt), Tasks: c.Tasks, assessmentJSON: assessmentJSON{c.IssueScore, reasons(c.IssueReasons)}}
+	}
+	if c.Outcome != "" {
+		out.Answer = &answerJSON{Outcome: string(c.Outcome), AnsweredAt: rfc3339(c.AnsweredAt), SolveMS: c.SolveTime.Milliseconds(),
+			assessmentJSON: assessmentJSON{c.AnswerScore, reasons(c.AnswerReasons)}}
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+}
+
+type countsJSON struct {
+	Issued  int `json:"issued"`
+	Refused int `json:"refused"`
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+}
+
+func countsOf(c challenge.Counts) countsJSON {
+	return countsJSON{c.Issued, c.Refused, c.Passed, c.Failed}
+}
+
+type ipJSON struct {
+	IP      string                `json:"ip"`
+	Sitekey string                `json:"sitekey"`
+	AsOf    string                `json:"as_of"`
+	Windows map[string]countsJSON `json:"windows"`
+	Answers struct {
+		Count     int      `json:"count"`
+		MeanScore *float64 `json:"mean_score"`
+	} `json:"answers"`
+}
+
+// ip answers GET /v1/risk/ips/{ip}: the address's activity on this site. An address
+// without any (possibly only on other sites) is 404.
+func (d Deps) ip(w http.ResponseWriter, r *http.Request, site account.Site) {
+	addr, err := netip.ParseAddr(r.PathValue("ip"))
+	if err != nil || addr.Zone() != "" {
+		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, CodeInvalidIP, "the path must end in an IPv4 or IPv6 address"))
+		return
+	}
+	addr = addr.Unmap()
+	ip := net.IP(addr.AsSlice())
+	now := d.Now()
+	q := challenge.WindowQuery{From: now.Add(-LookupWindow), To: now, Keys: map[string]challenge.Pseudonyms{}}
+	for _, day := range challenge.DaysBetween(q.From, now) {
+		salt, err := d.Salts.Salt(r.Context(), day)
+		if err != nil {
+			web.WriteError(w, r, fmt.Errorf("risk lookup: salt: %w", err))
+			return
+		}
+		q.Keys[day] = challenge.Pseudonyms{IP: challenge.RiskPseudonyms(salt, ip).IP}
+	}
+	a, err := d.Store.SiteActivity(r.Context(), site.Sitekey, q)
+	if err != nil {
+		web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
+		return
+	}
+	day := a.Minutes.Window(now, LookupWindow)
+	if day == (challenge.Counts{}) {
+		web.WriteError(w, r, web.Errorf(http.StatusNotFound, CodeIPNotFound, "no traffic from this address on this site in the last 24 hours"))
+		return
+	}
+	// The record names the address's network only: the log must not become a store of
+	// addresses.
+	network := fmt.Sprintf("%s/%d", challenge.TruncateIP(ip), prefixLen(addr))
+	if err := d.disclose(r, site, privacy.DisclosureRiskIP, network); err != nil {
+		web.WriteError(w, r, err)
+		return
+	}
+	out := ipJSON{IP: addr.String(), Sitekey: site.Sitekey, AsOf: rfc3339(now), Windows: map[string]countsJSON{
+		"1m":  countsOf(a.Minutes.Window(now, challenge.Window1m)),
+		"15m": countsOf(a.Minutes.Window(now, challenge.Window15m)),
+		"24h": countsOf(day),
+	}}
+	out.Answers.Count = a.Scores
+	if a.Scores > 0 {
+		m := a.ScoreSum / float64(a.Scores)
+		out.Answers.MeanScore = &m
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+}
+
+// prefixLen is the length of the network TruncateIP keeps.
+func prefixLen(a netip.Addr) int {
+	if a.Is4() {
+		return 24
+	}
+	return 48
+}
+
+// disclose records the answer about to be given; without the record nothing is given.
+func (d Deps) disclose(r *http.Request, site account.Site, kind, subject string) error {
+	err := d.Disclosures.RecordDisclosure(r.Context(), privacy.Disclosure{
+		At: d.Now().UTC(), Recipient: site.IntegratorID, Sitekey: site.Sitekey, Kind: kind, Subject: subject,
+		RequestID: web.RequestID(r.Context()),
+	})
+	if err != nil {
+		return fmt.Errorf("risk lookup: record disclosure: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/crowdgate/crowdgate/functions/risk/handler"
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/challenge"
+	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
+	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/web"
+)
+
+// What the events/risk files are about.
+const (
+	ownSite     = challengetest.DemoSitekey
+	otherSite   = "9b7a4c3e-1d2f-4e5a-8b6c-7d8e9f0a1b2c"
+	ownSecret   = "0x5e9c1b2a3d4f60718293a4b5c6d7e8f901234567"
+	ownIP       = "d75132462888822ac319ac893e751b10" // 203.0.113.77 with challengetest's salt of 2026-11-30
+	otherIP     = "137af53c1873f8c7097b22b28ba68d50" // 198.51.100.9
+	passedID    = "c_0000000000000000000000000000aa02"
+	otherChalID = "c_0000000000000000000000000000bb01"
+)
+
+var lookupTime = time.Date(2026, 11, 30, 19, 32, 0, 0, time.UTC)
+
+func readEvent(t testing.TB, name string, v any) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "risk", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return raw
+}
+
+// memEvents is an EventStore that applies each event id once.
+type memEvents struct {
+	mu      sync.Mutex
+	applied map[string]challenge.RiskEvent
+	fail    func(challenge.RiskEvent) error
+}
+
+func (m *memEvents) Apply(_ context.Context, ev challenge.RiskEvent) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		if err := m.fail(ev); err != nil {
+			return false, err
+		}
+	}
+	if _, ok := m.applied[ev.ID]; ok {
+		return false, nil
+	}
+	m.applied[ev.ID] = ev
+	return true, nil
+}
+
+var _ handler.EventStore = (*memEvents)(nil)
+
+func consume(t *testing.T, h platform.SQSHandler, file string) (events.SQSEvent, events.SQSEventResponse) {
+	t.Helper()
+	var ev events.SQSEvent
+	readEvent(t, file, &ev)
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return ev, resp
+}
+
+func TestConsumerAppliesEventsOnceAndFailsOnlyPoison(t *testing.T) {
+	store := &memEvents{applied: map[string]challenge.RiskEvent{}}
+	h := handler.NewConsumer(handler.ConsumerDeps{Store: store})
+
+	_, resp := consume(t, h, "risk-events.json")
+	if len(resp.BatchItemFailures) != 0 || len(store.applied) != 5 {
+		t.Fatalf("failures %+v, applied %d of 5", resp.BatchItemFailures, len(store.applied))
+	}
+	if ev := store.applied[passedID+":answer"]; ev.Outcome != challenge.OutcomePassed || ev.SolveMS != 12200 || ev.IP != ownIP {
+		t.Fatalf("decoded %+v", ev)
+	}
+	_, resp = consume(t, h, "risk-events-duplicate.json")
+	if len(resp.BatchItemFailures) != 0 || len(store.applied) != 5 {
+		t.Fatalf("redelivery: failures %+v, %d applied", resp.BatchItemFailures, len(store.applied))
+	}
+
+	ev, resp := consume(t, h, "risk-events-poison.json")
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	if want := []string{ev.Records[1].MessageId, ev.Records[2].MessageId}; !slices.Equal(failed, want) {
+		t.Fatalf("failed %v, want the broken JSON and the raw address %v", failed, want)
+	}
+	if len(store.applied) != 6 {
+		t.Fatalf("the good message of the poisoned batch was not applied: %d", len(store.applied))
+	}
+
+	// A store failure fails just that message, for SQS to retry.
+	store.fail = func(e challenge.RiskEvent) error {
+		if e.Outcome == challenge.OutcomeFailed {
+			return errors.New("throttled")
+		}
+		return nil
+	}
+	ev, resp = consume(t, h, "risk-events.json")
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != ev.Records[1].MessageId {
+		t.Fatalf("failures %+v", resp.BatchItemFailures)
+	}
+}
+
+// lookupFakes serve what the events/risk files describe: the own site's challenge and
+// address, another site's challenge and address.
+type lookupFakes struct {
+	disclosed []privacy.Disclosure
+}
+
+func (f *lookupFakes) SiteBySecret(_ context.Context, secret string) (account.Site, error) {
+	if secret == ownSecret {
+		return account.Site{Sitekey: ownSite, IntegratorID: "integrator-own"}, nil
+	}
+	return account.Site{}, account.ErrNotFound
+}
+
+func (f *lookupFakes) ChallengeRisk(_ context.Context, id string) (challenge.ChallengeRisk, error) {
+	switch id {
+	case passedID:
+		return challenge.ChallengeRisk{ID: id, Sitekey: ownSite, Issued: true, IssuedAt: lookupTime.Add(-2 * time.Minute), Tasks: 3,
+			IssueScore: 0.41, IssueReasons: []string{"no_interaction"}, Outcome: challenge.OutcomePassed,
+			AnsweredAt: lookupTime.Add(-100 * time.Second), SolveTime: 12200 * time.Millisecond, AnswerScore: 0.08}, nil
+	case otherChalID:
+		return challenge.ChallengeRisk{ID: id, Sitekey: otherSite, Issued: true}, nil
+	}
+	return challenge.ChallengeRisk{}, challenge.ErrNotFound
+}
+
+func (f *lookupFakes) SiteActivity(_ context.Context, sitekey string, q challenge.WindowQuery) (challenge.SiteActivity, error) {
+	a := challenge.SiteActivity{Minutes: challenge.Minutes{}}
+	for _, p := range q.Keys {
+		if sitekey == ownSite && p.IP == ownIP {
+			a.Minutes[challenge.MinuteOf(lookupTime.Add(-2*time.Minute))] = challenge.Counts{Issued: 2, Failed: 1, Passed: 1}
+			a.ScoreSum, a.Scores = 0.49, 2
+		}
+	}
+	return a, nil
+}
+
+func (f *lookupFakes) RecordDisclosure(_ context.Context, d privacy.Disclosure) error {
+	f.disclosed = append(f.disclosed, d)
+	return nil
+}
+
+func invokeLookup(t *testing.T, f *lookupFakes, file string) (int, map[string]string, []byte) {
+	t.Helper()
+	var req events.APIGatewayV2HTTPRequest
+	readEvent(t, file, &req)
+	h := handler.New(handler.Deps{Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
+	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
+	raw, _ := json.Marshal(req)
+	out, err := lambda(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	resp := out.(events.APIGatewayV2HTTPResponse)
+	return resp.StatusCode, resp.Headers, []byte(resp.Body)
+}
+
+func TestLookupOfOwnChallenge(t *testing.T) {
+	f := &lookupFakes{}
+	status, _, body := invokeLookup(t, f, "lookup-challenge.json")
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	issue, _ := got["issue"].(map[string]any)
+	answer, _ := got["answer"].(map[string]any)
+	if got["id"] != passedID || got["sitekey"] != ownSite || issue["tasks"] != float64(3) || issue["score"] != 0.41 ||
+		answer["outcome"] != "pass" || answer["solve_ms"] != float64(12200) || answer["score"] != 0.08 ||
+		answer["answered_at"] != "2026-11-30T19:30:20Z" || answer["reasons"] == nil {
+		t.Fatalf("body %s", body)
+	}
+	if len(f.disclosed) != 1 {
+		t.Fatalf("%d disclosures recorded", len(f.disclosed))
+	}
+	d := f.disclosed[0]
+	if d.Recipient != "integrator-own" || d.Sitekey != ownSite || d.Kind != privacy.DisclosureRiskChallenge || d.Subject != passedID || d.RequestID == "" || !d.At.Equal(lookupTime) {
+		t.Fatalf("disclosure %+v", d)
+	}
+}
+
+func TestLookupRefusesOtherSitesAndStrangers(t *testing.T) {
+	cases := []struct {
+		file   string
+		status int
+		code   string
+	}{
+		{"lookup-challenge-other-site.json", 404, handler.CodeChallengeNotFound},
+		{"lookup-challenge-no-secret.json", 401, web.CodeUnauthorized},
+		{"lookup-ip-other-site.json", 404, handler.CodeIPNotFound},
+		{"lookup-ip-wrong-secret.json", 401, web.CodeUnauthorized},
+		{"lookup-ip-invalid.json", 400, handler.CodeInvalidIP},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			f := &lookupFakes{}
+			status, headers, body := invokeLookup(t, f, c.file)
+			var e web.ErrorBody
+			_ = json.Unmarshal(body, &e)
+			if status != c.status || e.Error.Code != c.code {
+				t.Fatalf("%d %s, want %d %s", status, body, c.status, c.code)
+			}
+			if status == 401 && !strings.HasPrefix(headers["Www-Authenticate"], "Bearer") {
+				t.Errorf("401 without WWW-Authenticate: %v", headers)
+			}
+			if len(f.disclosed) != 0 {
+				t.Fatalf("a refusal was recorded as a disclosure: %+v", f.disclosed)
+			}
+		})
+	}
+}
+
+func TestLookupOfOwnAddress(t *testing.T) {
+	f := &lookupFakes{}
+	status, _, body := invokeLookup(t, f, "lookup-ip.json")
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	var got struct {
+		IP      string                    `json:"ip"`
+		Sitekey string                    `json:"sitekey"`
+		Windows map[string]map[string]int `json:"windows"`
+		Answers struct {
+			Count     int      `json:"count"`
+			MeanScore *float64 `json:"mean_score"`
+		} `json:"answers"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.IP != "203.0.113.77" || got.Sitekey != ownSite || got.Windows["15m"]["issued"] != 2 || got.Windows["1m"]["issued"] != 0 ||
+		got.Windows["24h"]["failed"] != 1 || got.Answers.Count != 2 || got.Answers.MeanScore == nil || *got.Answers.MeanScore != 0.245 {
+		t.Fatalf("body %s", body)
+	}
+	// The disclosure log names the network, never the address.
+	if len(f.disclosed) != 1 || f.disclosed[0].Subject != "203.0.113.0/24" || f.disclosed[0].Kind != privacy.DisclosureRiskIP {
+		t.Fatalf("disclosures %+v", f.disclosed)
+	}
+	if strings.Contains(f.disclosed[0].Subject, "77") {
+		t.Fatal("disclosure record holds the address")
+	}
+}
+
+func TestLookupDisclosesNothingItCannotRecord(t *testing.T) {
+	f := &lookupFakes{}
+	h := handler.New(handler.Deps{Sites: f, Store: f, Salts: challengetest.NewSalts(), Now: func() time.Time { return lookupTime },
+		Disclosures: disclosureFunc(func(context.Context, privacy.Disclosure) error { return errors.New("privacy table down") })})
+	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
+	var req events.APIGatewayV2HTTPRequest
+	raw := readEvent(t, "lookup-challenge.json", &req)
+	out, err := lambda(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := out.(events.APIGatewayV2HTTPResponse)
+	if resp.StatusCode != 500 || strings.Contains(resp.Body, "0.41") {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+type disclosureFunc func(context.Context, privacy.Disclosure) error
+
+func (f disclosureFunc) RecordDisclosure(ctx context.Context, d privacy.Disclosure) error {
+	return f(ctx, d)
+}
+
+func TestMixedHandlerRoutesBothEventKinds(t *testing.T) {
+	store := &memEvents{applied: map[string]challenge.RiskEvent{}}
+	f := &lookupFakes{}
+	h := handler.New(handler.Deps{Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
+	lambda := platform.MixedHandler(h, handler.NewConsumer(handler.ConsumerDeps{Store: store}))
+	var ev events.SQSEvent
+	out, err := lambda(context.Background(), readEvent(t, "risk-events.json", &ev))
+	if _, ok := out.(events.SQSEventResponse); err != nil || !ok || len(store.applied) != 5 {
+		t.Fatalf("SQS event: %T %v, %d applied", out, err, len(store.applied))
+	}
+	var req events.APIGatewayV2HTTPRequest
+	out, err = lambda(context.Background(), readEvent(t, "lookup-ip.json", &req))
+	if resp, ok := out.(events.APIGatewayV2HTTPResponse); err != nil || !ok || resp.StatusCode != 200 {
+		t.Fatalf("HTTP event: %+v %v", out, err)
+	}
+}

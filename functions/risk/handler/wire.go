@@ -1,0 +1,50 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Wire builds the risk lookup from the function's environment: sites from the accounts
+// table, counters and salts in the risk table, disclosures in the privacy table.
+func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
+	tables := map[string]string{}
+	for _, t := range []string{schema.TableAccounts, schema.TableRisk, schema.TablePrivacy} {
+		name, err := env.Config.Table(t)
+		if err != nil {
+			return nil, err
+		}
+		tables[t] = name
+	}
+	now := clock(env)
+	db := env.DynamoDB()
+	return New(Deps{
+		Sites:       account.NewService(dynamo.NewAccounts(db, tables[schema.TableAccounts]), now),
+		Store:       dynamo.NewRisk(db, tables[schema.TableRisk], now),
+		Salts:       dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeRisk),
+		Disclosures: dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now),
+		Now:         now,
+	}), nil
+}
+
+// WireConsumer builds the risk-events consumer: counters in the risk table.
+func WireConsumer(_ context.Context, env *platform.Env) (platform.SQSHandler, error) {
+	table, err := env.Config.Table(schema.TableRisk)
+	if err != nil {
+		return nil, err
+	}
+	return NewConsumer(ConsumerDeps{Store: dynamo.NewRisk(env.DynamoDB(), table, clock(env))}), nil
+}
+
+func clock(env *platform.Env) func() time.Time {
+	if env.Now != nil {
+		return env.Now
+	}
+	return time.Now
+}

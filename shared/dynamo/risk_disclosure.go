@@ -1,0 +1,121 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/privacy"
+)
+
+// Disclosures is the privacy.DisclosureLog on the privacy table. Layout:
+//
+//	DISCLOSURE#<recipient>  <at>#<id>  one disclosure; gsi1 DISCLOSED#<subject> / <at>#<id>
+//	                                   (what was disclosed about a challenge or network, for
+//	                                   access requests); ttl = at + 24 months
+type Disclosures struct {
+	api   API
+	table string
+	now   func() time.Time
+}
+
+var _ privacy.DisclosureLog = (*Disclosures)(nil)
+
+// NewDisclosures returns the log on the deployed privacy table; now (nil: time.Now)
+// judges expiry.
+func NewDisclosures(api API, table string, now func() time.Time) *Disclosures {
+	if now == nil {
+		now = time.Now
+	}
+	return &Disclosures{api: api, table: table, now: now}
+}
+
+type disclosureItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	GSI1PK    string `dynamodbav:"gsi1pk"`
+	GSI1SK    string `dynamodbav:"gsi1sk"`
+	Kind      string `dynamodbav:"kind"`
+	ID        string `dynamodbav:"id"`
+	At        string `dynamodbav:"at"`
+	Recipient string `dynamodbav:"recipient"`
+	Sitekey   string `dynamodbav:"sitekey"`
+	What      string `dynamodbav:"what"`
+	Subject   string `dynamodbav:"subject"`
+	RequestID string `dynamodbav:"request_id,omitempty"`
+	TTL       int64  `dynamodbav:"ttl"`
+}
+
+func disclosurePK(recipient string) string { return "DISCLOSURE#" + recipient }
+
+// RecordDisclosure implements privacy.DisclosureLog. A missing id or time is filled in.
+func (d *Disclosures) RecordDisclosure(ctx context.Context, x privacy.Disclosure) error {
+	if x.At.IsZero() {
+		x.At = d.now()
+	}
+	if x.ID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // crypto/rand never fails (it panics instead)
+		x.ID = hex.EncodeToString(b[:])
+	}
+	sort := x.At.UTC().Format(privSortTime) + "#" + x.ID
+	item, err := attributevalue.MarshalMap(disclosureItem{
+		PK: disclosurePK(x.Recipient), SK: sort, GSI1PK: "DISCLOSED#" + x.Subject, GSI1SK: sort,
+		Kind: "disclosure", ID: x.ID, At: x.At.UTC().Format(time.RFC3339Nano), Recipient: x.Recipient,
+		Sitekey: x.Sitekey, What: x.Kind, Subject: x.Subject, RequestID: x.RequestID, TTL: x.ExpiresAt().Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("encode disclosure: %w", err)
+	}
+	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &d.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}); err != nil {
+		return fmt.Errorf("record disclosure: %w", err)
+	}
+	return nil
+}
+
+// Disclosed lists what was disclosed to a recipient, oldest first (expired records left
+// out).
+func (d *Disclosures) Disclosed(ctx context.Context, recipient string) ([]privacy.Disclosure, error) {
+	var out []privacy.Disclosure
+	now := d.now()
+	var start map[string]types.AttributeValue
+	for {
+		res, err := d.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:              &d.table,
+			KeyConditionExpression: aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": &types.AttributeValueMemberS{Value: disclosurePK(recipient)},
+			},
+			ExclusiveStartKey: start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list disclosures: %w", err)
+		}
+		for _, it := range res.Items {
+			if Expired(it, now) {
+				continue
+			}
+			var x disclosureItem
+			if err := attributevalue.UnmarshalMap(it, &x); err != nil {
+				return nil, fmt.Errorf("decode disclosure: %w", err)
+			}
+			at, _ := time.Parse(time.RFC3339Nano, x.At)
+			out = append(out, privacy.Disclosure{
+				ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject, RequestID: x.RequestID,
+			})
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = res.LastEvaluatedKey
+	}
+}
