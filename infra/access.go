@@ -21,7 +21,21 @@ type access struct {
 	SendQueues      []string // schema.Queue*: send messages
 	ReadBuckets     []string // schema.Bucket*: get objects (and presign GET links)
 	WriteBuckets    []string // schema.Bucket*: put objects
-	SigningKeys     bool     // read the token-signing key list (SIGNING_SECRET_ARN)
+	// DeleteBuckets: schema.Bucket*: delete objects and all their versions, listing the
+	// bucket (and its versions) to find them.
+	DeleteBuckets []string
+	SigningKeys   bool // read the token-signing key list (SIGNING_SECRET_ARN)
+
+	// DeleteTables: schema.Table*: delete items by key and nothing else (explicit
+	// retention deletes, such as expired salts).
+	DeleteTables []string
+	// RotateSigningKeys: run the rotation protocol on the signing-key secret (read it,
+	// write and promote new versions); also sets SIGNING_SECRET_ARN.
+	RotateSigningKeys bool
+	// PrivacyKey: read the privacy-hash key (PRIVACY_KEY_SECRET_ARN).
+	PrivacyKey bool
+	// SendEmail: ses:SendEmail from the MailFrom parameter's address only (MAIL_FROM).
+	SendEmail bool
 }
 
 // grants is the least-privilege table of every function. Queue consumers also receive
@@ -29,8 +43,8 @@ type access struct {
 var grants = map[string]access{
 	routes.FunctionChallenge: {
 		ReadTables:      []string{schema.TableAccounts, schema.TableLabels},
-		ReadWriteTables: []string{schema.TableChallenges, schema.TableRisk}, // risk: the daily salt
-		SendQueues:      []string{schema.QueueAnswers},
+		ReadWriteTables: []string{schema.TableChallenges, schema.TableRisk}, // risk: the daily salts and the IP windows it scores with
+		SendQueues:      []string{schema.QueueAnswers, schema.QueueRiskEvents},
 		ReadBuckets:     []string{schema.BucketMedia}, // presigned tile URLs
 		SigningKeys:     true,
 	},
@@ -42,8 +56,48 @@ var grants = map[string]access{
 	routes.FunctionAdmin: {
 		ReadWriteTables: []string{schema.TableAccounts},
 	},
+	routes.FunctionRisk: {
+		ReadTables:      []string{schema.TableAccounts},                  // the lookup authenticates site secrets
+		ReadWriteTables: []string{schema.TableRisk, schema.TablePrivacy}, // counters and salts; disclosure records
+	},
+	routes.FunctionPrivacy: {
+		ReadTables:      []string{schema.TableAccounts}, // is the requester an integrator or customer
+		ReadWriteTables: []string{schema.TablePrivacy},  // the request log
+		SendQueues:      []string{schema.QueuePrivacy},  // approved requests, carried out by the consumer
+		ReadBuckets:     []string{schema.BucketPrivacy}, // presigned links to access packages
+		PrivacyKey:      true,
+		SendEmail:       true, // verification codes and responses
+	},
+	// The privacy worker carries approved requests out over every store that can hold an
+	// account holder's data; the risk and challenges tables hold none (docs/PRIVACY.md).
+	functionPrivacyWorker: {
+		ReadWriteTables: []string{schema.TableAccounts, schema.TableLabels, schema.TablePrivacy},  // erase, correct, record choices; the request log
+		SendQueues:      []string{schema.QueuePrivacy},                                            // a job that nears the timeout continues in a new message
+		ReadBuckets:     []string{schema.BucketPrivacy},                                           // access package parts
+		WriteBuckets:    []string{schema.BucketPrivacy},                                           // access packages
+		DeleteBuckets:   []string{schema.BucketMedia, schema.BucketExports, schema.BucketPrivacy}, // uploads, export files, packages and parts
+		PrivacyKey:      true,                                                                     // the request workflow's hashes
+		SendEmail:       true,                                                                     // completion and denial notices
+	},
+	functionRotateKeys: {
+		DeleteTables:      []string{schema.TableRisk}, // expired daily salts
+		RotateSigningKeys: true,
+	},
+	routes.FunctionJobs: {
+		ReadTables:      []string{schema.TableAccounts},                     // customer API keys
+		ReadWriteTables: []string{schema.TableLabels},                       // jobs, items, export records
+		SendQueues:      []string{schema.QueueExports},                      // export requests
+		ReadBuckets:     []string{schema.BucketMedia, schema.BucketExports}, // upload checks; presigned export links
+		WriteBuckets:    []string{schema.BucketMedia},                       // presigned upload links are signed by this role
+		DeleteBuckets:   []string{schema.BucketMedia},                       // rejected uploads and deleted jobs, every version
+	},
 	"consensus": {
-		ReadWriteTables: []string{schema.TableLabels},
+		ReadWriteTables: []string{schema.TableLabels},  // items' consensus, answerer states, class counts
+		SendQueues:      []string{schema.QueueAnswers}, // the scheduled re-estimation fans out one message per job
+	},
+	"export": {
+		ReadWriteTables: []string{schema.TableLabels},   // export records (status), job items (read)
+		WriteBuckets:    []string{schema.BucketExports}, // multipart upload of the export object
 	},
 }
 
@@ -114,6 +168,9 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 	if a.SigningKeys {
 		s.signingKeys.GrantRead(role, nil)
 		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
+	}
+	if err := s.grantMore(a, role, env); err != nil {
+		return nil, fmt.Errorf("function %s: %w", function, err)
 	}
 	return env, nil
 }

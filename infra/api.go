@@ -31,17 +31,19 @@ func (s *crowdgate) addAPI(opts stackOptions) error {
 	api := awsapigatewayv2.NewHttpApi(s.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
 		ApiName:     s.stack.StackName(),
 		Description: jsii.String("crowdgate: widget, siteverify and operator API"),
-		// Only what the widget needs: it posts JSON from any page, without cookies.
+		// Only what browsers need: the widget posts JSON from any page, without cookies;
+		// a privacy page follows a request with its bearer secret (Authorization).
 		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
 			AllowOrigins:     jsii.Strings("*"),
 			AllowMethods:     &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_OPTIONS},
-			AllowHeaders:     jsii.Strings("Content-Type"),
+			AllowHeaders:     jsii.Strings("Content-Type", "Authorization"),
 			AllowCredentials: jsii.Bool(false),
 			MaxAge:           awscdk.Duration_Hours(jsii.Number(1)),
 		},
 		// The stage is created below: the default one cannot take throttling or access logs.
 		CreateDefaultStage: jsii.Bool(false),
 	})
+	s.api = api
 	logs := awslogs.NewLogGroup(s.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
 		Retention:     logRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,

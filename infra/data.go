@@ -78,6 +78,7 @@ func (s *crowdgate) addQueues() {
 			EnforceSSL:      jsii.Bool(true),
 			RetentionPeriod: awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
 		})
+		s.deadLetters[q.Name] = dlq
 		s.queues[q.Name] = awssqs.NewQueue(s.stack, jsii.String(pascal(q.Name)+"Queue"), &awssqs.QueueProps{
 			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 			EnforceSSL:        jsii.Bool(true),

@@ -28,7 +28,13 @@ var sizes = map[string]sizing{
 	routes.FunctionChallenge: {10 * time.Second, 512, "visitor-facing: grades answers, scores risk and presigns media; more CPU is lower latency"},
 	routes.FunctionVerify:    {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
 	routes.FunctionAdmin:     {10 * time.Second, 256, "rare operator calls against the accounts table"},
-	"consensus":              {20 * time.Second, 256, "a batch of 10 answer messages; must stay well below the answers queue's visibility timeout"},
+	routes.FunctionRisk:      {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; below the risk-events queue's 60 s visibility"},
+	"consensus":              {50 * time.Second, 512, "a batch of 10 answer messages takes well under a second; the rest is for one job's re-estimation pass (its whole consensus state in memory, versioned write-back); below the answers queue's 60 s visibility"},
+	"export":                 {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; below the exports queue's 15 min visibility"},
+	routes.FunctionJobs:      {29 * time.Second, 512, "customer API: item batches, upload checks (one ranged GET and an image header decode each) and bounded deletes; the HTTP API integration limit is 30 s"},
+	routes.FunctionPrivacy:   {10 * time.Second, 256, "a few table reads and writes per request plus one SES call when a code or answer is mailed"},
+	functionPrivacyWorker:    {10 * time.Minute, 512, "steps of at most a few hundred DynamoDB or S3 calls, checkpointed; stops two minutes before the timeout and continues in a new message; below the privacy queue's 15 min visibility"},
+	functionRotateKeys:       {30 * time.Second, 128, "a handful of Secrets Manager or DynamoDB calls per invocation, nothing held in memory; the timeout leaves room for SDK retries"},
 }
 
 // Queue consumer event-source settings.
@@ -84,6 +90,7 @@ func (s *crowdgate) function(name string) (awslambda.Function, error) {
 			jsii.String("build/lambda/"+name+"/bootstrap does not exist; the function is a placeholder that fails every call. Run `make build` before deploying."), nil)
 	}
 	s.roles[name] = role
+	s.functions[name] = fn
 	return fn, nil
 }
 
@@ -99,9 +106,14 @@ func (s *crowdgate) consumer(queue string) (awslambda.Function, error) {
 		// SQS would hand a message to a second consumer while the first still works on it.
 		return nil, fmt.Errorf("consumer %s: timeout %s exceeds queue %s visibility %ds", q.Consumer, size.Timeout, q.Name, q.VisibilitySeconds)
 	}
-	fn, err := s.function(q.Consumer)
-	if err != nil {
-		return nil, err
+	// A function that also serves HTTP routes (risk) already exists: it gets the queue as
+	// a second event source.
+	fn, ok := s.functions[q.Consumer]
+	if !ok {
+		var err error
+		if fn, err = s.function(q.Consumer); err != nil {
+			return nil, err
+		}
 	}
 	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queues[q.Name], &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(consumerBatchSize),

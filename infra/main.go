@@ -9,7 +9,12 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/schema"
 )
+
+// consumers are the queues whose consumer function is deployed.
+var consumers = []string{schema.QueueAnswers, schema.QueueExports, schema.QueueRiskEvents, schema.QueuePrivacy}
 
 func main() {
 	err := run()
@@ -36,7 +41,7 @@ func run() error {
 	// The placeholder directories only need to live until synth has copied them into the
 	// cloud assembly.
 	defer code.Close()
-	opts := stackOptions{Code: code}
+	opts := stackOptions{Code: code, Consumers: consumers}
 	if opts.RateLimit, err = contextNumber(app, ctxRateLimit, defaultRateLimit); err != nil {
 		return err
 	}

@@ -2,40 +2,81 @@ package main
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 )
 
-// signingKeyID names the first token-signing key; rotation adds newer ids in front.
-const signingKeyID = "k1"
+// functionRotateKeys rotates the signing keys and destroys expired salts (functions/rotatekeys).
+const functionRotateKeys = "rotatekeys"
 
-// addSigningKeys creates the token-signing key list in Secrets Manager in the format
-// config.SigningKeys documents: "kid:base64key[,kid:base64key…]", newest first.
-//
-// CloudFormation can generate random secrets but not prefix them, so it takes two secrets:
-// a generated seed (44 characters from [A-Za-z0-9], which is valid base64 for 33 random
-// bytes, ~262 bits) and the key list itself, whose value CloudFormation assembles as
-// "k1:<seed>" through a dynamic reference at deploy time. The key never appears in the
-// template, and only the key list is granted to functions.
+// signingKeyRotationDays is how often the token-signing key is replaced.
+const signingKeyRotationDays = 30
+
+// generatedKey is what Secrets Manager generates for a key that must be valid base64 of at
+// least 32 bytes: 44 characters of [A-Za-z0-9] are valid base64 for 33 random bytes
+// (~262 bits) for every decoder.
+func generatedKey() *awssecretsmanager.SecretStringGenerator {
+	return &awssecretsmanager.SecretStringGenerator{
+		PasswordLength:     jsii.Number(44),
+		ExcludePunctuation: jsii.Bool(true),
+		IncludeSpace:       jsii.Bool(false),
+	}
+}
+
+// addSigningKeys creates the token-signing key secret. CloudFormation generates its first
+// value, a bare base64 key, which token.NewSigner accepts with a kid derived from the key's
+// hash; the rotation function (addKeyRotation) turns it into "kid:base64key,…" lists. The
+// template never holds a value, so a later deploy cannot overwrite a rotated list: the
+// generator only runs when the secret is created.
 func (s *crowdgate) addSigningKeys() {
-	seed := awssecretsmanager.NewSecret(s.stack, jsii.String("SigningKeySeed"), &awssecretsmanager.SecretProps{
-		Description: jsii.String("crowdgate: random material of the first token-signing key (read only by CloudFormation)"),
-		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
-			PasswordLength:     jsii.Number(44),
-			ExcludePunctuation: jsii.Bool(true),
-			IncludeSpace:       jsii.Bool(false),
-		},
+	s.signingKeys = awssecretsmanager.NewSecret(s.stack, jsii.String("SigningKeys"), &awssecretsmanager.SecretProps{
+		Description:          jsii.String("crowdgate: token-signing keys, kid:base64key pairs newest first (a bare key before the first rotation)"),
+		GenerateSecretString: generatedKey(),
 		// Pass tokens live 120 s, so nothing signed with these keys outlives the stack.
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
-	value := awscdk.Fn_Join(jsii.String(""), &[]*string{
-		jsii.String(signingKeyID + ":"),
-		seed.SecretValue().UnsafeUnwrap(), // a {{resolve:secretsmanager:…}} reference, not the value
+}
+
+// addPrivacyKey creates the key of the privacy table's subject and code hashes
+// (PRIVACY_KEY_SECRET_ARN). It is never rotated: the hashes of a request must match for as
+// long as the request log is kept, and it is retained with the table it keys.
+func (s *crowdgate) addPrivacyKey() {
+	s.privacyKey = awssecretsmanager.NewSecret(s.stack, jsii.String("PrivacyKey"), &awssecretsmanager.SecretProps{
+		Description:          jsii.String("crowdgate: key of the privacy table's identity hashes (base64, never rotated)"),
+		GenerateSecretString: generatedKey(),
+		RemovalPolicy:        awscdk.RemovalPolicy_RETAIN,
 	})
-	s.signingKeys = awssecretsmanager.NewSecret(s.stack, jsii.String("SigningKeys"), &awssecretsmanager.SecretProps{
-		Description:       jsii.String("crowdgate: token-signing keys, kid:base64key pairs, newest first"),
-		SecretStringValue: awscdk.SecretValue_UnsafePlainText(value),
-		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+}
+
+// addKeyRotation deploys the rotatekeys function and makes it the signing keys' rotation
+// Lambda, every signingKeyRotationDays days. The L1 rotation schedule is used because the
+// L2 one grants secretsmanager:GetRandomPassword on "*"; the function draws its keys from
+// crypto/rand and its role (grant table) names the secret only.
+func (s *crowdgate) addKeyRotation() error {
+	fn, err := s.function(functionRotateKeys)
+	if err != nil {
+		return err
+	}
+	invoke := awslambda.NewCfnPermission(s.stack, jsii.String("SigningKeysRotationInvoke"), &awslambda.CfnPermissionProps{
+		Action:        jsii.String("lambda:InvokeFunction"),
+		FunctionName:  fn.FunctionArn(),
+		Principal:     awsiam.NewServicePrincipal(jsii.String("secretsmanager.amazonaws.com"), nil).Service(),
+		SourceAccount: s.stack.Account(), // only Secrets Manager acting for this account
 	})
-	s.signingSeed = seed
+	rotation := awssecretsmanager.NewCfnRotationSchedule(s.stack, jsii.String("SigningKeysRotation"), &awssecretsmanager.CfnRotationScheduleProps{
+		SecretId:          s.signingKeys.SecretArn(),
+		RotationLambdaArn: fn.FunctionArn(),
+		RotationRules: &awssecretsmanager.CfnRotationSchedule_RotationRulesProperty{
+			AutomaticallyAfterDays: jsii.Number(signingKeyRotationDays),
+		},
+		// A deploy must not change the signing key as a side effect; the first rotation
+		// comes signingKeyRotationDays after the deploy, or by `aws secretsmanager
+		// rotate-secret` (docs/DEPLOY.md).
+		RotateImmediatelyOnUpdate: jsii.Bool(false),
+	})
+	// Secrets Manager checks that it may invoke the function when the schedule is set.
+	rotation.AddResourceDependency(invoke, jsii.String("Secrets Manager checks its invoke permission when rotation is configured"))
+	return nil
 }

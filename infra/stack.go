@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -43,14 +44,21 @@ type crowdgate struct {
 	queues      map[string]awssqs.Queue
 	buckets     map[string]awss3.Bucket
 	signingKeys awssecretsmanager.Secret
-	signingSeed awssecretsmanager.Secret
+	privacyKey  awssecretsmanager.Secret
 	roles       map[string]awsiam.Role
+	functions   map[string]awslambda.Function
+	deadLetters map[string]awssqs.Queue // by the queue they belong to
+	api         awsapigatewayv2.HttpApi
 	stage       awsapigatewayv2.HttpStage
+	params      parameters
+	// alarmTopicArn is where alarms go (addAlarms).
+	alarmTopicArn *string
 }
 
 // newCrowdgateStack builds the whole service: storage from shared/schema, one Lambda per
 // function of shared/routes (and per enabled queue consumer), the HTTP API, the
-// token-signing keys, cdk-nag suppressions and the outputs.
+// token-signing keys and their rotation, scheduled jobs, alarms, cdk-nag suppressions and
+// the outputs.
 func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions) (*crowdgate, error) {
 	if opts.RateLimit == 0 {
 		opts.RateLimit = defaultRateLimit
@@ -68,11 +76,16 @@ func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions)
 		queues:    map[string]awssqs.Queue{},
 		buckets:   map[string]awss3.Bucket{},
 		roles:     map[string]awsiam.Role{},
+		functions: map[string]awslambda.Function{},
+
+		deadLetters: map[string]awssqs.Queue{},
 	}
 	s.addTables()
 	s.addQueues()
 	s.addBuckets()
+	s.addParameters()
 	s.addSigningKeys()
+	s.addPrivacyKey()
 	if err := s.addAPI(opts); err != nil {
 		return nil, err
 	}
@@ -81,6 +94,13 @@ func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions)
 			return nil, err
 		}
 	}
+	if err := s.addKeyRotation(); err != nil {
+		return nil, err
+	}
+	if err := s.addSchedules(schedules); err != nil {
+		return nil, err
+	}
+	s.addAlarms()
 	s.suppress()
 	s.addOutputs()
 	return s, nil
@@ -106,6 +126,7 @@ func (s *crowdgate) addOutputs() {
 		out(envOutputID("bucket", b.Name), s.buckets[b.Name].BucketName(), "S3 bucket "+b.Name)
 	}
 	out("SigningSecretArn", s.signingKeys.SecretArn(), "Secrets Manager secret with the token-signing keys")
+	out("AlarmTopic", s.alarmTopicArn, "SNS topic the alarms notify: the AlarmTopicArn parameter, or the stack's own topic when it is empty")
 }
 
 // widgetScript is the route (routes.Table) that serves the widget script.

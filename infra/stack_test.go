@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,11 +15,10 @@ import (
 	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
-	"github.com/crowdgate/crowdgate/shared/token"
 )
 
-// One stack for all tests: synth takes tens of seconds. It is the production stack plus the
-// answers-queue consumer, so the consumer helper is covered before its function lands.
+// One stack for all tests: synth takes tens of seconds. It is the production stack, with
+// main.go's consumers.
 var (
 	built    *crowdgate
 	template assertions.Template
@@ -62,7 +60,7 @@ func setup() (*lambdaCode, error) {
 	if err != nil {
 		return nil, err
 	}
-	built, err = newCrowdgateStack(app, stackName(app), stackOptions{Code: code, Consumers: []string{schema.QueueAnswers}})
+	built, err = newCrowdgateStack(app, stackName(app), stackOptions{Code: code, Consumers: consumers})
 	if err != nil {
 		return code, err
 	}
@@ -177,7 +175,7 @@ func TestEveryRouteIsIntegratedWithItsFunctionAndAuth(t *testing.T) {
 	}
 }
 
-func TestStageThrottlesLogsWithoutIPsAndCORSIsWidgetOnly(t *testing.T) {
+func TestStageThrottlesLogsWithoutIPsAndCORSIsBrowserOnly(t *testing.T) {
 	stages := resources("AWS::ApiGatewayV2::Stage")
 	if len(stages) != 1 {
 		t.Fatalf("%d stages, want 1", len(stages))
@@ -207,7 +205,7 @@ func TestStageThrottlesLogsWithoutIPsAndCORSIsWidgetOnly(t *testing.T) {
 	for _, api := range resources("AWS::ApiGatewayV2::Api") {
 		c := dig(api, "Properties", "CorsConfiguration")
 		if fmt.Sprint(dig(c, "AllowOrigins")) != "[*]" || fmt.Sprint(dig(c, "AllowMethods")) != "[GET POST OPTIONS]" ||
-			fmt.Sprint(dig(c, "AllowHeaders")) != "[Content-Type]" || dig(c, "AllowCredentials") == true {
+			fmt.Sprint(dig(c, "AllowHeaders")) != "[Content-Type Authorization]" || dig(c, "AllowCredentials") == true {
 			t.Errorf("CORS = %v", c)
 		}
 	}
@@ -369,9 +367,9 @@ func TestBucketsArePrivateTLSOnlyLoggedAndExpire(t *testing.T) {
 
 // deployed lists the functions the test stack creates.
 func deployed() []string {
-	names := routes.Functions()
-	for _, q := range schema.Queues {
-		if q.Name == schema.QueueAnswers {
+	names := append(routes.Functions(), functionRotateKeys)
+	for _, q := range consumerQueues() {
+		if !slices.Contains(names, q.Consumer) { // a consumer may also serve HTTP routes
 			names = append(names, q.Consumer)
 		}
 	}
@@ -405,11 +403,20 @@ func TestFunctionsRunArmAL2023WithTracingAndGrantedEnv(t *testing.T) {
 		for _, q := range a.SendQueues {
 			want[config.EnvName("queue", q)] = logicalID(t, pascal(q)+"Queue")
 		}
-		for _, b := range slices.Concat(a.ReadBuckets, a.WriteBuckets) {
+		for _, b := range slices.Concat(a.ReadBuckets, a.WriteBuckets, a.DeleteBuckets) {
 			want[config.EnvName("bucket", b)] = logicalID(t, pascal(b)+"Bucket")
 		}
-		if a.SigningKeys {
+		for _, tb := range a.DeleteTables {
+			want[config.EnvName("table", tb)] = logicalID(t, pascal(tb)+"Table")
+		}
+		if a.SigningKeys || a.RotateSigningKeys {
 			want["SIGNING_SECRET_ARN"] = logicalID(t, "SigningKeys")
+		}
+		if a.PrivacyKey {
+			want["PRIVACY_KEY_SECRET_ARN"] = logicalID(t, "PrivacyKey")
+		}
+		if a.SendEmail {
+			want["MAIL_FROM"] = "MailFrom" // the parameter
 		}
 		got := map[string]string{}
 		for k, v := range dig(p, "Environment", "Variables").(map[string]any) {
@@ -466,7 +473,7 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		for _, q := range a.SendQueues {
 			add(logicalID(t, pascal(q)+"Queue"), "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 		}
-		for _, q := range schema.Queues {
+		for _, q := range consumerQueues() {
 			if q.Consumer == name {
 				add(logicalID(t, pascal(q.Name)+"Queue"), "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 			}
@@ -477,13 +484,31 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		for _, b := range a.WriteBuckets {
 			add(logicalID(t, pascal(b)+"Bucket"), "s3:PutObject")
 		}
+		for _, b := range a.DeleteBuckets {
+			add(logicalID(t, pascal(b)+"Bucket"), slices.Concat(objectDeleteActions, bucketListingActions)...)
+		}
 		if a.SigningKeys {
 			add(logicalID(t, "SigningKeys"), "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 		}
+		if a.RotateSigningKeys {
+			add(logicalID(t, "SigningKeys"), signingKeyRotationActions...)
+		}
+		if a.PrivacyKey {
+			add(logicalID(t, "PrivacyKey"), "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+		}
+		for _, tb := range a.DeleteTables {
+			add(logicalID(t, pascal(tb)+"Table"), tableDeleteActions...)
+		}
 		used := map[string]bool{}
+		sendsEmail := false
 		for _, s := range statementsOf(t, name) {
 			actions := list(dig(s, "Action"))
 			if dig(s, "Effect") != "Allow" {
+				continue
+			}
+			if fmt.Sprint(actions) == "[ses:SendEmail]" {
+				sendsEmail = true
+				checkSendEmail(t, name, s)
 				continue
 			}
 			for _, act := range actions {
@@ -518,61 +543,75 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 				t.Errorf("%s: grant on %s is missing from its policy", name, id)
 			}
 		}
+		if sendsEmail != a.SendEmail {
+			t.Errorf("%s: may send e-mail %v, grant table says %v", name, sendsEmail, a.SendEmail)
+		}
 	}
+}
+
+// checkSendEmail asserts the SES statement: the account's identities in the stack's
+// region, and only from the MailFrom address.
+func checkSendEmail(t *testing.T, function string, s any) {
+	t.Helper()
+	if !grants[function].SendEmail {
+		t.Errorf("%s: may send e-mail without SendEmail in the grant table", function)
+	}
+	res := fmt.Sprint(list(dig(s, "Resource")))
+	for _, part := range []string{"AWS::Partition", ":ses:", "AWS::Region", "AWS::AccountId", ":identity/*"} {
+		if !strings.Contains(res, part) {
+			t.Errorf("%s: ses:SendEmail resource %s lacks %s", function, res, part)
+		}
+	}
+	if from := refs(dig(s, "Condition", "StringEquals", "ses:FromAddress")); fmt.Sprint(from) != "[MailFrom]" {
+		t.Errorf("%s: ses:SendEmail not limited to the MailFrom address: %v", function, dig(s, "Condition"))
+	}
+}
+
+// consumerQueues are the queues whose consumer the stack deploys.
+func consumerQueues() []schema.Queue {
+	var out []schema.Queue
+	for _, q := range schema.Queues {
+		if slices.Contains(consumers, q.Name) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 func TestConsumerGetsBatchesWithPartialFailures(t *testing.T) {
 	mappings := resources("AWS::Lambda::EventSourceMapping")
-	if len(mappings) != 1 {
-		t.Fatalf("%d event source mappings, want 1", len(mappings))
+	if len(mappings) != len(consumerQueues()) {
+		t.Errorf("%d event source mappings, want one per consumer (%d)", len(mappings), len(consumerQueues()))
 	}
-	answers := schema.Queues[slices.IndexFunc(schema.Queues, func(q schema.Queue) bool { return q.Name == schema.QueueAnswers })]
-	for _, m := range mappings {
-		p := m["Properties"]
-		if !slices.Contains(refs(dig(p, "EventSourceArn")), logicalID(t, pascal(answers.Name)+"Queue")) ||
-			!slices.Contains(refs(dig(p, "FunctionName")), logicalID(t, pascal(answers.Consumer)+"Function")) {
-			t.Errorf("mapping does not connect %s to %s: %v", answers.Name, answers.Consumer, p)
+	for _, q := range consumerQueues() {
+		queue, fn := logicalID(t, pascal(q.Name)+"Queue"), logicalID(t, pascal(q.Consumer)+"Function")
+		found := 0
+		for _, m := range mappings {
+			p := m["Properties"]
+			if !slices.Contains(refs(dig(p, "EventSourceArn")), queue) {
+				continue
+			}
+			found++
+			if !slices.Contains(refs(dig(p, "FunctionName")), fn) {
+				t.Errorf("%s is not delivered to %s: %v", q.Name, q.Consumer, p)
+			}
+			if dig(p, "BatchSize") != float64(consumerBatchSize) || fmt.Sprint(dig(p, "FunctionResponseTypes")) != "[ReportBatchItemFailures]" ||
+				dig(p, "ScalingConfig", "MaximumConcurrency") != float64(consumerMaxConcurrency) {
+				t.Errorf("%s mapping settings %v", q.Name, p)
+			}
 		}
-		if dig(p, "BatchSize") != float64(consumerBatchSize) || fmt.Sprint(dig(p, "FunctionResponseTypes")) != "[ReportBatchItemFailures]" ||
-			dig(p, "ScalingConfig", "MaximumConcurrency") != float64(consumerMaxConcurrency) {
-			t.Errorf("mapping settings %v", p)
+		if found != 1 {
+			t.Errorf("%s: %d event source mappings, want 1", q.Name, found)
 		}
-	}
-	if sizes[answers.Consumer].Timeout.Seconds() >= float64(answers.VisibilitySeconds) {
-		t.Errorf("%s timeout reaches the %s visibility timeout", answers.Consumer, answers.Name)
-	}
-}
-
-func TestSigningKeyListIsAssembledFromAGeneratedSeed(t *testing.T) {
-	keys := resources("")[logicalID(t, "SigningKeys")]["Properties"]
-	seed := logicalID(t, "SigningKeySeed")
-	join := fmt.Sprint(dig(keys, "SecretString"))
-	if !strings.Contains(join, signingKeyID+":{{resolve:secretsmanager:") || !slices.Contains(refs(dig(keys, "SecretString")), seed) {
-		t.Errorf("key list is not %s:<seed>: %s", signingKeyID, join)
-	}
-	gen := dig(resources("")[seed], "Properties", "GenerateSecretString")
-	// 44 characters of [A-Za-z0-9] are valid base64 (33 bytes) for every decoder.
-	length, _ := dig(gen, "PasswordLength").(float64)
-	if length == 0 || dig(gen, "ExcludePunctuation") != true || dig(gen, "IncludeSpace") != false {
-		t.Fatalf("seed generator %v", gen)
-	}
-	// Whatever Secrets Manager generates from that alphabet must be a key the token package
-	// accepts, or every function fails at start-up.
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	for range 20 {
-		seedValue := make([]byte, int(length))
-		for i := range seedValue {
-			seedValue[i] = alphabet[rand.IntN(len(alphabet))]
-		}
-		if _, err := token.NewSigner(signingKeyID + ":" + string(seedValue)); err != nil {
-			t.Fatalf("generated key list %s:<%d chars> is rejected: %v", signingKeyID, len(seedValue), err)
+		if sizes[q.Consumer].Timeout.Seconds() >= float64(q.VisibilitySeconds) {
+			t.Errorf("%s timeout reaches the %s visibility timeout", q.Consumer, q.Name)
 		}
 	}
 }
 
 func TestOutputsNameTheAPIAndEveryResource(t *testing.T) {
 	outputs := tmpl["Outputs"].(map[string]any)
-	want := []string{"ApiUrl", "WidgetScriptUrl", "SigningSecretArn"}
+	want := []string{"ApiUrl", "WidgetScriptUrl", "SigningSecretArn", "AlarmTopic"}
 	for _, tb := range schema.Tables {
 		want = append(want, envOutputID("table", tb.Name))
 	}

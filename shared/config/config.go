@@ -23,7 +23,8 @@ type Config struct {
 
 	// SigningKeys holds token-signing keys as "kid:base64key" pairs separated by commas;
 	// the first is used to sign. On AWS SigningSecretARN names a Secrets Manager secret
-	// with the same content instead.
+	// with the same content instead (a bare base64 key before its first rotation: see
+	// token.NewSigner).
 	SigningKeys      string
 	SigningSecretARN string
 

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,31 +96,122 @@ var b64 = base64.RawURLEncoding.Strict()
 
 // NewSigner parses a key list "kid:base64key,kid2:base64key" (standard or URL base64,
 // padded or not). The first key signs; every key verifies, so a rotation lists the new key
-// first and keeps the old one until its tokens have expired.
+// first and keeps the old one until its tokens have expired. An entry may also be a bare
+// base64 key without "kid:": its kid is DerivedKeyID(key). That is the form of the first
+// key Secrets Manager generates at deploy time, before any rotation has written a list.
 func NewSigner(keys string) (*Signer, error) {
-	s := &Signer{keys: map[string][]byte{}}
+	entries, err := parseKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{kid: entries[0].kid, keys: make(map[string][]byte, len(entries))}
+	for _, e := range entries {
+		s.keys[e.kid] = e.key
+	}
+	return s, nil
+}
+
+// keyEntry is one key of a key list.
+type keyEntry struct {
+	kid string
+	key []byte
+}
+
+// parseKeys parses a key list in its order (see NewSigner).
+func parseKeys(keys string) ([]keyEntry, error) {
+	var out []keyEntry
+	seen := map[string]bool{}
 	for i, part := range strings.Split(keys, ",") {
 		part = strings.TrimSpace(part)
-		kid, enc, ok := strings.Cut(part, ":")
-		if !ok || !validKID(kid) {
+		kid, enc, named := strings.Cut(part, ":")
+		if !named {
+			enc = part // base64 has no ':', so this is a bare key
+		} else if !validKID(kid) {
 			return nil, fmt.Errorf("token: key %d: want kid:base64key with a kid of 1-32 letters, digits, '-' or '_'", i+1)
 		}
 		key, err := decodeKey(enc)
 		if err != nil {
-			return nil, fmt.Errorf("token: key %q: %w", kid, err)
+			return nil, fmt.Errorf("token: key %d: %w", i+1, err)
 		}
 		if len(key) < MinKeyBytes {
-			return nil, fmt.Errorf("token: key %q has %d bytes, want at least %d", kid, len(key), MinKeyBytes)
+			return nil, fmt.Errorf("token: key %d has %d bytes, want at least %d", i+1, len(key), MinKeyBytes)
 		}
-		if _, dup := s.keys[kid]; dup {
+		if !named {
+			kid = DerivedKeyID(key)
+		}
+		if seen[kid] {
 			return nil, fmt.Errorf("token: key id %q listed twice", kid)
 		}
-		s.keys[kid] = key
-		if i == 0 {
-			s.kid = kid
-		}
+		seen[kid] = true
+		out = append(out, keyEntry{kid: kid, key: key})
 	}
-	return s, nil
+	return out, nil
+}
+
+// DerivedKeyID is the kid of a key listed without one: "h" and 12 hex digits of a SHA-256
+// of the key. It names the key without revealing anything usable about it, and it stays
+// the same when a rotation rewrites the bare key as "kid:base64key", so tokens signed
+// before the first rotation still verify after it.
+func DerivedKeyID(key []byte) string {
+	h := sha256.New()
+	h.Write([]byte("crowdgate token kid\x00"))
+	h.Write(key)
+	return "h" + hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// NewDerivedKey returns a fresh "kid:base64key" entry (32 random bytes) whose kid is
+// DerivedKeyID of the key.
+func NewDerivedKey() (string, error) {
+	var b [MinKeyBytes]byte
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+		return "", fmt.Errorf("token: generate key: %w", err)
+	}
+	return DerivedKeyID(b[:]) + ":" + base64.StdEncoding.EncodeToString(b[:]), nil
+}
+
+// MaxRotatedKeys is how many keys RotateKeys keeps: the new signing key, the one before
+// it (tokens it signed live TTL, and instances that have not re-read the list yet still
+// sign with it) and one more, so even two rotations in quick succession (a scheduled one
+// and a manual one) never retire a key some instance may still sign with.
+const MaxRotatedKeys = 3
+
+// RotateKeys returns keys after one rotation: a freshly generated key first, so it signs,
+// then the keys of keys in their order, each written as "kid:base64key" (a bare key keeps
+// its derived kid), MaxRotatedKeys in all. Keys further back are dropped: nothing has
+// signed with them for a whole rotation period.
+func RotateKeys(keys string) (string, error) {
+	old, err := parseKeys(keys)
+	if err != nil {
+		return "", err
+	}
+	for {
+		fresh, err := NewDerivedKey()
+		if err != nil {
+			return "", err
+		}
+		kid, _, _ := strings.Cut(fresh, ":")
+		if slices.ContainsFunc(old, func(e keyEntry) bool { return e.kid == kid }) {
+			continue // a 48-bit kid collision: draw another key
+		}
+		out := []string{fresh}
+		for _, e := range old[:min(len(old), MaxRotatedKeys-1)] {
+			out = append(out, e.kid+":"+base64.StdEncoding.EncodeToString(e.key))
+		}
+		return strings.Join(out, ","), nil
+	}
+}
+
+// KeyIDs lists the kids of a key list, signing key first.
+func KeyIDs(keys string) ([]string, error) {
+	entries, err := parseKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.kid
+	}
+	return out, nil
 }
 
 func decodeKey(s string) ([]byte, error) {
@@ -210,20 +302,27 @@ func mac(key, msg []byte) []byte {
 // Parse checks tok's structure and MAC and returns its claims. A genuine token past its
 // expiry returns its claims together with ErrExpired.
 func (s *Signer) Parse(tok string, now time.Time) (Claims, error) {
+	c, _, err := s.parse(tok, now)
+	return c, err
+}
+
+// parse is Parse that also says whether the token names a key this signer does not hold
+// (a Keyring re-reads its list then: the key may be newer than its copy).
+func (s *Signer) parse(tok string, now time.Time) (c Claims, unknownKey bool, err error) {
 	if len(tok) > MaxLen || !strings.HasPrefix(tok, Prefix) {
-		return Claims{}, ErrMalformed
+		return Claims{}, false, ErrMalformed
 	}
 	signed, sig, ok := strings.Cut(tok, ".")
 	if !ok || strings.Contains(sig, ".") {
-		return Claims{}, ErrMalformed
+		return Claims{}, false, ErrMalformed
 	}
 	payload, err := b64.DecodeString(signed[len(Prefix):])
 	if err != nil || len(payload) == 0 {
-		return Claims{}, ErrMalformed
+		return Claims{}, false, ErrMalformed
 	}
 	sum, err := b64.DecodeString(sig)
 	if err != nil || len(sum) != sha256.Size {
-		return Claims{}, ErrMalformed
+		return Claims{}, false, ErrMalformed
 	}
 	// The claims are decoded before the MAC is checked because the kid inside them picks
 	// the key; the input is capped at MaxLen, and nothing from it is trusted until the MAC
@@ -232,21 +331,21 @@ func (s *Signer) Parse(tok string, now time.Time) (Claims, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil || dec.More() {
-		return Claims{}, ErrMalformed
+		return Claims{}, false, ErrMalformed
 	}
 	key, ok := s.keys[w.KeyID]
 	if !ok {
-		return Claims{}, ErrForged
+		return Claims{}, true, ErrForged
 	}
 	if !hmac.Equal(mac(key, []byte(signed)), sum) {
-		return Claims{}, ErrForged
+		return Claims{}, false, ErrForged
 	}
-	c := Claims{ID: w.ID, Sitekey: w.Sitekey, IssuedAt: time.Unix(w.IssuedAt, 0).UTC(), ExpiresAt: time.Unix(w.ExpiresAt, 0).UTC(), KeyID: w.KeyID}
+	c = Claims{ID: w.ID, Sitekey: w.Sitekey, IssuedAt: time.Unix(w.IssuedAt, 0).UTC(), ExpiresAt: time.Unix(w.ExpiresAt, 0).UTC(), KeyID: w.KeyID}
 	if c.ID == "" || c.Sitekey == "" {
-		return Claims{}, ErrMalformed
+		return Claims{}, false, ErrMalformed
 	}
 	if !now.Before(c.ExpiresAt) {
-		return c, ErrExpired
+		return c, false, ErrExpired
 	}
-	return c, nil
+	return c, false, nil
 }

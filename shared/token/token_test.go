@@ -145,14 +145,15 @@ func TestParseMalformed(t *testing.T) {
 func TestNewSignerRejectsBadKeys(t *testing.T) {
 	short := base64.StdEncoding.EncodeToString(make([]byte, 31))
 	for name, keys := range map[string]string{
-		"empty":          "",
-		"no kid":         keyA,
-		"empty kid":      ":" + keyA,
-		"bad kid":        "a b:" + keyA,
-		"short key":      "a:" + short,
-		"not base64":     "a:%%%%",
-		"duplicate kid":  "a:" + keyA + ",a:" + keyB,
-		"trailing comma": "a:" + keyA + ",",
+		"empty":           "",
+		"bare short key":  short,
+		"bare not base64": "%%%%",
+		"empty kid":       ":" + keyA,
+		"bad kid":         "a b:" + keyA,
+		"short key":       "a:" + short,
+		"not base64":      "a:%%%%",
+		"duplicate kid":   "a:" + keyA + ",a:" + keyB,
+		"trailing comma":  "a:" + keyA + ",",
 	} {
 		if _, err := token.NewSigner(keys); err == nil {
 			t.Errorf("%s: NewSigner(%q) accepted", name, keys)

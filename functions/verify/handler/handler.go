@@ -19,7 +19,7 @@ import (
 
 // Deps are the verify function's ports.
 type Deps struct {
-	Parser   verify.TokenParser // *token.Signer
+	Parser   verify.TokenParser // *token.Keyring
 	Sites    verify.Sites       // *account.Service
 	Redeemer verify.Redeemer    // *dynamo.Tokens
 	Now      func() time.Time
@@ -71,11 +71,10 @@ func siteverify(v *verify.Verifier) http.Handler {
 // Wire builds the handler from the function's environment: the signing keys, the accounts
 // table (secret lookup) and the challenges table (token redemption).
 func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
-	keys, err := env.SigningKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := token.NewSigner(keys)
+	// Re-read periodically so rotated keys are picked up without a redeploy.
+	signer, err := token.NewKeyring(ctx, env.SigningKeys, token.KeyringOptions{OnError: func(err error) {
+		env.Logger().Warn("re-reading the signing keys failed; keeping the previous ones", "err", err)
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}

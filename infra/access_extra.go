@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/config"
+)
+
+// Actions the grants below spell out; no L2 grant matches them without a wildcard.
+var (
+	// The rotation protocol: read the current and pending versions, write the pending
+	// one, move AWSCURRENT. No GetRandomPassword: keys come from crypto/rand.
+	signingKeyRotationActions = []string{
+		"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+		"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
+	}
+	tableDeleteActions   = []string{"dynamodb:DeleteItem"}
+	objectDeleteActions  = []string{"s3:DeleteObject", "s3:DeleteObjectVersion"}
+	bucketListingActions = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+	sendEmailActions     = []string{"ses:SendEmail"}
+)
+
+// grantMore applies the access entries beyond tables, queues, buckets and reading the
+// signing keys, adding their environment variables to env.
+func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*string) error {
+	for _, name := range a.DeleteTables {
+		t, ok := s.tables[name]
+		if !ok {
+			return fmt.Errorf("unknown table %q", name)
+		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      role,
+			Actions:      jsii.Strings(tableDeleteActions...),
+			ResourceArns: jsii.Strings(*t.TableArn()),
+		})
+		env[config.EnvName("table", name)] = t.TableName()
+	}
+	for _, name := range a.DeleteBuckets {
+		b, ok := s.buckets[name]
+		if !ok {
+			return fmt.Errorf("unknown bucket %q", name)
+		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(objectDeleteActions...), ResourceArns: jsii.Strings(*b.ArnForObjects(jsii.String("*"))),
+		})
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(bucketListingActions...), ResourceArns: jsii.Strings(*b.BucketArn()),
+		})
+		env[config.EnvName("bucket", name)] = b.BucketName()
+	}
+	if a.RotateSigningKeys {
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      role,
+			Actions:      jsii.Strings(signingKeyRotationActions...),
+			ResourceArns: jsii.Strings(*s.signingKeys.SecretArn()),
+		})
+		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
+	}
+	if a.PrivacyKey {
+		s.privacyKey.GrantRead(role, nil)
+		env["PRIVACY_KEY_SECRET_ARN"] = s.privacyKey.SecretArn()
+	}
+	if a.SendEmail {
+		from := s.params.MailFrom.ValueAsString()
+		// Any verified identity of the account (the address or its domain), but only as
+		// the MailFrom address.
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      role,
+			Actions:      jsii.Strings(sendEmailActions...),
+			ResourceArns: jsii.Strings(*sesIdentities(s.stack)),
+			Conditions: &map[string]*map[string]any{
+				"StringEquals": {"ses:FromAddress": from},
+			},
+		})
+		env["MAIL_FROM"] = from
+	}
+	return nil
+}
+
+// sesIdentities is the ARN pattern of the account's SES identities in the stack's region.
+func sesIdentities(stack awscdk.Stack) *string {
+	return stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ses"),
+		Resource:     jsii.String("identity"),
+		ResourceName: jsii.String("*"),
+		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	})
+}

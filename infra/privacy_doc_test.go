@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// The infra.* rows of docs/PRIVACY.md's retention table state the CDK app's retentions
+// (shared/privacy/inventory_test.go checks the other rows).
+func TestPrivacyInventoryStatesTheStacksRetentions(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "PRIVACY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(raw), "<!-- retention:begin -->")
+	table, _, ok := strings.Cut(rest, "<!-- retention:end -->")
+	if !ok {
+		t.Fatal("docs/PRIVACY.md has no retention table")
+	}
+	logDays := map[awslogs.RetentionDays]int{awslogs.RetentionDays_ONE_WEEK: 7, awslogs.RetentionDays_TWO_WEEKS: 14, awslogs.RetentionDays_ONE_MONTH: 30, awslogs.RetentionDays_THREE_MONTHS: 90}
+	want := map[string]int{
+		"infra.deadLetterRetentionDays": deadLetterRetentionDays,
+		"infra.accessLogRetentionDays":  accessLogRetentionDays,
+		"infra.noncurrentVersionDays":   noncurrentVersionDays,
+		"infra.logRetention":            logDays[logRetention],
+	}
+	kept := regexp.MustCompile(`^(\d+) days$`)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n")[2:] {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 6 {
+			t.Fatalf("row %q", line)
+		}
+		code := strings.Trim(strings.TrimSpace(cells[3]), "`")
+		if !strings.HasPrefix(code, "infra.") {
+			continue
+		}
+		seen[code] = true
+		days := -1
+		if m := kept.FindStringSubmatch(strings.TrimSpace(cells[2])); m != nil {
+			days, _ = strconv.Atoi(m[1])
+		}
+		if days != want[code] || want[code] == 0 {
+			t.Errorf("%s: the inventory says %q, the stack keeps %d days", code, strings.TrimSpace(cells[2]), want[code])
+		}
+	}
+	for code := range want {
+		if !seen[code] {
+			t.Errorf("%s is not in docs/PRIVACY.md's retention table", code)
+		}
+	}
+}
+
+// The daily sweep sends the message the privacy worker understands to its queue.
+func TestUnverifiedSweepSendsThePrivacyWorkersMessage(t *testing.T) {
+	for _, sc := range schedules {
+		if sc.Name != "CloseUnverifiedPrivacyRequests" {
+			continue
+		}
+		m, err := privacy.ParseMessage(sc.Payload)
+		if err != nil || m.Kind != privacy.KindCloseUnverified || sc.Queue != schema.QueuePrivacy {
+			t.Errorf("schedule sends %s to %q: %+v, %v", sc.Payload, sc.Queue, m, err)
+		}
+		return
+	}
+	t.Error("no CloseUnverifiedPrivacyRequests schedule")
+}
