@@ -284,28 +284,21 @@ func (s *Jobs) CommitEntry(ctx context.Context, j job.Job, itemID string) error 
 		return job.ErrConflict
 	}
 	cur.Status = job.ItemOpen
-	rec := entryRecord(j, cur)
-	values := map[string]types.AttributeValue{
-		":open":    &types.AttributeValueMemberS{Value: string(job.ItemOpen)},
-		":pending": &types.AttributeValueMemberS{Value: string(job.ItemPending)},
-		":gpk":     &types.AttributeValueMemberS{Value: rec.GSI1PK},
-		":gsk":     &types.AttributeValueMemberS{Value: rec.GSI1SK},
-		":sh":      &types.AttributeValueMemberS{Value: rec.Shuffle},
-		":now":     nowValue(),
+	// The whole record is written again rather than updated: the local stack's DynamoDB
+	// stand-in (minidyn) does not maintain a GSI when an UpdateItem adds its keys, and the
+	// item must join the pool's index.
+	item, err := attributevalue.MarshalMap(entryRecord(j, cur))
+	if err != nil {
+		return fmt.Errorf("encode item: %w", err)
 	}
-	update := "SET #st = :open, gsi1pk = :gpk, gsi1sk = :gsk, shuffle = :sh"
-	if rec.TTL > 0 {
-		update += ", #ttl = :ttl"
-		values[":ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.TTL, 10)}
-	} else {
-		update += " REMOVE #ttl"
-	}
-	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: Key(jobsPK(j.ID), jobsItemSK(itemID)),
-		UpdateExpression:                    aws.String(update),
-		ConditionExpression:                 aws.String("#st = :pending AND #ttl > :now"),
-		ExpressionAttributeNames:            map[string]string{"#st": "status", "#ttl": "ttl"},
-		ExpressionAttributeValues:           values,
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: item,
+		ConditionExpression:      aws.String("#st = :pending AND #ttl > :now"),
+		ExpressionAttributeNames: map[string]string{"#st": "status", "#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pending": &types.AttributeValueMemberS{Value: string(job.ItemPending)},
+			":now":     nowValue(),
+		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var cf *types.ConditionalCheckFailedException

@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -19,8 +20,16 @@ import (
 	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
+
+func exportsQueue(t *testing.T) *queue.Broker {
+	b := queue.NewBroker(slog.New(slog.DiscardHandler))
+	b.Declare(schema.Queue{Name: schema.QueueExports, MaxReceives: 3, VisibilitySeconds: 900})
+	t.Cleanup(b.Close)
+	return b
+}
 
 // endpoints names a base endpoint per service, as the local stack does.
 type endpoints map[string]string
@@ -40,11 +49,13 @@ func TestWireOnDynamoDBAndS3(t *testing.T) {
 	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(srv.Close)
 	env := &platform.Env{
-		Config: config.Config{Tables: tables, Buckets: map[string]string{schema.BucketMedia: "media"}},
+		Config: config.Config{Tables: tables, Buckets: map[string]string{schema.BucketMedia: "media", schema.BucketExports: "exports"}},
 		AWS: aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 			ConfigSources: []any{endpoints{"DynamoDB": ddb, "S3": srv.URL}}},
 		Now:     time.Now,
 		LocalS3: true,
+		// Export requests go to an in-process queue (this test does not consume it).
+		Queues: exportsQueue(t).Sender,
 	}
 	ctx := context.Background()
 	if _, err := env.S3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("media")}); err != nil {
