@@ -26,6 +26,7 @@ type Integrator struct {
 	Email     string
 	Country   string // ISO 3166-1 alpha-2, upper case
 	CreatedAt time.Time
+	Choices   Choices // opt-out and limit requests (choices.go)
 }
 
 // Site is one sitekey of an integrator with its allowed hostnames and the hash of its secret.
@@ -38,6 +39,8 @@ type Site struct {
 	RequireRemoteIP bool     // siteverify answers missing-remoteip when the caller omits remoteip
 	CreatedAt       time.Time
 	SecretRotatedAt time.Time
+	// Choices are the integrator's (choices.go): a site follows its integrator's.
+	Choices Choices
 }
 
 // AllowsHostname reports whether a page on host may use the site: host equals one of the
@@ -196,11 +199,16 @@ func (s *Service) CreateSite(ctx context.Context, integratorID string, in NewSit
 	if err != nil {
 		return Site{}, "", err
 	}
+	// A new site follows the integrator's opt-out and limit choices from the start.
+	owner, err := s.store.GetIntegrator(ctx, integratorID)
+	if err != nil {
+		return Site{}, "", fmt.Errorf("create site: %w", err)
+	}
 	now := s.now().UTC().Truncate(time.Second)
 	site := Site{
 		Sitekey: sitekey, IntegratorID: integratorID, Name: name, Hostnames: hosts,
 		SecretHash: HashSecret(secret), RequireRemoteIP: in.RequireRemoteIP,
-		CreatedAt: now, SecretRotatedAt: now,
+		CreatedAt: now, SecretRotatedAt: now, Choices: owner.Choices,
 	}
 	if err := s.store.CreateSite(ctx, site); err != nil {
 		return Site{}, "", fmt.Errorf("create site: %w", err)

@@ -19,6 +19,7 @@ type Customer struct {
 	Email     string
 	Country   string // ISO 3166-1 alpha-2, upper case
 	CreatedAt time.Time
+	Choices   Choices // opt-out and limit requests (choices.go)
 }
 
 // NewCustomer is the input of CreateCustomer.

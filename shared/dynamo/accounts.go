@@ -50,6 +50,21 @@ type acctIntegratorItem struct {
 	Email     string    `dynamodbav:"email"`
 	Country   string    `dynamodbav:"country"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
+	acctChoices
+}
+
+// acctChoices are account.Choices as attributes of a profile or site (absent when false).
+type acctChoices struct {
+	OptOutSale     bool `dynamodbav:"opt_out_sale,omitempty"`
+	LimitSensitive bool `dynamodbav:"limit_sensitive,omitempty"`
+}
+
+func (c acctChoices) choices() account.Choices {
+	return account.Choices{OptOutSale: c.OptOutSale, LimitSensitive: c.LimitSensitive}
+}
+
+func toAcctChoices(c account.Choices) acctChoices {
+	return acctChoices{OptOutSale: c.OptOutSale, LimitSensitive: c.LimitSensitive}
 }
 
 type acctSiteItem struct {
@@ -66,6 +81,7 @@ type acctSiteItem struct {
 	RequireRemoteIP bool      `dynamodbav:"require_remoteip"`
 	CreatedAt       time.Time `dynamodbav:"created_at"`
 	SecretRotatedAt time.Time `dynamodbav:"secret_rotated_at"`
+	acctChoices
 }
 
 type acctSecretItem struct {
@@ -79,7 +95,7 @@ func (it acctSiteItem) site() account.Site {
 	return account.Site{
 		Sitekey: it.Sitekey, IntegratorID: it.IntegratorID, Name: it.Name, Hostnames: it.Hostnames,
 		SecretHash: it.SecretHash, RequireRemoteIP: it.RequireRemoteIP,
-		CreatedAt: it.CreatedAt, SecretRotatedAt: it.SecretRotatedAt,
+		CreatedAt: it.CreatedAt, SecretRotatedAt: it.SecretRotatedAt, Choices: it.choices(),
 	}
 }
 
@@ -89,7 +105,7 @@ const acctCondNew = "attribute_not_exists(pk)"
 func (a *Accounts) CreateIntegrator(ctx context.Context, in account.Integrator) error {
 	item, err := attributevalue.MarshalMap(acctIntegratorItem{
 		PK: acctIntegratorPK(in.ID), SK: acctSKProfile, Kind: "integrator",
-		ID: in.ID, Name: in.Name, Email: in.Email, Country: in.Country, CreatedAt: in.CreatedAt,
+		ID: in.ID, Name: in.Name, Email: in.Email, Country: in.Country, CreatedAt: in.CreatedAt, acctChoices: toAcctChoices(in.Choices),
 	})
 	if err != nil {
 		return fmt.Errorf("encode integrator: %w", err)
@@ -110,7 +126,7 @@ func (a *Accounts) GetIntegrator(ctx context.Context, id string) (account.Integr
 	if err := a.get(ctx, acctIntegratorPK(id), acctSKProfile, &it); err != nil {
 		return account.Integrator{}, err
 	}
-	return account.Integrator{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt}, nil
+	return account.Integrator{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt, Choices: it.choices()}, nil
 }
 
 // CreateSite implements account.Store: the site, its secret lookup and a check that the
@@ -120,6 +136,7 @@ func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 		PK: acctSitePK(s.Sitekey), SK: acctSKSite, GSI1PK: acctIntegratorPK(s.IntegratorID), GSI1SK: acctSitePK(s.Sitekey), Kind: "site",
 		Sitekey: s.Sitekey, IntegratorID: s.IntegratorID, Name: s.Name, Hostnames: s.Hostnames,
 		SecretHash: s.SecretHash, RequireRemoteIP: s.RequireRemoteIP, CreatedAt: s.CreatedAt, SecretRotatedAt: s.SecretRotatedAt,
+		acctChoices: toAcctChoices(s.Choices),
 	})
 	if err != nil {
 		return fmt.Errorf("encode site: %w", err)

@@ -39,6 +39,7 @@ type acctCustomerItem struct {
 	Email     string    `dynamodbav:"email"`
 	Country   string    `dynamodbav:"country"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
+	acctChoices
 }
 
 type acctAPIKeyItem struct {
@@ -67,7 +68,7 @@ func (it acctAPIKeyItem) key() account.APIKey {
 func (a *Accounts) CreateCustomer(ctx context.Context, c account.Customer) error {
 	item, err := attributevalue.MarshalMap(acctCustomerItem{
 		PK: acctCustomerPK(c.ID), SK: acctSKProfile, Kind: "customer",
-		ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt,
+		ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt, acctChoices: toAcctChoices(c.Choices),
 	})
 	if err != nil {
 		return fmt.Errorf("encode customer: %w", err)
@@ -88,7 +89,7 @@ func (a *Accounts) GetCustomer(ctx context.Context, id string) (account.Customer
 	if err := a.get(ctx, acctCustomerPK(id), acctSKProfile, &it); err != nil {
 		return account.Customer{}, err
 	}
-	return account.Customer{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt}, nil
+	return account.Customer{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt, Choices: it.choices()}, nil
 }
 
 // CreateAPIKey implements account.CustomerStore: the key and a check that the customer

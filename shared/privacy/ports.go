@@ -113,6 +113,9 @@ type Step struct {
 	Cursor string // where the next step continues
 	Done   bool   // nothing left in this store
 	Items  int    // records handled by this step
+	// Note, on the step that finishes a store, summarises what was done there for the
+	// audit log ("item 3, job 1"); it must not name the subject or their records.
+	Note string
 }
 
 // Job is the privacy queue's message (docs/API.md): an approved request for the worker. It

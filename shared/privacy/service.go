@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/crowdgate/crowdgate/shared/account"
 )
 
 // Input limits (docs/API.md).
@@ -153,6 +155,11 @@ func validFiling(in FileInput) (string, error) {
 		}
 		if err := validText("corrections", c.Value, MaxCorrectionRunes, false); err != nil {
 			return "", err
+		}
+		// The worker writes the value to the account: it must pass the account's rules.
+		var bad *account.ValidationError
+		if _, err := account.NormalizeField(c.Field, c.Value); errors.As(err, &bad) {
+			return "", invalid("corrections", "%s %s", c.Field, bad.Reason)
 		}
 	}
 	return email, nil
@@ -646,8 +653,11 @@ func (s *Service) Run(ctx context.Context, id string, executors []Executor) (Req
 			next.Version++
 			var audit []AuditEntry
 			if cp.Done {
-				audit = []AuditEntry{{RequestID: id, At: s.now(), Actor: Actor{Kind: ActorWorker}, Action: ActionProgress,
-					Note: fmt.Sprintf("%s: %d records", name, cp.Items)}}
+				note := fmt.Sprintf("%s: %d records", name, cp.Items)
+				if step.Note != "" {
+					note += " (" + step.Note + ")"
+				}
+				audit = []AuditEntry{{RequestID: id, At: s.now(), Actor: Actor{Kind: ActorWorker}, Action: ActionProgress, Note: note}}
 			}
 			if err := s.d.Store.Save(ctx, Change{Request: next, Audit: audit}); err != nil {
 				return r, fmt.Errorf("checkpoint %s: %w", name, err)
@@ -657,6 +667,11 @@ func (s *Service) Run(ctx context.Context, id string, executors []Executor) (Req
 	}
 	now := s.now()
 	done := r.closed(StatusCompleted, now)
+	if r.Erases() {
+		// The accounts are gone: the request log keeps no id of them (only the subject
+		// hash, counts and dates).
+		done.AccountIDs = nil
+	}
 	if err := s.d.Store.Save(ctx, Change{Request: done, Close: true, Audit: []AuditEntry{
 		{RequestID: id, At: now, Actor: Actor{Kind: ActorWorker}, Action: ActionCompleted, From: StatusInProgress, To: StatusCompleted},
 	}}); err != nil {

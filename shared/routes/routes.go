@@ -20,6 +20,9 @@ const (
 	FunctionAdmin     = "admin"
 	FunctionJobs      = "jobs"
 	FunctionPrivacy   = "privacy"
+	// FunctionRisk serves the integrator risk lookup and also consumes the risk-events
+	// queue (schema.QueueRiskEvents): one Lambda, two event sources.
+	FunctionRisk = "risk"
 )
 
 // Route is one HTTP route. Path uses the {name} placeholder syntax that both API Gateway
@@ -66,18 +69,27 @@ var Table = []Route{
 	{Method: "POST", Path: "/v1/jobs/{id}/items", Function: FunctionJobs, Auth: Public},
 	{Method: "GET", Path: "/v1/jobs/{id}/items", Function: FunctionJobs, Auth: Public},
 	{Method: "POST", Path: "/v1/jobs/{id}/items/commit", Function: FunctionJobs, Auth: Public},
+	{Method: "POST", Path: "/v1/jobs/{id}/exports", Function: FunctionJobs, Auth: Public},
+	{Method: "GET", Path: "/v1/exports/{id}", Function: FunctionJobs, Auth: Public},
 
 	// Privacy requests: data subjects file, verify and follow them from a privacy page on
 	// any origin; the compliance team decides them.
 	{Method: "POST", Path: "/v1/privacy/requests", Function: FunctionPrivacy, Auth: Public, Browser: true},
 	{Method: "GET", Path: "/v1/privacy/requests/{id}", Function: FunctionPrivacy, Auth: Public, Browser: true},
 	{Method: "POST", Path: "/v1/privacy/requests/{id}/verify", Function: FunctionPrivacy, Auth: Public, Browser: true},
+	// The access package of a completed access request: fresh presigned links (status secret).
+	{Method: "GET", Path: "/v1/privacy/requests/{id}/package", Function: FunctionPrivacy, Auth: Public, Browser: true},
 	{Method: "GET", Path: "/v1/privacy/end-user", Function: FunctionPrivacy, Auth: Public, Browser: true},
 	{Method: "GET", Path: "/v1/compliance/requests", Function: FunctionPrivacy, Auth: Operator},
 	{Method: "GET", Path: "/v1/compliance/requests/{id}", Function: FunctionPrivacy, Auth: Operator},
 	{Method: "POST", Path: "/v1/compliance/requests/{id}/approve", Function: FunctionPrivacy, Auth: Operator},
 	{Method: "POST", Path: "/v1/compliance/requests/{id}/deny", Function: FunctionPrivacy, Auth: Operator},
 	{Method: "POST", Path: "/v1/compliance/requests/{id}/extend", Function: FunctionPrivacy, Auth: Operator},
+
+	// Integrator risk lookup: Public at the gateway; the handler authenticates the site
+	// secret (Bearer) and answers only about that site's traffic.
+	{Method: "GET", Path: "/v1/risk/challenges/{id}", Function: FunctionRisk, Auth: Public},
+	{Method: "GET", Path: "/v1/risk/ips/{ip}", Function: FunctionRisk, Auth: Public},
 }
 
 // Functions returns the distinct HTTP function names in table order.

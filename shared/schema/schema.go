@@ -73,7 +73,9 @@ var Queues = []Queue{
 	{Name: QueueAnswers, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "consensus"},
 	{Name: QueueRiskEvents, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "risk"},
 	{Name: QueueExports, MaxReceives: 3, VisibilitySeconds: 900, Consumer: "export"},
-	{Name: QueuePrivacy, MaxReceives: 5, VisibilitySeconds: 900, Consumer: "privacy"},
+	// The privacy HTTP function sends approved requests; the privacyworker function
+	// carries them out.
+	{Name: QueuePrivacy, MaxReceives: 5, VisibilitySeconds: 900, Consumer: "privacyworker"},
 }
 
 // Bucket describes one S3 bucket.

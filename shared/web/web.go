@@ -161,8 +161,9 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Middleware assigns a request id, logs one line per request (method, route, status,
-// duration — never bodies, query strings or client addresses) and turns panics into 500s.
+// Middleware assigns a request id, logs one line per request (method, route pattern,
+// status — never paths, bodies, query strings or client addresses) and turns panics into
+// 500s.
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -181,7 +182,13 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 					WriteError(rec, r, fmt.Errorf("panic: %v", p))
 				}
 			}
-			l.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+			// The route pattern, not the path: paths carry identifiers such as the
+			// looked-up address of GET /v1/risk/ips/{ip}.
+			route := r.Pattern
+			if route == "" {
+				route = "unrouted"
+			}
+			l.InfoContext(ctx, "request", "method", r.Method, "route", route, "status", rec.status)
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -40,9 +40,10 @@ func TestWireOnDynamoDB(t *testing.T) {
 	outboxDir := t.TempDir()
 	queue := &privacytest.Queue{}
 	h, err := handler.Wire(context.Background(), &platform.Env{
-		Config: config.Config{Tables: tables, MailOutboxDir: outboxDir, PrivacyKey: base64.StdEncoding.EncodeToString(key)},
-		AWS:    aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
-		Now:    time.Now,
+		Config: config.Config{Tables: tables, MailOutboxDir: outboxDir, PrivacyKey: base64.StdEncoding.EncodeToString(key),
+			Buckets: map[string]string{schema.BucketPrivacy: "privacy-packages"}}, // access-package links (signed locally)
+		AWS: aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
+		Now: time.Now,
 		Queues: func(logical string) (platform.Sender, error) {
 			if logical != schema.QueuePrivacy {
 				t.Errorf("Wire asked for queue %q", logical)

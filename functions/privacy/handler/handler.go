@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
+	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/mail"
 	"github.com/crowdgate/crowdgate/shared/platform"
@@ -49,6 +50,9 @@ const (
 	CodeDeadlinePassed    = "deadline_passed"
 	CodeMailUnavailable   = "mail_unavailable"
 	CodeQueueUnavailable  = "queue_unavailable"
+	CodeNoPackage         = "no_package"
+	CodePackageNotReady   = "package_not_ready"
+	CodePackageExpired    = "package_expired"
 )
 
 // Privacy is what the API needs from the request workflow.
@@ -65,9 +69,17 @@ type Privacy interface {
 
 var _ Privacy = (*privacy.Service)(nil)
 
+// PackageLinks signs short-lived download links to access packages in the privacy bucket
+// (blob.Bucket).
+type PackageLinks interface {
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
 // Deps are the privacy API's ports.
 type Deps struct {
 	Privacy Privacy
+	// Packages signs access-package links; nil answers the package route with 503.
+	Packages PackageLinks
 	// Now judges overdue flags in answers; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,11 +89,12 @@ func New(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	a := &api{svc: d.Privacy, now: d.Now}
+	a := &api{svc: d.Privacy, now: d.Now, packages: d.Packages}
 	handlers := map[string]http.HandlerFunc{
 		"POST /v1/privacy/requests":                 a.file,
 		"GET /v1/privacy/requests/{id}":             a.status,
 		"POST /v1/privacy/requests/{id}/verify":     a.verify,
+		"GET /v1/privacy/requests/{id}/package":     a.accessPackage,
 		"GET /v1/privacy/end-user":                  a.endUser,
 		"GET /v1/compliance/requests":               a.list,
 		"GET /v1/compliance/requests/{id}":          a.get,
@@ -132,6 +145,10 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	packages, err := env.Config.Bucket(schema.BucketPrivacy)
+	if err != nil {
+		return nil, err
+	}
 	now := env.Now
 	if now == nil {
 		now = time.Now
@@ -147,7 +164,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Deps{Privacy: svc, Now: now}), nil
+	return New(Deps{Privacy: svc, Now: now, Packages: blob.Bucket{Store: blob.New(env.S3()), Name: packages}}), nil
 }
 
 // Mailer returns the local outbox when MAIL_OUTBOX_DIR is set, else SES from MAIL_FROM.
@@ -181,8 +198,9 @@ func PrivacyKey(ctx context.Context, env *platform.Env) ([]byte, error) {
 }
 
 type api struct {
-	svc Privacy
-	now func() time.Time
+	svc      Privacy
+	now      func() time.Time
+	packages PackageLinks
 }
 
 // --- data subjects -------------------------------------------------------------------
@@ -451,6 +469,12 @@ func mapError(err error) error {
 		return e(http.StatusConflict, web.CodeConflict, "a concurrent change won; retry")
 	case errors.Is(err, privacy.ErrMail):
 		return e(http.StatusServiceUnavailable, CodeMailUnavailable, "the e-mail could not be sent; try again later")
+	case errors.Is(err, privacy.ErrNoPackage):
+		return e(http.StatusConflict, CodeNoPackage, "only access requests have a package")
+	case errors.Is(err, privacy.ErrPackageNotReady):
+		return e(http.StatusConflict, CodePackageNotReady, "the request is not carried out yet; its status says when it is completed")
+	case errors.Is(err, privacy.ErrPackageExpired):
+		return e(http.StatusGone, CodePackageExpired, fmt.Sprintf("the package was deleted %d days after it was made; file a new access request", privacy.PackageKeepDays))
 	case errors.Is(err, privacy.ErrQueue):
 		return e(http.StatusServiceUnavailable, CodeQueueUnavailable, "approved, but the worker could not be reached; approve again to retry")
 	}

@@ -64,6 +64,9 @@ type operatorJSON struct {
 	ApprovedAt           *time.Time              `json:"approved_at,omitempty"`
 	Overdue              bool                    `json:"overdue"`
 	Progress             map[string]progressJSON `json:"progress,omitempty"`
+	// Report is what the worker did per store and kind of record (the erasure report of
+	// a delete); counts only, so it stays with the request for its whole retention.
+	Report privacy.Report `json:"report,omitempty"`
 }
 
 type progressJSON struct {
@@ -86,6 +89,9 @@ func operatorView(r privacy.Request, today privacy.Date) operatorJSON {
 		out.Progress = map[string]progressJSON{}
 		for k, v := range r.Progress {
 			out.Progress[k] = progressJSON{Done: v.Done, Items: v.Items}
+		}
+		if rep := privacy.ReportOf(r); len(rep) > 0 {
+			out.Report = rep
 		}
 	}
 	return out

@@ -6,8 +6,12 @@ import (
 
 	adminhandler "github.com/crowdgate/crowdgate/functions/admin/handler"
 	challengehandler "github.com/crowdgate/crowdgate/functions/challenge/handler"
+	consensushandler "github.com/crowdgate/crowdgate/functions/consensus/handler"
+	exporthandler "github.com/crowdgate/crowdgate/functions/export/handler"
 	jobshandler "github.com/crowdgate/crowdgate/functions/jobs/handler"
 	privacyhandler "github.com/crowdgate/crowdgate/functions/privacy/handler"
+	privacyworkerhandler "github.com/crowdgate/crowdgate/functions/privacyworker/handler"
+	riskhandler "github.com/crowdgate/crowdgate/functions/risk/handler"
 	verifyhandler "github.com/crowdgate/crowdgate/functions/verify/handler"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/routes"
@@ -21,8 +25,14 @@ var httpFunctions = map[string]func(context.Context, *platform.Env) (http.Handle
 	routes.FunctionAdmin:     adminhandler.Wire,
 	routes.FunctionPrivacy:   privacyhandler.Wire,
 	routes.FunctionJobs:      jobshandler.Wire,
+	routes.FunctionRisk:      riskhandler.Wire, // the risk lookup; the same function consumes risk-events
 }
 
 // queueConsumers maps a queue consumer (schema.Queue.Consumer) to its Wire. Queues whose
 // consumer is missing keep their messages (visible in the shutdown log).
-var queueConsumers = map[string]func(context.Context, *platform.Env) (platform.SQSHandler, error){}
+var queueConsumers = map[string]func(context.Context, *platform.Env) (platform.SQSHandler, error){
+	"consensus":     consensushandler.WireLocal, // also runs the re-estimation schedule locally
+	"export":        exporthandler.Wire,
+	"risk":          riskhandler.WireConsumer,
+	"privacyworker": privacyworkerhandler.Wire,
+}

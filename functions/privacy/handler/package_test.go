@@ -1,0 +1,99 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crowdgate/crowdgate/functions/privacy/handler"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+)
+
+// Links is a fake handler.PackageLinks that signs predictable links.
+type Links struct {
+	PresignGetFunc func(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+var _ handler.PackageLinks = (*Links)(nil)
+
+func (l *Links) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	return l.PresignGetFunc(ctx, key, ttl)
+}
+
+// The package route: only the subject (status secret) of a completed access request gets
+// links, each call signs fresh ones that live at most 15 minutes, and nothing else does.
+func TestAccessPackageLinks(t *testing.T) {
+	f := newFix(t)
+	ctx := context.Background()
+	var signed []string
+	links := &Links{PresignGetFunc: func(_ context.Context, key string, ttl time.Duration) (string, error) {
+		if ttl > 15*time.Minute {
+			t.Errorf("link lifetime %v", ttl)
+		}
+		signed = append(signed, key)
+		return "https://privacy-bucket.example/" + key + "?sig=" + f.clock.Now().Format(time.RFC3339Nano), nil
+	}}
+	h := handler.New(handler.Deps{Privacy: f.svc, Now: f.clock.Now, Packages: links})
+	get := func(id, secret string) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/privacy/requests/"+id+"/package", nil)
+		if secret != "" {
+			req.Header.Set("Authorization", "Bearer "+secret)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var body map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code == http.StatusOK && rec.Header().Get("Cache-Control") != "no-store" {
+			t.Error("links may be cached")
+		}
+		return rec.Code, body
+	}
+	// B: Bob's access request, verified, approved, not yet carried out.
+	_, secretB, err := f.svc.Verify(ctx, evB, evCodeB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Approve(ctx, evB, privacy.Actor{Kind: privacy.ActorOperator}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id, secret string
+		status     int
+		code       string
+	}{
+		{evB, "", 401, "unauthorized"},
+		{evB, evSecretA, 404, "request_not_found"}, // another request's secret
+		{"pr_x%27%20OR%201%3D1", secretB, 404, "request_not_found"},
+		{evB, secretB, 409, "package_not_ready"},
+		{evA, evSecretA, 409, "no_package"}, // a delete request has none
+	} {
+		if status, body := get(c.id, c.secret); status != c.status || errCode(body) != c.code {
+			t.Errorf("GET package of %s: %d %v, want %d %s", c.id, status, body, c.status, c.code)
+		}
+	}
+	if len(signed) != 0 {
+		t.Fatalf("links signed for refused calls: %v", signed)
+	}
+	if _, err := f.svc.Run(ctx, evB, nil); err != nil {
+		t.Fatal(err)
+	}
+	status, first := get(evB, secretB)
+	l, _ := first["links"].(map[string]any)
+	if status != 200 || first["expires_in"] != 900.0 || l["json"] != "https://privacy-bucket.example/access/"+evB+"/package.json"+l["json"].(string)[len("https://privacy-bucket.example/access/"+evB+"/package.json"):] ||
+		!strings.Contains(l["csv"].(string), "/access/"+evB+"/package.csv") {
+		t.Fatalf("package links: %d %v", status, first)
+	}
+	f.clock.Add(time.Minute)
+	_, second := get(evB, secretB)
+	if second["links"].(map[string]any)["json"] == l["json"] {
+		t.Error("asking again did not give a fresh link")
+	}
+	f.clock.Add(privacy.PackageKeepDays * 24 * time.Hour)
+	if status, body := get(evB, secretB); status != 410 || errCode(body) != "package_expired" {
+		t.Errorf("after %d days: %d %v", privacy.PackageKeepDays, status, body)
+	}
+}

@@ -1,0 +1,240 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/crowdgate/crowdgate/functions/privacyworker/handler"
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
+)
+
+// Runner is a fake handler.Runner.
+type Runner struct {
+	RunJobFunc          func(ctx context.Context, j privacy.Job, build func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error)
+	CloseUnverifiedFunc func(ctx context.Context, olderThan time.Duration) (int, error)
+
+	mu   sync.Mutex
+	jobs []privacy.Job
+	// sweeps counts CloseUnverified calls.
+	sweeps int
+}
+
+var _ handler.Runner = (*Runner)(nil)
+
+func (r *Runner) RunJob(ctx context.Context, j privacy.Job, build func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error) {
+	r.mu.Lock()
+	r.jobs = append(r.jobs, j)
+	r.mu.Unlock()
+	if r.RunJobFunc == nil {
+		return privacy.Request{ID: j.RequestID, Type: j.Type, Status: privacy.StatusCompleted}, nil
+	}
+	return r.RunJobFunc(ctx, j, build)
+}
+
+func (r *Runner) CloseUnverified(ctx context.Context, olderThan time.Duration) (int, error) {
+	r.mu.Lock()
+	r.sweeps++
+	r.mu.Unlock()
+	if r.CloseUnverifiedFunc == nil {
+		return 0, nil
+	}
+	return r.CloseUnverifiedFunc(ctx, olderThan)
+}
+
+func loadEvent(t *testing.T, name string) events.SQSEvent {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "privacyworker", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ev
+}
+
+func failed(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+func noExecutors(privacy.Request) ([]privacy.Executor, error) { return nil, nil }
+
+// Every events/privacyworker file: which messages fail (and so are retried or end in the
+// dead-letter queue), and what reaches the workflow.
+func TestEventFilesAreCarriedOutOrRefused(t *testing.T) {
+	cases := []struct {
+		file   string
+		run    func(context.Context, privacy.Job, func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error)
+		failed []string
+		jobs   int
+		sweeps int
+	}{
+		{file: "job-access.json", jobs: 1},
+		{file: "job-delete.json", jobs: 1},
+		{file: "sweep.json", sweeps: 1},
+		{file: "poison.json", failed: []string{"00000001-7a1e-4b2c-9d3e-000000000001", "00000001-7a1e-4b2c-9d3e-000000000002",
+			"00000001-7a1e-4b2c-9d3e-000000000003", "00000001-7a1e-4b2c-9d3e-000000000004"}},
+		{file: "batch-mixed.json", failed: []string{"00000001-7a1e-4b2c-9d3e-000000000002"}, jobs: 2},
+		// A request that no longer exists, or was denied meanwhile: nothing to do, no retry.
+		{file: "job-redelivered.json", jobs: 1, run: func(context.Context, privacy.Job, func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error) {
+			return privacy.Request{}, privacy.ErrNotFound
+		}},
+		{file: "job-redelivered.json", jobs: 1, run: func(context.Context, privacy.Job, func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error) {
+			return privacy.Request{}, &privacy.TransitionError{Action: privacy.ActionCompleted, From: privacy.StatusDenied}
+		}},
+		// A store failure or a lost race is retried.
+		{file: "job-delete.json", jobs: 1, failed: []string{"00000001-7a1e-4b2c-9d3e-000000000001"}, run: func(context.Context, privacy.Job, func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error) {
+			return privacy.Request{}, privacy.ErrConflict
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			r := &Runner{RunJobFunc: c.run}
+			h := handler.New(handler.Deps{Runner: r, Executors: noExecutors, Queue: &privacytest.Queue{}})
+			resp, err := h(context.Background(), loadEvent(t, c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := failed(resp); !slices.Equal(got, c.failed) {
+				t.Errorf("failed %v, want %v", got, c.failed)
+			}
+			if len(r.jobs) != c.jobs || r.sweeps != c.sweeps {
+				t.Errorf("%d jobs and %d sweeps reached the workflow, want %d and %d", len(r.jobs), r.sweeps, c.jobs, c.sweeps)
+			}
+			for _, j := range r.jobs {
+				if !privacy.IsRequestID(j.RequestID) || !j.Type.Valid() {
+					t.Errorf("job %+v reached the workflow", j)
+				}
+			}
+		})
+	}
+}
+
+// worker is the real workflow over an in-memory world holding Jane's integrator account.
+type worker struct {
+	svc   *privacy.Service
+	store *privacytest.Store
+	mail  *privacytest.Mailer
+	queue *privacytest.Queue
+	world *privacytest.Holdings
+	deps  privacy.ExecDeps
+}
+
+func newWorker(t *testing.T) *worker {
+	t.Helper()
+	w := &worker{store: &privacytest.Store{}, mail: &privacytest.Mailer{}, queue: &privacytest.Queue{}}
+	w.world = privacytest.NewHoldings(w.store)
+	w.world.Integrators["0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09"] = account.Integrator{ID: "0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09", Name: "Jane", Email: "jane@example.com"}
+	for _, sk := range []string{"s1", "s2", "s3"} {
+		w.world.AddSite(account.Site{Sitekey: sk, IntegratorID: "0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09", SecretHash: "h" + sk})
+	}
+	svc, err := privacy.NewService(privacy.Deps{Store: w.store, Mailer: w.mail, Accounts: w.world, Queue: w.queue,
+		Clock: privacy.ClockFunc(time.Now), Key: bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = svc
+	w.deps = privacy.ExecDeps{Accounts: w.world, Labels: w.world, Log: w.world, Media: &privacytest.Bucket{}, Exports: &privacytest.Bucket{}, Files: &privacytest.Bucket{}}
+	return w
+}
+
+// approved files, verifies and approves a delete and returns its queue message.
+func (w *worker) approved(t *testing.T) events.SQSEvent {
+	t.Helper()
+	ctx := context.Background()
+	filed, err := w.svc.File(ctx, privacy.FileInput{Email: "jane@example.com", Type: privacy.TypeDelete, Regulation: privacy.GDPR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.svc.Verify(ctx, filed.ID, w.mail.LastCode("jane@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Approve(ctx, filed.ID, privacy.Actor{Kind: privacy.ActorOperator}); err != nil {
+		t.Fatal(err)
+	}
+	return w.lastJob(t)
+}
+
+func (w *worker) lastJob(t *testing.T) events.SQSEvent {
+	t.Helper()
+	jobs := w.queue.Jobs()
+	body, err := json.Marshal(jobs[len(jobs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}}
+}
+
+// An invocation that nears its deadline stops between steps, sends the job again and
+// acknowledges the message, so the retries of the message are not used up; the next
+// message finishes the request from the checkpoints.
+func TestNearTheDeadlineTheJobContinuesInANewMessage(t *testing.T) {
+	w := newWorker(t)
+	msg := w.approved(t)
+	sent := len(w.queue.Jobs())
+	h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
+		Queue: w.queue, Reserve: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // less than the reserve
+	defer cancel()
+	resp, err := h(ctx, msg)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("out of time: %+v, %v; want the message acknowledged", resp, err)
+	}
+	if got := len(w.queue.Jobs()); got != sent+1 {
+		t.Fatalf("%d jobs sent again, want 1", got-sent)
+	}
+	if len(w.world.Sites) != 3 {
+		t.Fatal("a step ran although no time was left")
+	}
+	resp, err = h(context.Background(), w.lastJob(t))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("second message: %+v, %v", resp, err)
+	}
+	if len(w.world.Sites) != 0 || len(w.world.Integrators) != 0 {
+		t.Fatalf("after the second message: %d sites, %d integrators left", len(w.world.Sites), len(w.world.Integrators))
+	}
+}
+
+// A failing store fails only that message, keeps the checkpoint, and the redelivery
+// completes the erasure.
+func TestAFailedRunIsRetriedFromItsCheckpoint(t *testing.T) {
+	w := newWorker(t)
+	msg := w.approved(t)
+	fail := true
+	w.world.Fail = func(op string) error {
+		if op == "delete_profile" && fail {
+			fail = false
+			return errors.New("throttled")
+		}
+		return nil
+	}
+	h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) }, Queue: w.queue})
+	resp, _ := h(context.Background(), msg)
+	if got := failed(resp); !slices.Equal(got, []string{"m1"}) {
+		t.Fatalf("failed %v, want the message retried", got)
+	}
+	if len(w.world.Sites) != 0 {
+		t.Fatal("the sites were not erased before the failure")
+	}
+	resp, _ = h(context.Background(), msg)
+	if len(resp.BatchItemFailures) != 0 || len(w.world.Integrators) != 0 {
+		t.Fatalf("redelivery: %+v, integrators left %d", resp, len(w.world.Integrators))
+	}
+}

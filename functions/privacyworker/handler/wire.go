@@ -1,0 +1,152 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	privacyhandler "github.com/crowdgate/crowdgate/functions/privacy/handler"
+	"github.com/crowdgate/crowdgate/shared/blob"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Wire builds the worker from the function's environment: the accounts, labels and privacy
+// tables, the media, exports and privacy buckets, the privacy queue (jobs sent again), and
+// the privacy function's mailer and key (completion notices; the request workflow).
+func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
+	var tables dynamo.HoldingsTables
+	for name, dst := range map[string]*string{
+		schema.TableAccounts: &tables.Accounts, schema.TableLabels: &tables.Labels, schema.TablePrivacy: &tables.Privacy,
+	} {
+		v, err := env.Config.Table(name)
+		if err != nil {
+			return nil, err
+		}
+		*dst = v
+	}
+	buckets := map[string]string{}
+	for _, name := range []string{schema.BucketMedia, schema.BucketExports, schema.BucketPrivacy} {
+		v, err := env.Config.Bucket(name)
+		if err != nil {
+			return nil, err
+		}
+		buckets[name] = v
+	}
+	queue, err := env.Queue(schema.QueuePrivacy)
+	if err != nil {
+		return nil, err
+	}
+	mailer, err := privacyhandler.Mailer(env)
+	if err != nil {
+		return nil, err
+	}
+	key, err := privacyhandler.PrivacyKey(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	db := env.DynamoDB()
+	svc, err := privacy.NewService(privacy.Deps{
+		Store:    dynamo.NewPrivacy(db, tables.Privacy, now),
+		Mailer:   mailer,
+		Accounts: dynamo.NewAccounts(db, tables.Accounts),
+		Queue:    queue,
+		Clock:    privacy.ClockFunc(now),
+		Key:      key,
+	})
+	if err != nil {
+		return nil, err
+	}
+	holdings := dynamo.NewHoldings(db, tables, now)
+	store := blob.New(env.S3())
+	deps := privacy.ExecDeps{
+		Accounts: holdings,
+		Labels:   holdings,
+		Log:      holdings,
+		Media:    Objects{Store: store, Bucket: buckets[schema.BucketMedia]},
+		Exports:  Objects{Store: store, Bucket: buckets[schema.BucketExports]},
+		Files:    Files{Store: store, Bucket: buckets[schema.BucketPrivacy]},
+		Now:      now,
+	}
+	return New(Deps{
+		Runner:    svc,
+		Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, deps) },
+		Queue:     queue,
+		Now:       now,
+	}), nil
+}
+
+// Objects is privacy.Objects on one S3 bucket: every version of an object goes, since the
+// media bucket is versioned.
+type Objects struct {
+	Store  *blob.Store
+	Bucket string
+}
+
+var _ privacy.Objects = Objects{}
+
+// DeleteObject implements privacy.Objects.
+func (o Objects) DeleteObject(ctx context.Context, key string) error {
+	return o.Store.DeleteVersions(ctx, o.Bucket, key)
+}
+
+// DeletePrefix implements privacy.Objects.
+func (o Objects) DeletePrefix(ctx context.Context, prefix string, limit int) (int, bool, error) {
+	return o.Store.DeletePrefix(ctx, o.Bucket, prefix, min(limit, 1000))
+}
+
+// Files is privacy.Files on the privacy bucket.
+type Files struct {
+	Store  *blob.Store
+	Bucket string
+}
+
+var _ privacy.Files = Files{}
+
+// MaxPartBytes bounds what Get reads of one package part (parts hold at most a few
+// thousand records).
+const MaxPartBytes = 64 << 20
+
+// Put implements privacy.Files.
+func (f Files) Put(ctx context.Context, key, contentType string, body []byte) error {
+	return f.Store.Put(ctx, f.Bucket, key, contentType, bytes.NewReader(body))
+}
+
+// Get implements privacy.Files.
+func (f Files) Get(ctx context.Context, key string) ([]byte, error) {
+	obj, err := f.Store.Get(ctx, f.Bucket, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, privacy.ErrNoFile
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(obj.Body, MaxPartBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(b) > MaxPartBytes {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", key, MaxPartBytes)
+	}
+	return b, nil
+}
+
+// Create implements privacy.Files with a streamed (multipart) upload.
+func (f Files) Create(ctx context.Context, key, contentType string) (privacy.FileWriter, error) {
+	return f.Store.Upload(ctx, f.Bucket, key, contentType, blob.MinPartSize)
+}
+
+// DeletePrefix implements privacy.Files.
+func (f Files) DeletePrefix(ctx context.Context, prefix string, limit int) (int, bool, error) {
+	return f.Store.DeletePrefix(ctx, f.Bucket, prefix, min(limit, 1000))
+}

@@ -1,0 +1,553 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/export"
+	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Holdings is what the privacy worker reads, changes and erases of a data subject's
+// accounts across the tables (privacy.AccountData, privacy.LabelData, privacy.RequestLog),
+// on the layouts the stores own (accounts.go, customers.go, jobs.go, consensus.go,
+// exports.go, privacy.go, risk_disclosure.go). Lookups by address and by subject hash are
+// filtered Scans: requests are rare, and adding indexes for them would put e-mail hashes
+// into index keys of the hot tables.
+type Holdings struct {
+	api      API
+	accounts *Accounts
+	jobs     *Jobs
+	tables   HoldingsTables
+	now      func() time.Time
+}
+
+// HoldingsTables names the deployed tables Holdings works on.
+type HoldingsTables struct {
+	Accounts, Labels, Privacy string
+}
+
+var (
+	_ privacy.AccountData = (*Holdings)(nil)
+	_ privacy.LabelData   = (*Holdings)(nil)
+	_ privacy.RequestLog  = (*Holdings)(nil)
+)
+
+// NewHoldings returns the adapter; now (nil: time.Now) judges expiry.
+func NewHoldings(api API, tables HoldingsTables, now func() time.Time) *Holdings {
+	if now == nil {
+		now = time.Now
+	}
+	return &Holdings{api: api, accounts: NewAccounts(api, tables.Accounts), jobs: NewJobs(api, tables.Labels), tables: tables, now: now}
+}
+
+// holdBatchSize is DynamoDB's BatchWriteItem limit.
+const holdBatchSize = 25
+
+// deleteKeys deletes items by key, 25 per batch, retrying unprocessed ones.
+func (h *Holdings) deleteKeys(ctx context.Context, table string, keys []map[string]types.AttributeValue) error {
+	for start := 0; start < len(keys); start += holdBatchSize {
+		var reqs []types.WriteRequest
+		for _, k := range keys[start:min(start+holdBatchSize, len(keys))] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+		}
+		pending := map[string][]types.WriteRequest{table: reqs}
+		for attempt := 0; len(pending[table]) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > 8 {
+					return fmt.Errorf("delete items: %d still unprocessed after retries", len(pending[table]))
+				}
+				if err := sleep(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			out, err := h.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("delete items: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
+}
+
+// deleteQueried deletes the first limit items a query finds and reports whether more
+// remain. Keys are pk and sk (for an index query, the base table's keys).
+func (h *Holdings) deleteQueried(ctx context.Context, table string, in *dynamodb.QueryInput, limit int) (int, bool, error) {
+	in.Limit = aws.Int32(int32(limit))
+	out, err := h.api.Query(ctx, in)
+	if err != nil {
+		return 0, false, fmt.Errorf("query: %w", err)
+	}
+	keys := make([]map[string]types.AttributeValue, 0, len(out.Items))
+	for _, it := range out.Items {
+		keys = append(keys, map[string]types.AttributeValue{schema.PartitionKey: it[schema.PartitionKey], schema.SortKey: it[schema.SortKey]})
+	}
+	if err := h.deleteKeys(ctx, table, keys); err != nil {
+		return 0, true, err
+	}
+	return len(keys), len(out.LastEvaluatedKey) > 0, nil
+}
+
+// scan pages through a filtered Scan, calling fn per unexpired item.
+func (h *Holdings) scan(ctx context.Context, in *dynamodb.ScanInput, fn func(map[string]types.AttributeValue) error) error {
+	in.ConsistentRead = aws.Bool(true)
+	now := h.now()
+	for {
+		out, err := h.api.Scan(ctx, in)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		for _, it := range out.Items {
+			if Expired(it, now) {
+				continue
+			}
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+func sAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// --- accounts table (privacy.AccountData) ---------------------------------------------
+
+// IntegratorsByEmail implements privacy.AccountData.
+func (h *Holdings) IntegratorsByEmail(ctx context.Context, email string) ([]string, error) {
+	return h.accounts.IntegratorsByEmail(ctx, email)
+}
+
+// CustomersByEmail implements privacy.AccountData (a Scan, like IntegratorsByEmail).
+func (h *Holdings) CustomersByEmail(ctx context.Context, email string) ([]string, error) {
+	want := strings.ToLower(strings.TrimSpace(email))
+	var ids []string
+	err := h.scan(ctx, &dynamodb.ScanInput{
+		TableName:                 &h.tables.Accounts,
+		FilterExpression:          aws.String("#kind = :k"),
+		ProjectionExpression:      aws.String("#id, #email"),
+		ExpressionAttributeNames:  map[string]string{"#kind": "kind", "#id": "id", "#email": "email"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": sAttr("customer")},
+	}, func(it map[string]types.AttributeValue) error {
+		var c struct {
+			ID    string `dynamodbav:"id"`
+			Email string `dynamodbav:"email"`
+		}
+		if err := attributevalue.UnmarshalMap(it, &c); err != nil {
+			return fmt.Errorf("decode customer: %w", err)
+		}
+		if strings.ToLower(c.Email) == want {
+			ids = append(ids, c.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find customers: %w", err)
+	}
+	return ids, nil
+}
+
+// GetIntegrator implements privacy.AccountData.
+func (h *Holdings) GetIntegrator(ctx context.Context, id string) (account.Integrator, error) {
+	return h.accounts.GetIntegrator(ctx, id)
+}
+
+// GetCustomer implements privacy.AccountData.
+func (h *Holdings) GetCustomer(ctx context.Context, id string) (account.Customer, error) {
+	return h.accounts.GetCustomer(ctx, id)
+}
+
+// ListAPIKeys implements privacy.AccountData.
+func (h *Holdings) ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error) {
+	return h.accounts.ListAPIKeys(ctx, customerID)
+}
+
+// RevokeAPIKey implements privacy.AccountData.
+func (h *Holdings) RevokeAPIKey(ctx context.Context, customerID, keyID string, at time.Time) (account.APIKey, error) {
+	return h.accounts.RevokeAPIKey(ctx, customerID, keyID, at)
+}
+
+func (h *Holdings) sitesQuery(integratorID string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName: &h.tables.Accounts, IndexName: aws.String(schema.GSI1.Name),
+		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :s)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": sAttr(acctIntegratorPK(integratorID)), ":s": sAttr(acctSitePK("")),
+		},
+	}
+}
+
+// SitesOf implements privacy.AccountData through gsi1 (INTEGRATOR#<id> / SITE#…).
+func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.Site, error) {
+	var sites []account.Site
+	err := h.jobs.query(ctx, h.sitesQuery(integratorID), 0, func(it map[string]types.AttributeValue) error {
+		var s acctSiteItem
+		if err := attributevalue.UnmarshalMap(it, &s); err != nil {
+			return fmt.Errorf("decode site: %w", err)
+		}
+		sites = append(sites, s.site())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sites: %w", err)
+	}
+	return sites, nil
+}
+
+// DeleteSites implements privacy.AccountData: each site goes with its secret lookup.
+func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (int, bool, error) {
+	in := h.sitesQuery(integratorID)
+	in.Limit = aws.Int32(int32(limit))
+	out, err := h.api.Query(ctx, in)
+	if err != nil {
+		return 0, false, fmt.Errorf("list sites to delete: %w", err)
+	}
+	var keys []map[string]types.AttributeValue
+	for _, it := range out.Items {
+		var s acctSiteItem
+		if err := attributevalue.UnmarshalMap(it, &s); err != nil {
+			return 0, false, fmt.Errorf("decode site: %w", err)
+		}
+		keys = append(keys, Key(acctSitePK(s.Sitekey), acctSKSite))
+		if s.SecretHash != "" {
+			keys = append(keys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
+		}
+	}
+	if err := h.deleteKeys(ctx, h.tables.Accounts, keys); err != nil {
+		return 0, true, err
+	}
+	return len(out.Items), len(out.LastEvaluatedKey) > 0, nil
+}
+
+// DeleteAPIKeys implements privacy.AccountData through gsi1 (CUSTOMER#<id> / APIKEY#…).
+func (h *Holdings) DeleteAPIKeys(ctx context.Context, customerID string, limit int) (int, bool, error) {
+	return h.deleteQueried(ctx, h.tables.Accounts, &dynamodb.QueryInput{
+		TableName: &h.tables.Accounts, IndexName: aws.String(schema.GSI1.Name),
+		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": sAttr(acctCustomerPK(customerID)), ":k": sAttr(acctAPIKeyPK("")),
+		},
+	}, limit)
+}
+
+func profilePK(kind privacy.HolderKind, id string) (string, error) {
+	switch kind {
+	case privacy.HolderIntegrator:
+		return acctIntegratorPK(id), nil
+	case privacy.HolderCustomer:
+		return acctCustomerPK(id), nil
+	}
+	return "", fmt.Errorf("unknown account kind %q", kind)
+}
+
+// DeleteProfile implements privacy.AccountData.
+func (h *Holdings) DeleteProfile(ctx context.Context, kind privacy.HolderKind, id string) (bool, error) {
+	pk, err := profilePK(kind, id)
+	if err != nil {
+		return false, err
+	}
+	out, err := h.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &h.tables.Accounts, Key: Key(pk, acctSKProfile), ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete %s: %w", kind, err)
+	}
+	return len(out.Attributes) > 0, nil
+}
+
+// profileAttrs are the attributes UpdateProfile may set (account.Field* → attribute).
+var profileAttrs = map[string]string{account.FieldName: "name", account.FieldEmail: "email", account.FieldCountry: "country"}
+
+// UpdateProfile implements privacy.AccountData with one conditional UpdateItem.
+func (h *Holdings) UpdateProfile(ctx context.Context, kind privacy.HolderKind, id string, fields map[string]string) error {
+	pk, err := profilePK(kind, id)
+	if err != nil {
+		return err
+	}
+	var sets []string
+	names := map[string]string{}
+	values := map[string]types.AttributeValue{}
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		attr, ok := profileAttrs[f]
+		if !ok {
+			return fmt.Errorf("update profile: unknown field %q", f)
+		}
+		sets = append(sets, "#"+attr+" = :"+attr)
+		names["#"+attr] = attr
+		values[":"+attr] = sAttr(fields[f])
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	return h.updateExisting(ctx, Key(pk, acctSKProfile), "SET "+strings.Join(sets, ", "), names, values)
+}
+
+// updateExisting applies an update to an existing item (account.ErrNotFound otherwise).
+func (h *Holdings) updateExisting(ctx context.Context, key map[string]types.AttributeValue, update string, names map[string]string, values map[string]types.AttributeValue) error {
+	if len(names) == 0 {
+		names = nil
+	}
+	_, err := h.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &h.tables.Accounts, Key: key,
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	if IsConditionFailed(err) {
+		return account.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("update account: %w", err)
+	}
+	return nil
+}
+
+func choicesUpdate(c account.Choices) (string, map[string]types.AttributeValue) {
+	var sets []string
+	if c.OptOutSale {
+		sets = append(sets, "opt_out_sale = :t")
+	}
+	if c.LimitSensitive {
+		sets = append(sets, "limit_sensitive = :t")
+	}
+	if len(sets) == 0 {
+		return "", nil
+	}
+	return "SET " + strings.Join(sets, ", "), map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}
+}
+
+// SetChoices implements privacy.AccountData.
+func (h *Holdings) SetChoices(ctx context.Context, kind privacy.HolderKind, id string, c account.Choices) error {
+	pk, err := profilePK(kind, id)
+	if err != nil {
+		return err
+	}
+	update, values := choicesUpdate(c)
+	if update == "" {
+		return nil
+	}
+	return h.updateExisting(ctx, Key(pk, acctSKProfile), update, nil, values)
+}
+
+// SetSiteChoices implements privacy.AccountData.
+func (h *Holdings) SetSiteChoices(ctx context.Context, sitekey string, c account.Choices) error {
+	update, values := choicesUpdate(c)
+	if update == "" {
+		return nil
+	}
+	return h.updateExisting(ctx, Key(acctSitePK(sitekey), acctSKSite), update, nil, values)
+}
+
+// --- labels table (privacy.LabelData) -------------------------------------------------
+
+// ListJobs implements privacy.LabelData.
+func (h *Holdings) ListJobs(ctx context.Context, customerID string) ([]job.Job, error) {
+	return h.jobs.ListJobs(ctx, customerID)
+}
+
+// ListEntries implements privacy.LabelData.
+func (h *Holdings) ListEntries(ctx context.Context, jobID, after string, limit int) ([]job.Entry, string, error) {
+	return h.jobs.ListEntries(ctx, jobID, after, limit)
+}
+
+// DeleteEntries implements privacy.LabelData.
+func (h *Holdings) DeleteEntries(ctx context.Context, jobID string, limit int) (int, bool, error) {
+	return h.jobs.DeleteEntries(ctx, jobID, limit)
+}
+
+// DeleteJob implements privacy.LabelData.
+func (h *Holdings) DeleteJob(ctx context.Context, id string) error { return h.jobs.DeleteJob(ctx, id) }
+
+// DeleteConsensus implements privacy.LabelData: the CONS#<job> partition (consensus.go).
+func (h *Holdings) DeleteConsensus(ctx context.Context, jobID string, limit int) (int, bool, error) {
+	return h.deleteQueried(ctx, h.tables.Labels, &dynamodb.QueryInput{
+		TableName:                 &h.tables.Labels,
+		KeyConditionExpression:    aws.String("pk = :p"),
+		ProjectionExpression:      aws.String("pk, sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(consPK(jobID))},
+	}, limit)
+}
+
+// ExportsOf implements privacy.LabelData (a Scan: exports have no index by customer).
+func (h *Holdings) ExportsOf(ctx context.Context, customerID string) ([]export.Export, error) {
+	var out []export.Export
+	err := h.scan(ctx, &dynamodb.ScanInput{
+		TableName:                &h.tables.Labels,
+		FilterExpression:         aws.String("#kind = :k AND customer_id = :c"),
+		ExpressionAttributeNames: map[string]string{"#kind": "kind"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":k": sAttr("export"), ":c": sAttr(customerID),
+		},
+	}, func(it map[string]types.AttributeValue) error {
+		e, err := decodeExport(it)
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list exports: %w", err)
+	}
+	slices.SortFunc(out, func(a, b export.Export) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// DeleteExport implements privacy.LabelData.
+func (h *Holdings) DeleteExport(ctx context.Context, id string) error {
+	if _, err := h.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &h.tables.Labels, Key: Key(exportPK(id), exportSK)}); err != nil {
+		return fmt.Errorf("delete export: %w", err)
+	}
+	return nil
+}
+
+// --- privacy table (privacy.RequestLog) ----------------------------------------------
+
+// DisclosuresTo implements privacy.RequestLog: after is a sort key of the recipient's
+// partition (risk_disclosure.go).
+func (h *Holdings) DisclosuresTo(ctx context.Context, recipient, after string, limit int) ([]privacy.Disclosure, string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &h.tables.Privacy,
+		KeyConditionExpression:    aws.String("pk = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(disclosurePK(recipient))},
+		Limit:                     aws.Int32(int32(limit)),
+	}
+	if after != "" {
+		in.KeyConditionExpression = aws.String("pk = :p AND sk > :after")
+		in.ExpressionAttributeValues[":after"] = sAttr(after)
+	}
+	out, err := h.api.Query(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("list disclosures: %w", err)
+	}
+	now := h.now()
+	var list []privacy.Disclosure
+	last := ""
+	for _, it := range out.Items {
+		var x disclosureItem
+		if err := attributevalue.UnmarshalMap(it, &x); err != nil {
+			return nil, "", fmt.Errorf("decode disclosure: %w", err)
+		}
+		last = x.SK
+		if Expired(it, now) {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, x.At)
+		if err != nil {
+			return nil, "", fmt.Errorf("decode disclosure time: %w", err)
+		}
+		list = append(list, privacy.Disclosure{
+			ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject, RequestID: x.RequestID,
+		})
+	}
+	if len(out.LastEvaluatedKey) == 0 {
+		last = ""
+	}
+	return list, last, nil
+}
+
+// DeleteDisclosures implements privacy.RequestLog.
+func (h *Holdings) DeleteDisclosures(ctx context.Context, recipient string, limit int) (int, bool, error) {
+	return h.deleteQueried(ctx, h.tables.Privacy, &dynamodb.QueryInput{
+		TableName:                 &h.tables.Privacy,
+		KeyConditionExpression:    aws.String("pk = :p"),
+		ProjectionExpression:      aws.String("pk, sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(disclosurePK(recipient))},
+	}, limit)
+}
+
+// RequestsOf implements privacy.RequestLog (a Scan by subject hash).
+func (h *Holdings) RequestsOf(ctx context.Context, subjectHash string) ([]privacy.Request, error) {
+	var out []privacy.Request
+	err := h.scan(ctx, &dynamodb.ScanInput{
+		TableName:                &h.tables.Privacy,
+		FilterExpression:         aws.String("#kind = :k AND subject_hash = :h"),
+		ExpressionAttributeNames: map[string]string{"#kind": "kind"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":k": sAttr("privacy-request"), ":h": sAttr(subjectHash),
+		},
+	}, func(it map[string]types.AttributeValue) error {
+		var x privRequestItem
+		if err := attributevalue.UnmarshalMap(it, &x); err != nil {
+			return fmt.Errorf("decode request: %w", err)
+		}
+		r, err := x.request()
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	return out, nil
+}
+
+// ScrubAccountIDs implements privacy.RequestLog with a read and a put conditional on the
+// version read, which moves on, so a change made from the old state cannot write the ids
+// back. (A put rather than UpdateItem REMOVE: the local stack's minidyn ignores REMOVE of
+// a list attribute.)
+func (h *Holdings) ScrubAccountIDs(ctx context.Context, id string) (bool, error) {
+	key := Key(privReqPK(id), privSKRequest)
+	for range 3 {
+		out, err := h.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &h.tables.Privacy, Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return false, fmt.Errorf("read request: %w", err)
+		}
+		item := out.Item
+		st := attrString(item, "status")
+		if _, ok := item["account_ids"]; !ok || (st != string(privacy.StatusCompleted) && st != string(privacy.StatusDenied)) {
+			return false, nil
+		}
+		prev, ok := item["version"].(*types.AttributeValueMemberN)
+		if !ok {
+			return false, fmt.Errorf("request %s has no version", id)
+		}
+		v, err := strconv.ParseInt(prev.Value, 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("request %s version: %w", id, err)
+		}
+		delete(item, "account_ids")
+		item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(v+1, 10)}
+		_, err = h.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &h.tables.Privacy, Item: item,
+			ConditionExpression:       aws.String("#v = :prev"),
+			ExpressionAttributeNames:  map[string]string{"#v": "version"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":prev": prev},
+		})
+		if IsConditionFailed(err) {
+			continue // changed meanwhile: read again
+		}
+		if err != nil {
+			return false, fmt.Errorf("scrub request: %w", err)
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("scrub request: %w", privacy.ErrConflict)
+}
+
+func attrString(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}

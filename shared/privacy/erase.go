@@ -1,0 +1,300 @@
+package privacy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/job"
+)
+
+// ItemBatch is how many items of a job one erasure step removes.
+const ItemBatch = 500
+
+// Kinds of record counted in the report (Report, audit notes).
+const (
+	KindIntegrator      = "integrator"
+	KindSite            = "site"
+	KindSiteSecret      = "site_secret"
+	KindCustomer        = "customer"
+	KindAPIKey          = "api_key"
+	KindJob             = "job"
+	KindItem            = "item"
+	KindMediaObject     = "media_object"
+	KindConsensus       = "consensus_record"
+	KindExport          = "export"
+	KindExportObject    = "export_object"
+	KindDisclosure      = "disclosure"
+	KindPackageObject   = "access_package_object"
+	KindRequestScrubbed = "request_account_ids"
+	KindPrivacyRequest  = "privacy_request"
+)
+
+// eraseJobs removes the jobs of the subject's customer accounts: first every API key is
+// revoked (so no new job, item or export can appear while erasure runs), then job by job
+// its items, its media objects (the customer's uploads under job.MediaPrefix), its
+// consensus records and the job itself.
+func (d ExecDeps) eraseJobs(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+	if p.Phase == 0 {
+		for _, c := range h.Customers {
+			keys, err := d.Accounts.ListAPIKeys(ctx, c)
+			if err != nil {
+				return false, fmt.Errorf("list API keys: %w", err)
+			}
+			for _, k := range keys {
+				if k.Revoked() {
+					continue
+				}
+				if _, err := d.Accounts.RevokeAPIKey(ctx, c, k.ID, d.Now().UTC()); err != nil && !errors.Is(err, account.ErrNotFound) {
+					return false, fmt.Errorf("revoke API key: %w", err)
+				}
+			}
+		}
+		p.Phase = 1
+		return false, nil
+	}
+	for _, c := range h.Customers {
+		jobs, err := d.Labels.ListJobs(ctx, c)
+		if err != nil {
+			return false, fmt.Errorf("list jobs: %w", err)
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		return false, d.eraseJob(ctx, jobs[0].ID, p)
+	}
+	return true, nil
+}
+
+// eraseJob does one bounded piece of erasing a job; the job record goes last, so the next
+// step (or a rerun) finds the job again until everything under it is gone.
+func (d ExecDeps) eraseJob(ctx context.Context, id string, p *progress) error {
+	n, more, err := d.Labels.DeleteEntries(ctx, id, ItemBatch)
+	p.add(KindItem, n)
+	if err != nil || more {
+		return wrap("delete items", err)
+	}
+	n, more, err = d.Media.DeletePrefix(ctx, job.MediaPrefix(id), 1000)
+	p.add(KindMediaObject, n)
+	if err != nil || more {
+		return wrap("delete media", err)
+	}
+	n, more, err = d.Labels.DeleteConsensus(ctx, id, Batch)
+	p.add(KindConsensus, n)
+	if err != nil || more {
+		return wrap("delete consensus records", err)
+	}
+	if err := d.Labels.DeleteJob(ctx, id); err != nil {
+		return fmt.Errorf("delete job: %w", err)
+	}
+	p.add(KindJob, 1)
+	return nil
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// eraseExports removes the customers' export records and files.
+func (d ExecDeps) eraseExports(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+	for _, c := range h.Customers {
+		exps, err := d.Labels.ExportsOf(ctx, c)
+		if err != nil {
+			return false, fmt.Errorf("list exports: %w", err)
+		}
+		for i, e := range exps {
+			if i == Batch {
+				return false, nil
+			}
+			// The file first: a record without a file is harmless, a file without a record
+			// would no longer be found.
+			if e.Key != "" {
+				if err := d.Exports.DeleteObject(ctx, e.Key); err != nil {
+					return false, fmt.Errorf("delete export file: %w", err)
+				}
+				p.add(KindExportObject, 1)
+			}
+			if err := d.Labels.DeleteExport(ctx, e.ID); err != nil {
+				return false, fmt.Errorf("delete export: %w", err)
+			}
+			p.add(KindExport, 1)
+		}
+	}
+	return true, nil
+}
+
+// eraseDisclosures removes the records of risk information disclosed to the subject's
+// integrator accounts.
+func (d ExecDeps) eraseDisclosures(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+	for _, id := range h.Integrators {
+		n, more, err := d.Log.DeleteDisclosures(ctx, id, Batch)
+		p.add(KindDisclosure, n)
+		if err != nil {
+			return false, fmt.Errorf("delete disclosures: %w", err)
+		}
+		if more {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// eraseRequests deletes the access packages of the subject's earlier requests and removes
+// the account ids from the subject's finished requests: what remains of them is the
+// hashed identity, the dates and the outcome (the 24-month request log).
+func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *progress) (bool, error) {
+	reqs, err := d.Log.RequestsOf(ctx, r.SubjectHash)
+	if err != nil {
+		return false, fmt.Errorf("list the subject's requests: %w", err)
+	}
+	for _, o := range reqs {
+		if o.ID == r.ID {
+			continue
+		}
+		if o.Type == TypeAccess {
+			n, more, err := d.Files.DeletePrefix(ctx, accessPrefix(o.ID), 1000)
+			p.add(KindPackageObject, n)
+			if err != nil {
+				return false, fmt.Errorf("delete access package: %w", err)
+			}
+			if more {
+				return false, nil
+			}
+		}
+		if len(o.AccountIDs) > 0 {
+			ok, err := d.Log.ScrubAccountIDs(ctx, o.ID)
+			if err != nil {
+				return false, fmt.Errorf("scrub request: %w", err)
+			}
+			if ok {
+				p.add(KindRequestScrubbed, 1)
+			}
+		}
+	}
+	return true, nil
+}
+
+// eraseAccounts removes the accounts last: each integrator's sites with their secret
+// lookups, each customer's API keys, then the profiles.
+func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+	for _, id := range h.Integrators {
+		n, more, err := d.Accounts.DeleteSites(ctx, id, Batch)
+		p.add(KindSite, n)
+		p.add(KindSiteSecret, n)
+		if err != nil || more {
+			return false, wrap("delete sites", err)
+		}
+		ok, err := d.Accounts.DeleteProfile(ctx, HolderIntegrator, id)
+		if err != nil {
+			return false, fmt.Errorf("delete integrator: %w", err)
+		}
+		if ok {
+			p.add(KindIntegrator, 1)
+		}
+	}
+	for _, id := range h.Customers {
+		n, more, err := d.Accounts.DeleteAPIKeys(ctx, id, Batch)
+		p.add(KindAPIKey, n)
+		if err != nil || more {
+			return false, wrap("delete API keys", err)
+		}
+		ok, err := d.Accounts.DeleteProfile(ctx, HolderCustomer, id)
+		if err != nil {
+			return false, fmt.Errorf("delete customer: %w", err)
+		}
+		if ok {
+			p.add(KindCustomer, 1)
+		}
+	}
+	return true, nil
+}
+
+// correctAccounts writes the requested corrections to every profile of the subject. The
+// old values are overwritten, not kept: the audit note names only the fields. A value the
+// account rules refuse (filing checks them too, so only rules changed since could) is
+// left out and counted as rejected.
+func (d ExecDeps) correctAccounts(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+	fields := map[string]string{}
+	for _, c := range r.Corrections {
+		v, err := account.NormalizeField(c.Field, c.Value)
+		if err != nil {
+			p.add("rejected "+c.Field, 1)
+			continue
+		}
+		fields[c.Field] = v
+	}
+	if len(fields) == 0 {
+		return true, nil
+	}
+	apply := func(kind HolderKind, ids []string) error {
+		for _, id := range ids {
+			err := d.Accounts.UpdateProfile(ctx, kind, id, fields)
+			if errors.Is(err, account.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("correct %s: %w", kind, err)
+			}
+			p.add(string(kind), 1)
+			for f := range fields {
+				p.add(f+" corrected", 1)
+			}
+		}
+		return nil
+	}
+	if err := apply(HolderIntegrator, h.Integrators); err != nil {
+		return false, err
+	}
+	return true, apply(HolderCustomer, h.Customers)
+}
+
+// choose records an opt-out or limit choice on every profile of the subject and on every
+// site of its integrators, where the challenge function reads it
+// (account.Site.PublishesAnswers).
+func (d ExecDeps) choose(c account.Choices) stepFunc {
+	return func(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+		for _, id := range h.Integrators {
+			err := d.Accounts.SetChoices(ctx, HolderIntegrator, id, c)
+			if errors.Is(err, account.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("record choice on integrator: %w", err)
+			}
+			p.add(KindIntegrator, 1)
+			// The profile first: a site created meanwhile inherits the choice from it.
+			sites, err := d.Accounts.SitesOf(ctx, id)
+			if err != nil {
+				return false, fmt.Errorf("list sites: %w", err)
+			}
+			for _, s := range sites {
+				err := d.Accounts.SetSiteChoices(ctx, s.Sitekey, c)
+				if errors.Is(err, account.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return false, fmt.Errorf("record choice on site: %w", err)
+				}
+				p.add(KindSite, 1)
+			}
+		}
+		for _, id := range h.Customers {
+			err := d.Accounts.SetChoices(ctx, HolderCustomer, id, c)
+			if errors.Is(err, account.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("record choice on customer: %w", err)
+			}
+			p.add(KindCustomer, 1)
+		}
+		return true, nil
+	}
+}
+
+// accessPrefix is where a request's access package lives in the privacy bucket.
+func accessPrefix(requestID string) string { return "access/" + requestID + "/" }
