@@ -275,17 +275,21 @@ func (s *Consensus) answererPut(jobID string, w consensus.AnswererState, expires
 		seen[i] = &types.AttributeValueMemberS{Value: id}
 	}
 	item := map[string]types.AttributeValue{
-		"pk":        &types.AttributeValueMemberS{Value: consPK(jobID)},
-		"sk":        &types.AttributeValueMemberS{Value: consAnswererPref + w.Answerer},
-		"kind":      &types.AttributeValueMemberS{Value: "consensus-answerer"},
-		"answerer":  &types.AttributeValueMemberS{Value: w.Answerer},
-		"version":   &types.AttributeValueMemberN{Value: strconv.FormatInt(w.Version+1, 10)},
-		"classes":   &types.AttributeValueMemberN{Value: strconv.Itoa(w.Classes)},
-		"gold":      gold,
-		"soft":      soft,
-		"answers":   &types.AttributeValueMemberN{Value: strconv.Itoa(w.Answers)},
-		"gold_seen": &types.AttributeValueMemberL{Value: seen},
-		"ttl":       TTL(expires),
+		"pk":       &types.AttributeValueMemberS{Value: consPK(jobID)},
+		"sk":       &types.AttributeValueMemberS{Value: consAnswererPref + w.Answerer},
+		"kind":     &types.AttributeValueMemberS{Value: "consensus-answerer"},
+		"answerer": &types.AttributeValueMemberS{Value: w.Answerer},
+		"version":  &types.AttributeValueMemberN{Value: strconv.FormatInt(w.Version+1, 10)},
+		"classes":  &types.AttributeValueMemberN{Value: strconv.Itoa(w.Classes)},
+		"gold":     gold,
+		"soft":     soft,
+		"answers":  &types.AttributeValueMemberN{Value: strconv.Itoa(w.Answers)},
+		"ttl":      TTL(expires),
+	}
+	// An empty list is left out: minidyn (the local stack's DynamoDB) stores it as a value
+	// without a type, and every later Query over the table then fails.
+	if len(seen) > 0 {
+		item["gold_seen"] = &types.AttributeValueMemberL{Value: seen}
 	}
 	cond := "attribute_not_exists(pk) OR version = :v"
 	return &types.Put{
