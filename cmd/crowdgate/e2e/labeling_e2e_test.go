@@ -447,8 +447,8 @@ func labSquare(t *testing.T, c color.RGBA) []byte {
 	return b.Bytes()
 }
 
-// labAnswers answers a stored challenge as a person who sees the images and reads the
-// images: gold items by their truth, this job's open items by truth (the test's own
+// labAnswers answers a stored challenge as a person who sees the images: gold items by
+// their truth, this job's open items by truth (the test's own
 // knowledge of its items); other jobs' open items, which the test cannot judge, stay
 // unselected in grids. It returns the answers and how many of this job's open items they
 // label.
