@@ -122,7 +122,7 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	outcome.Outcome = OutcomePassed
 	s.record(ctx, outcome)
 	// Labels are a by-product: losing them must not fail a visitor who passed.
-	if err := s.publish(ctx, rec, given, req.Client, now, solve); err != nil {
+	if err := s.publish(ctx, rec, given, req.Client, req.OptOut, now, solve); err != nil {
 		web.Logger(ctx).ErrorContext(ctx, "publish answers failed", "err", err, "challenge", rec.ID)
 	}
 	return Result{Pass: true, Token: tok, TokenTTL: token.TTL}, nil
@@ -233,8 +233,13 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// publish sends one message per task that had open items.
-func (s *Service) publish(ctx context.Context, rec Record, given [][]bool, c Client, now time.Time, solve time.Duration) error {
+// publish sends one message per task that had open items, unless the visitor (optOut:
+// Global Privacy Control) or the site's integrator opted out of sale/sharing.
+func (s *Service) publish(ctx context.Context, rec Record, given [][]bool, c Client, optOut bool, now time.Time, solve time.Duration) error {
+	// Checked first, so no answerer pseudonym is even derived for a visitor who opted out.
+	if optOut {
+		return nil
+	}
 	var msgs []any
 	day := now.UTC().Format(time.DateOnly)
 	var answerer string

@@ -203,6 +203,9 @@ type AnswerRequest struct {
 	Answers   []TaskAnswer
 	Telemetry json.RawMessage
 	Client    Client
+	// OptOut: the visitor's browser sent Global Privacy Control (Sec-GPC: 1). Their answers
+	// still pass or fail the challenge but are never published as labeled data.
+	OptOut bool
 }
 
 // Challenge is the public view of a challenge: what the widget shows.

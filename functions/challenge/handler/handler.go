@@ -162,6 +162,7 @@ func answer(svc *challenge.Service) http.Handler {
 		}
 		res, err := svc.Answer(r.Context(), challenge.AnswerRequest{
 			ID: r.PathValue("id"), Sitekey: body.Sitekey, Answers: answers, Telemetry: body.Telemetry, Client: client(r),
+			OptOut: GlobalPrivacyControl(r),
 		})
 		if err != nil {
 			writeError(w, r, err)
@@ -170,6 +171,15 @@ func answer(svc *challenge.Service) http.Handler {
 		web.Logger(r.Context()).InfoContext(r.Context(), "challenge answered", "pass", res.Pass)
 		web.WriteJSON(w, http.StatusOK, result(res))
 	})
+}
+
+// GlobalPrivacyControl reports whether the browser sent Sec-GPC: 1, the Global Privacy
+// Control opt-out of sale/sharing. The GPC spec defines "1" as the only opt-out value, so
+// anything else (absent, "0", garbage) is no signal. Browsers set the header themselves on
+// the widget's fetch calls; it is a forbidden request header name, so CORS needs no
+// Access-Control-Allow-Headers entry for it.
+func GlobalPrivacyControl(r *http.Request) bool {
+	return r.Header.Get("Sec-GPC") == "1"
 }
 
 // client is what the challenge may know about the caller: kept in memory for risk scoring
