@@ -50,6 +50,8 @@ var Table = []Route{
 	{Method: "POST", Path: "/admin/integrators", Function: FunctionAdmin, Auth: Operator},
 	{Method: "GET", Path: "/admin/integrators/{id}", Function: FunctionAdmin, Auth: Operator},
 	{Method: "POST", Path: "/admin/integrators/{id}/sites", Function: FunctionAdmin, Auth: Operator},
+	{Method: "POST", Path: "/admin/integrators/{id}/keys", Function: FunctionAdmin, Auth: Operator},
+	{Method: "DELETE", Path: "/admin/integrators/{id}/keys/{keyId}", Function: FunctionAdmin, Auth: Operator},
 	{Method: "GET", Path: "/admin/sites/{sitekey}", Function: FunctionAdmin, Auth: Operator},
 	{Method: "PATCH", Path: "/admin/sites/{sitekey}", Function: FunctionAdmin, Auth: Operator},
 	{Method: "POST", Path: "/admin/sites/{sitekey}/secret", Function: FunctionAdmin, Auth: Operator},
@@ -86,8 +88,8 @@ var Table = []Route{
 	{Method: "POST", Path: "/v1/compliance/requests/{id}/deny", Function: FunctionPrivacy, Auth: Operator},
 	{Method: "POST", Path: "/v1/compliance/requests/{id}/extend", Function: FunctionPrivacy, Auth: Operator},
 
-	// Integrator risk lookup: Public at the gateway; the handler authenticates the site
-	// secret (Bearer) and answers only about that site's traffic.
+	// Integrator risk lookup: Public at the gateway; the handler authenticates the
+	// integrator API key (or one site's secret) and answers only about its sites' traffic.
 	{Method: "GET", Path: "/v1/risk/challenges/{id}", Function: FunctionRisk, Auth: Public},
 	{Method: "GET", Path: "/v1/risk/ips/{ip}", Function: FunctionRisk, Auth: Public},
 }

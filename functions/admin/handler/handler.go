@@ -44,11 +44,14 @@ type Deps struct {
 	Accounts Accounts
 	// Customers serves the /admin/customers routes (customers.go); required.
 	Customers Customers
+	// IntegratorKeys serves the /admin/integrators/{id}/keys routes (integratorkeys.go);
+	// required.
+	IntegratorKeys IntegratorKeys
 }
 
 // New returns the admin function's handler.
 func New(d Deps) http.Handler {
-	a := &api{accounts: d.Accounts, customers: d.Customers}
+	a := &api{accounts: d.Accounts, customers: d.Customers, integratorKeys: d.IntegratorKeys}
 	handlers := map[string]http.HandlerFunc{
 		"POST /admin/integrators":            a.createIntegrator,
 		"GET /admin/integrators/{id}":        a.getIntegrator,
@@ -58,6 +61,9 @@ func New(d Deps) http.Handler {
 		"POST /admin/sites/{sitekey}/secret": a.rotateSecret,
 	}
 	for pattern, h := range a.customerHandlers() {
+		handlers[pattern] = h
+	}
+	for pattern, h := range a.integratorKeyHandlers() {
 		handlers[pattern] = h
 	}
 	mux := http.NewServeMux()
@@ -79,12 +85,14 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 		return nil, err
 	}
 	store := dynamo.NewAccounts(env.DynamoDB(), table)
-	return New(Deps{Accounts: account.NewService(store, env.Now), Customers: account.NewCustomerService(store, env.Now)}), nil
+	return New(Deps{Accounts: account.NewService(store, env.Now), Customers: account.NewCustomerService(store, env.Now),
+		IntegratorKeys: account.NewIntegratorKeyService(store, env.Now)}), nil
 }
 
 type api struct {
-	accounts  Accounts
-	customers Customers
+	accounts       Accounts
+	customers      Customers
+	integratorKeys IntegratorKeys
 }
 
 // integratorJSON is an integrator as the admin API shows it.

@@ -5,9 +5,11 @@
 //     the per-minute windows of its IP pseudonym, its subnet's pseudonym and the IP on its
 //     site, which the challenge function reads back to score and to set difficulty;
 //   - the integrator risk lookup (New): GET /v1/risk/challenges/{id} and
-//     GET /v1/risk/ips/{ip}, authenticated with a site's secret and answering only about
-//     that site's traffic (docs/API.md "Risk"). Every answer is recorded in the privacy
-//     table as a disclosure.
+//     GET /v1/risk/ips/{ip}, authenticated with an integrator API key (cgi_…) and
+//     answering about the traffic of all of that integrator's sites, or, as before keys
+//     existed, with one site's secret and answering about that site only (docs/API.md
+//     "Risk"). Every answer is recorded in the privacy table as a disclosure, naming the
+//     integrator and the site whose traffic it covered.
 package handler
 
 import (
@@ -43,6 +45,16 @@ type Sites interface {
 	SiteBySecret(ctx context.Context, secret string) (account.Site, error)
 }
 
+// Keys authenticates integrator API keys and lists an integrator's sites
+// (*account.IntegratorKeyService).
+type Keys interface {
+	// Authenticate returns account.ErrInvalidKey for a malformed, unknown or revoked key.
+	Authenticate(ctx context.Context, key string) (account.IntegratorKey, error)
+	Sites(ctx context.Context, integratorID string) ([]account.Site, error)
+}
+
+var _ Keys = (*account.IntegratorKeyService)(nil)
+
 // Store reads what the risk function keeps (*dynamo.Risk).
 type Store interface {
 	ChallengeRisk(ctx context.Context, id string) (challenge.ChallengeRisk, error)
@@ -51,6 +63,9 @@ type Store interface {
 
 // Deps are the risk lookup's ports.
 type Deps struct {
+	// Keys authenticates integrator API keys; required.
+	Keys Keys
+	// Sites authenticates site secrets, the older, one-site credential; nil refuses them.
 	Sites Sites
 	Store Store
 	// Salts gives the day's salt for the risk purpose (the pseudonyms the counters use).
@@ -81,31 +96,78 @@ func New(d Deps) http.Handler {
 	return mux
 }
 
-type siteHandler func(w http.ResponseWriter, r *http.Request, site account.Site)
+// caller is who asks and what it may see.
+type caller struct {
+	integratorID string
+	// sitekeys are the sites whose traffic the answer may cover.
+	sitekeys []string
+	// site is set when the caller used one site's secret: answers then name that site.
+	site string
+}
 
-// authenticated requires "Authorization: Bearer <site secret>". Missing, malformed and
-// unknown secrets get the same 401, so the answer says nothing about which secrets exist.
-func (d Deps) authenticated(next siteHandler) http.Handler {
+func (c caller) owns(sitekey string) bool {
+	for _, s := range c.sitekeys {
+		if s == sitekey {
+			return true
+		}
+	}
+	return false
+}
+
+type callerHandler func(w http.ResponseWriter, r *http.Request, c caller)
+
+// authenticated requires "Authorization: Bearer <integrator API key>" (or a site's secret,
+// see Deps.Sites). Missing, malformed, unknown and revoked credentials get the same 401, so
+// the answer says nothing about which credentials exist.
+func (d Deps) authenticated(next callerHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unauthorized := func() {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate risk"`)
-			web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized, "send the site's secret as Authorization: Bearer <secret>"))
+			web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized, "send an integrator API key as Authorization: Bearer cgi_…"))
 		}
-		scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || !account.IsSecret(strings.TrimSpace(secret)) {
+		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		cred = strings.TrimSpace(cred)
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			unauthorized()
 			return
 		}
-		site, err := d.Sites.SiteBySecret(r.Context(), strings.TrimSpace(secret))
+		var c caller
 		switch {
-		case errors.Is(err, account.ErrNotFound), errors.Is(err, account.ErrInvalidSecret):
+		case account.IsIntegratorKey(cred):
+			k, err := d.Keys.Authenticate(r.Context(), cred)
+			if errors.Is(err, account.ErrInvalidKey) {
+				unauthorized()
+				return
+			}
+			if err != nil {
+				web.WriteError(w, r, fmt.Errorf("risk lookup: authenticate: %w", err))
+				return
+			}
+			sites, err := d.Keys.Sites(r.Context(), k.IntegratorID)
+			if err != nil {
+				web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
+				return
+			}
+			c.integratorID = k.IntegratorID
+			for _, s := range sites {
+				c.sitekeys = append(c.sitekeys, s.Sitekey)
+			}
+		case d.Sites != nil && account.IsSecret(cred):
+			site, err := d.Sites.SiteBySecret(r.Context(), cred)
+			switch {
+			case errors.Is(err, account.ErrNotFound), errors.Is(err, account.ErrInvalidSecret):
+				unauthorized()
+				return
+			case err != nil:
+				web.WriteError(w, r, fmt.Errorf("risk lookup: authenticate: %w", err))
+				return
+			}
+			c = caller{integratorID: site.IntegratorID, sitekeys: []string{site.Sitekey}, site: site.Sitekey}
+		default:
 			unauthorized()
 			return
-		case err != nil:
-			web.WriteError(w, r, fmt.Errorf("risk lookup: authenticate: %w", err))
-			return
 		}
-		next(w, r, site)
+		next(w, r, c)
 	})
 }
 
@@ -143,25 +205,25 @@ func reasons(r []string) []string {
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// challenge answers GET /v1/risk/challenges/{id}. Another site's challenge is 404, the
-// same as an unknown one.
-func (d Deps) challenge(w http.ResponseWriter, r *http.Request, site account.Site) {
+// challenge answers GET /v1/risk/challenges/{id}. A challenge of a site the caller does
+// not own is 404, the same as an unknown one.
+func (d Deps) challenge(w http.ResponseWriter, r *http.Request, who caller) {
 	id := r.PathValue("id")
-	notFound := web.Errorf(http.StatusNotFound, CodeChallengeNotFound, "no risk record for this challenge on this site (records arrive within seconds and are kept 24 hours)")
+	notFound := web.Errorf(http.StatusNotFound, CodeChallengeNotFound, "no risk record for this challenge on your sites (records arrive within seconds and are kept 24 hours)")
 	if !challenge.ValidID(id) {
 		web.WriteError(w, r, notFound)
 		return
 	}
 	c, err := d.Store.ChallengeRisk(r.Context(), id)
 	switch {
-	case errors.Is(err, challenge.ErrNotFound) || err == nil && c.Sitekey != site.Sitekey:
+	case errors.Is(err, challenge.ErrNotFound) || err == nil && !who.owns(c.Sitekey):
 		web.WriteError(w, r, notFound)
 		return
 	case err != nil:
 		web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
 		return
 	}
-	if err := d.disclose(r, site, privacy.DisclosureRiskChallenge, id); err != nil {
+	if err := d.disclose(r, who.integratorID, c.Sitekey, privacy.DisclosureRiskChallenge, id); err != nil {
 		web.WriteError(w, r, err)
 		return
 	}
@@ -188,19 +250,22 @@ func countsOf(c challenge.Counts) countsJSON {
 }
 
 type ipJSON struct {
-	IP      string                `json:"ip"`
-	Sitekey string                `json:"sitekey"`
-	AsOf    string                `json:"as_of"`
-	Windows map[string]countsJSON `json:"windows"`
-	Answers struct {
+	IP string `json:"ip"`
+	// Sitekey is the site of a site-secret caller (one site only).
+	Sitekey string `json:"sitekey,omitempty"`
+	// Sitekeys are the caller's sites the address was seen on in the last 24 hours.
+	Sitekeys []string              `json:"sitekeys"`
+	AsOf     string                `json:"as_of"`
+	Windows  map[string]countsJSON `json:"windows"`
+	Answers  struct {
 		Count     int      `json:"count"`
 		MeanScore *float64 `json:"mean_score"`
 	} `json:"answers"`
 }
 
-// ip answers GET /v1/risk/ips/{ip}: the address's activity on this site. An address
-// without any (possibly only on other sites) is 404.
-func (d Deps) ip(w http.ResponseWriter, r *http.Request, site account.Site) {
+// ip answers GET /v1/risk/ips/{ip}: the address's activity summed over the caller's sites.
+// An address without any there (possibly only on other integrators' sites) is 404.
+func (d Deps) ip(w http.ResponseWriter, r *http.Request, who caller) {
 	addr, err := netip.ParseAddr(r.PathValue("ip"))
 	if err != nil || addr.Zone() != "" {
 		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, CodeInvalidIP, "the path must end in an IPv4 or IPv6 address"))
@@ -218,24 +283,41 @@ func (d Deps) ip(w http.ResponseWriter, r *http.Request, site account.Site) {
 		}
 		q.Keys[day] = challenge.Pseudonyms{IP: challenge.RiskPseudonyms(salt, ip).IP}
 	}
-	a, err := d.Store.SiteActivity(r.Context(), site.Sitekey, q)
-	if err != nil {
-		web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
-		return
+	// The risk table keeps windows per site, so the integrator's view is the sum of one
+	// read per site.
+	a := challenge.SiteActivity{Minutes: challenge.Minutes{}}
+	var seen []string
+	for _, sitekey := range who.sitekeys {
+		sa, err := d.Store.SiteActivity(r.Context(), sitekey, q)
+		if err != nil {
+			web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
+			return
+		}
+		if sa.Minutes.Window(now, LookupWindow) == (challenge.Counts{}) {
+			continue
+		}
+		seen = append(seen, sitekey)
+		for m, c := range sa.Minutes {
+			a.Minutes[m] = a.Minutes[m].Add(c)
+		}
+		a.ScoreSum += sa.ScoreSum
+		a.Scores += sa.Scores
 	}
 	day := a.Minutes.Window(now, LookupWindow)
-	if day == (challenge.Counts{}) {
-		web.WriteError(w, r, web.Errorf(http.StatusNotFound, CodeIPNotFound, "no traffic from this address on this site in the last 24 hours"))
+	if len(seen) == 0 || day == (challenge.Counts{}) {
+		web.WriteError(w, r, web.Errorf(http.StatusNotFound, CodeIPNotFound, "no traffic from this address on your sites in the last 24 hours"))
 		return
 	}
-	// The record names the address's network only: the log must not become a store of
-	// addresses.
+	// One record per site whose traffic the answer covers, each naming the address's
+	// network only: the log must not become a store of addresses.
 	network := fmt.Sprintf("%s/%d", challenge.TruncateIP(ip), prefixLen(addr))
-	if err := d.disclose(r, site, privacy.DisclosureRiskIP, network); err != nil {
-		web.WriteError(w, r, err)
-		return
+	for _, sitekey := range seen {
+		if err := d.disclose(r, who.integratorID, sitekey, privacy.DisclosureRiskIP, network); err != nil {
+			web.WriteError(w, r, err)
+			return
+		}
 	}
-	out := ipJSON{IP: addr.String(), Sitekey: site.Sitekey, AsOf: rfc3339(now), Windows: map[string]countsJSON{
+	out := ipJSON{IP: addr.String(), Sitekey: who.site, Sitekeys: seen, AsOf: rfc3339(now), Windows: map[string]countsJSON{
 		"1m":  countsOf(a.Minutes.Window(now, challenge.Window1m)),
 		"15m": countsOf(a.Minutes.Window(now, challenge.Window15m)),
 		"24h": countsOf(day),
@@ -257,9 +339,9 @@ func prefixLen(a netip.Addr) int {
 }
 
 // disclose records the answer about to be given; without the record nothing is given.
-func (d Deps) disclose(r *http.Request, site account.Site, kind, subject string) error {
+func (d Deps) disclose(r *http.Request, integratorID, sitekey, kind, subject string) error {
 	err := d.Disclosures.RecordDisclosure(r.Context(), privacy.Disclosure{
-		At: d.Now().UTC(), Recipient: site.IntegratorID, Sitekey: site.Sitekey, Kind: kind, Subject: subject,
+		At: d.Now().UTC(), Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject,
 		RequestID: web.RequestID(r.Context()),
 	})
 	if err != nil {

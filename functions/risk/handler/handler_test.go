@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,7 +30,10 @@ import (
 const (
 	ownSite     = challengetest.DemoSitekey
 	otherSite   = "9b7a4c3e-1d2f-4e5a-8b6c-7d8e9f0a1b2c"
+	secondSite  = "2c4e6a8b-1d3f-4a5b-9c7d-0e1f2a3b4c5d" // the own integrator's other site
 	ownSecret   = "0x5e9c1b2a3d4f60718293a4b5c6d7e8f901234567"
+	ownKey      = "cgi_4f1d2c3b5a697887_8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c"
+	ownKeyID    = "4f1d2c3b5a697887"
 	ownIP       = "d75132462888822ac319ac893e751b10" // 203.0.113.77 with challengetest's salt of 2026-11-30
 	otherIP     = "137af53c1873f8c7097b22b28ba68d50" // 198.51.100.9
 	passedID    = "c_0000000000000000000000000000aa02"
@@ -126,10 +130,27 @@ func TestConsumerAppliesEventsOnceAndFailsOnlyPoison(t *testing.T) {
 	}
 }
 
-// lookupFakes serve what the events/risk files describe: the own site's challenge and
-// address, another site's challenge and address.
+// lookupFakes serve what the events/risk files describe: the own integrator (its key and
+// its two sites), the own site's challenge, the address on both own sites, another
+// integrator's site's challenge and address.
 type lookupFakes struct {
 	disclosed []privacy.Disclosure
+}
+
+var _ handler.Keys = (*lookupFakes)(nil)
+
+func (f *lookupFakes) Authenticate(_ context.Context, key string) (account.IntegratorKey, error) {
+	if key == ownKey {
+		return account.IntegratorKey{ID: ownKeyID, IntegratorID: "integrator-own"}, nil
+	}
+	return account.IntegratorKey{}, account.ErrInvalidKey
+}
+
+func (f *lookupFakes) Sites(_ context.Context, integratorID string) ([]account.Site, error) {
+	if integratorID == "integrator-own" {
+		return []account.Site{{Sitekey: ownSite, IntegratorID: integratorID}, {Sitekey: secondSite, IntegratorID: integratorID}}, nil
+	}
+	return nil, nil
 }
 
 func (f *lookupFakes) SiteBySecret(_ context.Context, secret string) (account.Site, error) {
@@ -158,6 +179,11 @@ func (f *lookupFakes) SiteActivity(_ context.Context, sitekey string, q challeng
 			a.Minutes[challenge.MinuteOf(lookupTime.Add(-2*time.Minute))] = challenge.Counts{Issued: 2, Failed: 1, Passed: 1}
 			a.ScoreSum, a.Scores = 0.49, 2
 		}
+		if sitekey == secondSite && p.IP == ownIP {
+			a.Minutes[challenge.MinuteOf(lookupTime.Add(-2*time.Minute))] = challenge.Counts{Issued: 1, Passed: 1}
+			a.Minutes[challenge.MinuteOf(lookupTime.Add(-3*time.Hour))] = challenge.Counts{Refused: 4}
+			a.ScoreSum, a.Scores = 0.11, 1
+		}
 	}
 	return a, nil
 }
@@ -171,7 +197,7 @@ func invokeLookup(t *testing.T, f *lookupFakes, file string) (int, map[string]st
 	t.Helper()
 	var req events.APIGatewayV2HTTPRequest
 	readEvent(t, file, &req)
-	h := handler.New(handler.Deps{Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
+	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
 	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
 	raw, _ := json.Marshal(req)
 	out, err := lambda(context.Background(), raw)
@@ -218,6 +244,7 @@ func TestLookupRefusesOtherSitesAndStrangers(t *testing.T) {
 		{"lookup-challenge-no-secret.json", 401, web.CodeUnauthorized},
 		{"lookup-ip-other-site.json", 404, handler.CodeIPNotFound},
 		{"lookup-ip-wrong-secret.json", 401, web.CodeUnauthorized},
+		{"lookup-ip-customer-key.json", 401, web.CodeUnauthorized},
 		{"lookup-ip-invalid.json", 400, handler.CodeInvalidIP},
 	}
 	for _, c := range cases {
@@ -239,40 +266,87 @@ func TestLookupRefusesOtherSitesAndStrangers(t *testing.T) {
 	}
 }
 
-func TestLookupOfOwnAddress(t *testing.T) {
+type ipBody struct {
+	IP       string                    `json:"ip"`
+	Sitekey  string                    `json:"sitekey"`
+	Sitekeys []string                  `json:"sitekeys"`
+	Windows  map[string]map[string]int `json:"windows"`
+	Answers  struct {
+		Count     int      `json:"count"`
+		MeanScore *float64 `json:"mean_score"`
+	} `json:"answers"`
+}
+
+// With the integrator key the answer sums the address's traffic on all of the
+// integrator's sites, and each site's share is recorded as disclosed.
+func TestLookupOfOwnAddressAcrossSites(t *testing.T) {
 	f := &lookupFakes{}
 	status, _, body := invokeLookup(t, f, "lookup-ip.json")
 	if status != 200 {
 		t.Fatalf("%d %s", status, body)
 	}
-	var got struct {
-		IP      string                    `json:"ip"`
-		Sitekey string                    `json:"sitekey"`
-		Windows map[string]map[string]int `json:"windows"`
-		Answers struct {
-			Count     int      `json:"count"`
-			MeanScore *float64 `json:"mean_score"`
-		} `json:"answers"`
-	}
+	var got ipBody
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.IP != "203.0.113.77" || got.Sitekey != ownSite || got.Windows["15m"]["issued"] != 2 || got.Windows["1m"]["issued"] != 0 ||
-		got.Windows["24h"]["failed"] != 1 || got.Answers.Count != 2 || got.Answers.MeanScore == nil || *got.Answers.MeanScore != 0.245 {
+	if got.IP != "203.0.113.77" || got.Sitekey != "" || !slices.Equal(got.Sitekeys, []string{ownSite, secondSite}) ||
+		got.Windows["15m"]["issued"] != 3 || got.Windows["15m"]["passed"] != 2 || got.Windows["15m"]["refused"] != 0 ||
+		got.Windows["1m"]["issued"] != 0 || got.Windows["24h"]["refused"] != 4 || got.Windows["24h"]["failed"] != 1 ||
+		got.Answers.Count != 3 || got.Answers.MeanScore == nil || math.Abs(*got.Answers.MeanScore-0.2) > 1e-9 {
 		t.Fatalf("body %s", body)
 	}
-	// The disclosure log names the network, never the address.
-	if len(f.disclosed) != 1 || f.disclosed[0].Subject != "203.0.113.0/24" || f.disclosed[0].Kind != privacy.DisclosureRiskIP {
+	// The disclosure log names the network, never the address, once per site covered.
+	if len(f.disclosed) != 2 {
 		t.Fatalf("disclosures %+v", f.disclosed)
 	}
-	if strings.Contains(f.disclosed[0].Subject, "77") {
-		t.Fatal("disclosure record holds the address")
+	for i, site := range []string{ownSite, secondSite} {
+		d := f.disclosed[i]
+		if d.Sitekey != site || d.Recipient != "integrator-own" || d.Subject != "203.0.113.0/24" || d.Kind != privacy.DisclosureRiskIP {
+			t.Fatalf("disclosure %d: %+v", i, d)
+		}
+	}
+}
+
+// A site's secret still works, for that site's traffic only.
+func TestLookupWithSiteSecretSeesOneSite(t *testing.T) {
+	f := &lookupFakes{}
+	status, _, body := invokeLookup(t, f, "lookup-ip-site-secret.json")
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	var got ipBody
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Sitekey != ownSite || !slices.Equal(got.Sitekeys, []string{ownSite}) || got.Windows["15m"]["issued"] != 2 ||
+		got.Windows["24h"]["refused"] != 0 || got.Answers.Count != 2 || *got.Answers.MeanScore != 0.245 {
+		t.Fatalf("body %s", body)
+	}
+	if len(f.disclosed) != 1 || f.disclosed[0].Sitekey != ownSite || strings.Contains(f.disclosed[0].Subject, "77") {
+		t.Fatalf("disclosures %+v", f.disclosed)
+	}
+	if status, _, body := invokeLookup(t, &lookupFakes{}, "lookup-challenge-site-secret.json"); status != 200 || !strings.Contains(string(body), passedID) {
+		t.Fatalf("own challenge with the site secret: %d %s", status, body)
+	}
+}
+
+// Without a site-secret authenticator only integrator keys work.
+func TestLookupWithoutSiteSecretsRefusesThem(t *testing.T) {
+	f := &lookupFakes{}
+	h := handler.New(handler.Deps{Keys: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
+	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
+	for file, want := range map[string]int{"lookup-ip-site-secret.json": 401, "lookup-ip.json": 200} {
+		var req events.APIGatewayV2HTTPRequest
+		out, err := lambda(context.Background(), readEvent(t, file, &req))
+		if resp, ok := out.(events.APIGatewayV2HTTPResponse); err != nil || !ok || resp.StatusCode != want {
+			t.Fatalf("%s: %+v %v, want %d", file, out, err, want)
+		}
 	}
 }
 
 func TestLookupDisclosesNothingItCannotRecord(t *testing.T) {
 	f := &lookupFakes{}
-	h := handler.New(handler.Deps{Sites: f, Store: f, Salts: challengetest.NewSalts(), Now: func() time.Time { return lookupTime },
+	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Now: func() time.Time { return lookupTime },
 		Disclosures: disclosureFunc(func(context.Context, privacy.Disclosure) error { return errors.New("privacy table down") })})
 	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
 	var req events.APIGatewayV2HTTPRequest
@@ -296,7 +370,7 @@ func (f disclosureFunc) RecordDisclosure(ctx context.Context, d privacy.Disclosu
 func TestMixedHandlerRoutesBothEventKinds(t *testing.T) {
 	store := &memEvents{applied: map[string]challenge.RiskEvent{}}
 	f := &lookupFakes{}
-	h := handler.New(handler.Deps{Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
+	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
 	lambda := platform.MixedHandler(h, handler.NewConsumer(handler.ConsumerDeps{Store: store}))
 	var ev events.SQSEvent
 	out, err := lambda(context.Background(), readEvent(t, "risk-events.json", &ev))

@@ -11,8 +11,8 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
-// Wire builds the risk lookup from the function's environment: sites from the accounts
-// table, counters and salts in the risk table, disclosures in the privacy table.
+// Wire builds the risk lookup from the function's environment: integrator keys, sites and
+// site secrets from the accounts table, counters and salts in the risk table, disclosures in the privacy table.
 func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 	tables := map[string]string{}
 	for _, t := range []string{schema.TableAccounts, schema.TableRisk, schema.TablePrivacy} {
@@ -24,8 +24,10 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 	}
 	now := clock(env)
 	db := env.DynamoDB()
+	accounts := dynamo.NewAccounts(db, tables[schema.TableAccounts])
 	return New(Deps{
-		Sites:       account.NewService(dynamo.NewAccounts(db, tables[schema.TableAccounts]), now),
+		Keys:        account.NewIntegratorKeyService(accounts, now),
+		Sites:       account.NewService(accounts, now),
 		Store:       dynamo.NewRisk(db, tables[schema.TableRisk], now),
 		Salts:       dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeRisk),
 		Disclosures: dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now),

@@ -1,0 +1,185 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Integrator API keys are API key records (customers.go) with an owner:
+//
+//	APIKEY#<keyid>  APIKEY  kind "api-key", owner_kind "integrator", integrator_id;
+//	                        gsi1 INTEGRATOR#<id> / APIKEY#<created>#<keyid> lists an integrator's keys
+//
+// They share the APIKEY# id space with customer keys, so a key id names one record whoever
+// owns it; customer records carry no owner_kind, and every read or revocation here checks
+// owner_kind so a customer's key is never taken for an integrator's. Like every account
+// record they carry no ttl. An integrator's sites are listed through the same gsi1
+// partition (INTEGRATOR#<id> / SITE#<sitekey>, accounts.go).
+var _ account.IntegratorKeyStore = (*Accounts)(nil)
+
+type acctIntegratorKeyItem struct {
+	PK           string     `dynamodbav:"pk"`
+	SK           string     `dynamodbav:"sk"`
+	GSI1PK       string     `dynamodbav:"gsi1pk"`
+	GSI1SK       string     `dynamodbav:"gsi1sk"`
+	Kind         string     `dynamodbav:"kind"`
+	OwnerKind    string     `dynamodbav:"owner_kind"`
+	ID           string     `dynamodbav:"id"`
+	IntegratorID string     `dynamodbav:"integrator_id"`
+	Name         string     `dynamodbav:"name,omitempty"`
+	Hash         string     `dynamodbav:"hash"`
+	CreatedAt    time.Time  `dynamodbav:"created_at"`
+	RevokedAt    *time.Time `dynamodbav:"revoked_at,omitempty"`
+}
+
+func (it acctIntegratorKeyItem) key() account.IntegratorKey {
+	k := account.IntegratorKey{ID: it.ID, IntegratorID: it.IntegratorID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt}
+	if it.RevokedAt != nil {
+		k.RevokedAt = *it.RevokedAt
+	}
+	return k
+}
+
+// CreateIntegratorKey implements account.IntegratorKeyStore: the key and a check that the
+// integrator exists commit together or not at all.
+func (a *Accounts) CreateIntegratorKey(ctx context.Context, k account.IntegratorKey) error {
+	item, err := attributevalue.MarshalMap(acctIntegratorKeyItem{
+		PK: acctAPIKeyPK(k.ID), SK: acctSKAPIKey,
+		GSI1PK: acctIntegratorPK(k.IntegratorID), GSI1SK: acctAPIKeyPK(k.CreatedAt.UTC().Format(time.RFC3339) + "#" + k.ID),
+		Kind: "api-key", OwnerKind: string(account.OwnerIntegrator),
+		ID: k.ID, IntegratorID: k.IntegratorID, Name: k.Name, Hash: k.Hash, CreatedAt: k.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("encode integrator key: %w", err)
+	}
+	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(acctIntegratorPK(k.IntegratorID), acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+	}})
+	if err != nil {
+		if acctFailedAt(err, 1) {
+			return account.ErrNotFound
+		}
+		if acctIsConflict(err) {
+			return account.ErrConflict
+		}
+		return fmt.Errorf("create integrator key: %w", err)
+	}
+	return nil
+}
+
+// GetIntegratorKey implements account.IntegratorKeyStore with one strongly consistent read.
+func (a *Accounts) GetIntegratorKey(ctx context.Context, id string) (account.IntegratorKey, error) {
+	var it acctIntegratorKeyItem
+	if err := a.get(ctx, acctAPIKeyPK(id), acctSKAPIKey, &it); err != nil {
+		return account.IntegratorKey{}, err
+	}
+	if it.OwnerKind != string(account.OwnerIntegrator) {
+		return account.IntegratorKey{}, account.ErrNotFound
+	}
+	return it.key(), nil
+}
+
+// ListIntegratorKeys implements account.IntegratorKeyStore through gsi1 (eventually
+// consistent, as ListAPIKeys).
+func (a *Accounts) ListIntegratorKeys(ctx context.Context, integratorID string) ([]account.IntegratorKey, error) {
+	var keys []account.IntegratorKey
+	err := a.queryGSI1(ctx, acctIntegratorPK(integratorID), acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
+		var it acctIntegratorKeyItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("decode integrator key: %w", err)
+		}
+		keys = append(keys, it.key())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list integrator keys: %w", err)
+	}
+	return keys, nil
+}
+
+// RevokeIntegratorKey implements account.IntegratorKeyStore with one conditional
+// UpdateItem: the key must exist, be an integrator key and belong to the integrator.
+func (a *Accounts) RevokeIntegratorKey(ctx context.Context, integratorID, keyID string, at time.Time) (account.IntegratorKey, error) {
+	atAV, err := attributevalue.Marshal(at)
+	if err != nil {
+		return account.IntegratorKey{}, fmt.Errorf("encode revocation time: %w", err)
+	}
+	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &a.table, Key: Key(acctAPIKeyPK(keyID), acctSKAPIKey),
+		UpdateExpression:    aws.String("SET revoked_at = if_not_exists(revoked_at, :at)"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND owner_kind = :o AND integrator_id = :i"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": atAV,
+			":o":  &types.AttributeValueMemberS{Value: string(account.OwnerIntegrator)},
+			":i":  &types.AttributeValueMemberS{Value: integratorID},
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if IsConditionFailed(err) {
+		return account.IntegratorKey{}, account.ErrNotFound
+	}
+	if err != nil {
+		return account.IntegratorKey{}, fmt.Errorf("revoke integrator key: %w", err)
+	}
+	var it acctIntegratorKeyItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return account.IntegratorKey{}, fmt.Errorf("decode integrator key: %w", err)
+	}
+	return it.key(), nil
+}
+
+// IntegratorSites implements account.IntegratorKeyStore through gsi1 (INTEGRATOR#<id> /
+// SITE#…). The index is eventually consistent: a site created a moment ago may be missing
+// for a moment, which only withholds its data.
+func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]account.Site, error) {
+	var sites []account.Site
+	err := a.queryGSI1(ctx, acctIntegratorPK(integratorID), acctSitePK(""), func(item map[string]types.AttributeValue) error {
+		var it acctSiteItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("decode site: %w", err)
+		}
+		sites = append(sites, it.site())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list integrator sites: %w", err)
+	}
+	return sites, nil
+}
+
+// queryGSI1 calls each for every item of gsi1 partition pk whose sort key starts with prefix.
+func (a *Accounts) queryGSI1(ctx context.Context, pk, prefix string, each func(map[string]types.AttributeValue) error) error {
+	in := &dynamodb.QueryInput{
+		TableName: &a.table, IndexName: aws.String(schema.GSI1.Name),
+		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: pk},
+			":k": &types.AttributeValueMemberS{Value: prefix},
+		},
+	}
+	for {
+		out, err := a.api.Query(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, item := range out.Items {
+			if err := each(item); err != nil {
+				return err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
