@@ -236,13 +236,18 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	return len(out.Items), len(out.LastEvaluatedKey) > 0, nil
 }
 
-// DeleteAPIKeys implements privacy.AccountData through gsi1 (CUSTOMER#<id> / APIKEY#…).
-func (h *Holdings) DeleteAPIKeys(ctx context.Context, customerID string, limit int) (int, bool, error) {
+// DeleteAPIKeys implements privacy.AccountData through gsi1 (CUSTOMER#<id> or
+// INTEGRATOR#<id> / APIKEY#…): customer keys and integrators' risk-lookup keys alike.
+func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, ownerID string, limit int) (int, bool, error) {
+	owner, err := profilePK(kind, ownerID)
+	if err != nil {
+		return 0, false, err
+	}
 	return h.deleteQueried(ctx, h.tables.Accounts, &dynamodb.QueryInput{
 		TableName: &h.tables.Accounts, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": sAttr(acctCustomerPK(customerID)), ":k": sAttr(acctAPIKeyPK("")),
+			":p": sAttr(owner), ":k": sAttr(acctAPIKeyPK("")),
 		},
 	}, limit)
 }

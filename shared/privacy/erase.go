@@ -178,11 +178,16 @@ func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *pr
 	return true, nil
 }
 
-// eraseAccounts removes the accounts last: each integrator's sites with their secret
-// lookups, each customer's API keys, then the profiles.
+// eraseAccounts removes the accounts last: each integrator's API keys and sites with their
+// secret lookups, each customer's API keys, then the profiles.
 func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
 	for _, id := range h.Integrators {
-		n, more, err := d.Accounts.DeleteSites(ctx, id, Batch)
+		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
+		p.add(KindAPIKey, n)
+		if err != nil || more {
+			return false, wrap("delete integrator API keys", err)
+		}
+		n, more, err = d.Accounts.DeleteSites(ctx, id, Batch)
 		p.add(KindSite, n)
 		p.add(KindSiteSecret, n)
 		if err != nil || more {
@@ -197,7 +202,7 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 		}
 	}
 	for _, id := range h.Customers {
-		n, more, err := d.Accounts.DeleteAPIKeys(ctx, id, Batch)
+		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderCustomer, id, Batch)
 		p.add(KindAPIKey, n)
 		if err != nil || more {
 			return false, wrap("delete API keys", err)

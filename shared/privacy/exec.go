@@ -86,8 +86,9 @@ type AccountData interface {
 	// DeleteSites removes up to limit of an integrator's sites, each with its secret
 	// lookup, and reports whether more remain.
 	DeleteSites(ctx context.Context, integratorID string, limit int) (deleted int, more bool, err error)
-	// DeleteAPIKeys removes up to limit of a customer's keys and reports whether more remain.
-	DeleteAPIKeys(ctx context.Context, customerID string, limit int) (deleted int, more bool, err error)
+	// DeleteAPIKeys removes up to limit of an account's API keys (a customer's, or an
+	// integrator's risk-lookup keys) and reports whether more remain.
+	DeleteAPIKeys(ctx context.Context, kind HolderKind, ownerID string, limit int) (deleted int, more bool, err error)
 	// DeleteProfile removes an integrator's or customer's profile; false if there was none.
 	DeleteProfile(ctx context.Context, kind HolderKind, id string) (bool, error)
 	// UpdateProfile overwrites profile fields (account.Field* → stored value) of an

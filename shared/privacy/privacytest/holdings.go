@@ -197,14 +197,17 @@ func (h *Holdings) DeleteSites(_ context.Context, id string, limit int) (int, bo
 	return n, len(sites) > n, nil
 }
 
-// DeleteAPIKeys implements privacy.AccountData.
-func (h *Holdings) DeleteAPIKeys(_ context.Context, customerID string, limit int) (int, bool, error) {
+// DeleteAPIKeys implements privacy.AccountData. The fake holds customer keys only.
+func (h *Holdings) DeleteAPIKeys(_ context.Context, kind privacy.HolderKind, ownerID string, limit int) (int, bool, error) {
 	if err := h.fail("delete_api_keys"); err != nil {
 		return 0, false, err
 	}
+	if kind != privacy.HolderCustomer {
+		return 0, false, nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	keys := h.keysOf(customerID)
+	keys := h.keysOf(ownerID)
 	n := min(limit, len(keys))
 	for _, k := range keys[:n] {
 		delete(h.Keys, k.ID)
