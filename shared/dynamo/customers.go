@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/crowdgate/crowdgate/shared/account"
-	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // Customers and their API keys live on the accounts table next to integrators (accounts.go)
@@ -97,15 +96,21 @@ func (a *Accounts) GetCustomer(ctx context.Context, id string) (account.Customer
 func (a *Accounts) CreateAPIKey(ctx context.Context, k account.APIKey) error {
 	item, err := attributevalue.MarshalMap(acctAPIKeyItem{
 		PK: acctAPIKeyPK(k.ID), SK: acctSKAPIKey,
-		GSI1PK: acctCustomerPK(k.CustomerID), GSI1SK: acctAPIKeyPK(k.CreatedAt.UTC().Format(time.RFC3339) + "#" + k.ID),
+		GSI1PK: acctCustomerPK(k.CustomerID), GSI1SK: keyIndexSK(k.CreatedAt, k.ID),
 		Kind: "api-key", ID: k.ID, CustomerID: k.CustomerID, Name: k.Name, Hash: k.Hash, CreatedAt: k.CreatedAt,
 	})
 	if err != nil {
 		return fmt.Errorf("encode API key: %w", err)
 	}
-	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	return a.putKey(ctx, item, acctCustomerPK(k.CustomerID), "create API key")
+}
+
+// putKey writes a new key record together with a check that its owner's profile exists:
+// both commit or neither (ErrNotFound: no owner; ErrConflict: the key id is taken).
+func (a *Accounts) putKey(ctx context.Context, item map[string]types.AttributeValue, ownerPK, what string) error {
+	_, err := a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
-		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(acctCustomerPK(k.CustomerID), acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(ownerPK, acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
 	}})
 	if err != nil {
 		if acctFailedAt(err, 1) {
@@ -114,9 +119,14 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, k account.APIKey) error {
 		if acctIsConflict(err) {
 			return account.ErrConflict
 		}
-		return fmt.Errorf("create API key: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// keyIndexSK orders an owner's keys by creation in gsi1.
+func keyIndexSK(created time.Time, id string) string {
+	return acctAPIKeyPK(created.UTC().Format(time.RFC3339) + "#" + id)
 }
 
 // GetAPIKey implements account.CustomerStore with one strongly consistent read.
@@ -131,32 +141,19 @@ func (a *Accounts) GetAPIKey(ctx context.Context, id string) (account.APIKey, er
 // ListAPIKeys implements account.CustomerStore through gsi1 (eventually consistent: a key
 // created a moment ago may be missing from the list, never from authentication).
 func (a *Accounts) ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error) {
-	in := &dynamodb.QueryInput{
-		TableName: &a.table, IndexName: aws.String(schema.GSI1.Name),
-		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": &types.AttributeValueMemberS{Value: acctCustomerPK(customerID)},
-			":k": &types.AttributeValueMemberS{Value: acctAPIKeyPK("")},
-		},
-	}
 	var keys []account.APIKey
-	for {
-		out, err := a.api.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", err)
+	err := a.queryGSI1(ctx, acctCustomerPK(customerID), acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
+		var it acctAPIKeyItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("decode API key: %w", err)
 		}
-		for _, item := range out.Items {
-			var it acctAPIKeyItem
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return nil, fmt.Errorf("decode API key: %w", err)
-			}
-			keys = append(keys, it.key())
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return keys, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		keys = append(keys, it.key())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
 	}
+	return keys, nil
 }
 
 // RevokeAPIKey implements account.CustomerStore with one conditional UpdateItem: the key

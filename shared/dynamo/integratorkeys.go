@@ -54,27 +54,14 @@ func (it acctIntegratorKeyItem) key() account.IntegratorKey {
 func (a *Accounts) CreateIntegratorKey(ctx context.Context, k account.IntegratorKey) error {
 	item, err := attributevalue.MarshalMap(acctIntegratorKeyItem{
 		PK: acctAPIKeyPK(k.ID), SK: acctSKAPIKey,
-		GSI1PK: acctIntegratorPK(k.IntegratorID), GSI1SK: acctAPIKeyPK(k.CreatedAt.UTC().Format(time.RFC3339) + "#" + k.ID),
+		GSI1PK: acctIntegratorPK(k.IntegratorID), GSI1SK: keyIndexSK(k.CreatedAt, k.ID),
 		Kind: "api-key", OwnerKind: string(account.OwnerIntegrator),
 		ID: k.ID, IntegratorID: k.IntegratorID, Name: k.Name, Hash: k.Hash, CreatedAt: k.CreatedAt,
 	})
 	if err != nil {
 		return fmt.Errorf("encode integrator key: %w", err)
 	}
-	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
-		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(acctIntegratorPK(k.IntegratorID), acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
-	}})
-	if err != nil {
-		if acctFailedAt(err, 1) {
-			return account.ErrNotFound
-		}
-		if acctIsConflict(err) {
-			return account.ErrConflict
-		}
-		return fmt.Errorf("create integrator key: %w", err)
-	}
-	return nil
+	return a.putKey(ctx, item, acctIntegratorPK(k.IntegratorID), "create integrator key")
 }
 
 // GetIntegratorKey implements account.IntegratorKeyStore with one strongly consistent read.
