@@ -174,20 +174,28 @@ func (s *CustomerService) RevokeAPIKey(ctx context.Context, customerID, keyID st
 // the key is not shaped like one, and ErrInvalidKey if it is unknown or revoked. It costs
 // one strongly consistent read.
 func (s *CustomerService) Authenticate(ctx context.Context, key string) (APIKey, error) {
-	id, ok := ParseAPIKey(key)
+	return authenticate(ctx, key, ParseAPIKey, s.store.GetAPIKey, func(k APIKey) string { return k.Hash }, "API key")
+}
+
+// authenticate resolves a key of any owner: parse (no lookup for a malformed key), one read
+// by the key's id, then proof of possession — the id part is not secret, only the hash of
+// the whole key is. Unknown, wrong and revoked keys are all ErrInvalidKey.
+func authenticate[K interface{ Revoked() bool }](ctx context.Context, key string, parse func(string) (string, bool),
+	get func(context.Context, string) (K, error), hash func(K) string, what string) (K, error) {
+	var none K
+	id, ok := parse(key)
 	if !ok {
-		return APIKey{}, ErrInvalidKey
+		return none, ErrInvalidKey
 	}
-	k, err := s.store.GetAPIKey(ctx, id)
+	k, err := get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return APIKey{}, ErrInvalidKey
+		return none, ErrInvalidKey
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("look up API key: %w", err)
+		return none, fmt.Errorf("look up %s: %w", what, err)
 	}
-	// The id part is not secret; only the hash of the whole key proves possession.
-	if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(HashAPIKey(key))) != 1 || k.Revoked() {
-		return APIKey{}, ErrInvalidKey
+	if subtle.ConstantTimeCompare([]byte(hash(k)), []byte(HashAPIKey(key))) != 1 || k.Revoked() {
+		return none, ErrInvalidKey
 	}
 	return k, nil
 }

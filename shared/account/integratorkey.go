@@ -3,8 +3,6 @@ package account
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -149,22 +147,7 @@ func (s *IntegratorKeyService) RevokeKey(ctx context.Context, integratorID, keyI
 // Authenticate returns the record of a working integrator key: ErrInvalidKey (no lookup
 // made) if key is not shaped like one, and ErrInvalidKey if it is unknown or revoked.
 func (s *IntegratorKeyService) Authenticate(ctx context.Context, key string) (IntegratorKey, error) {
-	id, ok := ParseIntegratorKey(key)
-	if !ok {
-		return IntegratorKey{}, ErrInvalidKey
-	}
-	k, err := s.store.GetIntegratorKey(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return IntegratorKey{}, ErrInvalidKey
-	}
-	if err != nil {
-		return IntegratorKey{}, fmt.Errorf("look up integrator key: %w", err)
-	}
-	// The id part is not secret; only the hash of the whole key proves possession.
-	if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(HashAPIKey(key))) != 1 || k.Revoked() {
-		return IntegratorKey{}, ErrInvalidKey
-	}
-	return k, nil
+	return authenticate(ctx, key, ParseIntegratorKey, s.store.GetIntegratorKey, func(k IntegratorKey) string { return k.Hash }, "integrator key")
 }
 
 // Sites returns the sites of an integrator.
