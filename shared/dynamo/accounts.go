@@ -103,19 +103,24 @@ const acctCondNew = "attribute_not_exists(pk)"
 
 // CreateIntegrator implements account.Store.
 func (a *Accounts) CreateIntegrator(ctx context.Context, in account.Integrator) error {
-	item, err := attributevalue.MarshalMap(acctIntegratorItem{
+	return a.putProfile(ctx, acctIntegratorItem{
 		PK: acctIntegratorPK(in.ID), SK: acctSKProfile, Kind: "integrator",
 		ID: in.ID, Name: in.Name, Email: in.Email, Country: in.Country, CreatedAt: in.CreatedAt, acctChoices: toAcctChoices(in.Choices),
-	})
+	}, "integrator")
+}
+
+// putProfile writes a new account profile; ErrConflict if the id is taken.
+func (a *Accounts) putProfile(ctx context.Context, profile any, what string) error {
+	item, err := attributevalue.MarshalMap(profile)
 	if err != nil {
-		return fmt.Errorf("encode integrator: %w", err)
+		return fmt.Errorf("encode %s: %w", what, err)
 	}
 	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)})
 	if IsConditionFailed(err) {
 		return account.ErrConflict
 	}
 	if err != nil {
-		return fmt.Errorf("put integrator: %w", err)
+		return fmt.Errorf("put %s: %w", what, err)
 	}
 	return nil
 }

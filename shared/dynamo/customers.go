@@ -65,21 +65,10 @@ func (it acctAPIKeyItem) key() account.APIKey {
 
 // CreateCustomer implements account.CustomerStore.
 func (a *Accounts) CreateCustomer(ctx context.Context, c account.Customer) error {
-	item, err := attributevalue.MarshalMap(acctCustomerItem{
+	return a.putProfile(ctx, acctCustomerItem{
 		PK: acctCustomerPK(c.ID), SK: acctSKProfile, Kind: "customer",
 		ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt, acctChoices: toAcctChoices(c.Choices),
-	})
-	if err != nil {
-		return fmt.Errorf("encode customer: %w", err)
-	}
-	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)})
-	if IsConditionFailed(err) {
-		return account.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("put customer: %w", err)
-	}
-	return nil
+	}, "customer")
 }
 
 // GetCustomer implements account.CustomerStore.
