@@ -294,10 +294,12 @@ func TestExtraGridsAreAddedAsTheSiteCanSupplyThem(t *testing.T) {
 	items := map[string]bool{}
 	for _, task := range rec.Tasks {
 		for _, it := range task.Items {
-			if items[it.ItemID] {
-				t.Fatalf("item %s shown twice", it.ItemID)
+			// Item ids are unique within a job, not across jobs.
+			key := task.JobID + "/" + it.ItemID
+			if items[key] {
+				t.Fatalf("item %s shown twice", key)
 			}
-			items[it.ItemID] = true
+			items[key] = true
 		}
 	}
 	if res, err := answer(svc, e, pub.ID, challengetest.Solve(rec, true)); err != nil || !res.Pass {
