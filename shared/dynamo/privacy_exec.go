@@ -174,6 +174,11 @@ func (h *Holdings) GetCustomer(ctx context.Context, id string) (account.Customer
 	return h.accounts.GetCustomer(ctx, id)
 }
 
+// ListIntegratorKeys implements privacy.AccountData.
+func (h *Holdings) ListIntegratorKeys(ctx context.Context, integratorID string) ([]account.IntegratorKey, error) {
+	return h.accounts.ListIntegratorKeys(ctx, integratorID)
+}
+
 // ListAPIKeys implements privacy.AccountData.
 func (h *Holdings) ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error) {
 	return h.accounts.ListAPIKeys(ctx, customerID)

@@ -13,7 +13,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
-// An erasure removes an integrator's risk-lookup keys (they carry its id), and only its own.
+// Access lists and erasure removes an integrator's risk-lookup keys (they carry its id), and only its own.
 func TestHoldingsDeleteAPIKeysRemovesAnIntegratorsKeys(t *testing.T) {
 	c := dynamotest.Client(t)
 	tables := dynamotest.Tables(t, c)
@@ -38,6 +38,11 @@ func TestHoldingsDeleteAPIKeysRemovesAnIntegratorsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := dynamo.NewHoldings(c, dynamo.HoldingsTables{Accounts: tables[schema.TableAccounts], Labels: tables[schema.TableLabels], Privacy: tables[schema.TablePrivacy]}, time.Now)
+	// The access package lists the subject's keys (and only theirs) before erasure.
+	listed, err := h.ListIntegratorKeys(ctx, subject.ID)
+	if err != nil || len(listed) != 1 || listed[0].ID != mine.ID || listed[0].Name != "ops" {
+		t.Fatalf("ListIntegratorKeys = %+v, %v; want the subject's one key", listed, err)
+	}
 	n, more, err := h.DeleteAPIKeys(ctx, privacy.HolderIntegrator, subject.ID, 25)
 	if err != nil || more || n != 1 {
 		t.Fatalf("DeleteAPIKeys = %d, %v, %v; want 1 key, no more", n, more, err)

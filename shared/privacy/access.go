@@ -199,6 +199,16 @@ func (d ExecDeps) accessAccounts(ctx context.Context, r Request, h Holders, p *p
 				"secret": "set (stored only as a SHA-256 hash)", "secret_changed_at": ts(s.SecretRotatedAt),
 			}), s.Choices)})
 		}
+		ikeys, err := d.Accounts.ListIntegratorKeys(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("list integrator API keys: %w", err)
+		}
+		for _, k := range ikeys {
+			recs = append(recs, Record{Store: storeAccounts, Kind: KindAPIKey, ID: k.ID, Fields: compact(map[string]string{
+				"integrator_id": k.IntegratorID, "name": k.Name, "created_at": ts(k.CreatedAt), "revoked_at": ts(k.RevokedAt),
+				"key": "stored only as a SHA-256 hash",
+			})})
+		}
 	}
 	for _, id := range h.Customers {
 		c, err := d.Accounts.GetCustomer(ctx, id)

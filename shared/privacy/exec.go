@@ -81,6 +81,8 @@ type AccountData interface {
 	SitesOf(ctx context.Context, integratorID string) ([]account.Site, error)
 	// ListAPIKeys returns a customer's keys, revoked ones included.
 	ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error)
+	// ListIntegratorKeys returns an integrator's risk-lookup API keys, revoked ones included.
+	ListIntegratorKeys(ctx context.Context, integratorID string) ([]account.IntegratorKey, error)
 	// RevokeAPIKey stops a key from working (keeping a first revocation time).
 	RevokeAPIKey(ctx context.Context, customerID, keyID string, at time.Time) (account.APIKey, error)
 	// DeleteSites removes up to limit of an integrator's sites, each with its secret

@@ -68,6 +68,8 @@ func newWorld(t *testing.T, janeItemsPerJob int) *world {
 		{bobMail, bobInt, bobCust, "Bob Roe", strings.Repeat("c", 64), strings.Repeat("d", 64), 3, &w.bobJobs},
 	} {
 		w.h.Integrators[p.integrator] = account.Integrator{ID: p.integrator, Name: p.name, Email: p.mail, Country: "US", CreatedAt: t0}
+		ikid := p.integrator[:4] + "ik01"
+		w.h.IntegratorKeys[ikid] = account.IntegratorKey{ID: ikid, IntegratorID: p.integrator, Name: "fraud desk", Hash: p.keyHash[:60] + "ikey", CreatedAt: t0}
 		w.h.Customers[p.customer] = account.Customer{ID: p.customer, Name: p.name + " Labs", Email: strings.ToUpper(p.mail), Country: "DE", CreatedAt: t0}
 		for i := range 2 {
 			sk := fmt.Sprintf("%s-site-%d", p.integrator[:8], i)
@@ -165,6 +167,11 @@ func (w *world) janeTraces() []string {
 			left = append(left, "api key "+k.ID)
 		}
 	}
+	for _, k := range w.h.IntegratorKeys {
+		if k.IntegratorID == janeInt {
+			left = append(left, "integrator api key "+k.ID)
+		}
+	}
 	for _, id := range w.janeJobs {
 		if _, ok := w.h.Jobs[id]; ok {
 			left = append(left, "job "+id)
@@ -218,8 +225,13 @@ func (w *world) checkBobUntouched(t *testing.T) {
 			keys++
 		}
 	}
-	if sites != 2 || keys != 2 {
-		t.Errorf("Bob has %d sites and %d working keys, want 2 and 2", sites, keys)
+	for _, k := range w.h.IntegratorKeys {
+		if k.IntegratorID == bobInt {
+			keys++
+		}
+	}
+	if sites != 2 || keys != 3 {
+		t.Errorf("Bob has %d sites and %d working keys, want 2 and 3", sites, keys)
 	}
 	for _, id := range w.bobJobs {
 		if _, ok := w.h.Jobs[id]; !ok || len(w.h.Items[id]) != 3 || w.h.Consensus[id] != 3 || len(w.media.Keys(job.MediaPrefix(id))) != 2 {
@@ -249,7 +261,7 @@ func TestDeleteErasesEverySubjectRecordAndLeavesOthers(t *testing.T) {
 				privacy.ExecExports:     {privacy.KindExport: 2, privacy.KindExportObject: 2},
 				privacy.ExecDisclosures: {privacy.KindDisclosure: 3},
 				privacy.ExecRequests:    {privacy.KindPackageObject: 2, privacy.KindRequestScrubbed: 1},
-				privacy.ExecAccounts:    {privacy.KindIntegrator: 1, privacy.KindSite: 2, privacy.KindSiteSecret: 2, privacy.KindCustomer: 1, privacy.KindAPIKey: 2},
+				privacy.ExecAccounts:    {privacy.KindIntegrator: 1, privacy.KindSite: 2, privacy.KindSiteSecret: 2, privacy.KindCustomer: 1, privacy.KindAPIKey: 3},
 			}
 			if got := privacy.ReportOf(done); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("erasure report\n got %v\nwant %v", got, want)
@@ -261,7 +273,7 @@ func TestDeleteErasesEverySubjectRecordAndLeavesOthers(t *testing.T) {
 					notes = append(notes, e.Note)
 				}
 			}
-			if len(notes) != 5 || !strings.Contains(strings.Join(notes, "|"), "accounts: 8 records (api_key 2, customer 1, integrator 1, site 2, site_secret 2)") {
+			if len(notes) != 5 || !strings.Contains(strings.Join(notes, "|"), "accounts: 9 records (api_key 3, customer 1, integrator 1, site 2, site_secret 2)") {
 				t.Errorf("audit notes %q", notes)
 			}
 			for _, n := range notes {
@@ -361,7 +373,7 @@ func TestAccessPackageHoldsEverythingAboutTheSubjectButNoSecrets(t *testing.T) {
 		kinds[rec.Kind]++
 	}
 	want := map[string]int{
-		privacy.KindIntegrator: 1, privacy.KindSite: 2, privacy.KindCustomer: 1, privacy.KindAPIKey: 2, privacy.KindJob: 2,
+		privacy.KindIntegrator: 1, privacy.KindSite: 2, privacy.KindCustomer: 1, privacy.KindAPIKey: 3, privacy.KindJob: 2,
 		privacy.KindItem: w.janeItems, privacy.KindExport: 2, privacy.KindDisclosure: 3, privacy.KindPrivacyRequest: 2,
 	}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {

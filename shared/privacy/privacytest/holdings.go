@@ -29,11 +29,13 @@ type Holdings struct {
 	Secrets     map[string]string // secret hash → sitekey
 	Customers   map[string]account.Customer
 	Keys        map[string]account.APIKey
-	Jobs        map[string]job.Job
-	Items       map[string]map[string]job.Entry // job → item id → entry
-	Consensus   map[string]int                  // job → consensus records
-	Exports     map[string]export.Export
-	Disclosures map[string][]privacy.Disclosure // recipient → oldest first
+	// IntegratorKeys are integrators' risk-lookup keys by key id.
+	IntegratorKeys map[string]account.IntegratorKey
+	Jobs           map[string]job.Job
+	Items          map[string]map[string]job.Entry // job → item id → entry
+	Consensus      map[string]int                  // job → consensus records
+	Exports        map[string]export.Export
+	Disclosures    map[string][]privacy.Disclosure // recipient → oldest first
 }
 
 var (
@@ -47,7 +49,8 @@ func NewHoldings(store *Store) *Holdings {
 	return &Holdings{
 		Requests: store, Integrators: map[string]account.Integrator{}, Sites: map[string]account.Site{},
 		Secrets: map[string]string{}, Customers: map[string]account.Customer{}, Keys: map[string]account.APIKey{},
-		Jobs: map[string]job.Job{}, Items: map[string]map[string]job.Entry{}, Consensus: map[string]int{},
+		IntegratorKeys: map[string]account.IntegratorKey{},
+		Jobs:           map[string]job.Job{}, Items: map[string]map[string]job.Entry{}, Consensus: map[string]int{},
 		Exports: map[string]export.Export{}, Disclosures: map[string][]privacy.Disclosure{},
 	}
 }
@@ -156,6 +159,24 @@ func (h *Holdings) keysOf(customerID string) []account.APIKey {
 	return out
 }
 
+func (h *Holdings) integratorKeysOf(integratorID string) []account.IntegratorKey {
+	var out []account.IntegratorKey
+	for _, k := range h.IntegratorKeys {
+		if k.IntegratorID == integratorID {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b account.IntegratorKey) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// ListIntegratorKeys implements privacy.AccountData.
+func (h *Holdings) ListIntegratorKeys(_ context.Context, integratorID string) ([]account.IntegratorKey, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.integratorKeysOf(integratorID), nil
+}
+
 // ListAPIKeys implements privacy.AccountData.
 func (h *Holdings) ListAPIKeys(_ context.Context, customerID string) ([]account.APIKey, error) {
 	h.mu.Lock()
@@ -202,11 +223,16 @@ func (h *Holdings) DeleteAPIKeys(_ context.Context, kind privacy.HolderKind, own
 	if err := h.fail("delete_api_keys"); err != nil {
 		return 0, false, err
 	}
-	if kind != privacy.HolderCustomer {
-		return 0, false, nil
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if kind == privacy.HolderIntegrator {
+		keys := h.integratorKeysOf(ownerID)
+		n := min(limit, len(keys))
+		for _, k := range keys[:n] {
+			delete(h.IntegratorKeys, k.ID)
+		}
+		return n, len(keys) > n, nil
+	}
 	keys := h.keysOf(ownerID)
 	n := min(limit, len(keys))
 	for _, k := range keys[:n] {
