@@ -5,6 +5,7 @@ import (
 	"time"
 
 	consensushandler "github.com/crowdgate/crowdgate/functions/consensus/handler"
+	"github.com/crowdgate/crowdgate/shared/schedules"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -37,7 +38,7 @@ func TestDeployedConsumersHaveGrantsAndFitTheirQueues(t *testing.T) {
 
 // The re-estimation schedule sends the message the consensus function understands.
 func TestReestimationScheduleSendsTheConsensusFunctionsMessage(t *testing.T) {
-	for _, sc := range schedules {
+	for _, sc := range schedules.Table {
 		if sc.Name == "ReestimateConsensus" {
 			if sc.Queue != schema.QueueAnswers || sc.Payload != consensushandler.ScheduleBody() {
 				t.Errorf("schedule sends %s to %q, want %s to %q", sc.Payload, sc.Queue, consensushandler.ScheduleBody(), schema.QueueAnswers)

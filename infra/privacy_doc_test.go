@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 
 	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schedules"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -62,7 +63,7 @@ func TestPrivacyInventoryStatesTheStacksRetentions(t *testing.T) {
 
 // The daily sweep sends the message the privacy worker understands to its queue.
 func TestUnverifiedSweepSendsThePrivacyWorkersMessage(t *testing.T) {
-	for _, sc := range schedules {
+	for _, sc := range schedules.Table {
 		if sc.Name != "CloseUnverifiedPrivacyRequests" {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	rotatekeys "github.com/crowdgate/crowdgate/functions/rotatekeys/handler"
+	"github.com/crowdgate/crowdgate/shared/schedules"
 	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
@@ -81,9 +82,9 @@ func TestSigningKeysAreGeneratedOnceAndRotatedMonthly(t *testing.T) {
 		t.Error("SigningKeys still suppresses the secret-not-rotated rule")
 	}
 	fn := logicalID(t, pascal(functionRotateKeys)+"Function")
-	schedules := resources("AWS::SecretsManager::RotationSchedule")
-	if len(schedules) != 1 {
-		t.Fatalf("%d rotation schedules, want 1", len(schedules))
+	rotations := resources("AWS::SecretsManager::RotationSchedule")
+	if len(rotations) != 1 {
+		t.Fatalf("%d rotation schedules, want 1", len(rotations))
 	}
 	rotation := resources("")[l1ID(t, "SigningKeysRotation")]
 	p := rotation["Properties"]
@@ -154,10 +155,10 @@ func TestPrivacyFunctionGetsItsKeyMailAndNothingElse(t *testing.T) {
 }
 
 func TestSchedulesTargetTheirConsumerWithAScopedRole(t *testing.T) {
-	if n := len(resources("AWS::Scheduler::Schedule")); n != len(schedules) {
-		t.Errorf("%d schedules, want %d", n, len(schedules))
+	if n := len(resources("AWS::Scheduler::Schedule")); n != len(schedules.Table) {
+		t.Errorf("%d schedules, want %d", n, len(schedules.Table))
 	}
-	for _, sc := range schedules {
+	for _, sc := range schedules.Table {
 		p := resources("")[l1ID(t, sc.Name+"Schedule")]["Properties"]
 		var target string
 		if sc.Function != "" {
@@ -204,8 +205,8 @@ func TestSchedulesTargetTheirConsumerWithAScopedRole(t *testing.T) {
 		}
 	}
 	// The payloads are what the targets understand.
-	byName := map[string]schedule{}
-	for _, sc := range schedules {
+	byName := map[string]schedules.Job{}
+	for _, sc := range schedules.Table {
 		byName[sc.Name] = sc
 	}
 	salts := byName["DestroySalts"]

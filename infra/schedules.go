@@ -7,33 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/crowdgate/crowdgate/shared/schema"
+	"github.com/crowdgate/crowdgate/shared/schedules"
 )
-
-// schedule is one EventBridge Scheduler job: at Cron (UTC) it delivers Payload to a
-// function (an asynchronous invocation) or, for a queue consumer, as a message to its
-// queue, so the job runs with the consumer's retries and dead-letter queue.
-type schedule struct {
-	Name     string // construct ids <Name>Schedule and <Name>ScheduleRole
-	Cron     string // a Scheduler cron() or rate() expression, evaluated in UTC
-	Function string // target function, or
-	Queue    string // target queue (schema.Queue*)
-	Payload  string // the event (function) or message body (queue)
-	Why      string
-}
-
-// schedules lists the scheduled jobs, one line each. Jobs whose consumer does not exist yet
-// are listed in infra/README.md.
-var schedules = []schedule{
-	{Name: "DestroySalts", Cron: "cron(5 0 * * ? *)", Function: functionRotateKeys, Payload: `{"job":"destroy-salts"}`,
-		Why: "destroys the daily salts once 48 h past their day (ttl deletes lazily)"},
-	// The body is the consensus function's ScheduleBody (checked by the tests).
-	{Name: "ReestimateConsensus", Cron: "cron(15 * * * ? *)", Queue: schema.QueueAnswers, Payload: `{"v":1,"kind":"reestimate"}`,
-		Why: "re-estimates every active job's consensus (full Dawid-Skene pass) hourly"},
-	// The body is privacy.KindCloseUnverified's message (checked by privacy_doc_test.go).
-	{Name: "CloseUnverifiedPrivacyRequests", Cron: "cron(20 3 * * ? *)", Queue: schema.QueuePrivacy, Payload: `{"v":1,"kind":"close_unverified"}`,
-		Why: "denies privacy requests left unverified for 30 days and drops their addresses, daily"},
-}
 
 // Retry policy of every schedule: a missed hour or day is caught by the next run.
 const (
@@ -43,7 +18,7 @@ const (
 
 // addSchedules creates each schedule with its own role, which Scheduler may assume only
 // for this account and which may reach only that schedule's target.
-func (s *crowdgate) addSchedules(list []schedule) error {
+func (s *crowdgate) addSchedules(list []schedules.Job) error {
 	for _, sc := range list {
 		role := awsiam.NewRole(s.stack, jsii.String(sc.Name+"ScheduleRole"), &awsiam.RoleProps{
 			AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{

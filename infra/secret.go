@@ -6,10 +6,12 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/crowdgate/crowdgate/shared/schedules"
 )
 
 // functionRotateKeys rotates the signing keys and destroys expired salts (functions/rotatekeys).
-const functionRotateKeys = "rotatekeys"
+const functionRotateKeys = schedules.FunctionRotateKeys
 
 // signingKeyRotationDays is how often the token-signing key is replaced.
 const signingKeyRotationDays = 30

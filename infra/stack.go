@@ -16,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/schedules"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -97,7 +98,7 @@ func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions)
 	if err := s.addKeyRotation(); err != nil {
 		return nil, err
 	}
-	if err := s.addSchedules(schedules); err != nil {
+	if err := s.addSchedules(schedules.Table); err != nil {
 		return nil, err
 	}
 	s.addAlarms()

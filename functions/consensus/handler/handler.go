@@ -269,35 +269,3 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	store.Now = now
 	return New(Deps{Jobs: dynamo.NewJobs(db, labels), Store: store, Queue: q, Now: now}), nil
 }
-
-// LocalReestimateEvery is how often the local stack runs the re-estimation pass.
-const LocalReestimateEvery = 10 * time.Minute
-
-// WireLocal is Wire for the local stack, which has no scheduler: it also sends the
-// schedule's message to the answers queue every LocalReestimateEvery until ctx (the
-// stack's lifetime) ends. On AWS, EventBridge Scheduler sends the same message.
-func WireLocal(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
-	h, err := Wire(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	q, err := env.Queue(schema.QueueAnswers)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		t := time.NewTicker(LocalReestimateEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := q.SendJSON(ctx, ReestimateMessage{V: MessageVersion, Kind: KindReestimate}); err != nil && ctx.Err() == nil {
-					web.Logger(ctx).WarnContext(ctx, "scheduling re-estimation failed", "err", err)
-				}
-			}
-		}
-	}()
-	return h, nil
-}

@@ -118,6 +118,9 @@ func (d Deps) rotate(ctx context.Context, ev Event) error {
 	if ev.SecretID == "" || ev.ClientRequestToken == "" {
 		return fmt.Errorf("%w: rotation step without SecretId or ClientRequestToken", ErrUnknownEvent)
 	}
+	if d.Secrets == nil || d.SecretARN == "" {
+		return fmt.Errorf("%w: no signing-key secret configured (SIGNING_SECRET_ARN)", ErrOtherSecret)
+	}
 	if ev.SecretID != d.SecretARN {
 		return ErrOtherSecret
 	}
@@ -297,9 +300,12 @@ func (d Deps) destroySalts(ctx context.Context) error {
 // Wire builds the handler from the function's environment: Secrets Manager for the
 // signing-key secret and the risk table for the salts.
 func Wire(_ context.Context, env *platform.Env) (func(context.Context, Event) error, error) {
+	// Without SIGNING_SECRET_ARN (the local stack, whose keys come from SIGNING_KEYS) only the
+	// salt job runs; a rotation step is refused.
 	arn := env.Config.SigningSecretARN
-	if arn == "" {
-		return nil, errors.New("config: set SIGNING_SECRET_ARN (the secret to rotate)")
+	var secrets SecretsManager
+	if arn != "" {
+		secrets = env.SecretsManager()
 	}
 	risk, err := env.Config.Table(schema.TableRisk)
 	if err != nil {
@@ -307,5 +313,5 @@ func Wire(_ context.Context, env *platform.Env) (func(context.Context, Event) er
 	}
 	sweeper := dynamo.NewSaltSweeper(env.DynamoDB(), risk)
 	sweeper.Now = env.Now
-	return New(Deps{Secrets: env.SecretsManager(), SecretARN: arn, Salts: sweeper, Now: env.Now}), nil
+	return New(Deps{Secrets: secrets, SecretARN: arn, Salts: sweeper, Now: env.Now}), nil
 }

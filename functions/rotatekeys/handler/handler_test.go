@@ -262,6 +262,14 @@ func TestRotationRefusesWhatItMustNotTouch(t *testing.T) {
 			t.Fatalf("other secret: %v after %d calls, want ErrOtherSecret before any call", err, calls)
 		}
 	})
+	t.Run("no secret configured", func(t *testing.T) {
+		// The local stack wires the function without SIGNING_SECRET_ARN, for the salt job only.
+		s := newSecret(arn, initialKey)
+		h := handler.New(handler.Deps{})
+		if err := h(ctx, step(handler.StepCreate, s.start())); !errors.Is(err, handler.ErrOtherSecret) {
+			t.Fatalf("rotation without a configured secret: %v, want ErrOtherSecret", err)
+		}
+	})
 	t.Run("version not pending", func(t *testing.T) {
 		s := newSecret(arn, initialKey)
 		h := newHandler(s)

@@ -31,7 +31,7 @@ var httpFunctions = map[string]func(context.Context, *platform.Env) (http.Handle
 // queueConsumers maps a queue consumer (schema.Queue.Consumer) to its Wire. Queues whose
 // consumer is missing keep their messages (visible in the shutdown log).
 var queueConsumers = map[string]func(context.Context, *platform.Env) (platform.SQSHandler, error){
-	"consensus":     consensushandler.WireLocal, // also runs the re-estimation schedule locally
+	"consensus":     consensushandler.Wire,
 	"export":        exporthandler.Wire,
 	"risk":          riskhandler.WireConsumer,
 	"privacyworker": privacyworkerhandler.Wire,

@@ -24,6 +24,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/mail"
 	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/schedules"
 	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -193,6 +194,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.broker.Subscribe(q.Name, h, 10)
 	}
+	jobs, err := bindSchedules(ctx, env, schedules.Table)
+	if err != nil {
+		return nil, err
+	}
+	runSchedules(ctx, jobs, s.log)
 
 	pages := demo.Routes(demo.Config{Sitekey: st.Sitekey, Secret: st.Secret, VerifyURL: url + "/siteverify"})
 	pages["GET /_outbox"] = outbox.Handler()
