@@ -135,9 +135,12 @@ func usageErr(c *cli, name, format string, args ...any) int {
 
 func runIntegrator(ctx context.Context, c *cli, args []string) int {
 	if len(args) == 0 {
-		return usageErr(c, "integrator", "missing subcommand (create or get)")
+		return usageErr(c, "integrator", "missing subcommand (create, get or key)")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "key" {
+		return runIntegratorKey(ctx, c, args)
+	}
 	name := "integrator " + sub
 	fs := newFlagSet(c, name)
 	var t target
@@ -169,7 +172,47 @@ func runIntegrator(ctx context.Context, c *cli, args []string) int {
 		}
 		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) { return cl.GetIntegrator(ctx, pos[0]) })
 	}
-	return usageErr(c, "integrator", "unknown subcommand %q (want create or get)", sub)
+	return usageErr(c, "integrator", "unknown subcommand %q (want create, get or key)", sub)
+}
+
+// runIntegratorKey creates and revokes integrator API keys (cgi_…), the credential of the
+// integrator APIs (risk lookup, analytics).
+func runIntegratorKey(ctx context.Context, c *cli, args []string) int {
+	if len(args) == 0 {
+		return usageErr(c, "integrator key", "missing subcommand (create or revoke)")
+	}
+	sub, args := args[0], args[1:]
+	name := "integrator key " + sub
+	fs := newFlagSet(c, name)
+	var t target
+	t.register(fs)
+	switch sub {
+	case "create":
+		var in adminclient.IntegratorKeyInput
+		fs.StringVar(&in.Name, "name", "", "a name for the key (optional)")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return exitUsage
+		}
+		if len(pos) != 1 {
+			return usageErr(c, name, "want exactly one integrator ID")
+		}
+		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) {
+			return cl.CreateIntegratorKey(ctx, pos[0], in)
+		})
+	case "revoke":
+		pos, err := parse(fs, args)
+		if err != nil {
+			return exitUsage
+		}
+		if len(pos) != 2 {
+			return usageErr(c, name, "want an integrator ID and a key ID")
+		}
+		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) {
+			return cl.RevokeIntegratorKey(ctx, pos[0], pos[1])
+		})
+	}
+	return usageErr(c, "integrator key", "unknown subcommand %q (want create or revoke)", sub)
 }
 
 func runSite(ctx context.Context, c *cli, args []string) int {
@@ -274,6 +317,9 @@ func call(ctx context.Context, c *cli, t *target, name string, fn func(*admincli
 	if hasSecret(out) {
 		fmt.Fprintln(c.stderr, "WARNING: the site secret above is shown only now. crowdgate stores only its hash; copy it to your secret store.")
 	}
+	if hasAPIKey(out) {
+		fmt.Fprintln(c.stderr, "WARNING: the API key above is shown only now. crowdgate stores only its hash; copy it to your secret store.")
+	}
 	return exitOK
 }
 
@@ -292,4 +338,14 @@ func hasSecret(raw json.RawMessage) bool {
 		return ok && s != ""
 	}
 	return false
+}
+
+// hasAPIKey reports whether an answer carries a new API key ({"key": "cgi_…"}).
+func hasAPIKey(raw json.RawMessage) bool {
+	var v map[string]any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	k, ok := v["key"].(string)
+	return ok && k != ""
 }

@@ -45,7 +45,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"serve", "run the whole service locally (API, DynamoDB, S3, queues, demo site)", runServe},
-		{"integrator", "create or show integrator accounts (admin API)", runIntegrator},
+		{"integrator", "create or show integrator accounts, create or revoke their API keys (admin API)", runIntegrator},
 		{"site", "create, show, update sites and rotate their secrets (admin API)", runSite},
 		{"eval", "evaluate consensus or risk scoring on recorded data (eval consensus|risk)", runSubcommands("eval", evalCommands)},
 		{"train", "train the risk pointer model from human recordings (train risk)", runSubcommands("train", trainCommands)},
@@ -109,6 +109,12 @@ Data persists in --data-dir across restarts. Ctrl-C stops it cleanly.
 	"integrator": `Usage:
   crowdgate integrator create --name NAME --email EMAIL --country CC [target flags]
   crowdgate integrator get ID [target flags]
+  crowdgate integrator key create ID [--name NAME] [target flags]
+  crowdgate integrator key revoke ID KEY_ID [target flags]
+
+An integrator API key (cgi_…) authenticates the integrator APIs (risk lookup, analytics)
+for all of the integrator's sites. It is printed once, by key create: only its hash is
+stored. A revoked key stops working at once.
 ` + targetHelp,
 	"site": `Usage:
   crowdgate site create --integrator ID --name NAME --hostname H [--hostname H2 ...]

@@ -232,3 +232,36 @@ func TestServeRejectsStrayArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestIntegratorKeyCreateAndRevoke(t *testing.T) {
+	srv, reqs := adminServer(t, 201, `{"id":"5e4d3c2b1a0f9e8d","integrator_id":"i-1","key":"cgi_5e4d3c2b1a0f9e8d_abc"}`)
+	env := map[string]string{"CROWDGATE_ENDPOINT": srv.URL, "CROWDGATE_ADMIN_TOKEN": "tok"}
+	code, out, errOut := runCLI(t, env, "integrator", "key", "create", "i-1", "--name", "analytics")
+	if code != 0 || !strings.Contains(out, `"key": "cgi_5e4d3c2b1a0f9e8d_abc"`) || !strings.Contains(errOut, "API key above is shown only now") {
+		t.Fatalf("create: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, env, "integrator", "key", "revoke", "i-1", "5e4d3c2b1a0f9e8d"); code != 0 {
+		t.Fatalf("revoke: exit %d: %s", code, errOut)
+	}
+	got := reqs()
+	if len(got) != 2 || got[0] != (request{"POST", "/admin/integrators/i-1/keys", "Bearer tok", `{"name":"analytics"}`}) ||
+		got[1] != (request{"DELETE", "/admin/integrators/i-1/keys/5e4d3c2b1a0f9e8d", "Bearer tok", ""}) {
+		t.Fatalf("sent %+v", got)
+	}
+	for _, args := range [][]string{
+		{"integrator", "key"},
+		{"integrator", "key", "create"},
+		{"integrator", "key", "revoke", "i-1"},
+		{"integrator", "key", "rotate", "i-1"},
+	} {
+		if code, _, _ := runCLI(t, env, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	if n := len(reqs()); n != 2 {
+		t.Errorf("%d requests after bad command lines", n)
+	}
+	if code, out, _ := runCLI(t, nil, "help", "integrator"); code != 0 || !strings.Contains(out, "integrator key create") {
+		t.Errorf("help integrator: %d %q", code, out)
+	}
+}

@@ -20,21 +20,32 @@ type EventStore interface {
 	Apply(ctx context.Context, ev challenge.RiskEvent) (applied bool, err error)
 }
 
+// DayCounter adds risk events to the per-site daily aggregates of the integrator
+// analytics, once per event id (*dynamo.Analytics): counted is false for a duplicate, an
+// event too old to count, or one that counts in no cell.
+type DayCounter interface {
+	Count(ctx context.Context, ev challenge.RiskEvent) (counted bool, err error)
+}
+
 // ConsumerDeps are the risk-events consumer's ports.
 type ConsumerDeps struct {
 	Store EventStore
+	// Analytics keeps the daily aggregates; required.
+	Analytics DayCounter
 }
 
 // NewConsumer returns the risk-events queue's handler. A message that fails is reported
 // as a batch item failure, so SQS retries only it; a malformed message fails every time
 // and ends in the dead-letter queue. Duplicates (SQS delivers at least once) are
-// acknowledged without counting them again.
+// acknowledged without counting them again. Each event goes to the risk counters and to
+// the daily aggregates, each idempotent on its own: after a failure of either, SQS's retry
+// completes the other without counting the first twice.
 func NewConsumer(d ConsumerDeps) platform.SQSHandler {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
-		applied, dup := 0, 0
+		applied, dup, counted := 0, 0, 0
 		for _, rec := range ev.Records {
-			ok, err := consume(ctx, d.Store, rec)
+			ok, aggregated, err := consume(ctx, d, rec)
 			if err != nil {
 				log := web.Logger(ctx).With("message_id", rec.MessageId, "receive_count", rec.Attributes["ApproximateReceiveCount"])
 				if errors.Is(err, challenge.ErrBadRiskEvent) {
@@ -50,20 +61,31 @@ func NewConsumer(d ConsumerDeps) platform.SQSHandler {
 			} else {
 				dup++
 			}
+			if aggregated {
+				counted++
+			}
 		}
-		web.Logger(ctx).InfoContext(ctx, "risk events", "applied", applied, "skipped", dup, "failed", len(resp.BatchItemFailures))
+		web.Logger(ctx).InfoContext(ctx, "risk events", "applied", applied, "skipped", dup, "aggregated", counted, "failed", len(resp.BatchItemFailures))
 		return resp, nil
 	}
 }
 
-func consume(ctx context.Context, store EventStore, rec events.SQSMessage) (bool, error) {
+func consume(ctx context.Context, d ConsumerDeps, rec events.SQSMessage) (applied, counted bool, err error) {
 	var ev challenge.RiskEvent
 	dec := json.NewDecoder(bytes.NewReader([]byte(rec.Body)))
 	if err := dec.Decode(&ev); err != nil {
-		return false, fmt.Errorf("%w: body is not a risk event: %v", challenge.ErrBadRiskEvent, err)
+		return false, false, fmt.Errorf("%w: body is not a risk event: %v", challenge.ErrBadRiskEvent, err)
 	}
 	if err := ev.Validate(); err != nil {
-		return false, err
+		return false, false, err
 	}
-	return store.Apply(ctx, ev)
+	if applied, err = d.Store.Apply(ctx, ev); err != nil {
+		return false, false, err
+	}
+	// Counted even when the risk store saw the event before: that may be the retry of a
+	// message whose aggregate write failed.
+	if counted, err = d.Analytics.Count(ctx, ev); err != nil {
+		return applied, false, fmt.Errorf("daily aggregates: %w", err)
+	}
+	return applied, counted, nil
 }

@@ -60,7 +60,7 @@ func TestRiskFunctionOnDynamoDB(t *testing.T) {
 		Tasks: 3, Score: 0.2, At: lookupTime.Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	consumer := handler.NewConsumer(handler.ConsumerDeps{Store: store})
+	consumer := handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: dynamo.NewAnalytics(db, tables[schema.TableRisk], now)})
 	for _, file := range []string{"risk-events.json", "risk-events-duplicate.json", "risk-events.json"} {
 		if _, resp := consume(t, consumer, file); len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("%s: failures %+v", file, resp.BatchItemFailures)

@@ -10,6 +10,9 @@
 //     existed, with one site's secret and answering about that site only (docs/API.md
 //     "Risk"). Every answer is recorded in the privacy table as a disclosure, naming the
 //     integrator and the site whose traffic it covered.
+//   - the integrator analytics (analytics.go): GET /v1/analytics/sites/{sitekey}/daily,
+//     the same credentials, daily de-identified counts of one own site with small cells
+//     suppressed; the consumer keeps those counts too.
 package handler
 
 import (
@@ -71,6 +74,8 @@ type Deps struct {
 	// Salts gives the day's salt for the risk purpose (the pseudonyms the counters use).
 	Salts       challenge.Salts
 	Disclosures privacy.DisclosureLog
+	// Analytics reads the daily aggregates (GET /v1/analytics/sites/{sitekey}/daily).
+	Analytics DailyReader
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,6 +93,8 @@ func New(d Deps) http.Handler {
 			h = d.authenticated(d.challenge)
 		case "/v1/risk/ips/{ip}":
 			h = d.authenticated(d.ip)
+		case "/v1/analytics/sites/{sitekey}/daily":
+			h = d.authenticated(d.daily)
 		default:
 			panic("risk handler: no handler for route " + r.Pattern())
 		}

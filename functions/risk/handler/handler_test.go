@@ -91,7 +91,7 @@ func consume(t *testing.T, h platform.SQSHandler, file string) (events.SQSEvent,
 
 func TestConsumerAppliesEventsOnceAndFailsOnlyPoison(t *testing.T) {
 	store := &memEvents{applied: map[string]challenge.RiskEvent{}}
-	h := handler.NewConsumer(handler.ConsumerDeps{Store: store})
+	h := handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: newMemDays()})
 
 	_, resp := consume(t, h, "risk-events.json")
 	if len(resp.BatchItemFailures) != 0 || len(store.applied) != 5 {
@@ -371,7 +371,7 @@ func TestMixedHandlerRoutesBothEventKinds(t *testing.T) {
 	store := &memEvents{applied: map[string]challenge.RiskEvent{}}
 	f := &lookupFakes{}
 	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
-	lambda := platform.MixedHandler(h, handler.NewConsumer(handler.ConsumerDeps{Store: store}))
+	lambda := platform.MixedHandler(h, handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: newMemDays()}))
 	var ev events.SQSEvent
 	out, err := lambda(context.Background(), readEvent(t, "risk-events.json", &ev))
 	if _, ok := out.(events.SQSEventResponse); err != nil || !ok || len(store.applied) != 5 {

@@ -31,17 +31,23 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 		Store:       dynamo.NewRisk(db, tables[schema.TableRisk], now),
 		Salts:       dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeRisk),
 		Disclosures: dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now),
+		Analytics:   dynamo.NewAnalytics(db, tables[schema.TableRisk], now),
 		Now:         now,
 	}), nil
 }
 
-// WireConsumer builds the risk-events consumer: counters in the risk table.
+// WireConsumer builds the risk-events consumer: counters and daily aggregates in the risk
+// table.
 func WireConsumer(_ context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	table, err := env.Config.Table(schema.TableRisk)
 	if err != nil {
 		return nil, err
 	}
-	return NewConsumer(ConsumerDeps{Store: dynamo.NewRisk(env.DynamoDB(), table, clock(env))}), nil
+	now := clock(env)
+	return NewConsumer(ConsumerDeps{
+		Store:     dynamo.NewRisk(env.DynamoDB(), table, now),
+		Analytics: dynamo.NewAnalytics(env.DynamoDB(), table, now),
+	}), nil
 }
 
 func clock(env *platform.Env) func() time.Time {

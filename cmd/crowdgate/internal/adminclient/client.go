@@ -115,6 +115,22 @@ func (c *Client) GetIntegrator(ctx context.Context, id string) (json.RawMessage,
 	return c.do(ctx, http.MethodGet, "/admin/integrators/"+url.PathEscape(id), nil)
 }
 
+// IntegratorKeyInput is the body of POST /admin/integrators/{id}/keys.
+type IntegratorKeyInput struct {
+	Name string `json:"name,omitempty"`
+}
+
+// CreateIntegratorKey gives an integrator an API key (cgi_…) for the integrator APIs
+// (risk lookup, analytics); the answer carries the key, the only time it is shown.
+func (c *Client) CreateIntegratorKey(ctx context.Context, integratorID string, in IntegratorKeyInput) (json.RawMessage, error) {
+	return c.do(ctx, http.MethodPost, "/admin/integrators/"+url.PathEscape(integratorID)+"/keys", in)
+}
+
+// RevokeIntegratorKey revokes one of an integrator's API keys at once.
+func (c *Client) RevokeIntegratorKey(ctx context.Context, integratorID, keyID string) (json.RawMessage, error) {
+	return c.do(ctx, http.MethodDelete, "/admin/integrators/"+url.PathEscape(integratorID)+"/keys/"+url.PathEscape(keyID), nil)
+}
+
 // CreateSite adds a site (sitekey and secret) to an integrator.
 func (c *Client) CreateSite(ctx context.Context, integratorID string, in SiteInput) (json.RawMessage, error) {
 	return c.do(ctx, http.MethodPost, "/admin/integrators/"+url.PathEscape(integratorID)+"/sites", in)

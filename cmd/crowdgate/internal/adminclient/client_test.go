@@ -52,6 +52,13 @@ func TestCallsHitTheDocumentedRoutesWithTheBearerToken(t *testing.T) {
 			return c.UpdateSite(ctx, "sk-1", SiteUpdate{Name: &name})
 		}, "PATCH", "/admin/sites/sk-1", `{"name":"Shop"}`},
 		{func(c *Client) (json.RawMessage, error) { return c.RotateSecret(ctx, "sk-1") }, "POST", "/admin/sites/sk-1/secret", ""},
+		{func(c *Client) (json.RawMessage, error) {
+			return c.CreateIntegratorKey(ctx, "i_1", IntegratorKeyInput{Name: "analytics"})
+		}, "POST", "/admin/integrators/i_1/keys", `{"name":"analytics"}`},
+		{func(c *Client) (json.RawMessage, error) {
+			return c.CreateIntegratorKey(ctx, "i_1", IntegratorKeyInput{})
+		}, "POST", "/admin/integrators/i_1/keys", `{}`},
+		{func(c *Client) (json.RawMessage, error) { return c.RevokeIntegratorKey(ctx, "i_1", "5e4d3c2b1a0f9e8d") }, "DELETE", "/admin/integrators/i_1/keys/5e4d3c2b1a0f9e8d", ""},
 		// Ids are path-escaped, never able to climb out of their segment.
 		{func(c *Client) (json.RawMessage, error) { return c.GetSite(ctx, "../integrators/x") }, "GET", "/admin/sites/..%2Fintegrators%2Fx", ""},
 	}
