@@ -36,6 +36,11 @@ type access struct {
 	PrivacyKey bool
 	// SendEmail: ses:SendEmail from the MailFrom parameter's address only (MAIL_FROM).
 	SendEmail bool
+	// WritePrefixTables: schema.Table* → partition-key prefix: put, update and delete only
+	// items whose pk starts with the prefix (dynamodb:LeadingKeys). Pair with ReadTables.
+	WritePrefixTables map[string]string
+	// PublicURL: the API's URL (PUBLIC_URL), for links in e-mails.
+	PublicURL bool
 }
 
 // grants is the least-privilege table of every function. Queue consumers also receive
@@ -78,6 +83,17 @@ var grants = map[string]access{
 		DeleteBuckets:   []string{schema.BucketMedia, schema.BucketExports, schema.BucketPrivacy}, // uploads, export files, packages and parts
 		PrivacyKey:      true,                                                                     // the request workflow's hashes
 		SendEmail:       true,                                                                     // completion and denial notices
+	},
+	// The accessibility pages and text challenges: sites (hostname check) and its own A11Y#
+	// records in the accounts table, text challenges and pass tokens in the challenges table.
+	routes.FunctionAccessibility: {
+		ReadTables:        []string{schema.TableAccounts},
+		WritePrefixTables: map[string]string{schema.TableAccounts: "A11Y#"}, // sign-ups, tokens, rate-limit counters only
+		ReadWriteTables:   []string{schema.TableChallenges},
+		SigningKeys:       true, // pass tokens
+		PrivacyKey:        true, // subject hashes a privacy request finds
+		SendEmail:         true, // the confirm link
+		PublicURL:         true, // the confirm link's base
 	},
 	functionRotateKeys: {
 		DeleteTables:      []string{schema.TableRisk}, // expired daily salts
@@ -170,6 +186,9 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
 	}
 	if err := s.grantMore(a, role, env); err != nil {
+		return nil, fmt.Errorf("function %s: %w", function, err)
+	}
+	if err := s.grantPrefixWrites(a, role, env); err != nil {
 		return nil, fmt.Errorf("function %s: %w", function, err)
 	}
 	return env, nil

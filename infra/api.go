@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
@@ -31,15 +32,10 @@ func (s *crowdgate) addAPI(opts stackOptions) error {
 	api := awsapigatewayv2.NewHttpApi(s.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
 		ApiName:     s.stack.StackName(),
 		Description: jsii.String("crowdgate: widget, siteverify and operator API"),
-		// Only what browsers need: the widget posts JSON from any page, without cookies;
-		// a privacy page follows a request with its bearer secret (Authorization).
-		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
-			AllowOrigins:     jsii.Strings("*"),
-			AllowMethods:     &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_OPTIONS},
-			AllowHeaders:     jsii.Strings("Content-Type", "Authorization"),
-			AllowCredentials: jsii.Bool(false),
-			MaxAge:           awscdk.Duration_Hours(jsii.Number(1)),
-		},
+		// No API-level CORS: with it, API Gateway answers every preflight with its one
+		// configuration and drops the functions' CORS headers, and the accessibility routes
+		// need credentialed CORS that names the caller's origin. The functions answer CORS
+		// themselves (web.CORS, web.CORSWithCredentials) through the OPTIONS routes below.
 		// The stage is created below: the default one cannot take throttling or access logs.
 		CreateDefaultStage: jsii.Bool(false),
 	})
@@ -71,7 +67,7 @@ func (s *crowdgate) addAPI(opts stackOptions) error {
 			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0()})
 	}
 	iam := awsapigatewayv2authorizers.NewHttpIamAuthorizer()
-	for _, r := range routes.Table {
+	for _, r := range withPreflights(routes.Table) {
 		props := &awsapigatewayv2.HttpRouteProps{
 			HttpApi:     api,
 			RouteKey:    awsapigatewayv2.HttpRouteKey_With(jsii.String(r.Path), awsapigatewayv2.HttpMethod(r.Method)),
@@ -91,6 +87,20 @@ func (s *crowdgate) addAPI(opts stackOptions) error {
 		}
 	}
 	return nil
+}
+
+// withPreflights adds an OPTIONS route (public, same function) for every browser path, so
+// the function answers its own CORS preflights.
+func withPreflights(table []routes.Route) []routes.Route {
+	out := slices.Clone(table)
+	seen := map[string]bool{}
+	for _, r := range table {
+		if r.Browser && !seen[r.Path] {
+			seen[r.Path] = true
+			out = append(out, routes.Route{Method: "OPTIONS", Path: r.Path, Function: r.Function, Auth: routes.Public, Browser: true, Credentials: r.Credentials})
+		}
+	}
+	return out
 }
 
 // accessLogSettings implements awsapigatewayv2.IAccessLogSettings (an interface in the

@@ -25,16 +25,17 @@ type sizing struct {
 
 // sizes holds every function's sizing with the reason for it.
 var sizes = map[string]sizing{
-	routes.FunctionChallenge: {10 * time.Second, 512, "visitor-facing: grades answers, scores risk and presigns media; more CPU is lower latency"},
-	routes.FunctionVerify:    {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
-	routes.FunctionAdmin:     {10 * time.Second, 256, "rare operator calls against the accounts table"},
-	routes.FunctionRisk:      {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; below the risk-events queue's 60 s visibility"},
-	"consensus":              {50 * time.Second, 512, "a batch of 10 answer messages takes well under a second; the rest is for one job's re-estimation pass (its whole consensus state in memory, versioned write-back); below the answers queue's 60 s visibility"},
-	"export":                 {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; below the exports queue's 15 min visibility"},
-	routes.FunctionJobs:      {29 * time.Second, 512, "customer API: item batches, upload checks (one ranged GET and an image header decode each) and bounded deletes; the HTTP API integration limit is 30 s"},
-	routes.FunctionPrivacy:   {10 * time.Second, 256, "a few table reads and writes per request plus one SES call when a code or answer is mailed"},
-	functionPrivacyWorker:    {10 * time.Minute, 512, "steps of at most a few hundred DynamoDB or S3 calls, checkpointed; stops two minutes before the timeout and continues in a new message; below the privacy queue's 15 min visibility"},
-	functionRotateKeys:       {30 * time.Second, 128, "a handful of Secrets Manager or DynamoDB calls per invocation, nothing held in memory; the timeout leaves room for SDK retries"},
+	routes.FunctionChallenge:     {10 * time.Second, 512, "visitor-facing: grades answers, scores risk and presigns media; more CPU is lower latency"},
+	routes.FunctionVerify:        {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
+	routes.FunctionAdmin:         {10 * time.Second, 256, "rare operator calls against the accounts table"},
+	routes.FunctionRisk:          {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; below the risk-events queue's 60 s visibility"},
+	"consensus":                  {50 * time.Second, 512, "a batch of 10 answer messages takes well under a second; the rest is for one job's re-estimation pass (its whole consensus state in memory, versioned write-back); below the answers queue's 60 s visibility"},
+	"export":                     {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; below the exports queue's 15 min visibility"},
+	routes.FunctionJobs:          {29 * time.Second, 512, "customer API: item batches, upload checks (one ranged GET and an image header decode each) and bounded deletes; the HTTP API integration limit is 30 s"},
+	routes.FunctionAccessibility: {10 * time.Second, 256, "visitor-facing pages and text questions: a few reads and conditional writes, one SES call per sign-up"},
+	routes.FunctionPrivacy:       {10 * time.Second, 256, "a few table reads and writes per request plus one SES call when a code or answer is mailed"},
+	functionPrivacyWorker:        {10 * time.Minute, 512, "steps of at most a few hundred DynamoDB or S3 calls, checkpointed; stops two minutes before the timeout and continues in a new message; below the privacy queue's 15 min visibility"},
+	functionRotateKeys:           {30 * time.Second, 128, "a handful of Secrets Manager or DynamoDB calls per invocation, nothing held in memory; the timeout leaves room for SDK retries"},
 }
 
 // Queue consumer event-source settings.

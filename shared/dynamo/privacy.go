@@ -107,6 +107,7 @@ type privRequestItem struct {
 	SubjectHash     string                    `dynamodbav:"subject_hash"`
 	Email           string                    `dynamodbav:"email,omitempty"`
 	AccountIDs      []string                  `dynamodbav:"account_ids,omitempty"`
+	Holds           []string                  `dynamodbav:"holds,omitempty"`
 	Details         string                    `dynamodbav:"details,omitempty"`
 	Corrections     []privCorrection          `dynamodbav:"corrections,omitempty"`
 	ReceivedAt      string                    `dynamodbav:"received_at"`
@@ -133,7 +134,7 @@ func privToItem(r privacy.Request) privRequestItem {
 	it := privRequestItem{
 		PK: privReqPK(r.ID), SK: privSKRequest, GSI1PK: privStatusPK(r.Status), GSI1SK: privListSK(r.ReceivedAt, r.ID),
 		Kind: "privacy-request", ID: r.ID, Type: string(r.Type), Regulation: string(r.Regulation), Status: string(r.Status),
-		SubjectHash: r.SubjectHash, Email: r.Email, AccountIDs: r.AccountIDs, Details: r.Details,
+		SubjectHash: r.SubjectHash, Email: r.Email, AccountIDs: r.AccountIDs, Holds: r.Holds, Details: r.Details,
 		ReceivedAt: privTime(r.ReceivedAt), AckDue: r.Deadlines.Ack.String(), ResponseDue: r.Deadlines.Response.String(),
 		ExtendedDue: r.Deadlines.Extended.String(), ExtensionReason: r.Deadlines.ExtensionReason, Due: r.Deadlines.Due().String(),
 		AckedAt: privTime(r.AckedAt), VerifiedAt: privTime(r.VerifiedAt), ApprovedAt: privTime(r.ApprovedAt), ClosedAt: privTime(r.ClosedAt),
@@ -156,7 +157,7 @@ func privToItem(r privacy.Request) privRequestItem {
 func (it privRequestItem) request() (privacy.Request, error) {
 	r := privacy.Request{
 		ID: it.ID, Type: privacy.Type(it.Type), Regulation: privacy.Regulation(it.Regulation), Status: privacy.Status(it.Status),
-		SubjectHash: it.SubjectHash, Email: it.Email, AccountIDs: it.AccountIDs, Details: it.Details,
+		SubjectHash: it.SubjectHash, Email: it.Email, AccountIDs: it.AccountIDs, Holds: it.Holds, Details: it.Details,
 		DenyReason: privacy.DenyReason(it.DenyReason), DenyNote: it.DenyNote, SecretHash: it.SecretHash,
 		CodesSent: it.CodesSent, Version: it.Version,
 	}

@@ -61,7 +61,9 @@ func EndUser() EndUserAnswer {
 			"Once a day's salt is destroyed, nobody, including us, can tie that day's answers to you or anyone else. " +
 			"Before then, a pseudonym stands for a network and browser that many people share, so we could not verify " +
 			"that answers under it are yours, and an access or deletion request cannot be carried out for you. " +
-			"If you also hold a crowdgate account, file a request with your account e-mail at POST /v1/privacy/requests.",
+			"If you also hold a crowdgate account, or signed up with an e-mail address to pass with text questions " +
+			"(accessibility; kept at most 24 hours, only as a keyed hash of the address), file a request with that " +
+			"e-mail at POST /v1/privacy/requests.",
 		Sale:    "crowdgate does not sell or share personal information, and honours the Global Privacy Control (Sec-GPC: 1) signal as an opt-out without asking for anything else.",
 		Summary: EndUserSummary,
 	}

@@ -19,10 +19,11 @@ import (
 // The executors carry an approved request out over every store (Service.Run runs them in
 // order, checkpointing after every step). Which executors run depends on the type:
 //
-//	access                                   accounts, jobs, exports, disclosures, requests
-//	                                         (each writes its part of the package), package
-//	delete, child_delete, verified           jobs, exports, disclosures, requests, accounts
-//	withdraw_consent
+//	access                                   accounts, jobs, exports, disclosures, requests,
+//	                                         accessibility (each writes its part of the
+//	                                         package), package
+//	delete, child_delete, verified           jobs, exports, disclosures, requests,
+//	withdraw_consent                         accessibility, accounts
 //	correct                                  accounts (the named fields)
 //	opt_out, limit, unverified               accounts (the choices on the profiles and sites)
 //	withdraw_consent
@@ -175,7 +176,10 @@ type ExecDeps struct {
 	Exports  Objects // the exports bucket
 	Log      RequestLog
 	Files    Files // the privacy bucket
-	Now      func() time.Time
+	// Accessibility, when set, is the accessibility records (found by the subject hash,
+	// with or without an account).
+	Accessibility AccessibilityData
+	Now           func() time.Time
 }
 
 // Batch is how many records one step handles at most (DynamoDB batch writes take 25).
@@ -193,24 +197,28 @@ func Executors(r Request, d ExecDeps) ([]Executor, error) {
 	}
 	h := &holderCache{accounts: d.Accounts}
 	mk := func(name string, step stepFunc) Executor { return &executor{name: name, holders: h, step: step} }
+	// The accessibility records are a store only where the worker was given them.
+	var access, erase []Executor
+	if d.Accessibility != nil {
+		access = []Executor{mk(ExecAccessibility, d.accessAccessibility)}
+		erase = []Executor{mk(ExecAccessibility, d.eraseAccessibility)}
+	}
 	switch t := r.Type; {
 	case t == TypeAccess:
-		return []Executor{
+		return slices.Concat([]Executor{
 			mk(ExecAccounts, d.accessAccounts),
 			mk(ExecJobs, d.accessJobs),
 			mk(ExecExports, d.accessExports),
 			mk(ExecDisclosures, d.accessDisclosures),
 			mk(ExecRequests, d.accessRequests),
-			mk(ExecPackage, d.assemblePackage),
-		}, nil
+		}, access, []Executor{mk(ExecPackage, d.assemblePackage)}), nil
 	case r.Erases():
-		return []Executor{
+		return slices.Concat([]Executor{
 			mk(ExecJobs, d.eraseJobs),
 			mk(ExecExports, d.eraseExports),
 			mk(ExecDisclosures, d.eraseDisclosures),
 			mk(ExecRequests, d.eraseRequests),
-			mk(ExecAccounts, d.eraseAccounts),
-		}, nil
+		}, erase, []Executor{mk(ExecAccounts, d.eraseAccounts)}), nil
 	case t == TypeCorrect:
 		return []Executor{mk(ExecAccounts, d.correctAccounts)}, nil
 	case t == TypeOptOut:

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	consensushandler "github.com/crowdgate/crowdgate/functions/consensus/handler"
+	"github.com/crowdgate/crowdgate/shared/accessibility"
+	"github.com/crowdgate/crowdgate/shared/analytics"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/export"
@@ -85,10 +87,17 @@ func TestInventoryRetentionMatchesTheCode(t *testing.T) {
 		"privacy.PackageKeepDays":        days(privacy.PackageKeepDays),
 		"schema.privacy.ExpireDays":      days(bucketDays(schema.BucketPrivacy)),
 		"privacy.PackageLinkTTL":         privacy.PackageLinkTTL,
+		"accessibility.CodeTTL":          accessibility.CodeTTL,
+		"accessibility.TokenTTL":         accessibility.TokenTTL,
+		"accessibility.MailWindow":       accessibility.MailWindow,
+		"accessibility.NetworkWindow":    accessibility.NetworkWindow,
+		"accessibility.TokenWindow":      accessibility.TokenWindow,
+		"accessibility.ChallengeTTL":     accessibility.ChallengeTTL,
 	}
 	months := map[string]int{
 		"privacy.RetentionMonths":           privacy.RetentionMonths,
 		"privacy.DisclosureRetentionMonths": privacy.DisclosureRetentionMonths,
+		"analytics.RetentionMonths":         analytics.RetentionMonths,
 	}
 	units := map[string]time.Duration{"seconds": time.Second, "minutes": time.Minute, "hours": time.Hour, "days": 24 * time.Hour}
 	untimed := []string{"until erased", "until deleted", "until closed", "not stored"}

@@ -135,7 +135,10 @@ type Request struct {
 	// Email is where notices go; set only while the request is open (see the package doc).
 	Email string
 	// AccountIDs are the integrator accounts registered under the address (matched at filing).
-	AccountIDs  []string
+	AccountIDs []string
+	// Holds names other data found under the subject hash alone at filing (HoldAccessibility:
+	// accessibility sign-ups or tokens), so a subject without an account is no no_match.
+	Holds       []string
 	Details     string       // optional free text from the subject; dropped when closed
 	Corrections []Correction // correct requests only; dropped when closed
 

@@ -37,6 +37,8 @@ type Deps struct {
 	Accounts AccountLookup
 	Queue    Queue
 	Clock    Clock
+	// Subjects, when set, finds data held under the subject hash alone (Request.Holds).
+	Subjects SubjectData
 	// Key keys the subject and code hashes (at least MinKeyBytes). It must stay the same
 	// for as long as requests are kept: a new key makes open requests unfindable by subject.
 	Key []byte
@@ -195,6 +197,12 @@ func (s *Service) create(ctx context.Context, in FileInput, email, subject strin
 	if err != nil {
 		return Filed{}, fmt.Errorf("match accounts: %w", err)
 	}
+	var holds []string
+	if s.d.Subjects != nil {
+		if holds, err = s.d.Subjects.Holds(ctx, subject); err != nil {
+			return Filed{}, fmt.Errorf("match subject data: %w", err)
+		}
+	}
 	id, err := newRequestID(s.d.Rand)
 	if err != nil {
 		return Filed{}, err
@@ -206,7 +214,7 @@ func (s *Service) create(ctx context.Context, in FileInput, email, subject strin
 	now := s.now()
 	r := Request{
 		ID: id, Type: in.Type, Regulation: in.Regulation, Status: StatusReceived,
-		SubjectHash: subject, Email: strings.TrimSpace(in.Email), AccountIDs: accounts,
+		SubjectHash: subject, Email: strings.TrimSpace(in.Email), AccountIDs: accounts, Holds: holds,
 		Details: in.Details, Corrections: slices.Clone(in.Corrections),
 		ReceivedAt: now, Deadlines: ComputeDeadlines(in.Regulation, in.Type, now),
 		// The code e-mail is the acknowledgement; it is undone below if sending fails.

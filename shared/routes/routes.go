@@ -23,6 +23,9 @@ const (
 	// FunctionRisk serves the integrator risk lookup and also consumes the risk-events
 	// queue (schema.QueueRiskEvents): one Lambda, two event sources.
 	FunctionRisk = "risk"
+	// FunctionAccessibility serves the accessibility sign-up pages (first-party HTML) and
+	// the text challenges the widget asks for with the accessibility cookie.
+	FunctionAccessibility = "accessibility"
 )
 
 // Route is one HTTP route. Path uses the {name} placeholder syntax that both API Gateway
@@ -34,6 +37,10 @@ type Route struct {
 	Auth     Auth
 	// Browser marks routes the widget calls cross-origin (CORS).
 	Browser bool
+	// Credentials marks browser routes called WITH cookies: CORS must name the caller's
+	// origin (never "*"), so the function answers their preflights itself
+	// (web.CORSWithCredentials) instead of the gateway.
+	Credentials bool
 }
 
 // Pattern is the net/http ServeMux pattern of the route.
@@ -92,6 +99,18 @@ var Table = []Route{
 	// integrator API key (or one site's secret) and answers only about its sites' traffic.
 	{Method: "GET", Path: "/v1/risk/challenges/{id}", Function: FunctionRisk, Auth: Public},
 	{Method: "GET", Path: "/v1/risk/ips/{ip}", Function: FunctionRisk, Auth: Public},
+	// Integrator analytics: daily de-identified aggregates per site, same authentication.
+	{Method: "GET", Path: "/v1/analytics/sites/{sitekey}/daily", Function: FunctionRisk, Auth: Public},
+
+	// Accessibility: first-party pages (plain HTML forms) and the widget's text challenges,
+	// called cross-origin WITH the cg_a11y cookie (credentialed CORS, never "*").
+	{Method: "GET", Path: "/accessibility", Function: FunctionAccessibility, Auth: Public},
+	{Method: "POST", Path: "/accessibility/signup", Function: FunctionAccessibility, Auth: Public},
+	{Method: "GET", Path: "/accessibility/confirm", Function: FunctionAccessibility, Auth: Public},
+	{Method: "POST", Path: "/accessibility/confirm", Function: FunctionAccessibility, Auth: Public},
+	{Method: "POST", Path: "/accessibility/revoke", Function: FunctionAccessibility, Auth: Public},
+	{Method: "POST", Path: "/1/accessibility/challenges", Function: FunctionAccessibility, Auth: Public, Browser: true, Credentials: true},
+	{Method: "POST", Path: "/1/accessibility/challenges/{id}/answers", Function: FunctionAccessibility, Auth: Public, Browser: true, Credentials: true},
 }
 
 // Functions returns the distinct HTTP function names in table order.

@@ -18,6 +18,9 @@ func TestRouteTableIsAValidMux(t *testing.T) {
 		if r.Browser && r.Auth != routes.Public {
 			t.Errorf("browser route %s must be public", r.Pattern())
 		}
+		if r.Credentials && !r.Browser {
+			t.Errorf("route %s takes credentials but is no browser route", r.Pattern())
+		}
 		mux.HandleFunc(r.Pattern(), func(http.ResponseWriter, *http.Request) {})
 	}
 	for _, fn := range routes.Functions() {

@@ -242,3 +242,27 @@ func ClientIP(r *http.Request) net.IP {
 	}
 	return net.ParseIP(host)
 }
+
+// CORSWithCredentials lets any origin call a browser route WITH credentials (cookies): the
+// answer names the caller's origin instead of "*", which browsers require before they
+// expose a credentialed answer, and varies by Origin so caches keep answers apart. The
+// handler must itself decide what a cookie may do for an origin (the accessibility routes
+// require the page's hostname to be the origin's). Preflight requests are answered here.
+func CORSWithCredentials(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		if origin := r.Header.Get("Origin"); origin != "" {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

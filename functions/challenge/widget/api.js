@@ -49,6 +49,10 @@
       later: 'Too many attempts from your network. Please try again in about {0} min.',
       error: 'Something went wrong. Please try again.', unsupported: 'This challenge cannot be shown. Please ask for a new one.',
       brand: 'Protected by crowdgate',
+      a11y: 'Accessibility challenge', typeit: 'Type an answer first.',
+      wrong: 'That answer was wrong. Here is a new question.',
+      signup: 'Text questions need a short sign-up with an email address; it lasts 24 hours in this browser.',
+      join: 'Sign up for text questions (opens in a new tab)',
     },
     de: {
       label: 'Ich bin ein Mensch', title: 'Bestätigen Sie, dass Sie ein Mensch sind', step: 'Frage {0} von {1}',
@@ -64,6 +68,10 @@
       later: 'Zu viele Versuche aus Ihrem Netzwerk. Bitte versuchen Sie es in etwa {0} Min. erneut.',
       error: 'Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut.', unsupported: 'Diese Aufgabe kann nicht angezeigt werden. Bitte fordern Sie eine neue an.',
       brand: 'Geschützt durch crowdgate',
+      a11y: 'Barrierefreie Aufgabe', typeit: 'Bitte geben Sie zuerst eine Antwort ein.',
+      wrong: 'Die Antwort war falsch. Hier ist eine neue Frage.',
+      signup: 'Textfragen erfordern eine kurze Anmeldung mit einer E-Mail-Adresse; sie gilt 24 Stunden in diesem Browser.',
+      join: 'Für Textfragen anmelden (öffnet einen neuen Tab)',
     },
     fr: {
       label: 'Je suis humain', title: 'Vérifiez que vous êtes humain', step: 'Question {0} sur {1}',
@@ -79,6 +87,10 @@
       later: 'Trop de tentatives depuis votre réseau. Réessayez dans environ {0} min.',
       error: "Une erreur s'est produite. Veuillez réessayer.", unsupported: 'Ce défi ne peut pas être affiché. Demandez-en un nouveau.',
       brand: 'Protégé par crowdgate',
+      a11y: 'Défi accessible', typeit: "Saisissez d'abord une réponse.",
+      wrong: 'Mauvaise réponse. Voici une nouvelle question.',
+      signup: 'Les questions textuelles demandent une brève inscription avec une adresse e-mail ; elle vaut 24 heures dans ce navigateur.',
+      join: "S'inscrire aux questions textuelles (nouvel onglet)",
     },
     es: {
       label: 'Soy humano', title: 'Verifique que es humano', step: 'Pregunta {0} de {1}',
@@ -94,6 +106,10 @@
       later: 'Demasiados intentos desde su red. Vuelva a intentarlo en unos {0} min.',
       error: 'Algo salió mal. Inténtelo de nuevo.', unsupported: 'Este desafío no se puede mostrar. Pida uno nuevo.',
       brand: 'Protegido por crowdgate',
+      a11y: 'Desafío accesible', typeit: 'Escriba primero una respuesta.',
+      wrong: 'La respuesta no era correcta. Aquí tiene una nueva pregunta.',
+      signup: 'Las preguntas de texto requieren un breve registro con una dirección de correo electrónico; vale 24 horas en este navegador.',
+      join: 'Registrarse para preguntas de texto (se abre en una pestaña nueva)',
     },
   };
 
@@ -128,7 +144,7 @@ font:14px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-se
 h2{margin:0;font-size:17px;font-weight:600}
 .x{flex:none;width:32px;height:32px;padding:0;border:0;border-radius:4px;background:transparent;color:var(--fg);font-size:22px;line-height:1;cursor:pointer}
 .pr,.sp,.hint{margin:4px 0 0;color:var(--muted);font-size:13px}
-.q{margin:12px 0 8px;font-size:16px;font-weight:600}
+.q{display:block;margin:12px 0 8px;font-size:16px;font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(3,1fr);gap:6px}
 .tile{position:relative;box-sizing:border-box;aspect-ratio:1/1;width:100%;padding:0;border:3px solid transparent;border-radius:4px;background:var(--line);cursor:pointer;overflow:hidden}
 .tile img{display:block;width:100%;height:100%;object-fit:cover}
@@ -143,6 +159,12 @@ h2{margin:0;font-size:17px;font-weight:600}
 .btn[aria-disabled=true]{opacity:.6;cursor:progress}
 .err{min-height:1.35em;margin:10px 0 0;color:var(--err);font-weight:600}
 .ft{display:flex;justify-content:space-between;gap:8px;margin-top:12px}
+.lnk{margin:6px 0 0;padding:2px 0;border:0;background:none;color:var(--accent);font:inherit;text-decoration:underline;cursor:pointer}
+.info:empty{display:none}
+.info .text{margin-top:8px}
+a.btn{display:inline-block;margin-top:8px;text-decoration:none}
+.in{box-sizing:border-box;width:100%;min-height:40px;padding:8px;border:2px solid var(--line);border-radius:4px;background:var(--field);color:var(--fg);font:inherit}
+.in:focus,a:focus{outline:3px solid var(--focus);outline-offset:2px}
 `;
 
   const widgets = new Map();
@@ -488,14 +510,15 @@ h2{margin:0;font-size:17px;font-weight:600}
   }
 
   // api posts JSON to the challenge API. Failures reject with {status, code}: status 0
-  // means the network (or the timeout) failed.
-  async function api(path, body) {
+  // means the network (or the timeout) failed. Only a11yAPI sets cred: every other request
+  // is anonymous, so the page's visitors carry no crowdgate cookie into challenges.
+  async function api(path, body, cred) {
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = ctl ? setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS) : 0;
     let res;
     try {
       res = await fetch(API + path, {
-        method: 'POST', mode: 'cors', credentials: 'omit', cache: 'no-store',
+        method: 'POST', mode: 'cors', credentials: cred ? 'include' : 'omit', cache: 'no-store',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
         signal: ctl ? ctl.signal : undefined,
@@ -509,7 +532,7 @@ h2{margin:0;font-size:17px;font-weight:600}
     try { data = await res.json(); } catch (e) { /* not JSON */ }
     if (res.ok && data) return data;
     const err = (data && data.error) || {};
-    throw { status: res.status, code: err.code || '', retryAfter: +err.retry_after || 0 };
+    throw { status: res.status, code: err.code || '', retryAfter: +err.retry_after || 0, signup: err.signup_url };
   }
 
   // classify maps a failed request to hCaptcha's error-callback code and a message.
@@ -632,6 +655,11 @@ h2{margin:0;font-size:17px;font-weight:600}
     hd.append(title, x);
     const prompt = mk('p', 'pr');
     prompt.id = 'prompt';
+    // Early in the tab order (right after Close), so keyboard and screen-reader users
+    // reach it before the image grid.
+    const alt = btn('lnk', t.a11y);
+    alt.id = 'accessibility';
+    const info = mk('div', 'info');
     const step = mk('p', 'sp');
     const body = mk('div', 'body');
     const err = mk('p', 'err');
@@ -642,14 +670,15 @@ h2{margin:0;font-size:17px;font-weight:600}
     const primary = btn('btn pri', t.next);
     primary.id = 'submit';
     ft.append(fresh, primary);
-    dlg.append(hd, prompt, step, body, err, ft);
+    dlg.append(hd, prompt, alt, info, step, body, err, ft);
     ov.appendChild(dlg);
     root.appendChild(ov);
 
-    const d = w.dlg = { host, root, dlg, prompt, step, body, err, fresh, primary, ch: null, i: 0, answers: {}, busy: false, timer: 0 };
+    const d = w.dlg = { host, root, dlg, prompt, alt, info, step, body, err, fresh, primary, input: null, ch: null, i: 0, answers: {}, busy: false, timer: 0 };
     d.returnTo = D.activeElement;
     x.addEventListener('click', () => closeDialog(w, true));
     fresh.addEventListener('click', () => refresh(w, ''));
+    alt.addEventListener('click', () => textChallenge(w, ''));
     primary.addEventListener('click', () => advance(w));
     dlg.addEventListener('keydown', (e) => onDialogKey(w, e));
     // Keep focus inside the modal: anything that lands outside is pulled back.
@@ -660,12 +689,13 @@ h2{margin:0;font-size:17px;font-weight:600}
   }
 
   function focusables(w) {
-    return Array.prototype.filter.call(w.dlg.dlg.querySelectorAll('button,[tabindex]'), (el) => !el.disabled && el.tabIndex >= 0);
+    return Array.prototype.filter.call(w.dlg.dlg.querySelectorAll('button,input,a[href],[tabindex]'),
+      (el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length > 0);
   }
 
   function focusFirst(w) {
     const d = w.dlg;
-    const first = d.body.querySelector('button') || d.primary;
+    const first = d.body.querySelector('input,button') || d.primary;
     first.focus();
   }
 
@@ -716,6 +746,8 @@ h2{margin:0;font-size:17px;font-weight:600}
     d.ch = ch;
     d.i = 0;
     d.answers = {};
+    d.input = null;
+    d.alt.hidden = false;
     w.lastChallenge = ch.id || '';
     d.dlg.setAttribute('data-challenge-id', ch.id || '');
     d.prompt.textContent = ch.prompt || '';
@@ -807,6 +839,7 @@ h2{margin:0;font-size:17px;font-weight:600}
   function advance(w) {
     const d = w.dlg;
     if (!d || d.busy) return;
+    if (d.ch.text) { submitText(w); return; }
     const task = d.ch.tasks[d.i] || {};
     if (task.kind !== 'image_grid' && task.kind !== 'yes_no') { showError(w, w.t.unsupported); return; }
     if (task.kind === 'yes_no' && !d.answers[task.id]) {
@@ -851,6 +884,7 @@ h2{margin:0;font-size:17px;font-weight:600}
   // refresh replaces the open challenge with a new one.
   async function refresh(w, note, force) {
     const d = w.dlg;
+    if (d && d.ch && d.ch.text) return textChallenge(w, note, force);
     if (!d || (d.busy && !force)) return;
     setDialogBusy(d, true);
     try {
@@ -868,6 +902,126 @@ h2{margin:0;font-size:17px;font-weight:600}
     if (!w.dlg) return;
     fire(w, 'chalexpired-callback');
     refresh(w, w.t.chalexpired, true);
+  }
+
+  // ---- the text challenge (accessibility) ----
+  // For people who cannot solve the images: a text question, open to browsers holding
+  // crowdgate's first-party accessibility cookie (cg_a11y, from the sign-up pages). These
+  // two routes are the only requests sent with credentials.
+
+  function a11yAPI(path, body) {
+    return api('/1/accessibility/challenges' + path, body, true);
+  }
+
+  async function textChallenge(w, note, force) {
+    const d = w.dlg;
+    if (!d || (d.busy && !force)) return;
+    setDialogBusy(d, true);
+    try {
+      const res = await a11yAPI('', { sitekey: w.sitekey, host: W.location.hostname, hl: w.lang });
+      if (w.dlg !== d) return;
+      if (!res.id || !res.question) throw { status: 500, code: '' };
+      showText(w, res, note);
+    } catch (e) {
+      if (w.dlg !== d) return;
+      if (e.code === 'accessibility_token_required') showSignup(w, e.signup);
+      else fail(w, e);
+    } finally {
+      setDialogBusy(d, false);
+    }
+  }
+
+  // showText replaces the image tasks by the question. The question labels the input, and
+  // focus moves there, so a screen reader reads it out (a new question too: it comes with
+  // a new input).
+  function showText(w, ch, note) {
+    const d = w.dlg;
+    d.ch = { id: String(ch.id), text: true };
+    w.lastChallenge = d.ch.id;
+    d.dlg.setAttribute('data-challenge-id', d.ch.id);
+    d.prompt.textContent = '';
+    d.step.textContent = '';
+    d.info.textContent = '';
+    d.alt.hidden = true;
+    d.primary.textContent = w.t.submit;
+    clearTimeout(d.timer);
+    if (+ch.expires_in > 0) d.timer = setTimeout(() => chalExpired(w), ch.expires_in * 1000);
+    const body = mk('div', 'task');
+    body.setAttribute('data-task-id', 'text');
+    const q = mk('label', 'q', String(ch.question));
+    q.id = 'question';
+    q.htmlFor = 'answer';
+    const input = d.input = mk('input', 'in');
+    input.id = 'answer';
+    input.type = 'text';
+    input.autocomplete = 'off';
+    input.spellcheck = false;
+    input.maxLength = 200;
+    input.setAttribute('autocapitalize', 'off');
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        advance(w);
+      }
+    });
+    body.append(q, input);
+    d.body.textContent = '';
+    d.body.appendChild(body);
+    showError(w, note);
+    input.focus();
+  }
+
+  // showSignup explains the sign-up and links to it; the image challenge stays usable.
+  function showSignup(w, href) {
+    const d = w.dlg;
+    let u = null;
+    try { u = new URL(href, API); } catch (e) { /* not a URL */ }
+    // Only a web link: the address comes from the network, never a javascript: URL.
+    if (!u || !/^https?:$/.test(u.protocol)) u = new URL(API + '/accessibility');
+    const p = mk('p', 'text', w.t.signup);
+    p.id = 'signup-info';
+    const a = mk('a', 'btn pri', w.t.join);
+    a.id = 'signup';
+    a.href = u.href;
+    a.target = '_blank';
+    a.rel = 'noopener';
+    a.setAttribute('aria-describedby', p.id);
+    d.info.textContent = '';
+    d.info.append(p, a);
+    showError(w, '');
+    a.focus();
+  }
+
+  async function submitText(w) {
+    const d = w.dlg;
+    const answer = d.input ? d.input.value.trim() : '';
+    if (!answer) {
+      showError(w, w.t.typeit);
+      if (d.input) d.input.focus();
+      return;
+    }
+    setDialogBusy(d, true);
+    try {
+      const res = await a11yAPI('/' + encodeURIComponent(d.ch.id) + '/answers', { answer });
+      if (w.dlg !== d) return;
+      // A wrong answer uses the question up: the next one comes with the message.
+      if (res.pass && res.token) solved(w, res);
+      else await textChallenge(w, w.t.wrong, true);
+    } catch (e) {
+      if (w.dlg !== d) return;
+      const c = classify(e);
+      if (c[2]) {
+        if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
+        else fire(w, 'error-callback', c[0]);
+        await textChallenge(w, w.t[c[1]], true);
+      } else if (e.code === 'accessibility_token_required') {
+        showSignup(w, e.signup);
+      } else {
+        fail(w, e);
+      }
+    } finally {
+      if (w.dlg === d) setDialogBusy(d, false);
+    }
   }
 
   // ---- public API ----

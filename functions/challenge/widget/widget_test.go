@@ -168,7 +168,6 @@ func TestScriptAvoidsForbiddenConstructs(t *testing.T) {
 		{`localStorage|sessionStorage|document\.cookie|indexedDB`, "browser storage"},
 		{`setAttribute\(\s*['"]style['"]|\.cssText\b`, "style attributes (blocked by style-src without unsafe-inline)"},
 		{`\?\.[A-Za-z_$(\[]|\?\?`, "syntax newer than ES2018"},
-		{`credentials:\s*'include'`, "credentialed requests"},
 	}
 	for _, f := range forbidden {
 		if loc := regexp.MustCompile(f.re).FindStringIndex(src); loc != nil {
@@ -178,6 +177,112 @@ func TestScriptAvoidsForbiddenConstructs(t *testing.T) {
 	for _, lang := range []string{"en", "de", "fr", "es"} {
 		if !regexp.MustCompile(`\n    ` + lang + `: \{`).MatchString(src) {
 			t.Errorf("no %s strings", lang)
+		}
+	}
+}
+
+// Only the two accessibility routes may carry the browser's cookies (the first-party
+// cg_a11y token); every other request is anonymous. The one fetch takes its credentials
+// mode from api's third argument, so every call that passes one must be an accessibility
+// route.
+func TestOnlyAccessibilityRoutesSendCredentials(t *testing.T) {
+	src := string(Script())
+	modes := regexp.MustCompile(`credentials:[^,}]*`).FindAllString(src, -1)
+	if len(modes) != 1 || modes[0] != "credentials: cred ? 'include' : 'omit'" {
+		t.Fatalf("credentials modes %q: want the single fetch to include them only when asked", modes)
+	}
+	calls := callArgs(src, "api")
+	if len(calls) < 3 {
+		t.Fatalf("found %d api( calls; the parser no longer understands the script", len(calls))
+	}
+	credentialed := 0
+	for _, args := range calls {
+		if len(args) < 3 {
+			continue
+		}
+		credentialed++
+		if !strings.HasPrefix(args[0], "'/1/accessibility/") {
+			t.Errorf("api(%s) sends credentials to a route outside /1/accessibility/", strings.Join(args, ", "))
+		}
+	}
+	if credentialed == 0 {
+		t.Error("no call sends credentials: the accessibility routes need the cg_a11y cookie")
+	}
+}
+
+// callArgs finds the calls of the named function in JavaScript source and returns each
+// call's top-level arguments (a small scanner: strings and nested brackets, no comments).
+func callArgs(src, name string) [][]string {
+	var out [][]string
+	re := regexp.MustCompile(`(?:^|[^.\w$])` + regexp.QuoteMeta(name) + `\(`)
+	for _, loc := range re.FindAllStringIndex(src, -1) {
+		if strings.HasSuffix(strings.TrimSpace(src[max(0, loc[0]-16):loc[0]+1]), "function") {
+			continue // the declaration
+		}
+		var args []string
+		depth, start, quote := 0, loc[1], byte(0)
+		for i := loc[1]; i < len(src); i++ {
+			c := src[i]
+			if quote != 0 {
+				if c == '\\' {
+					i++
+				} else if c == quote {
+					quote = 0
+				}
+				continue
+			}
+			switch c {
+			case '\'', '"', '`':
+				quote = c
+			case '(', '[', '{':
+				depth++
+			case ')', ']', '}':
+				if depth == 0 {
+					args = append(args, strings.TrimSpace(src[start:i]))
+					out = append(out, args)
+					i = len(src)
+					continue
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					args = append(args, strings.TrimSpace(src[start:i]))
+					start = i + 1
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Every language the widget speaks has every message English has, the accessibility
+// challenge's included.
+func TestEveryLocaleHasEveryMessage(t *testing.T) {
+	src := string(Script())
+	blocks := regexp.MustCompile(`(?s)\n    (\w\w): \{(.*?)\n    \},`).FindAllStringSubmatch(src, -1)
+	keyRE := regexp.MustCompile(`(?:^|[\s,{])(\w+): ['"]`)
+	keys := map[string]map[string]bool{}
+	for _, b := range blocks {
+		keys[b[1]] = map[string]bool{}
+		for _, k := range keyRE.FindAllStringSubmatch(b[2], -1) {
+			keys[b[1]][k[1]] = true
+		}
+	}
+	en := keys["en"]
+	for _, k := range []string{"a11y", "typeit", "wrong", "signup", "join"} {
+		if !en[k] {
+			t.Errorf("en has no %q message", k)
+		}
+	}
+	for _, lang := range []string{"de", "fr", "es"} {
+		if keys[lang] == nil {
+			t.Errorf("no %s strings", lang)
+			continue
+		}
+		for k := range en {
+			if !keys[lang][k] {
+				t.Errorf("%s lacks the %q message", lang, k)
+			}
 		}
 	}
 }

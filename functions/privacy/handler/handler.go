@@ -157,6 +157,8 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 		Store:    dynamo.NewPrivacy(env.DynamoDB(), privTable, now),
 		Mailer:   mailer,
 		Accounts: dynamo.NewAccounts(env.DynamoDB(), acctTable),
+		// Accessibility sign-ups and tokens: a subject may hold these without an account.
+		Subjects: dynamo.NewAccessibility(env.DynamoDB(), acctTable),
 		Queue:    queue,
 		Clock:    privacy.ClockFunc(now),
 		Key:      key,

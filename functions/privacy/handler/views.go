@@ -56,14 +56,16 @@ func subjectView(r privacy.Request) subjectJSON {
 // service mails the subject itself, and accounts are named by id.
 type operatorJSON struct {
 	subjectJSON
-	VerificationRequired bool                    `json:"verification_required"`
-	AccountIDs           []string                `json:"account_ids"`
-	Details              string                  `json:"details,omitempty"`
-	Corrections          []correctionJSON        `json:"corrections,omitempty"`
-	AcknowledgedAt       *time.Time              `json:"acknowledged_at,omitempty"`
-	ApprovedAt           *time.Time              `json:"approved_at,omitempty"`
-	Overdue              bool                    `json:"overdue"`
-	Progress             map[string]progressJSON `json:"progress,omitempty"`
+	VerificationRequired bool     `json:"verification_required"`
+	AccountIDs           []string `json:"account_ids"`
+	// Holds names data found under the address without an account ("accessibility").
+	Holds          []string                `json:"holds,omitempty"`
+	Details        string                  `json:"details,omitempty"`
+	Corrections    []correctionJSON        `json:"corrections,omitempty"`
+	AcknowledgedAt *time.Time              `json:"acknowledged_at,omitempty"`
+	ApprovedAt     *time.Time              `json:"approved_at,omitempty"`
+	Overdue        bool                    `json:"overdue"`
+	Progress       map[string]progressJSON `json:"progress,omitempty"`
 	// Report is what the worker did per store and kind of record (the erasure report of
 	// a delete); counts only, so it stays with the request for its whole retention.
 	Report privacy.Report `json:"report,omitempty"`
@@ -76,7 +78,7 @@ type progressJSON struct {
 
 func operatorView(r privacy.Request, today privacy.Date) operatorJSON {
 	out := operatorJSON{
-		subjectJSON: subjectView(r), VerificationRequired: r.Type.NeedsVerification(), AccountIDs: r.AccountIDs,
+		subjectJSON: subjectView(r), VerificationRequired: r.Type.NeedsVerification(), AccountIDs: r.AccountIDs, Holds: r.Holds,
 		Details: r.Details, AcknowledgedAt: optTime(r.AckedAt), ApprovedAt: optTime(r.ApprovedAt), Overdue: r.Overdue(today),
 	}
 	if out.AccountIDs == nil {

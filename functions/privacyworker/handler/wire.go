@@ -59,6 +59,7 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 		Store:    dynamo.NewPrivacy(db, tables.Privacy, now),
 		Mailer:   mailer,
 		Accounts: dynamo.NewAccounts(db, tables.Accounts),
+		Subjects: dynamo.NewAccessibility(db, tables.Accounts),
 		Queue:    queue,
 		Clock:    privacy.ClockFunc(now),
 		Key:      key,
@@ -75,7 +76,10 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 		Media:    Objects{Store: store, Bucket: buckets[schema.BucketMedia]},
 		Exports:  Objects{Store: store, Bucket: buckets[schema.BucketExports]},
 		Files:    Files{Store: store, Bucket: buckets[schema.BucketPrivacy]},
-		Now:      now,
+		// Accessibility sign-ups and tokens (A11Y# in the accounts table), found by the
+		// subject hash even when the address holds no account.
+		Accessibility: dynamo.NewAccessibility(db, tables.Accounts),
+		Now:           now,
 	}
 	return New(Deps{
 		Runner:    svc,

@@ -206,6 +206,7 @@ func comparePos(r privacy.Request, p privacy.Position) int {
 func cloneRequest(r privacy.Request) privacy.Request {
 	c := r
 	c.AccountIDs = slices.Clone(r.AccountIDs)
+	c.Holds = slices.Clone(r.Holds)
 	c.Corrections = slices.Clone(r.Corrections)
 	if r.Progress != nil {
 		c.Progress = map[string]privacy.Checkpoint{}

@@ -25,6 +25,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/rie"
+	accessibilityhandler "github.com/crowdgate/crowdgate/functions/accessibility/handler"
 	adminhandler "github.com/crowdgate/crowdgate/functions/admin/handler"
 	challengehandler "github.com/crowdgate/crowdgate/functions/challenge/handler"
 	consensushandler "github.com/crowdgate/crowdgate/functions/consensus/handler"
@@ -61,6 +62,7 @@ type wires struct {
 // found at run time, so a new function needs one line here;
 // TestEveryFunctionHasAnInProcessWire says so when it is missing.
 var inProcess = map[string]wires{
+	"accessibility": {HTTP: accessibilityhandler.Wire},
 	"admin":         {HTTP: adminhandler.Wire},
 	"challenge":     {HTTP: challengehandler.Wire},
 	"consensus":     {SQS: consensushandler.Wire},
@@ -199,6 +201,8 @@ func (b *backends) resources(t testing.TB, keys secrets) world {
 			"MAIL_OUTBOX_DIR":    t.TempDir(),
 			"PRIVACY_KEY":        keys.privacy,
 			"SIGNING_SECRET_ARN": arn,
+			// The accessibility function's confirm links (the events' host).
+			"PUBLIC_URL": "https://api.crowdgate.example",
 		},
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	accessibilityhandler "github.com/crowdgate/crowdgate/functions/accessibility/handler"
 	adminhandler "github.com/crowdgate/crowdgate/functions/admin/handler"
 	challengehandler "github.com/crowdgate/crowdgate/functions/challenge/handler"
 	consensushandler "github.com/crowdgate/crowdgate/functions/consensus/handler"
@@ -26,6 +27,8 @@ var httpFunctions = map[string]func(context.Context, *platform.Env) (http.Handle
 	routes.FunctionPrivacy:   privacyhandler.Wire,
 	routes.FunctionJobs:      jobshandler.Wire,
 	routes.FunctionRisk:      riskhandler.Wire, // the risk lookup; the same function consumes risk-events
+	// Sign-up pages and text challenges; its mail goes to the outbox (/_outbox).
+	routes.FunctionAccessibility: accessibilityhandler.Wire,
 }
 
 // queueConsumers maps a queue consumer (schema.Queue.Consumer) to its Wire. Queues whose

@@ -31,8 +31,10 @@ func NewRouter(fns map[string]http.Handler, adminToken string, pages map[string]
 		}
 		mux.Handle(r.Pattern(), h)
 		if r.Browser && !preflight[r.Path] {
+			// As on API Gateway (infra: one OPTIONS route per browser path), the function
+			// answers its own preflights: credentialed CORS must name the caller's origin.
 			preflight[r.Path] = true
-			mux.Handle("OPTIONS "+r.Path, web.CORS(http.NotFoundHandler()))
+			mux.Handle("OPTIONS "+r.Path, h)
 		}
 	}
 	for pattern, h := range pages {

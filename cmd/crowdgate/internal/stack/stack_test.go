@@ -23,6 +23,7 @@ import (
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/shapes"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
@@ -344,8 +345,44 @@ func TestServeRunsTheCaptchaLoopAndKeepsDataAcrossRestarts(t *testing.T) {
 		t.Errorf("seeded job after restart: %+v, %v", j, err)
 	}
 	issue(t, d2)
+	checkPreflights(t, d2)
 	if err := stop2(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkPreflights sends a browser's CORS preflight to every browser path: each function
+// answers its own (as behind API Gateway), credentialed routes naming the page's origin.
+func checkPreflights(t *testing.T, d Demo) {
+	t.Helper()
+	const origin = "https://shop.example"
+	placeholder := regexp.MustCompile(`\{[^}]+\}`)
+	for _, r := range routes.Table {
+		if !r.Browser {
+			continue
+		}
+		req, err := http.NewRequest(http.MethodOptions, d.URL+placeholder.ReplaceAllString(r.Path, "x1"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", r.Method)
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		allow := res.Header.Get("Access-Control-Allow-Origin")
+		wantOrigin := "*"
+		if r.Credentials {
+			wantOrigin = origin
+		}
+		if res.StatusCode >= 300 || allow != wantOrigin || !strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), r.Method) ||
+			(r.Credentials != (res.Header.Get("Access-Control-Allow-Credentials") == "true")) {
+			t.Errorf("preflight of %s %s: %d, allow-origin %q, methods %q, credentials %q", r.Method, r.Path, res.StatusCode, allow,
+				res.Header.Get("Access-Control-Allow-Methods"), res.Header.Get("Access-Control-Allow-Credentials"))
+		}
 	}
 }
 

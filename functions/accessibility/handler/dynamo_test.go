@@ -1,0 +1,202 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/crowdgate/crowdgate/functions/accessibility/handler"
+	"github.com/crowdgate/crowdgate/shared/accessibility"
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
+	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
+	"github.com/crowdgate/crowdgate/shared/mail"
+	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
+	"github.com/crowdgate/crowdgate/shared/schema"
+	"github.com/crowdgate/crowdgate/shared/verify"
+)
+
+type endpoints map[string]string
+
+func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	u, ok := e[sdkID]
+	return u, ok, nil
+}
+
+// The function as Wire builds it over DynamoDB Local and the file outbox: sign up, confirm,
+// a text question, a pass that siteverify's store redeems once, no queue touched; then a
+// privacy erasure of the address removes every A11Y# record and the token stops working.
+func TestWiredFunctionOnDynamoDB(t *testing.T) {
+	db := dynamotest.Client(t)
+	tables := dynamotest.Tables(t, db)
+	ctx := context.Background()
+	outbox := t.TempDir()
+	env := &platform.Env{
+		Config: config.Config{
+			Tables: tables, SigningKeys: challengetest.SigningKeys, ChallengeTTL: 5 * time.Minute,
+			PrivacyKey: base64.StdEncoding.EncodeToString(key), MailOutboxDir: outbox, PublicURL: "http://127.0.0.1:8080",
+		},
+		AWS: aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+			ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(t)}}},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+		Queues: func(logical string) (platform.Sender, error) {
+			t.Errorf("the accessibility function asked for queue %s: an accessibility pass publishes nothing", logical)
+			return nil, fmt.Errorf("no queue %s", logical)
+		},
+	}
+	accounts := account.NewService(dynamo.NewAccounts(db, tables[schema.TableAccounts]), time.Now)
+	it, err := accounts.CreateIntegrator(ctx, account.NewIntegrator{Name: "Shop", Email: "ops@shop.example", Country: "DE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, secret, err := accounts.CreateSite(ctx, it.ID, account.NewSite{Name: "shop", Hostnames: []string{"shop.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := handler.Wire(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, ctype, body, cookie string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.RemoteAddr = "203.0.113.9:4711"
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: accessibility.CookieName, Value: cookie})
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	const form = "application/x-www-form-urlencoded"
+	email := "Reader@Example.org"
+	if rec := do("POST", "/accessibility/signup", form, "email="+url.QueryEscape(email), ""); rec.Code != 200 {
+		t.Fatalf("sign-up %d %s", rec.Code, rec.Body)
+	}
+	box, err := mail.NewFileOutbox(outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := box.Messages()
+	if len(msgs) != 1 || msgs[0].To != email {
+		t.Fatalf("outbox %+v", msgs)
+	}
+	_, after, _ := strings.Cut(msgs[0].Text, "http://127.0.0.1:8080/accessibility/confirm?c=")
+	code, _, _ := strings.Cut(after, "\n")
+	rec := do("POST", "/accessibility/confirm", form, "c="+code, "")
+	var tok string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == accessibility.CookieName {
+			tok = c.Value
+		}
+	}
+	if rec.Code != 200 || !accessibility.ValidToken(tok) {
+		t.Fatalf("confirm %d %v", rec.Code, rec.Result().Cookies())
+	}
+
+	rec = do("POST", "/1/accessibility/challenges", "application/json", `{"sitekey":"`+site.Sitekey+`","host":"shop.example","hl":"de"}`, tok)
+	var is struct {
+		ID       string `json:"id"`
+		Question string `json:"question"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &is); err != nil || rec.Code != 200 {
+		t.Fatalf("issue %d %s", rec.Code, rec.Body)
+	}
+	stored, err := dynamo.NewTextChallenges(db, tables[schema.TableChallenges]).Get(ctx, is.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = do("POST", "/1/accessibility/challenges/"+is.ID+"/answers", "application/json", `{"answer":"`+strings.ToUpper(stored.Answers[0])+`"}`, tok)
+	var pass struct {
+		Pass  bool   `json:"pass"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &pass); err != nil || !pass.Pass {
+		t.Fatalf("answer %d %s (question %q)", rec.Code, rec.Body, is.Question)
+	}
+	v := &verify.Verifier{Parser: challengetest.Signer(), Sites: accounts, Redeemer: dynamo.NewTokens(db, tables[schema.TableChallenges]), Now: time.Now}
+	out, err := v.Verify(ctx, verify.Request{Secret: secret, Response: pass.Token})
+	if err != nil || !out.Success || out.Hostname != "shop.example" {
+		t.Fatalf("siteverify %+v %v", out, err)
+	}
+
+	// Erasure of the address, by the privacy worker's executor over the same table.
+	store := dynamo.NewAccessibility(db, tables[schema.TableAccounts])
+	subject := privacy.SubjectHash(key, strings.ToLower(email))
+	if h, err := store.Holds(ctx, subject); err != nil || len(h) != 1 {
+		t.Fatalf("holds %v %v", h, err)
+	}
+	holdings := dynamo.NewHoldings(db, dynamo.HoldingsTables{Accounts: tables[schema.TableAccounts], Labels: tables[schema.TableLabels], Privacy: tables[schema.TablePrivacy]}, time.Now)
+	deps := privacy.ExecDeps{Accounts: holdings, Labels: holdings, Log: holdings, Media: &privacytest.Bucket{}, Exports: &privacytest.Bucket{}, Files: &privacytest.Bucket{}, Accessibility: store}
+	r := privacy.Request{ID: "pr_0123456789abcdef0123456789abcdef", Type: privacy.TypeDelete, SubjectHash: subject, Email: email}
+	exs, err := privacy.Executors(r, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted int
+	for _, ex := range exs {
+		if ex.Name() != privacy.ExecAccessibility {
+			continue
+		}
+		step, err := ex.Step(ctx, r, "")
+		if err != nil || !step.Done {
+			t.Fatalf("step %+v %v", step, err)
+		}
+		counted = step.Items
+	}
+	if counted != 3 { // the token, the address's mail counter, the token's question counter
+		t.Fatalf("erased %d records, want 3", counted)
+	}
+	if recs, err := store.AccessibilityOf(ctx, subject); err != nil || len(recs) != 0 {
+		t.Fatalf("left %v %v", recs, err)
+	}
+	if rec := do("POST", "/1/accessibility/challenges", "application/json", `{"sitekey":"`+site.Sitekey+`","host":"shop.example"}`, tok); rec.Code != 401 {
+		t.Fatalf("token after erasure: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Wire refuses an environment it cannot run in, naming what to set.
+func TestWireNamesMissingSettings(t *testing.T) {
+	good := config.Config{
+		Tables:      map[string]string{schema.TableAccounts: "a", schema.TableChallenges: "c"},
+		SigningKeys: challengetest.SigningKeys, PrivacyKey: base64.StdEncoding.EncodeToString(key),
+		MailOutboxDir: t.TempDir(), PublicURL: "https://cg.example",
+	}
+	for name, c := range map[string]struct {
+		edit func(*config.Config)
+		want string
+	}{
+		"no accounts table": {func(c *config.Config) { c.Tables = map[string]string{schema.TableChallenges: "c"} }, "TABLE_ACCOUNTS"},
+		"no public URL":     {func(c *config.Config) { c.PublicURL = "" }, "PUBLIC_URL"},
+		"no privacy key":    {func(c *config.Config) { c.PrivacyKey = "" }, "PRIVACY_KEY"},
+		"no mailer":         {func(c *config.Config) { c.MailOutboxDir = "" }, "MAIL_FROM"},
+	} {
+		cfg := good
+		c.edit(&cfg)
+		_, err := handler.Wire(context.Background(), &platform.Env{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, c.want)
+		}
+	}
+	if _, err := handler.Wire(context.Background(), &platform.Env{Config: good}); err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+}

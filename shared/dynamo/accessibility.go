@@ -1,0 +1,402 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/accessibility"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// Accessibility is the accessibility.Store on the accounts table (KMS-encrypted: the only
+// table that holds personal data), and the privacy executors' view of the same records.
+// Every record has the pk prefix A11YPrefix (the IAM grant of the accessibility function
+// is limited to it) and a ttl:
+//
+//	A11Y#SIGNUP#<code hash>  A11Y  a pending sign-up: subject hash; ttl 1 hour
+//	A11Y#TOKEN#<sha-256>     A11Y  an accessibility token: subject hash; ttl 24 hours
+//	A11Y#RL#<counter key>    A11Y  a rate-limit counter: n, win_end; ttl = win_end
+//
+// Records tied to a subject carry gsi1pk A11Y#SUBJECT#<subject hash> (gsi1sk = pk), which
+// is how a privacy request finds them; network counters carry no subject.
+type Accessibility struct {
+	api   API
+	table string
+}
+
+var (
+	_ accessibility.Store       = (*Accessibility)(nil)
+	_ privacy.AccessibilityData = (*Accessibility)(nil)
+)
+
+// A11YPrefix starts the pk (and gsi1pk) of every accessibility record.
+const A11YPrefix = "A11Y#"
+
+// NewAccessibility returns the store on the deployed accounts table.
+func NewAccessibility(api API, table string) *Accessibility {
+	return &Accessibility{api: api, table: table}
+}
+
+const a11ySK = "A11Y"
+
+type a11yItem struct {
+	PK        string    `dynamodbav:"pk"`
+	SK        string    `dynamodbav:"sk"`
+	GSI1PK    string    `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK    string    `dynamodbav:"gsi1sk,omitempty"`
+	Kind      string    `dynamodbav:"kind"`
+	Subject   string    `dynamodbav:"subject,omitempty"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	ExpiresAt time.Time `dynamodbav:"expires_at"`
+	TTL       int64     `dynamodbav:"ttl"`
+	N         int       `dynamodbav:"n,omitempty"`
+	WinEnd    int64     `dynamodbav:"win_end,omitempty"`
+}
+
+func a11yItemOf(pk, kind, subject string, created, expires time.Time) a11yItem {
+	it := a11yItem{PK: pk, SK: a11ySK, Kind: kind, Subject: subject, CreatedAt: created.UTC(), ExpiresAt: expires.UTC(), TTL: chalTTLSeconds(expires)}
+	if subject != "" {
+		it.GSI1PK, it.GSI1SK = a11ySubjectPK(subject), pk
+	}
+	return it
+}
+
+func a11ySubjectPK(subject string) string { return A11YPrefix + "SUBJECT#" + subject }
+
+func (a *Accessibility) put(ctx context.Context, it a11yItem) error {
+	item, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", it.Kind, err)
+	}
+	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", it.Kind, err)
+	}
+	return nil
+}
+
+// PutSignup implements accessibility.Store.
+func (a *Accessibility) PutSignup(ctx context.Context, s accessibility.Signup) error {
+	return a.put(ctx, a11yItemOf(A11YPrefix+"SIGNUP#"+s.CodeHash, privacy.KindAccessibilitySignup, s.Subject, s.CreatedAt, s.ExpiresAt))
+}
+
+// TakeSignup implements accessibility.Store with one conditional delete, so a code is
+// taken once however many requests race for it.
+func (a *Accessibility) TakeSignup(ctx context.Context, codeHash string, now time.Time) (accessibility.Signup, error) {
+	out, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &a.table,
+		Key:                       Key(A11YPrefix+"SIGNUP#"+codeHash, a11ySK),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND #ttl > :now"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": epoch(now)},
+		ReturnValues:              types.ReturnValueAllOld,
+	})
+	if IsConditionFailed(err) {
+		return accessibility.Signup{}, accessibility.ErrInvalidCode
+	}
+	if err != nil {
+		return accessibility.Signup{}, fmt.Errorf("take sign-up: %w", err)
+	}
+	var it a11yItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return accessibility.Signup{}, fmt.Errorf("decode sign-up: %w", err)
+	}
+	return accessibility.Signup{CodeHash: codeHash, Subject: it.Subject, CreatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt}, nil
+}
+
+// PutToken implements accessibility.Store.
+func (a *Accessibility) PutToken(ctx context.Context, t accessibility.Token) error {
+	return a.put(ctx, a11yItemOf(A11YPrefix+"TOKEN#"+t.Hash, privacy.KindAccessibilityToken, t.Subject, t.CreatedAt, t.ExpiresAt))
+}
+
+// Token implements accessibility.Store; an expired token DynamoDB has not deleted yet
+// does not work.
+func (a *Accessibility) Token(ctx context.Context, hash string, now time.Time) (accessibility.Token, error) {
+	out, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.table, Key: Key(A11YPrefix+"TOKEN#"+hash, a11ySK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return accessibility.Token{}, fmt.Errorf("get accessibility token: %w", err)
+	}
+	if len(out.Item) == 0 || Expired(out.Item, now) {
+		return accessibility.Token{}, accessibility.ErrTokenRequired
+	}
+	var it a11yItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return accessibility.Token{}, fmt.Errorf("decode accessibility token: %w", err)
+	}
+	if !now.Before(it.ExpiresAt) {
+		return accessibility.Token{}, accessibility.ErrTokenRequired
+	}
+	return accessibility.Token{Hash: hash, Subject: it.Subject, CreatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt}, nil
+}
+
+// DeleteToken implements accessibility.Store.
+func (a *Accessibility) DeleteToken(ctx context.Context, hash string) error {
+	if _, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &a.table, Key: Key(A11YPrefix+"TOKEN#"+hash, a11ySK)}); err != nil {
+		return fmt.Errorf("delete accessibility token: %w", err)
+	}
+	return nil
+}
+
+// Take implements accessibility.Store: an increment conditional on an open window under
+// the limit; when there is no open window, a put conditional on there still being none.
+// Each step is one conditional write, so racing takes never count past the limit.
+func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now time.Time) (bool, time.Time, error) {
+	pk := A11YPrefix + "RL#" + c.Key
+	for range 4 {
+		out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:           &a.table,
+			Key:                 Key(pk, a11ySK),
+			UpdateExpression:    aws.String("SET n = n + :one"),
+			ConditionExpression: aws.String("attribute_exists(pk) AND win_end > :now AND n < :limit"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": &types.AttributeValueMemberN{Value: "1"}, ":now": epoch(now),
+				":limit": &types.AttributeValueMemberN{Value: strconv.Itoa(c.Limit)},
+			},
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if err == nil {
+			return true, winEnd(out.Attributes), nil
+		}
+		var cf *types.ConditionalCheckFailedException
+		if !errors.As(err, &cf) {
+			return false, time.Time{}, fmt.Errorf("count %s: %w", c.Key, err)
+		}
+		item := cf.Item
+		if item == nil {
+			got, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.table, Key: Key(pk, a11ySK), ConsistentRead: aws.Bool(true)})
+			if err != nil {
+				return false, time.Time{}, fmt.Errorf("read counter: %w", err)
+			}
+			item = got.Item
+		}
+		if len(item) > 0 && winEnd(item).Unix() > now.Unix() {
+			return false, winEnd(item), nil // the window is open and full
+		}
+		// No open window: start one, unless a racing take just did.
+		end := now.Add(c.Window)
+		it := a11yItemOf(pk, privacy.KindAccessibilityRateLimit, c.Subject, now, end)
+		it.N, it.WinEnd = 1, end.Unix()
+		rec, err := attributevalue.MarshalMap(it)
+		if err != nil {
+			return false, time.Time{}, fmt.Errorf("encode counter: %w", err)
+		}
+		_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &a.table, Item: rec,
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR win_end <= :now"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": epoch(now)},
+		})
+		if err == nil {
+			return true, time.Unix(it.WinEnd, 0).UTC(), nil
+		}
+		if !IsConditionFailed(err) {
+			return false, time.Time{}, fmt.Errorf("start counter window: %w", err)
+		}
+	}
+	return false, time.Time{}, fmt.Errorf("count %s: too much contention", c.Key)
+}
+
+func winEnd(item map[string]types.AttributeValue) time.Time {
+	n, _ := item["win_end"].(*types.AttributeValueMemberN)
+	if n == nil {
+		return time.Time{}
+	}
+	sec, _ := strconv.ParseInt(n.Value, 10, 64)
+	return time.Unix(sec, 0).UTC()
+}
+
+func epoch(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+// AccessibilityOf implements privacy.AccessibilityData with a query of gsi1.
+func (a *Accessibility) AccessibilityOf(ctx context.Context, subjectHash string) ([]privacy.AccessibilityRecord, error) {
+	if subjectHash == "" {
+		return nil, nil
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 &a.table,
+		IndexName:                 aws.String(schema.GSI1.Name),
+		KeyConditionExpression:    aws.String("gsi1pk = :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: a11ySubjectPK(subjectHash)}},
+	}
+	var out []privacy.AccessibilityRecord
+	for {
+		page, err := a.api.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("query accessibility records: %w", err)
+		}
+		for _, raw := range page.Items {
+			var it a11yItem
+			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+				return nil, fmt.Errorf("decode accessibility record: %w", err)
+			}
+			if !strings.HasPrefix(it.PK, A11YPrefix) {
+				continue
+			}
+			out = append(out, privacy.AccessibilityRecord{Key: it.PK, Kind: it.Kind, CreatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt})
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// DeleteAccessibility implements privacy.AccessibilityData; only A11Y# keys are deleted.
+func (a *Accessibility) DeleteAccessibility(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if !strings.HasPrefix(k, A11YPrefix) {
+			return fmt.Errorf("delete accessibility record: %q is not an accessibility key", k)
+		}
+		if _, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &a.table, Key: Key(k, a11ySK)}); err != nil {
+			return fmt.Errorf("delete accessibility record: %w", err)
+		}
+	}
+	return nil
+}
+
+// TextChallenges is the accessibility.Challenges store on the challenges table:
+//
+//	TEXTCHALLENGE#<id>  TEXTCHALLENGE  sitekey, host, accepted answers; ttl = its expiry;
+//	                                   used_at once answered
+//
+// It holds no reference to the accessibility token or subject that asked for it.
+type TextChallenges struct {
+	api   API
+	table string
+}
+
+var _ accessibility.Challenges = (*TextChallenges)(nil)
+
+// NewTextChallenges returns the store on the deployed challenges table.
+func NewTextChallenges(api API, table string) *TextChallenges {
+	return &TextChallenges{api: api, table: table}
+}
+
+const textChalSK = "TEXTCHALLENGE"
+
+func textChalPK(id string) string { return "TEXTCHALLENGE#" + id }
+
+type textChalItem struct {
+	PK        string     `dynamodbav:"pk"`
+	SK        string     `dynamodbav:"sk"`
+	Kind      string     `dynamodbav:"kind"`
+	ID        string     `dynamodbav:"id"`
+	Sitekey   string     `dynamodbav:"sitekey"`
+	Host      string     `dynamodbav:"host"`
+	Answers   []string   `dynamodbav:"answers"`
+	IssuedAt  time.Time  `dynamodbav:"issued_at"`
+	ExpiresAt time.Time  `dynamodbav:"expires_at"`
+	TTL       int64      `dynamodbav:"ttl"`
+	UsedAt    *time.Time `dynamodbav:"used_at,omitempty"`
+}
+
+// Put implements accessibility.Challenges.
+func (c *TextChallenges) Put(ctx context.Context, tc accessibility.TextChallenge) error {
+	item, err := attributevalue.MarshalMap(textChalItem{
+		PK: textChalPK(tc.ID), SK: textChalSK, Kind: "text_challenge", ID: tc.ID, Sitekey: tc.Sitekey, Host: tc.Host,
+		Answers: tc.Answers, IssuedAt: tc.IssuedAt.UTC(), ExpiresAt: tc.ExpiresAt.UTC(), TTL: chalTTLSeconds(tc.ExpiresAt),
+	})
+	if err != nil {
+		return fmt.Errorf("encode text challenge: %w", err)
+	}
+	_, err = c.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &c.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if err != nil {
+		return fmt.Errorf("put text challenge: %w", err)
+	}
+	return nil
+}
+
+// Get implements accessibility.Challenges.
+func (c *TextChallenges) Get(ctx context.Context, id string, now time.Time) (accessibility.TextChallenge, error) {
+	out, err := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(textChalPK(id), textChalSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return accessibility.TextChallenge{}, fmt.Errorf("get text challenge: %w", err)
+	}
+	if len(out.Item) == 0 {
+		return accessibility.TextChallenge{}, accessibility.ErrNotFound
+	}
+	var it textChalItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return accessibility.TextChallenge{}, fmt.Errorf("decode text challenge: %w", err)
+	}
+	if Expired(out.Item, now) || !now.Before(it.ExpiresAt) {
+		return accessibility.TextChallenge{}, accessibility.ErrExpired
+	}
+	return accessibility.TextChallenge{
+		ID: it.ID, Sitekey: it.Sitekey, Host: it.Host, Answers: it.Answers,
+		IssuedAt: it.IssuedAt, ExpiresAt: it.ExpiresAt, Used: it.UsedAt != nil,
+	}, nil
+}
+
+// Consume implements accessibility.Challenges with one conditional write.
+func (c *TextChallenges) Consume(ctx context.Context, id string, now time.Time) error {
+	at, err := attributevalue.Marshal(now.UTC())
+	if err != nil {
+		return fmt.Errorf("encode time: %w", err)
+	}
+	_, err = c.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &c.table,
+		Key:                                 Key(textChalPK(id), textChalSK),
+		UpdateExpression:                    aws.String("SET used_at = :at"),
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND #ttl > :now"),
+		ExpressionAttributeNames:            map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":at": at, ":now": epoch(now)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return nil
+	}
+	var cf *types.ConditionalCheckFailedException
+	if !errors.As(err, &cf) {
+		return fmt.Errorf("consume text challenge: %w", err)
+	}
+	switch {
+	case len(cf.Item) == 0:
+		// DynamoDB Local may not return the item: read it to tell the cases apart.
+		got, gerr := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(textChalPK(id), textChalSK), ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return fmt.Errorf("consume text challenge: read after failed condition: %w", gerr)
+		}
+		switch {
+		case len(got.Item) == 0:
+			return accessibility.ErrNotFound
+		case got.Item["used_at"] != nil:
+			return accessibility.ErrUsed
+		}
+		return accessibility.ErrExpired
+	case cf.Item["used_at"] != nil:
+		return accessibility.ErrUsed
+	default:
+		return accessibility.ErrExpired
+	}
+}
+
+var _ privacy.SubjectData = (*Accessibility)(nil)
+
+// Holds implements privacy.SubjectData: HoldAccessibility when the subject has an
+// unexpired accessibility record.
+func (a *Accessibility) Holds(ctx context.Context, subjectHash string) ([]string, error) {
+	recs, err := a.AccessibilityOf(ctx, subjectHash)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, r := range recs {
+		if now.Before(r.ExpiresAt) {
+			return []string{privacy.HoldAccessibility}, nil
+		}
+	}
+	return nil, nil
+}
