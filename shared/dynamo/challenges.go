@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -88,10 +89,35 @@ func (c *Challenges) Put(ctx context.Context, r challenge.Record) error {
 	_, err = c.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &c.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
+	if IsConditionFailed(err) && c.alreadyStored(ctx, it) {
+		// The SDK retried a put whose first attempt landed (its response was lost): the
+		// item is ours. Ids are 128 random bits, so anything else is not a collision but a
+		// bug, and stays an error.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("put challenge: %w", err)
 	}
 	return nil
+}
+
+// alreadyStored reports whether the stored challenge with it's id is exactly it.
+func (c *Challenges) alreadyStored(ctx context.Context, it chalItem) bool {
+	out, err := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(it.PK, it.SK), ConsistentRead: aws.Bool(true)})
+	if err != nil || len(out.Item) == 0 {
+		return false
+	}
+	var got chalItem
+	if err := attributevalue.UnmarshalMap(out.Item, &got); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(normalizeChal(got), normalizeChal(it))
+}
+
+// normalizeChal drops what a round trip may change: time zones and monotonic readings.
+func normalizeChal(it chalItem) chalItem {
+	it.IssuedAt, it.ExpiresAt = it.IssuedAt.UTC().Round(0), it.ExpiresAt.UTC().Round(0)
+	return it
 }
 
 // Get implements challenge.Store. An expired challenge that DynamoDB has not deleted yet

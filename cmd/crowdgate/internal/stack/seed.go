@@ -144,11 +144,14 @@ func seedAccounts(ctx context.Context, svc *account.Service, st *state, save fun
 }
 
 // The demo labeling job: generated shape images, half of each shape gold (known label),
-// half open for visitors to label.
+// half open for visitors to label. 60 gold images are enough for the hardest challenge
+// (challenge.MaxExtraGrids extra grids: five grids of nine plus a question) from gold
+// alone, once visitors have labeled every open image; with fewer, a busy local stack
+// could no longer make a suspicious visitor's challenge harder.
 const (
 	demoJobID      = "demo-shapes"
 	demoImageSeed  = 2026
-	demoImageCount = 48
+	demoImageCount = 120
 	demoImageSize  = 128
 	demoMediaDir   = "demo/shapes/"
 )
