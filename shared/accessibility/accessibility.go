@@ -67,11 +67,11 @@ const (
 	ChallengeIDPrefix = "a_"
 	// CookieName carries the token in the browser.
 	CookieName = "cg_a11y"
-	// ScoreReason is the score_reason /siteverify reports for an accessibility pass.
-	ScoreReason = "accessibility"
 	// PassScore is the risk score of an accessibility pass (0..1, higher = riskier): the
 	// person proved control of an address and answered a question, but text questions are
-	// easier for programs than the visual challenge, so it is not 0.
+	// easier for programs than the visual challenge, so it is not 0. No score_reason goes
+	// with it: telling the site that this visitor uses the accessibility path would tell it
+	// something about their health (a special category under GDPR Art. 9).
 	PassScore = 0.3
 )
 

@@ -136,7 +136,8 @@ func TestPassTokenVerifiesThroughSiteverify(t *testing.T) {
 	v := &verify.Verifier{Parser: challengetest.Signer(), Sites: f.accounts, Redeemer: f.tokens, Now: f.clock.Now}
 	out, err := v.Verify(ctx, verify.Request{Secret: f.secret, Response: res.Token, Sitekey: f.site.Sitekey})
 	if err != nil || !out.Success || out.Hostname != "shop.example.com" || out.Score == nil || *out.Score != accessibility.PassScore ||
-		len(out.ScoreReason) != 1 || out.ScoreReason[0] != accessibility.ScoreReason {
+		len(out.ScoreReason) != 0 {
+		// No reason names the accessibility path to the site (it would hint at a disability).
 		t.Fatalf("siteverify = %+v %v", out, err)
 	}
 	again, err := v.Verify(ctx, verify.Request{Secret: f.secret, Response: res.Token})

@@ -152,7 +152,7 @@ func (s *Service) Answer(ctx context.Context, in AnswerInput) (Result, error) {
 	}
 	if err := s.d.Tokens.Put(ctx, token.Record{
 		ID: claims.ID, Sitekey: c.Sitekey, Hostname: c.Host, ChallengeTS: now, ExpiresAt: claims.ExpiresAt,
-		Score: PassScore, ScoreReasons: []string{ScoreReason},
+		Score: PassScore,
 	}); err != nil {
 		return Result{}, fmt.Errorf("store token: %w", err)
 	}
