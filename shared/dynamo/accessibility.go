@@ -342,45 +342,19 @@ func (c *TextChallenges) Get(ctx context.Context, id string, now time.Time) (acc
 
 // Consume implements accessibility.Challenges with one conditional write.
 func (c *TextChallenges) Consume(ctx context.Context, id string, now time.Time) error {
-	at, err := attributevalue.Marshal(now.UTC())
+	state, err := consumeOnce(ctx, c.api, c.table, Key(textChalPK(id), textChalSK), now)
 	if err != nil {
-		return fmt.Errorf("encode time: %w", err)
-	}
-	_, err = c.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &c.table,
-		Key:                                 Key(textChalPK(id), textChalSK),
-		UpdateExpression:                    aws.String("SET used_at = :at"),
-		ConditionExpression:                 aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND #ttl > :now"),
-		ExpressionAttributeNames:            map[string]string{"#ttl": schema.TTLAttribute},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":at": at, ":now": epoch(now)},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err == nil {
-		return nil
-	}
-	var cf *types.ConditionalCheckFailedException
-	if !errors.As(err, &cf) {
 		return fmt.Errorf("consume text challenge: %w", err)
 	}
-	switch {
-	case len(cf.Item) == 0:
-		// DynamoDB Local may not return the item: read it to tell the cases apart.
-		got, gerr := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(textChalPK(id), textChalSK), ConsistentRead: aws.Bool(true)})
-		if gerr != nil {
-			return fmt.Errorf("consume text challenge: read after failed condition: %w", gerr)
-		}
-		switch {
-		case len(got.Item) == 0:
-			return accessibility.ErrNotFound
-		case got.Item["used_at"] != nil:
-			return accessibility.ErrUsed
-		}
-		return accessibility.ErrExpired
-	case cf.Item["used_at"] != nil:
+	switch state {
+	case consumeMissing:
+		return accessibility.ErrNotFound
+	case consumeUsed:
 		return accessibility.ErrUsed
-	default:
+	case consumeExpired:
 		return accessibility.ErrExpired
 	}
+	return nil
 }
 
 var _ privacy.SubjectData = (*Accessibility)(nil)

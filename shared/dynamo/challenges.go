@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -154,39 +153,71 @@ func (c *Challenges) Get(ctx context.Context, id string) (challenge.Record, erro
 // Consume implements challenge.Store with one conditional write: of concurrent answers to
 // the same challenge exactly one sets used_at.
 func (c *Challenges) Consume(ctx context.Context, id string, now time.Time) error {
+	state, err := consumeOnce(ctx, c.api, c.table, Key(chalPK(id), chalSK), now)
+	if err != nil {
+		return fmt.Errorf("consume challenge: %w", err)
+	}
+	switch state {
+	case consumeMissing:
+		return challenge.ErrNotFound
+	case consumeUsed:
+		return challenge.ErrUsed
+	case consumeExpired:
+		return challenge.ErrExpired
+	}
+	return nil
+}
+
+// consumeState is what a consume-once write found.
+type consumeState int
+
+const (
+	consumed consumeState = iota
+	consumeMissing
+	consumeUsed
+	consumeExpired
+)
+
+// consumeOnce sets used_at on the item at key if it exists, is unused and its ttl is after
+// now: one conditional write, so of concurrent callers exactly one consumes it (challenges
+// and text challenges: each answers once).
+func consumeOnce(ctx context.Context, api API, table string, key map[string]types.AttributeValue, now time.Time) (consumeState, error) {
 	at, err := attributevalue.Marshal(now.UTC())
 	if err != nil {
-		return fmt.Errorf("encode time: %w", err)
+		return 0, fmt.Errorf("encode time: %w", err)
 	}
-	_, err = c.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &c.table,
-		Key:                 Key(chalPK(id), chalSK),
-		UpdateExpression:    aws.String("SET used_at = :now"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND #ttl > :nowsec"),
-		ExpressionAttributeNames: map[string]string{
-			"#ttl": schema.TTLAttribute,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now":    at,
-			":nowsec": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
-		},
+	_, err = api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &table,
+		Key:                                 key,
+		UpdateExpression:                    aws.String("SET used_at = :at"),
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND #ttl > :now"),
+		ExpressionAttributeNames:            map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":at": at, ":now": epoch(now)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return nil
+		return consumed, nil
 	}
 	var cf *types.ConditionalCheckFailedException
 	if !errors.As(err, &cf) {
-		return fmt.Errorf("consume challenge: %w", err)
+		return 0, err
+	}
+	old := cf.Item
+	if len(old) == 0 {
+		// DynamoDB Local may not return the item: read it to tell the cases apart.
+		got, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return 0, fmt.Errorf("read after failed condition: %w", err)
+		}
+		old = got.Item
 	}
 	switch {
-	case len(cf.Item) == 0:
-		return challenge.ErrNotFound
-	case cf.Item["used_at"] != nil:
-		return challenge.ErrUsed
-	default:
-		return challenge.ErrExpired
+	case len(old) == 0:
+		return consumeMissing, nil
+	case old["used_at"] != nil:
+		return consumeUsed, nil
 	}
+	return consumeExpired, nil
 }
 
 // chalTTLSeconds is the ttl attribute value for an expiry (rounded up, so a record never
