@@ -15,7 +15,6 @@ import (
 
 	privacyhandler "github.com/crowdgate/crowdgate/functions/privacy/handler"
 	"github.com/crowdgate/crowdgate/shared/accessibility"
-	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/platform"
@@ -451,7 +450,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 		Store:      dynamo.NewAccessibility(db, accounts),
 		Challenges: dynamo.NewTextChallenges(db, challenges),
 		Mailer:     mailer,
-		Sites:      Sites{Store: dynamo.NewAccounts(db, accounts)},
+		Sites:      challenge.AccountSites{Store: dynamo.NewAccounts(db, accounts)},
 		Signer:     signer,
 		Tokens:     dynamo.NewTokens(db, challenges),
 		Key:        key,
@@ -463,32 +462,4 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 		return nil, err
 	}
 	return New(d), nil
-}
-
-// SiteStore is the part of the account store the accessibility function reads.
-type SiteStore interface {
-	GetSite(ctx context.Context, sitekey string) (account.Site, error)
-}
-
-// Sites adapts the account store to challenge.Sites.
-type Sites struct {
-	Store SiteStore
-}
-
-var _ challenge.Sites = Sites{}
-
-// Site implements challenge.Sites. Sitekeys are UUIDs: anything else is unknown without a
-// read.
-func (s Sites) Site(ctx context.Context, sitekey string) (challenge.SiteInfo, error) {
-	if !account.IsUUID(sitekey) {
-		return challenge.SiteInfo{}, challenge.ErrUnknownSite
-	}
-	site, err := s.Store.GetSite(ctx, sitekey)
-	if errors.Is(err, account.ErrNotFound) {
-		return challenge.SiteInfo{}, challenge.ErrUnknownSite
-	}
-	if err != nil {
-		return challenge.SiteInfo{}, fmt.Errorf("get site: %w", err)
-	}
-	return challenge.SiteInfo{Sitekey: site.Sitekey, Hostnames: site.Hostnames}, nil
 }

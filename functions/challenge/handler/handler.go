@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/crowdgate/crowdgate/functions/challenge/widget"
-	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -317,7 +316,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	db := env.DynamoDB()
 	return New(Deps{
 		Deps: challenge.Deps{
-			Sites:     Sites{Store: dynamo.NewAccounts(db, tables[schema.TableAccounts])},
+			Sites:     challenge.AccountSites{Store: dynamo.NewAccounts(db, tables[schema.TableAccounts])},
 			Store:     dynamo.NewChallenges(db, tables[schema.TableChallenges]),
 			Pool:      dynamo.NewJobPool(dynamo.NewJobs(db, tables[schema.TableLabels])),
 			Media:     blob.NewLinks(blob.Bucket{Store: blob.New(env.S3()), Name: media}, time.Minute),
@@ -336,32 +335,4 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 		},
 		Widget: widget.Handler(),
 	}), nil
-}
-
-// SiteStore is the part of the account store the challenge reads.
-type SiteStore interface {
-	GetSite(ctx context.Context, sitekey string) (account.Site, error)
-}
-
-// Sites adapts the account store to challenge.Sites.
-type Sites struct {
-	Store SiteStore
-}
-
-var _ challenge.Sites = Sites{}
-
-// Site implements challenge.Sites. Sitekeys are UUIDs: anything else is unknown without a
-// read.
-func (s Sites) Site(ctx context.Context, sitekey string) (challenge.SiteInfo, error) {
-	if !account.IsUUID(sitekey) {
-		return challenge.SiteInfo{}, challenge.ErrUnknownSite
-	}
-	site, err := s.Store.GetSite(ctx, sitekey)
-	if errors.Is(err, account.ErrNotFound) {
-		return challenge.SiteInfo{}, challenge.ErrUnknownSite
-	}
-	if err != nil {
-		return challenge.SiteInfo{}, fmt.Errorf("get site: %w", err)
-	}
-	return challenge.SiteInfo{Sitekey: site.Sitekey, Hostnames: site.Hostnames, WithholdAnswers: !site.PublishesAnswers()}, nil
 }

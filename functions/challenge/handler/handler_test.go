@@ -340,7 +340,7 @@ func TestStoreFailureIsAnOpaque500(t *testing.T) {
 
 func TestSitesAdapterMapsTheAccountStore(t *testing.T) {
 	site := account.Site{Sitekey: challengetest.DemoSitekey, Hostnames: []string{"a.example", "b.example"}}
-	s := handler.Sites{Store: siteStore(func(_ context.Context, k string) (account.Site, error) {
+	s := challenge.AccountSites{Store: siteStore(func(_ context.Context, k string) (account.Site, error) {
 		if k == site.Sitekey {
 			return site, nil
 		}
