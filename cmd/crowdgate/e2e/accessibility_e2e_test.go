@@ -2,26 +2,20 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,38 +32,7 @@ import (
 // runA11yScenario runs testdata/accessibility.mjs <name> like runScenario runs scenarios.mjs.
 func runA11yScenario(t *testing.T, name string, cfg map[string]any, out any) {
 	t.Helper()
-	requireBrowser(t)
-	full := map[string]any{"chromium": chromiumPath, "userDataDir": t.TempDir(), "artifacts": artifactDir(t)}
-	for k, v := range cfg {
-		full[k] = v
-	}
-	raw, err := json.Marshal(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "accessibility.mjs"), name)
-	cmd.Env = append(os.Environ(), "CG_E2E="+string(raw))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	if s := strings.TrimSpace(stderr.String()); s != "" {
-		t.Logf("scenario %s log:\n%s", name, s)
-	}
-	if runErr != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("scenario %s did not finish within %s", name, scenarioTimeout)
-		}
-		t.Fatalf("scenario %s failed: %v", name, runErr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), out); err != nil {
-		t.Fatalf("scenario %s printed no JSON result (%v): %q", name, err, stdout.String())
-	}
+	runScript(t, "accessibility.mjs", name, cfg, out)
 }
 
 // Observations of testdata/accessibility.mjs.

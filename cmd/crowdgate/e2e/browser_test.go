@@ -70,9 +70,15 @@ func artifactDir(t testing.TB) string {
 	return dir
 }
 
-// runScenario runs testdata/scenarios.mjs <name> in a fresh Chromium profile with cfg as
-// its configuration and decodes the JSON result it prints as its last stdout line.
+// runScenario runs testdata/scenarios.mjs <name> (runScript).
 func runScenario(t *testing.T, name string, cfg map[string]any, out any) {
+	t.Helper()
+	runScript(t, "scenarios.mjs", name, cfg, out)
+}
+
+// runScript runs testdata/<script> <name> in a fresh Chromium profile with cfg as its
+// configuration and decodes the JSON result it prints as its last stdout line.
+func runScript(t *testing.T, script, name string, cfg map[string]any, out any) {
 	t.Helper()
 	requireBrowser(t)
 	full := map[string]any{
@@ -89,7 +95,7 @@ func runScenario(t *testing.T, name string, cfg map[string]any, out any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "scenarios.mjs"), name)
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", script), name)
 	cmd.Env = append(os.Environ(), "CG_E2E="+string(raw))
 	// Node and the browser it starts form a process group that a timeout kills whole.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

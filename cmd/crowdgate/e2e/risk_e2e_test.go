@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,14 +11,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,38 +30,7 @@ import (
 // runRiskScenario runs testdata/risk.mjs <name> like runScenario runs scenarios.mjs.
 func runRiskScenario(t *testing.T, name string, cfg map[string]any, out any) {
 	t.Helper()
-	requireBrowser(t)
-	full := map[string]any{"chromium": chromiumPath, "userDataDir": t.TempDir(), "artifacts": artifactDir(t)}
-	for k, v := range cfg {
-		full[k] = v
-	}
-	raw, err := json.Marshal(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "risk.mjs"), name)
-	cmd.Env = append(os.Environ(), "CG_E2E="+string(raw))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	if s := strings.TrimSpace(stderr.String()); s != "" {
-		t.Logf("scenario %s log:\n%s", name, s)
-	}
-	if runErr != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("scenario %s did not finish within %s", name, scenarioTimeout)
-		}
-		t.Fatalf("scenario %s failed: %v", name, runErr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), out); err != nil {
-		t.Fatalf("scenario %s printed no JSON result (%v): %q", name, err, stdout.String())
-	}
+	runScript(t, "risk.mjs", name, cfg, out)
 }
 
 // recorder stands between the page and a challenge API: it keeps the body of every

@@ -7,54 +7,8 @@
 //           sent as soon as the last was dispatched (what automation libraries do);
 //   human — a recorded human movement (cfg.movements, from SapiMouse) replayed with its
 //           own timing, shifted (and mirrored when needed) so that it ends on the target.
-import { chromium } from 'playwright-core';
 import path from 'node:path';
-
-const cfg = JSON.parse(process.env.CG_E2E || '{}');
-const WAIT_MS = cfg.waitMs || 20000;
-const VIEW = { width: 900, height: 760 };
-
-function log(...args) {
-  console.error(new Date().toISOString().slice(11, 23), ...args);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(fn, what, ms = WAIT_MS) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
-    await sleep(100);
-  }
-}
-
-async function launch() {
-  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  const opts = { executablePath: cfg.chromium, headless: true, viewport: VIEW, locale: 'en-US' };
-  if (cfg.plainBrowser) {
-    // Both pointer runs hide the same automation tells, so their scores differ by the
-    // pointer alone.
-    args.push('--disable-blink-features=AutomationControlled');
-    opts.userAgent = cfg.userAgent;
-  }
-  opts.args = args;
-  const ctx = await chromium.launchPersistentContext(cfg.userDataDir, opts);
-  ctx.setDefaultTimeout(WAIT_MS);
-  return ctx;
-}
-
-function watch(page, sink) {
-  page.on('console', (m) => {
-    const where = (m.location() && m.location().url) || '';
-    log('console.' + m.type() + ':', m.text(), where);
-    if (/\/favicon\.ico$/.test(where)) return;
-    if (m.type() === 'error' || m.type() === 'warning') sink.push(m.type() + ': ' + m.text() + ' ' + where);
-  });
-  page.on('pageerror', (e) => sink.push('pageerror: ' + e.message));
-}
+import { cfg, WAIT_MS, VIEW, log, sleep, until, watch, run } from './harness.mjs';
 
 // centre finds an element through the widget's open shadow roots — inside the challenge
 // dialog when one is open (the page may use the same ids) — and returns its centre.
@@ -303,28 +257,9 @@ const scenarios = {
   },
 };
 
-const name = process.argv[2];
-if (!scenarios[name]) {
-  console.error('unknown scenario ' + name + '; have ' + Object.keys(scenarios).join(', '));
-  process.exit(2);
-}
-const ctx = await launch();
-let code = 0;
-try {
-  const page = ctx.pages()[0] || (await ctx.newPage());
-  const result = await scenarios[name](page);
-  process.stdout.write(JSON.stringify(result) + '\n');
-} catch (e) {
-  console.error('scenario ' + name + ' failed: ' + (e && e.stack ? e.stack : e));
-  try {
-    const page = ctx.pages()[0];
-    if (page && cfg.artifacts) {
-      await page.screenshot({ path: path.join(cfg.artifacts, 'failure-' + name + '.png') });
-      console.error('screenshot of the failure: ' + path.join(cfg.artifacts, 'failure-' + name + '.png'));
-    }
-  } catch (_) { /* best effort */ }
-  code = 1;
-} finally {
-  await ctx.close();
-}
-process.exit(code);
+// Both pointer runs of a plain browser hide the same automation tells, so their scores
+// differ by the pointer alone. No page helpers: the pages see only what a site would.
+await run(scenarios, {
+  pageHelpers: false,
+  launchWith: cfg.plainBrowser ? { args: ['--disable-blink-features=AutomationControlled'], options: { userAgent: cfg.userAgent } } : {},
+});
