@@ -130,47 +130,13 @@ func (a *Accounts) GetAPIKey(ctx context.Context, id string) (account.APIKey, er
 // ListAPIKeys implements account.CustomerStore through gsi1 (eventually consistent: a key
 // created a moment ago may be missing from the list, never from authentication).
 func (a *Accounts) ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error) {
-	var keys []account.APIKey
-	err := a.queryGSI1(ctx, acctCustomerPK(customerID), acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
-		var it acctAPIKeyItem
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return fmt.Errorf("decode API key: %w", err)
-		}
-		keys = append(keys, it.key())
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
-	}
-	return keys, nil
+	return listKeys[acctAPIKeyItem](ctx, a, acctCustomerPK(customerID), "API key")
 }
 
 // RevokeAPIKey implements account.CustomerStore with one conditional UpdateItem: the key
 // must exist and belong to the customer; a first revocation time is kept.
 func (a *Accounts) RevokeAPIKey(ctx context.Context, customerID, keyID string, at time.Time) (account.APIKey, error) {
-	atAV, err := attributevalue.Marshal(at)
-	if err != nil {
-		return account.APIKey{}, fmt.Errorf("encode revocation time: %w", err)
-	}
-	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &a.table, Key: Key(acctAPIKeyPK(keyID), acctSKAPIKey),
-		UpdateExpression:    aws.String("SET revoked_at = if_not_exists(revoked_at, :at)"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND customer_id = :c"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":at": atAV,
-			":c":  &types.AttributeValueMemberS{Value: customerID},
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	if IsConditionFailed(err) {
-		return account.APIKey{}, account.ErrNotFound
-	}
-	if err != nil {
-		return account.APIKey{}, fmt.Errorf("revoke API key: %w", err)
-	}
-	var it acctAPIKeyItem
-	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
-		return account.APIKey{}, fmt.Errorf("decode API key: %w", err)
-	}
-	return it.key(), nil
+	return revokeKey[acctAPIKeyItem](ctx, a, keyID, at, "customer_id = :owner", map[string]types.AttributeValue{
+		":owner": &types.AttributeValueMemberS{Value: customerID},
+	}, "API key")
 }

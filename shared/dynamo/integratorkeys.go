@@ -79,48 +79,67 @@ func (a *Accounts) GetIntegratorKey(ctx context.Context, id string) (account.Int
 // ListIntegratorKeys implements account.IntegratorKeyStore through gsi1 (eventually
 // consistent, as ListAPIKeys).
 func (a *Accounts) ListIntegratorKeys(ctx context.Context, integratorID string) ([]account.IntegratorKey, error) {
-	var keys []account.IntegratorKey
-	err := a.queryGSI1(ctx, acctIntegratorPK(integratorID), acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
-		var it acctIntegratorKeyItem
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return fmt.Errorf("decode integrator key: %w", err)
-		}
-		keys = append(keys, it.key())
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list integrator keys: %w", err)
-	}
-	return keys, nil
+	return listKeys[acctIntegratorKeyItem](ctx, a, acctIntegratorPK(integratorID), "integrator key")
 }
 
 // RevokeIntegratorKey implements account.IntegratorKeyStore with one conditional
 // UpdateItem: the key must exist, be an integrator key and belong to the integrator.
 func (a *Accounts) RevokeIntegratorKey(ctx context.Context, integratorID, keyID string, at time.Time) (account.IntegratorKey, error) {
+	return revokeKey[acctIntegratorKeyItem](ctx, a, keyID, at, "owner_kind = :kind AND integrator_id = :owner", map[string]types.AttributeValue{
+		":kind":  &types.AttributeValueMemberS{Value: string(account.OwnerIntegrator)},
+		":owner": &types.AttributeValueMemberS{Value: integratorID},
+	}, "integrator key")
+}
+
+// keyItem is a stored API key record (a customer's or an integrator's) that converts to
+// its domain key.
+type keyItem[K any] interface {
+	key() K
+}
+
+// listKeys lists the API keys in an owner's gsi1 partition (KEY#… sort keys).
+func listKeys[It keyItem[K], K any](ctx context.Context, a *Accounts, ownerPK, what string) ([]K, error) {
+	var keys []K
+	err := a.queryGSI1(ctx, ownerPK, acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
+		var it It
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("decode %s: %w", what, err)
+		}
+		keys = append(keys, it.key())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %ss: %w", what, err)
+	}
+	return keys, nil
+}
+
+// revokeKey sets a key's first revocation time with one conditional UpdateItem: the key
+// must exist and satisfy owner (the owner checks, with their values); otherwise
+// account.ErrNotFound.
+func revokeKey[It keyItem[K], K any](ctx context.Context, a *Accounts, keyID string, at time.Time, owner string, values map[string]types.AttributeValue, what string) (K, error) {
+	var zero K
 	atAV, err := attributevalue.Marshal(at)
 	if err != nil {
-		return account.IntegratorKey{}, fmt.Errorf("encode revocation time: %w", err)
+		return zero, fmt.Errorf("encode revocation time: %w", err)
 	}
+	values[":at"] = atAV
 	out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &a.table, Key: Key(acctAPIKeyPK(keyID), acctSKAPIKey),
-		UpdateExpression:    aws.String("SET revoked_at = if_not_exists(revoked_at, :at)"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND owner_kind = :o AND integrator_id = :i"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":at": atAV,
-			":o":  &types.AttributeValueMemberS{Value: string(account.OwnerIntegrator)},
-			":i":  &types.AttributeValueMemberS{Value: integratorID},
-		},
-		ReturnValues: types.ReturnValueAllNew,
+		UpdateExpression:          aws.String("SET revoked_at = if_not_exists(revoked_at, :at)"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND " + owner),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if IsConditionFailed(err) {
-		return account.IntegratorKey{}, account.ErrNotFound
+		return zero, account.ErrNotFound
 	}
 	if err != nil {
-		return account.IntegratorKey{}, fmt.Errorf("revoke integrator key: %w", err)
+		return zero, fmt.Errorf("revoke %s: %w", what, err)
 	}
-	var it acctIntegratorKeyItem
+	var it It
 	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
-		return account.IntegratorKey{}, fmt.Errorf("decode integrator key: %w", err)
+		return zero, fmt.Errorf("decode %s: %w", what, err)
 	}
 	return it.key(), nil
 }
