@@ -142,15 +142,7 @@ func NewService(store Store, now func() time.Time) *Service {
 
 // CreateIntegrator validates and stores a new integrator.
 func (s *Service) CreateIntegrator(ctx context.Context, in NewIntegrator) (Integrator, error) {
-	name, err := validName(in.Name)
-	if err != nil {
-		return Integrator{}, err
-	}
-	email, err := validEmail(in.Email)
-	if err != nil {
-		return Integrator{}, err
-	}
-	country, err := validCountry(in.Country)
+	name, email, country, err := validProfile(in.Name, in.Email, in.Country)
 	if err != nil {
 		return Integrator{}, err
 	}

@@ -87,15 +87,7 @@ func NewCustomerService(store CustomerStore, now func() time.Time) *CustomerServ
 
 // CreateCustomer validates and stores a new customer.
 func (s *CustomerService) CreateCustomer(ctx context.Context, in NewCustomer) (Customer, error) {
-	name, err := validName(in.Name)
-	if err != nil {
-		return Customer{}, err
-	}
-	email, err := validEmail(in.Email)
-	if err != nil {
-		return Customer{}, err
-	}
-	country, err := validCountry(in.Country)
+	name, email, country, err := validProfile(in.Name, in.Email, in.Country)
 	if err != nil {
 		return Customer{}, err
 	}

@@ -143,3 +143,20 @@ const iso3166Alpha2 = " " +
 	"WF WS " +
 	"YE YT " +
 	"ZA ZM ZW "
+
+// validProfile checks and normalises the fields every account (integrator, customer) has.
+func validProfile(name, email, country string) (string, string, string, error) {
+	name, err := validName(name)
+	if err != nil {
+		return "", "", "", err
+	}
+	email, err = validEmail(email)
+	if err != nil {
+		return "", "", "", err
+	}
+	country, err = validCountry(country)
+	if err != nil {
+		return "", "", "", err
+	}
+	return name, email, country, nil
+}
