@@ -3,6 +3,7 @@ package privacytest
 import (
 	"bytes"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -130,15 +131,20 @@ func (h *Holdings) GetCustomer(_ context.Context, id string) (account.Customer, 
 	return c, nil
 }
 
-func (h *Holdings) sitesOf(id string) []account.Site {
-	var out []account.Site
-	for _, s := range h.Sites {
-		if s.IntegratorID == id {
-			out = append(out, s)
+// owned returns the values of m (keyed by their id) that keep accepts, in id order, as
+// the DynamoDB adapter returns them.
+func owned[V any](m map[string]V, keep func(V) bool) []V {
+	var out []V
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		if keep(m[id]) {
+			out = append(out, m[id])
 		}
 	}
-	slices.SortFunc(out, func(a, b account.Site) int { return strings.Compare(a.Sitekey, b.Sitekey) })
 	return out
+}
+
+func (h *Holdings) sitesOf(id string) []account.Site {
+	return owned(h.Sites, func(s account.Site) bool { return s.IntegratorID == id })
 }
 
 // SitesOf implements privacy.AccountData.
@@ -149,25 +155,11 @@ func (h *Holdings) SitesOf(_ context.Context, id string) ([]account.Site, error)
 }
 
 func (h *Holdings) keysOf(customerID string) []account.APIKey {
-	var out []account.APIKey
-	for _, k := range h.Keys {
-		if k.CustomerID == customerID {
-			out = append(out, k)
-		}
-	}
-	slices.SortFunc(out, func(a, b account.APIKey) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	return owned(h.Keys, func(k account.APIKey) bool { return k.CustomerID == customerID })
 }
 
 func (h *Holdings) integratorKeysOf(integratorID string) []account.IntegratorKey {
-	var out []account.IntegratorKey
-	for _, k := range h.IntegratorKeys {
-		if k.IntegratorID == integratorID {
-			out = append(out, k)
-		}
-	}
-	slices.SortFunc(out, func(a, b account.IntegratorKey) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	return owned(h.IntegratorKeys, func(k account.IntegratorKey) bool { return k.IntegratorID == integratorID })
 }
 
 // ListIntegratorKeys implements privacy.AccountData.
