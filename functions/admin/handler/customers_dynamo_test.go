@@ -2,48 +2,18 @@ package handler_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/crowdgate/crowdgate/functions/admin/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
-	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
-	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // The customer admin routes built by Wire over DynamoDB Local: a key made through them is
 // what the customer API's authentication then accepts, until it is revoked.
 func TestCustomerRoutesOnDynamoDB(t *testing.T) {
-	ep := dynamotest.Endpoint(t)
-	c := dynamotest.Client(t)
-	tables := dynamotest.Tables(t, c)
-	h, err := handler.Wire(context.Background(), &platform.Env{
-		Config: config.Config{Tables: tables},
-		AWS:    aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
-		Now:    time.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := func(method, path, body string, wantStatus int) map[string]any {
-		t.Helper()
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(method, path, strings.NewReader(body)))
-		var m map[string]any
-		if w.Code != wantStatus || json.Unmarshal(w.Body.Bytes(), &m) != nil {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, w.Code, w.Body.String(), wantStatus)
-		}
-		return m
-	}
+	call, c, tables := adminOnDynamoDB(t)
 	cust := call("POST", "/admin/customers", `{"name":"Buyer","email":"data@buyer.example","country":"GB"}`, 201)
 	id := cust["id"].(string)
 	key := call("POST", "/admin/customers/"+id+"/keys", `{"name":"ci"}`, 201)
