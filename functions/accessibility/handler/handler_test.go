@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,13 +14,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/crowdgate/crowdgate/functions/accessibility/handler"
 	"github.com/crowdgate/crowdgate/shared/accessibility"
 	"github.com/crowdgate/crowdgate/shared/accessibility/accessibilitytest"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/verify/verifytest"
 )
 
@@ -92,22 +91,7 @@ func newFix(t testing.TB) *fix {
 
 func (f *fix) event(t *testing.T, name string, edit ...func(*events.APIGatewayV2HTTPRequest)) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "accessibility", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	for _, e := range edit {
-		e(&ev)
-	}
-	resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return resp
+	return platformtest.ReplayHTTP(t, f.h, filepath.Join("..", "..", "..", "events", "accessibility", name), edit...)
 }
 
 func withCookie(c string) func(*events.APIGatewayV2HTTPRequest) {

@@ -5,19 +5,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
-
 	"github.com/crowdgate/crowdgate/functions/admin/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/account/accounttest"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // The ids the events/admin files use.
@@ -155,19 +152,8 @@ func TestEvents(t *testing.T) {
 			if !ok {
 				t.Fatal("no expectation for this event")
 			}
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ev events.APIGatewayV2HTTPRequest
-			if err := json.Unmarshal(raw, &ev); err != nil {
-				t.Fatal(err)
-			}
 			f := newFix(t)
-			resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := platformtest.ReplayHTTP(t, f.h, file)
 			var body map[string]any
 			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
 				t.Fatalf("body %q", resp.Body)

@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
-
 	"github.com/crowdgate/crowdgate/functions/admin/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/account/accounttest"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // The material the events/admin/integratorkeys files use.
@@ -67,7 +64,6 @@ func newIntKeyFix(revoked *[]string) *fakeIntegratorKeys {
 // TestIntegratorKeyEvents replays every events/admin/integratorkeys file through the Lambda
 // adapter.
 func TestIntegratorKeyEvents(t *testing.T) {
-	ctx := context.Background()
 	type want struct {
 		status  int
 		code    string
@@ -106,21 +102,10 @@ func TestIntegratorKeyEvents(t *testing.T) {
 			if !ok {
 				t.Fatal("no expectation for this event")
 			}
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ev events.APIGatewayV2HTTPRequest
-			if err := json.Unmarshal(raw, &ev); err != nil {
-				t.Fatal(err)
-			}
 			var revoked []string
-			h := httpadapter.NewV2(handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil),
-				Customers: account.NewCustomerService(&accounttest.Store{}, nil), IntegratorKeys: newIntKeyFix(&revoked)}))
-			resp, err := h.ProxyWithContext(ctx, ev)
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil),
+				Customers: account.NewCustomerService(&accounttest.Store{}, nil), IntegratorKeys: newIntKeyFix(&revoked)})
+			resp := platformtest.ReplayHTTP(t, h, file)
 			var body map[string]any
 			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
 				t.Fatalf("body %q", resp.Body)

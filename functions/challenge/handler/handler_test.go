@@ -9,14 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/crowdgate/crowdgate/functions/challenge/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
@@ -25,6 +21,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -84,18 +81,7 @@ type reply struct {
 // would deliver it.
 func (f *fix) invoke(t testing.TB, name string) reply {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "challenge", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+	resp := platformtest.ReplayHTTP(t, f.h, filepath.Join("..", "..", "..", "events", "challenge", name))
 	return reply{resp.StatusCode, resp.Headers, []byte(resp.Body)}
 }
 

@@ -10,20 +10,17 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/crowdgate/crowdgate/functions/jobs/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/account/accounttest"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/job/jobtest"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // The material the events/jobs files use.
@@ -256,19 +253,8 @@ func TestEvents(t *testing.T) {
 			if !ok {
 				t.Fatal("no expectation for this event")
 			}
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ev events.APIGatewayV2HTTPRequest
-			if err := json.Unmarshal(raw, &ev); err != nil {
-				t.Fatal(err)
-			}
 			f := newFix(t)
-			resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := platformtest.ReplayHTTP(t, f.h, file)
 			var body map[string]any
 			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
 				t.Fatalf("body %q", resp.Body)

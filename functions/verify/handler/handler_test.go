@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
 
@@ -231,17 +230,5 @@ func asSlice(v any) []any {
 
 func replay(t *testing.T, f *fix, file string) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatalf("event %s: %v", file, err)
-	}
-	resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
+	return platformtest.ReplayHTTP(t, f.h, file)
 }
