@@ -107,23 +107,12 @@ func (a *api) getCustomer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) createKey(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name string `json:"name"`
-	}
-	// The body is optional: no body makes a key without a name.
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	name, err := keyName(r)
 	if err != nil {
-		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "could not read body"))
+		web.WriteError(w, r, err)
 		return
 	}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		if err := web.DecodeJSON(r, MaxBody, &body); err != nil {
-			web.WriteError(w, r, err)
-			return
-		}
-	}
-	k, key, err := a.customers.CreateAPIKey(r.Context(), r.PathValue("id"), body.Name)
+	k, key, err := a.customers.CreateAPIKey(r.Context(), r.PathValue("id"), name)
 	if err != nil {
 		web.WriteError(w, r, customerError(err, CodeCustomerNotFound))
 		return
@@ -152,4 +141,23 @@ func customerError(err error, notFound string) error {
 		return &web.Error{Status: http.StatusNotFound, Code: notFound, Message: msg, Err: err}
 	}
 	return domainError(err, notFound)
+}
+
+// keyName reads the optional body of a key creation, {"name": …}: no body makes a key
+// without a name.
+func keyName(r *http.Request) (string, error) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return "", web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "could not read body")
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		if err := web.DecodeJSON(r, MaxBody, &body); err != nil {
+			return "", err
+		}
+	}
+	return body.Name, nil
 }

@@ -1,10 +1,8 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -50,23 +48,12 @@ func toIntegratorKeyJSON(k account.IntegratorKey, key string) integratorKeyJSON 
 }
 
 func (a *api) createIntegratorKey(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name string `json:"name"`
-	}
-	// The body is optional: no body makes a key without a name.
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	name, err := keyName(r)
 	if err != nil {
-		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "could not read body"))
+		web.WriteError(w, r, err)
 		return
 	}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		if err := web.DecodeJSON(r, MaxBody, &body); err != nil {
-			web.WriteError(w, r, err)
-			return
-		}
-	}
-	k, key, err := a.integratorKeys.CreateKey(r.Context(), r.PathValue("id"), body.Name)
+	k, key, err := a.integratorKeys.CreateKey(r.Context(), r.PathValue("id"), name)
 	if err != nil {
 		web.WriteError(w, r, domainError(err, CodeIntegratorNotFound))
 		return
