@@ -266,3 +266,20 @@ func CORSWithCredentials(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// BearerToken returns the token of "Authorization: Bearer <token>" (the scheme is
+// case-insensitive); false when the header is missing, has another scheme or no token.
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+// Unauthorized answers 401 unauthorized with a Bearer challenge for realm.
+func Unauthorized(w http.ResponseWriter, r *http.Request, realm, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+	WriteError(w, r, Errorf(http.StatusUnauthorized, CodeUnauthorized, "%s", msg))
+}

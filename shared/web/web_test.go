@@ -119,3 +119,26 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+func TestBearerToken(t *testing.T) {
+	for header, want := range map[string]string{
+		"Bearer abc":     "abc",
+		"bearer  abc ":   "abc",
+		" BEARER abc":    "abc",
+		"Basic abc":      "",
+		"Bearer":         "",
+		"Bearer    ":     "",
+		"":               "",
+		"abc":            "",
+		"Token Bearer x": "",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if header != "" {
+			r.Header.Set("Authorization", header)
+		}
+		got, ok := web.BearerToken(r)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", header, got, ok, want)
+		}
+	}
+}

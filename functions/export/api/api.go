@@ -90,26 +90,26 @@ func New(d Deps) http.Handler {
 	}
 	a := &exportAPI{d: d}
 	mux := http.NewServeMux()
-	mux.Handle(Routes[0].Pattern(), a.authenticated(a.create))
-	mux.Handle(Routes[1].Pattern(), a.authenticated(a.get))
+	mux.Handle(Routes[0].Pattern(), Authenticated(a.d.Auth, a.create))
+	mux.Handle(Routes[1].Pattern(), Authenticated(a.d.Auth, a.get))
 	return mux
 }
 
 type exportAPI struct{ d Deps }
 
-// authenticated answers 401 unless the request carries a working API key, and hands the
-// key's customer to next.
-func (a *exportAPI) authenticated(next func(w http.ResponseWriter, r *http.Request, customerID string)) http.Handler {
+// Authenticated answers 401 unless the request carries a working customer API key
+// (Authorization: Bearer <key>), and hands the key's customer to next. The jobs API uses it
+// too, so the whole customer API authenticates one way.
+func Authenticated(auth Authenticator, next func(w http.ResponseWriter, r *http.Request, customerID string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Parsed as the jobs API parses it (functions/jobs): the scheme is case-insensitive.
-		scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-			unauthorized(w, r, "send your API key as Authorization: Bearer <key>")
+		key, ok := web.BearerToken(r)
+		if !ok {
+			web.Unauthorized(w, r, "crowdgate", "send your API key as Authorization: Bearer <key>")
 			return
 		}
-		k, err := a.d.Auth.Authenticate(r.Context(), strings.TrimSpace(key))
+		k, err := auth.Authenticate(r.Context(), key)
 		if errors.Is(err, account.ErrInvalidKey) {
-			unauthorized(w, r, "the API key is not valid (unknown, malformed or revoked)")
+			web.Unauthorized(w, r, "crowdgate", "the API key is not valid (unknown, malformed or revoked)")
 			return
 		}
 		if err != nil {
@@ -118,11 +118,6 @@ func (a *exportAPI) authenticated(next func(w http.ResponseWriter, r *http.Reque
 		}
 		next(w, r, k.CustomerID)
 	})
-}
-
-func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate"`)
-	web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized, "%s", msg))
 }
 
 // View is an export as the API shows it.

@@ -104,35 +104,9 @@ func New(d Deps) http.Handler {
 			// The route table and this handler must agree; a missing route is a build bug.
 			panic("jobs: no handler for route " + r.Pattern())
 		}
-		mux.Handle(r.Pattern(), authenticated(d.Keys, h))
+		mux.Handle(r.Pattern(), exportapi.Authenticated(d.Keys, h))
 	}
 	return mux
-}
-
-// authenticated resolves the Bearer API key to its customer before the route runs.
-func authenticated(keys Keys, next func(http.ResponseWriter, *http.Request, string)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-			unauthorized(w, r, "send your API key as Authorization: Bearer <key>")
-			return
-		}
-		k, err := keys.Authenticate(r.Context(), strings.TrimSpace(key))
-		if errors.Is(err, account.ErrInvalidKey) {
-			unauthorized(w, r, "the API key is not valid (unknown, malformed or revoked)")
-			return
-		}
-		if err != nil {
-			web.WriteError(w, r, err)
-			return
-		}
-		next(w, r, k.CustomerID)
-	})
-}
-
-func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate"`)
-	web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized, "%s", msg))
 }
 
 // jobJSON is a job as the customer API shows it.

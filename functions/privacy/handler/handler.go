@@ -262,11 +262,8 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	secret, ok := bearer(r)
+	secret, ok := statusSecret(w, r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate-privacy"`)
-		web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized,
-			"send the status secret from verification as Authorization: Bearer <secret>"))
 		return
 	}
 	req, err := a.svc.Status(r.Context(), r.PathValue("id"), secret)
@@ -277,13 +274,13 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, subjectView(req))
 }
 
-func bearer(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", false
+// statusSecret reads the status secret a subject follows a request with, or answers 401.
+func statusSecret(w http.ResponseWriter, r *http.Request) (string, bool) {
+	secret, ok := web.BearerToken(r)
+	if !ok {
+		web.Unauthorized(w, r, "crowdgate-privacy", "send the status secret from verification as Authorization: Bearer <secret>")
 	}
-	return token, true
+	return secret, ok
 }
 
 func (a *api) endUser(w http.ResponseWriter, _ *http.Request) {

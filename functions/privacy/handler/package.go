@@ -12,11 +12,8 @@ import (
 // request (docs/API.md): the subject proves the request is theirs with the status secret.
 // Each call signs new links; nothing is stored.
 func (a *api) accessPackage(w http.ResponseWriter, r *http.Request) {
-	secret, ok := bearer(r)
+	secret, ok := statusSecret(w, r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate-privacy"`)
-		web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized,
-			"send the status secret from verification as Authorization: Bearer <secret>"))
 		return
 	}
 	req, err := a.svc.Status(r.Context(), r.PathValue("id"), secret)

@@ -22,7 +22,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/account"
@@ -129,12 +128,10 @@ type callerHandler func(w http.ResponseWriter, r *http.Request, c caller)
 func (d Deps) authenticated(next callerHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unauthorized := func() {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="crowdgate risk"`)
-			web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, web.CodeUnauthorized, "send an integrator API key as Authorization: Bearer cgi_…"))
+			web.Unauthorized(w, r, "crowdgate risk", "send an integrator API key as Authorization: Bearer cgi_…")
 		}
-		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		cred = strings.TrimSpace(cred)
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
+		cred, ok := web.BearerToken(r)
+		if !ok {
 			unauthorized()
 			return
 		}
