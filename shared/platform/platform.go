@@ -45,7 +45,8 @@ type Env struct {
 	Config config.Config
 	AWS    aws.Config
 	Log    *slog.Logger
-	Now    func() time.Time
+	// Now is the clock; nil means time.Now (Clock returns the one to use).
+	Now func() time.Time
 	// Queues, when set, replaces SQS senders (the local stack's in-process queues).
 	Queues func(logical string) (Sender, error)
 	// LocalS3 switches the S3 client to path-style addressing without optional checksums,
@@ -123,6 +124,14 @@ func (e *Env) SQS() *sqs.Client {
 func (e *Env) SecretsManager() *secretsmanager.Client {
 	e.smOnce.Do(func() { e.sm = secretsmanager.NewFromConfig(e.AWS) })
 	return e.sm
+}
+
+// Clock returns the environment's clock: Now, or time.Now when none is set.
+func (e *Env) Clock() func() time.Time {
+	if e.Now != nil {
+		return e.Now
+	}
+	return time.Now
 }
 
 // Queue returns a sender for a logical queue (schema.Queue*).

@@ -441,10 +441,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := env.Clock()
 	db := env.DynamoDB()
 	d := Deps{Deps: accessibility.Deps{
 		Store:      dynamo.NewAccessibility(db, accounts),

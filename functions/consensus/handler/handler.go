@@ -260,10 +260,7 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := env.Clock()
 	db := env.DynamoDB()
 	store := dynamo.NewConsensus(db, labels)
 	store.Now = now

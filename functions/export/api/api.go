@@ -260,10 +260,7 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := env.Clock()
 	db := env.DynamoDB()
 	exports := dynamo.NewExports(db, labels)
 	exports.Now = now

@@ -239,10 +239,7 @@ func Wire(_ context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := env.Clock()
 	db := env.DynamoDB()
 	exports := dynamo.NewExports(db, labels)
 	exports.Now = now

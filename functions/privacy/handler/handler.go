@@ -149,10 +149,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := env.Clock()
 	svc, err := privacy.NewService(privacy.Deps{
 		Store:    dynamo.NewPrivacy(env.DynamoDB(), privTable, now),
 		Mailer:   mailer,

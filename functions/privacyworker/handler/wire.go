@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	privacyhandler "github.com/crowdgate/crowdgate/functions/privacy/handler"
 	"github.com/crowdgate/crowdgate/shared/blob"
@@ -50,10 +49,7 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := env.Clock()
 	db := env.DynamoDB()
 	svc, err := privacy.NewService(privacy.Deps{
 		Store:    dynamo.NewPrivacy(db, tables.Privacy, now),

@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -22,7 +21,7 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 		}
 		tables[t] = name
 	}
-	now := clock(env)
+	now := env.Clock()
 	db := env.DynamoDB()
 	accounts := dynamo.NewAccounts(db, tables[schema.TableAccounts])
 	return New(Deps{
@@ -43,16 +42,9 @@ func WireConsumer(_ context.Context, env *platform.Env) (platform.SQSHandler, er
 	if err != nil {
 		return nil, err
 	}
-	now := clock(env)
+	now := env.Clock()
 	return NewConsumer(ConsumerDeps{
 		Store:     dynamo.NewRisk(env.DynamoDB(), table, now),
 		Analytics: dynamo.NewAnalytics(env.DynamoDB(), table, now),
 	}), nil
-}
-
-func clock(env *platform.Env) func() time.Time {
-	if env.Now != nil {
-		return env.Now
-	}
-	return time.Now
 }
