@@ -178,8 +178,19 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 	// posteriors (what the online update assumes), and each answer's Like comes from the
 	// matrices those counts give.
 	mstep()
+	est.Job.Confusion = make([]float64, k*k)
 	for _, o := range all {
 		est.Answerers[o.answerer].Answers++
+		for c, v := range t[o.item] {
+			est.Job.Confusion[c*k+o.label] += v
+		}
+	}
+	var forecast Forecast
+	lazyForecast := func() Forecast {
+		if forecast.Prob == nil {
+			forecast = LabelForecast(p.pooled(&est.Job))
+		}
+		return forecast
 	}
 	for _, i := range order {
 		it := &est.Items[i]
@@ -188,7 +199,7 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 			a := &it.Answers[j]
 			copy(a.Like, likeOf(byName[a.Answerer], a.Label))
 		}
-		p.settle(it)
+		p.settle(it, lazyForecast)
 	}
 	return est, nil
 }

@@ -31,7 +31,7 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	answersPath := fs.String("answers", "", "answers CSV with header item,worker,label, in arrival order (required)")
 	truthPath := fs.String("truth", "", "truth CSV with header item,label (required)")
 	minN := fs.Int("min", DefaultMin, "answers an item needs before it can complete on target")
-	maxN := fs.Int("max", DefaultMax, "answers after which an item completes anyway")
+	maxN := fs.Int("max", 0, "answers after which an item completes anyway (default: the most answers any item has in the file)")
 	target := fs.Float64("target", DefaultTarget, "top posterior that completes an item")
 	adaptive := fs.Bool("adaptive", false, "replay adaptive stopping with the defaults of the flags not given")
 	fs.Usage = func() {
@@ -62,7 +62,7 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	})
 	if !opts.UseAll {
 		opts.Min, opts.Max, opts.Target = *minN, *maxN, *target
-		if *minN < 1 || *maxN < *minN || !(*target > 0) {
+		if *minN < 1 || *maxN < 0 || (*maxN > 0 && *maxN < *minN) || !(*target > 0) {
 			return fmt.Errorf("eval consensus: need 1 <= --min (%d) <= --max (%d) and --target (%v) > 0", *minN, *maxN, *target)
 		}
 	}
@@ -84,7 +84,7 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 
 	rule := "every answer"
 	if !opts.UseAll {
-		rule = fmt.Sprintf("min %d, max %d, target %v", opts.Min, opts.Max, opts.Target)
+		rule = fmt.Sprintf("min %d, max %d, target %v", opts.Min, rep.Max, opts.Target)
 	}
 	fmt.Fprintf(stdout, "consensus: %d answers (%d used), %d scored items, %d classes; stopping: %s\n",
 		rep.Answers, rep.AnswersUsed, rep.Items, rep.Classes, rule)

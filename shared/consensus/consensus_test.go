@@ -189,6 +189,7 @@ func TestCompletionRule(t *testing.T) {
 				if tc.trust {
 					trusted(s, name)
 				}
+				forecast := LabelForecast(s.p.pooled(&s.job)) // the job as Update reads it
 				eff := s.deliver(t, "x", Answer{ID: name, Answerer: name, Label: 1})
 				it := s.items["x"]
 				if n == 1 && it.Confidence != 0 {
@@ -197,7 +198,10 @@ func TestCompletionRule(t *testing.T) {
 				if n > 1 && it.Confidence != it.Posterior[it.Label] {
 					t.Errorf("confidence %v, want top posterior %v", it.Confidence, it.Posterior[it.Label])
 				}
-				rule := n >= p.Max || (n >= p.Min && it.Posterior[1] >= p.Target)
+				// Done at max, or from min on when the target is reached or the answers
+				// still allowed can no longer plausibly change the label (curtailment).
+				flip, _ := FlipChance(it.Posterior, forecast, p.Max-n)
+				rule := n >= p.Max || (n >= p.Min && (it.Posterior[1] >= p.Target || flip < 1-p.Target))
 				if it.Done != rule || eff.Completed != rule {
 					t.Fatalf("after %d answers (posterior %.4f): done=%v completed=%v, want %v", n, it.Posterior[1], it.Done, eff.Completed, rule)
 				}
@@ -249,6 +253,31 @@ func TestIncrementalCountsMatchPosteriors(t *testing.T) {
 	for c := range wantClass {
 		if math.Abs(s.job.ClassCounts[c]-wantClass[c]) > 1e-9 {
 			t.Fatalf("class counts %v, want %v", s.job.ClassCounts, wantClass)
+		}
+	}
+	// The job's pooled confusion counts are the sum of every answerer's soft counts.
+	pooled := make([]float64, k*k)
+	for _, w := range want {
+		for i, v := range w {
+			pooled[i] += v
+		}
+	}
+	for i := range pooled {
+		if math.Abs(s.job.Confusion[i]-pooled[i]) > 1e-9 {
+			t.Fatalf("job confusion %v, want the answerers' soft counts summed, %v", s.job.Confusion, pooled)
+		}
+	}
+	// Re-estimation keeps that invariant.
+	est := s.reestimate(t)
+	clear(pooled)
+	for _, w := range est.Answerers {
+		for i, v := range w.Soft {
+			pooled[i] += v
+		}
+	}
+	for i := range pooled {
+		if math.Abs(est.Job.Confusion[i]-pooled[i]) > 1e-9 {
+			t.Fatalf("re-estimated job confusion %v, want %v", est.Job.Confusion, pooled)
 		}
 	}
 }

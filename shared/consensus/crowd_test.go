@@ -125,6 +125,9 @@ func (s *sim) deliver(t testing.TB, item string, a Answer) Effect {
 	if err := s.job.Apply(eff.ClassDelta); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.job.AddConfusion(eff.ConfusionDelta); err != nil {
+		t.Fatal(err)
+	}
 	if eff.Outcome == Applied {
 		s.applied++
 	}

@@ -11,9 +11,10 @@ import (
 	"strings"
 )
 
-// EvalOptions is the stopping rule an evaluation replays. Zero Min, Max or Target mean the
-// defaults (DefaultMin, DefaultMax, DefaultTarget); UseAll ignores them and applies every
-// answer.
+// EvalOptions is the stopping rule an evaluation replays. Zero Min or Target mean the
+// defaults (DefaultMin, DefaultTarget); zero Max means the most answers any item has in
+// the file, the answer budget the data was collected with. UseAll ignores them and applies
+// every answer.
 type EvalOptions struct {
 	Min    int
 	Max    int
@@ -42,6 +43,9 @@ type Report struct {
 	Classes        int     `json:"classes"`
 	Answers        int     `json:"answers"`
 	AnswersUsed    int     `json:"answers_used"`
+	// Max is the answer budget per item the stopping rule used (0 when every answer was
+	// applied).
+	Max int `json:"max,omitempty"`
 }
 
 // ErrInput reports a malformed answers or truth file.
@@ -84,6 +88,9 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 
 	p := opts.Model
 	p.Classes, p.Min, p.Max, p.Target = k, opts.Min, opts.Max, opts.Target
+	if p.Max == 0 {
+		p.Max = max(overlap(rows), p.Min)
+	}
 	if opts.UseAll {
 		// Never complete early and never cap: every answer is applied.
 		p.Min, p.Max, p.Target = 1, len(rows), 2
@@ -130,13 +137,19 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 		if err := job.Apply(eff.ClassDelta); err != nil {
 			return Report{}, fmt.Errorf("answers line %d: %w", r.line, err)
 		}
+		if err := job.AddConfusion(eff.ConfusionDelta); err != nil {
+			return Report{}, fmt.Errorf("answers line %d: %w", r.line, err)
+		}
 		if mv[id] == nil {
 			mv[id] = make(voteCount, k)
 		}
 		mv[id][label]++
 	}
 
-	rep := Report{Classes: k, Answers: len(rows), AnswersUsed: used, AnswersUsedFraction: float64(used) / float64(len(rows))}
+	rep := Report{Classes: k, Answers: len(rows), AnswersUsed: used, AnswersUsedFraction: float64(used) / float64(len(rows)), Max: p.Max}
+	if opts.UseAll {
+		rep.Max = 0
+	}
 	// The final pass: what the scheduled job runs over the job's items.
 	est, err := p.Reestimate(job, items, answerers)
 	if err != nil {
@@ -167,6 +180,18 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 	rep.OnlineAccuracy = float64(onlineRight) / n
 	rep.MajorityVoteAccuracy = mvRight / n
 	return rep, nil
+}
+
+// overlap is the most answers any one item has: the answer budget per item the data was
+// collected with.
+func overlap(rows []csvRow) int {
+	per := map[string]int{}
+	most := 0
+	for _, r := range rows {
+		per[r.fields[0]]++
+		most = max(most, per[r.fields[0]])
+	}
+	return most
 }
 
 // voteCount is a plain majority vote.

@@ -72,6 +72,32 @@ func TestEvaluateDefaultStoppingSavesAnswers(t *testing.T) {
 	}
 }
 
+func TestEvaluateBudgetDefaultsToTheFilesOverlap(t *testing.T) {
+	// Three answers per item from reliable answerers: the default budget is the file's
+	// overlap (3), so two agreeing answers settle most items; told that up to 10 answers
+	// may come, the rule waits for the third on almost every item.
+	crowd := newCrowd(5, 2, 400, 3, mixedWorkers(12, 0, 0))
+	answers, truth := csvCrowd(crowd, []string{"no", "yes"})
+	overlap, err := Evaluate(strings.NewReader(answers), strings.NewReader(truth), EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide, err := Evaluate(strings.NewReader(answers), strings.NewReader(truth), EvalOptions{Max: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if overlap.Max != 3 || wide.Max != 10 {
+		t.Fatalf("budgets %d and %d, want the overlap 3 and the given 10", overlap.Max, wide.Max)
+	}
+	if overlap.AnswersUsedFraction > 0.8 || wide.AnswersUsedFraction < 0.95 {
+		t.Errorf("answers used: %.3f with the overlap as budget (want <= 0.8), %.3f with max 10 (want >= 0.95)",
+			overlap.AnswersUsedFraction, wide.AnswersUsedFraction)
+	}
+	if overlap.Accuracy < wide.Accuracy-0.02 {
+		t.Errorf("accuracy %.3f with the overlap as budget, %.3f with every answer: want within 2 points", overlap.Accuracy, wide.Accuracy)
+	}
+}
+
 func TestEvaluateScoresOnlyItemsWithTruthAndAnswers(t *testing.T) {
 	answers := "worker,item,label,extra\n" + // columns found by name
 		"w1,a,yes,x\nw2,a,yes,x\nw1,b,no,x\nw2,b,no,x\nw1,c,no,x\n"

@@ -55,6 +55,10 @@ type Effect struct {
 	Credits []Credit
 	// ClassDelta is the change to the job's class counts (JobState.Apply).
 	ClassDelta []float64
+	// ConfusionDelta is the change to the job's pooled confusion counts
+	// (JobState.AddConfusion): the new answer's full posterior in its label's column, and
+	// the change of posterior in the columns of the item's earlier answers.
+	ConfusionDelta []float64
 }
 
 // Update applies one answer: the online E-step. The item's posterior becomes
@@ -120,12 +124,18 @@ func (p Params) Update(job *JobState, item *ItemState, w *AnswererState, a Answe
 			classDelta[c] -= old[c]
 		}
 	}
-	eff := Effect{Outcome: Applied, ClassDelta: classDelta}
+	eff := Effect{Outcome: Applied, ClassDelta: classDelta, ConfusionDelta: make([]float64, k*k)}
+	for c, v := range post {
+		eff.ConfusionDelta[c*k+a.Label] += v
+	}
 	if n := len(item.Answers) - 1; n > 0 {
 		copy(credit, classDelta)
 		eff.Credits = make([]Credit, n)
 		for i, x := range item.Answers[:n] {
 			eff.Credits[i] = Credit{Answerer: x.Answerer, Label: x.Label, Delta: credit}
+			for c, d := range credit {
+				eff.ConfusionDelta[c*k+x.Label] += d
+			}
 		}
 	}
 	for c, v := range post {
@@ -133,7 +143,7 @@ func (p Params) Update(job *JobState, item *ItemState, w *AnswererState, a Answe
 	}
 	w.Answers++
 
-	p.settle(item)
+	p.settle(item, func() Forecast { return LabelForecast(p.pooled(job)) })
 	eff.Completed = item.Done // it was not done, or the answer would be Closed
 	return eff, nil
 }
@@ -279,8 +289,9 @@ func softmax(x []float64) {
 }
 
 // settle sets the item's label and confidence from its posterior and applies the completion
-// rule. Done is sticky.
-func (p *Params) settle(item *ItemState) {
+// rule (complete) with future answers forecast by forecast, which is only called when the
+// rule needs it. Done is sticky.
+func (p *Params) settle(item *ItemState, forecast func() Forecast) {
 	n := len(item.Answers)
 	if n == 0 {
 		item.Label, item.Confidence = -1, 0
@@ -297,7 +308,38 @@ func (p *Params) settle(item *ItemState) {
 	if n == 1 {
 		item.Confidence = 0
 	}
-	if n >= p.Max || (n >= p.Min && item.Posterior[top] >= p.Target) {
+	if p.complete(item.Posterior, n, forecast) {
 		item.Done = true
 	}
+}
+
+// Complete is the completion rule for an item with the given posterior and number of
+// answers, future answers forecast by f: done at Max answers, or from Min answers on when
+// the top posterior reaches Target or when the answers it may still take change its label
+// with a chance below 1 − Target (see FlipChance). The labeling consumer applies it to
+// items whose posterior it combines itself.
+func (p Params) Complete(post []float64, answers int, f Forecast) (bool, error) {
+	p, err := p.Validate()
+	if err != nil {
+		return false, err
+	}
+	if len(post) != p.Classes || len(f.Prob) != p.Classes {
+		return false, fmt.Errorf("%w: posterior of %d and forecast of %d classes, want %d", ErrState, len(post), len(f.Prob), p.Classes)
+	}
+	return p.complete(post, answers, func() Forecast { return f }), nil
+}
+
+func (p *Params) complete(post []float64, n int, forecast func() Forecast) bool {
+	switch {
+	case n >= p.Max:
+		return true
+	case n < p.Min:
+		return false
+	case slices.Max(post) >= p.Target:
+		return true
+	case p.Target >= 1:
+		return false // no chance is below 1 − Target
+	}
+	chance, ok := FlipChance(post, forecast(), p.Max-n)
+	return ok && chance < 1-p.Target
 }

@@ -22,6 +22,11 @@ type JobState struct {
 	Classes int   `json:"classes"`
 	// ClassCounts[c] is the sum over the job's answered items of their posterior for c.
 	ClassCounts []float64 `json:"class_counts"`
+	// Confusion is the sum of the job's answerers' soft counts (K×K, row = truth): the
+	// confusion matrix of the job's average answerer, which the completion rule uses to
+	// forecast the answers an item may still get. Empty until the first answer (records
+	// written before it existed have none; re-estimation fills it).
+	Confusion []float64 `json:"confusion,omitempty"`
 }
 
 // ItemState is the per-item record. Answers holds every applied answer: its ids make a
@@ -118,6 +123,27 @@ func (w *AnswererState) Apply(c Credit) error {
 	return nil
 }
 
+// AddConfusion adds a pooled confusion delta (Effect.ConfusionDelta) to the job.
+func (j *JobState) AddConfusion(delta []float64) error {
+	if len(delta) == 0 {
+		return nil
+	}
+	k := j.Classes
+	if err := j.check(k); err != nil {
+		return err
+	}
+	if len(delta) != k*k {
+		return fmt.Errorf("%w: confusion delta has %d cells, job has %d classes", ErrState, len(delta), k)
+	}
+	if len(j.Confusion) == 0 {
+		j.Confusion = make([]float64, k*k)
+	}
+	for i, d := range delta {
+		j.Confusion[i] += d
+	}
+	return nil
+}
+
 // Apply adds a class-count delta (Effect.ClassDelta) to the job.
 func (j *JobState) Apply(delta []float64) error {
 	if len(delta) == 0 {
@@ -135,6 +161,9 @@ func (j *JobState) Apply(delta []float64) error {
 func (j *JobState) check(k int) error {
 	if j.Classes != k || len(j.ClassCounts) != k {
 		return fmt.Errorf("%w: job has %d classes (%d counts), want %d", ErrState, j.Classes, len(j.ClassCounts), k)
+	}
+	if n := len(j.Confusion); n != 0 && n != k*k {
+		return fmt.Errorf("%w: job confusion has %d cells, want %d", ErrState, n, k*k)
 	}
 	return nil
 }
