@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -409,28 +410,32 @@ func (s *Consensus) addSoft(ctx context.Context, jobID, answerer string, delta [
 	return nil
 }
 
-// AddClassCounts adds delta to the job's class counts (creating them at zero) and renews
-// their ttl.
-func (s *Consensus) AddClassCounts(ctx context.Context, jobID string, delta []float64, expires time.Time) error {
-	values := map[string]types.AttributeValue{":k": &types.AttributeValueMemberN{Value: strconv.Itoa(len(delta))}, ":ttl": TTL(expires)}
-	update := "SET classes = :k, #ttl = :ttl ADD "
-	for i, d := range delta {
-		v, err := number(d)
-		if err != nil {
-			return fmt.Errorf("class counts: %w", err)
+// AddJobCounts adds deltas to the job's class counts and pooled confusion counts
+// (creating them at zero; confusion may be empty) and renews their ttl.
+func (s *Consensus) AddJobCounts(ctx context.Context, jobID string, class, confusion []float64, expires time.Time) error {
+	values := map[string]types.AttributeValue{":k": &types.AttributeValueMemberN{Value: strconv.Itoa(len(class))}, ":ttl": TTL(expires)}
+	var adds []string
+	for _, cells := range []struct {
+		prefix string
+		delta  []float64
+	}{{"c", class}, {"m", confusion}} {
+		for i, d := range cells.delta {
+			v, err := number(d)
+			if err != nil {
+				return fmt.Errorf("job counts: %w", err)
+			}
+			name := cells.prefix + strconv.Itoa(i)
+			adds = append(adds, name+" :"+name)
+			values[":"+name] = v
 		}
-		if i > 0 {
-			update += ", "
-		}
-		update += fmt.Sprintf("c%d :d%d", i, i)
-		values[fmt.Sprintf(":d%d", i)] = v
 	}
+	update := "SET classes = :k, #ttl = :ttl ADD " + strings.Join(adds, ", ")
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: Key(consPK(jobID), consJobSK),
 		UpdateExpression: &update, ExpressionAttributeNames: map[string]string{"#ttl": "ttl"}, ExpressionAttributeValues: values,
 	})
 	if err != nil {
-		return fmt.Errorf("add class counts: %w", err)
+		return fmt.Errorf("add job counts: %w", err)
 	}
 	return nil
 }
@@ -529,7 +534,7 @@ func (s *Consensus) PutAnswerer(ctx context.Context, jobID string, w consensus.A
 	return s.Commit(ctx, ConsensusCommit{JobID: jobID, Answerer: &w, AnswererExpires: expires})
 }
 
-// PutJobState replaces the job's class counts. It is unconditioned: deltas added between
+// PutJobState replaces the job's class and pooled confusion counts. It is unconditioned: deltas added between
 // the read and this write are lost, which the next re-estimation corrects.
 func (s *Consensus) PutJobState(ctx context.Context, jobID string, st consensus.JobState, expires time.Time) error {
 	item := map[string]types.AttributeValue{
@@ -545,6 +550,13 @@ func (s *Consensus) PutJobState(ctx context.Context, jobID string, st consensus.
 			return fmt.Errorf("class counts: %w", err)
 		}
 		item["c"+strconv.Itoa(i)] = v
+	}
+	for i, c := range st.Confusion {
+		v, err := number(c)
+		if err != nil {
+			return fmt.Errorf("confusion counts: %w", err)
+		}
+		item["m"+strconv.Itoa(i)] = v
 	}
 	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("put class counts: %w", err)
@@ -563,6 +575,17 @@ func decodeJobState(item map[string]types.AttributeValue, k int) (consensus.JobS
 			return st, err
 		}
 		st.ClassCounts[i] = v
+	}
+	// Records written before the pooled confusion counts existed have none.
+	if _, ok := item["m0"]; ok {
+		st.Confusion = make([]float64, k*k)
+		for i := range st.Confusion {
+			v, err := floatAttr(item, "m"+strconv.Itoa(i))
+			if err != nil {
+				return st, err
+			}
+			st.Confusion[i] = v
+		}
 	}
 	return st, nil
 }

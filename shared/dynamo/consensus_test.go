@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -192,25 +193,50 @@ func TestConsensusCreditsAddToSoftCountsAndBumpTheVersion(t *testing.T) {
 	}
 }
 
-func TestConsensusClassCountsAccumulate(t *testing.T) {
+func TestConsensusJobCountsAccumulate(t *testing.T) {
 	s, _, _, _, j := consensusStore(t)
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
-	for _, d := range [][]float64{{0.9, 0.1}, {-0.2, 0.2}, {1e-300, 0}} {
-		if err := s.AddClassCounts(ctx, j.ID, d, exp); err != nil {
+	// The first delta carries class counts only, as records written before the pooled
+	// confusion counts existed.
+	for _, d := range []struct{ class, confusion []float64 }{
+		{[]float64{0.9, 0.1}, nil},
+		{[]float64{-0.2, 0.2}, []float64{0.5, 0, 0.25, 0.25}},
+		{[]float64{1e-300, 0}, []float64{0.5, 1, 0, -0.25}},
+	} {
+		if err := s.AddJobCounts(ctx, j.ID, d.class, d.confusion, exp); err != nil {
 			t.Fatal(err)
 		}
 	}
-	snap, _ := s.Load(ctx, j.ID, answererA, nil, 2)
-	if got := snap.Job.ClassCounts; len(got) != 2 || got[0] < 0.6999 || got[0] > 0.7001 || got[1] < 0.2999 || got[1] > 0.3001 {
-		t.Errorf("class counts %v, want [0.7 0.3]", got)
+	near := func(got, want []float64) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for i := range got {
+			if math.Abs(got[i]-want[i]) > 1e-4 {
+				return false
+			}
+		}
+		return true
 	}
-	if err := s.PutJobState(ctx, j.ID, consensus.JobState{Classes: 2, ClassCounts: []float64{3, 4}}, exp); err != nil {
+	snap, _ := s.Load(ctx, j.ID, answererA, nil, 2)
+	if !near(snap.Job.ClassCounts, []float64{0.7, 0.3}) || !near(snap.Job.Confusion, []float64{1, 1, 0.25, 0}) {
+		t.Errorf("class counts %v, confusion %v; want [0.7 0.3] and [1 1 0.25 0]", snap.Job.ClassCounts, snap.Job.Confusion)
+	}
+	if err := s.PutJobState(ctx, j.ID, consensus.JobState{Classes: 2, ClassCounts: []float64{3, 4}, Confusion: []float64{1, 2, 3, 4}}, exp); err != nil {
 		t.Fatal(err)
 	}
 	snap, _ = s.Load(ctx, j.ID, answererA, nil, 2)
-	if !slices.Equal(snap.Job.ClassCounts, []float64{3, 4}) {
-		t.Errorf("class counts after put %v", snap.Job.ClassCounts)
+	if !slices.Equal(snap.Job.ClassCounts, []float64{3, 4}) || !slices.Equal(snap.Job.Confusion, []float64{1, 2, 3, 4}) {
+		t.Errorf("after put: class counts %v, confusion %v", snap.Job.ClassCounts, snap.Job.Confusion)
+	}
+	// A record without confusion counts loads with none (the rule then forecasts the
+	// prior answerer).
+	if err := s.PutJobState(ctx, j.ID, consensus.JobState{Classes: 2, ClassCounts: []float64{3, 4}}, exp); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ = s.Load(ctx, j.ID, answererA, nil, 2); snap.Job.Confusion != nil {
+		t.Errorf("confusion %v from a record without any", snap.Job.Confusion)
 	}
 }
 
@@ -257,7 +283,7 @@ func TestConsensusLoadJobAndActiveJobs(t *testing.T) {
 		Items: []dynamo.ConsensusItem{answered(t, snap.Items["o-0"], false)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddClassCounts(ctx, j.ID, []float64{1, 0}, time.Now().Add(time.Hour)); err != nil {
+	if err := s.AddJobCounts(ctx, j.ID, []float64{1, 0}, nil, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	jc, err := s.LoadJob(ctx, j.ID, 2)

@@ -34,7 +34,7 @@ type Store interface {
 	Load(ctx context.Context, jobID, answerer string, itemIDs []string, k int) (dynamo.ConsensusSnapshot, error)
 	Commit(ctx context.Context, c dynamo.ConsensusCommit) error
 	Credit(ctx context.Context, jobID string, k int, credits []consensus.Credit) error
-	AddClassCounts(ctx context.Context, jobID string, delta []float64, expires time.Time) error
+	AddJobCounts(ctx context.Context, jobID string, class, confusion []float64, expires time.Time) error
 
 	ActiveJobs(ctx context.Context) ([]string, error)
 	LoadJob(ctx context.Context, jobID string, k int) (dynamo.JobConsensus, error)
@@ -221,8 +221,8 @@ func (c *consumer) answers(ctx context.Context, m message) error {
 		}
 	}
 	if ch.outcomes[outApplied] > 0 {
-		if err := c.d.Store.AddClassCounts(ctx, j.ID, ch.classDelta, c.d.Now().Add(ClassCountsRetention)); err != nil {
-			log.WarnContext(ctx, "adding class counts failed; the next re-estimation corrects it", "err", err)
+		if err := c.d.Store.AddJobCounts(ctx, j.ID, ch.classDelta, ch.confusionDelta, c.d.Now().Add(ClassCountsRetention)); err != nil {
+			log.WarnContext(ctx, "adding job counts failed; the next re-estimation corrects it", "err", err)
 		}
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {

@@ -114,7 +114,9 @@ func (f *fakeStore) Commit(ctx context.Context, c dynamo.ConsensusCommit) error 
 
 func (f *fakeStore) Credit(context.Context, string, int, []consensus.Credit) error { return nil }
 
-func (f *fakeStore) AddClassCounts(context.Context, string, []float64, time.Time) error { return nil }
+func (f *fakeStore) AddJobCounts(context.Context, string, []float64, []float64, time.Time) error {
+	return nil
+}
 
 func (f *fakeStore) ActiveJobs(ctx context.Context) ([]string, error) {
 	if f.ActiveJobsFn != nil {

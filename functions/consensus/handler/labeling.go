@@ -35,6 +35,13 @@ import (
 // are the top class and its posterior (0 while the item has one answer, as Ground Truth
 // reports). The questions themselves never complete on their own rule: the item's rule
 // decides, and a done item takes no more answers on any question.
+//
+// The item's rule is consensus.Params.Complete with the job's min, max and target: besides
+// reaching the target, an item is done when the answers it may still take could change its
+// label with a chance below 1 − target (stochastic curtailment). Future answers are
+// forecast from the job's pooled 2×2 question matrix: for binary jobs as answers to the
+// one question, for the others as answers about a class drawn uniformly (the challenge
+// pool draws a grid's class among those its gold can supply).
 
 // Binary label indices of a question.
 const (
@@ -93,11 +100,12 @@ const (
 
 // change is what applying a message to a snapshot produced.
 type change struct {
-	commit     dynamo.ConsensusCommit
-	credits    []consensus.Credit
-	classDelta []float64
-	outcomes   map[outcome]int
-	completed  int
+	commit         dynamo.ConsensusCommit
+	credits        []consensus.Credit
+	classDelta     []float64
+	confusionDelta []float64
+	outcomes       map[outcome]int
+	completed      int
 }
 
 // changed reports whether anything needs writing.
@@ -109,7 +117,8 @@ func apply(j job.Job, snap dynamo.ConsensusSnapshot, m message, now time.Time) (
 	aid := m.answererID()
 	w := snap.Answerer
 	js := snap.Job
-	ch := change{commit: dynamo.ConsensusCommit{JobID: j.ID}, outcomes: map[outcome]int{}, classDelta: make([]float64, questionClasses)}
+	ch := change{commit: dynamo.ConsensusCommit{JobID: j.ID}, outcomes: map[outcome]int{},
+		classDelta: make([]float64, questionClasses), confusionDelta: make([]float64, questionClasses*questionClasses)}
 
 	goldChanged := false
 	for _, g := range m.Gold {
@@ -173,12 +182,22 @@ func apply(j job.Job, snap dynamo.ConsensusSnapshot, m message, now time.Time) (
 		for c, d := range eff.ClassDelta {
 			ch.classDelta[c] += d
 		}
+		if err := js.AddConfusion(eff.ConfusionDelta); err != nil {
+			return change{}, err
+		}
+		for i, d := range eff.ConfusionDelta {
+			ch.confusionDelta[i] += d
+		}
 		ch.credits = append(ch.credits, eff.Credits...)
 		if it.Questions == nil {
 			it.Questions = map[string]consensus.ItemState{}
 		}
 		it.Questions[m.Class] = q
-		if settle(j, &it, now) {
+		became, err := settle(j, &it, &js, now)
+		if err != nil {
+			return change{}, err
+		}
+		if became {
 			ch.completed++
 		}
 		ch.commit.Items = append(ch.commit.Items, it)
@@ -204,8 +223,9 @@ func answeredBy(questions map[string]consensus.ItemState, answerer, msgID string
 }
 
 // settle recomputes an item's result from its questions and applies the job's completion
-// rule; it reports whether the item became done now. Done is sticky.
-func settle(j job.Job, it *dynamo.ConsensusItem, now time.Time) bool {
+// rule, forecasting future answers from the job's question state js; it reports whether
+// the item became done now. Done is sticky.
+func settle(j job.Job, it *dynamo.ConsensusItem, js *consensus.JobState, now time.Time) (bool, error) {
 	post, n := itemPosterior(j, it.Questions)
 	r := job.Result{Status: job.ItemOpen, Answers: n}
 	if it.Status == job.ItemDone {
@@ -223,8 +243,14 @@ func settle(j job.Job, it *dynamo.ConsensusItem, now time.Time) bool {
 		if n == 1 {
 			r.Confidence = 0
 		}
-		if r.Status != job.ItemDone && (n >= j.MaxAnswers || (n >= j.MinAnswers && post[top] >= j.Target)) {
-			r.Status, became = job.ItemDone, true
+		if r.Status != job.ItemDone {
+			done, err := completes(j, post, n, js)
+			if err != nil {
+				return false, err
+			}
+			if done {
+				r.Status, became = job.ItemDone, true
+			}
 		}
 	}
 	it.Result = r
@@ -237,7 +263,26 @@ func settle(j job.Job, it *dynamo.ConsensusItem, now time.Time) bool {
 			it.Questions[class] = q
 		}
 	}
-	return became
+	return became, nil
+}
+
+// completes applies the job's completion rule (consensus.Params.Complete) to an item's
+// posterior over the job's classes.
+func completes(j job.Job, post []float64, answers int, js *consensus.JobState) (bool, error) {
+	q, err := questionParams.PooledMatrix(js)
+	if err != nil {
+		return false, err
+	}
+	f := consensus.LabelForecast(q)
+	if j.Kind != job.KindBinary {
+		f = consensus.QuestionForecast(len(j.Classes), q)
+	}
+	rule := consensus.Params{Classes: len(post), Min: j.MinAnswers, Max: j.MaxAnswers, Target: j.Target}
+	done, err := rule.Complete(post, answers, f)
+	if err != nil {
+		return false, poison("job %s completion rule: %v", j.ID, err)
+	}
+	return done, nil
 }
 
 // itemPosterior is the item's posterior over the job's classes and its answer count.

@@ -67,6 +67,7 @@ func (r *run) send(t *testing.T, m message) change {
 		r.items[it.ID] = it
 	}
 	_ = r.js.Apply(ch.classDelta)
+	_ = r.js.AddConfusion(ch.confusionDelta)
 	for _, c := range ch.credits {
 		w := r.answerers[c.Answerer]
 		_ = w.Apply(c)
@@ -84,7 +85,10 @@ func answer(id, jobID, class, who string, labels ...string) message {
 }
 
 func TestBinaryItemCompletesAtTargetAfterMinimumAnswers(t *testing.T) {
-	r := newRun(reviews(), "r-1")
+	j := reviews()
+	// A strict target and many answers left: only the target completes it.
+	j.Target, j.MaxAnswers = 0.95, 20
+	r := newRun(j, "r-1")
 	ch := r.send(t, answer("m1", "reviews", "yes", "aa", "r-1", "yes"))
 	it := r.items["r-1"]
 	if it.Result.Label != "yes" || it.Result.Confidence != 0 || it.Result.Status != job.ItemOpen || it.Result.Answers != 1 {
@@ -93,27 +97,55 @@ func TestBinaryItemCompletesAtTargetAfterMinimumAnswers(t *testing.T) {
 	if ch.completed != 0 {
 		t.Fatal("completed after one answer with min 2")
 	}
-	for i, who := range []string{"bb", "cc"} {
+	for i, who := range []string{"bb", "cc", "dd"} {
 		r.send(t, answer(fmt.Sprint("m", i+2), "reviews", "yes", who, "r-1", "yes"))
 		if r.items["r-1"].Result.Status == job.ItemDone {
 			break
 		}
 	}
 	it = r.items["r-1"]
-	if it.Result.Status != job.ItemDone || it.Result.Label != "yes" || it.Result.Confidence < 0.9 || it.CompletedAt.IsZero() {
+	if it.Result.Status != job.ItemDone || it.Result.Label != "yes" || it.Result.Confidence < 0.95 || it.CompletedAt.IsZero() {
 		t.Fatalf("unanimous answers did not complete the item: %+v", it.Result)
 	}
 	// A done item takes no more answers.
-	ch = r.send(t, answer("m9", "reviews", "yes", "dd", "r-1", "no"))
+	ch = r.send(t, answer("m9", "reviews", "yes", "ee", "r-1", "no"))
 	if ch.outcomes[outClosed] != 1 || len(ch.commit.Items) != 0 {
 		t.Errorf("answer to a done item: %v", ch.outcomes)
 	}
 }
 
+func TestBinaryItemCompletesWhenTheAnswersLeftCannotChangeIt(t *testing.T) {
+	// Two agreeing answers stay below the target (0.95). With a budget of 4, the two
+	// answers left cannot outvote them, so the item is done; with 9, seven answers could,
+	// more often than the 5% the target allows, so it stays open.
+	for _, tc := range []struct {
+		max  int
+		done bool
+	}{{4, true}, {9, false}} {
+		j := reviews()
+		j.Target, j.MaxAnswers = 0.95, tc.max
+		r := newRun(j, "r-1")
+		r.send(t, answer("m1", "reviews", "yes", "aa", "r-1", "yes"))
+		ch := r.send(t, answer("m2", "reviews", "yes", "bb", "r-1", "yes"))
+		res := r.items["r-1"].Result
+		if res.Confidence >= j.Target {
+			t.Fatalf("max %d: confidence %.3f reached the target; the case needs it below", tc.max, res.Confidence)
+		}
+		if (res.Status == job.ItemDone) != tc.done || (ch.completed == 1) != tc.done {
+			t.Errorf("max %d: two agreeing answers left the item %s (completed %d), want done=%v", tc.max, res.Status, ch.completed, tc.done)
+		}
+	}
+}
+
 func TestDisagreementRunsToTheMaximum(t *testing.T) {
 	r := newRun(reviews(), "r-2")
+	// A job whose earlier items were a little more often "no": a 2:2 split ends "no".
+	r.js.ClassCounts = []float64{20, 25}
 	for i, l := range []string{"yes", "no", "yes", "no"} {
 		r.send(t, answer(fmt.Sprint("m", i), "reviews", "yes", fmt.Sprintf("a%d", i), "r-2", l))
+		if res := r.items["r-2"].Result; i < 3 && res.Status == job.ItemDone {
+			t.Fatalf("done after %d split answers, while the answers left could still change it: %+v", i+1, res)
+		}
 	}
 	it := r.items["r-2"]
 	if it.Result.Status != job.ItemDone || it.Result.Answers != 4 {
@@ -125,7 +157,9 @@ func TestDisagreementRunsToTheMaximum(t *testing.T) {
 }
 
 func TestImageGridAnswersAboutSeveralClassesCombineIntoOneLabel(t *testing.T) {
-	r := newRun(shapes(), "img-1")
+	j := shapes()
+	j.Target, j.MaxAnswers = 0.99, 10 // strict, with answers to spare: four answers leave it open
+	r := newRun(j, "img-1")
 	r.send(t, answer("g1", "shapes", "circle", "aa", "img-1", "no"))
 	r.send(t, answer("g2", "shapes", "square", "bb", "img-1", "yes"))
 	r.send(t, answer("g3", "shapes", "square", "cc", "img-1", "yes"))

@@ -112,7 +112,11 @@ func Reestimate(ctx context.Context, store Store, j job.Job, now time.Time) (Ree
 	for i := range next {
 		old := jc.Items[i]
 		it := &next[i]
-		if settle(j, it, now) {
+		became, err := settle(j, it, &est.Job, now)
+		if err != nil {
+			return rep, err
+		}
+		if became {
 			rep.Completed++
 		}
 		// A done item's likelihoods are no longer used (no answer arrives, and the next
