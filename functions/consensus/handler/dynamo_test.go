@@ -21,6 +21,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
@@ -116,7 +117,7 @@ func mustHandle(t testing.TB, h platform.SQSHandler, ev events.SQSEvent) {
 	t.Helper()
 	resp, err := h(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) > 0 {
-		t.Fatalf("handler: %v, failures %v", err, failed(resp))
+		t.Fatalf("handler: %v, failures %v", err, platformtest.FailedIDs(resp))
 	}
 }
 
@@ -367,7 +368,7 @@ func TestConcurrentConsumersLoseNoAnswer(t *testing.T) {
 				ev := batch(mine[start:min(start+5, len(mine))], c*10000+start)
 				resp, err := h(context.Background(), ev)
 				if err != nil || len(resp.BatchItemFailures) > 0 {
-					t.Errorf("consumer %d: %v, failures %v", c, err, failed(resp))
+					t.Errorf("consumer %d: %v, failures %v", c, err, platformtest.FailedIDs(resp))
 				}
 			}
 		}()

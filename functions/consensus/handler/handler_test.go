@@ -18,6 +18,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // The handler logs through slog's default logger; tests keep it quiet.
@@ -29,24 +30,7 @@ func TestMain(m *testing.M) {
 // loadEvent reads an events/consensus file as Lambda delivers it.
 func loadEvent(t testing.TB, name string) events.SQSEvent {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "consensus", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return ev
-}
-
-func failed(resp events.SQSEventResponse) []string {
-	var ids []string
-	for _, f := range resp.BatchItemFailures {
-		ids = append(ids, f.ItemIdentifier)
-	}
-	slices.Sort(ids)
-	return ids
+	return platformtest.SQSEvent(t, filepath.Join("..", "..", "..", "events", "consensus", name))
 }
 
 // The jobs the events/consensus files answer.
@@ -187,7 +171,7 @@ func TestPoisonMessagesFailAndTheRestOfTheBatchSucceeds(t *testing.T) {
 	for _, r := range ev.Records[1:] {
 		want = append(want, r.MessageId)
 	}
-	if got := failed(resp); !slices.Equal(got, want) {
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, want) {
 		t.Errorf("failed %v\nwant   %v", got, want)
 	}
 	if got := store.committedItems(); !slices.Equal(got, []string{"reviews/r-1", "reviews/r-2"}) {
@@ -212,7 +196,7 @@ func TestAStoreFailureFailsOnlyThatMessage(t *testing.T) {
 	}}
 	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Parallel: 1})
 	resp, _ := h(context.Background(), ev)
-	if got := failed(resp); !slices.Equal(got, []string{ev.Records[1].MessageId}) {
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{ev.Records[1].MessageId}) {
 		t.Errorf("failed %v, want only the second message", got)
 	}
 }
@@ -230,7 +214,7 @@ func TestALostRaceIsRetriedFromAFreshRead(t *testing.T) {
 	h := handler.New(handler.Deps{Jobs: jobs(), Store: store})
 	resp, _ := h(context.Background(), loadEvent(t, "answers-image-grid.json"))
 	if len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("failures %v", failed(resp))
+		t.Fatalf("failures %v", platformtest.FailedIDs(resp))
 	}
 	if store.loads != 3 || len(store.commits) != 1 {
 		t.Errorf("%d reads and %d commits, want 3 reads (two lost races) and 1 commit", store.loads, len(store.commits))
@@ -255,7 +239,7 @@ func TestAnswersToAJobBeingDeletedAreDropped(t *testing.T) {
 	h := handler.New(handler.Deps{Jobs: fakeJobs{"reviews": j}, Store: store})
 	resp, _ := h(context.Background(), loadEvent(t, "answers-binary.json"))
 	if len(resp.BatchItemFailures) != 0 || len(store.commits) != 0 {
-		t.Errorf("failures %v, %d commits; want the answers acknowledged and dropped", failed(resp), len(store.commits))
+		t.Errorf("failures %v, %d commits; want the answers acknowledged and dropped", platformtest.FailedIDs(resp), len(store.commits))
 	}
 }
 
@@ -265,7 +249,7 @@ func TestScheduledReestimationFansOutOneMessagePerActiveJob(t *testing.T) {
 	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Queue: q})
 	resp, _ := h(context.Background(), loadEvent(t, "reestimate-all.json"))
 	if len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("failures %v", failed(resp))
+		t.Fatalf("failures %v", platformtest.FailedIDs(resp))
 	}
 	want := []string{`{"v":1,"kind":"reestimate","job_id":"reviews"}`, `{"v":1,"kind":"reestimate","job_id":"shapes"}`}
 	if !slices.Equal(q.msgs, want) {

@@ -18,6 +18,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/export"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // generated is an in-memory export.Source of n rows made on the fly, so that the memory
@@ -131,7 +132,7 @@ func BenchmarkExport(b *testing.B) {
 					resp, err := h(context.Background(), ev)
 					took = time.Since(start)
 					if err != nil || len(resp.BatchItemFailures) > 0 || len(ex.finished) != 1 {
-						b.Fatalf("export failed: %v %v %v", err, failed(resp), ex.fails)
+						b.Fatalf("export failed: %v %v %v", err, platformtest.FailedIDs(resp), ex.fails)
 					}
 				})
 				peak, written, elapsed = max(peak, p), api.bytes.Load(), elapsed+took

@@ -19,6 +19,7 @@ import (
 	"github.com/crowdgate/crowdgate/functions/export/handler"
 	"github.com/crowdgate/crowdgate/shared/export"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,23 +29,7 @@ func TestMain(m *testing.M) {
 
 func loadEvent(t testing.TB, name string) events.SQSEvent {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "export", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return ev
-}
-
-func failed(resp events.SQSEventResponse) []string {
-	var ids []string
-	for _, f := range resp.BatchItemFailures {
-		ids = append(ids, f.ItemIdentifier)
-	}
-	return ids
+	return platformtest.SQSEvent(t, filepath.Join("..", "..", "..", "events", "export", name))
 }
 
 var (
@@ -168,7 +153,7 @@ func TestExportWritesTheObjectAndFinishes(t *testing.T) {
 	h := handler.New(handler.Deps{Exports: ex, Jobs: fakeJobs{"shapes": shapes}, Rows: labeled, Bucket: up})
 	resp, err := h(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) > 0 {
-		t.Fatalf("%v %v", err, failed(resp))
+		t.Fatalf("%v %v", err, platformtest.FailedIDs(resp))
 	}
 	if !slices.Equal(ex.finished, []string{id + "/1/2"}) || len(ex.fails) != 0 {
 		t.Errorf("finished %v fails %v", ex.finished, ex.fails)
@@ -188,7 +173,7 @@ func TestARedeliveredFinishedExportIsIgnored(t *testing.T) {
 	h := handler.New(handler.Deps{Exports: ex, Jobs: fakeJobs{"shapes": shapes}, Rows: labeled, Bucket: up})
 	resp, _ := h(context.Background(), loadEvent(t, "export-manifest.json"))
 	if len(resp.BatchItemFailures) > 0 || len(up.objects) > 0 || len(ex.finished)+len(ex.fails) > 0 {
-		t.Errorf("failures %v objects %d transitions %v %v", failed(resp), len(up.objects), ex.finished, ex.fails)
+		t.Errorf("failures %v objects %d transitions %v %v", platformtest.FailedIDs(resp), len(up.objects), ex.finished, ex.fails)
 	}
 }
 
@@ -198,7 +183,7 @@ func TestExportOfADeletedJobFails(t *testing.T) {
 	h := handler.New(handler.Deps{Exports: ex, Jobs: fakeJobs{}, Rows: labeled, Bucket: &memUploads{}})
 	resp, _ := h(context.Background(), loadEvent(t, "export-manifest.json"))
 	if len(resp.BatchItemFailures) > 0 || !slices.Equal(ex.fails, []string{id + "/1/the job no longer exists"}) {
-		t.Errorf("failures %v fails %v", failed(resp), ex.fails)
+		t.Errorf("failures %v fails %v", platformtest.FailedIDs(resp), ex.fails)
 	}
 }
 
@@ -210,7 +195,7 @@ func TestALabelOutsideTheJobsClassesFailsTheExportAndAbortsTheUpload(t *testing.
 	h := handler.New(handler.Deps{Exports: ex, Jobs: fakeJobs{"shapes": shapes}, Rows: bad, Bucket: up})
 	resp, _ := h(context.Background(), loadEvent(t, "export-manifest.json"))
 	if len(resp.BatchItemFailures) > 0 || len(ex.fails) != 1 || up.aborted != 1 || len(up.objects) != 0 {
-		t.Errorf("failures %v fails %v aborted %d objects %d", failed(resp), ex.fails, up.aborted, len(up.objects))
+		t.Errorf("failures %v fails %v aborted %d objects %d", platformtest.FailedIDs(resp), ex.fails, up.aborted, len(up.objects))
 	}
 }
 
@@ -228,8 +213,8 @@ func TestAFailingUploadIsRetriedAndMarkedFailedOnTheLastReceive(t *testing.T) {
 		h := handler.New(handler.Deps{Exports: ex, Jobs: fakeJobs{"shapes": shapes}, Rows: labeled, Bucket: up})
 		ev := loadEvent(t, tc.event)
 		resp, _ := h(context.Background(), ev)
-		if !slices.Equal(failed(resp), []string{ev.Records[0].MessageId}) {
-			t.Errorf("%s: failures %v, want the message retried", tc.event, failed(resp))
+		if !slices.Equal(platformtest.FailedIDs(resp), []string{ev.Records[0].MessageId}) {
+			t.Errorf("%s: failures %v, want the message retried", tc.event, platformtest.FailedIDs(resp))
 		}
 		if got := len(ex.fails) == 1; got != tc.wantFail {
 			t.Errorf("%s: marked failed %v, want %v (%v)", tc.event, got, tc.wantFail, ex.fails)
@@ -249,6 +234,6 @@ func TestPoisonExportMessagesFail(t *testing.T) {
 	ev := loadEvent(t, "export-poison.json")
 	resp, _ := h(context.Background(), ev)
 	if len(resp.BatchItemFailures) != len(ev.Records) {
-		t.Errorf("failures %v, want all %d", failed(resp), len(ev.Records))
+		t.Errorf("failures %v, want all %d", platformtest.FailedIDs(resp), len(ev.Records))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/privacyworker/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
 )
@@ -55,23 +55,7 @@ func (r *Runner) CloseUnverified(ctx context.Context, olderThan time.Duration) (
 
 func loadEvent(t *testing.T, name string) events.SQSEvent {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "privacyworker", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return ev
-}
-
-func failed(resp events.SQSEventResponse) []string {
-	var ids []string
-	for _, f := range resp.BatchItemFailures {
-		ids = append(ids, f.ItemIdentifier)
-	}
-	return ids
+	return platformtest.SQSEvent(t, filepath.Join("..", "..", "..", "events", "privacyworker", name))
 }
 
 func noExecutors(privacy.Request) ([]privacy.Executor, error) { return nil, nil }
@@ -112,7 +96,7 @@ func TestEventFilesAreCarriedOutOrRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := failed(resp); !slices.Equal(got, c.failed) {
+			if got := platformtest.FailedIDs(resp); !slices.Equal(got, c.failed) {
 				t.Errorf("failed %v, want %v", got, c.failed)
 			}
 			if len(r.jobs) != c.jobs || r.sweeps != c.sweeps {
@@ -227,7 +211,7 @@ func TestAFailedRunIsRetriedFromItsCheckpoint(t *testing.T) {
 	}
 	h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) }, Queue: w.queue})
 	resp, _ := h(context.Background(), msg)
-	if got := failed(resp); !slices.Equal(got, []string{"m1"}) {
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{"m1"}) {
 		t.Fatalf("failed %v, want the message retried", got)
 	}
 	if len(w.world.Sites) != 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -106,10 +107,7 @@ func TestConsumerAppliesEventsOnceAndFailsOnlyPoison(t *testing.T) {
 	}
 
 	ev, resp := consume(t, h, "risk-events-poison.json")
-	var failed []string
-	for _, f := range resp.BatchItemFailures {
-		failed = append(failed, f.ItemIdentifier)
-	}
+	failed := platformtest.FailedIDs(resp)
 	if want := []string{ev.Records[1].MessageId, ev.Records[2].MessageId}; !slices.Equal(failed, want) {
 		t.Fatalf("failed %v, want the broken JSON and the raw address %v", failed, want)
 	}

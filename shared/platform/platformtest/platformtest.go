@@ -1,5 +1,6 @@
 // Package platformtest replays the sample events in events/ through the handlers, as Lambda
-// delivers them (platform.StartHTTP adapts handlers with httpadapter.NewV2).
+// delivers them (platform.StartHTTP adapts handlers with httpadapter.NewV2; queue consumers
+// get the SQS event as it is).
 package platformtest
 
 import (
@@ -33,4 +34,28 @@ func ReplayHTTP(t testing.TB, h http.Handler, file string, edits ...func(*events
 		t.Fatalf("event %s: %v", file, err)
 	}
 	return resp
+}
+
+// SQSEvent reads an SQS event file as Lambda delivers it to a queue consumer. It fails the
+// test when the file cannot be read or decoded.
+func SQSEvent(t testing.TB, file string) events.SQSEvent {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("event %s: %v", file, err)
+	}
+	return ev
+}
+
+// FailedIDs lists the message ids a consumer's batch response reports as failed, in order.
+func FailedIDs(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
 }
