@@ -88,12 +88,12 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 
 	p := opts.Model
 	p.Classes, p.Min, p.Max, p.Target = k, opts.Min, opts.Max, opts.Target
-	if p.Max == 0 {
-		p.Max = max(overlap(rows), p.Min)
-	}
-	if opts.UseAll {
+	switch {
+	case opts.UseAll:
 		// Never complete early and never cap: every answer is applied.
 		p.Min, p.Max, p.Target = 1, len(rows), 2
+	case p.Max == 0:
+		p.Max = max(overlap(rows), p.Min)
 	}
 	p, err = p.Validate()
 	if err != nil {
@@ -146,9 +146,9 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 		mv[id][label]++
 	}
 
-	rep := Report{Classes: k, Answers: len(rows), AnswersUsed: used, AnswersUsedFraction: float64(used) / float64(len(rows)), Max: p.Max}
-	if opts.UseAll {
-		rep.Max = 0
+	rep := Report{Classes: k, Answers: len(rows), AnswersUsed: used, AnswersUsedFraction: float64(used) / float64(len(rows))}
+	if !opts.UseAll {
+		rep.Max = p.Max
 	}
 	// The final pass: what the scheduled job runs over the job's items.
 	est, err := p.Reestimate(job, items, answerers)

@@ -105,46 +105,33 @@ func FlipChance(post []float64, f Forecast, remaining int) (chance float64, ok b
 		chanceOf[0][t] = math.Log(v)
 		score[0][t] = math.Log(v)
 	}
+	flips := func(score []float64) bool {
+		for c, s := range score {
+			if c != cur && s >= score[cur] {
+				return true
+			}
+		}
+		return false
+	}
 	var walk func(o, left int, coef float64)
 	walk = func(o, left int, coef float64) {
-		if o == outcomes-1 {
-			n := float64(left)
-			coef -= logFact[left]
-			best := score[o][cur] + n*f.Like[o][cur]
-			if left == 0 {
-				best = score[o][cur]
-			}
-			flips := false
-			for c := range k {
-				if c == cur {
-					continue
+		if o == outcomes { // every answer placed
+			if flips(score[o]) {
+				for _, lp := range chanceOf[o] {
+					chance += math.Exp(lp + coef)
 				}
-				s := score[o][c]
-				if left > 0 {
-					s += n * f.Like[o][c]
-				}
-				if s >= best {
-					flips = true
-					break
-				}
-			}
-			if !flips {
-				return
-			}
-			for t := range k {
-				lp := chanceOf[o][t]
-				if left > 0 {
-					lp += n * math.Log(f.Prob[t][o])
-				}
-				chance += math.Exp(lp + coef)
 			}
 			return
 		}
-		for n := 0; n <= left; n++ {
+		first := 0
+		if o == outcomes-1 {
+			first = left // the last outcome takes the answers left
+		}
+		for n := first; n <= left; n++ {
 			for t := range k {
 				chanceOf[o+1][t] = chanceOf[o][t]
 				score[o+1][t] = score[o][t]
-				if n > 0 {
+				if n > 0 { // skipping n = 0 keeps a zero chance from giving 0·(−Inf)
 					chanceOf[o+1][t] += float64(n) * math.Log(f.Prob[t][o])
 					score[o+1][t] += float64(n) * f.Like[o][t]
 				}
