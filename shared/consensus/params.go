@@ -48,7 +48,7 @@ const (
 	// README.md has the measurements.
 	DefaultMin    = 2
 	DefaultMax    = 10
-	DefaultTarget = 0.99
+	DefaultTarget = 0.999
 )
 
 // Params are the model's priors and the item-completion rule. A zero field means its
