@@ -101,7 +101,7 @@ func (a *Analytics) Count(ctx context.Context, ev challenge.RiskEvent) (counted 
 			return false, nil // counted before
 		case riskTxConflict(err) && attempt < riskTxAttempts:
 			// Another event of the same site and day is being counted: try again shortly.
-			if err := riskSleep(ctx, time.Duration(attempt*attempt)*5*time.Millisecond); err != nil {
+			if err := sleep(ctx, time.Duration(attempt*attempt)*5*time.Millisecond); err != nil {
 				return false, err
 			}
 		default:

@@ -39,23 +39,14 @@ import (
 // so two consumers never overwrite each other; class counts and other answerers' soft
 // counts change by atomic arithmetic, which commutes and needs no read.
 type Consensus struct {
-	api   ConsensusAPI
+	api   BatchAPI
 	table string
 	// Now is the clock expiry is checked against.
 	Now func() time.Time
 }
 
-// ConsensusAPI is what the consensus store needs of the DynamoDB client: the common
-// calls and BatchGetItem (one round trip for everything an answer touches).
-type ConsensusAPI interface {
-	API
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-}
-
-var _ ConsensusAPI = (*dynamodb.Client)(nil)
-
 // NewConsensus returns the consensus store on the deployed labels table.
-func NewConsensus(api ConsensusAPI, table string) *Consensus {
+func NewConsensus(api BatchAPI, table string) *Consensus {
 	return &Consensus{api: api, table: table, Now: time.Now}
 }
 
@@ -144,38 +135,13 @@ func (s *Consensus) Load(ctx context.Context, jobID, answerer string, itemIDs []
 // batchGet reads keys (any number) with strongly consistent reads, retrying unprocessed
 // keys.
 func (s *Consensus) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
-	var out []map[string]types.AttributeValue
-	for start := 0; start < len(keys); start += 100 {
-		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(pending[s.table].Keys) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt > 8 {
-					return nil, fmt.Errorf("read consensus state: %d keys still unprocessed after retries", len(pending[s.table].Keys))
-				}
-				if err := sleep(ctx, time.Duration(10<<attempt)*time.Millisecond); err != nil {
-					return nil, err
-				}
-			}
-			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-			if err != nil {
-				return nil, fmt.Errorf("read consensus state: %w", err)
-			}
-			out = append(out, res.Responses[s.table]...)
-			pending = res.UnprocessedKeys
-		}
-	}
-	return out, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return batchGetAll(ctx, s.api, keys, batchRead{
+		table:      s.table,
+		consistent: true,
+		attempts:   9,
+		pause:      func(attempt int) time.Duration { return time.Duration(10<<attempt) * time.Millisecond },
+		what:       "read consensus state",
+	})
 }
 
 // ConsensusCommit is the outcome of one answers message: the answerer's new state and the

@@ -22,15 +22,6 @@ import (
 // a purpose of its own, so they cannot be joined with answerer pseudonyms.
 const SaltPurposeRisk = "risk"
 
-// RiskAPI is the part of the DynamoDB client the risk store uses: API plus BatchGetItem,
-// which keeps the challenge function's read of the windows to one call.
-type RiskAPI interface {
-	API
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-}
-
-var _ RiskAPI = (*dynamodb.Client)(nil)
-
 // Risk is the risk function's store on the risk table: per-minute counters per IP
 // pseudonym, subnet pseudonym and (for integrator lookups) per site and IP pseudonym, the
 // risk of each challenge, and the idempotency markers of applied events. Layout (every
@@ -52,7 +43,7 @@ var _ RiskAPI = (*dynamodb.Client)(nil)
 // with the salt of the event's UTC day (salts.go, SaltPurposeRisk), so readers ask for
 // each hour under the pseudonyms of its day.
 type Risk struct {
-	api   RiskAPI
+	api   BatchAPI
 	table string
 	now   func() time.Time
 }
@@ -60,7 +51,7 @@ type Risk struct {
 var _ challenge.RiskWindowReader = (*Risk)(nil)
 
 // NewRisk returns the store on the deployed risk table; now (nil: time.Now) judges expiry.
-func NewRisk(api RiskAPI, table string, now func() time.Time) *Risk {
+func NewRisk(api BatchAPI, table string, now func() time.Time) *Risk {
 	if now == nil {
 		now = time.Now
 	}
@@ -148,42 +139,15 @@ func (r *Risk) Windows(ctx context.Context, q challenge.WindowQuery) (challenge.
 	return w, nil
 }
 
-// batchGet reads keys (at most 100 per call), retrying what DynamoDB leaves unprocessed.
+// batchGet reads the windows' keys, eventually consistent, failing fast: the challenge
+// request waits on it.
 func (r *Risk) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
-	var out []map[string]types.AttributeValue
-	for start := 0; start < len(keys); start += 100 {
-		pending := keys[start:min(start+100, len(keys))]
-		for attempt := 0; len(pending) > 0; attempt++ {
-			if attempt == 5 {
-				return nil, errors.New("read risk windows: keys left unprocessed after 5 attempts")
-			}
-			if attempt > 0 {
-				if err := riskSleep(ctx, time.Duration(attempt*attempt)*10*time.Millisecond); err != nil {
-					return nil, err
-				}
-			}
-			res, err := r.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-				RequestItems: map[string]types.KeysAndAttributes{r.table: {Keys: pending}},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("read risk windows: %w", err)
-			}
-			out = append(out, res.Responses[r.table]...)
-			pending = res.UnprocessedKeys[r.table].Keys
-		}
-	}
-	return out, nil
-}
-
-func riskSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return batchGetAll(ctx, r.api, keys, batchRead{
+		table:    r.table,
+		attempts: 5,
+		pause:    func(attempt int) time.Duration { return time.Duration(attempt*attempt) * 10 * time.Millisecond },
+		what:     "read risk windows",
+	})
 }
 
 // riskBucket returns an hour bucket's pk and hour.
@@ -276,7 +240,7 @@ func (r *Risk) Apply(ctx context.Context, ev challenge.RiskEvent) (applied bool,
 			return false, nil // the marker exists: applied before
 		case riskTxConflict(err) && attempt < riskTxAttempts:
 			// Another event is updating the same counter: try again shortly.
-			if err := riskSleep(ctx, time.Duration(attempt*attempt)*5*time.Millisecond); err != nil {
+			if err := sleep(ctx, time.Duration(attempt*attempt)*5*time.Millisecond); err != nil {
 				return false, err
 			}
 		default:

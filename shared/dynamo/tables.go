@@ -30,6 +30,65 @@ type API interface {
 
 var _ API = (*dynamodb.Client)(nil)
 
+// BatchAPI is API plus BatchGetItem, for the stores that read many keys in one round trip
+// (risk windows on the challenge path, the consensus state an answer touches).
+type BatchAPI interface {
+	API
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+}
+
+var _ BatchAPI = (*dynamodb.Client)(nil)
+
+// batchRead says how batchGetAll reads: from which table, whether strongly consistent, how
+// many calls a batch of keys may take and how long to pause before each retry (attempt
+// 1, 2, ...), and what the read is, for errors.
+type batchRead struct {
+	table      string
+	consistent bool
+	attempts   int
+	pause      func(attempt int) time.Duration
+	what       string
+}
+
+// batchGetAll reads keys (any number, 100 per BatchGetItem), retrying what DynamoDB leaves
+// unprocessed.
+func batchGetAll(ctx context.Context, api BatchAPI, keys []map[string]types.AttributeValue, r batchRead) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
+	for start := 0; start < len(keys); start += 100 {
+		pending := keys[start:min(start+100, len(keys))]
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == r.attempts {
+				return nil, fmt.Errorf("%s: %d keys still unprocessed after %d attempts", r.what, len(pending), r.attempts)
+			}
+			if attempt > 0 {
+				if err := sleep(ctx, r.pause(attempt)); err != nil {
+					return nil, err
+				}
+			}
+			res, err := api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{r.table: {Keys: pending, ConsistentRead: aws.Bool(r.consistent)}},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.what, err)
+			}
+			out = append(out, res.Responses[r.table]...)
+			pending = res.UnprocessedKeys[r.table].Keys
+		}
+	}
+	return out, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // CreateTables creates every table of schema.Tables under the deployed names in names
 // (logical → deployed), with the same keys and indexes as the CDK stack, and waits until
 // they can be used. Existing tables are left alone. TTL is switched on where the server
