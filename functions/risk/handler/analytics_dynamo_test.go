@@ -31,22 +31,7 @@ func TestAnalyticsOnDynamoDB(t *testing.T) {
 	ctx := context.Background()
 	now := func() time.Time { return lookupTime }
 	accounts := dynamo.NewAccounts(db, tables[schema.TableAccounts])
-	const ownIntegrator, otherIntegrator = "11111111-2222-4333-8444-555555555555", "66666666-7777-4888-9999-000000000000"
-	for _, s := range []struct{ integrator, sitekey, secret string }{
-		{ownIntegrator, ownSite, ownSecret},
-		{otherIntegrator, otherSite, "0x1111111111111111111111111111111111111111"},
-	} {
-		if err := accounts.CreateIntegrator(ctx, account.Integrator{ID: s.integrator, Name: "Shop", Email: "ops@shop.example", Country: "DE", CreatedAt: lookupTime}); err != nil {
-			t.Fatal(err)
-		}
-		if err := accounts.CreateSite(ctx, account.Site{Sitekey: s.sitekey, IntegratorID: s.integrator, Name: "shop", Hostnames: []string{"shop.example"},
-			SecretHash: account.HashSecret(s.secret), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := accounts.CreateIntegratorKey(ctx, account.IntegratorKey{ID: ownKeyID, IntegratorID: ownIntegrator, Hash: account.HashAPIKey(ownKey), CreatedAt: lookupTime}); err != nil {
-		t.Fatal(err)
-	}
+	seedIntegrators(t, accounts)
 	store := dynamo.NewRisk(db, tables[schema.TableRisk], now)
 	days := dynamo.NewAnalytics(db, tables[schema.TableRisk], now)
 	consumer := handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: days})

@@ -33,24 +33,9 @@ func TestRiskFunctionOnDynamoDB(t *testing.T) {
 	now := func() time.Time { return lookupTime }
 
 	accounts := dynamo.NewAccounts(db, tables[schema.TableAccounts])
-	for _, s := range []struct{ integrator, sitekey, secret string }{
-		{"11111111-2222-4333-8444-555555555555", ownSite, ownSecret},
-		{"66666666-7777-4888-9999-000000000000", otherSite, "0x1111111111111111111111111111111111111111"},
-	} {
-		if err := accounts.CreateIntegrator(ctx, account.Integrator{ID: s.integrator, Name: "Shop", Email: "ops@shop.example", Country: "DE", CreatedAt: lookupTime}); err != nil {
-			t.Fatal(err)
-		}
-		if err := accounts.CreateSite(ctx, account.Site{Sitekey: s.sitekey, IntegratorID: s.integrator, Name: "shop", Hostnames: []string{"shop.example"},
-			SecretHash: account.HashSecret(s.secret), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const ownIntegrator = "11111111-2222-4333-8444-555555555555"
+	seedIntegrators(t, accounts)
 	if err := accounts.CreateSite(ctx, account.Site{Sitekey: secondSite, IntegratorID: ownIntegrator, Name: "blog", Hostnames: []string{"blog.example"},
 		SecretHash: account.HashSecret("0x2222222222222222222222222222222222222222"), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
-		t.Fatal(err)
-	}
-	if err := accounts.CreateIntegratorKey(ctx, account.IntegratorKey{ID: ownKeyID, IntegratorID: ownIntegrator, Hash: account.HashAPIKey(ownKey), CreatedAt: lookupTime}); err != nil {
 		t.Fatal(err)
 	}
 	store := dynamo.NewRisk(db, tables[schema.TableRisk], now)
@@ -149,5 +134,29 @@ func TestRiskFunctionOnDynamoDB(t *testing.T) {
 	}
 	if other, _ := disclosures.Disclosed(ctx, "66666666-7777-4888-9999-000000000000"); len(other) != 0 {
 		t.Fatalf("the other integrator was disclosed something: %+v", other)
+	}
+}
+
+const ownIntegrator = "11111111-2222-4333-8444-555555555555"
+
+// seedIntegrators stores two integrators with a site each: the own one (ownSite, with the
+// API key ownKey) and another (otherSite).
+func seedIntegrators(t *testing.T, accounts *dynamo.Accounts) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range []struct{ integrator, sitekey, secret string }{
+		{ownIntegrator, ownSite, ownSecret},
+		{"66666666-7777-4888-9999-000000000000", otherSite, "0x1111111111111111111111111111111111111111"},
+	} {
+		if err := accounts.CreateIntegrator(ctx, account.Integrator{ID: s.integrator, Name: "Shop", Email: "ops@shop.example", Country: "DE", CreatedAt: lookupTime}); err != nil {
+			t.Fatal(err)
+		}
+		if err := accounts.CreateSite(ctx, account.Site{Sitekey: s.sitekey, IntegratorID: s.integrator, Name: "shop", Hostnames: []string{"shop.example"},
+			SecretHash: account.HashSecret(s.secret), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := accounts.CreateIntegratorKey(ctx, account.IntegratorKey{ID: ownKeyID, IntegratorID: ownIntegrator, Hash: account.HashAPIKey(ownKey), CreatedAt: lookupTime}); err != nil {
+		t.Fatal(err)
 	}
 }
