@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowdgate/crowdgate/shared/benchmetric"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/risk"
@@ -60,7 +61,7 @@ func BenchmarkAnswerRiskAssessment(b *testing.B) {
 	// The whole in-process path: what the widget sends, parsed, then assessed.
 	b.Run("parse+assess", func(b *testing.B) {
 		b.ReportAllocs()
-		done := cpuMetric(b)
+		done := benchmetric.CPU(b)
 		for b.Loop() {
 			tel, err := risk.ParseTelemetry(raw)
 			if err != nil {
@@ -78,7 +79,7 @@ func BenchmarkAnswerRiskAssessment(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
-		done := cpuMetric(b)
+		done := benchmetric.CPU(b)
 		for b.Loop() {
 			assess(b, &tel)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowdgate/crowdgate/shared/benchmetric"
 	"github.com/crowdgate/crowdgate/shared/risk"
 	"github.com/crowdgate/crowdgate/shared/risk/botgen"
 )
@@ -46,7 +47,7 @@ func BenchmarkScore1000(b *testing.B) {
 	}
 	risk.Score(in) // load the embedded model outside the timer
 	b.ReportAllocs()
-	done := cpuMetric(b)
+	done := benchmetric.CPU(b)
 	for b.Loop() {
 		risk.Score(in)
 	}
@@ -58,7 +59,7 @@ func BenchmarkMovementFeatures1000(b *testing.B) {
 	ev := session1000(b)
 	var dst []risk.Features
 	b.ReportAllocs()
-	done := cpuMetric(b)
+	done := benchmetric.CPU(b)
 	for b.Loop() {
 		dst = risk.MovementFeatures(ev, dst[:0])
 	}
