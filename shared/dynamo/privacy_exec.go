@@ -199,21 +199,10 @@ func (h *Holdings) sitesQuery(integratorID string) *dynamodb.QueryInput {
 	}
 }
 
-// SitesOf implements privacy.AccountData through gsi1 (INTEGRATOR#<id> / SITE#…).
+// SitesOf implements privacy.AccountData: the integrator's sites, as the integrator-key
+// lookups read them.
 func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.Site, error) {
-	var sites []account.Site
-	err := h.jobs.query(ctx, h.sitesQuery(integratorID), 0, func(it map[string]types.AttributeValue) error {
-		var s acctSiteItem
-		if err := attributevalue.UnmarshalMap(it, &s); err != nil {
-			return fmt.Errorf("decode site: %w", err)
-		}
-		sites = append(sites, s.site())
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list sites: %w", err)
-	}
-	return sites, nil
+	return h.accounts.IntegratorSites(ctx, integratorID)
 }
 
 // DeleteSites implements privacy.AccountData: each site goes with its secret lookup.
