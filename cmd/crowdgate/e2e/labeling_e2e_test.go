@@ -60,48 +60,6 @@ func readLabDemo(t *testing.T) labDemo {
 	return d
 }
 
-// labCall sends a JSON request with the customer's key and decodes a JSON answer.
-func labCall(t *testing.T, method, u, key string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	var out map[string]any
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("%s %s: status %d, not JSON: %q", method, u, resp.StatusCode, b)
-		}
-	}
-	return resp.StatusCode, out
-}
-
-func labMust(t *testing.T, want, status int, body map[string]any, what string) map[string]any {
-	t.Helper()
-	if status != want {
-		t.Fatalf("%s: status %d %v, want %d", what, status, body, want)
-	}
-	return body
-}
-
 // labWaitFor polls ok until it holds or labWait passes.
 func labWaitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
@@ -143,18 +101,18 @@ func TestLabelingJobToExportEndToEnd(t *testing.T) {
 	// Challenges draw their yes/no task from binary jobs and their grids from image_grid
 	// jobs, so the demo (image_grid) job keeps supplying the grids and this job, with the
 	// highest priority, the yes/no questions once the pool has refreshed.
-	status, j := labCall(t, http.MethodPost, d.URL+"/v1/jobs", key, map[string]any{
+	status, j := call(t, http.MethodPost, d.URL+"/v1/jobs", key, map[string]any{
 		"name": "E2E red squares", "type": "binary",
 		"question":    map[string]string{"en": "Is this square red?"},
 		"min_answers": 2, "max_answers": 2, "priority": 1000,
 	})
-	jobID := labStr(labMust(t, http.StatusCreated, status, j, "create job"), "id")
+	jobID := labStr(must(t, http.StatusCreated, status, j, "create job"), "id")
 	if !strings.HasPrefix(jobID, "job_") || j["status"] != "active" {
 		t.Fatalf("created job %v", j)
 	}
 	t.Cleanup(func() {
 		// Out of the pool again, so later tests draw only what they expect.
-		if status, j := labCall(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/pause", key, nil); status != http.StatusOK {
+		if status, j := call(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/pause", key, nil); status != http.StatusOK {
 			t.Errorf("pause the test job: %d %v", status, j)
 		}
 	})
@@ -187,8 +145,8 @@ func TestLabelingJobToExportEndToEnd(t *testing.T) {
 	items = append(items, map[string]any{"id": "bogus", "image": map[string]any{"content_type": "image/png", "size": len(notImage)}})
 	pngs["bogus"] = notImage
 	slices.Sort(openIDs)
-	status, added := labCall(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/items", key, map[string]any{"items": items})
-	labMust(t, http.StatusCreated, status, added, "add items")
+	status, added := call(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/items", key, map[string]any{"items": items})
+	must(t, http.StatusCreated, status, added, "add items")
 	var ids []string
 	for _, raw := range added["items"].([]any) {
 		it := raw.(map[string]any)
@@ -215,8 +173,8 @@ func TestLabelingJobToExportEndToEnd(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	status, committed := labCall(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/items/commit", key, map[string]any{"items": ids})
-	labMust(t, http.StatusOK, status, committed, "commit uploads")
+	status, committed := call(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/items/commit", key, map[string]any{"items": ids})
+	must(t, http.StatusOK, status, committed, "commit uploads")
 	for _, raw := range committed["items"].([]any) {
 		it := raw.(map[string]any)
 		switch id, st := labStr(it, "id"), labStr(it, "status"); {
@@ -265,8 +223,8 @@ func TestLabelingJobToExportEndToEnd(t *testing.T) {
 	// Visitors, each from its own address and browser, pass challenges and answer this
 	// job's open items as a reader would. An open item is asked 1 time in 3.
 	openLeft := func() []string {
-		status, page := labCall(t, http.MethodGet, d.URL+"/v1/jobs/"+jobID+"/items?limit=1000", key, nil)
-		labMust(t, http.StatusOK, status, page, "list items")
+		status, page := call(t, http.MethodGet, d.URL+"/v1/jobs/"+jobID+"/items?limit=1000", key, nil)
+		must(t, http.StatusOK, status, page, "list items")
 		var left []string
 		for _, raw := range page["items"].([]any) {
 			it := raw.(map[string]any)
@@ -309,8 +267,8 @@ func TestLabelingJobToExportEndToEnd(t *testing.T) {
 	t.Logf("%d visitors passed, %d of them answered an open item of the job", visitors, answered)
 
 	// The items: every open item done with the answer its text deserves.
-	status, page := labCall(t, http.MethodGet, d.URL+"/v1/jobs/"+jobID+"/items?limit=1000", key, nil)
-	labMust(t, http.StatusOK, status, page, "list items")
+	status, page := call(t, http.MethodGet, d.URL+"/v1/jobs/"+jobID+"/items?limit=1000", key, nil)
+	must(t, http.StatusOK, status, page, "list items")
 	done := 0
 	for _, raw := range page["items"].([]any) {
 		it := raw.(map[string]any)
@@ -512,16 +470,16 @@ func labChallengeStore(t *testing.T, d *demoInfo) *dynamo.Challenges {
 // labExport asks for an export, waits until it is done and downloads it.
 func labExport(t *testing.T, d *demoInfo, key, jobID, format string, wantRows int) []byte {
 	t.Helper()
-	status, e := labCall(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/exports", key, map[string]any{"format": format})
-	labMust(t, http.StatusAccepted, status, e, "export "+format)
+	status, e := call(t, http.MethodPost, d.URL+"/v1/jobs/"+jobID+"/exports", key, map[string]any{"format": format})
+	must(t, http.StatusAccepted, status, e, "export "+format)
 	id := labStr(e, "id")
 	if !strings.HasPrefix(id, "exp_") || labStr(e, "status") != "queued" || labStr(e, "format") != format {
 		t.Fatalf("export %s: %v", format, e)
 	}
 	var done map[string]any
 	labWaitFor(t, "the "+format+" export", func() bool {
-		status, e := labCall(t, http.MethodGet, d.URL+"/v1/exports/"+id, key, nil)
-		labMust(t, http.StatusOK, status, e, "get export")
+		status, e := call(t, http.MethodGet, d.URL+"/v1/exports/"+id, key, nil)
+		must(t, http.StatusOK, status, e, "get export")
 		if labStr(e, "status") == "failed" {
 			t.Fatalf("export %s failed: %v", format, e)
 		}

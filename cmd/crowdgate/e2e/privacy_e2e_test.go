@@ -57,7 +57,8 @@ func remember(secret bool, vals ...string) {
 	}
 }
 
-// call sends a JSON request (body nil: none) with an optional bearer token.
+// call sends a JSON request (body nil: none) with an optional bearer token and decodes the
+// JSON answer; an answer that is not JSON fails the test.
 func call(t *testing.T, method, u, bearer string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
@@ -85,7 +86,11 @@ func call(t *testing.T, method, u, bearer string, body any) (int, map[string]any
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: status %d, not JSON: %q", method, u, resp.StatusCode, raw)
+		}
+	}
 	return resp.StatusCode, out
 }
 
