@@ -2,17 +2,10 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/url"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
@@ -40,31 +33,7 @@ func TestGlobalPrivacyControlVisitorsAnswersAreNotPublished(t *testing.T) {
 	passWithOpenItems(t, d, gpc)
 	passWithOpenItems(t, d, loopbackClient(controlSource))
 
-	db, _ := localClients(d)
-	ctx := context.Background()
-	day := time.Now().UTC().Format(time.DateOnly)
-	salt, err := dynamo.NewSalts(db, d.Tables[schema.TableRisk], dynamo.SaltPurposeAnswerer).Salt(ctx, day)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answered := func(source string) bool {
-		key := "ANS#" + day + "/" + challenge.Pseudonym(salt, net.ParseIP(source), "Go-http-client/1.1")
-		in := &dynamodb.ScanInput{TableName: aws.String(d.Tables[schema.TableLabels]), FilterExpression: aws.String("sk = :a"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: key}}}
-		for {
-			page, err := db.Scan(ctx, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page.Items) > 0 {
-				return true
-			}
-			if len(page.LastEvaluatedKey) == 0 {
-				return false
-			}
-			in.ExclusiveStartKey = page.LastEvaluatedKey
-		}
-	}
+	answered := answererRecorded(t, d)
 	waitFor(t, "the control visitor's answers reaching consensus", func() bool { return answered(controlSource) })
 	if answered(gpcSource) {
 		t.Error("a Sec-GPC: 1 visitor's answers were published as labeled data")

@@ -524,6 +524,17 @@ func checkAnswersWithheld(t *testing.T, d *demoInfo, s subject) {
 	subjectSeq++
 	optedOut := solveWithOpenItems(t, d, s.sitekey, fmt.Sprintf("127.63.%d.1", subjectSeq%250+1))
 	control := solveWithOpenItems(t, d, d.Sitekey, fmt.Sprintf("127.64.%d.1", subjectSeq%250+1))
+	answered := answererRecorded(t, d)
+	waitFor(t, "the demo visitor's answers reaching consensus", func() bool { return answered(control) })
+	if answered(optedOut) {
+		t.Error("the opted-out site's visitor's answers were published as labeled data")
+	}
+}
+
+// answererRecorded reports whether consensus holds state for a visitor from source today:
+// the labels table keeps it per answerer under ANS#<day>/<pseudonym>.
+func answererRecorded(t *testing.T, d *demoInfo) func(source string) bool {
+	t.Helper()
 	db, _ := localClients(d)
 	ctx := context.Background()
 	day := time.Now().UTC().Format(time.DateOnly)
@@ -531,13 +542,10 @@ func checkAnswersWithheld(t *testing.T, d *demoInfo, s subject) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The consensus function keys an answerer's state by day and pseudonym.
-	pseudonym := func(source string) string {
-		return day + "/" + challenge.Pseudonym(salt, net.ParseIP(source), "Go-http-client/1.1")
-	}
-	answered := func(source string) bool {
+	return func(source string) bool {
+		key := "ANS#" + day + "/" + challenge.Pseudonym(salt, net.ParseIP(source), "Go-http-client/1.1")
 		in := &dynamodb.ScanInput{TableName: aws.String(d.Tables[schema.TableLabels]), FilterExpression: aws.String("sk = :a"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: "ANS#" + pseudonym(source)}}}
+			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: key}}}
 		for {
 			page, err := db.Scan(ctx, in)
 			if err != nil {
@@ -551,10 +559,6 @@ func checkAnswersWithheld(t *testing.T, d *demoInfo, s subject) {
 			}
 			in.ExclusiveStartKey = page.LastEvaluatedKey
 		}
-	}
-	waitFor(t, "the demo visitor's answers reaching consensus", func() bool { return answered(control) })
-	if answered(optedOut) {
-		t.Error("the opted-out site's visitor's answers were published as labeled data")
 	}
 }
 
