@@ -57,34 +57,17 @@ func New(d Deps) http.Handler {
 		panic("accessibility handler: " + err.Error())
 	}
 	a := &api{svc: svc, base: d.BaseURL}
-	mux := http.NewServeMux()
-	for _, r := range routes.For(routes.FunctionAccessibility) {
-		var h http.Handler
-		switch r.Pattern() {
-		case "GET /accessibility":
-			h = http.HandlerFunc(a.signupPage)
-		case "POST /accessibility/signup":
-			h = http.HandlerFunc(a.signup)
-		case "GET /accessibility/confirm":
-			h = http.HandlerFunc(a.confirmPage)
-		case "POST /accessibility/confirm":
-			h = http.HandlerFunc(a.confirm)
-		case "POST /accessibility/revoke":
-			h = http.HandlerFunc(a.revoke)
-		case "POST /1/accessibility/challenges":
-			h = http.HandlerFunc(a.issue)
-		case "POST /1/accessibility/challenges/{id}/answers":
-			h = http.HandlerFunc(a.answer)
-		default:
-			panic("accessibility handler: no handler for route " + r.Pattern())
-		}
-		if r.Browser {
-			h = web.CORSWithCredentials(h)
-			mux.Handle("OPTIONS "+r.Path, h) // preflight
-		}
-		mux.Handle(r.Pattern(), h)
-	}
-	return mux
+	// The two challenge routes are credentialed browser routes (the cg_a11y cookie):
+	// Mount gives them CORSWithCredentials.
+	return web.Mount(routes.FunctionAccessibility, map[string]http.HandlerFunc{
+		"GET /accessibility":                            a.signupPage,
+		"POST /accessibility/signup":                    a.signup,
+		"GET /accessibility/confirm":                    a.confirmPage,
+		"POST /accessibility/confirm":                   a.confirm,
+		"POST /accessibility/revoke":                    a.revoke,
+		"POST /1/accessibility/challenges":              a.issue,
+		"POST /1/accessibility/challenges/{id}/answers": a.answer,
+	})
 }
 
 type api struct {

@@ -66,16 +66,7 @@ func New(d Deps) http.Handler {
 	for pattern, h := range a.integratorKeyHandlers() {
 		handlers[pattern] = h
 	}
-	mux := http.NewServeMux()
-	for _, r := range routes.For(routes.FunctionAdmin) {
-		h, ok := handlers[r.Pattern()]
-		if !ok {
-			// The route table and this handler must agree; a missing route is a build bug.
-			panic("admin: no handler for route " + r.Pattern())
-		}
-		mux.Handle(r.Pattern(), h)
-	}
-	return mux
+	return web.Mount(routes.FunctionAdmin, handlers)
 }
 
 // Wire builds the handler over the accounts table.

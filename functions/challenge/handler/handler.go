@@ -50,29 +50,15 @@ type Deps struct {
 // New returns the challenge function's handler.
 func New(d Deps) http.Handler {
 	svc := challenge.New(d.Deps)
-	mux := http.NewServeMux()
-	for _, r := range routes.For(routes.FunctionChallenge) {
-		var h http.Handler
-		switch r.Path {
-		case "/1/api.js":
-			h = d.Widget
-			if h == nil {
-				h = http.NotFoundHandler()
-			}
-		case "/1/challenges":
-			h = issue(svc)
-		case "/1/challenges/{id}/answers":
-			h = answer(svc)
-		default:
-			panic("challenge handler: no handler for route " + r.Pattern())
-		}
-		if r.Browser {
-			h = web.CORS(h)
-			mux.Handle("OPTIONS "+r.Path, h) // preflight
-		}
-		mux.Handle(r.Pattern(), h)
+	widget := d.Widget
+	if widget == nil {
+		widget = http.NotFoundHandler()
 	}
-	return mux
+	return web.Mount(routes.FunctionChallenge, map[string]http.Handler{
+		"GET /1/api.js":                   widget,
+		"POST /1/challenges":              issue(svc),
+		"POST /1/challenges/{id}/answers": answer(svc),
+	})
 }
 
 type issueRequest struct {

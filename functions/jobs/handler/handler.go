@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,20 +92,14 @@ func New(d Deps) http.Handler {
 			web.WriteError(w, r, web.Errorf(http.StatusServiceUnavailable, web.CodeUnavailable, "exports are not configured"))
 		})
 	}
-	mux := http.NewServeMux()
-	for _, r := range routes.For(routes.FunctionJobs) {
-		if slices.ContainsFunc(exportapi.Routes, func(e routes.Route) bool { return e.Pattern() == r.Pattern() }) {
-			mux.Handle(r.Pattern(), exports)
-			continue
-		}
-		h, ok := handlers[r.Pattern()]
-		if !ok {
-			// The route table and this handler must agree; a missing route is a build bug.
-			panic("jobs: no handler for route " + r.Pattern())
-		}
-		mux.Handle(r.Pattern(), exportapi.Authenticated(d.Keys, h))
+	served := map[string]http.Handler{}
+	for pattern, h := range handlers {
+		served[pattern] = exportapi.Authenticated(d.Keys, h)
 	}
-	return mux
+	for _, r := range exportapi.Routes {
+		served[r.Pattern()] = exports
+	}
+	return web.Mount(routes.FunctionJobs, served)
 }
 
 // jobJSON is a job as the customer API shows it.

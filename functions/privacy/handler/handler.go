@@ -102,24 +102,7 @@ func New(d Deps) http.Handler {
 		"POST /v1/compliance/requests/{id}/deny":    a.deny,
 		"POST /v1/compliance/requests/{id}/extend":  a.extend,
 	}
-	mux := http.NewServeMux()
-	preflight := map[string]bool{}
-	for _, r := range routes.For(routes.FunctionPrivacy) {
-		var h http.Handler = handlers[r.Pattern()]
-		if h == nil {
-			// The route table and this handler must agree; a missing route is a build bug.
-			panic("privacy: no handler for route " + r.Pattern())
-		}
-		if r.Browser {
-			h = web.CORS(h)
-			if !preflight[r.Path] {
-				preflight[r.Path] = true
-				mux.Handle("OPTIONS "+r.Path, h)
-			}
-		}
-		mux.Handle(r.Pattern(), h)
-	}
-	return mux
+	return web.Mount(routes.FunctionPrivacy, handlers)
 }
 
 // Wire builds the handler over the privacy and accounts tables, the privacy queue, SES

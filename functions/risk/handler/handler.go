@@ -84,22 +84,11 @@ func New(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	mux := http.NewServeMux()
-	for _, r := range routes.For(routes.FunctionRisk) {
-		var h http.Handler
-		switch r.Path {
-		case "/v1/risk/challenges/{id}":
-			h = d.authenticated(d.challenge)
-		case "/v1/risk/ips/{ip}":
-			h = d.authenticated(d.ip)
-		case "/v1/analytics/sites/{sitekey}/daily":
-			h = d.authenticated(d.daily)
-		default:
-			panic("risk handler: no handler for route " + r.Pattern())
-		}
-		mux.Handle(r.Pattern(), h)
-	}
-	return mux
+	return web.Mount(routes.FunctionRisk, map[string]http.Handler{
+		"GET /v1/risk/challenges/{id}":            d.authenticated(d.challenge),
+		"GET /v1/risk/ips/{ip}":                   d.authenticated(d.ip),
+		"GET /v1/analytics/sites/{sitekey}/daily": d.authenticated(d.daily),
+	})
 }
 
 // caller is who asks and what it may see.
