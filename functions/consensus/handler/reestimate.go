@@ -127,46 +127,25 @@ func Reestimate(ctx context.Context, store Store, j job.Job, now time.Time) (Ree
 		writes = append(writes, *it)
 	}
 
-	var conflicts atomic.Int64
-	var written atomic.Int64
-	err = parallel(ctx, len(writes), 8, func(ctx context.Context, i int) error {
-		err := store.PutItem(ctx, j.ID, writes[i])
-		switch {
-		case errors.Is(err, job.ErrConflict):
-			conflicts.Add(1)
-			return nil
-		case err != nil:
-			return err
-		}
-		written.Add(1)
-		return nil
+	var conflicts int
+	rep.ItemsWritten, conflicts, err = putAll(ctx, len(writes), func(ctx context.Context, i int) error {
+		return store.PutItem(ctx, j.ID, writes[i])
 	})
 	if err != nil {
 		return rep, fmt.Errorf("write re-estimated items: %w", err)
 	}
-	rep.ItemsWritten = int(written.Load())
+	rep.Conflicts += conflicts
 
 	// Answerers the items mention whose records expired are not written back.
 	answerers := est.Answerers[:len(jc.Answerers)]
-	written.Store(0)
-	err = parallel(ctx, len(answerers), 8, func(ctx context.Context, i int) error {
+	rep.AnswerersWritten, conflicts, err = putAll(ctx, len(answerers), func(ctx context.Context, i int) error {
 		w := answerers[i]
-		err := store.PutAnswerer(ctx, j.ID, w, answererExpiry(answererDay(w.Answerer)))
-		switch {
-		case errors.Is(err, job.ErrConflict):
-			conflicts.Add(1)
-			return nil
-		case err != nil:
-			return err
-		}
-		written.Add(1)
-		return nil
+		return store.PutAnswerer(ctx, j.ID, w, answererExpiry(answererDay(w.Answerer)))
 	})
 	if err != nil {
 		return rep, fmt.Errorf("write re-estimated answerers: %w", err)
 	}
-	rep.AnswerersWritten = int(written.Load())
-	rep.Conflicts = int(conflicts.Load())
+	rep.Conflicts += conflicts
 	if err := store.PutJobState(ctx, j.ID, est.Job, now.Add(ClassCountsRetention)); err != nil {
 		return rep, err
 	}
@@ -196,4 +175,23 @@ func parallel(ctx context.Context, n, k int, fn func(context.Context, int) error
 	}
 	wg.Wait()
 	return first
+}
+
+// putAll runs n conditional writes, eight at a time, and counts the ones written and the
+// ones that lost a version race: a record that moved since it was read is left to the
+// next pass, which reads it afresh.
+func putAll(ctx context.Context, n int, put func(ctx context.Context, i int) error) (written, conflicts int, err error) {
+	var w, c atomic.Int64
+	err = parallel(ctx, n, 8, func(ctx context.Context, i int) error {
+		switch err := put(ctx, i); {
+		case errors.Is(err, job.ErrConflict):
+			c.Add(1)
+		case err != nil:
+			return err
+		default:
+			w.Add(1)
+		}
+		return nil
+	})
+	return int(w.Load()), int(c.Load()), err
 }
