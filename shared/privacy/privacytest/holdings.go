@@ -2,6 +2,7 @@ package privacytest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -109,26 +110,61 @@ func (h *Holdings) CustomersByEmail(_ context.Context, email string) ([]string, 
 	return byEmail(h.Customers, func(c account.Customer) string { return c.Email }, func(c account.Customer) string { return c.ID }, email), nil
 }
 
+// lookup returns m[id], or the zero value and account.ErrNotFound.
+func lookup[V any](m map[string]V, id string) (V, error) {
+	v, ok := m[id]
+	if !ok {
+		return v, account.ErrNotFound
+	}
+	return v, nil
+}
+
+// update applies change to the record m[id] and stores it back (the maps hold values).
+func update[V any](m map[string]V, id string, change func(*V)) error {
+	v, err := lookup(m, id)
+	if err != nil {
+		return err
+	}
+	change(&v)
+	m[id] = v
+	return nil
+}
+
 // GetIntegrator implements privacy.AccountData.
 func (h *Holdings) GetIntegrator(_ context.Context, id string) (account.Integrator, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	it, ok := h.Integrators[id]
-	if !ok {
-		return account.Integrator{}, account.ErrNotFound
-	}
-	return it, nil
+	return lookup(h.Integrators, id)
 }
 
 // GetCustomer implements privacy.AccountData.
 func (h *Holdings) GetCustomer(_ context.Context, id string) (account.Customer, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c, ok := h.Customers[id]
-	if !ok {
-		return account.Customer{}, account.ErrNotFound
+	return lookup(h.Customers, id)
+}
+
+// matching returns the values of m that keep accepts, sorted by order: for listings the
+// adapter sorts by a field rather than by the map key, as owned does.
+func matching[V any](m map[string]V, keep func(V) bool, order func(a, b V) int) []V {
+	var out []V
+	for _, v := range m {
+		if keep(v) {
+			out = append(out, v)
+		}
 	}
-	return c, nil
+	slices.SortFunc(out, order)
+	return out
+}
+
+// deleteFirst deletes the first limit of items with del and says how many went and
+// whether any are left: one batch of the adapter's resumable deletes.
+func deleteFirst[T any](items []T, limit int, del func(T)) (int, bool, error) {
+	n := min(limit, len(items))
+	for _, it := range items[:n] {
+		del(it)
+	}
+	return n, len(items) > n, nil
 }
 
 // owned returns the values of m (keyed by their id) that keep accepts, in id order, as
@@ -201,16 +237,14 @@ func (h *Holdings) DeleteSites(_ context.Context, id string, limit int) (int, bo
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	sites := h.sitesOf(id)
-	n := min(limit, len(sites))
-	for _, s := range sites[:n] {
+	return deleteFirst(h.sitesOf(id), limit, func(s account.Site) {
 		delete(h.Sites, s.Sitekey)
 		delete(h.Secrets, s.SecretHash)
-	}
-	return n, len(sites) > n, nil
+	})
 }
 
-// DeleteAPIKeys implements privacy.AccountData. The fake holds customer keys only.
+// DeleteAPIKeys implements privacy.AccountData: integrators' risk-lookup keys or
+// customers' API keys.
 func (h *Holdings) DeleteAPIKeys(_ context.Context, kind privacy.HolderKind, ownerID string, limit int) (int, bool, error) {
 	if err := h.fail("delete_api_keys"); err != nil {
 		return 0, false, err
@@ -218,19 +252,9 @@ func (h *Holdings) DeleteAPIKeys(_ context.Context, kind privacy.HolderKind, own
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if kind == privacy.HolderIntegrator {
-		keys := h.integratorKeysOf(ownerID)
-		n := min(limit, len(keys))
-		for _, k := range keys[:n] {
-			delete(h.IntegratorKeys, k.ID)
-		}
-		return n, len(keys) > n, nil
+		return deleteFirst(h.integratorKeysOf(ownerID), limit, func(k account.IntegratorKey) { delete(h.IntegratorKeys, k.ID) })
 	}
-	keys := h.keysOf(ownerID)
-	n := min(limit, len(keys))
-	for _, k := range keys[:n] {
-		delete(h.Keys, k.ID)
-	}
-	return n, len(keys) > n, nil
+	return deleteFirst(h.keysOf(ownerID), limit, func(k account.APIKey) { delete(h.Keys, k.ID) })
 }
 
 // DeleteProfile implements privacy.AccountData.
@@ -273,21 +297,9 @@ func (h *Holdings) UpdateProfile(_ context.Context, kind privacy.HolderKind, id 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if kind == privacy.HolderIntegrator {
-		it, ok := h.Integrators[id]
-		if !ok {
-			return account.ErrNotFound
-		}
-		setField(&it.Name, &it.Email, &it.Country, fields)
-		h.Integrators[id] = it
-		return nil
+		return update(h.Integrators, id, func(it *account.Integrator) { setField(&it.Name, &it.Email, &it.Country, fields) })
 	}
-	c, ok := h.Customers[id]
-	if !ok {
-		return account.ErrNotFound
-	}
-	setField(&c.Name, &c.Email, &c.Country, fields)
-	h.Customers[id] = c
-	return nil
+	return update(h.Customers, id, func(c *account.Customer) { setField(&c.Name, &c.Email, &c.Country, fields) })
 }
 
 func merge(a, b account.Choices) account.Choices {
@@ -302,21 +314,9 @@ func (h *Holdings) SetChoices(_ context.Context, kind privacy.HolderKind, id str
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if kind == privacy.HolderIntegrator {
-		it, ok := h.Integrators[id]
-		if !ok {
-			return account.ErrNotFound
-		}
-		it.Choices = merge(it.Choices, c)
-		h.Integrators[id] = it
-		return nil
+		return update(h.Integrators, id, func(it *account.Integrator) { it.Choices = merge(it.Choices, c) })
 	}
-	cu, ok := h.Customers[id]
-	if !ok {
-		return account.ErrNotFound
-	}
-	cu.Choices = merge(cu.Choices, c)
-	h.Customers[id] = cu
-	return nil
+	return update(h.Customers, id, func(cu *account.Customer) { cu.Choices = merge(cu.Choices, c) })
 }
 
 // SetSiteChoices implements privacy.AccountData.
@@ -326,32 +326,16 @@ func (h *Holdings) SetSiteChoices(_ context.Context, sitekey string, c account.C
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s, ok := h.Sites[sitekey]
-	if !ok {
-		return account.ErrNotFound
-	}
-	s.Choices = merge(s.Choices, c)
-	h.Sites[sitekey] = s
-	return nil
+	return update(h.Sites, sitekey, func(s *account.Site) { s.Choices = merge(s.Choices, c) })
 }
 
 // ListJobs implements privacy.LabelData.
 func (h *Holdings) ListJobs(_ context.Context, customerID string) ([]job.Job, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []job.Job
-	for _, j := range h.Jobs {
-		if j.CustomerID == customerID {
-			out = append(out, j)
-		}
-	}
-	slices.SortFunc(out, func(a, b job.Job) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
+	return matching(h.Jobs, func(j job.Job) bool { return j.CustomerID == customerID }, func(a, b job.Job) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	}), nil
 }
 
 func (h *Holdings) itemIDs(jobID string) []string {
@@ -391,12 +375,7 @@ func (h *Holdings) DeleteEntries(_ context.Context, jobID string, limit int) (in
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ids := h.itemIDs(jobID)
-	n := min(limit, len(ids))
-	for _, id := range ids[:n] {
-		delete(h.Items[jobID], id)
-	}
-	return n, len(ids) > n, nil
+	return deleteFirst(h.itemIDs(jobID), limit, func(id string) { delete(h.Items[jobID], id) })
 }
 
 // DeleteConsensus implements privacy.LabelData.
@@ -432,14 +411,9 @@ func (h *Holdings) DeleteJob(_ context.Context, id string) error {
 func (h *Holdings) ExportsOf(_ context.Context, customerID string) ([]export.Export, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []export.Export
-	for _, e := range h.Exports {
-		if e.CustomerID == customerID {
-			out = append(out, e)
-		}
-	}
-	slices.SortFunc(out, func(a, b export.Export) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return matching(h.Exports, func(e export.Export) bool { return e.CustomerID == customerID }, func(a, b export.Export) int {
+		return strings.Compare(a.ID, b.ID)
+	}), nil
 }
 
 // DeleteExport implements privacy.LabelData.
@@ -626,9 +600,5 @@ func (b *Bucket) DeletePrefix(_ context.Context, prefix string, limit int) (int,
 	keys := b.Keys(prefix)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := min(limit, len(keys))
-	for _, k := range keys[:n] {
-		delete(b.objects, k)
-	}
-	return n, len(keys) > n, nil
+	return deleteFirst(keys, limit, func(k string) { delete(b.objects, k) })
 }
