@@ -8,7 +8,6 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -128,45 +127,22 @@ type Store interface {
 // Service is the account logic: validation, id and secret generation.
 type Service struct {
 	store Store
-	now   func() time.Time
-	rand  io.Reader
+	minter
 }
 
 // NewService returns a Service over store using now as its clock.
 func NewService(store Store, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{store: store, now: now, rand: rand.Reader}
+	return &Service{store: store, minter: newMinter(now)}
 }
 
 // CreateIntegrator validates and stores a new integrator.
 func (s *Service) CreateIntegrator(ctx context.Context, in NewIntegrator) (Integrator, error) {
-	name, email, country, err := validProfile(in.Name, in.Email, in.Country)
-	if err != nil {
-		return Integrator{}, err
-	}
-	id, err := s.uuid()
-	if err != nil {
-		return Integrator{}, err
-	}
-	it := Integrator{ID: id, Name: name, Email: email, Country: country, CreatedAt: s.now().UTC().Truncate(time.Second)}
-	if err := s.store.CreateIntegrator(ctx, it); err != nil {
-		return Integrator{}, fmt.Errorf("create integrator: %w", err)
-	}
-	return it, nil
+	return createAccount(ctx, s.minter, in.Name, in.Email, in.Country, s.store.CreateIntegrator, "create integrator")
 }
 
 // GetIntegrator returns an integrator (ErrNotFound for an unknown or malformed id).
 func (s *Service) GetIntegrator(ctx context.Context, id string) (Integrator, error) {
-	if !IsUUID(id) {
-		return Integrator{}, ErrNotFound
-	}
-	it, err := s.store.GetIntegrator(ctx, id)
-	if err != nil {
-		return Integrator{}, fmt.Errorf("get integrator: %w", err)
-	}
-	return it, nil
+	return byUUID(ctx, id, s.store.GetIntegrator, "get integrator")
 }
 
 // CreateSite creates a site for an integrator and returns it with its secret. The secret is
@@ -196,7 +172,7 @@ func (s *Service) CreateSite(ctx context.Context, integratorID string, in NewSit
 	if err != nil {
 		return Site{}, "", fmt.Errorf("create site: %w", err)
 	}
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.stamp()
 	site := Site{
 		Sitekey: sitekey, IntegratorID: integratorID, Name: name, Hostnames: hosts,
 		SecretHash: HashSecret(secret), RequireRemoteIP: in.RequireRemoteIP,
@@ -210,14 +186,7 @@ func (s *Service) CreateSite(ctx context.Context, integratorID string, in NewSit
 
 // GetSite returns a site (ErrNotFound for an unknown or malformed sitekey).
 func (s *Service) GetSite(ctx context.Context, sitekey string) (Site, error) {
-	if !IsUUID(sitekey) {
-		return Site{}, ErrNotFound
-	}
-	site, err := s.store.GetSite(ctx, sitekey)
-	if err != nil {
-		return Site{}, fmt.Errorf("get site: %w", err)
-	}
-	return site, nil
+	return byUUID(ctx, sitekey, s.store.GetSite, "get site")
 }
 
 // UpdateSite validates and applies a partial update.
@@ -257,7 +226,7 @@ func (s *Service) RotateSecret(ctx context.Context, sitekey string) (Site, strin
 	if err != nil {
 		return Site{}, "", err
 	}
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.stamp()
 	hash := HashSecret(secret)
 	if err := s.store.RotateSecret(ctx, sitekey, site.SecretHash, hash, now); err != nil {
 		return Site{}, "", fmt.Errorf("rotate secret: %w", err)
@@ -305,17 +274,17 @@ func HashSecret(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (s *Service) newSecret() (string, error) {
+func (m minter) newSecret() (string, error) {
 	var b [20]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+	if _, err := io.ReadFull(m.rand, b[:]); err != nil {
 		return "", fmt.Errorf("generate secret: %w", err)
 	}
 	return "0x" + hex.EncodeToString(b[:]), nil
 }
 
-func (s *Service) uuid() (string, error) {
+func (m minter) uuid() (string, error) {
 	var b [16]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+	if _, err := io.ReadFull(m.rand, b[:]); err != nil {
 		return "", fmt.Errorf("generate id: %w", err)
 	}
 	b[6] = b[6]&0x0f | 0x40 // version 4

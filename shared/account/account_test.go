@@ -18,13 +18,19 @@ func newService() (*account.Service, *accounttest.Store) {
 	return account.NewService(st, func() time.Time { return now }), st
 }
 
-func mustIntegrator(t *testing.T, svc *account.Service) account.Integrator {
+// mustCreate creates an account holder with create and fails the test at once if it fails.
+func mustCreate[A, N any](t *testing.T, create func(context.Context, N) (A, error), in N) A {
 	t.Helper()
-	it, err := svc.CreateIntegrator(context.Background(), account.NewIntegrator{Name: "Example", Email: "ops@example.com", Country: "de"})
+	a, err := create(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return it
+	return a
+}
+
+func mustIntegrator(t *testing.T, svc *account.Service) account.Integrator {
+	t.Helper()
+	return mustCreate(t, svc.CreateIntegrator, account.NewIntegrator{Name: "Example", Email: "ops@example.com", Country: "de"})
 }
 
 func fieldOf(err error) string {
@@ -35,39 +41,81 @@ func fieldOf(err error) string {
 	return ""
 }
 
-func TestCreateIntegratorNormalisesAndStores(t *testing.T) {
-	svc, st := newService()
-	it, err := svc.CreateIntegrator(context.Background(), account.NewIntegrator{Name: "  Example GmbH ", Email: "Ops@Example.COM", Country: "de"})
-	if err != nil {
-		t.Fatal(err)
+// holder is one kind of account holder seen through its service and its store.
+// Integrators and customers follow the same profile rules, so the profile tests run against
+// both. Their types have the same fields, so a customer is tested converted to Integrator
+// and created from a NewIntegrator converted to NewCustomer.
+type holder struct {
+	kind   string
+	create func(context.Context, account.NewIntegrator) (account.Integrator, error)
+	get    func(ctx context.Context, id string) (account.Integrator, error) // through the service
+	stored func(ctx context.Context, id string) (account.Integrator, error) // from the store
+}
+
+func holders() []holder {
+	isvc, ist := newService()
+	csvc, cst := newCustomerService()
+	asIntegrator := func(get func(context.Context, string) (account.Customer, error)) func(context.Context, string) (account.Integrator, error) {
+		return func(ctx context.Context, id string) (account.Integrator, error) {
+			c, err := get(ctx, id)
+			return account.Integrator(c), err
+		}
 	}
-	if it.Name != "Example GmbH" || it.Email != "Ops@example.com" || it.Country != "DE" || !it.CreatedAt.Equal(now) || !account.IsUUID(it.ID) {
-		t.Fatalf("integrator %+v", it)
-	}
-	stored, err := st.GetIntegrator(context.Background(), it.ID)
-	if err != nil || stored != it {
-		t.Fatalf("stored %+v, %v", stored, err)
-	}
-	got, err := svc.GetIntegrator(context.Background(), it.ID)
-	if err != nil || got != it {
-		t.Fatalf("GetIntegrator %+v, %v", got, err)
+	return []holder{
+		{kind: "integrator", create: isvc.CreateIntegrator, get: isvc.GetIntegrator, stored: ist.GetIntegrator},
+		{
+			kind: "customer",
+			create: func(ctx context.Context, in account.NewIntegrator) (account.Integrator, error) {
+				c, err := csvc.CreateCustomer(ctx, account.NewCustomer(in))
+				return account.Integrator(c), err
+			},
+			get: asIntegrator(csvc.GetCustomer), stored: asIntegrator(cst.GetCustomer),
+		},
 	}
 }
 
-func TestCreateIntegratorValidation(t *testing.T) {
-	svc, _ := newService()
+func TestCreateNormalisesAndStores(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct{ in, want account.NewIntegrator }{
+		{account.NewIntegrator{Name: "  Example GmbH ", Email: "Ops@Example.COM", Country: "de"}, account.NewIntegrator{Name: "Example GmbH", Email: "Ops@example.com", Country: "DE"}},
+		{account.NewIntegrator{Name: " Label Buyer Ltd ", Email: "Data@Buyer.EXAMPLE", Country: "gb"}, account.NewIntegrator{Name: "Label Buyer Ltd", Email: "Data@buyer.example", Country: "GB"}},
+	}
+	for _, h := range holders() {
+		for _, c := range cases {
+			a, err := h.create(ctx, c.in)
+			if err != nil {
+				t.Fatalf("%s %+v: %v", h.kind, c.in, err)
+			}
+			if a.Name != c.want.Name || a.Email != c.want.Email || a.Country != c.want.Country || !a.CreatedAt.Equal(now) || !account.IsUUID(a.ID) {
+				t.Fatalf("%s %+v", h.kind, a)
+			}
+			stored, err := h.stored(ctx, a.ID)
+			if err != nil || stored != a {
+				t.Fatalf("%s stored %+v, %v", h.kind, stored, err)
+			}
+			got, err := h.get(ctx, a.ID)
+			if err != nil || got != a {
+				t.Fatalf("Get %s %+v, %v", h.kind, got, err)
+			}
+		}
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
 	ok := account.NewIntegrator{Name: "Example", Email: "a@example.com", Country: "US"}
 	cases := []struct {
 		name  string
 		edit  func(*account.NewIntegrator)
 		field string
 	}{
-		{"empty name", func(n *account.NewIntegrator) { n.Name = "  " }, "name"},
+		{"empty name", func(n *account.NewIntegrator) { n.Name = "" }, "name"},
+		{"blank name", func(n *account.NewIntegrator) { n.Name = "  " }, "name"},
 		{"long name", func(n *account.NewIntegrator) { n.Name = strings.Repeat("x", 101) }, "name"},
 		{"control char in name", func(n *account.NewIntegrator) { n.Name = "a\x00b" }, "name"},
 		{"missing email", func(n *account.NewIntegrator) { n.Email = "" }, "email"},
 		{"no at", func(n *account.NewIntegrator) { n.Email = "example.com" }, "email"},
 		{"display name", func(n *account.NewIntegrator) { n.Email = "Bob <bob@example.com>" }, "email"},
+		{"display name, other domain", func(n *account.NewIntegrator) { n.Email = "Bob <a@b.example>" }, "email"},
 		{"two addresses", func(n *account.NewIntegrator) { n.Email = "a@example.com, b@example.com" }, "email"},
 		{"domain without dot", func(n *account.NewIntegrator) { n.Email = "a@localhost" }, "email"},
 		{"bad domain", func(n *account.NewIntegrator) { n.Email = "a@exa_mple.com" }, "email"},
@@ -77,28 +125,31 @@ func TestCreateIntegratorValidation(t *testing.T) {
 		{"UK is not ISO", func(n *account.NewIntegrator) { n.Country = "UK" }, "country"},
 		{"unassigned code", func(n *account.NewIntegrator) { n.Country = "XX" }, "country"},
 	}
-	for _, c := range cases {
-		in := ok
-		c.edit(&in)
-		_, err := svc.CreateIntegrator(context.Background(), in)
-		if got := fieldOf(err); got != c.field {
-			t.Errorf("%s: error %v (field %q), want a validation error on %q", c.name, err, got, c.field)
+	for _, h := range holders() {
+		for _, c := range cases {
+			in := ok
+			c.edit(&in)
+			_, err := h.create(context.Background(), in)
+			if got := fieldOf(err); got != c.field {
+				t.Errorf("%s, %s: error %v (field %q), want a validation error on %q", h.kind, c.name, err, got, c.field)
+			}
 		}
-	}
-	for _, cc := range []string{"GB", "us", "AX", "SS", "BQ", "ZW"} {
-		in := ok
-		in.Country = cc
-		if _, err := svc.CreateIntegrator(context.Background(), in); err != nil {
-			t.Errorf("country %s refused: %v", cc, err)
+		for _, cc := range []string{"GB", "us", "AX", "SS", "BQ", "ZW"} {
+			in := ok
+			in.Country = cc
+			if _, err := h.create(context.Background(), in); err != nil {
+				t.Errorf("%s: country %s refused: %v", h.kind, cc, err)
+			}
 		}
 	}
 }
 
-func TestGetIntegratorUnknownOrMalformedIsNotFound(t *testing.T) {
-	svc, _ := newService()
-	for _, id := range []string{"00000000-0000-4000-8000-000000000000", "nope", "", "../../x"} {
-		if _, err := svc.GetIntegrator(context.Background(), id); !errors.Is(err, account.ErrNotFound) {
-			t.Errorf("GetIntegrator(%q): %v, want ErrNotFound", id, err)
+func TestGetUnknownOrMalformedIsNotFound(t *testing.T) {
+	for _, h := range holders() {
+		for _, id := range []string{"00000000-0000-4000-8000-000000000000", "nope", "", "../../x", "../x"} {
+			if _, err := h.get(context.Background(), id); !errors.Is(err, account.ErrNotFound) {
+				t.Errorf("get %s %q: %v, want ErrNotFound", h.kind, id, err)
+			}
 		}
 	}
 }
@@ -308,17 +359,18 @@ func TestAllowsHostname(t *testing.T) {
 }
 
 func TestExactlyTheAssignedCountryCodesAreAccepted(t *testing.T) {
-	svc, _ := newService()
-	accepted := 0
-	for a := 'A'; a <= 'Z'; a++ {
-		for b := 'A'; b <= 'Z'; b++ {
-			in := account.NewIntegrator{Name: "x", Email: "a@example.com", Country: string([]rune{a, b})}
-			if _, err := svc.CreateIntegrator(context.Background(), in); err == nil {
-				accepted++
+	for _, h := range holders() {
+		accepted := 0
+		for a := 'A'; a <= 'Z'; a++ {
+			for b := 'A'; b <= 'Z'; b++ {
+				in := account.NewIntegrator{Name: "x", Email: "a@example.com", Country: string([]rune{a, b})}
+				if _, err := h.create(context.Background(), in); err == nil {
+					accepted++
+				}
 			}
 		}
-	}
-	if accepted != 249 {
-		t.Fatalf("%d country codes accepted, ISO 3166-1 assigns 249", accepted)
+		if accepted != 249 {
+			t.Fatalf("%s: %d country codes accepted, ISO 3166-1 assigns 249", h.kind, accepted)
+		}
 	}
 }

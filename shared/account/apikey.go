@@ -42,14 +42,16 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func newAPIKey(r io.Reader) (id, key string, err error) {
+// newAPIKey mints a key shaped like an API key under prefix (APIKeyPrefix or
+// IntegratorKeyPrefix, which have the same length).
+func newAPIKey(r io.Reader, prefix string) (id, key string, err error) {
 	var b [KeyIDLen/2 + keySecretLen/2]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return "", "", fmt.Errorf("generate API key: %w", err)
 	}
 	h := hex.EncodeToString(b[:])
 	id = h[:KeyIDLen]
-	return id, APIKeyPrefix + id + "_" + h[KeyIDLen:], nil
+	return id, prefix + id + "_" + h[KeyIDLen:], nil
 }
 
 func isLowerHex(s string) bool {

@@ -2,12 +2,8 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 )
 
@@ -73,93 +69,46 @@ type CustomerStore interface {
 // CustomerService is the customer-account logic: validation, ids, API keys.
 type CustomerService struct {
 	store CustomerStore
-	now   func() time.Time
-	rand  io.Reader
+	minter
 }
 
 // NewCustomerService returns a CustomerService over store using now as its clock.
 func NewCustomerService(store CustomerStore, now func() time.Time) *CustomerService {
-	if now == nil {
-		now = time.Now
-	}
-	return &CustomerService{store: store, now: now, rand: rand.Reader}
+	return &CustomerService{store: store, minter: newMinter(now)}
 }
 
 // CreateCustomer validates and stores a new customer.
 func (s *CustomerService) CreateCustomer(ctx context.Context, in NewCustomer) (Customer, error) {
-	name, email, country, err := validProfile(in.Name, in.Email, in.Country)
-	if err != nil {
-		return Customer{}, err
-	}
-	id, err := newUUID(s.rand)
-	if err != nil {
-		return Customer{}, err
-	}
-	c := Customer{ID: id, Name: name, Email: email, Country: country, CreatedAt: s.now().UTC().Truncate(time.Second)}
-	if err := s.store.CreateCustomer(ctx, c); err != nil {
-		return Customer{}, fmt.Errorf("create customer: %w", err)
-	}
-	return c, nil
+	return createAccount(ctx, s.minter, in.Name, in.Email, in.Country, s.store.CreateCustomer, "create customer")
 }
 
 // GetCustomer returns a customer (ErrNotFound for an unknown or malformed id).
 func (s *CustomerService) GetCustomer(ctx context.Context, id string) (Customer, error) {
-	if !IsUUID(id) {
-		return Customer{}, ErrNotFound
-	}
-	c, err := s.store.GetCustomer(ctx, id)
-	if err != nil {
-		return Customer{}, fmt.Errorf("get customer: %w", err)
-	}
-	return c, nil
+	return byUUID(ctx, id, s.store.GetCustomer, "get customer")
 }
 
 // ListAPIKeys returns a customer's keys (without the keys themselves), oldest first.
 func (s *CustomerService) ListAPIKeys(ctx context.Context, customerID string) ([]APIKey, error) {
-	if !IsUUID(customerID) {
-		return nil, ErrNotFound
-	}
-	keys, err := s.store.ListAPIKeys(ctx, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
-	}
-	return keys, nil
+	return byUUID(ctx, customerID, s.store.ListAPIKeys, "list API keys")
 }
 
 // CreateAPIKey gives a customer a new API key and returns it with the key. The key is
 // returned only here: only its hash is stored.
 func (s *CustomerService) CreateAPIKey(ctx context.Context, customerID, name string) (APIKey, string, error) {
-	if !IsUUID(customerID) {
-		return APIKey{}, "", ErrNotFound
-	}
-	if name = strings.TrimSpace(name); name != "" {
-		n, err := validName(name)
-		if err != nil {
-			return APIKey{}, "", err
-		}
-		name = n
-	}
-	id, key, err := newAPIKey(s.rand)
+	m, err := s.newKey(customerID, name, APIKeyPrefix)
 	if err != nil {
 		return APIKey{}, "", err
 	}
-	k := APIKey{ID: id, CustomerID: customerID, Name: name, Hash: HashAPIKey(key), CreatedAt: s.now().UTC().Truncate(time.Second)}
+	k := APIKey{ID: m.ID, CustomerID: customerID, Name: m.Name, Hash: HashAPIKey(m.Key), CreatedAt: m.CreatedAt}
 	if err := s.store.CreateAPIKey(ctx, k); err != nil {
 		return APIKey{}, "", fmt.Errorf("create API key: %w", err)
 	}
-	return k, key, nil
+	return k, m.Key, nil
 }
 
 // RevokeAPIKey stops a key from working at once. Revoking a revoked key is not an error.
 func (s *CustomerService) RevokeAPIKey(ctx context.Context, customerID, keyID string) (APIKey, error) {
-	if !IsUUID(customerID) || !IsAPIKeyID(keyID) {
-		return APIKey{}, ErrNotFound
-	}
-	k, err := s.store.RevokeAPIKey(ctx, customerID, keyID, s.now().UTC().Truncate(time.Second))
-	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke API key: %w", err)
-	}
-	return k, nil
+	return revokeKey(ctx, s.minter, customerID, keyID, s.store.RevokeAPIKey, "revoke API key")
 }
 
 // Authenticate returns the record of a working API key: ErrInvalidKey (no lookup made) if
@@ -167,33 +116,4 @@ func (s *CustomerService) RevokeAPIKey(ctx context.Context, customerID, keyID st
 // one strongly consistent read.
 func (s *CustomerService) Authenticate(ctx context.Context, key string) (APIKey, error) {
 	return authenticate(ctx, key, ParseAPIKey, s.store.GetAPIKey, func(k APIKey) string { return k.Hash }, "API key")
-}
-
-// authenticate resolves a key of any owner: parse (no lookup for a malformed key), one read
-// by the key's id, then proof of possession — the id part is not secret, only the hash of
-// the whole key is. Unknown, wrong and revoked keys are all ErrInvalidKey.
-func authenticate[K interface{ Revoked() bool }](ctx context.Context, key string, parse func(string) (string, bool),
-	get func(context.Context, string) (K, error), hash func(K) string, what string) (K, error) {
-	var none K
-	id, ok := parse(key)
-	if !ok {
-		return none, ErrInvalidKey
-	}
-	k, err := get(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return none, ErrInvalidKey
-	}
-	if err != nil {
-		return none, fmt.Errorf("look up %s: %w", what, err)
-	}
-	if subtle.ConstantTimeCompare([]byte(hash(k)), []byte(HashAPIKey(key))) != 1 || k.Revoked() {
-		return none, ErrInvalidKey
-	}
-	return k, nil
-}
-
-// newUUID returns a random version 4 UUID.
-func newUUID(r io.Reader) (string, error) {
-	s := &Service{rand: r}
-	return s.uuid()
 }

@@ -2,9 +2,7 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 )
@@ -83,65 +81,36 @@ type IntegratorKeyStore interface {
 // IntegratorKeyService issues, revokes and checks integrator API keys.
 type IntegratorKeyService struct {
 	store IntegratorKeyStore
-	now   func() time.Time
-	rand  io.Reader
+	minter
 }
 
 // NewIntegratorKeyService returns an IntegratorKeyService over store using now as its clock.
 func NewIntegratorKeyService(store IntegratorKeyStore, now func() time.Time) *IntegratorKeyService {
-	if now == nil {
-		now = time.Now
-	}
-	return &IntegratorKeyService{store: store, now: now, rand: rand.Reader}
+	return &IntegratorKeyService{store: store, minter: newMinter(now)}
 }
 
 // CreateKey gives an integrator a new API key and returns it with the key, which is
 // returned only here: only its hash is stored.
 func (s *IntegratorKeyService) CreateKey(ctx context.Context, integratorID, name string) (IntegratorKey, string, error) {
-	if !IsUUID(integratorID) {
-		return IntegratorKey{}, "", ErrNotFound
-	}
-	if name = strings.TrimSpace(name); name != "" {
-		n, err := validName(name)
-		if err != nil {
-			return IntegratorKey{}, "", err
-		}
-		name = n
-	}
-	id, customerShaped, err := newAPIKey(s.rand)
+	m, err := s.newKey(integratorID, name, IntegratorKeyPrefix)
 	if err != nil {
 		return IntegratorKey{}, "", err
 	}
-	key := IntegratorKeyPrefix + customerShaped[len(APIKeyPrefix):]
-	k := IntegratorKey{ID: id, IntegratorID: integratorID, Name: name, Hash: HashAPIKey(key), CreatedAt: s.now().UTC().Truncate(time.Second)}
+	k := IntegratorKey{ID: m.ID, IntegratorID: integratorID, Name: m.Name, Hash: HashAPIKey(m.Key), CreatedAt: m.CreatedAt}
 	if err := s.store.CreateIntegratorKey(ctx, k); err != nil {
 		return IntegratorKey{}, "", fmt.Errorf("create integrator key: %w", err)
 	}
-	return k, key, nil
+	return k, m.Key, nil
 }
 
 // ListKeys returns an integrator's keys (without the keys themselves), oldest first.
 func (s *IntegratorKeyService) ListKeys(ctx context.Context, integratorID string) ([]IntegratorKey, error) {
-	if !IsUUID(integratorID) {
-		return nil, ErrNotFound
-	}
-	keys, err := s.store.ListIntegratorKeys(ctx, integratorID)
-	if err != nil {
-		return nil, fmt.Errorf("list integrator keys: %w", err)
-	}
-	return keys, nil
+	return byUUID(ctx, integratorID, s.store.ListIntegratorKeys, "list integrator keys")
 }
 
 // RevokeKey stops a key from working at once. Revoking a revoked key is not an error.
 func (s *IntegratorKeyService) RevokeKey(ctx context.Context, integratorID, keyID string) (IntegratorKey, error) {
-	if !IsUUID(integratorID) || !IsAPIKeyID(keyID) {
-		return IntegratorKey{}, ErrNotFound
-	}
-	k, err := s.store.RevokeIntegratorKey(ctx, integratorID, keyID, s.now().UTC().Truncate(time.Second))
-	if err != nil {
-		return IntegratorKey{}, fmt.Errorf("revoke integrator key: %w", err)
-	}
-	return k, nil
+	return revokeKey(ctx, s.minter, integratorID, keyID, s.store.RevokeIntegratorKey, "revoke integrator key")
 }
 
 // Authenticate returns the record of a working integrator key: ErrInvalidKey (no lookup

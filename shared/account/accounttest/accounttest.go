@@ -26,43 +26,54 @@ type Store struct {
 
 var _ account.Store = (*Store)(nil)
 
-func (s *Store) init() {
+// lock takes the mutex and makes the maps on first use, so the zero Store is ready; every
+// method starts with defer s.lock()().
+func (s *Store) lock() (unlock func()) {
+	s.mu.Lock()
 	if s.integrators == nil {
 		s.integrators = map[string]account.Integrator{}
 		s.sites = map[string]account.Site{}
 		s.secrets = map[string]string{}
+		s.customers = map[string]account.Customer{}
+		s.apiKeys = map[string]account.APIKey{}
 	}
+	return s.mu.Unlock
+}
+
+// insert stores v under id unless the id is taken (ErrConflict), like the adapter's
+// conditional put.
+func insert[V any](m map[string]V, id string, v V) error {
+	if _, ok := m[id]; ok {
+		return account.ErrConflict
+	}
+	m[id] = v
+	return nil
+}
+
+// lookup returns the record stored under id (ErrNotFound).
+func lookup[V any](m map[string]V, id string) (V, error) {
+	v, ok := m[id]
+	if !ok {
+		return v, account.ErrNotFound
+	}
+	return v, nil
 }
 
 // CreateIntegrator implements account.Store.
 func (s *Store) CreateIntegrator(_ context.Context, in account.Integrator) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	if _, ok := s.integrators[in.ID]; ok {
-		return account.ErrConflict
-	}
-	s.integrators[in.ID] = in
-	return nil
+	defer s.lock()()
+	return insert(s.integrators, in.ID, in)
 }
 
 // GetIntegrator implements account.Store.
 func (s *Store) GetIntegrator(_ context.Context, id string) (account.Integrator, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	in, ok := s.integrators[id]
-	if !ok {
-		return account.Integrator{}, account.ErrNotFound
-	}
-	return in, nil
+	defer s.lock()()
+	return lookup(s.integrators, id)
 }
 
 // CreateSite implements account.Store.
 func (s *Store) CreateSite(_ context.Context, site account.Site) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
+	defer s.lock()()
 	if _, ok := s.integrators[site.IntegratorID]; !ok {
 		return account.ErrNotFound
 	}
@@ -80,12 +91,10 @@ func (s *Store) CreateSite(_ context.Context, site account.Site) error {
 
 // GetSite implements account.Store.
 func (s *Store) GetSite(_ context.Context, sitekey string) (account.Site, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	site, ok := s.sites[sitekey]
-	if !ok {
-		return account.Site{}, account.ErrNotFound
+	defer s.lock()()
+	site, err := lookup(s.sites, sitekey)
+	if err != nil {
+		return account.Site{}, err
 	}
 	site.Hostnames = slices.Clone(site.Hostnames)
 	return site, nil
@@ -93,12 +102,10 @@ func (s *Store) GetSite(_ context.Context, sitekey string) (account.Site, error)
 
 // UpdateSite implements account.Store.
 func (s *Store) UpdateSite(_ context.Context, sitekey string, u account.SiteUpdate) (account.Site, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	site, ok := s.sites[sitekey]
-	if !ok {
-		return account.Site{}, account.ErrNotFound
+	defer s.lock()()
+	site, err := lookup(s.sites, sitekey)
+	if err != nil {
+		return account.Site{}, err
 	}
 	if u.Name != nil {
 		site.Name = *u.Name
@@ -116,12 +123,10 @@ func (s *Store) UpdateSite(_ context.Context, sitekey string, u account.SiteUpda
 
 // RotateSecret implements account.Store.
 func (s *Store) RotateSecret(_ context.Context, sitekey, oldHash, newHash string, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	site, ok := s.sites[sitekey]
-	if !ok {
-		return account.ErrNotFound
+	defer s.lock()()
+	site, err := lookup(s.sites, sitekey)
+	if err != nil {
+		return err
 	}
 	if site.SecretHash != oldHash {
 		return account.ErrConflict
@@ -138,9 +143,7 @@ func (s *Store) RotateSecret(_ context.Context, sitekey, oldHash, newHash string
 
 // SiteBySecretHash implements account.Store.
 func (s *Store) SiteBySecretHash(_ context.Context, hash string) (account.Site, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
+	defer s.lock()()
 	key, ok := s.secrets[hash]
 	if !ok {
 		return account.Site{}, account.ErrNotFound

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,8 +18,7 @@ import (
 // both run it, so tests written against one hold for the other. newStore returns the store
 // under test for a subtest; it may return the same store every time.
 func TestStore(t *testing.T, newStore func(t *testing.T) account.Store) {
-	ctx := context.Background()
-	at := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+	ctx, at := context.Background(), contractTime
 	// Every subtest uses ids and secrets of its own, so newStore may hand out one shared
 	// store (a DynamoDB table is slow to create).
 	var n atomic.Int64
@@ -58,16 +58,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.Store) {
 
 	t.Run("integrator round trip", func(t *testing.T) {
 		s, f := withIntegrator(t)
-		got, err := s.GetIntegrator(ctx, f.integrator.ID)
-		if err != nil || got != f.integrator {
-			t.Fatalf("GetIntegrator = %+v, %v; want %+v", got, err, f.integrator)
-		}
-		if err := s.CreateIntegrator(ctx, f.integrator); !errors.Is(err, account.ErrConflict) {
-			t.Fatalf("second CreateIntegrator with the same id: %v, want ErrConflict", err)
-		}
-		if _, err := s.GetIntegrator(ctx, f.unknown); !errors.Is(err, account.ErrNotFound) {
-			t.Fatalf("unknown integrator: %v, want ErrNotFound", err)
-		}
+		checkRoundTrip(t, "Integrator", f.integrator, f.integrator.ID, f.unknown, s.CreateIntegrator, s.GetIntegrator)
 	})
 
 	t.Run("site round trip and secret lookup", func(t *testing.T) {
@@ -219,6 +210,28 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.Store) {
 			t.Fatalf("%d secrets work after concurrent rotations, want 1", live)
 		}
 	})
+}
+
+// contractTime is when the contract tests' records were created.
+var contractTime = time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+
+// checkRoundTrip checks what every kind of account holder's Create and Get promise, given a
+// holder a that is stored under id: Get returns a, a second Create with the same id is
+// ErrConflict, and an id never stored (unknown) is ErrNotFound.
+func checkRoundTrip[A comparable](t *testing.T, kind string, a A, id, unknown string,
+	create func(context.Context, A) error, get func(context.Context, string) (A, error)) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := get(ctx, id)
+	if err != nil || got != a {
+		t.Fatalf("Get%s = %+v, %v; want %+v", kind, got, err, a)
+	}
+	if err := create(ctx, a); !errors.Is(err, account.ErrConflict) {
+		t.Fatalf("second Create%s with the same id: %v, want ErrConflict", kind, err)
+	}
+	if _, err := get(ctx, unknown); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("unknown %s: %v, want ErrNotFound", strings.ToLower(kind), err)
+	}
 }
 
 func equalSite(a, b account.Site) bool {

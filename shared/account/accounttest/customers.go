@@ -11,69 +11,36 @@ import (
 
 var _ account.CustomerStore = (*Store)(nil)
 
-func (s *Store) initCustomers() {
-	if s.customers == nil {
-		s.customers = map[string]account.Customer{}
-		s.apiKeys = map[string]account.APIKey{}
-	}
-}
-
 // CreateCustomer implements account.CustomerStore.
 func (s *Store) CreateCustomer(_ context.Context, c account.Customer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initCustomers()
-	if _, ok := s.customers[c.ID]; ok {
-		return account.ErrConflict
-	}
-	s.customers[c.ID] = c
-	return nil
+	defer s.lock()()
+	return insert(s.customers, c.ID, c)
 }
 
 // GetCustomer implements account.CustomerStore.
 func (s *Store) GetCustomer(_ context.Context, id string) (account.Customer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initCustomers()
-	c, ok := s.customers[id]
-	if !ok {
-		return account.Customer{}, account.ErrNotFound
-	}
-	return c, nil
+	defer s.lock()()
+	return lookup(s.customers, id)
 }
 
 // CreateAPIKey implements account.CustomerStore.
 func (s *Store) CreateAPIKey(_ context.Context, k account.APIKey) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initCustomers()
+	defer s.lock()()
 	if _, ok := s.customers[k.CustomerID]; !ok {
 		return account.ErrNotFound
 	}
-	if _, ok := s.apiKeys[k.ID]; ok {
-		return account.ErrConflict
-	}
-	s.apiKeys[k.ID] = k
-	return nil
+	return insert(s.apiKeys, k.ID, k)
 }
 
 // GetAPIKey implements account.CustomerStore.
 func (s *Store) GetAPIKey(_ context.Context, id string) (account.APIKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initCustomers()
-	k, ok := s.apiKeys[id]
-	if !ok {
-		return account.APIKey{}, account.ErrNotFound
-	}
-	return k, nil
+	defer s.lock()()
+	return lookup(s.apiKeys, id)
 }
 
 // ListAPIKeys implements account.CustomerStore.
 func (s *Store) ListAPIKeys(_ context.Context, customerID string) ([]account.APIKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initCustomers()
+	defer s.lock()()
 	var out []account.APIKey
 	for _, k := range s.apiKeys {
 		if k.CustomerID == customerID {
@@ -88,9 +55,7 @@ func (s *Store) ListAPIKeys(_ context.Context, customerID string) ([]account.API
 
 // RevokeAPIKey implements account.CustomerStore.
 func (s *Store) RevokeAPIKey(_ context.Context, customerID, keyID string, at time.Time) (account.APIKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initCustomers()
+	defer s.lock()()
 	k, ok := s.apiKeys[keyID]
 	if !ok || k.CustomerID != customerID {
 		return account.APIKey{}, account.ErrNotFound

@@ -15,8 +15,7 @@ import (
 // DynamoDB adapter both run it. newStore may return the same store every time: every
 // subtest uses ids of its own.
 func TestCustomerStore(t *testing.T, newStore func(t *testing.T) account.CustomerStore) {
-	ctx := context.Background()
-	at := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+	ctx, at := context.Background(), contractTime
 	var n atomic.Int64
 	customer := func() account.Customer {
 		return account.Customer{ID: fmt.Sprintf("5b1e0c2d-3a4f-4e6d-9c8b-%012x", n.Add(1)), Name: "Label Buyer Ltd", Email: "data@buyer.example", Country: "GB", CreatedAt: at}
@@ -39,16 +38,7 @@ func TestCustomerStore(t *testing.T, newStore func(t *testing.T) account.Custome
 
 	t.Run("customer round trip", func(t *testing.T) {
 		s, c := withCustomer(t)
-		got, err := s.GetCustomer(ctx, c.ID)
-		if err != nil || got != c {
-			t.Fatalf("GetCustomer = %+v, %v; want %+v", got, err, c)
-		}
-		if err := s.CreateCustomer(ctx, c); !errors.Is(err, account.ErrConflict) {
-			t.Fatalf("second CreateCustomer with the same id: %v, want ErrConflict", err)
-		}
-		if _, err := s.GetCustomer(ctx, customer().ID); !errors.Is(err, account.ErrNotFound) {
-			t.Fatalf("unknown customer: %v, want ErrNotFound", err)
-		}
+		checkRoundTrip(t, "Customer", c, c.ID, customer().ID, s.CreateCustomer, s.GetCustomer)
 	})
 
 	t.Run("key round trip and duplicate id", func(t *testing.T) {
