@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/crowdgate/crowdgate/functions/admin/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/account/accounttest"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // The material the events/admin/customers files use.
@@ -125,41 +125,31 @@ func TestCustomerEvents(t *testing.T) {
 			}
 		}},
 	}
-	files, _ := filepath.Glob("../../../events/admin/customers/*.json")
-	if len(files) != len(expect) {
-		t.Fatalf("%d event files, %d expectations: keep them in step", len(files), len(expect))
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			w, ok := expect[filepath.Base(file)]
-			if !ok {
-				t.Fatal("no expectation for this event")
-			}
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ev events.APIGatewayV2HTTPRequest
-			if err := json.Unmarshal(raw, &ev); err != nil {
-				t.Fatal(err)
-			}
-			f := newCustFix(t)
-			resp, err := f.h.ProxyWithContext(ctx, ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var body map[string]any
-			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-				t.Fatalf("body %q", resp.Body)
-			}
-			if resp.StatusCode != w.status || errCode(body) != w.code {
-				t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
-			}
-			if w.check != nil {
-				w.check(t, f, body)
-			}
-		})
-	}
+	platformtest.EachEvent(t, "../../../events/admin/customers", expect, func(t *testing.T, file string, w want) {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		f := newCustFix(t)
+		resp, err := f.h.ProxyWithContext(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+			t.Fatalf("body %q", resp.Body)
+		}
+		if resp.StatusCode != w.status || errCode(body) != w.code {
+			t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
+		}
+		if w.check != nil {
+			w.check(t, f, body)
+		}
+	})
 }
 
 func TestCustomerRoutesRefuseBadInput(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -142,30 +141,20 @@ func TestEvents(t *testing.T) {
 			}
 		}},
 	}
-	files, _ := filepath.Glob("../../../events/admin/*.json")
-	if len(files) != len(expect) {
-		t.Fatalf("%d event files, %d expectations: keep them in step", len(files), len(expect))
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			w, ok := expect[filepath.Base(file)]
-			if !ok {
-				t.Fatal("no expectation for this event")
-			}
-			f := newFix(t)
-			resp := platformtest.ReplayHTTP(t, f.h, file)
-			var body map[string]any
-			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-				t.Fatalf("body %q", resp.Body)
-			}
-			if resp.StatusCode != w.status || errCode(body) != w.code {
-				t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
-			}
-			if w.check != nil {
-				w.check(t, f, body)
-			}
-		})
-	}
+	platformtest.EachEvent(t, "../../../events/admin", expect, func(t *testing.T, file string, w want) {
+		f := newFix(t)
+		resp := platformtest.ReplayHTTP(t, f.h, file)
+		var body map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+			t.Fatalf("body %q", resp.Body)
+		}
+		if resp.StatusCode != w.status || errCode(body) != w.code {
+			t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
+		}
+		if w.check != nil {
+			w.check(t, f, body)
+		}
+	})
 }
 
 func asStrings(v any) []string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,32 +91,22 @@ func TestIntegratorKeyEvents(t *testing.T) {
 		}},
 		"admin-revoke-integrator-key-other-integrator.json": {404, "key_not_found", 0, nil},
 	}
-	files, _ := filepath.Glob("../../../events/admin/integratorkeys/*.json")
-	if len(files) != len(expect) {
-		t.Fatalf("%d event files, %d expectations: keep them in step", len(files), len(expect))
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			w, ok := expect[filepath.Base(file)]
-			if !ok {
-				t.Fatal("no expectation for this event")
-			}
-			var revoked []string
-			h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil),
-				Customers: account.NewCustomerService(&accounttest.Store{}, nil), IntegratorKeys: newIntKeyFix(&revoked)})
-			resp := platformtest.ReplayHTTP(t, h, file)
-			var body map[string]any
-			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-				t.Fatalf("body %q", resp.Body)
-			}
-			if resp.StatusCode != w.status || errCode(body) != w.code || len(revoked) != w.revoked {
-				t.Fatalf("got %d %s, %d revocations; want %d %q, %d", resp.StatusCode, resp.Body, len(revoked), w.status, w.code, w.revoked)
-			}
-			if w.check != nil {
-				w.check(t, body)
-			}
-		})
-	}
+	platformtest.EachEvent(t, "../../../events/admin/integratorkeys", expect, func(t *testing.T, file string, w want) {
+		var revoked []string
+		h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil),
+			Customers: account.NewCustomerService(&accounttest.Store{}, nil), IntegratorKeys: newIntKeyFix(&revoked)})
+		resp := platformtest.ReplayHTTP(t, h, file)
+		var body map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+			t.Fatalf("body %q", resp.Body)
+		}
+		if resp.StatusCode != w.status || errCode(body) != w.code || len(revoked) != w.revoked {
+			t.Fatalf("got %d %s, %d revocations; want %d %q, %d", resp.StatusCode, resp.Body, len(revoked), w.status, w.code, w.revoked)
+		}
+		if w.check != nil {
+			w.check(t, body)
+		}
+	})
 }
 
 func TestIntegratorKeyRoutesRefuseBadInput(t *testing.T) {

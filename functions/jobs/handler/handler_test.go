@@ -10,7 +10,6 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,33 +242,23 @@ func TestEvents(t *testing.T) {
 			}
 		}},
 	}
-	files, _ := filepath.Glob("../../../events/jobs/*.json")
-	if len(files) != len(expect) {
-		t.Fatalf("%d event files, %d expectations: keep them in step", len(files), len(expect))
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			w, ok := expect[filepath.Base(file)]
-			if !ok {
-				t.Fatal("no expectation for this event")
-			}
-			f := newFix(t)
-			resp := platformtest.ReplayHTTP(t, f.h, file)
-			var body map[string]any
-			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-				t.Fatalf("body %q", resp.Body)
-			}
-			if resp.StatusCode != w.status || errCode(body) != w.code {
-				t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
-			}
-			if w.status == 401 && http.Header(resp.MultiValueHeaders).Get("WWW-Authenticate") == "" && resp.Headers["Www-Authenticate"] == "" {
-				t.Fatalf("401 without WWW-Authenticate: %v %v", resp.Headers, resp.MultiValueHeaders)
-			}
-			if w.check != nil {
-				w.check(t, f, body)
-			}
-		})
-	}
+	platformtest.EachEvent(t, "../../../events/jobs", expect, func(t *testing.T, file string, w want) {
+		f := newFix(t)
+		resp := platformtest.ReplayHTTP(t, f.h, file)
+		var body map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+			t.Fatalf("body %q", resp.Body)
+		}
+		if resp.StatusCode != w.status || errCode(body) != w.code {
+			t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
+		}
+		if w.status == 401 && http.Header(resp.MultiValueHeaders).Get("WWW-Authenticate") == "" && resp.Headers["Www-Authenticate"] == "" {
+			t.Fatalf("401 without WWW-Authenticate: %v %v", resp.Headers, resp.MultiValueHeaders)
+		}
+		if w.check != nil {
+			w.check(t, f, body)
+		}
+	})
 }
 
 func (f *fix) do(t *testing.T, method, path, key, body string) (int, map[string]any) {

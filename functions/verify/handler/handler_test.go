@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,30 +196,20 @@ func TestEvents(t *testing.T) {
 		"verify-dummy-passcode.json":   {200, false, "not-using-dummy-passcode"},
 		"verify-get.json":              {405, false, "bad-request"},
 	}
-	files, _ := filepath.Glob("../../../events/verify/*.json")
-	if len(files) != len(expect) {
-		t.Fatalf("%d event files, %d expectations: keep them in step", len(files), len(expect))
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			w, ok := expect[filepath.Base(file)]
-			if !ok {
-				t.Fatal("no expectation for this event")
-			}
-			resp := replay(t, newFix(t), file)
-			var body map[string]any
-			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-				t.Fatalf("body %q", resp.Body)
-			}
-			codes := []string{}
-			for _, c := range asSlice(body["error-codes"]) {
-				codes = append(codes, c.(string))
-			}
-			if resp.StatusCode != w.status || body["success"] != w.success || strings.Join(codes, ",") != w.codes {
-				t.Fatalf("got %d %s; want %d success=%v codes=%q", resp.StatusCode, resp.Body, w.status, w.success, w.codes)
-			}
-		})
-	}
+	platformtest.EachEvent(t, "../../../events/verify", expect, func(t *testing.T, file string, w want) {
+		resp := replay(t, newFix(t), file)
+		var body map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+			t.Fatalf("body %q", resp.Body)
+		}
+		codes := []string{}
+		for _, c := range asSlice(body["error-codes"]) {
+			codes = append(codes, c.(string))
+		}
+		if resp.StatusCode != w.status || body["success"] != w.success || strings.Join(codes, ",") != w.codes {
+			t.Fatalf("got %d %s; want %d success=%v codes=%q", resp.StatusCode, resp.Body, w.status, w.success, w.codes)
+		}
+	})
 }
 
 func asSlice(v any) []any {

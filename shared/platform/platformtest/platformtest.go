@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -58,4 +59,28 @@ func FailedIDs(resp events.SQSEventResponse) []string {
 		ids = append(ids, f.ItemIdentifier)
 	}
 	return ids
+}
+
+// EachEvent runs a subtest per sample event in dir (its *.json files), named after the
+// file and given the expectation keyed by that name. Files and expectations must match one
+// to one, so a new sample event cannot go untested and a removed one cannot leave a dead
+// expectation behind.
+func EachEvent[W any](t *testing.T, dir string, expect map[string]W, run func(t *testing.T, file string, want W)) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample events in %s (%v)", dir, err)
+	}
+	if len(files) != len(expect) {
+		t.Fatalf("%d event files in %s, %d expectations: keep them in step", len(files), dir, len(expect))
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			w, ok := expect[filepath.Base(file)]
+			if !ok {
+				t.Fatal("no expectation for this event")
+			}
+			run(t, file, w)
+		})
+	}
 }
