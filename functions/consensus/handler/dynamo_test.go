@@ -17,6 +17,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/consensus/handler"
 	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/job"
@@ -434,5 +435,58 @@ func TestPoisonMessagesEndInTheDeadLetterQueue(t *testing.T) {
 	}
 	if e := w.entry(t, "reviews", "r-2"); e.AnswerCount != 1 {
 		t.Errorf("the good message's item r-2 has %d answers, want 1", e.AnswerCount)
+	}
+}
+
+// racingStore loses the version race on the writes it names, as when a consumer moved
+// a record between the pass's read and its write.
+type racingStore struct {
+	handler.Store
+	item, answerer string
+}
+
+func (s racingStore) PutItem(ctx context.Context, jobID string, it dynamo.ConsensusItem) error {
+	if it.ID == s.item {
+		return job.ErrConflict
+	}
+	return s.Store.PutItem(ctx, jobID, it)
+}
+
+func (s racingStore) PutAnswerer(ctx context.Context, jobID string, w consensus.AnswererState, expires time.Time) error {
+	if w.Answerer == s.answerer {
+		return job.ErrConflict
+	}
+	return s.Store.PutAnswerer(ctx, jobID, w, expires)
+}
+
+// A re-estimation pass that loses a race on a record leaves that record as it was, writes
+// the rest, and reports the conflicts; the next pass corrects the skipped record.
+func TestReestimationSkipsRecordsThatMovedAndCountsThem(t *testing.T) {
+	const items, answerers = 6, 4
+	w := newWorld(t)
+	j := crowdJob("crowd", 2, 50, 1) // items stay open, so every item is written back
+	w.seed(t, j, crowdItems(j, items)...)
+	deliver(t, w.consumer(t), crowd(j.ID, items, answerers, 3), 1)
+	before := w.results(t, j.ID)
+	jc, err := w.store.LoadJob(context.Background(), j.ID, 2)
+	if err != nil || len(jc.Items) != items || len(jc.Answerers) != answerers {
+		t.Fatalf("loaded %d items, %d answerers (%v)", len(jc.Items), len(jc.Answerers), err)
+	}
+	racing := racingStore{Store: w.store, item: jc.Items[0].ID, answerer: jc.Answerers[0].Answerer}
+
+	rep, err := handler.Reestimate(context.Background(), racing, j, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ItemsWritten != items-1 || rep.AnswerersWritten != answerers-1 || rep.Conflicts != 2 {
+		t.Errorf("report %+v; want %d items and %d answerers written, 2 conflicts", rep, items-1, answerers-1)
+	}
+	if after := w.results(t, j.ID)[racing.item]; after.State != before[racing.item].State {
+		t.Errorf("the item that moved was overwritten:\n%s\n%s", before[racing.item].State, after.State)
+	}
+
+	rep, err = handler.Reestimate(context.Background(), w.store, j, time.Now())
+	if err != nil || rep.Conflicts != 0 || rep.ItemsWritten != items || rep.AnswerersWritten != answerers {
+		t.Errorf("next pass: %+v (%v); want everything written", rep, err)
 	}
 }
