@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -74,15 +73,7 @@ func a11yItemOf(pk, kind, subject string, created, expires time.Time) a11yItem {
 func a11ySubjectPK(subject string) string { return A11YPrefix + "SUBJECT#" + subject }
 
 func (a *Accessibility) put(ctx context.Context, it a11yItem) error {
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", it.Kind, err)
-	}
-	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if err != nil {
-		return fmt.Errorf("put %s: %w", it.Kind, err)
-	}
-	return nil
+	return putNew(ctx, a.api, a.table, it, nil, it.Kind)
 }
 
 // PutSignup implements accessibility.Store.
@@ -122,16 +113,10 @@ func (a *Accessibility) PutToken(ctx context.Context, t accessibility.Token) err
 // Token implements accessibility.Store; an expired token DynamoDB has not deleted yet
 // does not work.
 func (a *Accessibility) Token(ctx context.Context, hash string, now time.Time) (accessibility.Token, error) {
-	out, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.table, Key: Key(A11YPrefix+"TOKEN#"+hash, a11ySK), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return accessibility.Token{}, fmt.Errorf("get accessibility token: %w", err)
-	}
-	if len(out.Item) == 0 || Expired(out.Item, now) {
-		return accessibility.Token{}, accessibility.ErrTokenRequired
-	}
 	var it a11yItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return accessibility.Token{}, fmt.Errorf("decode accessibility token: %w", err)
+	err := getDecoded(ctx, a.api, a.table, Key(A11YPrefix+"TOKEN#"+hash, a11ySK), now, &it, accessibility.ErrTokenRequired, "accessibility token")
+	if err != nil {
+		return accessibility.Token{}, err
 	}
 	if !now.Before(it.ExpiresAt) {
 		return accessibility.Token{}, accessibility.ErrTokenRequired
@@ -168,17 +153,9 @@ func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now t
 		if err == nil {
 			return true, winEnd(out.Attributes), nil
 		}
-		var cf *types.ConditionalCheckFailedException
-		if !errors.As(err, &cf) {
+		item, err := conditionFailedItem(ctx, a.api, a.table, Key(pk, a11ySK), err)
+		if err != nil {
 			return false, time.Time{}, fmt.Errorf("count %s: %w", c.Key, err)
-		}
-		item := cf.Item
-		if item == nil {
-			got, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.table, Key: Key(pk, a11ySK), ConsistentRead: aws.Bool(true)})
-			if err != nil {
-				return false, time.Time{}, fmt.Errorf("read counter: %w", err)
-			}
-			item = got.Item
 		}
 		if len(item) > 0 && winEnd(item).Unix() > now.Unix() {
 			return false, winEnd(item), nil // the window is open and full
@@ -231,26 +208,20 @@ func (a *Accessibility) AccessibilityOf(ctx context.Context, subjectHash string)
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: a11ySubjectPK(subjectHash)}},
 	}
 	var out []privacy.AccessibilityRecord
-	for {
-		page, err := a.api.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("query accessibility records: %w", err)
+	err := queryEach(ctx, a.api, in, 0, func(raw map[string]types.AttributeValue) error {
+		var it a11yItem
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return fmt.Errorf("decode accessibility record: %w", err)
 		}
-		for _, raw := range page.Items {
-			var it a11yItem
-			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-				return nil, fmt.Errorf("decode accessibility record: %w", err)
-			}
-			if !strings.HasPrefix(it.PK, A11YPrefix) {
-				continue
-			}
+		if strings.HasPrefix(it.PK, A11YPrefix) {
 			out = append(out, privacy.AccessibilityRecord{Key: it.PK, Kind: it.Kind, CreatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt})
 		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list accessibility records: %w", err)
 	}
+	return out, nil
 }
 
 // DeleteAccessibility implements privacy.AccessibilityData; only A11Y# keys are deleted.
@@ -304,18 +275,10 @@ type textChalItem struct {
 
 // Put implements accessibility.Challenges.
 func (c *TextChallenges) Put(ctx context.Context, tc accessibility.TextChallenge) error {
-	item, err := attributevalue.MarshalMap(textChalItem{
+	return putNew(ctx, c.api, c.table, textChalItem{
 		PK: textChalPK(tc.ID), SK: textChalSK, Kind: "text_challenge", ID: tc.ID, Sitekey: tc.Sitekey, Host: tc.Host,
 		Answers: tc.Answers, IssuedAt: tc.IssuedAt.UTC(), ExpiresAt: tc.ExpiresAt.UTC(), TTL: chalTTLSeconds(tc.ExpiresAt),
-	})
-	if err != nil {
-		return fmt.Errorf("encode text challenge: %w", err)
-	}
-	_, err = c.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &c.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if err != nil {
-		return fmt.Errorf("put text challenge: %w", err)
-	}
-	return nil
+	}, nil, "text challenge")
 }
 
 // Get implements accessibility.Challenges.

@@ -41,7 +41,9 @@ func acctIntegratorPK(id string) string { return "INTEGRATOR#" + id }
 func acctSitePK(sitekey string) string  { return "SITE#" + sitekey }
 func acctSecretPK(hash string) string   { return "SECRET#" + hash }
 
-type acctIntegratorItem struct {
+// acctProfileItem is an account profile: an integrator's (kind "integrator") or a
+// customer's (kind "customer", customers.go); the two are laid out alike.
+type acctProfileItem struct {
 	PK        string    `dynamodbav:"pk"`
 	SK        string    `dynamodbav:"sk"`
 	Kind      string    `dynamodbav:"kind"`
@@ -101,33 +103,17 @@ func (it acctSiteItem) site() account.Site {
 
 const acctCondNew = "attribute_not_exists(pk)"
 
-// CreateIntegrator implements account.Store.
+// CreateIntegrator implements account.Store (account.ErrConflict if the id is taken).
 func (a *Accounts) CreateIntegrator(ctx context.Context, in account.Integrator) error {
-	return a.putProfile(ctx, acctIntegratorItem{
+	return putNew(ctx, a.api, a.table, acctProfileItem{
 		PK: acctIntegratorPK(in.ID), SK: acctSKProfile, Kind: "integrator",
 		ID: in.ID, Name: in.Name, Email: in.Email, Country: in.Country, CreatedAt: in.CreatedAt, acctChoices: toAcctChoices(in.Choices),
-	}, "integrator")
-}
-
-// putProfile writes a new account profile; ErrConflict if the id is taken.
-func (a *Accounts) putProfile(ctx context.Context, profile any, what string) error {
-	item, err := attributevalue.MarshalMap(profile)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", what, err)
-	}
-	_, err = a.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)})
-	if IsConditionFailed(err) {
-		return account.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("put %s: %w", what, err)
-	}
-	return nil
+	}, account.ErrConflict, "integrator")
 }
 
 // GetIntegrator implements account.Store.
 func (a *Accounts) GetIntegrator(ctx context.Context, id string) (account.Integrator, error) {
-	var it acctIntegratorItem
+	var it acctProfileItem
 	if err := a.get(ctx, acctIntegratorPK(id), acctSKProfile, &it); err != nil {
 		return account.Integrator{}, err
 	}
@@ -287,19 +273,10 @@ func (a *Accounts) SiteBySecretHash(ctx context.Context, hash string) (account.S
 	return site, nil
 }
 
-// get reads one item with a strongly consistent read into v (account.ErrNotFound if absent).
+// get reads one item with a strongly consistent read into v (account.ErrNotFound if
+// absent). Account records carry no ttl, hence the zero now.
 func (a *Accounts) get(ctx context.Context, pk, sk string, v any) error {
-	out, err := a.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.table, Key: Key(pk, sk), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return fmt.Errorf("get %s: %w", sk, err)
-	}
-	if len(out.Item) == 0 {
-		return account.ErrNotFound
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
-		return fmt.Errorf("decode %s: %w", sk, err)
-	}
-	return nil
+	return getDecoded(ctx, a.api, a.table, Key(pk, sk), time.Time{}, v, account.ErrNotFound, sk)
 }
 
 // acctFailedAt reports whether a cancelled transaction failed the condition of item i.
@@ -314,17 +291,5 @@ func acctFailedAt(err error, i int) bool {
 // acctIsConflict reports a lost race: a failed condition, or a transaction cancelled because
 // another transaction touched the same items.
 func acctIsConflict(err error) bool {
-	if IsConditionFailed(err) {
-		return true
-	}
-	var tc *types.TransactionCanceledException
-	if errors.As(err, &tc) {
-		for _, r := range tc.CancellationReasons {
-			if aws.ToString(r.Code) == "TransactionConflict" {
-				return true
-			}
-		}
-	}
-	var tcf *types.TransactionConflictException
-	return errors.As(err, &tcf)
+	return IsConditionFailed(err) || isTransactionConflict(err)
 }

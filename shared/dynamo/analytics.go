@@ -124,30 +124,25 @@ func (a *Analytics) Daily(ctx context.Context, sitekey string, q analytics.Query
 			":to":   &types.AttributeValueMemberS{Value: analyticsDayPrefix + q.To.Format(time.DateOnly)},
 		},
 	}
-	for {
-		page, err := a.api.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("read analytics of %s: %w", sitekey, err)
+	err := queryEach(ctx, a.api, in, 0, func(it map[string]types.AttributeValue) error {
+		if Expired(it, now) {
+			return nil
 		}
-		for _, it := range page.Items {
-			if Expired(it, now) {
-				continue
-			}
-			sk, _ := it[schema.SortKey].(*types.AttributeValueMemberS)
-			if sk == nil || !strings.HasPrefix(sk.Value, analyticsDayPrefix) {
-				continue
-			}
-			c := analytics.Counts{}
-			for cell, attr := range analyticsAttr {
-				if n, ok := it[attr].(*types.AttributeValueMemberN); ok {
-					c[cell], _ = strconv.Atoi(n.Value)
-				}
-			}
-			out[strings.TrimPrefix(sk.Value, analyticsDayPrefix)] = c
+		sk, _ := it[schema.SortKey].(*types.AttributeValueMemberS)
+		if sk == nil || !strings.HasPrefix(sk.Value, analyticsDayPrefix) {
+			return nil
 		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
+		c := analytics.Counts{}
+		for cell, attr := range analyticsAttr {
+			if n, ok := it[attr].(*types.AttributeValueMemberN); ok {
+				c[cell], _ = strconv.Atoi(n.Value)
+			}
 		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		out[strings.TrimPrefix(sk.Value, analyticsDayPrefix)] = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read analytics of %s: %w", sitekey, err)
 	}
+	return out, nil
 }

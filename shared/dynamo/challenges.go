@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -81,33 +80,20 @@ func (c *Challenges) Put(ctx context.Context, r challenge.Record) error {
 		}
 		it.Tasks = append(it.Tasks, ct)
 	}
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return fmt.Errorf("encode challenge: %w", err)
-	}
-	_, err = c.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &c.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
+	err := putNew(ctx, c.api, c.table, it, nil, "challenge")
 	if IsConditionFailed(err) && c.alreadyStored(ctx, it) {
 		// The SDK retried a put whose first attempt landed (its response was lost): the
 		// item is ours. Ids are 128 random bits, so anything else is not a collision but a
 		// bug, and stays an error.
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("put challenge: %w", err)
-	}
-	return nil
+	return err
 }
 
 // alreadyStored reports whether the stored challenge with it's id is exactly it.
 func (c *Challenges) alreadyStored(ctx context.Context, it chalItem) bool {
-	out, err := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(it.PK, it.SK), ConsistentRead: aws.Bool(true)})
-	if err != nil || len(out.Item) == 0 {
-		return false
-	}
 	var got chalItem
-	if err := attributevalue.UnmarshalMap(out.Item, &got); err != nil {
+	if err := getDecoded(ctx, c.api, c.table, Key(it.PK, it.SK), time.Time{}, &got, challenge.ErrNotFound, "challenge"); err != nil {
 		return false
 	}
 	return reflect.DeepEqual(normalizeChal(got), normalizeChal(it))
@@ -198,18 +184,9 @@ func consumeOnce(ctx context.Context, api API, table string, key map[string]type
 	if err == nil {
 		return consumed, nil
 	}
-	var cf *types.ConditionalCheckFailedException
-	if !errors.As(err, &cf) {
+	old, err := conditionFailedItem(ctx, api, table, key, err)
+	if err != nil {
 		return 0, err
-	}
-	old := cf.Item
-	if len(old) == 0 {
-		// DynamoDB Local may not return the item: read it to tell the cases apart.
-		got, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			return 0, fmt.Errorf("read after failed condition: %w", err)
-		}
-		old = got.Item
 	}
 	switch {
 	case len(old) == 0:

@@ -410,7 +410,7 @@ func (s *Consensus) AddJobCounts(ctx context.Context, jobID string, class, confu
 func (s *Consensus) ActiveJobs(ctx context.Context) ([]string, error) {
 	now := s.Now()
 	var ids []string
-	err := (&Jobs{api: s.api, table: s.table}).query(ctx, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :p"),
 		ProjectionExpression:      aws.String("id, #st, #ttl"),
@@ -441,8 +441,7 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 	now := s.Now()
 	var jc JobConsensus
 	jc.Job = consensus.NewJob(k)
-	q := &Jobs{api: s.api, table: s.table}
-	err := q.query(ctx, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: consPK(jobID)}},
@@ -465,7 +464,7 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 	if err != nil {
 		return JobConsensus{}, err
 	}
-	err = q.query(ctx, &dynamodb.QueryInput{
+	err = queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :i)"),
 		FilterExpression:       aws.String("attribute_exists(consensus)"),

@@ -29,51 +29,57 @@ const acctSKAPIKey = "APIKEY"
 func acctCustomerPK(id string) string { return "CUSTOMER#" + id }
 func acctAPIKeyPK(id string) string   { return "APIKEY#" + id }
 
-type acctCustomerItem struct {
-	PK        string    `dynamodbav:"pk"`
-	SK        string    `dynamodbav:"sk"`
-	Kind      string    `dynamodbav:"kind"`
-	ID        string    `dynamodbav:"id"`
-	Name      string    `dynamodbav:"name"`
-	Email     string    `dynamodbav:"email"`
-	Country   string    `dynamodbav:"country"`
-	CreatedAt time.Time `dynamodbav:"created_at"`
-	acctChoices
+// acctKeyRecord is what every API key record holds, whoever owns it (a customer here, an
+// integrator in integratorkeys.go): both share the APIKEY# id space and this layout.
+type acctKeyRecord struct {
+	PK        string     `dynamodbav:"pk"`
+	SK        string     `dynamodbav:"sk"`
+	GSI1PK    string     `dynamodbav:"gsi1pk"`
+	GSI1SK    string     `dynamodbav:"gsi1sk"`
+	Kind      string     `dynamodbav:"kind"`
+	ID        string     `dynamodbav:"id"`
+	Name      string     `dynamodbav:"name,omitempty"`
+	Hash      string     `dynamodbav:"hash"`
+	CreatedAt time.Time  `dynamodbav:"created_at"`
+	RevokedAt *time.Time `dynamodbav:"revoked_at,omitempty"`
+}
+
+// newKeyRecord is a fresh key record, listed in its owner's gsi1 partition by creation.
+func newKeyRecord(ownerPK, id, name, hash string, created time.Time) acctKeyRecord {
+	return acctKeyRecord{
+		PK: acctAPIKeyPK(id), SK: acctSKAPIKey, GSI1PK: ownerPK, GSI1SK: keyIndexSK(created, id),
+		Kind: "api-key", ID: id, Name: name, Hash: hash, CreatedAt: created,
+	}
+}
+
+// revoked is the revocation time (zero while the key is live).
+func (r acctKeyRecord) revoked() time.Time {
+	if r.RevokedAt == nil {
+		return time.Time{}
+	}
+	return *r.RevokedAt
 }
 
 type acctAPIKeyItem struct {
-	PK         string     `dynamodbav:"pk"`
-	SK         string     `dynamodbav:"sk"`
-	GSI1PK     string     `dynamodbav:"gsi1pk"`
-	GSI1SK     string     `dynamodbav:"gsi1sk"`
-	Kind       string     `dynamodbav:"kind"`
-	ID         string     `dynamodbav:"id"`
-	CustomerID string     `dynamodbav:"customer_id"`
-	Name       string     `dynamodbav:"name,omitempty"`
-	Hash       string     `dynamodbav:"hash"`
-	CreatedAt  time.Time  `dynamodbav:"created_at"`
-	RevokedAt  *time.Time `dynamodbav:"revoked_at,omitempty"`
+	acctKeyRecord
+	CustomerID string `dynamodbav:"customer_id"`
 }
 
 func (it acctAPIKeyItem) key() account.APIKey {
-	k := account.APIKey{ID: it.ID, CustomerID: it.CustomerID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt}
-	if it.RevokedAt != nil {
-		k.RevokedAt = *it.RevokedAt
-	}
-	return k
+	return account.APIKey{ID: it.ID, CustomerID: it.CustomerID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt, RevokedAt: it.revoked()}
 }
 
-// CreateCustomer implements account.CustomerStore.
+// CreateCustomer implements account.CustomerStore (account.ErrConflict if the id is taken).
 func (a *Accounts) CreateCustomer(ctx context.Context, c account.Customer) error {
-	return a.putProfile(ctx, acctCustomerItem{
+	return putNew(ctx, a.api, a.table, acctProfileItem{
 		PK: acctCustomerPK(c.ID), SK: acctSKProfile, Kind: "customer",
 		ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt, acctChoices: toAcctChoices(c.Choices),
-	}, "customer")
+	}, account.ErrConflict, "customer")
 }
 
 // GetCustomer implements account.CustomerStore.
 func (a *Accounts) GetCustomer(ctx context.Context, id string) (account.Customer, error) {
-	var it acctCustomerItem
+	var it acctProfileItem
 	if err := a.get(ctx, acctCustomerPK(id), acctSKProfile, &it); err != nil {
 		return account.Customer{}, err
 	}
@@ -83,21 +89,21 @@ func (a *Accounts) GetCustomer(ctx context.Context, id string) (account.Customer
 // CreateAPIKey implements account.CustomerStore: the key and a check that the customer
 // exists commit together or not at all.
 func (a *Accounts) CreateAPIKey(ctx context.Context, k account.APIKey) error {
-	item, err := attributevalue.MarshalMap(acctAPIKeyItem{
-		PK: acctAPIKeyPK(k.ID), SK: acctSKAPIKey,
-		GSI1PK: acctCustomerPK(k.CustomerID), GSI1SK: keyIndexSK(k.CreatedAt, k.ID),
-		Kind: "api-key", ID: k.ID, CustomerID: k.CustomerID, Name: k.Name, Hash: k.Hash, CreatedAt: k.CreatedAt,
-	})
-	if err != nil {
-		return fmt.Errorf("encode API key: %w", err)
-	}
-	return a.putKey(ctx, item, acctCustomerPK(k.CustomerID), "create API key")
+	owner := acctCustomerPK(k.CustomerID)
+	return a.putKey(ctx, acctAPIKeyItem{
+		acctKeyRecord: newKeyRecord(owner, k.ID, k.Name, k.Hash, k.CreatedAt),
+		CustomerID:    k.CustomerID,
+	}, owner, "API key")
 }
 
 // putKey writes a new key record together with a check that its owner's profile exists:
 // both commit or neither (ErrNotFound: no owner; ErrConflict: the key id is taken).
-func (a *Accounts) putKey(ctx context.Context, item map[string]types.AttributeValue, ownerPK, what string) error {
-	_, err := a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+func (a *Accounts) putKey(ctx context.Context, record any, ownerPK, what string) error {
+	item, err := attributevalue.MarshalMap(record)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
 		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(ownerPK, acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
 	}})
@@ -108,7 +114,7 @@ func (a *Accounts) putKey(ctx context.Context, item map[string]types.AttributeVa
 		if acctIsConflict(err) {
 			return account.ErrConflict
 		}
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("create %s: %w", what, err)
 	}
 	return nil
 }

@@ -96,34 +96,20 @@ func (s *Exports) Create(ctx context.Context, e export.Export) error {
 	if e.ExpiresAt.IsZero() {
 		return fmt.Errorf("%w: export without expiry", export.ErrInvalid)
 	}
-	item, err := attributevalue.MarshalMap(exportItem{
+	return putNew(ctx, s.api, s.table, exportItem{
 		PK: exportPK(e.ID), SK: exportSK, GSI1PK: exportsOfKey(e.CustomerID), GSI1SK: e.CreatedAt.UTC().Format(time.RFC3339) + "#" + e.ID,
 		Kind: "export", ID: e.ID, CustomerID: e.CustomerID, JobID: e.JobID, Format: string(e.Format),
 		Status: string(e.Status), MediaBucket: e.MediaBucket, Key: e.Key, CreatedAt: e.CreatedAt.UTC(), TTL: e.ExpiresAt.Unix(),
-	})
-	if err != nil {
-		return fmt.Errorf("encode export: %w", err)
-	}
-	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if IsConditionFailed(err) {
-		return export.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("create export: %w", err)
-	}
-	return nil
+	}, export.ErrConflict, "export")
 }
 
 // Get returns an export (export.ErrNotFound if absent or expired).
 func (s *Exports) Get(ctx context.Context, id string) (export.Export, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: Key(exportPK(id), exportSK), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return export.Export{}, fmt.Errorf("get export: %w", err)
+	var it exportItem
+	if err := getDecoded(ctx, s.api, s.table, Key(exportPK(id), exportSK), s.Now(), &it, export.ErrNotFound, "export"); err != nil {
+		return export.Export{}, err
 	}
-	if len(out.Item) == 0 || Expired(out.Item, s.Now()) {
-		return export.Export{}, export.ErrNotFound
-	}
-	return decodeExport(out.Item)
+	return it.export(), nil
 }
 
 // Start marks an export running and counts the attempt: from queued, or from running
@@ -140,7 +126,7 @@ func (s *Exports) Start(ctx context.Context, id string, at time.Time) (export.Ex
 			":queued":  &types.AttributeValueMemberS{Value: string(export.StatusQueued)},
 			":t":       &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
 			":one":     &types.AttributeValueMemberN{Value: "1"},
-			":now":     &types.AttributeValueMemberN{Value: strconv.FormatInt(s.Now().Unix(), 10)},
+			":now":     epoch(s.Now()),
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -203,7 +189,7 @@ func (s *Exports) end(ctx context.Context, id string, attempt int, update, alias
 func (s *Exports) ExportsOf(ctx context.Context, customerID string) ([]export.Export, error) {
 	now := s.Now()
 	var out []export.Export
-	err := (&Jobs{api: s.api, table: s.table}).query(ctx, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression:    aws.String("gsi1pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: exportsOfKey(customerID)}},
@@ -256,30 +242,18 @@ func (s *Exports) EachRow(ctx context.Context, jobID string, fn func(export.Row)
 		},
 		Limit: aws.Int32(exportPage),
 	}
-	for {
-		out, err := s.api.Query(ctx, in)
-		if err != nil {
-			return fmt.Errorf("query items: %w", err)
-		}
-		for _, item := range out.Items {
-			if Expired(item, now) {
-				continue
-			}
-			var it exportRowItem
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return fmt.Errorf("decode item: %w", err)
-			}
-			r := export.Row{ItemID: it.ID, MediaKey: it.MediaKey, Text: it.Text, Label: it.Label, Confidence: it.Confidence, Answers: it.AnswerCount}
-			if it.CompletedAt != nil {
-				r.CompletedAt = *it.CompletedAt
-			}
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
+	return queryEach(ctx, s.api, in, 0, func(item map[string]types.AttributeValue) error {
+		if Expired(item, now) {
 			return nil
 		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
+		var it exportRowItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("decode item: %w", err)
+		}
+		r := export.Row{ItemID: it.ID, MediaKey: it.MediaKey, Text: it.Text, Label: it.Label, Confidence: it.Confidence, Answers: it.AnswerCount}
+		if it.CompletedAt != nil {
+			r.CompletedAt = *it.CompletedAt
+		}
+		return fn(r)
+	})
 }

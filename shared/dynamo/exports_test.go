@@ -102,12 +102,7 @@ func TestEachRowStreamsDoneItemsAcrossPages(t *testing.T) {
 	jobs, c, table := jobStore(t)
 	ctx := context.Background()
 	j := shapesJob("shapes")
-	if err := jobs.PutJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.PutItems(ctx, j, shapesItems(j, 2, 3)...); err != nil { // gold (with labels) and open items
-		t.Fatal(err)
-	}
+	seedJob(t, jobs, j, 2, 3) // gold (with labels) and open items
 	// 1,100 done items, written the way consensus leaves them.
 	done := time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC)
 	var reqs []types.WriteRequest

@@ -27,41 +27,23 @@ import (
 var _ account.IntegratorKeyStore = (*Accounts)(nil)
 
 type acctIntegratorKeyItem struct {
-	PK           string     `dynamodbav:"pk"`
-	SK           string     `dynamodbav:"sk"`
-	GSI1PK       string     `dynamodbav:"gsi1pk"`
-	GSI1SK       string     `dynamodbav:"gsi1sk"`
-	Kind         string     `dynamodbav:"kind"`
-	OwnerKind    string     `dynamodbav:"owner_kind"`
-	ID           string     `dynamodbav:"id"`
-	IntegratorID string     `dynamodbav:"integrator_id"`
-	Name         string     `dynamodbav:"name,omitempty"`
-	Hash         string     `dynamodbav:"hash"`
-	CreatedAt    time.Time  `dynamodbav:"created_at"`
-	RevokedAt    *time.Time `dynamodbav:"revoked_at,omitempty"`
+	acctKeyRecord
+	OwnerKind    string `dynamodbav:"owner_kind"`
+	IntegratorID string `dynamodbav:"integrator_id"`
 }
 
 func (it acctIntegratorKeyItem) key() account.IntegratorKey {
-	k := account.IntegratorKey{ID: it.ID, IntegratorID: it.IntegratorID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt}
-	if it.RevokedAt != nil {
-		k.RevokedAt = *it.RevokedAt
-	}
-	return k
+	return account.IntegratorKey{ID: it.ID, IntegratorID: it.IntegratorID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt, RevokedAt: it.revoked()}
 }
 
 // CreateIntegratorKey implements account.IntegratorKeyStore: the key and a check that the
 // integrator exists commit together or not at all.
 func (a *Accounts) CreateIntegratorKey(ctx context.Context, k account.IntegratorKey) error {
-	item, err := attributevalue.MarshalMap(acctIntegratorKeyItem{
-		PK: acctAPIKeyPK(k.ID), SK: acctSKAPIKey,
-		GSI1PK: acctIntegratorPK(k.IntegratorID), GSI1SK: keyIndexSK(k.CreatedAt, k.ID),
-		Kind: "api-key", OwnerKind: string(account.OwnerIntegrator),
-		ID: k.ID, IntegratorID: k.IntegratorID, Name: k.Name, Hash: k.Hash, CreatedAt: k.CreatedAt,
-	})
-	if err != nil {
-		return fmt.Errorf("encode integrator key: %w", err)
-	}
-	return a.putKey(ctx, item, acctIntegratorPK(k.IntegratorID), "create integrator key")
+	owner := acctIntegratorPK(k.IntegratorID)
+	return a.putKey(ctx, acctIntegratorKeyItem{
+		acctKeyRecord: newKeyRecord(owner, k.ID, k.Name, k.Hash, k.CreatedAt),
+		OwnerKind:     string(account.OwnerIntegrator), IntegratorID: k.IntegratorID,
+	}, owner, "integrator key")
 }
 
 // GetIntegratorKey implements account.IntegratorKeyStore with one strongly consistent read.
@@ -165,27 +147,18 @@ func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]
 
 // queryGSI1 calls each for every item of gsi1 partition pk whose sort key starts with prefix.
 func (a *Accounts) queryGSI1(ctx context.Context, pk, prefix string, each func(map[string]types.AttributeValue) error) error {
-	in := &dynamodb.QueryInput{
-		TableName: &a.table, IndexName: aws.String(schema.GSI1.Name),
+	return queryEach(ctx, a.api, gsi1PrefixQuery(a.table, pk, prefix), 0, each)
+}
+
+// gsi1PrefixQuery queries gsi1 partition pk of table for the sort keys starting with prefix
+// (an owner's sites or API keys on the accounts table).
+func gsi1PrefixQuery(table, pk, prefix string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName: &table, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":p": &types.AttributeValueMemberS{Value: pk},
 			":k": &types.AttributeValueMemberS{Value: prefix},
 		},
-	}
-	for {
-		out, err := a.api.Query(ctx, in)
-		if err != nil {
-			return err
-		}
-		for _, item := range out.Items {
-			if err := each(item); err != nil {
-				return err
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }

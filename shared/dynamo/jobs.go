@@ -2,8 +2,6 @@ package dynamo
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -124,6 +122,31 @@ func (it jobsItem) job() job.Job {
 	return j
 }
 
+// jobItem is the stored job record of j, listed in its customer's gsi1 partition.
+func jobItem(j job.Job) (map[string]types.AttributeValue, error) {
+	rec := jobsRecord(j, jobsPK(j.ID), jobsSK)
+	rec.GSI1PK = "CUSTOMER#" + j.CustomerID + "#JOBS"
+	rec.GSI1SK = j.CreatedAt.UTC().Format(time.RFC3339) + "#" + j.ID
+	item, err := attributevalue.MarshalMap(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
+	return item, nil
+}
+
+// poolOp keeps j's pool entry in step with its status: written while j is active, removed
+// otherwise.
+func (s *Jobs) poolOp(j job.Job) (types.TransactWriteItem, error) {
+	if j.Status != job.StatusActive {
+		return types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(j.ID))}}, nil
+	}
+	entry, err := attributevalue.MarshalMap(jobsRecord(j, jobsPoolPK, jobsPK(j.ID)))
+	if err != nil {
+		return types.TransactWriteItem{}, fmt.Errorf("encode pool entry: %w", err)
+	}
+	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: entry}}, nil
+}
+
 // PutJob validates and stores a job (create or replace) and keeps its pool entry in step
 // with its status, in one transaction.
 func (s *Jobs) PutJob(ctx context.Context, j job.Job) error {
@@ -131,23 +154,15 @@ func (s *Jobs) PutJob(ctx context.Context, j job.Job) error {
 	if err := j.Validate(); err != nil {
 		return err
 	}
-	rec := jobsRecord(j, jobsPK(j.ID), jobsSK)
-	rec.GSI1PK = "CUSTOMER#" + j.CustomerID + "#JOBS"
-	rec.GSI1SK = j.CreatedAt.UTC().Format(time.RFC3339) + "#" + j.ID
-	item, err := attributevalue.MarshalMap(rec)
+	item, err := jobItem(j)
 	if err != nil {
-		return fmt.Errorf("encode job: %w", err)
+		return err
 	}
-	ops := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: item}}}
-	if j.Status == job.StatusActive {
-		entry, err := attributevalue.MarshalMap(jobsRecord(j, jobsPoolPK, jobsPK(j.ID)))
-		if err != nil {
-			return fmt.Errorf("encode pool entry: %w", err)
-		}
-		ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: entry}})
-	} else {
-		ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(j.ID))}})
+	pool, err := s.poolOp(j)
+	if err != nil {
+		return err
 	}
+	ops := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: item}}, pool}
 	if _, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops}); err != nil {
 		return fmt.Errorf("put job: %w", err)
 	}
@@ -156,16 +171,9 @@ func (s *Jobs) PutJob(ctx context.Context, j job.Job) error {
 
 // GetJob returns a job (job.ErrNotFound if absent or expired).
 func (s *Jobs) GetJob(ctx context.Context, id string) (job.Job, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: Key(jobsPK(id), jobsSK), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return job.Job{}, fmt.Errorf("get job: %w", err)
-	}
-	if len(out.Item) == 0 || Expired(out.Item, time.Now()) {
-		return job.Job{}, job.ErrNotFound
-	}
 	var it jobsItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return job.Job{}, fmt.Errorf("decode job: %w", err)
+	if err := getDecoded(ctx, s.api, s.table, Key(jobsPK(id), jobsSK), time.Now(), &it, job.ErrNotFound, "job"); err != nil {
+		return job.Job{}, err
 	}
 	return it.job(), nil
 }
@@ -173,7 +181,7 @@ func (s *Jobs) GetJob(ctx context.Context, id string) (job.Job, error) {
 // ListJobs returns a customer's jobs, oldest first.
 func (s *Jobs) ListJobs(ctx context.Context, customerID string) ([]job.Job, error) {
 	var jobs []job.Job
-	err := s.query(ctx, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression:    aws.String("gsi1pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "CUSTOMER#" + customerID + "#JOBS"}},
@@ -222,7 +230,7 @@ func (s *Jobs) PutItems(ctx context.Context, j job.Job, items ...job.Item) error
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
 	for start := 0; start < len(reqs); start += 25 {
-		if err := s.batchWrite(ctx, reqs[start:min(start+25, len(reqs))]); err != nil {
+		if err := writeBatch(ctx, s.api, s.table, reqs[start:min(start+25, len(reqs))], "write items"); err != nil {
 			return err
 		}
 	}
@@ -241,33 +249,7 @@ func jobsItemPool(it jobsItemItem) (string, string) {
 	return "", ""
 }
 
-func jobsShuffle() string {
-	var b [8]byte
-	_, _ = crand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func (s *Jobs) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
-	pending := map[string][]types.WriteRequest{s.table: reqs}
-	for attempt := 0; len(pending[s.table]) > 0; attempt++ {
-		if attempt > 0 {
-			if attempt > 8 {
-				return fmt.Errorf("write items: %d still unprocessed after retries", len(pending[s.table]))
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(25<<attempt) * time.Millisecond):
-			}
-		}
-		out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-		if err != nil {
-			return fmt.Errorf("write items: %w", err)
-		}
-		pending = out.UnprocessedItems
-	}
-	return nil
-}
+func jobsShuffle() string { return randHex(8) }
 
 // GetItem returns an item (job.ErrNotFound if absent or expired).
 func (s *Jobs) GetItem(ctx context.Context, jobID, itemID string) (job.Item, error) {
@@ -279,16 +261,9 @@ func (s *Jobs) GetItem(ctx context.Context, jobID, itemID string) (job.Item, err
 }
 
 func (s *Jobs) getItem(ctx context.Context, jobID, itemID string) (jobsItemItem, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: Key(jobsPK(jobID), jobsItemSK(itemID)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return jobsItemItem{}, fmt.Errorf("get item: %w", err)
-	}
-	if len(out.Item) == 0 || Expired(out.Item, time.Now()) {
-		return jobsItemItem{}, job.ErrNotFound
-	}
 	var it jobsItemItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return jobsItemItem{}, fmt.Errorf("decode item: %w", err)
+	if err := getDecoded(ctx, s.api, s.table, Key(jobsPK(jobID), jobsItemSK(itemID)), time.Now(), &it, job.ErrNotFound, "item"); err != nil {
+		return jobsItemItem{}, err
 	}
 	return it, nil
 }
@@ -346,7 +321,7 @@ func (s *Jobs) SetItemStatus(ctx context.Context, jobID, itemID string, status j
 func (s *Jobs) Stocks(ctx context.Context, perJob, maxJobs int) ([]job.Stock, error) {
 	now := time.Now()
 	var jobs []job.Job
-	err := s.query(ctx, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: jobsPoolPK}},
@@ -430,7 +405,7 @@ func (s *Jobs) sample(ctx context.Context, pool string, n int, now time.Time) ([
 		if len(items) >= n {
 			break
 		}
-		err := s.query(ctx, &dynamodb.QueryInput{
+		err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 			TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 			KeyConditionExpression: aws.String(cond),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -443,30 +418,6 @@ func (s *Jobs) sample(ctx context.Context, pool string, n int, now time.Time) ([
 		}
 	}
 	return items, nil
-}
-
-// query pages through a query, calling fn per item, stopping after limit items (0: all).
-func (s *Jobs) query(ctx context.Context, in *dynamodb.QueryInput, limit int, fn func(map[string]types.AttributeValue) error) error {
-	seen := 0
-	for {
-		if limit > 0 {
-			in.Limit = aws.Int32(int32(limit - seen))
-		}
-		out, err := s.api.Query(ctx, in)
-		if err != nil {
-			return fmt.Errorf("query labels: %w", err)
-		}
-		for _, item := range out.Items {
-			if err := fn(item); err != nil {
-				return err
-			}
-			seen++
-		}
-		if len(out.LastEvaluatedKey) == 0 || (limit > 0 && seen >= limit) {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
 }
 
 // JobPool is the job.Pool that challenges draw from. Reading the labels table on every

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,11 +54,17 @@ func decodeEntry(item map[string]types.AttributeValue) (job.Entry, error) {
 	return it.entry(), nil
 }
 
-// condNewOrExpired lets a put replace a record that has expired but not been swept yet.
-const condNewOrExpired = "attribute_not_exists(pk) OR #ttl <= :now"
-
-func nowValue() types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Unix(), 10)}
+// transact writes ops in one transaction; a lost race (a failed condition or a concurrent
+// transaction) is job.ErrConflict.
+func (s *Jobs) transact(ctx context.Context, ops []types.TransactWriteItem, what string) error {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+	if acctIsConflict(err) {
+		return job.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // CreateJob implements job.Store: the job and (when active) its pool entry in one
@@ -69,33 +74,19 @@ func (s *Jobs) CreateJob(ctx context.Context, j job.Job) error {
 	if err := j.Validate(); err != nil {
 		return err
 	}
-	rec := jobsRecord(j, jobsPK(j.ID), jobsSK)
-	rec.GSI1PK = "CUSTOMER#" + j.CustomerID + "#JOBS"
-	rec.GSI1SK = j.CreatedAt.UTC().Format(time.RFC3339) + "#" + j.ID
-	item, err := attributevalue.MarshalMap(rec)
+	item, err := jobItem(j)
 	if err != nil {
-		return fmt.Errorf("encode job: %w", err)
+		return err
 	}
-	ops := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: &s.table, Item: item, ConditionExpression: aws.String(condNewOrExpired),
-		ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": nowValue()},
-	}}}
-	if j.Status == job.StatusActive {
-		entry, err := attributevalue.MarshalMap(jobsRecord(j, jobsPoolPK, jobsPK(j.ID)))
+	ops := []types.TransactWriteItem{{Put: putNewOrExpired(s.table, item, time.Now())}}
+	if j.Status == job.StatusActive { // a new job has no pool entry to remove
+		pool, err := s.poolOp(j)
 		if err != nil {
-			return fmt.Errorf("encode pool entry: %w", err)
+			return err
 		}
-		ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: entry}})
+		ops = append(ops, pool)
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
-	if acctIsConflict(err) {
-		return job.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("create job: %w", err)
-	}
-	return nil
+	return s.transact(ctx, ops, "create job")
 }
 
 // ChangeStatus implements job.Store: the job's status changes only if it is still from,
@@ -105,7 +96,12 @@ func (s *Jobs) ChangeStatus(ctx context.Context, id string, from, to job.Status)
 	if err != nil {
 		return err
 	}
-	ops := []types.TransactWriteItem{{Update: &types.Update{
+	j.Status = to
+	pool, err := s.poolOp(j)
+	if err != nil {
+		return err
+	}
+	return s.transact(ctx, []types.TransactWriteItem{{Update: &types.Update{
 		TableName: &s.table, Key: Key(jobsPK(id), jobsSK),
 		UpdateExpression:         aws.String("SET #st = :to"),
 		ConditionExpression:      aws.String("#st = :from"),
@@ -114,25 +110,7 @@ func (s *Jobs) ChangeStatus(ctx context.Context, id string, from, to job.Status)
 			":to":   &types.AttributeValueMemberS{Value: string(to)},
 			":from": &types.AttributeValueMemberS{Value: string(from)},
 		},
-	}}}
-	if to == job.StatusActive {
-		j.Status = to
-		entry, err := attributevalue.MarshalMap(jobsRecord(j, jobsPoolPK, jobsPK(id)))
-		if err != nil {
-			return fmt.Errorf("encode pool entry: %w", err)
-		}
-		ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: entry}})
-	} else {
-		ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(id))}})
-	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
-	if acctIsConflict(err) {
-		return job.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("change job status: %w", err)
-	}
-	return nil
+	}}, pool}, "change job status")
 }
 
 // entryRecord is the stored form of an entry of j.
@@ -166,42 +144,28 @@ func (s *Jobs) AddEntries(ctx context.Context, j job.Job, entries []job.Entry) e
 	if len(entries) > 100 {
 		return fmt.Errorf("%w: %d items in one batch (at most 100)", job.ErrInvalid, len(entries))
 	}
-	now := nowValue()
+	now := time.Now()
 	ops := make([]types.TransactWriteItem, 0, len(entries))
 	for _, e := range entries {
 		item, err := attributevalue.MarshalMap(entryRecord(j, e))
 		if err != nil {
 			return fmt.Errorf("encode item: %w", err)
 		}
-		ops = append(ops, types.TransactWriteItem{Put: &types.Put{
-			TableName: &s.table, Item: item, ConditionExpression: aws.String(condNewOrExpired),
-			ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": now},
-		}})
+		ops = append(ops, types.TransactWriteItem{Put: putNewOrExpired(s.table, item, now)})
 	}
 	if len(ops) == 0 {
 		return nil
 	}
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
-	if acctIsConflict(err) {
-		return job.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("add items: %w", err)
-	}
-	return nil
+	return s.transact(ctx, ops, "add items")
 }
 
 // GetEntry implements job.Store.
 func (s *Jobs) GetEntry(ctx context.Context, jobID, itemID string) (job.Entry, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: Key(jobsPK(jobID), jobsItemSK(itemID)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return job.Entry{}, fmt.Errorf("get item: %w", err)
+	var it jobsEntryItem
+	if err := getDecoded(ctx, s.api, s.table, Key(jobsPK(jobID), jobsItemSK(itemID)), time.Now(), &it, job.ErrNotFound, "item"); err != nil {
+		return job.Entry{}, err
 	}
-	if len(out.Item) == 0 || Expired(out.Item, time.Now()) {
-		return job.Entry{}, job.ErrNotFound
-	}
-	return decodeEntry(out.Item)
+	return it.entry(), nil
 }
 
 func (s *Jobs) itemsQuery(jobID string) *dynamodb.QueryInput {
@@ -260,7 +224,7 @@ func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) 
 // by a moment).
 func (s *Jobs) EachEntry(ctx context.Context, jobID string, fn func(job.Entry) error) error {
 	now := time.Now()
-	return s.query(ctx, s.itemsQuery(jobID), 0, func(item map[string]types.AttributeValue) error {
+	return queryEach(ctx, s.api, s.itemsQuery(jobID), 0, func(item map[string]types.AttributeValue) error {
 		if Expired(item, now) {
 			return nil
 		}
@@ -297,7 +261,7 @@ func (s *Jobs) CommitEntry(ctx context.Context, j job.Job, itemID string) error 
 		ExpressionAttributeNames: map[string]string{"#st": "status", "#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pending": &types.AttributeValueMemberS{Value: string(job.ItemPending)},
-			":now":     nowValue(),
+			":now":     epoch(time.Now()),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -337,7 +301,7 @@ func (s *Jobs) DeleteEntries(ctx context.Context, jobID string, limit int) (int,
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: item}})
 	}
 	for start := 0; start < len(reqs); start += 25 {
-		if err := s.batchWrite(ctx, reqs[start:min(start+25, len(reqs))]); err != nil {
+		if err := writeBatch(ctx, s.api, s.table, reqs[start:min(start+25, len(reqs))], "write items"); err != nil {
 			return start, true, err
 		}
 	}

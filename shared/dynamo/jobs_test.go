@@ -42,6 +42,18 @@ func shapesItems(j job.Job, goldPerClass, open int) []job.Item {
 	return items
 }
 
+// seedJob stores j and its shapesItems(j, goldPerClass, open).
+func seedJob(t *testing.T, s *dynamo.Jobs, j job.Job, goldPerClass, open int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.PutJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutItems(ctx, j, shapesItems(j, goldPerClass, open)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func jobStore(t *testing.T) (*dynamo.Jobs, *dynamodb.Client, string) {
 	c := dynamotest.Client(t)
 	table := dynamotest.Tables(t, c)[schema.TableLabels]
@@ -101,13 +113,8 @@ func TestJobsStocksHoldOnlyActiveJobsAndDrawableItems(t *testing.T) {
 	active, paused := shapesJob("active"), shapesJob("paused")
 	paused.Status = job.StatusPaused
 	for _, j := range []job.Job{active, paused} {
-		if err := s.PutJob(ctx, j); err != nil {
-			t.Fatal(err)
-		}
 		// 3×10 gold + 12 open = 42 items: more than one BatchWriteItem.
-		if err := s.PutItems(ctx, j, shapesItems(j, 10, 12)...); err != nil {
-			t.Fatal(err)
-		}
+		seedJob(t, s, j, 10, 12)
 	}
 	if err := s.SetItemStatus(ctx, "active", "o-0", job.ItemDone, 5); err != nil {
 		t.Fatal(err)
@@ -162,12 +169,7 @@ func TestJobsStocksSampleIsBoundedAndRandom(t *testing.T) {
 	s, _, _ := jobStore(t)
 	ctx := context.Background()
 	j := shapesJob("big")
-	if err := s.PutJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutItems(ctx, j, shapesItems(j, 20, 60)...); err != nil {
-		t.Fatal(err)
-	}
+	seedJob(t, s, j, 20, 60)
 	var samples [][]string
 	for range 5 {
 		stocks, err := s.Stocks(ctx, 8, 10)
@@ -202,12 +204,7 @@ func TestJobsWithExpiryCarryTTLAndVanishWhenExpired(t *testing.T) {
 	temp := shapesJob("temp")
 	temp.ExpiresAt = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	for _, j := range []job.Job{keep, temp} {
-		if err := s.PutJob(ctx, j); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutItems(ctx, j, shapesItems(j, 3, 1)...); err != nil {
-			t.Fatal(err)
-		}
+		seedJob(t, s, j, 3, 1)
 	}
 	ttlOf := func(pk, sk string) bool {
 		out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: dynamo.Key(pk, sk)})
@@ -242,12 +239,7 @@ func TestJobPoolDrawsFromTheTableAndCaches(t *testing.T) {
 	s, _, _ := jobStore(t)
 	ctx := context.Background()
 	j := shapesJob("shapes")
-	if err := s.PutJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutItems(ctx, j, shapesItems(j, 5, 3)...); err != nil {
-		t.Fatal(err)
-	}
+	seedJob(t, s, j, 5, 3)
 	pool := dynamo.NewJobPool(s)
 	req := job.Request{Kinds: []job.Kind{job.KindImageGrid}, Size: 9, MaxOpen: 3, MinTrue: 2, MinFalse: 2}
 	d, err := pool.Draw(ctx, req)

@@ -2,8 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -250,7 +248,7 @@ func (p *Privacy) auditPuts(entries []privacy.AuditEntry) ([]types.TransactWrite
 			return nil, errors.New("audit entry without request id")
 		}
 		item, err := attributevalue.MarshalMap(privAuditItem{
-			PK: privReqPK(e.RequestID), SK: privAuditPrefix + e.At.UTC().Format(privSortTime) + "#" + privRandHex(), Kind: "privacy-audit",
+			PK: privReqPK(e.RequestID), SK: privAuditPrefix + privListSK(e.At, randHex(4)), // random: entries may share a time Kind: "privacy-audit",
 			RequestID: e.RequestID, At: privTime(e.At), ActorKind: e.Actor.Kind, ActorID: e.Actor.ID, Action: string(e.Action),
 			From: string(e.From), To: string(e.To), Reason: e.Reason, Note: e.Note,
 			// Entries are written at or after receipt, so this keeps each at least as long
@@ -284,12 +282,7 @@ func (p *Privacy) Create(ctx context.Context, r privacy.Request, c privacy.Code,
 	}
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &p.table, Item: req, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &types.Put{
-			TableName: &p.table, Item: open,
-			ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl <= :now"),
-			ExpressionAttributeNames:  map[string]string{"#ttl": schema.TTLAttribute},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": privNowSec(p.now())},
-		}},
+		{Put: putNewOrExpired(p.table, open, p.now())},
 		{Put: code},
 	}
 	puts, err := p.auditPuts(audit)
@@ -306,17 +299,6 @@ func (p *Privacy) Create(ctx context.Context, r privacy.Request, c privacy.Code,
 		return fmt.Errorf("create request: %w", privacy.ErrConflict)
 	}
 	return fmt.Errorf("create request: %w", err)
-}
-
-// privRandHex makes audit sort keys unique when two entries share a timestamp.
-func privRandHex() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func privNowSec(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: fmt.Sprint(t.Unix())}
 }
 
 // OpenRequest implements privacy.Store.
@@ -464,33 +446,28 @@ func (p *Privacy) Audit(ctx context.Context, id string) ([]privacy.AuditEntry, e
 	}
 	now := p.now()
 	var out []privacy.AuditEntry
-	for {
-		page, err := p.api.Query(ctx, in)
+	err := queryEach(ctx, p.api, in, 0, func(raw map[string]types.AttributeValue) error {
+		if Expired(raw, now) {
+			return nil
+		}
+		var it privAuditItem
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return fmt.Errorf("decode audit entry: %w", err)
+		}
+		at, err := privParseTime(it.At)
 		if err != nil {
-			return nil, fmt.Errorf("query audit: %w", err)
+			return fmt.Errorf("decode audit entry: %w", err)
 		}
-		for _, raw := range page.Items {
-			if Expired(raw, now) {
-				continue
-			}
-			var it privAuditItem
-			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-				return nil, fmt.Errorf("decode audit entry: %w", err)
-			}
-			at, err := privParseTime(it.At)
-			if err != nil {
-				return nil, fmt.Errorf("decode audit entry: %w", err)
-			}
-			out = append(out, privacy.AuditEntry{
-				RequestID: it.RequestID, At: at, Actor: privacy.Actor{Kind: it.ActorKind, ID: it.ActorID}, Action: privacy.Action(it.Action),
-				From: privacy.Status(it.From), To: privacy.Status(it.To), Reason: it.Reason, Note: it.Note,
-			})
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		out = append(out, privacy.AuditEntry{
+			RequestID: it.RequestID, At: at, Actor: privacy.Actor{Kind: it.ActorKind, ID: it.ActorID}, Action: privacy.Action(it.Action),
+			From: privacy.Status(it.From), To: privacy.Status(it.To), Reason: it.Reason, Note: it.Note,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
 	}
+	return out, nil
 }
 
 // List implements privacy.Store: one gsi1 query per status (newest first, filtered by type
@@ -550,7 +527,7 @@ func (p *Privacy) listQuery(status privacy.Status, q privacy.Query, now time.Tim
 	key := "gsi1pk = :s"
 	values := map[string]types.AttributeValue{
 		":s":   &types.AttributeValueMemberS{Value: privStatusPK(status)},
-		":now": privNowSec(now),
+		":now": epoch(now),
 	}
 	names := map[string]string{"#ttl": schema.TTLAttribute}
 	if q.After != nil {
@@ -584,15 +561,5 @@ func (p *Privacy) listQuery(status privacy.Status, q privacy.Query, now time.Tim
 // get reads one item with a strongly consistent read (privacy.ErrNotFound if absent or
 // past its ttl).
 func (p *Privacy) get(ctx context.Context, pk, sk string, v any) error {
-	out, err := p.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &p.table, Key: Key(pk, sk), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return fmt.Errorf("get %s: %w", sk, err)
-	}
-	if len(out.Item) == 0 || Expired(out.Item, p.now()) {
-		return privacy.ErrNotFound
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
-		return fmt.Errorf("decode %s: %w", sk, err)
-	}
-	return nil
+	return getDecoded(ctx, p.api, p.table, Key(pk, sk), p.now(), v, privacy.ErrNotFound, sk)
 }

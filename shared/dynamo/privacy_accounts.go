@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -24,36 +25,37 @@ var _ privacy.AccountLookup = (*Accounts)(nil)
 // large, give profiles gsi1 keys (EMAIL#<hash> / INTEGRATOR#<id>) in CreateIntegrator and
 // turn this into a Query.
 func (a *Accounts) IntegratorsByEmail(ctx context.Context, email string) ([]string, error) {
+	ids, err := a.profilesByEmail(ctx, "integrator", email)
+	if err != nil {
+		return nil, fmt.Errorf("find integrators: %w", err)
+	}
+	return ids, nil
+}
+
+// profilesByEmail returns the ids of the profiles of kind ("integrator" or "customer")
+// whose e-mail equals email, ignoring case, with the Scan IntegratorsByEmail describes.
+func (a *Accounts) profilesByEmail(ctx context.Context, kind, email string) ([]string, error) {
 	want := strings.ToLower(strings.TrimSpace(email))
-	in := &dynamodb.ScanInput{
+	var ids []string
+	// Profiles carry no ttl, hence the zero now.
+	err := scanEach(ctx, a.api, time.Time{}, &dynamodb.ScanInput{
 		TableName:                 &a.table,
 		FilterExpression:          aws.String("#kind = :k"),
 		ProjectionExpression:      aws.String("#id, #email"),
 		ExpressionAttributeNames:  map[string]string{"#kind": "kind", "#id": "id", "#email": "email"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: "integrator"}},
-		ConsistentRead:            aws.Bool(true),
-	}
-	var ids []string
-	for {
-		out, err := a.api.Scan(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("scan integrators: %w", err)
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: kind}},
+	}, func(raw map[string]types.AttributeValue) error {
+		var it struct {
+			ID    string `dynamodbav:"id"`
+			Email string `dynamodbav:"email"`
 		}
-		for _, raw := range out.Items {
-			var it struct {
-				ID    string `dynamodbav:"id"`
-				Email string `dynamodbav:"email"`
-			}
-			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-				return nil, fmt.Errorf("decode integrator: %w", err)
-			}
-			if strings.ToLower(it.Email) == want {
-				ids = append(ids, it.ID)
-			}
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return fmt.Errorf("decode %s: %w", kind, err)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return ids, nil
+		if strings.ToLower(it.Email) == want {
+			ids = append(ids, it.ID)
 		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
+		return nil
+	})
+	return ids, err
 }

@@ -64,21 +64,8 @@ func (h *Holdings) deleteKeys(ctx context.Context, table string, keys []map[stri
 		for _, k := range keys[start:min(start+holdBatchSize, len(keys))] {
 			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
 		}
-		pending := map[string][]types.WriteRequest{table: reqs}
-		for attempt := 0; len(pending[table]) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt > 8 {
-					return fmt.Errorf("delete items: %d still unprocessed after retries", len(pending[table]))
-				}
-				if err := sleep(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
-					return err
-				}
-			}
-			out, err := h.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-			if err != nil {
-				return fmt.Errorf("delete items: %w", err)
-			}
-			pending = out.UnprocessedItems
+		if err := writeBatch(ctx, h.api, table, reqs, "delete items"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -102,30 +89,6 @@ func (h *Holdings) deleteQueried(ctx context.Context, table string, in *dynamodb
 	return len(keys), len(out.LastEvaluatedKey) > 0, nil
 }
 
-// scan pages through a filtered Scan, calling fn per unexpired item.
-func (h *Holdings) scan(ctx context.Context, in *dynamodb.ScanInput, fn func(map[string]types.AttributeValue) error) error {
-	in.ConsistentRead = aws.Bool(true)
-	now := h.now()
-	for {
-		out, err := h.api.Scan(ctx, in)
-		if err != nil {
-			return fmt.Errorf("scan: %w", err)
-		}
-		for _, it := range out.Items {
-			if Expired(it, now) {
-				continue
-			}
-			if err := fn(it); err != nil {
-				return err
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-}
-
 func sAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 // --- accounts table (privacy.AccountData) ---------------------------------------------
@@ -135,29 +98,10 @@ func (h *Holdings) IntegratorsByEmail(ctx context.Context, email string) ([]stri
 	return h.accounts.IntegratorsByEmail(ctx, email)
 }
 
-// CustomersByEmail implements privacy.AccountData (a Scan, like IntegratorsByEmail).
+// CustomersByEmail implements privacy.AccountData (a Scan, like IntegratorsByEmail;
+// profiles carry no ttl, so there is nothing expired to skip).
 func (h *Holdings) CustomersByEmail(ctx context.Context, email string) ([]string, error) {
-	want := strings.ToLower(strings.TrimSpace(email))
-	var ids []string
-	err := h.scan(ctx, &dynamodb.ScanInput{
-		TableName:                 &h.tables.Accounts,
-		FilterExpression:          aws.String("#kind = :k"),
-		ProjectionExpression:      aws.String("#id, #email"),
-		ExpressionAttributeNames:  map[string]string{"#kind": "kind", "#id": "id", "#email": "email"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":k": sAttr("customer")},
-	}, func(it map[string]types.AttributeValue) error {
-		var c struct {
-			ID    string `dynamodbav:"id"`
-			Email string `dynamodbav:"email"`
-		}
-		if err := attributevalue.UnmarshalMap(it, &c); err != nil {
-			return fmt.Errorf("decode customer: %w", err)
-		}
-		if strings.ToLower(c.Email) == want {
-			ids = append(ids, c.ID)
-		}
-		return nil
-	})
+	ids, err := h.accounts.profilesByEmail(ctx, "customer", email)
 	if err != nil {
 		return nil, fmt.Errorf("find customers: %w", err)
 	}
@@ -189,16 +133,6 @@ func (h *Holdings) RevokeAPIKey(ctx context.Context, customerID, keyID string, a
 	return h.accounts.RevokeAPIKey(ctx, customerID, keyID, at)
 }
 
-func (h *Holdings) sitesQuery(integratorID string) *dynamodb.QueryInput {
-	return &dynamodb.QueryInput{
-		TableName: &h.tables.Accounts, IndexName: aws.String(schema.GSI1.Name),
-		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :s)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": sAttr(acctIntegratorPK(integratorID)), ":s": sAttr(acctSitePK("")),
-		},
-	}
-}
-
 // SitesOf implements privacy.AccountData: the integrator's sites, as the integrator-key
 // lookups read them.
 func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.Site, error) {
@@ -207,7 +141,7 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 
 // DeleteSites implements privacy.AccountData: each site goes with its secret lookup.
 func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (int, bool, error) {
-	in := h.sitesQuery(integratorID)
+	in := gsi1PrefixQuery(h.tables.Accounts, acctIntegratorPK(integratorID), acctSitePK(""))
 	in.Limit = aws.Int32(int32(limit))
 	out, err := h.api.Query(ctx, in)
 	if err != nil {
@@ -237,13 +171,7 @@ func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, o
 	if err != nil {
 		return 0, false, err
 	}
-	return h.deleteQueried(ctx, h.tables.Accounts, &dynamodb.QueryInput{
-		TableName: &h.tables.Accounts, IndexName: aws.String(schema.GSI1.Name),
-		KeyConditionExpression: aws.String("gsi1pk = :p AND begins_with(gsi1sk, :k)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": sAttr(owner), ":k": sAttr(acctAPIKeyPK("")),
-		},
-	}, limit)
+	return h.deleteQueried(ctx, h.tables.Accounts, gsi1PrefixQuery(h.tables.Accounts, owner, acctAPIKeyPK("")), limit)
 }
 
 func profilePK(kind privacy.HolderKind, id string) (string, error) {
@@ -388,7 +316,7 @@ func (h *Holdings) DeleteConsensus(ctx context.Context, jobID string, limit int)
 // ExportsOf implements privacy.LabelData (a Scan: exports have no index by customer).
 func (h *Holdings) ExportsOf(ctx context.Context, customerID string) ([]export.Export, error) {
 	var out []export.Export
-	err := h.scan(ctx, &dynamodb.ScanInput{
+	err := scanEach(ctx, h.api, h.now(), &dynamodb.ScanInput{
 		TableName:                &h.tables.Labels,
 		FilterExpression:         aws.String("#kind = :k AND customer_id = :c"),
 		ExpressionAttributeNames: map[string]string{"#kind": "kind"},
@@ -449,13 +377,11 @@ func (h *Holdings) DisclosuresTo(ctx context.Context, recipient, after string, l
 		if Expired(it, now) {
 			continue
 		}
-		at, err := time.Parse(time.RFC3339Nano, x.At)
+		d, err := x.disclosure()
 		if err != nil {
 			return nil, "", fmt.Errorf("decode disclosure time: %w", err)
 		}
-		list = append(list, privacy.Disclosure{
-			ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject, RequestID: x.RequestID,
-		})
+		list = append(list, d)
 	}
 	if len(out.LastEvaluatedKey) == 0 {
 		last = ""
@@ -476,7 +402,7 @@ func (h *Holdings) DeleteDisclosures(ctx context.Context, recipient string, limi
 // RequestsOf implements privacy.RequestLog (a Scan by subject hash).
 func (h *Holdings) RequestsOf(ctx context.Context, subjectHash string) ([]privacy.Request, error) {
 	var out []privacy.Request
-	err := h.scan(ctx, &dynamodb.ScanInput{
+	err := scanEach(ctx, h.api, h.now(), &dynamodb.ScanInput{
 		TableName:                &h.tables.Privacy,
 		FilterExpression:         aws.String("#kind = :k AND subject_hash = :h"),
 		ExpressionAttributeNames: map[string]string{"#kind": "kind"},

@@ -2,8 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -55,31 +53,29 @@ type disclosureItem struct {
 
 func disclosurePK(recipient string) string { return "DISCLOSURE#" + recipient }
 
+// disclosure is the stored record as a privacy.Disclosure; err reports a stored time that
+// does not parse (At is then zero).
+func (x disclosureItem) disclosure() (privacy.Disclosure, error) {
+	at, err := time.Parse(time.RFC3339Nano, x.At)
+	return privacy.Disclosure{
+		ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject, RequestID: x.RequestID,
+	}, err
+}
+
 // RecordDisclosure implements privacy.DisclosureLog. A missing id or time is filled in.
 func (d *Disclosures) RecordDisclosure(ctx context.Context, x privacy.Disclosure) error {
 	if x.At.IsZero() {
 		x.At = d.now()
 	}
 	if x.ID == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:]) // crypto/rand never fails (it panics instead)
-		x.ID = hex.EncodeToString(b[:])
+		x.ID = randHex(8)
 	}
-	sort := x.At.UTC().Format(privSortTime) + "#" + x.ID
-	item, err := attributevalue.MarshalMap(disclosureItem{
+	sort := privListSK(x.At, x.ID)
+	return putNew(ctx, d.api, d.table, disclosureItem{
 		PK: disclosurePK(x.Recipient), SK: sort, GSI1PK: "DISCLOSED#" + x.Subject, GSI1SK: sort,
 		Kind: "disclosure", ID: x.ID, At: x.At.UTC().Format(time.RFC3339Nano), Recipient: x.Recipient,
 		Sitekey: x.Sitekey, What: x.Kind, Subject: x.Subject, RequestID: x.RequestID, TTL: x.ExpiresAt().Unix(),
-	})
-	if err != nil {
-		return fmt.Errorf("encode disclosure: %w", err)
-	}
-	if _, err := d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &d.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}); err != nil {
-		return fmt.Errorf("record disclosure: %w", err)
-	}
-	return nil
+	}, nil, "disclosure")
 }
 
 // Disclosed lists what was disclosed to a recipient, oldest first (expired records left
@@ -87,35 +83,26 @@ func (d *Disclosures) RecordDisclosure(ctx context.Context, x privacy.Disclosure
 func (d *Disclosures) Disclosed(ctx context.Context, recipient string) ([]privacy.Disclosure, error) {
 	var out []privacy.Disclosure
 	now := d.now()
-	var start map[string]types.AttributeValue
-	for {
-		res, err := d.api.Query(ctx, &dynamodb.QueryInput{
-			TableName:              &d.table,
-			KeyConditionExpression: aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": &types.AttributeValueMemberS{Value: disclosurePK(recipient)},
-			},
-			ExclusiveStartKey: start,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list disclosures: %w", err)
+	err := queryEach(ctx, d.api, &dynamodb.QueryInput{
+		TableName:              &d.table,
+		KeyConditionExpression: aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: disclosurePK(recipient)},
+		},
+	}, 0, func(it map[string]types.AttributeValue) error {
+		if Expired(it, now) {
+			return nil
 		}
-		for _, it := range res.Items {
-			if Expired(it, now) {
-				continue
-			}
-			var x disclosureItem
-			if err := attributevalue.UnmarshalMap(it, &x); err != nil {
-				return nil, fmt.Errorf("decode disclosure: %w", err)
-			}
-			at, _ := time.Parse(time.RFC3339Nano, x.At)
-			out = append(out, privacy.Disclosure{
-				ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject, RequestID: x.RequestID,
-			})
+		var x disclosureItem
+		if err := attributevalue.UnmarshalMap(it, &x); err != nil {
+			return fmt.Errorf("decode disclosure: %w", err)
 		}
-		if len(res.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = res.LastEvaluatedKey
+		dis, _ := x.disclosure() // an unreadable time is listed as zero
+		out = append(out, dis)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list disclosures: %w", err)
 	}
+	return out, nil
 }

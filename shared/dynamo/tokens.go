@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,22 +52,11 @@ func (t *Tokens) Put(ctx context.Context, r token.Record) error {
 	if r.ID == "" || r.ExpiresAt.IsZero() {
 		return errors.New("put token: id and expiry are required")
 	}
-	item, err := attributevalue.MarshalMap(tokItem{
+	return putNew(ctx, t.api, t.table, tokItem{
 		PK: tokPK(r.ID), SK: tokSK, Kind: "token", ID: r.ID, Sitekey: r.Sitekey, Hostname: r.Hostname,
 		ChallengeTS: r.ChallengeTS.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Score: r.Score, ScoreReasons: r.ScoreReasons,
 		TTL: r.ExpiresAt.Unix(),
-	})
-	if err != nil {
-		return fmt.Errorf("encode token: %w", err)
-	}
-	_, err = t.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &t.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if IsConditionFailed(err) {
-		return errors.New("put token: id already stored")
-	}
-	if err != nil {
-		return fmt.Errorf("put token: %w", err)
-	}
-	return nil
+	}, errors.New("put token: id already stored"), "token")
 }
 
 // Redeem marks the token used and returns its record, in one conditional UpdateItem so that
@@ -85,7 +73,7 @@ func (t *Tokens) Redeem(ctx context.Context, id string, now time.Time) (token.Re
 		ExpressionAttributeNames: map[string]string{"#ttl": schema.TTLAttribute},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
-			":sec": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+			":sec": epoch(now),
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -93,18 +81,10 @@ func (t *Tokens) Redeem(ctx context.Context, id string, now time.Time) (token.Re
 	if err == nil {
 		return tokRecord(out.Attributes)
 	}
-	var cf *types.ConditionalCheckFailedException
-	if !errors.As(err, &cf) {
+	// Tell the reasons apart from the item as it was.
+	item, err := conditionFailedItem(ctx, t.api, t.table, key, err)
+	if err != nil {
 		return token.Record{}, fmt.Errorf("redeem token: %w", err)
-	}
-	// Tell the reasons apart from the item as it was; read it if the server did not return it.
-	item := cf.Item
-	if item == nil {
-		got, gerr := t.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.table, Key: key, ConsistentRead: aws.Bool(true)})
-		if gerr != nil {
-			return token.Record{}, fmt.Errorf("redeem token: read after failed condition: %w", gerr)
-		}
-		item = got.Item
 	}
 	switch {
 	case len(item) == 0:

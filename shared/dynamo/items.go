@@ -1,0 +1,162 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// The item operations several stores share. what names the record in errors.
+
+// getDecoded reads the item at key with a strongly consistent read and decodes it into v.
+// It returns notFound when there is no item or its ttl has passed at now (DynamoDB deletes
+// expired items lazily); the zero now counts no ttl as passed.
+func getDecoded(ctx context.Context, api API, table string, key map[string]types.AttributeValue, now time.Time, v any, notFound error, what string) error {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", what, err)
+	}
+	if len(out.Item) == 0 || Expired(out.Item, now) {
+		return notFound
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
+	}
+	return nil
+}
+
+// putNew encodes v and writes it only if no item has its key yet. A taken key is returned
+// as taken, or (taken nil) as the failed condition, wrapped like any other error.
+func putNew(ctx context.Context, api API, table string, v any, taken error, what string) error {
+	item, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	_, err = api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if taken != nil && IsConditionFailed(err) {
+		return taken
+	}
+	if err != nil {
+		return fmt.Errorf("put %s: %w", what, err)
+	}
+	return nil
+}
+
+// putNewOrExpired is a transaction's put of item that may replace only a record whose ttl
+// has passed at now (expired, but not swept yet).
+func putNewOrExpired(table string, item map[string]types.AttributeValue, now time.Time) *types.Put {
+	return &types.Put{
+		TableName: &table, Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl <= :now"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": epoch(now)},
+	}
+}
+
+// conditionFailedItem takes the error of a conditional write that asked for
+// ReturnValuesOnConditionCheckFailure ALL_OLD. If the condition failed, it returns the
+// item as the condition saw it (empty if there was none), read again with a strongly
+// consistent read when DynamoDB did not return it (DynamoDB Local may not); any other error
+// is returned as it is.
+func conditionFailedItem(ctx context.Context, api API, table string, key map[string]types.AttributeValue, err error) (map[string]types.AttributeValue, error) {
+	var cf *types.ConditionalCheckFailedException
+	if !errors.As(err, &cf) {
+		return nil, err
+	}
+	if len(cf.Item) > 0 {
+		return cf.Item, nil
+	}
+	got, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("read after failed condition: %w", err)
+	}
+	return got.Item, nil
+}
+
+// queryEach pages through a query, calling fn per item, and stops after limit items (0:
+// all). With a limit, each page asks for no more than the items still wanted.
+func queryEach(ctx context.Context, api API, in *dynamodb.QueryInput, limit int, fn func(map[string]types.AttributeValue) error) error {
+	seen := 0
+	for {
+		if limit > 0 {
+			in.Limit = aws.Int32(int32(limit - seen))
+		}
+		out, err := api.Query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("query %s: %w", aws.ToString(in.TableName), err)
+		}
+		for _, item := range out.Items {
+			if err := fn(item); err != nil {
+				return err
+			}
+			seen++
+		}
+		if len(out.LastEvaluatedKey) == 0 || (limit > 0 && seen >= limit) {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// scanEach pages through a strongly consistent Scan, calling fn per item whose ttl has
+// not passed at now (the zero now counts no ttl as passed).
+func scanEach(ctx context.Context, api API, now time.Time, in *dynamodb.ScanInput, fn func(map[string]types.AttributeValue) error) error {
+	in.ConsistentRead = aws.Bool(true)
+	for {
+		out, err := api.Scan(ctx, in)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", aws.ToString(in.TableName), err)
+		}
+		for _, it := range out.Items {
+			if Expired(it, now) {
+				continue
+			}
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// writeBatch is one BatchWriteItem of at most 25 requests, retrying what DynamoDB leaves
+// unprocessed with a growing pause (50 ms … 6.4 s).
+func writeBatch(ctx context.Context, api API, table string, reqs []types.WriteRequest, what string) error {
+	pending := map[string][]types.WriteRequest{table: reqs}
+	for attempt := 0; len(pending[table]) > 0; attempt++ {
+		if attempt > 0 {
+			if attempt > 8 {
+				return fmt.Errorf("%s: %d still unprocessed after retries", what, len(pending[table]))
+			}
+			if err := sleep(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		out, err := api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		pending = out.UnprocessedItems
+	}
+	return nil
+}
+
+// randHex is n random bytes in hex, for ids and sort-key suffixes.
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand never fails (it panics instead)
+	return hex.EncodeToString(b)
+}
