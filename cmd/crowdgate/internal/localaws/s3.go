@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -106,6 +107,14 @@ type diskBackend struct {
 }
 
 var _ gofakes3.Backend = (*diskBackend)(nil)
+
+// ListBuckets lists the buckets by name, as S3 does; s3mem keeps them in a map, so its
+// order changes from call to call.
+func (b *diskBackend) ListBuckets() ([]gofakes3.BucketInfo, error) {
+	buckets, err := b.Backend.ListBuckets()
+	slices.SortFunc(buckets, func(x, y gofakes3.BucketInfo) int { return strings.Compare(x.Name, y.Name) })
+	return buckets, err
+}
 
 type objectHeader struct {
 	Key  string            `json:"key"`
