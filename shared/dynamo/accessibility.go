@@ -158,7 +158,10 @@ func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now t
 			return false, time.Time{}, fmt.Errorf("count %s: %w", c.Key, err)
 		}
 		if len(item) > 0 && winEnd(item).Unix() > now.Unix() {
-			return false, winEnd(item), nil // the window is open and full
+			if counted(item) >= c.Limit {
+				return false, winEnd(item), nil // the window is open and full
+			}
+			continue // a racing take opened the window after the update was refused: count again
 		}
 		// No open window: start one, unless a racing take just did.
 		end := now.Add(c.Window)
@@ -181,6 +184,16 @@ func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now t
 		}
 	}
 	return false, time.Time{}, fmt.Errorf("count %s: too much contention", c.Key)
+}
+
+// counted is a counter item's count so far.
+func counted(item map[string]types.AttributeValue) int {
+	n, _ := item["n"].(*types.AttributeValueMemberN)
+	if n == nil {
+		return 0
+	}
+	v, _ := strconv.Atoi(n.Value)
+	return v
 }
 
 func winEnd(item map[string]types.AttributeValue) time.Time {

@@ -66,14 +66,15 @@ func putNewOrExpired(table string, item map[string]types.AttributeValue, now tim
 // conditionFailedItem takes the error of a conditional write that asked for
 // ReturnValuesOnConditionCheckFailure ALL_OLD. If the condition failed, it returns the
 // item as the condition saw it (empty if there was none), read again with a strongly
-// consistent read when DynamoDB did not return it (DynamoDB Local may not); any other error
-// is returned as it is.
+// consistent read only when DynamoDB sent no item at all (DynamoDB Local may not). An
+// empty item that was sent means there was none: a read now could see a racing write
+// instead. Any other error is returned as it is.
 func conditionFailedItem(ctx context.Context, api API, table string, key map[string]types.AttributeValue, err error) (map[string]types.AttributeValue, error) {
 	var cf *types.ConditionalCheckFailedException
 	if !errors.As(err, &cf) {
 		return nil, err
 	}
-	if len(cf.Item) > 0 {
+	if cf.Item != nil {
 		return cf.Item, nil
 	}
 	got, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
