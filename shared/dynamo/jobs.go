@@ -178,14 +178,24 @@ func (s *Jobs) GetJob(ctx context.Context, id string) (job.Job, error) {
 	return it.job(), nil
 }
 
-// ListJobs returns a customer's jobs, oldest first.
+// ListJobs returns a customer's jobs, oldest first; expired jobs DynamoDB has not deleted
+// yet are left out, as GetJob leaves them out.
 func (s *Jobs) ListJobs(ctx context.Context, customerID string) ([]job.Job, error) {
+	return s.listJobs(ctx, customerID, time.Now())
+}
+
+// listJobs lists the customer's jobs whose ttl has not passed at now; the zero now lists
+// every job still stored (a privacy request must reach expired, unswept jobs too).
+func (s *Jobs) listJobs(ctx context.Context, customerID string, now time.Time) ([]job.Job, error) {
 	var jobs []job.Job
 	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression:    aws.String("gsi1pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "CUSTOMER#" + customerID + "#JOBS"}},
 	}, 0, func(item map[string]types.AttributeValue) error {
+		if Expired(item, now) {
+			return nil
+		}
 		var it jobsItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode job: %w", err)

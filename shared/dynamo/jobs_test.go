@@ -233,6 +233,15 @@ func TestJobsWithExpiryCarryTTLAndVanishWhenExpired(t *testing.T) {
 	if len(stocks) != 1 || stocks[0].Job.ID != "keep" {
 		t.Fatalf("stocks: %+v", stocks)
 	}
+	listed, err := s.ListJobs(ctx, keep.CustomerID)
+	if err != nil || len(listed) != 1 || listed[0].ID != "keep" {
+		t.Fatalf("listed %+v (%v); want only the job that has not expired", listed, err)
+	}
+	// A privacy request must still reach the expired job until DynamoDB sweeps it.
+	held, err := dynamo.NewHoldings(c, dynamo.HoldingsTables{Labels: table}, nil).ListJobs(ctx, keep.CustomerID)
+	if err != nil || len(held) != 2 {
+		t.Fatalf("privacy holdings list %+v (%v); want both jobs", held, err)
+	}
 }
 
 func TestJobPoolDrawsFromTheTableAndCaches(t *testing.T) {

@@ -287,7 +287,7 @@ func (h *Holdings) SetSiteChoices(ctx context.Context, sitekey string, c account
 
 // ListJobs implements privacy.LabelData.
 func (h *Holdings) ListJobs(ctx context.Context, customerID string) ([]job.Job, error) {
-	return h.jobs.ListJobs(ctx, customerID)
+	return h.jobs.listJobs(ctx, customerID, time.Time{}) // expired but not yet swept jobs too
 }
 
 // ListEntries implements privacy.LabelData.
