@@ -269,6 +269,9 @@ func settle(j job.Job, it *dynamo.ConsensusItem, js *consensus.JobState, now tim
 // completes applies the job's completion rule (consensus.Params.Complete) to an item's
 // posterior over the job's classes.
 func completes(j job.Job, post []float64, answers int, js *consensus.JobState) (bool, error) {
+	if answers < j.MinAnswers && answers < j.MaxAnswers {
+		return false, nil // the rule cannot complete it yet: no need for the forecast
+	}
 	q, err := questionParams.PooledMatrix(js)
 	if err != nil {
 		return false, err
