@@ -143,11 +143,7 @@ func TestEvents(t *testing.T) {
 	}
 	platformtest.EachEvent(t, "../../../events/admin", expect, func(t *testing.T, file string, w want) {
 		f := newFix(t)
-		resp := platformtest.ReplayHTTP(t, f.h, file)
-		var body map[string]any
-		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-			t.Fatalf("body %q", resp.Body)
-		}
+		resp, body := platformtest.ReplayJSON(t, f.h, file)
 		if resp.StatusCode != w.status || errCode(body) != w.code {
 			t.Fatalf("got %d %s; want %d %q", resp.StatusCode, resp.Body, w.status, w.code)
 		}

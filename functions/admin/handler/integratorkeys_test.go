@@ -95,11 +95,7 @@ func TestIntegratorKeyEvents(t *testing.T) {
 		var revoked []string
 		h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil),
 			Customers: account.NewCustomerService(&accounttest.Store{}, nil), IntegratorKeys: newIntKeyFix(&revoked)})
-		resp := platformtest.ReplayHTTP(t, h, file)
-		var body map[string]any
-		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-			t.Fatalf("body %q", resp.Body)
-		}
+		resp, body := platformtest.ReplayJSON(t, h, file)
 		if resp.StatusCode != w.status || errCode(body) != w.code || len(revoked) != w.revoked {
 			t.Fatalf("got %d %s, %d revocations; want %d %q, %d", resp.StatusCode, resp.Body, len(revoked), w.status, w.code, w.revoked)
 		}

@@ -37,6 +37,18 @@ func ReplayHTTP(t testing.TB, h http.Handler, file string, edits ...func(*events
 	return resp
 }
 
+// ReplayJSON is ReplayHTTP for a JSON API: it also decodes the answer's body, and fails
+// the test on one that is not a JSON object.
+func ReplayJSON(t testing.TB, h http.Handler, file string, edits ...func(*events.APIGatewayV2HTTPRequest)) (events.APIGatewayV2HTTPResponse, map[string]any) {
+	t.Helper()
+	resp := ReplayHTTP(t, h, file, edits...)
+	var body map[string]any
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatalf("event %s: answer %d with a body that is not a JSON object: %q", file, resp.StatusCode, resp.Body)
+	}
+	return resp, body
+}
+
 // SQSEvent reads an SQS event file as Lambda delivers it to a queue consumer. It fails the
 // test when the file cannot be read or decoded.
 func SQSEvent(t testing.TB, file string) events.SQSEvent {
