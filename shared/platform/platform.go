@@ -28,6 +28,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/crowdgate/crowdgate/shared/config"
+	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -151,6 +152,15 @@ func (e *Env) Queue(logical string) (Sender, error) {
 // keep it in a token.Keyring, which calls it again to pick up rotated keys.
 func (e *Env) SigningKeys(ctx context.Context) (string, error) {
 	return e.Secret(ctx, e.Config.SigningKeys, e.Config.SigningSecretARN, "SIGNING_KEYS or SIGNING_SECRET_ARN")
+}
+
+// Keyring is the token-signing keyring every function that signs or checks pass tokens
+// uses. It re-reads SigningKeys periodically, so rotated keys are picked up without a
+// redeploy; a failed re-read keeps the previous keys and is logged.
+func (e *Env) Keyring(ctx context.Context) (*token.Keyring, error) {
+	return token.NewKeyring(ctx, e.SigningKeys, token.KeyringOptions{OnError: func(err error) {
+		e.Logger().Warn("re-reading the signing keys failed; keeping the previous ones", "err", err)
+	}})
 }
 
 // Secret returns value when it is set (local stack, tests), else the string of the Secrets

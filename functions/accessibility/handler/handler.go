@@ -21,7 +21,6 @@ import (
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
-	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -410,9 +409,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if env.Config.PublicURL == "" {
 		return nil, errors.New("config: set PUBLIC_URL (the confirm link's base)")
 	}
-	signer, err := token.NewKeyring(ctx, env.SigningKeys, token.KeyringOptions{OnError: func(err error) {
-		env.Logger().Warn("re-reading the signing keys failed; keeping the previous ones", "err", err)
-	}})
+	signer, err := env.Keyring(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("accessibility: %w", err)
 	}

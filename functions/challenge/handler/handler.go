@@ -21,7 +21,6 @@ import (
 	"github.com/crowdgate/crowdgate/shared/risk"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
-	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -280,10 +279,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Re-read periodically so rotated keys are picked up without a redeploy.
-	signer, err := token.NewKeyring(ctx, env.SigningKeys, token.KeyringOptions{OnError: func(err error) {
-		env.Logger().Warn("re-reading the signing keys failed; keeping the previous ones", "err", err)
-	}})
+	signer, err := env.Keyring(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("challenge: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schema"
-	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/verify"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -71,10 +70,7 @@ func siteverify(v *verify.Verifier) http.Handler {
 // Wire builds the handler from the function's environment: the signing keys, the accounts
 // table (secret lookup) and the challenges table (token redemption).
 func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
-	// Re-read periodically so rotated keys are picked up without a redeploy.
-	signer, err := token.NewKeyring(ctx, env.SigningKeys, token.KeyringOptions{OnError: func(err error) {
-		env.Logger().Warn("re-reading the signing keys failed; keeping the previous ones", "err", err)
-	}})
+	signer, err := env.Keyring(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
