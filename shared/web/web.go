@@ -15,7 +15,9 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Error is an error with a stable, documented code and the HTTP status it maps to.
@@ -71,6 +73,29 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// RetrySeconds is a wait in whole seconds, rounded up and at least 1: a client told to
+// come back after 0 seconds would retry at once.
+func RetrySeconds(d time.Duration) int { return max(int((d+time.Second-1)/time.Second), 1) }
+
+// WriteTryLater answers a refusal for a while: 429 with code, the wait in the Retry-After
+// header and in the envelope's retry_after (whole seconds, see RetrySeconds).
+func WriteTryLater(w http.ResponseWriter, r *http.Request, code, message string, secs int) {
+	var body struct {
+		Error struct {
+			Code       string `json:"code"`
+			Message    string `json:"message"`
+			RequestID  string `json:"request_id,omitempty"`
+			RetryAfter int    `json:"retry_after"`
+		} `json:"error"`
+	}
+	body.Error.Code = code
+	body.Error.Message = message
+	body.Error.RequestID = RequestID(r.Context())
+	body.Error.RetryAfter = secs
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteJSON(w, http.StatusTooManyRequests, body)
 }
 
 // WriteError answers with err's status and code. Errors that are not *Error are logged and

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -139,6 +140,14 @@ func TestBearerToken(t *testing.T) {
 		got, ok := web.BearerToken(r)
 		if got != want || ok != (want != "") {
 			t.Errorf("%q: %q %v, want %q", header, got, ok, want)
+		}
+	}
+}
+
+func TestRetrySecondsRoundUpAndNeverSayZero(t *testing.T) {
+	for d, want := range map[time.Duration]int{0: 1, 200 * time.Millisecond: 1, 1200 * time.Millisecond: 2, time.Hour: 3600} {
+		if got := web.RetrySeconds(d); got != want {
+			t.Errorf("RetrySeconds(%v) = %d, want %d", d, got, want)
 		}
 	}
 }

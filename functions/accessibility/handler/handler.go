@@ -160,7 +160,7 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) {
 		if le.What == accessibility.LimitNetwork {
 			msg = l.tooManyNetwork
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(secondsUp(le.RetryAfter)))
+		w.Header().Set("Retry-After", strconv.Itoa(web.RetrySeconds(le.RetryAfter)))
 		errorPage(w, http.StatusTooManyRequests, loc, fmt.Sprintf(msg, wait(le.RetryAfter)))
 	case errors.Is(err, accessibility.ErrInvalidEmail):
 		reason := "must be a plain address like name@example.com"
@@ -238,8 +238,6 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request) {
 func cookie(value string, maxAge int) *http.Cookie {
 	return &http.Cookie{Name: accessibility.CookieName, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode}
 }
-
-func secondsUp(d time.Duration) int { return max(int((d+time.Second-1)/time.Second), 1) }
 
 // wait writes a wait for people: minutes, or hours and minutes.
 func wait(d time.Duration) string {
@@ -337,27 +335,12 @@ type tokenRequiredBody struct {
 	} `json:"error"`
 }
 
-type tryLaterBody struct {
-	Error struct {
-		Code       string `json:"code"`
-		Message    string `json:"message"`
-		RequestID  string `json:"request_id,omitempty"`
-		RetryAfter int    `json:"retry_after"`
-	} `json:"error"`
-}
-
 // writeError maps domain errors to documented statuses and codes.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var le *accessibility.LimitError
 	if errors.As(err, &le) {
-		secs := secondsUp(le.RetryAfter)
-		var body tryLaterBody
-		body.Error.Code = CodeTryLater
-		body.Error.Message = fmt.Sprintf("this accessibility token asked for %d text questions this hour; try again in %d seconds", accessibility.ChallengesPerToken, secs)
-		body.Error.RequestID = web.RequestID(r.Context())
-		body.Error.RetryAfter = secs
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		web.WriteJSON(w, http.StatusTooManyRequests, body)
+		secs := web.RetrySeconds(le.RetryAfter)
+		web.WriteTryLater(w, r, CodeTryLater, fmt.Sprintf("this accessibility token asked for %d text questions this hour; try again in %d seconds", accessibility.ChallengesPerToken, secs), secs)
 		return
 	}
 	if errors.Is(err, accessibility.ErrTokenRequired) {

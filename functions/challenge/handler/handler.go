@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -194,16 +193,6 @@ func result(res challenge.Result) any {
 
 func seconds(d time.Duration) int { return int(d / time.Second) }
 
-// tryLaterBody is the error envelope of a refusal with the seconds to wait.
-type tryLaterBody struct {
-	Error struct {
-		Code       string `json:"code"`
-		Message    string `json:"message"`
-		RequestID  string `json:"request_id,omitempty"`
-		RetryAfter int    `json:"retry_after"`
-	} `json:"error"`
-}
-
 // writeError answers a domain error: a refusal as 429 try_later with Retry-After and
 // retry_after (whole seconds, rounded up), anything else through mapError.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -212,15 +201,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		web.WriteError(w, r, mapError(err))
 		return
 	}
-	secs := max(int((tl.RetryAfter+time.Second-1)/time.Second), 1)
-	var body tryLaterBody
-	body.Error.Code = CodeTryLater
-	body.Error.Message = fmt.Sprintf("too many attempts from this network; try again in %d seconds", secs)
-	body.Error.RequestID = web.RequestID(r.Context())
-	body.Error.RetryAfter = secs
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	secs := web.RetrySeconds(tl.RetryAfter)
 	web.Logger(r.Context()).InfoContext(r.Context(), "challenge refused", "retry_after", secs)
-	web.WriteJSON(w, http.StatusTooManyRequests, body)
+	web.WriteTryLater(w, r, CodeTryLater, fmt.Sprintf("too many attempts from this network; try again in %d seconds", secs), secs)
 }
 
 // mapError turns domain errors into documented statuses and codes.
