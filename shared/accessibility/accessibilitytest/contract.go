@@ -34,6 +34,37 @@ func hexID() string {
 
 // TestStore checks the Store contract; NewStore and shared/dynamo.Accessibility run it.
 // Every subtest uses fresh keys, so newStore may hand out one shared store.
+// race runs try n times at once and counts the calls that won; any error fails the test.
+func race(t *testing.T, n int, try func() (won bool, err error)) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range n {
+		wg.Go(func() {
+			won, err := try()
+			if err != nil {
+				t.Error(err)
+			}
+			if won {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return wins
+}
+
+// lost clears err when it is the error a caller gets for losing a race.
+func lost(err, losing error) error {
+	if errors.Is(err, losing) {
+		return nil
+	}
+	return err
+}
+
 func TestStore(t *testing.T, newStore func(t *testing.T) FullStore) {
 	ctx := context.Background()
 	t0 := futureHour()
@@ -73,21 +104,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) FullStore) {
 		if err := s.PutSignup(ctx, su); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		wins := 0
-		for range 8 {
-			wg.Go(func() {
-				if _, err := s.TakeSignup(ctx, su.CodeHash, t0.Add(time.Second)); err == nil {
-					mu.Lock()
-					wins++
-					mu.Unlock()
-				} else if !errors.Is(err, accessibility.ErrInvalidCode) {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		wins := race(t, 8, func() (bool, error) {
+			_, err := s.TakeSignup(ctx, su.CodeHash, t0.Add(time.Second))
+			return err == nil, lost(err, accessibility.ErrInvalidCode)
+		})
 		if wins != 1 {
 			t.Fatalf("%d concurrent takes won, want 1", wins)
 		}
@@ -144,24 +164,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) FullStore) {
 	t.Run("concurrent takes never exceed the limit", func(t *testing.T) {
 		s := newStore(t)
 		c := accessibility.Counter{Key: "TEST#" + hexID(), Limit: 4, Window: time.Hour}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		oks := 0
-		for range 10 {
-			wg.Go(func() {
-				ok, _, err := s.Take(ctx, c, t0)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if ok {
-					mu.Lock()
-					oks++
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+		oks := race(t, 10, func() (bool, error) {
+			ok, _, err := s.Take(ctx, c, t0)
+			return ok, err
+		})
 		if oks != 4 {
 			t.Fatalf("%d of 10 concurrent takes succeeded, want 4", oks)
 		}
@@ -290,22 +296,10 @@ func TestChallenges(t *testing.T, newStore func(t *testing.T) accessibility.Chal
 		if err := s.Put(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		wins := 0
-		for range 8 {
-			wg.Go(func() {
-				err := s.Consume(ctx, c.ID, t0.Add(time.Second))
-				if err == nil {
-					mu.Lock()
-					wins++
-					mu.Unlock()
-				} else if !errors.Is(err, accessibility.ErrUsed) {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		wins := race(t, 8, func() (bool, error) {
+			err := s.Consume(ctx, c.ID, t0.Add(time.Second))
+			return err == nil, lost(err, accessibility.ErrUsed)
+		})
 		if wins != 1 {
 			t.Fatalf("%d consumes won, want 1", wins)
 		}
