@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -144,13 +145,41 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type.String())
+		if typ.Field == "" {
+			return "the body must be " + jsonKind(typ.Type)
+		}
+		return fmt.Sprintf("field %q must be %s", typ.Field, jsonKind(typ.Type))
 	case errors.Is(err, io.EOF):
 		return "empty body"
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		return strings.TrimPrefix(err.Error(), "json: ")
 	}
 	return "malformed"
+}
+
+// jsonKind names the JSON value a Go type decodes from, in the client's terms: the Go type
+// itself (a struct's field list, a package path) means nothing to an API user.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return fmt.Sprintf("a whole number that fits in %d bits", t.Bits())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return fmt.Sprintf("a whole number from 0 that fits in %d bits", t.Bits())
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a different JSON type"
 }
 
 type ctxKey int

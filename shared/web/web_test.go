@@ -58,6 +58,45 @@ func TestDecodeJSONRefusesBadInputWithCodes(t *testing.T) {
 	}
 }
 
+// A wrong JSON type is described in JSON's terms; the Go type behind the field (a struct's
+// whole field list, once) is nothing an API user can act on.
+func TestDecodeJSONNamesTheExpectedJSONType(t *testing.T) {
+	type inner struct {
+		X int `json:"x"`
+	}
+	type req struct {
+		Name  string   `json:"name"`
+		N     int32    `json:"n"`
+		Tags  []string `json:"tags"`
+		In    *inner   `json:"in"`
+		Ok    bool     `json:"ok"`
+		Ratio float64  `json:"ratio"`
+	}
+	cases := map[string]string{
+		`[1]`:              "the body must be an object",
+		`"text"`:           "the body must be an object",
+		`{"name":5}`:       `field "name" must be a string`,
+		`{"n":1.5}`:        `field "n" must be a whole number that fits in 32 bits`,
+		`{"n":1e12}`:       `field "n" must be a whole number that fits in 32 bits`,
+		`{"tags":"a"}`:     `field "tags" must be an array`,
+		`{"in":[]}`:        `field "in" must be an object`,
+		`{"in":{"x":"1"}}`: `field "in.x" must be a whole number that fits in 64 bits`,
+		`{"ok":"yes"}`:     `field "ok" must be true or false`,
+		`{"ratio":"0.5"}`:  `field "ratio" must be a number`,
+	}
+	for body, want := range cases {
+		var v req
+		err := web.DecodeJSON(httptest.NewRequest("POST", "/", strings.NewReader(body)), 1024, &v)
+		var we *web.Error
+		if !errors.As(err, &we) || we.Code != web.CodeBadJSON {
+			t.Fatalf("%s: got %v, want %s", body, err, web.CodeBadJSON)
+		}
+		if !strings.HasSuffix(we.Message, want) || strings.Contains(we.Message, "struct") {
+			t.Errorf("%s: message %q, want it to end %q", body, we.Message, want)
+		}
+	}
+}
+
 func TestMiddlewareTurnsPanicIntoJSON500WithRequestID(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
