@@ -106,7 +106,7 @@ var (
 	ipv4RE     = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
 	ipv6RE     = regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`)
 	siteSecret = regexp.MustCompile(`0x[0-9a-fA-F]{40}`)
-	apiKeyRE   = regexp.MustCompile(`cgk_[0-9a-f]{16}_[0-9a-f]{8,}`)
+	apiKeyRE   = regexp.MustCompile(`cg[ki]_[0-9a-f]{16}_[0-9a-f]{8,}|cg_admin_[0-9a-f]{16,}`) // customer, integrator and admin keys
 	statusRE   = regexp.MustCompile(`pss_[A-Za-z0-9_-]{16,}`)
 )
 
@@ -145,7 +145,7 @@ func TestZZLogsHoldNoPersonalDataOrSecrets(t *testing.T) {
 			}
 		}
 		if apiKeyRE.MatchString(line) {
-			bad("an API key")
+			bad("an API key or the admin token")
 		}
 		if statusRE.MatchString(line) {
 			bad("a status secret")
