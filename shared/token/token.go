@@ -330,7 +330,7 @@ func (s *Signer) parse(tok string, now time.Time) (c Claims, unknownKey bool, er
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil || dec.More() {
+	if err := dec.Decode(&w); err != nil || dec.Decode(&json.RawMessage{}) != io.EOF {
 		return Claims{}, false, ErrMalformed
 	}
 	key, ok := s.keys[w.KeyID]

@@ -130,6 +130,7 @@ func TestParseMalformed(t *testing.T) {
 		"JSON array":          enc(`[1,2]`),
 		"unknown claim":       enc(`{"jti":"x","sk":"s","iat":1,"exp":2,"kid":"a","admin":true}`),
 		"trailing JSON":       enc(`{"jti":"x","sk":"s","iat":1,"exp":2,"kid":"a"}{}`),
+		"stray brace":         enc(`{"jti":"x","sk":"s","iat":1,"exp":2,"kid":"a"}}`),
 		"wrong claim type":    enc(`{"jti":1,"sk":"s","iat":1,"exp":2,"kid":"a"}`),
 		"empty payload":       token.Prefix + "." + sig,
 		"non-base64 in MAC":   body + ".!!!!",

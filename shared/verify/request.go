@@ -35,8 +35,11 @@ func ParseRequest(contentType string, body io.Reader) (Request, error) {
 	if err != nil || len(b) > MaxBody {
 		return Request{}, ErrBadRequest
 	}
+	// A malformed parameter ("application/json; charset=") comes back with its media type
+	// and ErrInvalidMediaParameter: the body is still JSON, and read as a form it would
+	// report the secret and token as missing although they were sent.
 	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
 		mt = ""
 	}
 	var r Request
@@ -82,7 +85,8 @@ func parseJSON(b []byte) (Request, error) {
 	if err := dec.Decode(&body); err != nil {
 		return Request{}, err
 	}
-	if dec.More() {
+	// More() is false before a stray '}' or ']': only EOF proves the value was all.
+	if dec.Decode(&json.RawMessage{}) != io.EOF {
 		return Request{}, errors.New("trailing data")
 	}
 	deref := func(p *string) string {

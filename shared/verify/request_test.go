@@ -53,6 +53,7 @@ func TestParseRequestBadRequests(t *testing.T) {
 		{"JSON array", "application/json", `["a"]`},
 		{"number for a string", "application/json", `{"secret":42}`},
 		{"trailing JSON", "application/json", `{} {}`},
+		{"stray closing bracket", "application/json", `{"secret":"0x"}]`},
 		{"multipart without boundary", "multipart/form-data", "x"},
 		{"broken multipart", "multipart/form-data; boundary=zz", "--zz\r\nbroken"},
 		{"invalid UTF-8", "application/x-www-form-urlencoded", "secret=%ff"},

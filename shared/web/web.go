@@ -131,7 +131,9 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "body is not valid JSON for this request: " + jsonProblem(err)}
 	}
-	if dec.More() {
+	// More() is false before a stray '}' or ']', so only a second Decode reaching EOF
+	// proves the value was the whole body.
+	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
 		return Errorf(http.StatusBadRequest, CodeBadJSON, "body has trailing data after the JSON value")
 	}
 	return nil

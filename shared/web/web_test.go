@@ -39,6 +39,10 @@ func TestDecodeJSONRefusesBadInputWithCodes(t *testing.T) {
 		{`{"name":"a","extra":1}`, 400, web.CodeBadJSON},
 		{`{"n":"text"}`, 400, web.CodeBadJSON},
 		{`{"name":"a"} {"name":"b"}`, 400, web.CodeBadJSON},
+		{`{"name":"a"}]`, 400, web.CodeBadJSON},
+		{`{"name":"a"}}}`, 400, web.CodeBadJSON},
+		{`{"name":"a"} x`, 400, web.CodeBadJSON},
+		{"{\"name\":\"a\"} \n\t", 0, ""},
 		{`{"name":"` + strings.Repeat("x", 100) + `"}`, 413, web.CodeTooLarge},
 	}
 	for _, c := range cases {

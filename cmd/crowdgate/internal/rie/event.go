@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/url"
 	"regexp"
@@ -136,7 +137,7 @@ func decodeHTTP(payload []byte) (httpAnswer, error) {
 		var v any
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil || dec.More() {
+		if err := dec.Decode(&v); err != nil || dec.Decode(&json.RawMessage{}) != io.EOF {
 			return a, fmt.Errorf("content type %s but the body is not one JSON value: %.200q", a.ContentType, body)
 		}
 		a.JSON = v
