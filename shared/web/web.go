@@ -4,6 +4,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -119,14 +120,36 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // DecodeJSON reads a JSON body of at most limit bytes into v. Unknown fields are refused so
 // typos surface as errors instead of silently ignored settings.
 func DecodeJSON(r *http.Request, limit int64, v any) error {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// DecodeOptionalJSON is DecodeJSON for a route whose body may be left out: an empty or
+// blank body leaves v as it is. A body over the limit is refused even when blank.
+func DecodeOptionalJSON(r *http.Request, limit int64, v any) error {
+	body, err := readBody(r, limit)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+func readBody(r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "could not read body", Err: err}
+		return nil, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "could not read body", Err: err}
 	}
 	if int64(len(body)) > limit {
-		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
+		return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body exceeds %d bytes", limit)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	return body, nil
+}
+
+func decodeBody(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "body is not valid JSON for this request: " + jsonProblem(err)}

@@ -194,3 +194,32 @@ func TestRetrySecondsRoundUpAndNeverSayZero(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeOptionalJSONTakesNoBodyButRefusesBadOnes(t *testing.T) {
+	type req struct {
+		Name string `json:"name"`
+	}
+	cases := []struct {
+		body   string
+		status int
+		want   string
+	}{
+		{"", 0, "kept"},
+		{" \n\t", 0, "kept"},
+		{`{"name":"new"}`, 0, "new"},
+		{`{"name":"new"}]`, 400, ""},
+		{`{"nam":"new"}`, 400, ""},
+		{strings.Repeat(" ", 65), 413, ""},
+	}
+	for _, c := range cases {
+		v := req{Name: "kept"}
+		err := web.DecodeOptionalJSON(httptest.NewRequest("POST", "/", strings.NewReader(c.body)), 64, &v)
+		var we *web.Error
+		switch {
+		case c.status == 0 && (err != nil || v.Name != c.want):
+			t.Errorf("%q: name %q, err %v; want %q", c.body, v.Name, err, c.want)
+		case c.status != 0 && (!errors.As(err, &we) || we.Status != c.status):
+			t.Errorf("%q: err %v, want status %d", c.body, err, c.status)
+		}
+	}
+}

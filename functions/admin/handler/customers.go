@@ -1,10 +1,8 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -143,21 +141,12 @@ func customerError(err error, notFound string) error {
 	return domainError(err, notFound)
 }
 
-// keyName reads the optional body of a key creation, {"name": …}: no body makes a key
-// without a name.
+// keyName reads the optional body of a key creation, {"name": …}: no body (or a blank one)
+// makes a key without a name.
 func keyName(r *http.Request) (string, error) {
 	var body struct {
 		Name string `json:"name"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if err != nil {
-		return "", web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "could not read body")
-	}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		if err := web.DecodeJSON(r, MaxBody, &body); err != nil {
-			return "", err
-		}
-	}
-	return body.Name, nil
+	err := web.DecodeOptionalJSON(r, MaxBody, &body)
+	return body.Name, err
 }

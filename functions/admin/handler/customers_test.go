@@ -174,3 +174,27 @@ func TestCustomerRoutesRefuseBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A blank body makes a key without a name, but one over the limit is refused like any other
+// body (413 body_too_large, docs/API.md) instead of making a key.
+func TestKeyCreationRefusesOversizedBlankBody(t *testing.T) {
+	f := newCustFix(t)
+	var revoked []string
+	h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil), Customers: f.svc, IntegratorKeys: newIntKeyFix(&revoked)})
+	before, err := f.svc.ListAPIKeys(context.Background(), evCustomer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/admin/customers/" + evCustomer + "/keys", "/admin/integrators/" + evKeyIntegrator + "/keys"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", path, strings.NewReader(strings.Repeat(" ", handler.MaxBody+1))))
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		if w.Code != 413 || errCode(m) != "body_too_large" {
+			t.Errorf("POST %s with %d blank bytes: %d %s, want 413 body_too_large", path, handler.MaxBody+1, w.Code, w.Body.String())
+		}
+	}
+	if after, _ := f.svc.ListAPIKeys(context.Background(), evCustomer); len(after) != len(before) {
+		t.Fatalf("the refused request made a key: %d keys, had %d", len(after), len(before))
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -340,7 +339,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) approve(w http.ResponseWriter, r *http.Request) {
-	if err := decodeOptional(r, &struct{}{}); err != nil {
+	if err := web.DecodeOptionalJSON(r, MaxOperatorBody, &struct{}{}); err != nil {
 		web.WriteError(w, r, err)
 		return
 	}
@@ -389,19 +388,6 @@ func (a *api) outcome(w http.ResponseWriter, r *http.Request, out privacy.Outcom
 		l.WarnContext(r.Context(), "notice to the data subject failed", "privacy_request", out.Request.ID)
 	}
 	web.WriteJSON(w, http.StatusOK, map[string]any{"request": operatorView(out.Request, privacy.DateOf(a.now().UTC())), "notice_sent": out.NoticeSent})
-}
-
-// decodeOptional reads a JSON body that may be empty.
-func decodeOptional(r *http.Request, v any) error {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxOperatorBody+1))
-	if err != nil {
-		return &web.Error{Status: http.StatusBadRequest, Code: web.CodeBadRequest, Message: "could not read body", Err: err}
-	}
-	if strings.TrimSpace(string(raw)) == "" {
-		return nil
-	}
-	r.Body = io.NopCloser(strings.NewReader(string(raw)))
-	return web.DecodeJSON(r, MaxOperatorBody, v)
 }
 
 // operator names the caller for the audit log: the IAM principal API Gateway authorised

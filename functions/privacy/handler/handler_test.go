@@ -436,6 +436,19 @@ func TestHostileInput(t *testing.T) {
 	}
 }
 
+// An approval may come without a body, but a body over the limit is refused like any other
+// (413 body_too_large, docs/API.md) before anything is approved or queued.
+func TestApproveRefusesOversizedBlankBody(t *testing.T) {
+	f := newFix(t)
+	status, m := f.do(t, "POST", "/v1/compliance/requests/"+evA+"/approve", strings.Repeat(" ", handler.MaxOperatorBody+1))
+	if status != 413 || errCode(m) != "body_too_large" {
+		t.Fatalf("approve with %d blank bytes: %d %v, want 413 body_too_large", handler.MaxOperatorBody+1, status, m)
+	}
+	if r, _, _ := f.svc.Get(context.Background(), evA); r.Status != privacy.StatusVerified || len(f.queue.Jobs()) != 0 {
+		t.Fatalf("the refused approval went through: status %s, %d jobs queued", r.Status, len(f.queue.Jobs()))
+	}
+}
+
 func TestListPagesAndOverdue(t *testing.T) {
 	f := newFix(t)
 	for i := range 3 {
