@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -78,5 +79,40 @@ func TestMountRefusesATableAndHandlersThatDisagree(t *testing.T) {
 			}()
 			web.Mount("fn", handlers)
 		}()
+	}
+}
+
+// What no route takes gets the JSON envelope, never ServeMux's plain-text 404 or a redirect:
+// an id that decodes to "/" or a dot segment reaches the function as is through API Gateway.
+func TestMountAnswersUnroutedAndUncleanPathsWithTheEnvelope(t *testing.T) {
+	withTable(t, []routes.Route{{Method: "POST", Path: "/v1/things/{id}/go", Function: "fn"}})
+	h := web.Mount("fn", map[string]http.HandlerFunc{"POST /v1/things/{id}/go": ok("went")})
+	for _, c := range []struct{ method, rawPath string }{
+		{"POST", "/v1/things/%2F/go"},
+		{"POST", "/v1/things/%2E/go"},
+		{"POST", "/v1/things/%2E%2E/go"},
+		{"POST", "/v1/things/a/../b/go"},
+		{"POST", "/v1/things//go"},
+		{"POST", "/v1/things/x/go/"},
+		{"GET", "/nowhere"},
+		{"GET", "/v1/things/x/go"}, // a method no route has
+	} {
+		r := httptest.NewRequest(c.method, "/", nil)
+		var err error
+		if r.URL, err = url.Parse(c.rawPath); err != nil { // as the adapter builds it: dots kept
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusNotFound || decodeErr(t, w).Error.Code != web.CodeNotFound {
+			t.Errorf("%s %s: %d %q, want 404 %s in the envelope", c.method, c.rawPath, w.Code, w.Body, web.CodeNotFound)
+		}
+	}
+	for _, id := range []string{"a%2Fb", "..%2Fetc", "%2E%2E%2F", "%2E.x"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/v1/things/"+id+"/go", nil))
+		if w.Body.String() != "went" {
+			t.Errorf("id %s: %d %q, want the route (which judges the id)", id, w.Code, w.Body)
+		}
 	}
 }

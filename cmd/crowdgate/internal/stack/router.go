@@ -40,10 +40,8 @@ func NewRouter(fns map[string]http.Handler, adminToken string, pages map[string]
 	for pattern, h := range pages {
 		mux.Handle(pattern, h)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteError(w, r, web.Errorf(http.StatusNotFound, web.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
-	})
-	return mux, nil
+	mux.Handle("/", web.NotFound())
+	return web.CanonicalPathsOnly(mux), nil
 }
 
 // requireToken is the local stand-in for API Gateway's IAM authoriser.
