@@ -221,7 +221,7 @@ func (a *Accessibility) AccessibilityOf(ctx context.Context, subjectHash string)
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: a11ySubjectPK(subjectHash)}},
 	}
 	var out []privacy.AccessibilityRecord
-	err := queryEach(ctx, a.api, in, 0, func(raw map[string]types.AttributeValue) error {
+	err := queryEach(ctx, a.api, time.Time{}, in, 0, func(raw map[string]types.AttributeValue) error {
 		var it a11yItem
 		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
 			return fmt.Errorf("decode accessibility record: %w", err)
@@ -296,18 +296,15 @@ func (c *TextChallenges) Put(ctx context.Context, tc accessibility.TextChallenge
 
 // Get implements accessibility.Challenges.
 func (c *TextChallenges) Get(ctx context.Context, id string, now time.Time) (accessibility.TextChallenge, error) {
-	out, err := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(textChalPK(id), textChalSK), ConsistentRead: aws.Bool(true)})
+	item, err := getStored(ctx, c.api, c.table, Key(textChalPK(id), textChalSK), accessibility.ErrNotFound, "text challenge")
 	if err != nil {
-		return accessibility.TextChallenge{}, fmt.Errorf("get text challenge: %w", err)
-	}
-	if len(out.Item) == 0 {
-		return accessibility.TextChallenge{}, accessibility.ErrNotFound
+		return accessibility.TextChallenge{}, err
 	}
 	var it textChalItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return accessibility.TextChallenge{}, fmt.Errorf("decode text challenge: %w", err)
 	}
-	if Expired(out.Item, now) || !now.Before(it.ExpiresAt) {
+	if Expired(item, now) || !now.Before(it.ExpiresAt) {
 		return accessibility.TextChallenge{}, accessibility.ErrExpired
 	}
 	return accessibility.TextChallenge{
@@ -318,19 +315,9 @@ func (c *TextChallenges) Get(ctx context.Context, id string, now time.Time) (acc
 
 // Consume implements accessibility.Challenges with one conditional write.
 func (c *TextChallenges) Consume(ctx context.Context, id string, now time.Time) error {
-	state, err := consumeOnce(ctx, c.api, c.table, Key(textChalPK(id), textChalSK), now)
-	if err != nil {
-		return fmt.Errorf("consume text challenge: %w", err)
-	}
-	switch state {
-	case consumeMissing:
-		return accessibility.ErrNotFound
-	case consumeUsed:
-		return accessibility.ErrUsed
-	case consumeExpired:
-		return accessibility.ErrExpired
-	}
-	return nil
+	return consumeOnce(ctx, c.api, c.table, Key(textChalPK(id), textChalSK), now, consumeErrors{
+		missing: accessibility.ErrNotFound, used: accessibility.ErrUsed, expired: accessibility.ErrExpired,
+	}, "text challenge")
 }
 
 var _ privacy.SubjectData = (*Accessibility)(nil)

@@ -12,27 +12,23 @@ import (
 	"github.com/crowdgate/crowdgate/shared/accessibility"
 	"github.com/crowdgate/crowdgate/shared/accessibility/accessibilitytest"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 func TestAccessibilityStoreContract(t *testing.T) {
-	c := dynamotest.Client(t)
-	store := dynamo.NewAccessibility(c, dynamotest.Tables(t, c)[schema.TableAccounts])
+	store := dynamo.NewAccessibility(localTable(t, schema.TableAccounts))
 	accessibilitytest.TestStore(t, func(*testing.T) accessibilitytest.FullStore { return store })
 }
 
 func TestTextChallengesContract(t *testing.T) {
-	c := dynamotest.Client(t)
-	store := dynamo.NewTextChallenges(c, dynamotest.Tables(t, c)[schema.TableChallenges])
+	store := dynamo.NewTextChallenges(localTable(t, schema.TableChallenges))
 	accessibilitytest.TestChallenges(t, func(*testing.T) accessibility.Challenges { return store })
 }
 
 // Every accessibility record sits under the A11Y# prefix the function's IAM grant allows,
 // with a ttl at its expiry, and holds no e-mail address.
 func TestAccessibilityRecordsCarryPrefixAndTTL(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableAccounts]
+	c, table := localTable(t, schema.TableAccounts)
 	s := dynamo.NewAccessibility(c, table)
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Hour).Add(24 * time.Hour) // DynamoDB Local deletes items whose ttl has passed

@@ -105,19 +105,45 @@ const acctCondNew = "attribute_not_exists(pk)"
 
 // CreateIntegrator implements account.Store (account.ErrConflict if the id is taken).
 func (a *Accounts) CreateIntegrator(ctx context.Context, in account.Integrator) error {
-	return putNew(ctx, a.api, a.table, acctProfileItem{
-		PK: acctIntegratorPK(in.ID), SK: acctSKProfile, Kind: "integrator",
-		ID: in.ID, Name: in.Name, Email: in.Email, Country: in.Country, CreatedAt: in.CreatedAt, acctChoices: toAcctChoices(in.Choices),
-	}, account.ErrConflict, "integrator")
+	return createProfile(ctx, a, acctIntegratorPK(in.ID), "integrator", in)
 }
 
 // GetIntegrator implements account.Store.
 func (a *Accounts) GetIntegrator(ctx context.Context, id string) (account.Integrator, error) {
+	return getProfile[account.Integrator](ctx, a, acctIntegratorPK(id))
+}
+
+// acctProfile has exactly the fields of account.Integrator and account.Customer, so either
+// converts to it and back: a field added to one of them alone stops createProfile and
+// getProfile compiling, and they must then be told about the difference.
+type acctProfile struct {
+	ID        string
+	Name      string
+	Email     string
+	Country   string
+	CreatedAt time.Time
+	Choices   account.Choices
+}
+
+// createProfile stores a new profile of either kind of account holder under pk
+// (account.ErrConflict if it is taken); kind is also the record's kind attribute.
+func createProfile[H account.Integrator | account.Customer](ctx context.Context, a *Accounts, pk, kind string, holder H) error {
+	p := acctProfile(holder)
+	return putNew(ctx, a.api, a.table, acctProfileItem{
+		PK: pk, SK: acctSKProfile, Kind: kind,
+		ID: p.ID, Name: p.Name, Email: p.Email, Country: p.Country, CreatedAt: p.CreatedAt, acctChoices: toAcctChoices(p.Choices),
+	}, account.ErrConflict, kind)
+}
+
+// getProfile reads the profile of either kind of account holder under pk
+// (account.ErrNotFound).
+func getProfile[H account.Integrator | account.Customer](ctx context.Context, a *Accounts, pk string) (H, error) {
 	var it acctProfileItem
-	if err := a.get(ctx, acctIntegratorPK(id), acctSKProfile, &it); err != nil {
-		return account.Integrator{}, err
+	if err := a.get(ctx, pk, acctSKProfile, &it); err != nil {
+		var none H
+		return none, err
 	}
-	return account.Integrator{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt, Choices: it.choices()}, nil
+	return H(acctProfile{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt, Choices: it.choices()}), nil
 }
 
 // CreateSite implements account.Store: the site, its secret lookup and a check that the
@@ -145,7 +171,7 @@ func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 		if acctFailedAt(err, 2) {
 			return account.ErrNotFound
 		}
-		if acctIsConflict(err) {
+		if isLostRace(err) {
 			return account.ErrConflict
 		}
 		return fmt.Errorf("create site: %w", err)
@@ -245,7 +271,7 @@ func (a *Accounts) RotateSecret(ctx context.Context, sitekey, oldHash, newHash s
 	if err == nil {
 		return nil
 	}
-	if !acctIsConflict(err) {
+	if !isLostRace(err) {
 		return fmt.Errorf("rotate secret: %w", err)
 	}
 	if acctFailedAt(err, 0) {
@@ -286,10 +312,4 @@ func acctFailedAt(err error, i int) bool {
 		return false
 	}
 	return aws.ToString(tc.CancellationReasons[i].Code) == "ConditionalCheckFailed"
-}
-
-// acctIsConflict reports a lost race: a failed condition, or a transaction cancelled because
-// another transaction touched the same items.
-func acctIsConflict(err error) bool {
-	return IsConditionFailed(err) || isTransactionConflict(err)
 }

@@ -36,10 +36,7 @@ type Analytics struct {
 // NewAnalytics returns the aggregates on the deployed risk table; now (nil: time.Now)
 // judges expiry.
 func NewAnalytics(api API, table string, now func() time.Time) *Analytics {
-	if now == nil {
-		now = time.Now
-	}
-	return &Analytics{api: api, table: table, now: now}
+	return &Analytics{api: api, table: table, now: clockOrTimeNow(now)}
 }
 
 const (
@@ -92,22 +89,8 @@ func (a *Analytics) Count(ctx context.Context, ev challenge.RiskEvent) (counted 
 			},
 		}},
 	}
-	for attempt := 1; ; attempt++ {
-		_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
-		switch {
-		case err == nil:
-			return true, nil
-		case IsConditionFailed(err):
-			return false, nil // counted before
-		case riskTxConflict(err) && attempt < riskTxAttempts:
-			// Another event of the same site and day is being counted: try again shortly.
-			if err := sleep(ctx, time.Duration(attempt*attempt)*5*time.Millisecond); err != nil {
-				return false, err
-			}
-		default:
-			return false, fmt.Errorf("count analytics event: %w", err)
-		}
-	}
+	// Events of the same site and day race for one counter: applyOnce retries the loser.
+	return applyOnce(ctx, a.api, ops, "count analytics event")
 }
 
 // Daily returns a site's counts for the days of q (one query); days without traffic, and
@@ -124,10 +107,7 @@ func (a *Analytics) Daily(ctx context.Context, sitekey string, q analytics.Query
 			":to":   &types.AttributeValueMemberS{Value: analyticsDayPrefix + q.To.Format(time.DateOnly)},
 		},
 	}
-	err := queryEach(ctx, a.api, in, 0, func(it map[string]types.AttributeValue) error {
-		if Expired(it, now) {
-			return nil
-		}
+	err := queryEach(ctx, a.api, now, in, 0, func(it map[string]types.AttributeValue) error {
 		sk, _ := it[schema.SortKey].(*types.AttributeValueMemberS)
 		if sk == nil || !strings.HasPrefix(sk.Value, analyticsDayPrefix) {
 			return nil

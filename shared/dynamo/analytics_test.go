@@ -2,7 +2,6 @@ package dynamo_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/crowdgate/crowdgate/shared/analytics"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -48,8 +46,7 @@ func TestAnalyticsCountEachEventOnceInItsDay(t *testing.T) {
 	now := today.Add(30 * time.Minute)
 	yesterday := today.Add(-time.Hour) // 23:00 the day before
 	clock := func() time.Time { return now }
-	db := dynamotest.Client(t)
-	table := dynamotest.Tables(t, db)[schema.TableRisk]
+	db, table := localTable(t, schema.TableRisk)
 	a := dynamo.NewAnalytics(db, table, clock)
 	evs := []challenge.RiskEvent{
 		// The answer arrives before its issue event.
@@ -63,16 +60,7 @@ func TestAnalyticsCountEachEventOnceInItsDay(t *testing.T) {
 		riskEvent(5, challenge.OutcomeRefused, now.Add(-time.Minute), ipA2),
 		riskEvent(6, challenge.OutcomeRefused, now.Add(-time.Second), ipA2),
 	}
-	for _, ev := range evs {
-		if !count(t, a, ev) {
-			t.Fatalf("%s not counted", ev.ID)
-		}
-	}
-	for _, ev := range evs {
-		if count(t, a, ev) {
-			t.Fatalf("redelivered %s counted again", ev.ID)
-		}
-	}
+	deliverTwice(t, evs, func(ev challenge.RiskEvent) bool { return count(t, a, ev) })
 	other := riskEvent(7, challenge.OutcomeIssued, now.Add(-time.Minute), ipA)
 	other.Sitekey = otherAnalyticsSite
 	count(t, a, other)
@@ -137,25 +125,14 @@ func ttlOf(at time.Time) *string {
 // when it loses a race).
 func TestAnalyticsConcurrentEventsAllCount(t *testing.T) {
 	now := time.Now().UTC()
-	db := dynamotest.Client(t)
-	a := dynamo.NewAnalytics(db, dynamotest.Tables(t, db)[schema.TableRisk], func() time.Time { return now })
+	db, table := localTable(t, schema.TableRisk)
+	a := dynamo.NewAnalytics(db, table, func() time.Time { return now })
 	const n = 24
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := a.Count(context.Background(), riskEvent(100+i, challenge.OutcomePassed, now.Add(-time.Second), ipA)); err != nil {
-				errs <- err
-			}
-		}()
+	evs := make([]challenge.RiskEvent, n)
+	for i := range evs {
+		evs[i] = riskEvent(100+i, challenge.OutcomePassed, now.Add(-time.Second), ipA)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	deliverAtOnce(t, evs, a.Count)
 	day := now.Format(time.DateOnly)
 	if got := daily(t, a, riskSite, day, day, now)[day][analytics.Passes]; got != n {
 		t.Fatalf("%d passes counted, want %d", got, n)

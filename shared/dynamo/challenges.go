@@ -108,15 +108,12 @@ func normalizeChal(it chalItem) chalItem {
 // Get implements challenge.Store. An expired challenge that DynamoDB has not deleted yet
 // is returned as challenge.ErrExpired.
 func (c *Challenges) Get(ctx context.Context, id string) (challenge.Record, error) {
-	out, err := c.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, Key: Key(chalPK(id), chalSK), ConsistentRead: aws.Bool(true)})
+	item, err := getStored(ctx, c.api, c.table, Key(chalPK(id), chalSK), challenge.ErrNotFound, "challenge")
 	if err != nil {
-		return challenge.Record{}, fmt.Errorf("get challenge: %w", err)
-	}
-	if len(out.Item) == 0 {
-		return challenge.Record{}, challenge.ErrNotFound
+		return challenge.Record{}, err
 	}
 	var it chalItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return challenge.Record{}, fmt.Errorf("decode challenge: %w", err)
 	}
 	r := challenge.Record{
@@ -130,7 +127,7 @@ func (c *Challenges) Get(ctx context.Context, id string) (challenge.Record, erro
 		}
 		r.Tasks = append(r.Tasks, tr)
 	}
-	if Expired(out.Item, time.Now()) {
+	if Expired(item, time.Now()) {
 		return r, challenge.ErrExpired
 	}
 	return r, nil
@@ -139,38 +136,22 @@ func (c *Challenges) Get(ctx context.Context, id string) (challenge.Record, erro
 // Consume implements challenge.Store with one conditional write: of concurrent answers to
 // the same challenge exactly one sets used_at.
 func (c *Challenges) Consume(ctx context.Context, id string, now time.Time) error {
-	state, err := consumeOnce(ctx, c.api, c.table, Key(chalPK(id), chalSK), now)
-	if err != nil {
-		return fmt.Errorf("consume challenge: %w", err)
-	}
-	switch state {
-	case consumeMissing:
-		return challenge.ErrNotFound
-	case consumeUsed:
-		return challenge.ErrUsed
-	case consumeExpired:
-		return challenge.ErrExpired
-	}
-	return nil
+	return consumeOnce(ctx, c.api, c.table, Key(chalPK(id), chalSK), now, consumeErrors{
+		missing: challenge.ErrNotFound, used: challenge.ErrUsed, expired: challenge.ErrExpired,
+	}, "challenge")
 }
 
-// consumeState is what a consume-once write found.
-type consumeState int
-
-const (
-	consumed consumeState = iota
-	consumeMissing
-	consumeUsed
-	consumeExpired
-)
+// consumeErrors are a store's answers when a consume-once write finds no record, a used
+// one or an expired one.
+type consumeErrors struct{ missing, used, expired error }
 
 // consumeOnce sets used_at on the item at key if it exists, is unused and its ttl is after
 // now: one conditional write, so of concurrent callers exactly one consumes it (challenges
-// and text challenges: each answers once).
-func consumeOnce(ctx context.Context, api API, table string, key map[string]types.AttributeValue, now time.Time) (consumeState, error) {
+// and text challenges: each answers once). Otherwise it returns the matching one of errs.
+func consumeOnce(ctx context.Context, api API, table string, key map[string]types.AttributeValue, now time.Time, errs consumeErrors, what string) error {
 	at, err := attributevalue.Marshal(now.UTC())
 	if err != nil {
-		return 0, fmt.Errorf("encode time: %w", err)
+		return fmt.Errorf("consume %s: encode time: %w", what, err)
 	}
 	_, err = api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &table,
@@ -182,19 +163,19 @@ func consumeOnce(ctx context.Context, api API, table string, key map[string]type
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return consumed, nil
+		return nil
 	}
 	old, err := conditionFailedItem(ctx, api, table, key, err)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("consume %s: %w", what, err)
 	}
 	switch {
 	case len(old) == 0:
-		return consumeMissing, nil
+		return errs.missing
 	case old["used_at"] != nil:
-		return consumeUsed, nil
+		return errs.used
 	}
-	return consumeExpired, nil
+	return errs.expired
 }
 
 // chalTTLSeconds is the ttl attribute value for an expiry (rounded up, so a record never

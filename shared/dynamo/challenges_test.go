@@ -12,7 +12,6 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -32,8 +31,7 @@ func challengeRecord(id string, expires time.Time) challenge.Record {
 }
 
 func challengeStore(t *testing.T) (*dynamo.Challenges, *dynamodb.Client, string) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableChallenges]
+	c, table := localTable(t, schema.TableChallenges)
 	return dynamo.NewChallenges(c, table), c, table
 }
 

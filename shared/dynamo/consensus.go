@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -201,23 +200,10 @@ func commitErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if IsConditionFailed(err) || isTransactionConflict(err) {
+	if isLostRace(err) {
 		return job.ErrConflict
 	}
 	return fmt.Errorf("write consensus state: %w", err)
-}
-
-func isTransactionConflict(err error) bool {
-	var tc *types.TransactionCanceledException
-	if errors.As(err, &tc) {
-		for _, r := range tc.CancellationReasons {
-			if aws.ToString(r.Code) == "TransactionConflict" {
-				return true
-			}
-		}
-	}
-	var conflict *types.TransactionConflictException
-	return errors.As(err, &conflict)
 }
 
 // versionCondition is the condition of a write of a record read at version v.
@@ -410,14 +396,14 @@ func (s *Consensus) AddJobCounts(ctx context.Context, jobID string, class, confu
 func (s *Consensus) ActiveJobs(ctx context.Context) ([]string, error) {
 	now := s.Now()
 	var ids []string
-	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :p"),
 		ProjectionExpression:      aws.String("id, #st, #ttl"),
 		ExpressionAttributeNames:  map[string]string{"#st": "status", "#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: jobsPoolPK}},
 	}, 0, func(item map[string]types.AttributeValue) error {
-		if !Expired(item, now) && stringAttr(item, "status") == string(job.StatusActive) {
+		if stringAttr(item, "status") == string(job.StatusActive) {
 			ids = append(ids, stringAttr(item, "id"))
 		}
 		return nil
@@ -441,14 +427,11 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 	now := s.Now()
 	var jc JobConsensus
 	jc.Job = consensus.NewJob(k)
-	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: consPK(jobID)}},
 	}, 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
 		if stringAttr(item, "sk") == consJobSK {
 			st, err := decodeJobState(item, k)
 			jc.Job = st
@@ -464,7 +447,7 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 	if err != nil {
 		return JobConsensus{}, err
 	}
-	err = queryEach(ctx, s.api, &dynamodb.QueryInput{
+	err = queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :i)"),
 		FilterExpression:       aws.String("attribute_exists(consensus)"),
@@ -473,9 +456,6 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 			":i": &types.AttributeValueMemberS{Value: jobsItemSK("")},
 		},
 	}, 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
 		it, err := decodeConsensusItem(item)
 		if err != nil {
 			return err

@@ -71,19 +71,12 @@ func (it acctAPIKeyItem) key() account.APIKey {
 
 // CreateCustomer implements account.CustomerStore (account.ErrConflict if the id is taken).
 func (a *Accounts) CreateCustomer(ctx context.Context, c account.Customer) error {
-	return putNew(ctx, a.api, a.table, acctProfileItem{
-		PK: acctCustomerPK(c.ID), SK: acctSKProfile, Kind: "customer",
-		ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt, acctChoices: toAcctChoices(c.Choices),
-	}, account.ErrConflict, "customer")
+	return createProfile(ctx, a, acctCustomerPK(c.ID), "customer", c)
 }
 
 // GetCustomer implements account.CustomerStore.
 func (a *Accounts) GetCustomer(ctx context.Context, id string) (account.Customer, error) {
-	var it acctProfileItem
-	if err := a.get(ctx, acctCustomerPK(id), acctSKProfile, &it); err != nil {
-		return account.Customer{}, err
-	}
-	return account.Customer{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt, Choices: it.choices()}, nil
+	return getProfile[account.Customer](ctx, a, acctCustomerPK(id))
 }
 
 // CreateAPIKey implements account.CustomerStore: the key and a check that the customer
@@ -111,7 +104,7 @@ func (a *Accounts) putKey(ctx context.Context, record any, ownerPK, what string)
 		if acctFailedAt(err, 1) {
 			return account.ErrNotFound
 		}
-		if acctIsConflict(err) {
+		if isLostRace(err) {
 			return account.ErrConflict
 		}
 		return fmt.Errorf("create %s: %w", what, err)

@@ -189,14 +189,11 @@ func (s *Exports) end(ctx context.Context, id string, attempt int, update, alias
 func (s *Exports) ExportsOf(ctx context.Context, customerID string) ([]export.Export, error) {
 	now := s.Now()
 	var out []export.Export
-	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression:    aws.String("gsi1pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: exportsOfKey(customerID)}},
 	}, 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
 		e, err := decodeExport(item)
 		if err != nil {
 			return err
@@ -242,10 +239,7 @@ func (s *Exports) EachRow(ctx context.Context, jobID string, fn func(export.Row)
 		},
 		Limit: aws.Int32(exportPage),
 	}
-	return queryEach(ctx, s.api, in, 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
+	return queryEach(ctx, s.api, now, in, 0, func(item map[string]types.AttributeValue) error {
 		var it exportRowItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode item: %w", err)

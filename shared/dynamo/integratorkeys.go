@@ -147,7 +147,7 @@ func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]
 
 // queryGSI1 calls each for every item of gsi1 partition pk whose sort key starts with prefix.
 func (a *Accounts) queryGSI1(ctx context.Context, pk, prefix string, each func(map[string]types.AttributeValue) error) error {
-	return queryEach(ctx, a.api, gsi1PrefixQuery(a.table, pk, prefix), 0, each)
+	return queryEach(ctx, a.api, time.Time{}, gsi1PrefixQuery(a.table, pk, prefix), 0, each)
 }
 
 // gsi1PrefixQuery queries gsi1 partition pk of table for the sort keys starting with prefix

@@ -10,7 +10,6 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -18,8 +17,7 @@ import (
 // stops at once when revoked, never crosses over with customer keys, and the integrator's
 // sites are listed without its keys or other integrators' sites.
 func TestIntegratorKeysOnDynamoDB(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableAccounts]
+	c, table := localTable(t, schema.TableAccounts)
 	api := &countingAPI{API: c}
 	store := dynamo.NewAccounts(api, table)
 	accts := account.NewService(store, time.Now)

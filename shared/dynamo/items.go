@@ -18,18 +18,32 @@ import (
 
 // The item operations several stores share. what names the record in errors.
 
+// getStored reads the item at key with a strongly consistent read, whatever its ttl (for
+// stores that answer an expired record differently from a missing one). It returns
+// notFound when there is no item (a nil notFound: a nil item and no error).
+func getStored(ctx context.Context, api API, table string, key map[string]types.AttributeValue, notFound error, what string) (map[string]types.AttributeValue, error) {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", what, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, notFound
+	}
+	return out.Item, nil
+}
+
 // getDecoded reads the item at key with a strongly consistent read and decodes it into v.
 // It returns notFound when there is no item or its ttl has passed at now (DynamoDB deletes
 // expired items lazily); the zero now counts no ttl as passed.
 func getDecoded(ctx context.Context, api API, table string, key map[string]types.AttributeValue, now time.Time, v any, notFound error, what string) error {
-	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
+	item, err := getStored(ctx, api, table, key, notFound, what)
 	if err != nil {
-		return fmt.Errorf("get %s: %w", what, err)
+		return err
 	}
-	if len(out.Item) == 0 || Expired(out.Item, now) {
+	if Expired(item, now) {
 		return notFound
 	}
-	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
+	if err := attributevalue.UnmarshalMap(item, v); err != nil {
 		return fmt.Errorf("decode %s: %w", what, err)
 	}
 	return nil
@@ -84,9 +98,10 @@ func conditionFailedItem(ctx context.Context, api API, table string, key map[str
 	return got.Item, nil
 }
 
-// queryEach pages through a query, calling fn per item, and stops after limit items (0:
-// all). With a limit, each page asks for no more than the items still wanted.
-func queryEach(ctx context.Context, api API, in *dynamodb.QueryInput, limit int, fn func(map[string]types.AttributeValue) error) error {
+// queryEach pages through a query, calling fn per item whose ttl has not passed at now (the
+// zero now counts no ttl as passed), and stops after limit items (0: all), expired ones
+// included. With a limit, each page asks for no more than the items still wanted.
+func queryEach(ctx context.Context, api API, now time.Time, in *dynamodb.QueryInput, limit int, fn func(map[string]types.AttributeValue) error) error {
 	seen := 0
 	for {
 		if limit > 0 {
@@ -97,8 +112,10 @@ func queryEach(ctx context.Context, api API, in *dynamodb.QueryInput, limit int,
 			return fmt.Errorf("query %s: %w", aws.ToString(in.TableName), err)
 		}
 		for _, item := range out.Items {
-			if err := fn(item); err != nil {
-				return err
+			if !Expired(item, now) {
+				if err := fn(item); err != nil {
+					return err
+				}
 			}
 			seen++
 		}

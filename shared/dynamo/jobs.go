@@ -188,14 +188,11 @@ func (s *Jobs) ListJobs(ctx context.Context, customerID string) ([]job.Job, erro
 // every job still stored (a privacy request must reach expired, unswept jobs too).
 func (s *Jobs) listJobs(ctx context.Context, customerID string, now time.Time) ([]job.Job, error) {
 	var jobs []job.Job
-	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 		KeyConditionExpression:    aws.String("gsi1pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "CUSTOMER#" + customerID + "#JOBS"}},
 	}, 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
 		var it jobsItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode job: %w", err)
@@ -331,14 +328,11 @@ func (s *Jobs) SetItemStatus(ctx context.Context, jobID, itemID string, status j
 func (s *Jobs) Stocks(ctx context.Context, perJob, maxJobs int) ([]job.Stock, error) {
 	now := time.Now()
 	var jobs []job.Job
-	err := queryEach(ctx, s.api, &dynamodb.QueryInput{
+	err := queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: jobsPoolPK}},
 	}, 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
 		var it jobsItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode pool entry: %w", err)
@@ -401,9 +395,6 @@ func (s *Jobs) sample(ctx context.Context, pool string, n int, now time.Time) ([
 	start := jobsShuffle()
 	var items []job.Item
 	collect := func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
 		var it jobsItemItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode item: %w", err)
@@ -415,7 +406,7 @@ func (s *Jobs) sample(ctx context.Context, pool string, n int, now time.Time) ([
 		if len(items) >= n {
 			break
 		}
-		err := queryEach(ctx, s.api, &dynamodb.QueryInput{
+		err := queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 			TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
 			KeyConditionExpression: aws.String(cond),
 			ExpressionAttributeValues: map[string]types.AttributeValue{

@@ -58,7 +58,7 @@ func decodeEntry(item map[string]types.AttributeValue) (job.Entry, error) {
 // transaction) is job.ErrConflict.
 func (s *Jobs) transact(ctx context.Context, ops []types.TransactWriteItem, what string) error {
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
-	if acctIsConflict(err) {
+	if isLostRace(err) {
 		return job.ErrConflict
 	}
 	if err != nil {
@@ -224,10 +224,7 @@ func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) 
 // by a moment).
 func (s *Jobs) EachEntry(ctx context.Context, jobID string, fn func(job.Entry) error) error {
 	now := time.Now()
-	return queryEach(ctx, s.api, s.itemsQuery(jobID), 0, func(item map[string]types.AttributeValue) error {
-		if Expired(item, now) {
-			return nil
-		}
+	return queryEach(ctx, s.api, now, s.itemsQuery(jobID), 0, func(item map[string]types.AttributeValue) error {
 		e, err := decodeEntry(item)
 		if err != nil {
 			return err

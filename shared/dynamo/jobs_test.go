@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
@@ -55,8 +54,7 @@ func seedJob(t *testing.T, s *dynamo.Jobs, j job.Job, goldPerClass, open int) {
 }
 
 func jobStore(t *testing.T) (*dynamo.Jobs, *dynamodb.Client, string) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableLabels]
+	c, table := localTable(t, schema.TableLabels)
 	return dynamo.NewJobs(c, table), c, table
 }
 

@@ -42,10 +42,7 @@ var _ privacy.Store = (*Privacy)(nil)
 // NewPrivacy returns the store on the deployed privacy table; now (nil: time.Now) judges
 // expiry, since DynamoDB deletes expired records lazily.
 func NewPrivacy(api API, table string, now func() time.Time) *Privacy {
-	if now == nil {
-		now = time.Now
-	}
-	return &Privacy{api: api, table: table, now: now}
+	return &Privacy{api: api, table: table, now: clockOrTimeNow(now)}
 }
 
 const (
@@ -295,7 +292,7 @@ func (p *Privacy) Create(ctx context.Context, r privacy.Request, c privacy.Code,
 		return nil
 	case acctFailedAt(err, 1):
 		return privacy.ErrDuplicate
-	case acctIsConflict(err):
+	case isLostRace(err):
 		return fmt.Errorf("create request: %w", privacy.ErrConflict)
 	}
 	return fmt.Errorf("create request: %w", err)
@@ -369,7 +366,7 @@ func (p *Privacy) Save(ctx context.Context, ch privacy.Change) error {
 	if err == nil {
 		return nil
 	}
-	if acctIsConflict(err) {
+	if isLostRace(err) {
 		return privacy.ErrConflict
 	}
 	return fmt.Errorf("save request: %w", err)
@@ -412,7 +409,7 @@ func (p *Privacy) FailAttempt(ctx context.Context, c privacy.Code, a privacy.Aud
 	if err == nil {
 		return nil
 	}
-	if acctIsConflict(err) {
+	if isLostRace(err) {
 		return privacy.ErrConflict
 	}
 	return fmt.Errorf("count failed attempt: %w", err)
@@ -446,10 +443,7 @@ func (p *Privacy) Audit(ctx context.Context, id string) ([]privacy.AuditEntry, e
 	}
 	now := p.now()
 	var out []privacy.AuditEntry
-	err := queryEach(ctx, p.api, in, 0, func(raw map[string]types.AttributeValue) error {
-		if Expired(raw, now) {
-			return nil
-		}
+	err := queryEach(ctx, p.api, now, in, 0, func(raw map[string]types.AttributeValue) error {
 		var it privAuditItem
 		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
 			return fmt.Errorf("decode audit entry: %w", err)

@@ -48,10 +48,7 @@ var (
 
 // NewHoldings returns the adapter; now (nil: time.Now) judges expiry.
 func NewHoldings(api API, tables HoldingsTables, now func() time.Time) *Holdings {
-	if now == nil {
-		now = time.Now
-	}
-	return &Holdings{api: api, accounts: NewAccounts(api, tables.Accounts), jobs: NewJobs(api, tables.Labels), tables: tables, now: now}
+	return &Holdings{api: api, accounts: NewAccounts(api, tables.Accounts), jobs: NewJobs(api, tables.Labels), tables: tables, now: clockOrTimeNow(now)}
 }
 
 // holdBatchSize is DynamoDB's BatchWriteItem limit.
@@ -87,6 +84,16 @@ func (h *Holdings) deleteQueried(ctx context.Context, table string, in *dynamodb
 		return 0, true, err
 	}
 	return len(keys), len(out.LastEvaluatedKey) > 0, nil
+}
+
+// deletePartition deletes the first limit items of partition pk of table, as deleteQueried.
+func (h *Holdings) deletePartition(ctx context.Context, table, pk string, limit int) (int, bool, error) {
+	return h.deleteQueried(ctx, table, &dynamodb.QueryInput{
+		TableName:                 &table,
+		KeyConditionExpression:    aws.String("pk = :p"),
+		ProjectionExpression:      aws.String("pk, sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(pk)},
+	}, limit)
 }
 
 func sAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -305,12 +312,7 @@ func (h *Holdings) DeleteJob(ctx context.Context, id string) error { return h.jo
 
 // DeleteConsensus implements privacy.LabelData: the CONS#<job> partition (consensus.go).
 func (h *Holdings) DeleteConsensus(ctx context.Context, jobID string, limit int) (int, bool, error) {
-	return h.deleteQueried(ctx, h.tables.Labels, &dynamodb.QueryInput{
-		TableName:                 &h.tables.Labels,
-		KeyConditionExpression:    aws.String("pk = :p"),
-		ProjectionExpression:      aws.String("pk, sk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(consPK(jobID))},
-	}, limit)
+	return h.deletePartition(ctx, h.tables.Labels, consPK(jobID), limit)
 }
 
 // ExportsOf implements privacy.LabelData (a Scan: exports have no index by customer).
@@ -391,12 +393,7 @@ func (h *Holdings) DisclosuresTo(ctx context.Context, recipient, after string, l
 
 // DeleteDisclosures implements privacy.RequestLog.
 func (h *Holdings) DeleteDisclosures(ctx context.Context, recipient string, limit int) (int, bool, error) {
-	return h.deleteQueried(ctx, h.tables.Privacy, &dynamodb.QueryInput{
-		TableName:                 &h.tables.Privacy,
-		KeyConditionExpression:    aws.String("pk = :p"),
-		ProjectionExpression:      aws.String("pk, sk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(disclosurePK(recipient))},
-	}, limit)
+	return h.deletePartition(ctx, h.tables.Privacy, disclosurePK(recipient), limit)
 }
 
 // RequestsOf implements privacy.RequestLog (a Scan by subject hash).

@@ -32,8 +32,7 @@ func TestPrivacyStoreContract(t *testing.T) {
 // Every record the store writes carries a ttl, and nothing it writes holds the address
 // once the request is closed.
 func TestPrivacyRecordsExpireAndForgetTheAddress(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TablePrivacy]
+	c, table := localTable(t, schema.TablePrivacy)
 	svc, mail := privacyService(t, dynamo.NewPrivacy(c, table, nil), privacytest.Accounts{})
 	ctx := context.Background()
 	filed, err := svc.File(ctx, privacy.FileInput{Email: "Jane@Example.com", Type: privacy.TypeCorrect, Regulation: privacy.GDPR,
@@ -67,8 +66,7 @@ func TestPrivacyRecordsExpireAndForgetTheAddress(t *testing.T) {
 }
 
 func TestIntegratorsByEmail(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableAccounts]
+	c, table := localTable(t, schema.TableAccounts)
 	store := dynamo.NewAccounts(c, table)
 	svc := account.NewService(store, time.Now)
 	ctx := context.Background()

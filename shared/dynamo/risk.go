@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -52,10 +51,7 @@ var _ challenge.RiskWindowReader = (*Risk)(nil)
 
 // NewRisk returns the store on the deployed risk table; now (nil: time.Now) judges expiry.
 func NewRisk(api BatchAPI, table string, now func() time.Time) *Risk {
-	if now == nil {
-		now = time.Now
-	}
-	return &Risk{api: api, table: table, now: now}
+	return &Risk{api: api, table: table, now: clockOrTimeNow(now)}
 }
 
 const (
@@ -66,7 +62,8 @@ const (
 	// riskSolveSlots is how many solve times an IP bucket keeps per hour: a sample when
 	// there are more, and a few collisions lose one when there are fewer.
 	riskSolveSlots = 64
-	// riskTxAttempts bounds retries of a transaction that lost a race on a counter.
+	// riskTxAttempts bounds retries of a transaction that lost a race on a counter (risk
+	// and analytics events alike, applyOnce).
 	riskTxAttempts = 6
 )
 
@@ -231,20 +228,27 @@ func (r *Risk) Apply(ctx context.Context, ev challenge.RiskEvent) (applied bool,
 	}
 	hour := at.Truncate(time.Hour)
 	ops := r.eventOps(ev, hour, TTL(hour.Add(challenge.RiskEventRetention)))
+	return applyOnce(ctx, r.api, ops, "apply risk event")
+}
+
+// applyOnce writes an event's transaction, whose conditional marker put makes it apply at
+// most once: applied is false when the marker exists (the event was applied before). A
+// transaction that lost a race with another event's on the same counter is tried again
+// shortly, riskTxAttempts times in all.
+func applyOnce(ctx context.Context, api API, ops []types.TransactWriteItem, what string) (applied bool, err error) {
 	for attempt := 1; ; attempt++ {
-		_, err = r.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+		_, err = api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
 		switch {
 		case err == nil:
 			return true, nil
 		case IsConditionFailed(err):
-			return false, nil // the marker exists: applied before
-		case riskTxConflict(err) && attempt < riskTxAttempts:
-			// Another event is updating the same counter: try again shortly.
+			return false, nil
+		case isTransactionConflict(err) && attempt < riskTxAttempts:
 			if err := sleep(ctx, time.Duration(attempt*attempt)*5*time.Millisecond); err != nil {
 				return false, err
 			}
 		default:
-			return false, fmt.Errorf("apply risk event: %w", err)
+			return false, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 }
@@ -339,19 +343,6 @@ func (r *Risk) challengeUpdate(ev challenge.RiskEvent, ttl types.AttributeValue)
 		ExpressionAttributeNames:  map[string]string{"#ttl": schema.TTLAttribute},
 		ExpressionAttributeValues: vals,
 	}
-}
-
-func riskTxConflict(err error) bool {
-	var tc *types.TransactionCanceledException
-	if errors.As(err, &tc) {
-		for _, r := range tc.CancellationReasons {
-			if aws.ToString(r.Code) == "TransactionConflict" {
-				return true
-			}
-		}
-	}
-	var conflict *types.TransactionConflictException
-	return errors.As(err, &conflict)
 }
 
 // ChallengeRisk returns what the risk function knows about a challenge:

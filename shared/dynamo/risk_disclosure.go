@@ -29,10 +29,7 @@ var _ privacy.DisclosureLog = (*Disclosures)(nil)
 // NewDisclosures returns the log on the deployed privacy table; now (nil: time.Now)
 // judges expiry.
 func NewDisclosures(api API, table string, now func() time.Time) *Disclosures {
-	if now == nil {
-		now = time.Now
-	}
-	return &Disclosures{api: api, table: table, now: now}
+	return &Disclosures{api: api, table: table, now: clockOrTimeNow(now)}
 }
 
 type disclosureItem struct {
@@ -83,16 +80,13 @@ func (d *Disclosures) RecordDisclosure(ctx context.Context, x privacy.Disclosure
 func (d *Disclosures) Disclosed(ctx context.Context, recipient string) ([]privacy.Disclosure, error) {
 	var out []privacy.Disclosure
 	now := d.now()
-	err := queryEach(ctx, d.api, &dynamodb.QueryInput{
+	err := queryEach(ctx, d.api, now, &dynamodb.QueryInput{
 		TableName:              &d.table,
 		KeyConditionExpression: aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: disclosurePK(recipient)},
 		},
 	}, 0, func(it map[string]types.AttributeValue) error {
-		if Expired(it, now) {
-			return nil
-		}
 		var x disclosureItem
 		if err := attributevalue.UnmarshalMap(it, &x); err != nil {
 			return fmt.Errorf("decode disclosure: %w", err)

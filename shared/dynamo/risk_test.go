@@ -14,7 +14,6 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
@@ -52,9 +51,46 @@ func riskEvent(id int, outcome challenge.Outcome, at time.Time, p challenge.Pseu
 
 func newRisk(t *testing.T, now func() time.Time) (*dynamo.Risk, *dynamodb.Client, string) {
 	t.Helper()
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableRisk]
+	c, table := localTable(t, schema.TableRisk)
 	return dynamo.NewRisk(c, table, now), c, table
+}
+
+// deliverTwice delivers every event, then every event again, as SQS may (it delivers at
+// least once): each must take effect the first time only. deliver reports whether it did.
+func deliverTwice(t *testing.T, evs []challenge.RiskEvent, deliver func(challenge.RiskEvent) bool) {
+	t.Helper()
+	for _, ev := range evs {
+		if !deliver(ev) {
+			t.Fatalf("%s had no effect", ev.ID)
+		}
+	}
+	for _, ev := range evs {
+		if deliver(ev) {
+			t.Fatalf("redelivered %s took effect again", ev.ID)
+		}
+	}
+}
+
+// deliverAtOnce delivers every event from a goroutine of its own, all at once, and fails on
+// any error: a transaction that loses a race on a shared counter must be retried.
+func deliverAtOnce(t *testing.T, evs []challenge.RiskEvent, deliver func(context.Context, challenge.RiskEvent) (bool, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(evs))
+	for _, ev := range evs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := deliver(context.Background(), ev); err != nil {
+				errs <- fmt.Errorf("%s: %w", ev.ID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
 
 func apply(t *testing.T, r *dynamo.Risk, ev challenge.RiskEvent) bool {
@@ -78,17 +114,7 @@ func TestRiskEventsAreCountedOncePerMinute(t *testing.T) {
 		riskEvent(2, challenge.OutcomePassed, now.Add(-time.Second), ipA),
 		riskEvent(3, challenge.OutcomeRefused, now.Add(-time.Second), ipA),
 	}
-	for _, ev := range evs {
-		if !apply(t, r, ev) {
-			t.Fatalf("%s not applied", ev.ID)
-		}
-	}
-	// SQS delivers at least once: every event again, changes nothing.
-	for _, ev := range evs {
-		if apply(t, r, ev) {
-			t.Fatalf("duplicate %s applied again", ev.ID)
-		}
-	}
+	deliverTwice(t, evs, func(ev challenge.RiskEvent) bool { return apply(t, r, ev) })
 	w, err := r.Windows(ctx, challenge.WindowQuery{From: now.Add(-challenge.WindowSpan), To: now, Keys: map[string]challenge.Pseudonyms{now.Format(time.DateOnly): ipA}})
 	if err != nil {
 		t.Fatal(err)
@@ -179,17 +205,11 @@ func TestRiskConcurrentEventsOnOneCounterAllCount(t *testing.T) {
 	r, _, _ := newRisk(t, func() time.Time { return now })
 	at := now.Add(-10 * time.Second)
 	const n = 24
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := r.Apply(context.Background(), riskEvent(100+i, challenge.OutcomeFailed, at, ipA)); err != nil {
-				t.Error(err)
-			}
-		}()
+	evs := make([]challenge.RiskEvent, n)
+	for i := range evs {
+		evs[i] = riskEvent(100+i, challenge.OutcomeFailed, at, ipA)
 	}
-	wg.Wait()
+	deliverAtOnce(t, evs, r.Apply)
 	w, err := r.Windows(context.Background(), challenge.WindowQuery{From: now.Add(-time.Minute), To: now, Keys: map[string]challenge.Pseudonyms{now.Format(time.DateOnly): ipA}})
 	if err != nil {
 		t.Fatal(err)
@@ -266,8 +286,7 @@ func TestSiteActivityCountsOnlyThatSite(t *testing.T) {
 }
 
 func TestDisclosuresAreKept24Months(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TablePrivacy]
+	c, table := localTable(t, schema.TablePrivacy)
 	log := dynamo.NewDisclosures(c, table, nil)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Millisecond)

@@ -116,17 +116,14 @@ func (s *Salts) load(ctx context.Context, day string, expires time.Time) ([]byte
 
 // get returns the stored salt, nil if there is none.
 func (s *Salts) get(ctx context.Context, key map[string]types.AttributeValue) ([]byte, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get salt: %w", err)
+	item, err := getStored(ctx, s.api, s.table, key, nil, "salt")
+	if err != nil || item == nil {
+		return nil, err
 	}
-	if len(out.Item) == 0 {
-		return nil, nil
-	}
-	if Expired(out.Item, time.Now()) {
+	if Expired(item, time.Now()) {
 		return nil, ErrSaltDestroyed
 	}
-	b, ok := out.Item["value"].(*types.AttributeValueMemberB)
+	b, ok := item["value"].(*types.AttributeValueMemberB)
 	if !ok || len(b.Value) != SaltBytes {
 		return nil, errors.New("salt: stored value is malformed")
 	}

@@ -11,13 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 func TestSaltsOnePerDayAgreedByEveryInstance(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableRisk]
+	c, table := localTable(t, schema.TableRisk)
 	ctx := context.Background()
 	today := time.Now().UTC().Format(time.DateOnly)
 
@@ -64,8 +62,7 @@ func TestSaltsOnePerDayAgreedByEveryInstance(t *testing.T) {
 }
 
 func TestSaltIsDestroyed48HoursAfterItsDay(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableRisk]
+	c, table := localTable(t, schema.TableRisk)
 	ctx := context.Background()
 	s := dynamo.NewSalts(c, table, dynamo.SaltPurposeAnswerer)
 	day := time.Now().UTC().Format(time.DateOnly)

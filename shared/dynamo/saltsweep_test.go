@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 func TestSaltSweeperDestroysOnlyExpiredDays(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableRisk]
+	c, table := localTable(t, schema.TableRisk)
 	ctx := context.Background()
 	today := time.Now().UTC().Format(time.DateOnly)
 	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)

@@ -89,6 +89,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// clockOrTimeNow is now, or time.Now when now is nil: the clock a store judges expiry by,
+// since DynamoDB deletes expired items lazily.
+func clockOrTimeNow(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}
+
 // CreateTables creates every table of schema.Tables under the deployed names in names
 // (logical → deployed), with the same keys and indexes as the CDK stack, and waits until
 // they can be used. Existing tables are left alone. TTL is switched on where the server
@@ -182,4 +191,25 @@ func IsConditionFailed(err error) bool {
 		}
 	}
 	return false
+}
+
+// isTransactionConflict reports whether a transaction was cancelled, or a write refused,
+// because another transaction was changing the same items at the time.
+func isTransactionConflict(err error) bool {
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "TransactionConflict" {
+				return true
+			}
+		}
+	}
+	var conflict *types.TransactionConflictException
+	return errors.As(err, &conflict)
+}
+
+// isLostRace reports a lost race: a failed condition, or a transaction cancelled because
+// another transaction touched the same items.
+func isLostRace(err error) bool {
+	return IsConditionFailed(err) || isTransactionConflict(err)
 }

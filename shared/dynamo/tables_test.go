@@ -13,6 +13,14 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
+// localTable is a DynamoDB Local client and the deployed name of table (a schema.Table…
+// name) in a fresh set of tables of the test's own.
+func localTable(t *testing.T, table string) (*dynamodb.Client, string) {
+	t.Helper()
+	c := dynamotest.Client(t)
+	return c, dynamotest.Tables(t, c)[table]
+}
+
 func TestCreateTablesMatchesSchemaAndIsIdempotent(t *testing.T) {
 	c := dynamotest.Client(t)
 	names := dynamotest.Tables(t, c)

@@ -8,21 +8,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
-	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/verify/verifytest"
 )
 
 func TestTokensStoreContract(t *testing.T) {
-	c := dynamotest.Client(t)
-	store := dynamo.NewTokens(c, dynamotest.Tables(t, c)[schema.TableChallenges])
+	store := dynamo.NewTokens(localTable(t, schema.TableChallenges))
 	verifytest.TestTokenStore(t, func(*testing.T) verifytest.TokenStore { return store })
 }
 
 func TestTokenRecordCarriesTTL(t *testing.T) {
-	c := dynamotest.Client(t)
-	table := dynamotest.Tables(t, c)[schema.TableChallenges]
+	c, table := localTable(t, schema.TableChallenges)
 	exp := time.Date(2026, 11, 30, 19, 32, 0, 0, time.UTC)
 	if err := dynamo.NewTokens(c, table).Put(context.Background(), token.Record{ID: "x", Sitekey: "s", ExpiresAt: exp}); err != nil {
 		t.Fatal(err)
