@@ -681,7 +681,7 @@ func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, l
 		limit = DefaultPage
 	}
 	if limit < 1 || limit > MaxPage {
-		return ItemPage{}, invalid("limit %d (want 1-%d)", limit, MaxPage)
+		return ItemPage{}, invalid("limit must be a number from 1 to %d", MaxPage)
 	}
 	after := ""
 	if cursor != "" {

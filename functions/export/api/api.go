@@ -145,7 +145,7 @@ func view(e export.Export) View {
 		v.Rows = &rows
 	}
 	if e.Status == export.StatusDone || e.Status == export.StatusFailed {
-		t := e.CompletedAt.UTC()
+		t := e.CompletedAt.UTC().Truncate(time.Second) // whole seconds, as every other time the API shows
 		v.CompletedAt = &t
 	}
 	return v

@@ -230,12 +230,15 @@ func TestGetShowsStatusAndAFreshShortLivedLinkOnceDone(t *testing.T) {
 	}
 
 	e := f.store.exports[id]
-	e.Status, e.Rows, e.CompletedAt = export.StatusDone, 1234, now.Add(time.Minute)
+	e.Status, e.Rows, e.CompletedAt = export.StatusDone, 1234, now.Add(time.Minute+123456789*time.Nanosecond)
 	f.store.exports[id] = e
 	_, first := f.do("GET", "/v1/exports/"+id, keyAlice, "")
 	_, second := f.do("GET", "/v1/exports/"+id, keyAlice, "")
 	if first["status"] != "done" || first["rows"] != float64(1234) || first["url"] == nil || first["url"] == second["url"] {
 		t.Errorf("done export: %v then %v (want a link, fresh each time)", first, second)
+	}
+	if want := now.Add(time.Minute).UTC().Format(time.RFC3339); first["completed_at"] != want {
+		t.Errorf("completed_at %v, want %s: whole seconds like every other time", first["completed_at"], want)
 	}
 	until, err := time.Parse(time.RFC3339, first["url_expires_at"].(string))
 	if err != nil || until.After(now.Add(15*time.Minute)) || f.links.ttl > 15*time.Minute {

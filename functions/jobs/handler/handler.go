@@ -368,7 +368,7 @@ func (a *api) listItems(w http.ResponseWriter, r *http.Request, customer string)
 	limit := 0
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
+		if err != nil || n == 0 { // 0 would mean "the default" to the service, not what was asked
 			web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "limit must be a number from 1 to %d", job.MaxPage))
 			return
 		}

@@ -438,6 +438,7 @@ func TestBodyLimitsAndBadInput(t *testing.T) {
 		{"POST", "/v1/jobs/" + evJobA + "/items/commit", `{"items":[]}`, "invalid_items"},
 		{"GET", "/v1/jobs/" + evJobA + "/items?cursor=%21%21", "", "bad_request"},
 		{"GET", "/v1/jobs/" + evJobA + "/items?limit=5000", "", "bad_request"},
+		{"GET", "/v1/jobs/" + evJobA + "/items?limit=0", "", "bad_request"},
 		{"GET", "/v1/jobs/..%2Fetc", "", "job_not_found"},
 	} {
 		status, m := f.do(t, c.method, c.path, evKeyA, c.body)
