@@ -79,7 +79,7 @@ func CanonicalPathsOnly(next http.Handler) http.Handler {
 
 func canonical(escaped string) bool {
 	segments := strings.Split(escaped, "/")
-	if segments[0] != "" {
+	if len(segments) < 2 || segments[0] != "" { // "" or no leading slash
 		return false
 	}
 	for _, s := range segments[1:] {

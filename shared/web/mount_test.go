@@ -95,6 +95,7 @@ func TestMountAnswersUnroutedAndUncleanPathsWithTheEnvelope(t *testing.T) {
 		{"POST", "/v1/things//go"},
 		{"POST", "/v1/things/x/go/"},
 		{"GET", "/nowhere"},
+		{"GET", ""},
 		{"GET", "/v1/things/x/go"}, // a method no route has
 	} {
 		r := httptest.NewRequest(c.method, "/", nil)

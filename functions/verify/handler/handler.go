@@ -43,7 +43,8 @@ func New(d Deps) http.Handler {
 			web.WriteJSON(w, http.StatusMethodNotAllowed, verify.Failure(verify.CodeBadRequest))
 		})
 	}
-	return mux
+	mux.Handle("/", web.NotFound())
+	return web.CanonicalPathsOnly(mux)
 }
 
 func siteverify(v *verify.Verifier) http.Handler {

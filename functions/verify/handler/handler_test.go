@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -220,4 +221,46 @@ func asSlice(v any) []any {
 func replay(t *testing.T, f *fix, file string) events.APIGatewayV2HTTPResponse {
 	t.Helper()
 	return platformtest.ReplayHTTP(t, f.h, file)
+}
+
+// A malformed content-type parameter does not hide the media type: a JSON body is still
+// read as JSON (not as a form, which would report the secret and token as missing), and a
+// multipart body without a usable boundary is a bad request.
+func TestMalformedContentTypeParameterKeepsTheMediaType(t *testing.T) {
+	for ct, want := range map[string]string{
+		"application/json; charset=":     "",
+		"application/json; charset":      "",
+		"application/json;;":             "",
+		"multipart/form-data; boundary=": "bad-request",
+	} {
+		f := newFix(t)
+		body, _ := json.Marshal(map[string]string{"secret": evSecret, "response": f.pass(evSitekey)})
+		a := f.do(http.MethodPost, ct, string(body))
+		if a.status != 200 || a.body["success"] != (want == "") || a.codes() != want {
+			t.Errorf("Content-Type %q: %d %s, want codes %q", ct, a.status, a.raw, want)
+		}
+	}
+}
+
+// Paths other than /siteverify get the service's 404 envelope, never a redirect (an empty or
+// dot segment) or ServeMux's plain-text page.
+func TestOtherPathsGetTheNotFoundEnvelope(t *testing.T) {
+	f := newFix(t)
+	for _, p := range []string{"/", "/x", "/siteverify/", "//siteverify", "/./siteverify", "/%2E/siteverify"} {
+		u, err := url.Parse("http://localhost" + p) // as a server parses it: "//" starts the path
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("POST", "/", strings.NewReader("secret=0x&response=x"))
+		r.URL = u
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		var body struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if w.Code != http.StatusNotFound || json.Unmarshal(w.Body.Bytes(), &body) != nil || body.Error.Code != "not_found" {
+			t.Errorf("POST %s: %d %q, want 404 not_found in the envelope", p, w.Code, w.Body)
+		}
+	}
 }
