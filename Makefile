@@ -82,9 +82,23 @@ invoke:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# The HTTP functions' targets run a fixed number of inputs: Go 1.26's -fuzztime with a
+# duration can fail with "context deadline exceeded" on a busy machine.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./shared/token/
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./shared/verify/
+	$(GO) test -run '^$$' -fuzz '^FuzzIssue$$' -fuzztime 20000x ./functions/challenge/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime 20000x ./functions/challenge/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzSiteverify$$' -fuzztime 20000x ./functions/verify/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzTextChallengeIssue$$' -fuzztime 20000x ./functions/accessibility/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzTextChallengeAnswer$$' -fuzztime 20000x ./functions/accessibility/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzPages$$' -fuzztime 20000x ./functions/accessibility/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzRiskLookup$$' -fuzztime 20000x ./functions/risk/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzAnalyticsDaily$$' -fuzztime 20000x ./functions/risk/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzJobsAPI$$' -fuzztime 20000x ./functions/jobs/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzExportAPI$$' -fuzztime 20000x ./functions/export/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzPrivacyAPI$$' -fuzztime 20000x ./functions/privacy/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzAdminAPI$$' -fuzztime 20000x ./functions/admin/handler/
 
 clean:
 	rm -rf build cdk.out .crowdgate

@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/crowdgate/crowdgate/functions/risk/handler"
 	"github.com/crowdgate/crowdgate/shared/analytics"
 	"github.com/crowdgate/crowdgate/shared/challenge"
-	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -156,9 +152,7 @@ type dailyBody struct {
 func invokeAnalytics(t *testing.T, days *memDays, file string) (int, []byte) {
 	t.Helper()
 	f := &lookupFakes{}
-	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Analytics: days,
-		Now: func() time.Time { return lookupTime }})
-	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
+	lambda := platform.MixedHandler(newLookup(f, days), nil)
 	var req events.APIGatewayV2HTTPRequest
 	out, err := lambda(context.Background(), readEvent(t, file, &req))
 	if err != nil {

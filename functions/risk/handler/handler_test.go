@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -191,12 +192,19 @@ func (f *lookupFakes) RecordDisclosure(_ context.Context, d privacy.Disclosure) 
 	return nil
 }
 
+// newLookup is the risk function's HTTP handler over f and days at lookupTime, with the
+// middleware platform.StartHTTPAndSQS puts around it.
+func newLookup(f *lookupFakes, days *memDays) http.Handler {
+	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Analytics: days,
+		Now: func() time.Time { return lookupTime }})
+	return web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h)
+}
+
 func invokeLookup(t *testing.T, f *lookupFakes, file string) (int, map[string]string, []byte) {
 	t.Helper()
 	var req events.APIGatewayV2HTTPRequest
 	readEvent(t, file, &req)
-	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Now: func() time.Time { return lookupTime }})
-	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
+	lambda := platform.MixedHandler(newLookup(f, newMemDays()), nil)
 	raw, _ := json.Marshal(req)
 	out, err := lambda(context.Background(), raw)
 	if err != nil {
