@@ -31,6 +31,7 @@ help:
 	@echo "make invoke FN=<logical id> EVENT=events/<fn>/<case>.json   sam local invoke"
 	@echo "make bench   run the Go benchmarks"
 	@echo "make lint    gofmt and go vet"
+	@echo "make fuzz    fuzz the token and siteverify parsers and every HTTP function's routes"
 
 run:
 	$(GO) run ./cmd/crowdgate serve $(ARGS)
