@@ -9,25 +9,18 @@ import (
 	"testing"
 
 	"github.com/crowdgate/crowdgate/functions/admin/handler"
+	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/web"
 	"github.com/crowdgate/crowdgate/shared/web/webtest"
 )
 
-// fuzzRoutes are the admin routes; {id} takes the fuzzed id, {keyId} the fuzzed key id.
-var fuzzRoutes = webtest.Routes{
-	{Method: "POST", Path: "/admin/integrators", Limit: handler.MaxBody},
-	{Method: "GET", Path: "/admin/integrators/{id}"},
-	{Method: "POST", Path: "/admin/integrators/{id}/sites", Limit: handler.MaxBody},
-	{Method: "GET", Path: "/admin/sites/{id}"},
-	{Method: "PATCH", Path: "/admin/sites/{id}", Limit: handler.MaxBody},
-	{Method: "POST", Path: "/admin/sites/{id}/secret"},
-	{Method: "POST", Path: "/admin/integrators/{id}/keys", Limit: handler.MaxBody},
-	{Method: "DELETE", Path: "/admin/integrators/{id}/keys/{keyId}"},
-	{Method: "POST", Path: "/admin/customers", Limit: handler.MaxBody},
-	{Method: "GET", Path: "/admin/customers/{id}"},
-	{Method: "POST", Path: "/admin/customers/{id}/keys", Limit: handler.MaxBody},
-	{Method: "DELETE", Path: "/admin/customers/{id}/keys/{keyId}"},
-}
+// fuzzRoutes are the admin routes; the first wildcard ({id}, {sitekey}) takes the fuzzed
+// id, {keyId} the fuzzed key id.
+var fuzzRoutes = webtest.RoutesOf(routes.For(routes.FunctionAdmin), map[string]int{
+	"POST /admin/integrators": handler.MaxBody, "POST /admin/integrators/{id}/sites": handler.MaxBody,
+	"PATCH /admin/sites/{sitekey}": handler.MaxBody, "POST /admin/integrators/{id}/keys": handler.MaxBody,
+	"POST /admin/customers": handler.MaxBody, "POST /admin/customers/{id}/keys": handler.MaxBody,
+})
 
 // adminCodes are the error codes docs/API.md lists for the admin routes, with their status.
 var adminCodes = webtest.Codes{"invalid_json": 400, "bad_request": 400, "invalid_name": 400, "invalid_email": 400,
@@ -75,7 +68,7 @@ func FuzzAdminAPI(f *testing.F) {
 	for _, body := range []string{`{"name":"Blog"}`, `{"hostnames":["shop.example","203.0.113.7"],"require_remoteip":true}`, `{}`, `null`,
 		`{"name":null,"hostnames":null,"require_remoteip":null}`, `{"name":""}`, `{"hostnames":[]}`, `{"name":"ok","hostnames":["bad host"]}`,
 		`{"require_remoteip":"yes"}`, `{"require_remoteip":1}`, `not json`} {
-		f.Add(route("PATCH", "/admin/sites/{id}"), evSitekey, "", []byte(body))
+		f.Add(route("PATCH", "/admin/sites/{sitekey}"), evSitekey, "", []byte(body))
 	}
 	for _, body := range []string{``, `{}`, `{"name":"nightly export"}`, `{"name":""}`, `{"name":"   "}`, `{"name":"` + strings.Repeat("n", 101) + `"}`,
 		`{"label":"x"}`, `null`, `[]`, " \n", `{"name":"\u0085"}`, strings.Repeat(" ", handler.MaxBody+1)} {
@@ -91,7 +84,7 @@ func FuzzAdminAPI(f *testing.F) {
 		f.Add(route("DELETE", c.route), c.id, c.keyID, []byte(nil))
 	}
 	for i, r := range fuzzRoutes {
-		if strings.Contains(r.Path, "{id}") {
+		if r.Wild() {
 			for _, id := range []string{evIntegrator, evSitekey, evCustomer, strings.ToUpper(evSitekey), "00000000-0000-4000-8000-000000000000",
 				"not-a-uuid", "/", "a/", "a/b", "%00", "{" + evSitekey + "}", strings.Repeat("u", 300)} {
 				f.Add(uint8(i), id, "0a1b2c3d4e5f6a7b", []byte(`{"name":"x","hostnames":["a.example"]}`))
@@ -101,7 +94,7 @@ func FuzzAdminAPI(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, routeIdx uint8, id, keyID string, body []byte) {
 		rt := fuzzRoutes[int(routeIdx)%len(fuzzRoutes)]
-		r := rt.Request(body, "{id}", id, "{keyId}", keyID)
+		r := rt.Request(body, id, keyID)
 		r.Header.Set("Content-Type", "application/json")
 		fx := newFix(t)
 		cust := newCustFix(t)

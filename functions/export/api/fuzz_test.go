@@ -53,7 +53,7 @@ func FuzzExportAPI(f *testing.F) {
 		if create {
 			rt = webtest.Route{Method: "POST", Path: "/v1/jobs/{id}/exports", Limit: bodyLimit}
 		}
-		r := rt.Request(body, "{id}", id)
+		r := rt.Request(body, id)
 		r.Header.Set("Authorization", authz)
 		fx := newFixture()
 		if err := fx.store.Create(t.Context(), export.Export{ID: doneExport, CustomerID: "alice", JobID: "shapes", Format: export.FormatCSV,

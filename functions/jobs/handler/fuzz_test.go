@@ -8,26 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	exportapi "github.com/crowdgate/crowdgate/functions/export/api"
 	"github.com/crowdgate/crowdgate/functions/jobs/handler"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/web"
 	"github.com/crowdgate/crowdgate/shared/web/webtest"
 )
 
 // fuzzRoutes are the jobs routes FuzzJobsAPI drives; {id} takes the fuzzed id. The export
 // routes the function also mounts are fuzzed in functions/export/api.
-var fuzzRoutes = webtest.Routes{
-	{Method: "POST", Path: "/v1/jobs", Limit: handler.MaxBody},
-	{Method: "GET", Path: "/v1/jobs"},
-	{Method: "GET", Path: "/v1/jobs/{id}"},
-	{Method: "DELETE", Path: "/v1/jobs/{id}"},
-	{Method: "POST", Path: "/v1/jobs/{id}/pause"},
-	{Method: "POST", Path: "/v1/jobs/{id}/resume"},
-	{Method: "GET", Path: "/v1/jobs/{id}/progress"},
-	{Method: "POST", Path: "/v1/jobs/{id}/items", Limit: handler.MaxBody},
-	{Method: "GET", Path: "/v1/jobs/{id}/items"},
-	{Method: "POST", Path: "/v1/jobs/{id}/items/commit", Limit: handler.MaxBody},
-}
+var fuzzRoutes = webtest.RoutesOf(routes.For(routes.FunctionJobs), map[string]int{
+	"POST /v1/jobs": handler.MaxBody, "POST /v1/jobs/{id}/items": handler.MaxBody, "POST /v1/jobs/{id}/items/commit": handler.MaxBody,
+}, exportapi.Routes[0].Pattern(), exportapi.Routes[1].Pattern())
 
 // jobsCodes are the error codes docs/API.md lists for the jobs routes, with their status.
 var jobsCodes = webtest.Codes{"invalid_json": 400, "bad_request": 400, "invalid_job": 400, "invalid_items": 400,
@@ -101,7 +94,7 @@ func FuzzJobsAPI(f *testing.F) {
 		f.Add(list, evJobA, q, []byte(nil), "")
 	}
 	for i, r := range fuzzRoutes {
-		if strings.Contains(r.Path, "{id}") {
+		if r.Wild() {
 			for _, id := range []string{evJobA, evJobB, "job_nope", "", ".", "..", "/", "a/", "a/b", "%00", "job_\u00e9", strings.Repeat("j", 200)} {
 				f.Add(uint8(i), id, "", []byte(nil), "")
 			}
@@ -114,7 +107,7 @@ func FuzzJobsAPI(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, routeIdx uint8, id, query string, body []byte, authz string) {
 		rt := fuzzRoutes[int(routeIdx)%len(fuzzRoutes)]
-		r := rt.Request(body, "{id}", id)
+		r := rt.Request(body, id)
 		r.URL.RawQuery = query
 		if authz == "" {
 			authz = "Bearer " + evKeyA

@@ -11,23 +11,17 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/privacy/handler"
 	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/web"
 	"github.com/crowdgate/crowdgate/shared/web/webtest"
 )
 
 // fuzzRoutes are the privacy function's routes; {id} takes the fuzzed id.
-var fuzzRoutes = webtest.Routes{
-	{Method: "POST", Path: "/v1/privacy/requests", Limit: handler.MaxPublicBody},
-	{Method: "GET", Path: "/v1/privacy/requests/{id}"},
-	{Method: "POST", Path: "/v1/privacy/requests/{id}/verify", Limit: handler.MaxPublicBody},
-	{Method: "GET", Path: "/v1/privacy/requests/{id}/package"},
-	{Method: "GET", Path: "/v1/privacy/end-user"},
-	{Method: "GET", Path: "/v1/compliance/requests"},
-	{Method: "GET", Path: "/v1/compliance/requests/{id}"},
-	{Method: "POST", Path: "/v1/compliance/requests/{id}/approve", Limit: handler.MaxOperatorBody},
-	{Method: "POST", Path: "/v1/compliance/requests/{id}/deny", Limit: handler.MaxOperatorBody},
-	{Method: "POST", Path: "/v1/compliance/requests/{id}/extend", Limit: handler.MaxOperatorBody},
-}
+var fuzzRoutes = webtest.RoutesOf(routes.For(routes.FunctionPrivacy), map[string]int{
+	"POST /v1/privacy/requests": handler.MaxPublicBody, "POST /v1/privacy/requests/{id}/verify": handler.MaxPublicBody,
+	"POST /v1/compliance/requests/{id}/approve": handler.MaxOperatorBody, "POST /v1/compliance/requests/{id}/deny": handler.MaxOperatorBody,
+	"POST /v1/compliance/requests/{id}/extend": handler.MaxOperatorBody,
+})
 
 // privacyCodes are the error codes docs/API.md lists for the privacy and compliance routes,
 // with their status.
@@ -99,7 +93,7 @@ func FuzzPrivacyAPI(f *testing.F) {
 		f.Add(route("POST", c.path), evB, "", []byte(c.body), "")
 	}
 	for i, r := range fuzzRoutes {
-		if strings.Contains(r.Path, "{id}") {
+		if r.Wild() {
 			for _, id := range []string{evA, evB, strings.ToUpper(evA), "pr_zz", "pr_" + strings.Repeat("0", 32), "/", "a/", "a/b", "%00", "pr_\u00e9", strings.Repeat("p", 300)} {
 				f.Add(uint8(i), id, "", []byte(`{}`), "")
 			}
@@ -115,7 +109,7 @@ func FuzzPrivacyAPI(f *testing.F) {
 		if authz == "" {
 			authz = "Bearer " + evSecretA
 		}
-		r := rt.Request(body, "{id}", id)
+		r := rt.Request(body, id)
 		r.URL.RawQuery = query
 		r.Header.Set("Authorization", authz)
 		fx := newFix(t)
