@@ -78,6 +78,9 @@ func CanonicalPathsOnly(next http.Handler) http.Handler {
 }
 
 func canonical(escaped string) bool {
+	if escaped == "/" {
+		return true
+	}
 	segments := strings.Split(escaped, "/")
 	if len(segments) < 2 || segments[0] != "" { // "" or no leading slash
 		return false

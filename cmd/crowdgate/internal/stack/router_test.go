@@ -117,6 +117,13 @@ func TestUnknownPathsAreJSONNotFound(t *testing.T) {
 	if rec := do(t, h, "GET", "/demo", ""); rec.Body.String() != "demo" {
 		t.Errorf("page not mounted: %d %q", rec.Code, rec.Body.String())
 	}
+	h, _ = NewRouter(fakeFunctions(), "tok", map[string]http.Handler{"GET /{$}": echo("root")})
+	if rec := do(t, h, "GET", "/", ""); rec.Body.String() != "root" {
+		t.Errorf("GET /: %d %q, want the root page (the root path is canonical)", rec.Code, rec.Body.String())
+	}
+	if rec := do(t, h, "GET", "//", ""); rec.Code != 404 || errorCode(t, rec) != "not_found" {
+		t.Errorf("GET //: %d %s, want 404 not_found", rec.Code, rec.Body.String())
+	}
 }
 
 func TestRouterRefusesMissingFunctionsOrToken(t *testing.T) {

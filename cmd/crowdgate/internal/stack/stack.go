@@ -202,6 +202,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	pages := demo.Routes(demo.Config{Sitekey: st.Sitekey, Secret: st.Secret, VerifyURL: url + "/siteverify"})
 	pages["GET /_outbox"] = outbox.Handler()
+	// A developer opening the stack's address in a browser lands on the demo.
+	pages["GET /{$}"] = http.RedirectHandler("/demo", http.StatusFound)
 	router, err := NewRouter(fns, st.AdminToken, pages)
 	if err != nil {
 		return nil, err

@@ -267,11 +267,12 @@ func TestServeRunsTheCaptchaLoopAndKeepsDataAcrossRestarts(t *testing.T) {
 	if !strings.Contains(string(page), ">Verified</h1>") || !strings.Contains(string(page), `id="verify-result"`) {
 		t.Errorf("demo submit with the test keys:\n%s", page)
 	}
-	resp, _ = httpc.Get(d.DemoURL)
+	// The stack's own address, opened in a browser, leads to the demo page.
+	resp, _ = httpc.Get(d.URL + "/")
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(page), `data-sitekey="`+d.Sitekey+`"`) {
-		t.Error("demo page does not carry the demo sitekey")
+	if resp.Request.URL.String() != d.DemoURL || !strings.Contains(string(page), `data-sitekey="`+d.Sitekey+`"`) {
+		t.Errorf("GET / ended at %s: the demo page with the demo sitekey expected", resp.Request.URL)
 	}
 
 	// Operator routes need the admin token.
