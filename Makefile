@@ -31,7 +31,7 @@ help:
 	@echo "make invoke FN=<logical id> EVENT=events/<fn>/<case>.json   sam local invoke"
 	@echo "make bench   run the Go benchmarks"
 	@echo "make lint    gofmt and go vet"
-	@echo "make fuzz    fuzz the token and siteverify parsers and every HTTP function's routes"
+	@echo "make fuzz    fuzz the token and siteverify parsers, every HTTP function's routes and every queue consumer"
 
 run:
 	$(GO) run ./cmd/crowdgate serve $(ARGS)
@@ -100,6 +100,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzExportAPI$$' -fuzztime 20000x ./functions/export/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzPrivacyAPI$$' -fuzztime 20000x ./functions/privacy/handler/
 	$(GO) test -run '^$$' -fuzz '^FuzzAdminAPI$$' -fuzztime 20000x ./functions/admin/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzConsensusBatch$$' -fuzztime 20000x ./functions/consensus/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzExportBatch$$' -fuzztime 20000x ./functions/export/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzPrivacyBatch$$' -fuzztime 20000x ./functions/privacyworker/handler/
+	$(GO) test -run '^$$' -fuzz '^FuzzRiskEventsBatch$$' -fuzztime 20000x ./functions/risk/handler/
 
 clean:
 	rm -rf build cdk.out .crowdgate

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -31,6 +32,11 @@ func ParseMessage(body string) (Message, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	// A second value would otherwise be dropped unread. More() is false before a stray
+	// '}' or ']', so only a second Decode reaching EOF proves the value was the whole body.
+	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
+		return Message{}, fmt.Errorf("%w: trailing data after the message", ErrBadMessage)
 	}
 	if m.V != JobVersion {
 		return Message{}, fmt.Errorf("%w: version %d (want %d)", ErrBadMessage, m.V, JobVersion)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -75,6 +76,11 @@ func consume(ctx context.Context, d ConsumerDeps, rec events.SQSMessage) (applie
 	dec := json.NewDecoder(bytes.NewReader([]byte(rec.Body)))
 	if err := dec.Decode(&ev); err != nil {
 		return false, false, fmt.Errorf("%w: body is not a risk event: %v", challenge.ErrBadRiskEvent, err)
+	}
+	// A second value would otherwise be dropped unread. More() is false before a stray
+	// '}' or ']', so only a second Decode reaching EOF proves the value was the whole body.
+	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
+		return false, false, fmt.Errorf("%w: trailing data after the risk event", challenge.ErrBadRiskEvent)
 	}
 	if err := ev.Validate(); err != nil {
 		return false, false, err

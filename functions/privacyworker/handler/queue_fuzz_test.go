@@ -1,0 +1,151 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/crowdgate/crowdgate/functions/privacyworker/handler"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
+	"github.com/crowdgate/crowdgate/shared/privacy"
+)
+
+// reqPlaceholder in a fuzzed body stands for the approved request's id, which is random.
+const reqPlaceholder = "$REQ"
+
+// FuzzPrivacyBatch delivers a batch of the privacy queue holding one fuzzed message beside
+// an approved erasure of Jane's account and the scheduled sweep, through the real workflow,
+// twice. Whatever the fuzzed message: no panic; only batch message ids are reported; a body
+// that is not one JSON value fails; the valid messages succeed and the erasure is complete;
+// the second delivery changes neither the request, its audit, the world nor the mail sent.
+func FuzzPrivacyBatch(f *testing.F) {
+	// Every batch logs; thousands of them a second would drown the fuzzer's output.
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	sweep := `{"v":1,"kind":"close_unverified"}`
+	job := `{"v":1,"request_id":"$REQ","type":"delete","regulation":"gdpr","approved_at":"2026-11-30T19:40:00Z"}`
+	long := strings.Repeat("p", 1<<16)
+	seeds := []string{
+		job, sweep,
+		`{"v":1,"request_id":"$REQ","type":"access","regulation":"gdpr"}`,
+		`{"v":1,"request_id":"$REQ","type":"correct"}`,
+		`{"v":1,"kind":"run","request_id":"$REQ","type":"delete"}`,
+		`{"v":1,"request_id":"pr_0123456789abcdef0123456789abcdef","type":"access","regulation":"gdpr","approved_at":"2026-11-30T19:40:00Z"}`,
+		`{"v":1,"request_id":"pr_../../accounts","type":"delete"}`, `{"v":1,"kind":"drop_tables"}`,
+		`{"v":1,"request_id":"$REQ","type":"delete","email":"jane@example.com"}`,
+		`{"v":1,"kind":"close_unverified","request_id":"$REQ"}`, `{"v":9}`, "not json",
+		"", " ", "null", "[]", `[` + job + `]`, "{}", `"x"`, "0", "true",
+		`{"v":"1","request_id":"$REQ","type":"delete"}`, `{"v":1e400}`, `{"v":18446744073709551617}`,
+		`{"v":1,"request_id":"$REQ","type":"delete","approved_at":"yesterday"}`, `{"v":1,"request_id":1,"type":"delete"}`,
+		`{"V":1,"REQUEST_ID":"$REQ","Type":"delete"}`, `{"v":1,"request_id":"$REQ","request_id":"pr_x","type":"delete"}`,
+		`{"v":1,"request_id":"` + long + `","type":"delete"}`, `{"v":1,"request_id":"$REQ","type":"` + long + `"}`,
+		job + "garbage", job + sweep, sweep + " {", "\x00\xff",
+	}
+	for i, body := range seeds {
+		f.Add(body, "1", i%2 == 0, i%3 == 0)
+	}
+	for _, rc := range []string{"", "0", "5", "6", "-1", "99999999999999999999", "x"} {
+		f.Add(job, rc, true, false)
+	}
+
+	f.Fuzz(func(t *testing.T, body, receiveCount string, first, dup bool) {
+		w := newWorker(t)
+		valid := w.approved(t).Records[0]
+		var j privacy.Job
+		if err := json.Unmarshal([]byte(valid.Body), &j); err != nil {
+			t.Fatal(err)
+		}
+		valid.MessageId = "valid-delete"
+		records := []events.SQSMessage{valid, {MessageId: "valid-sweep", Body: sweep, Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}
+		if dup {
+			records = append(records, valid) // SQS delivers at least once, even within a batch
+		}
+		fz := events.SQSMessage{MessageId: "fuzzed", Body: strings.ReplaceAll(body, reqPlaceholder, j.RequestID), EventSource: "aws:sqs",
+			Attributes: map[string]string{"ApproximateReceiveCount": receiveCount}}
+		if first {
+			records = append([]events.SQSMessage{fz}, records...)
+		} else {
+			records = append(records, fz)
+		}
+		ev := events.SQSEvent{Records: records}
+
+		h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
+			Queue: w.queue})
+		deliver := func() []string {
+			resp, err := h(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("the batch failed as a whole: %v", err)
+			}
+			failed := platformtest.FailedIDs(resp)
+			for _, id := range failed {
+				if !slices.ContainsFunc(records, func(r events.SQSMessage) bool { return r.MessageId == id }) {
+					t.Fatalf("reported failure %q is no message of the batch", id)
+				}
+			}
+			slices.Sort(failed)
+			return failed
+		}
+		failed := deliver()
+		if len(failed) > 0 && !slices.Equal(failed, []string{"fuzzed"}) {
+			t.Fatalf("failed %v: only the fuzzed message may fail", failed)
+		}
+		if !json.Valid([]byte(fz.Body)) && len(failed) == 0 {
+			t.Fatalf("a body that is not one JSON value was acknowledged: %q", fz.Body)
+		}
+		r, err := w.store.Get(context.Background(), j.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != privacy.StatusCompleted || len(w.world.Sites) != 0 || len(w.world.Integrators) != 0 {
+			t.Fatalf("after the batch: request %s, %d sites and %d integrators left", r.Status, len(w.world.Sites), len(w.world.Integrators))
+		}
+
+		state := func() string {
+			r, err := w.store.Get(context.Background(), j.RequestID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			audit, err := w.store.Audit(context.Background(), j.RequestID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal([]any{r, audit, w.world.Sites, w.world.Integrators, w.mail.Sent(), len(w.queue.Jobs())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		before := state()
+		if again := deliver(); !slices.Equal(again, failed) {
+			t.Fatalf("second delivery failed %v, first %v", again, failed)
+		}
+		if after := state(); after != before {
+			t.Fatalf("the second delivery changed the state:\nbefore %s\nafter  %s", before, after)
+		}
+	})
+}
+
+// A body holding more than one JSON value is no message the service sends: it fails (to
+// the dead-letter queue) and nothing of it is carried out, rather than running its first
+// value and dropping the rest.
+func TestABodyWithTrailingDataIsPoison(t *testing.T) {
+	for _, tail := range []string{"garbage", `{"v":1,"kind":"close_unverified"}`, "}", "]", " null"} {
+		w := newWorker(t)
+		msg := w.approved(t)
+		msg.Records[0].Body += tail
+		h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
+			Queue: w.queue})
+		resp, err := h(context.Background(), msg)
+		if err != nil || !slices.Equal(platformtest.FailedIDs(resp), []string{"m1"}) {
+			t.Errorf("tail %q: failures %v, %v; want the message failed", tail, platformtest.FailedIDs(resp), err)
+		}
+		if len(w.world.Sites) != 3 || len(w.world.Integrators) != 1 {
+			t.Errorf("tail %q: the erasure ran (%d sites, %d integrators left)", tail, len(w.world.Sites), len(w.world.Integrators))
+		}
+	}
+}
