@@ -366,3 +366,23 @@ func TestMalformedTelemetryIsRefusedWithoutUsingTheChallenge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRiskEventStaleAndAheadOfTheClock(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		at          time.Time
+		stale, fail bool
+	}{
+		{now, false, false},
+		{now.Add(-challenge.RiskEventRetention + time.Second), false, false},
+		{now.Add(-challenge.RiskEventRetention), true, false},
+		{now.Add(challenge.MaxRiskEventSkew), false, false}, // clocks a little apart
+		{now.Add(challenge.MaxRiskEventSkew + time.Second), false, true},
+		{now.Add(24 * 365 * time.Hour), false, true},
+	} {
+		stale, err := challenge.RiskEvent{At: c.at}.Stale(now)
+		if stale != c.stale || errors.Is(err, challenge.ErrBadRiskEvent) != c.fail {
+			t.Errorf("at now%+v: stale %v, err %v; want stale %v, refused %v", c.at.Sub(now), stale, err, c.stale, c.fail)
+		}
+	}
+}

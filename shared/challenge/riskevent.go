@@ -24,6 +24,11 @@ const (
 // allows raw counters at most 24 hours.
 const RiskEventRetention = 24 * time.Hour
 
+// MaxRiskEventSkew is how far ahead of the consumer's clock an event's At may lie: the
+// functions' clocks agree to well within it. An event dated further ahead would keep its
+// records that much longer than RiskEventRetention, so it is malformed.
+const MaxRiskEventSkew = 5 * time.Minute
+
 // RiskEvent is one risk-events queue message: what became of one challenge request or
 // answer. It carries no address, user agent or telemetry: only keyed pseudonyms of the
 // address and of its subnet, made with the day's salt for the risk purpose, which is
@@ -51,6 +56,15 @@ type RiskEvent struct {
 
 // ErrBadRiskEvent: a risk event that can never be applied.
 var ErrBadRiskEvent = errors.New("risk event: invalid")
+
+// Stale reports whether the event is too old to count at now (RiskEventRetention or more);
+// an event dated more than MaxRiskEventSkew after now is ErrBadRiskEvent.
+func (e RiskEvent) Stale(now time.Time) (bool, error) {
+	if e.At.Sub(now) > MaxRiskEventSkew {
+		return false, fmt.Errorf("%w: at %s is ahead of the clock (%s)", ErrBadRiskEvent, e.At.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return now.Sub(e.At) >= RiskEventRetention, nil
+}
 
 // Validate checks an event's shape (the consumer refuses anything else).
 func (e RiskEvent) Validate() error {

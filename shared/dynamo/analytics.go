@@ -55,7 +55,7 @@ var analyticsAttr = map[analytics.Cell]string{
 // Count adds a risk event to its site's day, at most once per event id, in one
 // transaction (the conditional marker put and the counter's ADD): counted is false for an
 // event counted before, one older than challenge.RiskEventRetention and one that counts in
-// no cell. A malformed event is challenge.ErrBadRiskEvent.
+// no cell. A malformed event, or one dated ahead of the clock, is challenge.ErrBadRiskEvent.
 func (a *Analytics) Count(ctx context.Context, ev challenge.RiskEvent) (counted bool, err error) {
 	if err := ev.Validate(); err != nil {
 		return false, err
@@ -64,8 +64,8 @@ func (a *Analytics) Count(ctx context.Context, ev challenge.RiskEvent) (counted 
 	if !ok {
 		return false, nil
 	}
-	if a.now().Sub(ev.At) >= challenge.RiskEventRetention {
-		return false, nil
+	if stale, err := ev.Stale(a.now()); stale || err != nil {
+		return false, err
 	}
 	date := analytics.DayOf(ev)
 	day, err := time.Parse(time.DateOnly, date)

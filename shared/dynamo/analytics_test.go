@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -66,6 +67,11 @@ func TestAnalyticsCountEachEventOnceInItsDay(t *testing.T) {
 	count(t, a, other)
 	if count(t, a, riskEvent(8, challenge.OutcomeIssued, now.Add(-challenge.RiskEventRetention), ipA)) {
 		t.Fatal("an event older than its marker's lifetime was counted")
+	}
+	// One dated ahead of the clock is malformed (its marker would outlive the retention),
+	// and today's counts below show it was not counted.
+	if ok, err := a.Count(context.Background(), riskEvent(9, challenge.OutcomeIssued, now.Add(time.Hour), ipA)); ok || !errors.Is(err, challenge.ErrBadRiskEvent) {
+		t.Fatalf("an event an hour ahead of the clock: counted %v, err %v; want ErrBadRiskEvent", ok, err)
 	}
 
 	got := daily(t, a, riskSite, yesterday.Format(time.DateOnly), today.Format(time.DateOnly), now)

@@ -217,15 +217,16 @@ func riskSolves(it map[string]types.AttributeValue) []time.Duration {
 
 // Apply counts one risk event, at most once per event id: applied is false for an event
 // seen before and for one older than challenge.RiskEventRetention (its counters would be
-// gone already). A malformed event is challenge.ErrBadRiskEvent.
+// gone already). A malformed event, or one dated ahead of the clock, is
+// challenge.ErrBadRiskEvent.
 func (r *Risk) Apply(ctx context.Context, ev challenge.RiskEvent) (applied bool, err error) {
 	if err := ev.Validate(); err != nil {
 		return false, err
 	}
-	at := ev.At.UTC()
-	if r.now().Sub(at) >= challenge.RiskEventRetention {
-		return false, nil
+	if stale, err := ev.Stale(r.now()); stale || err != nil {
+		return false, err
 	}
+	at := ev.At.UTC()
 	hour := at.Truncate(time.Hour)
 	ops := r.eventOps(ev, hour, TTL(hour.Add(challenge.RiskEventRetention)))
 	return applyOnce(ctx, r.api, ops, "apply risk event")

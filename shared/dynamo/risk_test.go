@@ -198,6 +198,15 @@ func TestRiskCountersExpireWithinADay(t *testing.T) {
 	if ok, err := later.Apply(context.Background(), riskEvent(8, challenge.OutcomeIssued, at, ipA)); ok || err != nil {
 		t.Fatalf("a day-old event: applied %v, err %v", ok, err)
 	}
+	// One dated ahead of the clock would outlive the retention by as much: it is malformed,
+	// and nothing of it is written.
+	earlier := dynamo.NewRisk(c, table, func() time.Time { return at.Add(-time.Hour) })
+	if ok, err := earlier.Apply(context.Background(), riskEvent(9, challenge.OutcomeIssued, at, ipA)); ok || !errors.Is(err, challenge.ErrBadRiskEvent) {
+		t.Fatalf("an event an hour ahead of the clock: applied %v, err %v; want ErrBadRiskEvent", ok, err)
+	}
+	if _, err := r.ChallengeRisk(context.Background(), chalID(9)); !errors.Is(err, challenge.ErrNotFound) {
+		t.Fatalf("the refused event left a challenge risk record: %v", err)
+	}
 }
 
 func TestRiskConcurrentEventsOnOneCounterAllCount(t *testing.T) {
