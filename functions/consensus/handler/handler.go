@@ -182,11 +182,12 @@ func (c *consumer) answers(ctx context.Context, m message) error {
 		log.InfoContext(ctx, "answers to a job being deleted are dropped", "job_id", j.ID)
 		return nil
 	}
-	if !askable(j, m.Class) {
-		return poison("class is not one the job asks about")
-	}
+	// The definition first: askable reads the job's classes.
 	if len(j.Classes) < 2 || j.MinAnswers < 1 {
 		return fmt.Errorf("job %s has an unusable definition", j.ID)
+	}
+	if !askable(j, m.Class) {
+		return poison("class is not one the job asks about")
 	}
 	var ch change
 	for attempt := 1; ; attempt++ {

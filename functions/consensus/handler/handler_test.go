@@ -259,3 +259,20 @@ func TestScheduledReestimationFansOutOneMessagePerActiveJob(t *testing.T) {
 		t.Errorf("schedule body %s", handler.ScheduleBody())
 	}
 }
+
+// A stored job whose definition is broken (no classes) fails its messages without touching
+// the store; it must not panic, which would fail the whole batch.
+func TestAJobWithoutClassesFailsItsMessagesWithoutPanicking(t *testing.T) {
+	j := reviewsJob()
+	j.Classes = nil
+	store := &fakeStore{}
+	h := handler.New(handler.Deps{Jobs: fakeJobs{"reviews": j}, Store: store})
+	ev := loadEvent(t, "answers-binary.json")
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := platformtest.FailedIDs(resp); len(got) != len(ev.Records) || store.loads != 0 {
+		t.Errorf("failed %v of %d messages after %d reads; want every message failed, nothing read", got, len(ev.Records), store.loads)
+	}
+}
