@@ -114,14 +114,7 @@ func (m *memConsensus) dump(t *testing.T) string {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, err := json.Marshal(struct {
-		Items     map[string]dynamo.ConsensusItem
-		Answerers map[string]consensus.AnswererState
-	}{m.items, m.answerers})
-	if err != nil {
-		t.Fatalf("stored consensus state cannot be encoded: %v", err)
-	}
-	return string(b)
+	return platformtest.Snapshot(t, m.items, m.answerers)
 }
 
 // answersBody is what the checks need of an answers message.
@@ -191,41 +184,12 @@ func FuzzConsensusBatch(f *testing.F) {
 
 	when := time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body, receiveCount string, dup, first bool) {
-		records := validConsensusRecords(t)
-		if dup {
-			records = append(records, records[0]) // SQS delivers at least once, even within a batch
-		}
-		fz := events.SQSMessage{MessageId: "fuzzed", Body: body, EventSource: "aws:sqs",
-			Attributes: map[string]string{"ApproximateReceiveCount": receiveCount}}
-		if first {
-			records = append([]events.SQSMessage{fz}, records...)
-		} else {
-			records = append(records, fz)
-		}
-		ev := events.SQSEvent{Records: records}
-		ids := map[string]bool{}
-		for _, r := range records {
-			ids[r.MessageId] = true
-		}
-
+		ev := platformtest.FuzzBatch(validConsensusRecords(t), body, receiveCount, first, dup)
 		mem := newMemConsensus()
 		h := handler.New(handler.Deps{Jobs: jobs(), Store: mem.store(), Queue: &queueBox{}, Now: func() time.Time { return when }})
-		deliver := func() []string {
-			resp, err := h(context.Background(), ev)
-			if err != nil {
-				t.Fatalf("the batch failed as a whole: %v", err)
-			}
-			failed := platformtest.FailedIDs(resp)
-			for _, id := range failed {
-				if !ids[id] {
-					t.Fatalf("reported failure %q is no message of the batch", id)
-				}
-			}
-			slices.Sort(failed)
-			return failed
-		}
+		deliver := func() []string { return platformtest.DeliverBatch(t, h, ev) }
 		failed := deliver()
-		fuzzFailed := slices.Contains(failed, "fuzzed")
+		fuzzFailed := slices.Contains(failed, platformtest.FuzzedID)
 		if len(failed) > 0 && !(len(failed) == 1 && fuzzFailed) {
 			t.Fatalf("failed %v: only the fuzzed message may fail", failed)
 		}
@@ -277,13 +241,6 @@ func FuzzConsensusBatch(f *testing.F) {
 			}
 		}
 
-		before := mem.dump(t)
-		again := deliver()
-		if !slices.Equal(again, failed) {
-			t.Fatalf("second delivery failed %v, first %v", again, failed)
-		}
-		if after := mem.dump(t); after != before {
-			t.Fatalf("the second delivery changed the records:\nbefore %s\nafter  %s", before, after)
-		}
+		platformtest.RedeliveryChangesNothing(t, deliver, failed, func() string { return mem.dump(t) })
 	})
 }

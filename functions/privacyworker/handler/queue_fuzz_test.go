@@ -62,40 +62,18 @@ func FuzzPrivacyBatch(f *testing.F) {
 		}
 		valid.MessageId = "valid-delete"
 		records := []events.SQSMessage{valid, {MessageId: "valid-sweep", Body: sweep, Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}
-		if dup {
-			records = append(records, valid) // SQS delivers at least once, even within a batch
-		}
-		fz := events.SQSMessage{MessageId: "fuzzed", Body: strings.ReplaceAll(body, reqPlaceholder, j.RequestID), EventSource: "aws:sqs",
-			Attributes: map[string]string{"ApproximateReceiveCount": receiveCount}}
-		if first {
-			records = append([]events.SQSMessage{fz}, records...)
-		} else {
-			records = append(records, fz)
-		}
-		ev := events.SQSEvent{Records: records}
+		body = strings.ReplaceAll(body, reqPlaceholder, j.RequestID)
+		ev := platformtest.FuzzBatch(records, body, receiveCount, first, dup)
 
 		h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
 			Queue: w.queue})
-		deliver := func() []string {
-			resp, err := h(context.Background(), ev)
-			if err != nil {
-				t.Fatalf("the batch failed as a whole: %v", err)
-			}
-			failed := platformtest.FailedIDs(resp)
-			for _, id := range failed {
-				if !slices.ContainsFunc(records, func(r events.SQSMessage) bool { return r.MessageId == id }) {
-					t.Fatalf("reported failure %q is no message of the batch", id)
-				}
-			}
-			slices.Sort(failed)
-			return failed
-		}
+		deliver := func() []string { return platformtest.DeliverBatch(t, h, ev) }
 		failed := deliver()
-		if len(failed) > 0 && !slices.Equal(failed, []string{"fuzzed"}) {
+		if len(failed) > 0 && !slices.Equal(failed, []string{platformtest.FuzzedID}) {
 			t.Fatalf("failed %v: only the fuzzed message may fail", failed)
 		}
-		if !json.Valid([]byte(fz.Body)) && len(failed) == 0 {
-			t.Fatalf("a body that is not one JSON value was acknowledged: %q", fz.Body)
+		if !json.Valid([]byte(body)) && len(failed) == 0 {
+			t.Fatalf("a body that is not one JSON value was acknowledged: %q", body)
 		}
 		r, err := w.store.Get(context.Background(), j.RequestID)
 		if err != nil {
@@ -114,19 +92,9 @@ func FuzzPrivacyBatch(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := json.Marshal([]any{r, audit, w.world.Sites, w.world.Integrators, w.mail.Sent(), len(w.queue.Jobs())})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
+			return platformtest.Snapshot(t, r, audit, w.world.Sites, w.world.Integrators, w.mail.Sent(), len(w.queue.Jobs()))
 		}
-		before := state()
-		if again := deliver(); !slices.Equal(again, failed) {
-			t.Fatalf("second delivery failed %v, first %v", again, failed)
-		}
-		if after := state(); after != before {
-			t.Fatalf("the second delivery changed the state:\nbefore %s\nafter  %s", before, after)
-		}
+		platformtest.RedeliveryChangesNothing(t, deliver, failed, state)
 	})
 }
 

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -61,18 +62,8 @@ func FuzzRiskEventsBatch(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, body, receiveCount string, first, dup bool) {
-		records := validRiskRecords(t)
-		if dup {
-			records = append(records, records[0]) // SQS delivers at least once, even within a batch
-		}
-		fz := events.SQSMessage{MessageId: "fuzzed", Body: body, EventSource: "aws:sqs",
-			Attributes: map[string]string{"ApproximateReceiveCount": receiveCount}}
-		if first {
-			records = append([]events.SQSMessage{fz}, records...)
-		} else {
-			records = append(records, fz)
-		}
-		raw, err := json.Marshal(events.SQSEvent{Records: records})
+		ev := platformtest.FuzzBatch(validRiskRecords(t), body, receiveCount, first, dup)
+		raw, err := json.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,28 +72,27 @@ func FuzzRiskEventsBatch(f *testing.F) {
 		if err := json.Unmarshal(raw, &sent); err != nil {
 			t.Fatal(err)
 		}
-		delivered := sent.Records[slices.IndexFunc(sent.Records, func(r events.SQSMessage) bool { return r.MessageId == "fuzzed" })].Body
+		delivered := sent.Records[slices.IndexFunc(sent.Records, func(r events.SQSMessage) bool { return r.MessageId == platformtest.FuzzedID })].Body
 
 		store := &memEvents{applied: map[string]challenge.RiskEvent{}}
 		days := newMemDays()
 		lambda := platform.MixedHandler(newLookup(&lookupFakes{}, days), handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: days}))
-		deliver := func() []string {
-			out, err := lambda(context.Background(), raw)
+		// As Lambda delivers it: the event as JSON, which MixedHandler must take for SQS.
+		viaLambda := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			raw, err := json.Marshal(ev)
+			if err != nil {
+				return events.SQSEventResponse{}, err
+			}
+			out, err := lambda(ctx, raw)
 			resp, ok := out.(events.SQSEventResponse)
-			if err != nil || !ok {
-				t.Fatalf("the batch failed as a whole: %T %v", out, err)
+			if err == nil && !ok {
+				err = fmt.Errorf("answer %T, not an SQS batch response", out)
 			}
-			failed := platformtest.FailedIDs(resp)
-			for _, id := range failed {
-				if !slices.ContainsFunc(records, func(r events.SQSMessage) bool { return r.MessageId == id }) {
-					t.Fatalf("reported failure %q is no message of the batch", id)
-				}
-			}
-			slices.Sort(failed)
-			return failed
+			return resp, err
 		}
+		deliver := func() []string { return platformtest.DeliverBatch(t, viaLambda, ev) }
 		failed := deliver()
-		fuzzFailed := slices.Equal(failed, []string{"fuzzed"})
+		fuzzFailed := slices.Equal(failed, []string{platformtest.FuzzedID})
 		if len(failed) > 0 && !fuzzFailed {
 			t.Fatalf("failed %v: only the fuzzed message may fail", failed)
 		}
@@ -141,20 +131,8 @@ func FuzzRiskEventsBatch(f *testing.F) {
 			}
 		}
 
-		state := func() string {
-			b, err := json.Marshal([]any{store.applied, days.counted, days.days})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
-		}
-		before := state()
-		if again := deliver(); !slices.Equal(again, failed) {
-			t.Fatalf("second delivery failed %v, first %v", again, failed)
-		}
-		if after := state(); after != before {
-			t.Fatalf("the second delivery changed the state:\nbefore %s\nafter  %s", before, after)
-		}
+		state := func() string { return platformtest.Snapshot(t, store.applied, days.counted, days.days) }
+		platformtest.RedeliveryChangesNothing(t, deliver, failed, state)
 	})
 }
 
