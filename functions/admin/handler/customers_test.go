@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/crowdgate/crowdgate/functions/admin/handler"
@@ -126,14 +124,7 @@ func TestCustomerEvents(t *testing.T) {
 		}},
 	}
 	platformtest.EachEvent(t, "../../../events/admin/customers", expect, func(t *testing.T, file string, w want) {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			t.Fatal(err)
-		}
+		ev := platformtest.HTTPEvent(t, file)
 		f := newCustFix(t)
 		resp, err := f.h.ProxyWithContext(ctx, ev)
 		if err != nil {

@@ -3,31 +3,25 @@ package handler_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
 // A passing answer whose browser sent Global Privacy Control (API Gateway delivers header
 // names lower-cased) still passes, but publishes no answers; without the signal, or with
 // any value other than "1", the same answer publishes its two tasks with open tiles.
 func TestGlobalPrivacyControlHeaderWithholdsAnswers(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "challenge", "answer-pass.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	file := filepath.Join("..", "..", "..", "events", "challenge", "answer-pass.json")
 	for _, c := range []struct {
 		gpc  string // "" means no header
 		msgs int
 	}{{"", 2}, {"1", 0}, {"0", 2}, {"yes", 2}} {
 		f := newFix(t)
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			t.Fatal(err)
-		}
+		ev := platformtest.HTTPEvent(t, file) // each case edits its own copy
 		if c.gpc != "" {
 			ev.Headers["sec-gpc"] = c.gpc
 		}

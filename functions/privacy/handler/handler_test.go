@@ -10,20 +10,19 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/crowdgate/crowdgate/functions/privacy/handler"
 	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/mail"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
 )
@@ -311,7 +310,7 @@ func TestEvents(t *testing.T) {
 	for _, file := range files {
 		name := filepath.Base(file)
 		t.Run(name, func(t *testing.T) {
-			ev := readEvent(t, file)
+			ev := platformtest.HTTPEvent(t, file)
 			f := newFix(t)
 			resp, err := httpadapter.NewV2(f.h).ProxyWithContext(context.Background(), ev)
 			if err != nil {
@@ -343,19 +342,6 @@ func TestEvents(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readEvent(t *testing.T, file string) events.APIGatewayV2HTTPRequest {
-	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return ev
 }
 
 // A data subject's whole journey over HTTP, as a privacy page would make it.

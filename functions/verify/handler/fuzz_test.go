@@ -7,13 +7,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
-
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/verify"
 	"github.com/crowdgate/crowdgate/shared/web/webtest"
@@ -32,14 +30,7 @@ var siteverifyCodes = map[string]bool{
 // tokens are genuine and stored by newFix (evTokenIDs).
 func eventBody(t testing.TB, name string) (string, string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "verify", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := platformtest.HTTPEvent(t, filepath.Join("..", "..", "..", "events", "verify", name))
 	body := ev.Body
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(body)

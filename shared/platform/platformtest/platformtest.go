@@ -19,14 +19,7 @@ import (
 // the Lambda adapter into h. It fails the test when the file or the adapter fails.
 func ReplayHTTP(t testing.TB, h http.Handler, file string, edits ...func(*events.APIGatewayV2HTTPRequest)) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatalf("event %s: %v", file, err)
-	}
+	ev := HTTPEvent(t, file)
 	for _, edit := range edits {
 		edit(&ev)
 	}
@@ -47,6 +40,21 @@ func ReplayJSON(t testing.TB, h http.Handler, file string, edits ...func(*events
 		t.Fatalf("event %s: answer %d with a body that is not a JSON object: %q", file, resp.StatusCode, resp.Body)
 	}
 	return resp, body
+}
+
+// HTTPEvent reads an API Gateway v2 event file as Lambda delivers it to an HTTP function.
+// It fails the test when the file cannot be read or decoded.
+func HTTPEvent(t testing.TB, file string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("event %s: %v", file, err)
+	}
+	return ev
 }
 
 // SQSEvent reads an SQS event file as Lambda delivers it to a queue consumer. It fails the
