@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crowdgate/crowdgate/functions/export/api"
 	"github.com/crowdgate/crowdgate/shared/export"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/web"
@@ -18,6 +19,9 @@ var exportCodes = webtest.Codes{"invalid_format": 400, "invalid_json": 400, "una
 
 // bodyLimit is the create route's documented body limit (1 KiB; 413 above it).
 const bodyLimit = 1 << 10
+
+// exportRoutes are the two export routes, from the function's own route list.
+var exportRoutes = webtest.RoutesOf(api.Routes, map[string]int{"POST /v1/jobs/{id}/exports": bodyLimit})
 
 // doneExport is a finished export of alice's, so GET reaches the link-signing path.
 const doneExport = "exp_00000000000000000000d0e0"
@@ -49,9 +53,9 @@ func FuzzExportAPI(f *testing.F) {
 		if authz == "" {
 			authz = "Bearer " + keyAlice
 		}
-		rt := webtest.Route{Method: "GET", Path: "/v1/exports/{id}"}
+		rt := exportRoutes[exportRoutes.Index("GET", "/v1/exports/{id}")]
 		if create {
-			rt = webtest.Route{Method: "POST", Path: "/v1/jobs/{id}/exports", Limit: bodyLimit}
+			rt = exportRoutes[exportRoutes.Index("POST", "/v1/jobs/{id}/exports")]
 		}
 		r := rt.Request(body, id)
 		r.Header.Set("Authorization", authz)
