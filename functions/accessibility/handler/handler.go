@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -103,11 +104,16 @@ func (a *api) signupPage(w http.ResponseWriter, r *http.Request) {
 		Form: &form{Action: "/accessibility/signup", Button: l.signup.Button, Email: l.emailLabel, Hidden: hidden(loc)}})
 }
 
-// parseForm reads a form-encoded body of at most MaxFormBody bytes, from this origin only.
+// parseForm reads a form body of at most MaxFormBody bytes, from this origin only. The
+// pages send form-encoded bodies; multipart ones (a form with enctype="multipart/form-data",
+// a script's FormData) are read too, as siteverify reads them, instead of looking empty.
 // It answers the error page itself and reports false on failure.
 func (a *api) parseForm(w http.ResponseWriter, r *http.Request) (string, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBody)
 	err := r.ParseForm()
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(MaxFormBody)
+	}
 	loc := locale(r)
 	var tooLarge *http.MaxBytesError
 	switch {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -402,5 +403,35 @@ func TestRoutesOutsideTheTableAre404(t *testing.T) {
 			t.Errorf("%s: %d", path, rec.Code)
 		}
 		_, _ = io.Copy(io.Discard, rec.Body)
+	}
+}
+
+// A sign-up posted as multipart (a form with enctype="multipart/form-data", or a script's
+// FormData) is read like the form-encoded one the page sends, not taken for an empty address.
+func TestSignupSentAsMultipart(t *testing.T) {
+	f := newFix(t)
+	body := "--b0undary\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nReader@example.org\r\n" +
+		"--b0undary\r\nContent-Disposition: form-data; name=\"hl\"\r\n\r\nde\r\n--b0undary--\r\n"
+	resp := f.event(t, "signup.json", func(ev *events.APIGatewayV2HTTPRequest) {
+		ev.Headers["content-type"] = "multipart/form-data; boundary=b0undary"
+		ev.Headers["content-length"] = strconv.Itoa(len(body))
+		ev.Body = body
+	})
+	checkPage(t, resp, 200, "de", "")
+	if mails := f.mailbox.All(); len(mails) != 1 || mails[0].To != "Reader@example.org" {
+		t.Fatalf("mails %+v", mails)
+	}
+	// Over the limit or cut short, multipart gets the same pages as a form-encoded body.
+	big := strings.Replace(body, "Reader@", strings.Repeat("x", handler.MaxFormBody)+"@", 1)
+	for want, b := range map[int]string{413: big, 400: body[:60]} {
+		resp := f.event(t, "signup.json", func(ev *events.APIGatewayV2HTTPRequest) {
+			ev.Headers["content-type"] = "multipart/form-data; boundary=b0undary"
+			ev.Headers["content-length"] = strconv.Itoa(len(b))
+			ev.Body = b
+		})
+		checkPage(t, resp, want, "en", "")
+	}
+	if n := len(f.mailbox.All()); n != 1 {
+		t.Errorf("%d mails after the refused bodies", n)
 	}
 }
