@@ -133,22 +133,34 @@ func usageErr(c *cli, name, format string, args ...any) int {
 	return exitUsage
 }
 
-func runIntegrator(ctx context.Context, c *cli, args []string) int {
+// accountCommand is `crowdgate integrator` or `crowdgate customer`: the two kinds of account
+// have the same profile and API keys on the admin API, under their own paths.
+type accountCommand struct {
+	noun     string // "integrator" or "customer"
+	accounts func(*adminclient.Client) adminclient.Accounts
+}
+
+var (
+	integratorCommand = accountCommand{"integrator", (*adminclient.Client).Integrators}
+	customerCommand   = accountCommand{"customer", (*adminclient.Client).Customers}
+)
+
+func (ac accountCommand) run(ctx context.Context, c *cli, args []string) int {
 	if len(args) == 0 {
-		return usageErr(c, "integrator", "missing subcommand (create, get or key)")
+		return usageErr(c, ac.noun, "missing subcommand (create, get or key)")
 	}
 	sub, args := args[0], args[1:]
 	if sub == "key" {
-		return runIntegratorKey(ctx, c, args)
+		return ac.runKey(ctx, c, args)
 	}
-	name := "integrator " + sub
+	name := ac.noun + " " + sub
 	fs := newFlagSet(c, name)
 	var t target
 	t.register(fs)
 	switch sub {
 	case "create":
-		var in adminclient.IntegratorInput
-		fs.StringVar(&in.Name, "name", "", "integrator name")
+		var in adminclient.AccountInput
+		fs.StringVar(&in.Name, "name", "", ac.noun+" name")
 		fs.StringVar(&in.Email, "email", "", "contact email")
 		fs.StringVar(&in.Country, "country", "", "ISO 3166-1 alpha-2 country code")
 		pos, err := parse(fs, args)
@@ -161,44 +173,44 @@ func runIntegrator(ctx context.Context, c *cli, args []string) int {
 		if in.Name == "" || in.Email == "" || in.Country == "" {
 			return usageErr(c, name, "--name, --email and --country are required")
 		}
-		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) { return cl.CreateIntegrator(ctx, in) })
+		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) { return ac.accounts(cl).Create(ctx, in) })
 	case "get":
 		pos, err := parse(fs, args)
 		if err != nil {
 			return exitUsage
 		}
 		if len(pos) != 1 {
-			return usageErr(c, name, "want exactly one integrator ID")
+			return usageErr(c, name, "want exactly one %s ID", ac.noun)
 		}
-		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) { return cl.GetIntegrator(ctx, pos[0]) })
+		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) { return ac.accounts(cl).Get(ctx, pos[0]) })
 	}
-	return usageErr(c, "integrator", "unknown subcommand %q (want create, get or key)", sub)
+	return usageErr(c, ac.noun, "unknown subcommand %q (want create, get or key)", sub)
 }
 
-// runIntegratorKey creates and revokes integrator API keys (cgi_…), the credential of the
-// integrator APIs (risk lookup, analytics).
-func runIntegratorKey(ctx context.Context, c *cli, args []string) int {
+// runKey creates and revokes the account's API keys (cgi_… for integrators, cgk_… for
+// customers).
+func (ac accountCommand) runKey(ctx context.Context, c *cli, args []string) int {
 	if len(args) == 0 {
-		return usageErr(c, "integrator key", "missing subcommand (create or revoke)")
+		return usageErr(c, ac.noun+" key", "missing subcommand (create or revoke)")
 	}
 	sub, args := args[0], args[1:]
-	name := "integrator key " + sub
+	name := ac.noun + " key " + sub
 	fs := newFlagSet(c, name)
 	var t target
 	t.register(fs)
 	switch sub {
 	case "create":
-		var in adminclient.IntegratorKeyInput
+		var in adminclient.KeyInput
 		fs.StringVar(&in.Name, "name", "", "a name for the key (optional)")
 		pos, err := parse(fs, args)
 		if err != nil {
 			return exitUsage
 		}
 		if len(pos) != 1 {
-			return usageErr(c, name, "want exactly one integrator ID")
+			return usageErr(c, name, "want exactly one %s ID", ac.noun)
 		}
 		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) {
-			return cl.CreateIntegratorKey(ctx, pos[0], in)
+			return ac.accounts(cl).CreateKey(ctx, pos[0], in)
 		})
 	case "revoke":
 		pos, err := parse(fs, args)
@@ -206,13 +218,20 @@ func runIntegratorKey(ctx context.Context, c *cli, args []string) int {
 			return exitUsage
 		}
 		if len(pos) != 2 {
-			return usageErr(c, name, "want an integrator ID and a key ID")
+			return usageErr(c, name, "want %s %s ID and a key ID", article(ac.noun), ac.noun)
 		}
 		return call(ctx, c, &t, name, func(cl *adminclient.Client) (json.RawMessage, error) {
-			return cl.RevokeIntegratorKey(ctx, pos[0], pos[1])
+			return ac.accounts(cl).RevokeKey(ctx, pos[0], pos[1])
 		})
 	}
-	return usageErr(c, "integrator key", "unknown subcommand %q (want create or revoke)", sub)
+	return usageErr(c, ac.noun+" key", "unknown subcommand %q (want create or revoke)", sub)
+}
+
+func article(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 func runSite(ctx context.Context, c *cli, args []string) int {
@@ -340,7 +359,7 @@ func hasSecret(raw json.RawMessage) bool {
 	return false
 }
 
-// hasAPIKey reports whether an answer carries a new API key ({"key": "cgi_…"}).
+// hasAPIKey reports whether an answer carries a new API key ({"key": "cgi_…"} or "cgk_…").
 func hasAPIKey(raw json.RawMessage) bool {
 	var v map[string]any
 	if json.Unmarshal(raw, &v) != nil {

@@ -1,6 +1,6 @@
 // Command crowdgate is the operator CLI: `crowdgate serve` runs the whole service locally,
-// and the account commands manage integrators and sites through the admin API (locally
-// with the stack's admin token, on AWS with SigV4-signed requests).
+// and the account commands manage integrators, their sites and customers through the admin
+// API (locally with the stack's admin token, on AWS with SigV4-signed requests).
 package main
 
 import (
@@ -45,7 +45,8 @@ var commands []command
 func init() {
 	commands = []command{
 		{"serve", "run the whole service locally (API, DynamoDB, S3, queues, demo site)", runServe},
-		{"integrator", "create or show integrator accounts, create or revoke their API keys (admin API)", runIntegrator},
+		{"integrator", "create or show integrator accounts, create or revoke their API keys (admin API)", integratorCommand.run},
+		{"customer", "create or show customer accounts, create or revoke their API keys (admin API)", customerCommand.run},
 		{"site", "create, show, update sites and rotate their secrets (admin API)", runSite},
 		{"eval", "evaluate consensus or risk scoring on recorded data (eval consensus|risk)", runSubcommands("eval", evalCommands)},
 		{"train", "train the risk pointer model from human recordings (train risk)", runSubcommands("train", trainCommands)},
@@ -115,6 +116,16 @@ Data persists in --data-dir across restarts. Ctrl-C stops it cleanly.
 An integrator API key (cgi_…) authenticates the integrator APIs (risk lookup, analytics)
 for all of the integrator's sites. It is printed once, by key create: only its hash is
 stored. A revoked key stops working at once.
+` + targetHelp,
+	"customer": `Usage:
+  crowdgate customer create --name NAME --email EMAIL --country CC [target flags]
+  crowdgate customer get ID [target flags]
+  crowdgate customer key create ID [--name NAME] [target flags]
+  crowdgate customer key revoke ID KEY_ID [target flags]
+
+A customer buys labels: with a customer API key (cgk_…) it creates labeling jobs, adds
+items and exports the labels (docs/API.md "Customer API"). The key is printed once, by key
+create: only its hash is stored. A revoked key stops working at once.
 ` + targetHelp,
 	"site": `Usage:
   crowdgate site create --integrator ID --name NAME --hostname H [--hostname H2 ...]

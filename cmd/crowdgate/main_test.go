@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -233,35 +234,56 @@ func TestServeRejectsStrayArguments(t *testing.T) {
 	}
 }
 
-func TestIntegratorKeyCreateAndRevoke(t *testing.T) {
-	srv, reqs := adminServer(t, 201, `{"id":"5e4d3c2b1a0f9e8d","integrator_id":"i-1","key":"cgi_5e4d3c2b1a0f9e8d_abc"}`)
-	env := map[string]string{"CROWDGATE_ENDPOINT": srv.URL, "CROWDGATE_ADMIN_TOKEN": "tok"}
-	code, out, errOut := runCLI(t, env, "integrator", "key", "create", "i-1", "--name", "analytics")
-	if code != 0 || !strings.Contains(out, `"key": "cgi_5e4d3c2b1a0f9e8d_abc"`) || !strings.Contains(errOut, "API key above is shown only now") {
-		t.Fatalf("create: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	if code, _, errOut := runCLI(t, env, "integrator", "key", "revoke", "i-1", "5e4d3c2b1a0f9e8d"); code != 0 {
-		t.Fatalf("revoke: exit %d: %s", code, errOut)
-	}
-	got := reqs()
-	if len(got) != 2 || got[0] != (request{"POST", "/admin/integrators/i-1/keys", "Bearer tok", `{"name":"analytics"}`}) ||
-		got[1] != (request{"DELETE", "/admin/integrators/i-1/keys/5e4d3c2b1a0f9e8d", "Bearer tok", ""}) {
-		t.Fatalf("sent %+v", got)
-	}
-	for _, args := range [][]string{
-		{"integrator", "key"},
-		{"integrator", "key", "create"},
-		{"integrator", "key", "revoke", "i-1"},
-		{"integrator", "key", "rotate", "i-1"},
+// Integrators and customers have the same commands, each under its own admin API path.
+func TestAccountAndKeyCommands(t *testing.T) {
+	for _, kind := range []struct{ noun, path, prefix string }{
+		{"integrator", "/admin/integrators", "cgi_"},
+		{"customer", "/admin/customers", "cgk_"},
 	} {
-		if code, _, _ := runCLI(t, env, args...); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
-		}
-	}
-	if n := len(reqs()); n != 2 {
-		t.Errorf("%d requests after bad command lines", n)
-	}
-	if code, out, _ := runCLI(t, nil, "help", "integrator"); code != 0 || !strings.Contains(out, "integrator key create") {
-		t.Errorf("help integrator: %d %q", code, out)
+		t.Run(kind.noun, func(t *testing.T) {
+			srv, reqs := adminServer(t, 201, `{"id":"5e4d3c2b1a0f9e8d","key":"`+kind.prefix+`5e4d3c2b1a0f9e8d_abc"}`)
+			env := map[string]string{"CROWDGATE_ENDPOINT": srv.URL, "CROWDGATE_ADMIN_TOKEN": "tok"}
+			code, out, errOut := runCLI(t, env, kind.noun, "key", "create", "a-1", "--name", "analytics")
+			if code != 0 || !strings.Contains(out, `"key": "`+kind.prefix+`5e4d3c2b1a0f9e8d_abc"`) || !strings.Contains(errOut, "API key above is shown only now") {
+				t.Fatalf("key create: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			for _, args := range [][]string{
+				{kind.noun, "key", "revoke", "a-1", "5e4d3c2b1a0f9e8d"},
+				{kind.noun, "create", "--name", "Acme", "--email", "ops@acme.test", "--country", "DE"},
+				{kind.noun, "get", "a-1"},
+			} {
+				if code, _, errOut := runCLI(t, env, args...); code != 0 {
+					t.Fatalf("%v: exit %d: %s", args, code, errOut)
+				}
+			}
+			want := []request{
+				{"POST", kind.path + "/a-1/keys", "Bearer tok", `{"name":"analytics"}`},
+				{"DELETE", kind.path + "/a-1/keys/5e4d3c2b1a0f9e8d", "Bearer tok", ""},
+				{"POST", kind.path, "Bearer tok", `{"name":"Acme","email":"ops@acme.test","country":"DE"}`},
+				{"GET", kind.path + "/a-1", "Bearer tok", ""},
+			}
+			if got := reqs(); !slices.Equal(got, want) {
+				t.Fatalf("sent %+v\nwant %+v", got, want)
+			}
+			for _, args := range [][]string{
+				{kind.noun},
+				{kind.noun, "create", "--name", "Acme"},
+				{kind.noun, "get"},
+				{kind.noun, "key"},
+				{kind.noun, "key", "create"},
+				{kind.noun, "key", "revoke", "a-1"},
+				{kind.noun, "key", "rotate", "a-1"},
+			} {
+				if code, _, _ := runCLI(t, env, args...); code != exitUsage {
+					t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+				}
+			}
+			if n := len(reqs()); n != len(want) {
+				t.Errorf("%d requests after bad command lines", n)
+			}
+			if code, out, _ := runCLI(t, nil, "help", kind.noun); code != 0 || !strings.Contains(out, kind.noun+" key create") || !strings.Contains(out, kind.prefix) {
+				t.Errorf("help %s: %d %q", kind.noun, code, out)
+			}
+		})
 	}
 }

@@ -84,8 +84,8 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// IntegratorInput is the body of POST /admin/integrators.
-type IntegratorInput struct {
+// AccountInput is the body of POST /admin/integrators and POST /admin/customers.
+type AccountInput struct {
 	Name    string `json:"name"`
 	Email   string `json:"email"`
 	Country string `json:"country"`
@@ -105,30 +105,44 @@ type SiteUpdate struct {
 	RequireRemoteIP *bool    `json:"require_remoteip,omitempty"`
 }
 
-// CreateIntegrator registers an integrator account.
-func (c *Client) CreateIntegrator(ctx context.Context, in IntegratorInput) (json.RawMessage, error) {
-	return c.do(ctx, http.MethodPost, "/admin/integrators", in)
+// Accounts is the admin API of one kind of account, integrators or customers: the two
+// have the same profile and the same API keys (cgi_… and cgk_…) under their own paths.
+type Accounts struct {
+	c    *Client
+	path string
 }
 
-// GetIntegrator reads an integrator account.
-func (c *Client) GetIntegrator(ctx context.Context, id string) (json.RawMessage, error) {
-	return c.do(ctx, http.MethodGet, "/admin/integrators/"+url.PathEscape(id), nil)
+// Integrators are the sites' owners; their keys authenticate the integrator APIs (risk
+// lookup, analytics).
+func (c *Client) Integrators() Accounts { return Accounts{c, "/admin/integrators"} }
+
+// Customers buy labels; their keys authenticate the customer API (jobs, exports).
+func (c *Client) Customers() Accounts { return Accounts{c, "/admin/customers"} }
+
+// Create registers an account.
+func (a Accounts) Create(ctx context.Context, in AccountInput) (json.RawMessage, error) {
+	return a.c.do(ctx, http.MethodPost, a.path, in)
 }
 
-// IntegratorKeyInput is the body of POST /admin/integrators/{id}/keys.
-type IntegratorKeyInput struct {
+// Get reads an account with its keys.
+func (a Accounts) Get(ctx context.Context, id string) (json.RawMessage, error) {
+	return a.c.do(ctx, http.MethodGet, a.path+"/"+url.PathEscape(id), nil)
+}
+
+// KeyInput is the body of POST /admin/{integrators,customers}/{id}/keys.
+type KeyInput struct {
 	Name string `json:"name,omitempty"`
 }
 
-// CreateIntegratorKey gives an integrator an API key (cgi_…) for the integrator APIs
-// (risk lookup, analytics); the answer carries the key, the only time it is shown.
-func (c *Client) CreateIntegratorKey(ctx context.Context, integratorID string, in IntegratorKeyInput) (json.RawMessage, error) {
-	return c.do(ctx, http.MethodPost, "/admin/integrators/"+url.PathEscape(integratorID)+"/keys", in)
+// CreateKey gives an account an API key; the answer carries the key, the only time it is
+// shown.
+func (a Accounts) CreateKey(ctx context.Context, id string, in KeyInput) (json.RawMessage, error) {
+	return a.c.do(ctx, http.MethodPost, a.path+"/"+url.PathEscape(id)+"/keys", in)
 }
 
-// RevokeIntegratorKey revokes one of an integrator's API keys at once.
-func (c *Client) RevokeIntegratorKey(ctx context.Context, integratorID, keyID string) (json.RawMessage, error) {
-	return c.do(ctx, http.MethodDelete, "/admin/integrators/"+url.PathEscape(integratorID)+"/keys/"+url.PathEscape(keyID), nil)
+// RevokeKey revokes one of an account's API keys at once.
+func (a Accounts) RevokeKey(ctx context.Context, id, keyID string) (json.RawMessage, error) {
+	return a.c.do(ctx, http.MethodDelete, a.path+"/"+url.PathEscape(id)+"/keys/"+url.PathEscape(keyID), nil)
 }
 
 // CreateSite adds a site (sitekey and secret) to an integrator.

@@ -41,9 +41,9 @@ func TestCallsHitTheDocumentedRoutesWithTheBearerToken(t *testing.T) {
 		path, body string
 	}{
 		{func(c *Client) (json.RawMessage, error) {
-			return c.CreateIntegrator(ctx, IntegratorInput{Name: "Acme", Email: "ops@acme.test", Country: "DE"})
+			return c.Integrators().Create(ctx, AccountInput{Name: "Acme", Email: "ops@acme.test", Country: "DE"})
 		}, "POST", "/admin/integrators", `{"name":"Acme","email":"ops@acme.test","country":"DE"}`},
-		{func(c *Client) (json.RawMessage, error) { return c.GetIntegrator(ctx, "i_1") }, "GET", "/admin/integrators/i_1", ""},
+		{func(c *Client) (json.RawMessage, error) { return c.Integrators().Get(ctx, "i_1") }, "GET", "/admin/integrators/i_1", ""},
 		{func(c *Client) (json.RawMessage, error) {
 			return c.CreateSite(ctx, "i_1", SiteInput{Name: "Shop", Hostnames: []string{"a.test", "b.test"}})
 		}, "POST", "/admin/integrators/i_1/sites", `{"name":"Shop","hostnames":["a.test","b.test"]}`},
@@ -53,12 +53,24 @@ func TestCallsHitTheDocumentedRoutesWithTheBearerToken(t *testing.T) {
 		}, "PATCH", "/admin/sites/sk-1", `{"name":"Shop"}`},
 		{func(c *Client) (json.RawMessage, error) { return c.RotateSecret(ctx, "sk-1") }, "POST", "/admin/sites/sk-1/secret", ""},
 		{func(c *Client) (json.RawMessage, error) {
-			return c.CreateIntegratorKey(ctx, "i_1", IntegratorKeyInput{Name: "analytics"})
+			return c.Integrators().CreateKey(ctx, "i_1", KeyInput{Name: "analytics"})
 		}, "POST", "/admin/integrators/i_1/keys", `{"name":"analytics"}`},
 		{func(c *Client) (json.RawMessage, error) {
-			return c.CreateIntegratorKey(ctx, "i_1", IntegratorKeyInput{})
+			return c.Integrators().CreateKey(ctx, "i_1", KeyInput{})
 		}, "POST", "/admin/integrators/i_1/keys", `{}`},
-		{func(c *Client) (json.RawMessage, error) { return c.RevokeIntegratorKey(ctx, "i_1", "5e4d3c2b1a0f9e8d") }, "DELETE", "/admin/integrators/i_1/keys/5e4d3c2b1a0f9e8d", ""},
+		{func(c *Client) (json.RawMessage, error) {
+			return c.Integrators().RevokeKey(ctx, "i_1", "5e4d3c2b1a0f9e8d")
+		}, "DELETE", "/admin/integrators/i_1/keys/5e4d3c2b1a0f9e8d", ""},
+		{func(c *Client) (json.RawMessage, error) {
+			return c.Customers().Create(ctx, AccountInput{Name: "Buyer", Email: "data@buyer.test", Country: "GB"})
+		}, "POST", "/admin/customers", `{"name":"Buyer","email":"data@buyer.test","country":"GB"}`},
+		{func(c *Client) (json.RawMessage, error) { return c.Customers().Get(ctx, "c_1") }, "GET", "/admin/customers/c_1", ""},
+		{func(c *Client) (json.RawMessage, error) {
+			return c.Customers().CreateKey(ctx, "c_1", KeyInput{Name: "nightly export"})
+		}, "POST", "/admin/customers/c_1/keys", `{"name":"nightly export"}`},
+		{func(c *Client) (json.RawMessage, error) {
+			return c.Customers().RevokeKey(ctx, "c_1", "0a1b2c3d4e5f6a7b")
+		}, "DELETE", "/admin/customers/c_1/keys/0a1b2c3d4e5f6a7b", ""},
 		// Ids are path-escaped, never able to climb out of their segment.
 		{func(c *Client) (json.RawMessage, error) { return c.GetSite(ctx, "../integrators/x") }, "GET", "/admin/sites/..%2Fintegrators%2Fx", ""},
 	}
@@ -118,7 +130,7 @@ func TestSigV4SignsForExecuteAPI(t *testing.T) {
 		Region:      "eu-west-1",
 		Now:         func() time.Time { return at },
 	}}
-	if _, err := c.CreateIntegrator(context.Background(), IntegratorInput{Name: "n"}); err != nil {
+	if _, err := c.Integrators().Create(context.Background(), AccountInput{Name: "n"}); err != nil {
 		t.Fatal(err)
 	}
 	want := "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261130/eu-west-1/execute-api/aws4_request"
