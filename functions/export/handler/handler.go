@@ -66,7 +66,15 @@ type Deps struct {
 	// MaxReceives is the exports queue's maximum receives: the last attempt marks a
 	// failing export failed before it goes to the dead-letter queue.
 	MaxReceives int
+	// Reserve is how long before the invocation's deadline writing stops (default
+	// DefaultReserve): Lambda ends a timed-out invocation without running any more of its
+	// code, so a run that cannot finish must stop in time to abort its upload and, on the
+	// last receive, mark the export failed instead of leaving it running.
+	Reserve time.Duration
 }
+
+// DefaultReserve leaves time for aborting the upload and recording the outcome.
+const DefaultReserve = 30 * time.Second
 
 // Reasons a customer reads on a failed export.
 const (
@@ -82,6 +90,9 @@ func New(d Deps) platform.SQSHandler {
 	}
 	if d.MaxReceives == 0 {
 		d.MaxReceives = queueMaxReceives()
+	}
+	if d.Reserve == 0 {
+		d.Reserve = DefaultReserve
 	}
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
@@ -132,13 +143,21 @@ func run(ctx context.Context, d Deps, rec events.SQSMessage) error {
 	log = log.With("job_id", e.JobID, "attempt", e.Attempt)
 
 	j, err := d.Jobs.GetJob(ctx, e.JobID)
-	if errors.Is(err, job.ErrNotFound) {
+	if gone(j, err) {
 		return d.fail(ctx, e, reasonJobGone)
 	}
 	if err != nil {
 		return d.retryOrFail(ctx, e, rec, fmt.Errorf("read job: %w", err))
 	}
-	rows, err := d.write(ctx, e, j)
+	wctx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		// Under a short timeout (the RIE harness's 30 s) half of it is kept instead.
+		reserve := min(d.Reserve, time.Until(deadline)/2)
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
+		defer cancel()
+	}
+	rows, err := d.write(wctx, e, j)
 	var bad *badData
 	if errors.As(err, &bad) {
 		log.WarnContext(ctx, "export refused: the job's data does not fit its definition", "err", err)
@@ -146,6 +165,13 @@ func run(ctx context.Context, d Deps, rec events.SQSMessage) error {
 	}
 	if err != nil {
 		return d.retryOrFail(ctx, e, rec, err)
+	}
+	// A deletion that started while the rows were read has removed some of them: the
+	// object is not the job's export.
+	if j, err := d.Jobs.GetJob(ctx, e.JobID); gone(j, err) {
+		return d.fail(ctx, e, reasonJobGone)
+	} else if err != nil {
+		return d.retryOrFail(ctx, e, rec, fmt.Errorf("read job: %w", err))
 	}
 	if err := d.Exports.Finish(ctx, e.ID, e.Attempt, rows, d.Now()); err != nil {
 		if errors.Is(err, export.ErrConflict) {
@@ -156,6 +182,12 @@ func run(ctx context.Context, d Deps, rec events.SQSMessage) error {
 	}
 	log.InfoContext(ctx, "export done", "rows", rows, "format", string(e.Format))
 	return nil
+}
+
+// gone reports whether a job read says the job no longer exists: absent, or being deleted
+// (the API refuses exports of such a job too).
+func gone(j job.Job, err error) bool {
+	return errors.Is(err, job.ErrNotFound) || err == nil && j.Status == job.StatusDeleting
 }
 
 // badData is an export that cannot succeed however often it is retried.
