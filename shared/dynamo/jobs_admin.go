@@ -287,6 +287,10 @@ func (s *Jobs) DeleteEntry(ctx context.Context, jobID, itemID string) error {
 // batch.
 func (s *Jobs) DeleteEntries(ctx context.Context, jobID string, limit int) (int, bool, error) {
 	in := s.itemsQuery(jobID)
+	// Strongly consistent: an eventually consistent page may miss items written a moment
+	// ago, and "none left" lets the caller delete the job record, after which nothing
+	// reaches those items any more.
+	in.ConsistentRead = aws.Bool(true)
 	in.ProjectionExpression = aws.String("pk, sk")
 	in.Limit = aws.Int32(int32(limit))
 	out, err := s.api.Query(ctx, in)

@@ -501,7 +501,25 @@ func (s *Service) AddItems(ctx context.Context, customerID, jobID string, items 
 	if err := s.store.AddEntries(ctx, j, entries); err != nil {
 		return nil, fmt.Errorf("add items: %w", err)
 	}
-	return out, nil
+	// A DELETE may have started since the job was read, and may already have passed its
+	// items: these would outlive the job, out of every caller's reach. Read the job again
+	// and take the batch back.
+	again, err := s.store.GetJob(ctx, jobID)
+	if err == nil && again.Status != StatusDeleting {
+		return out, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("get job: %w", err)
+	}
+	for _, e := range entries {
+		if derr := s.store.DeleteEntry(ctx, jobID, e.ID); derr != nil {
+			return nil, fmt.Errorf("take back items of a job being deleted: %w", derr)
+		}
+	}
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return nil, ErrDeleting
 }
 
 func (s *Service) entry(j Job, in NewItem, now time.Time) (Entry, error) {
