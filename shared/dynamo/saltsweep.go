@@ -10,7 +10,7 @@ import (
 
 // SaltPurposes lists every purpose a Salts store is created with. The daily sweep destroys
 // the salts of exactly these purposes, so a new purpose must be added here.
-var SaltPurposes = []string{SaltPurposeAnswerer}
+var SaltPurposes = []string{SaltPurposeAnswerer, SaltPurposeRisk}
 
 // SaltExpiry is when the salt of day ("2006-01-02") must be gone: the end of the day plus
 // SaltRetention.

@@ -62,3 +62,29 @@ func TestSaltSweeperDestroysOnlyExpiredDays(t *testing.T) {
 		t.Fatal("destroyed salts of a malformed day")
 	}
 }
+
+// The risk function's IP and subnet pseudonyms are made with salts of their own purpose;
+// PRIVACY.md promises every daily salt is destroyed 48 h after its day, theirs included.
+func TestSaltSweeperDestroysRiskSalts(t *testing.T) {
+	c, table := localTable(t, schema.TableRisk)
+	ctx := context.Background()
+	today := time.Now().UTC().Format(time.DateOnly)
+	salt := func() []byte {
+		t.Helper()
+		s, err := dynamo.NewSalts(c, table, dynamo.SaltPurposeRisk).Salt(ctx, today)
+		if err != nil {
+			t.Fatalf("risk salt of %s: %v", today, err)
+		}
+		return s
+	}
+	before := salt()
+	sweep := dynamo.NewSaltSweeper(c, table)
+	expires, _ := dynamo.SaltExpiry(today)
+	sweep.Now = func() time.Time { return expires }
+	if err := sweep.Destroy(ctx, today); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(salt(), before) {
+		t.Fatal("the risk salt survived Destroy: its pseudonyms stay linkable past retention")
+	}
+}

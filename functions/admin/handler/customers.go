@@ -36,14 +36,15 @@ func (a *api) customerHandlers() map[string]http.HandlerFunc {
 	}
 }
 
-// customerJSON is a customer as the admin API shows it, with its keys on GET.
+// customerJSON is a customer as the admin API shows it, with its keys on GET. Keys is a
+// pointer so that GET shows a customer without keys as "keys": [], and create leaves it out.
 type customerJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Country   string    `json:"country"`
-	CreatedAt time.Time `json:"created_at"`
-	Keys      []keyJSON `json:"keys,omitempty"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Email     string     `json:"email"`
+	Country   string     `json:"country"`
+	CreatedAt time.Time  `json:"created_at"`
+	Keys      *[]keyJSON `json:"keys,omitempty"`
 }
 
 // keyJSON is an API key as the admin API shows it: never the hash; the key itself only in
@@ -97,10 +98,11 @@ func (a *api) getCustomer(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, err)
 		return
 	}
-	out := customerJSON{ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt.UTC(), Keys: []keyJSON{}}
+	list := []keyJSON{}
 	for _, k := range keys {
-		out.Keys = append(out.Keys, toKeyJSON(k, ""))
+		list = append(list, toKeyJSON(k, ""))
 	}
+	out := customerJSON{ID: c.ID, Name: c.Name, Email: c.Email, Country: c.Country, CreatedAt: c.CreatedAt.UTC(), Keys: &list}
 	web.WriteJSON(w, http.StatusOK, out)
 }
 

@@ -189,3 +189,23 @@ func TestKeyCreationRefusesOversizedBlankBody(t *testing.T) {
 		t.Fatalf("the refused request made a key: %d keys, had %d", len(after), len(before))
 	}
 }
+
+// A customer without keys is shown with "keys": [] (docs/API.md), not without the field.
+func TestGetCustomerWithoutKeysListsNone(t *testing.T) {
+	store := &accounttest.Store{}
+	svc := account.NewCustomerService(store, func() time.Time { return evNow })
+	c, err := svc.CreateCustomer(context.Background(), account.NewCustomer{Name: "New Buyer", Email: "new@buyer.example", Country: "GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil), Customers: svc})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/admin/customers/"+c.ID, nil))
+	var b map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+	if keys, ok := b["keys"].([]any); !ok || len(keys) != 0 {
+		t.Fatalf("keys of a customer without keys: %#v, want []", b["keys"])
+	}
+}
