@@ -245,7 +245,8 @@ func (p *Privacy) auditPuts(entries []privacy.AuditEntry) ([]types.TransactWrite
 			return nil, errors.New("audit entry without request id")
 		}
 		item, err := attributevalue.MarshalMap(privAuditItem{
-			PK: privReqPK(e.RequestID), SK: privAuditPrefix + privListSK(e.At, randHex(4)), // random: entries may share a time Kind: "privacy-audit",
+			// The random suffix: entries may share a time.
+			PK: privReqPK(e.RequestID), SK: privAuditPrefix + privListSK(e.At, randHex(4)), Kind: "privacy-audit",
 			RequestID: e.RequestID, At: privTime(e.At), ActorKind: e.Actor.Kind, ActorID: e.Actor.ID, Action: string(e.Action),
 			From: string(e.From), To: string(e.To), Reason: e.Reason, Note: e.Note,
 			// Entries are written at or after receipt, so this keeps each at least as long

@@ -316,9 +316,11 @@ func (h *Holdings) DeleteConsensus(ctx context.Context, jobID string, limit int)
 }
 
 // ExportsOf implements privacy.LabelData (a Scan: exports have no index by customer).
+// Expired records DynamoDB has not swept yet are listed too, as ListJobs lists expired
+// jobs: their files can outlive them in the exports bucket, and an erasure must reach both.
 func (h *Holdings) ExportsOf(ctx context.Context, customerID string) ([]export.Export, error) {
 	var out []export.Export
-	err := scanEach(ctx, h.api, h.now(), &dynamodb.ScanInput{
+	err := scanEach(ctx, h.api, time.Time{}, &dynamodb.ScanInput{
 		TableName:                &h.tables.Labels,
 		FilterExpression:         aws.String("#kind = :k AND customer_id = :c"),
 		ExpressionAttributeNames: map[string]string{"#kind": "kind"},

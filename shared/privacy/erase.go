@@ -179,7 +179,8 @@ func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *pr
 }
 
 // eraseAccounts removes the accounts last: each integrator's API keys and sites with their
-// secret lookups, each customer's API keys, then the profiles.
+// secret lookups, the disclosures recorded since the disclosures step, each customer's API
+// keys, then the profiles.
 func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
 	for _, id := range h.Integrators {
 		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
@@ -192,6 +193,13 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 		p.add(KindSiteSecret, n)
 		if err != nil || more {
 			return false, wrap("delete sites", err)
+		}
+		// Risk lookups worked with the keys and site secrets until now, so disclosures
+		// may have been recorded since the disclosures step; none can be from here on.
+		n, more, err = d.Log.DeleteDisclosures(ctx, id, Batch)
+		p.add(KindDisclosure, n)
+		if err != nil || more {
+			return false, wrap("delete disclosures", err)
 		}
 		ok, err := d.Accounts.DeleteProfile(ctx, HolderIntegrator, id)
 		if err != nil {

@@ -119,7 +119,8 @@ type LabelData interface {
 	DeleteConsensus(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
 	// DeleteJob removes the job record and its pool entry.
 	DeleteJob(ctx context.Context, id string) error
-	// ExportsOf returns a customer's export records (expired ones left out).
+	// ExportsOf returns a customer's export records, expired ones that are still stored
+	// included (their files may outlive them).
 	ExportsOf(ctx context.Context, customerID string) ([]export.Export, error)
 	// DeleteExport removes an export record.
 	DeleteExport(ctx context.Context, id string) error
