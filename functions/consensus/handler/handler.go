@@ -171,13 +171,18 @@ func (c *consumer) job(ctx context.Context, id string) (job.Job, error) {
 // A redelivered message finds its id in every item it answered and changes nothing.
 func (c *consumer) answers(ctx context.Context, m message) error {
 	j, err := c.job(ctx, m.JobID)
+	log := web.Logger(ctx)
+	// The challenge function sends answers only for jobs it drew from the pool, so a job
+	// that is gone was deleted (or expired) while answers were in flight: the pool is
+	// cached for 30 s and challenges live 5 minutes. Nothing is left to apply them to, and
+	// retrying them into the dead-letter queue would only raise an alarm on every deletion.
 	if errors.Is(err, job.ErrNotFound) {
-		return poison("unknown job")
+		log.InfoContext(ctx, "answers to a job that no longer exists are dropped", "job_id", m.JobID)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read job: %w", err)
 	}
-	log := web.Logger(ctx)
 	if j.Status == job.StatusDeleting {
 		log.InfoContext(ctx, "answers to a job being deleted are dropped", "job_id", j.ID)
 		return nil

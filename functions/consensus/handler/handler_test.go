@@ -276,3 +276,37 @@ func TestAJobWithoutClassesFailsItsMessagesWithoutPanicking(t *testing.T) {
 		t.Errorf("failed %v of %d messages after %d reads; want every message failed, nothing read", got, len(ev.Records), store.loads)
 	}
 }
+
+// loadJobCounter counts re-estimation passes: each starts by loading the job's state.
+type loadJobCounter struct {
+	*fakeStore
+	passes int
+}
+
+func (s *loadJobCounter) LoadJob(ctx context.Context, jobID string, k int) (dynamo.JobConsensus, error) {
+	s.passes++
+	return s.fakeStore.LoadJob(ctx, jobID, k)
+}
+
+// A customer deletes a job (or it expires) while visitors' answers to it are still on the
+// queue: they are acknowledged and dropped, not retried into the dead-letter queue, and so
+// is the hourly pass over a job being deleted.
+func TestAnswersAndPassesForAJobThatIsGoneAreDropped(t *testing.T) {
+	deleting := reviewsJob()
+	deleting.Status = job.StatusDeleting
+	for name, jobs := range map[string]fakeJobs{"gone": {}, "deleting": {"reviews": deleting}} {
+		t.Run(name, func(t *testing.T) {
+			store := &loadJobCounter{fakeStore: &fakeStore{}}
+			h := handler.New(handler.Deps{Jobs: jobs, Store: store})
+			for _, file := range []string{"answers-binary.json", "answers-job-gone.json", "reestimate-job.json"} {
+				resp, err := h(context.Background(), loadEvent(t, file))
+				if err != nil || len(resp.BatchItemFailures) > 0 {
+					t.Fatalf("%s: failures %v, err %v", file, platformtest.FailedIDs(resp), err)
+				}
+			}
+			if got := store.committedItems(); len(got) > 0 || store.loads > 0 || store.passes > 0 {
+				t.Errorf("committed %v, %d loads, %d passes for a job that is %s", got, store.loads, store.passes, name)
+			}
+		})
+	}
+}

@@ -56,7 +56,8 @@ const questionClasses = 2
 // a stopping rule that never fires (the item-level rule in settle decides).
 var questionParams = consensus.Params{Classes: questionClasses, Min: 1, Max: math.MaxInt32, Target: 2}
 
-// errPoison marks a message that can never be applied (bad format, unknown job or class):
+// errPoison marks a message that can never be applied (bad format, a class the job does
+// not ask about):
 // it fails every delivery and so ends in the dead-letter queue.
 var errPoison = errors.New("consensus: message cannot be applied")
 

@@ -56,8 +56,10 @@ type ReestimateReport struct {
 // next pass corrects it.
 func (c *consumer) reestimate(ctx context.Context, jobID string) error {
 	j, err := c.d.Jobs.GetJob(ctx, jobID)
-	if errors.Is(err, job.ErrNotFound) {
-		return nil // deleted since it was scheduled
+	if errors.Is(err, job.ErrNotFound) || err == nil && j.Status == job.StatusDeleting {
+		// Deleted since it was scheduled: a pass would only write back records of a job
+		// whose items are being removed.
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read job: %w", err)
