@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,11 +53,44 @@ func (t *Tokens) Put(ctx context.Context, r token.Record) error {
 	if r.ID == "" || r.ExpiresAt.IsZero() {
 		return errors.New("put token: id and expiry are required")
 	}
-	return putNew(ctx, t.api, t.table, tokItem{
+	it := tokItem{
 		PK: tokPK(r.ID), SK: tokSK, Kind: "token", ID: r.ID, Sitekey: r.Sitekey, Hostname: r.Hostname,
 		ChallengeTS: r.ChallengeTS.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Score: r.Score, ScoreReasons: r.ScoreReasons,
 		TTL: r.ExpiresAt.Unix(),
-	}, errors.New("put token: id already stored"), "token")
+	}
+	err := putNew(ctx, t.api, t.table, it, nil, "token")
+	if IsConditionFailed(err) {
+		if t.alreadyStored(ctx, it) {
+			// The SDK retried a put whose first attempt landed (its response was lost): the
+			// record is ours, and refusing it would fail a visitor who passed.
+			return nil
+		}
+		return errors.New("put token: id already stored")
+	}
+	return err
+}
+
+// alreadyStored reports whether the stored, unredeemed token with its id is exactly it.
+func (t *Tokens) alreadyStored(ctx context.Context, it tokItem) bool {
+	item, err := getStored(ctx, t.api, t.table, Key(it.PK, it.SK), nil, "token")
+	if err != nil || item == nil || item["redeemed_at"] != nil {
+		return false
+	}
+	var got tokItem
+	if err := attributevalue.UnmarshalMap(item, &got); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(normalizeTok(got), normalizeTok(it))
+}
+
+// normalizeTok drops what a round trip may change: time zones, monotonic readings and an
+// empty list stored as no attribute.
+func normalizeTok(it tokItem) tokItem {
+	it.ChallengeTS, it.ExpiresAt = it.ChallengeTS.UTC().Round(0), it.ExpiresAt.UTC().Round(0)
+	if len(it.ScoreReasons) == 0 {
+		it.ScoreReasons = nil
+	}
+	return it
 }
 
 // Redeem marks the token used and returns its record, in one conditional UpdateItem so that

@@ -81,6 +81,34 @@ func TestTokenStore(t *testing.T, newStore func(t *testing.T) TokenStore) {
 		}
 	})
 
+	t.Run("a retried Put of the same record is not an error", func(t *testing.T) {
+		// The SDK retries a put whose first attempt landed but whose response was lost;
+		// refusing the retry would fail a visitor who passed (500, challenge used up).
+		s := newStore(t)
+		want := rec("r1")
+		if err := s.Put(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, want); err != nil {
+			t.Fatalf("retried Put: %v", err)
+		}
+		other := want
+		other.Hostname = "evil.example"
+		if err := s.Put(ctx, other); err == nil {
+			t.Fatal("Put of a different record under a stored id succeeded")
+		}
+		got, err := s.Redeem(ctx, "r1", t0.Add(time.Second))
+		if err != nil || got.Hostname != want.Hostname {
+			t.Fatalf("Redeem after retried Put = %+v, %v", got, err)
+		}
+		if err := s.Put(ctx, want); err == nil {
+			t.Fatal("Put of the same record after redemption succeeded (it would look unused)")
+		}
+		if _, err := s.Redeem(ctx, "r1", t0.Add(2*time.Second)); !errors.Is(err, token.ErrAlreadyRedeemed) {
+			t.Fatalf("second Redeem: %v, want ErrAlreadyRedeemed", err)
+		}
+	})
+
 	t.Run("200 concurrent redemptions: exactly one succeeds", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Put(ctx, rec("c1")); err != nil {

@@ -33,7 +33,8 @@ type entry struct {
 
 var _ TokenStore = (*Tokens)(nil)
 
-// ErrExists is returned by Put for an id that is already stored.
+// ErrExists is returned by Put for an id that is already stored with another record or
+// redeemed.
 var ErrExists = errors.New("verifytest: token id already stored")
 
 // Put implements TokenStore.
@@ -46,15 +47,23 @@ func (t *Tokens) Put(_ context.Context, r token.Record) error {
 	if t.records == nil {
 		t.records = map[string]*entry{}
 	}
-	if _, ok := t.records[r.ID]; ok {
-		return ErrExists
-	}
 	r.ScoreReasons = slices.Clone(r.ScoreReasons)
 	if r.ScoreReasons == nil {
 		r.ScoreReasons = []string{}
 	}
+	if e, ok := t.records[r.ID]; ok {
+		if !e.redeemed && sameRecord(e.rec, r) {
+			return nil // a retried put whose first attempt landed, as dynamo.Tokens allows
+		}
+		return ErrExists
+	}
 	t.records[r.ID] = &entry{rec: r}
 	return nil
+}
+
+func sameRecord(a, b token.Record) bool {
+	return a.ID == b.ID && a.Sitekey == b.Sitekey && a.Hostname == b.Hostname && a.ChallengeTS.Equal(b.ChallengeTS) &&
+		a.ExpiresAt.Equal(b.ExpiresAt) && a.Score == b.Score && slices.Equal(a.ScoreReasons, b.ScoreReasons)
 }
 
 // Redeem implements TokenStore: the first call for an unexpired record wins. Expiry is by
