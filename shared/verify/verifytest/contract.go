@@ -17,7 +17,9 @@ import (
 // one shared store.
 func TestTokenStore(t *testing.T, newStore func(t *testing.T) TokenStore) {
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+	// Records expire on the clock: DynamoDB Local's ttl sweeper deletes items whose ttl has
+	// passed, so a fixed date would turn into "not found" once it is a day old.
+	t0 := time.Now().UTC().Truncate(time.Second)
 	rec := func(id string) token.Record {
 		return token.Record{ID: id, Sitekey: "3f2e1d0c-9b8a-4766-a544-332211000fed", Hostname: "shop.example.com",
 			ChallengeTS: t0, ExpiresAt: t0.Add(token.TTL), Score: 0.25, ScoreReasons: []string{"new_ip", "fast_solve"}}
