@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,17 +62,18 @@ func TestPrivacyInventoryStatesTheStacksRetentions(t *testing.T) {
 	}
 }
 
-// The daily sweep sends the message the privacy worker understands to its queue.
-func TestUnverifiedSweepSendsThePrivacyWorkersMessage(t *testing.T) {
-	for _, sc := range schedules.Table {
-		if sc.Name != "CloseUnverifiedPrivacyRequests" {
+// The daily sweeps send the messages the privacy worker understands to its queue.
+func TestSweepsSendThePrivacyWorkersMessages(t *testing.T) {
+	for name, kind := range map[string]string{"CloseUnverifiedPrivacyRequests": privacy.KindCloseUnverified, "SweepExpiredJobs": privacy.KindExpireJobs} {
+		i := slices.IndexFunc(schedules.Table, func(sc schedules.Job) bool { return sc.Name == name })
+		if i < 0 {
+			t.Errorf("no %s schedule", name)
 			continue
 		}
+		sc := schedules.Table[i]
 		m, err := privacy.ParseMessage(sc.Payload)
-		if err != nil || m.Kind != privacy.KindCloseUnverified || sc.Queue != schema.QueuePrivacy {
-			t.Errorf("schedule sends %s to %q: %+v, %v", sc.Payload, sc.Queue, m, err)
+		if err != nil || m.Kind != kind || sc.Queue != schema.QueuePrivacy {
+			t.Errorf("%s sends %s to %q: %+v, %v", name, sc.Payload, sc.Queue, m, err)
 		}
-		return
 	}
-	t.Error("no CloseUnverifiedPrivacyRequests schedule")
 }

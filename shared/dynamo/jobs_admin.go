@@ -86,6 +86,13 @@ func (s *Jobs) CreateJob(ctx context.Context, j job.Job) error {
 		}
 		ops = append(ops, pool)
 	}
+	marker, err := s.expiryPut(j)
+	if err != nil {
+		return err
+	}
+	if marker != nil {
+		ops = append(ops, *marker)
+	}
 	return s.transact(ctx, ops, "create job")
 }
 

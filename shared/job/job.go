@@ -82,8 +82,8 @@ type Job struct {
 	MaxAnswers int
 	Target     float64
 	CreatedAt  time.Time
-	// ExpiresAt, when set, is when the job and its items are deleted (their ttl). Zero
-	// keeps them until the customer deletes the job.
+	// ExpiresAt, when set, is when the job and its items are deleted (their ttl; the
+	// images by SweepExpired). Zero keeps them until the customer deletes the job.
 	ExpiresAt time.Time
 }
 

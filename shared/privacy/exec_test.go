@@ -517,12 +517,16 @@ func TestQueueMessagesAreCheckedBeforeAnythingRuns(t *testing.T) {
 	if m, err := privacy.ParseMessage(`{"v":1,"kind":"close_unverified"}`); err != nil || m.Kind != privacy.KindCloseUnverified {
 		t.Fatalf("sweep: %+v, %v", m, err)
 	}
+	if m, err := privacy.ParseMessage(`{"v":1,"kind":"expire_jobs"}`); err != nil || m.Kind != privacy.KindExpireJobs {
+		t.Fatalf("expired jobs sweep: %+v, %v", m, err)
+	}
 	for _, bad := range []string{
 		``, `[]`, `{"v":2,"request_id":"pr_0123456789abcdef0123456789abcdef","type":"delete"}`,
 		`{"v":1,"request_id":"pr_../../etc","type":"delete"}`,
 		`{"v":1,"request_id":"pr_0123456789abcdef0123456789abcdef","type":"wipe_everything"}`,
 		`{"v":1,"kind":"drop_tables"}`,
 		`{"v":1,"kind":"close_unverified","request_id":"pr_0123456789abcdef0123456789abcdef"}`,
+		`{"v":1,"kind":"expire_jobs","type":"delete"}`,
 		`{"v":1,"request_id":"pr_0123456789abcdef0123456789abcdef","type":"delete","email":"jane@example.com"}`,
 	} {
 		if _, err := privacy.ParseMessage(bad); !errors.Is(err, privacy.ErrBadMessage) {

@@ -10,10 +10,13 @@ import (
 )
 
 // Message kinds of the privacy queue (docs/API.md): a Job (no kind, or KindRun) and the
-// scheduled sweep that denies requests left unverified (KindCloseUnverified).
+// scheduled sweeps: the one that denies requests left unverified (KindCloseUnverified) and
+// the one that removes what jobs past their expires_at leave behind (KindExpireJobs, see
+// job.SweepExpired). The worker enforces retention, so both sweeps are its own.
 const (
 	KindRun             = "run"
 	KindCloseUnverified = "close_unverified"
+	KindExpireJobs      = "expire_jobs"
 )
 
 // Message is any privacy-queue message.
@@ -42,7 +45,7 @@ func ParseMessage(body string) (Message, error) {
 		return Message{}, fmt.Errorf("%w: version %d (want %d)", ErrBadMessage, m.V, JobVersion)
 	}
 	switch m.Kind {
-	case KindCloseUnverified:
+	case KindCloseUnverified, KindExpireJobs:
 		if m.RequestID != "" || m.Type != "" {
 			return Message{}, fmt.Errorf("%w: a sweep names no request", ErrBadMessage)
 		}

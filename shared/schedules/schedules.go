@@ -37,4 +37,7 @@ var Table = []Job{
 	// The body is privacy.KindCloseUnverified's message (checked by privacy_doc_test.go).
 	{Name: "CloseUnverifiedPrivacyRequests", Cron: "cron(20 3 * * ? *)", Queue: schema.QueuePrivacy, Payload: `{"v":1,"kind":"close_unverified"}`,
 		Why: "denies privacy requests left unverified for 30 days and drops their addresses, daily", Local: time.Hour},
+	// The body is privacy.KindExpireJobs's message (checked by privacy_doc_test.go).
+	{Name: "SweepExpiredJobs", Cron: "cron(40 3 * * ? *)", Queue: schema.QueuePrivacy, Payload: `{"v":1,"kind":"expire_jobs"}`,
+		Why: "removes the images (and records the ttl has not swept yet) of jobs past their expires_at, daily", Local: time.Hour},
 }

@@ -4,7 +4,8 @@
 // resumes where the last run stopped. When an invocation nears its deadline the worker
 // stops between steps and sends the job to the queue again, so a large erasure takes as
 // many invocations as it needs without using up the message's receives. The scheduled
-// sweep message denies requests left unverified (privacy.UnverifiedWindow).
+// sweep messages deny requests left unverified (privacy.UnverifiedWindow) and remove what
+// jobs past their expires_at leave behind (job.SweepExpired).
 package handler
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/web"
@@ -34,8 +36,12 @@ type Deps struct {
 	// Executors builds a fresh executor set for a request (privacy.Executors over the
 	// real stores).
 	Executors func(privacy.Request) ([]privacy.Executor, error)
-	// Queue is the privacy queue: a job that ran out of time is sent again.
+	// Queue is the privacy queue: a job or sweep that ran out of time is sent again.
 	Queue platform.Sender
+	// ExpiredJobs and Media are what the expired-jobs sweep removes from: the jobs'
+	// expiry markers, items and records, and their images.
+	ExpiredJobs job.ExpiryStore
+	Media       job.PrefixDeleter
 	// Now is the clock the deadline is judged by; nil means time.Now.
 	Now func() time.Time
 	// Reserve is how long before the invocation's deadline no new step starts (default
@@ -83,19 +89,37 @@ func handle(ctx context.Context, d Deps, rec events.SQSMessage) error {
 		return err
 	}
 	log := web.Logger(ctx)
-	if m.Kind == privacy.KindCloseUnverified {
+	var until time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		until = deadline.Add(-d.Reserve)
+	}
+	switch m.Kind {
+	case privacy.KindCloseUnverified:
 		n, err := d.Runner.CloseUnverified(ctx, privacy.UnverifiedWindow)
 		if err != nil {
 			return fmt.Errorf("close unverified requests: %w", err)
 		}
 		log.InfoContext(ctx, "unverified privacy requests denied", "denied", n)
 		return nil
+	case privacy.KindExpireJobs:
+		if d.ExpiredJobs == nil || d.Media == nil {
+			return errors.New("expired-jobs sweep: no job store or media bucket wired")
+		}
+		late := func() bool { return !until.IsZero() && !d.Now().Before(until) }
+		sw, err := job.SweepExpired(ctx, d.ExpiredJobs, d.Media, d.Now(), late)
+		log.InfoContext(ctx, "expired jobs swept", "jobs", sw.Jobs, "items", sw.Items, "objects", sw.Objects, "done", sw.Done)
+		if err != nil {
+			return fmt.Errorf("sweep expired jobs: %w", err)
+		}
+		if !sw.Done {
+			if err := d.Queue.SendJSON(ctx, expireJobsMessage); err != nil {
+				return fmt.Errorf("send the sweep again: %w", err)
+			}
+			log.InfoContext(ctx, "expired jobs sweep continues in a new message (invocation deadline near)")
+		}
+		return nil
 	}
 	log = log.With("privacy_request", m.RequestID, "type", string(m.Type))
-	var until time.Time
-	if deadline, ok := ctx.Deadline(); ok {
-		until = deadline.Add(-d.Reserve)
-	}
 	build := func(r privacy.Request) ([]privacy.Executor, error) {
 		execs, err := d.Executors(r)
 		if err != nil {
@@ -129,6 +153,12 @@ func handle(ctx context.Context, d Deps, rec events.SQSMessage) error {
 	}
 	return err
 }
+
+// expireJobsMessage is the expired-jobs sweep, as the daily schedule sends it.
+var expireJobsMessage = struct {
+	V    int    `json:"v"`
+	Kind string `json:"kind"`
+}{privacy.JobVersion, privacy.KindExpireJobs}
 
 // budgeted refuses to start a step once the invocation's time is nearly up.
 type budgeted struct {

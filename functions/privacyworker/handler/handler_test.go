@@ -15,6 +15,8 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/privacyworker/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/job/jobtest"
 	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
@@ -73,6 +75,7 @@ func TestEventFilesAreCarriedOutOrRefused(t *testing.T) {
 		{file: "job-access.json", jobs: 1},
 		{file: "job-delete.json", jobs: 1},
 		{file: "sweep.json", sweeps: 1},
+		{file: "expire-jobs.json"}, // the expired-jobs sweep touches no request
 		{file: "poison.json", failed: []string{"00000001-7a1e-4b2c-9d3e-000000000001", "00000001-7a1e-4b2c-9d3e-000000000002",
 			"00000001-7a1e-4b2c-9d3e-000000000003", "00000001-7a1e-4b2c-9d3e-000000000004"}},
 		{file: "batch-mixed.json", failed: []string{"00000001-7a1e-4b2c-9d3e-000000000002"}, jobs: 2},
@@ -91,7 +94,7 @@ func TestEventFilesAreCarriedOutOrRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			r := &Runner{RunJobFunc: c.run}
-			h := handler.New(handler.Deps{Runner: r, Executors: noExecutors, Queue: &privacytest.Queue{}})
+			h := handler.New(handler.Deps{Runner: r, Executors: noExecutors, Queue: &privacytest.Queue{}, ExpiredJobs: &jobtest.Store{}, Media: &jobtest.Media{}})
 			resp, err := h(context.Background(), loadEvent(t, c.file))
 			if err != nil {
 				t.Fatal(err)
@@ -119,11 +122,19 @@ type worker struct {
 	queue *privacytest.Queue
 	world *privacytest.Holdings
 	deps  privacy.ExecDeps
+	jobs  *jobtest.Store
+	media *jobtest.Media
+}
+
+// handlerDeps are the worker's ports over w's world.
+func (w *worker) handlerDeps() handler.Deps {
+	return handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
+		Queue: w.queue, ExpiredJobs: w.jobs, Media: w.media}
 }
 
 func newWorker(t *testing.T) *worker {
 	t.Helper()
-	w := &worker{store: &privacytest.Store{}, mail: &privacytest.Mailer{}, queue: &privacytest.Queue{}}
+	w := &worker{store: &privacytest.Store{}, mail: &privacytest.Mailer{}, queue: &privacytest.Queue{}, jobs: &jobtest.Store{}, media: &jobtest.Media{}}
 	w.world = privacytest.NewHoldings(w.store)
 	w.world.Integrators["0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09"] = account.Integrator{ID: "0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09", Name: "Jane", Email: "jane@example.com"}
 	for _, sk := range []string{"s1", "s2", "s3"} {
@@ -173,8 +184,9 @@ func TestNearTheDeadlineTheJobContinuesInANewMessage(t *testing.T) {
 	w := newWorker(t)
 	msg := w.approved(t)
 	sent := len(w.queue.Jobs())
-	h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
-		Queue: w.queue, Reserve: time.Minute})
+	deps := w.handlerDeps()
+	deps.Reserve = time.Minute
+	h := handler.New(deps)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // less than the reserve
 	defer cancel()
 	resp, err := h(ctx, msg)
@@ -209,7 +221,7 @@ func TestAFailedRunIsRetriedFromItsCheckpoint(t *testing.T) {
 		}
 		return nil
 	}
-	h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) }, Queue: w.queue})
+	h := handler.New(w.handlerDeps())
 	resp, _ := h(context.Background(), msg)
 	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{"m1"}) {
 		t.Fatalf("failed %v, want the message retried", got)
@@ -220,5 +232,61 @@ func TestAFailedRunIsRetriedFromItsCheckpoint(t *testing.T) {
 	resp, _ = h(context.Background(), msg)
 	if len(resp.BatchItemFailures) != 0 || len(w.world.Integrators) != 0 {
 		t.Fatalf("redelivery: %+v, integrators left %d", resp, len(w.world.Integrators))
+	}
+}
+
+// The daily sweep removes the images of a job past its expires_at (its records went by
+// their ttl; nothing else would ever reach its media prefix again) and leaves other jobs
+// alone. Near the deadline it removes nothing more and continues in a new message.
+func TestExpiredJobsSweepRemovesTheirImages(t *testing.T) {
+	ctx := context.Background()
+	w := newWorker(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	expired := job.Job{ID: "job_expired", CustomerID: "c1", Name: "Old", Kind: job.KindBinary, Classes: []string{"yes", "no"},
+		Status: job.StatusActive, CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	current := expired
+	current.ID, current.ExpiresAt = "job_current", now.Add(time.Hour)
+	for _, j := range []job.Job{expired, current} {
+		if err := w.jobs.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		w.media.Upload(job.MediaKey(j.ID, "photo-1"), []byte("png"))
+	}
+	sweep := loadEvent(t, "expire-jobs.json")
+
+	deps := w.handlerDeps()
+	deps.Reserve = time.Minute
+	late, cancel := context.WithTimeout(ctx, 30*time.Second) // less than the reserve
+	defer cancel()
+	resp, err := handler.New(deps)(late, sweep)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("out of time: %+v, %v", resp, err)
+	}
+	if !w.media.Has(job.MediaKey(expired.ID, "photo-1")) {
+		t.Fatal("a step ran although no time was left")
+	}
+	jobs := w.queue.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("%d messages sent, want the sweep again", len(jobs))
+	}
+	again, err := json.Marshal(jobs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := privacy.ParseMessage(string(again)); err != nil || m.Kind != privacy.KindExpireJobs {
+		t.Fatalf("sent %s: %+v, %v", again, m, err)
+	}
+
+	sweep.Records[0].Body = string(again)
+	resp, err = handler.New(w.handlerDeps())(ctx, sweep)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("sweep: %+v, %v", resp, err)
+	}
+	if w.media.Has(job.MediaKey(expired.ID, "photo-1")) || !w.media.Has(job.MediaKey(current.ID, "photo-1")) {
+		t.Errorf("expired job's image kept %v, current job's image kept %v",
+			w.media.Has(job.MediaKey(expired.ID, "photo-1")), w.media.Has(job.MediaKey(current.ID, "photo-1")))
+	}
+	if due, _ := w.jobs.DueExpiries(ctx, now, 10); len(due) != 0 {
+		t.Errorf("markers left: %v", due)
 	}
 }

@@ -28,10 +28,11 @@ func FuzzPrivacyBatch(f *testing.F) {
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	sweep := `{"v":1,"kind":"close_unverified"}`
+	expire := `{"v":1,"kind":"expire_jobs"}`
 	job := `{"v":1,"request_id":"$REQ","type":"delete","regulation":"gdpr","approved_at":"2026-11-30T19:40:00Z"}`
 	long := strings.Repeat("p", 1<<16)
 	seeds := []string{
-		job, sweep,
+		job, sweep, expire, `{"v":1,"kind":"expire_jobs","type":"delete"}`,
 		`{"v":1,"request_id":"$REQ","type":"access","regulation":"gdpr"}`,
 		`{"v":1,"request_id":"$REQ","type":"correct"}`,
 		`{"v":1,"kind":"run","request_id":"$REQ","type":"delete"}`,
@@ -65,8 +66,7 @@ func FuzzPrivacyBatch(f *testing.F) {
 		body = strings.ReplaceAll(body, reqPlaceholder, j.RequestID)
 		ev := platformtest.FuzzBatch(records, body, receiveCount, first, dup)
 
-		h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
-			Queue: w.queue})
+		h := handler.New(w.handlerDeps())
 		deliver := func() []string { return platformtest.DeliverBatch(t, h, ev) }
 		failed := deliver()
 		if len(failed) > 0 && !slices.Equal(failed, []string{platformtest.FuzzedID}) {
@@ -106,8 +106,7 @@ func TestABodyWithTrailingDataIsPoison(t *testing.T) {
 		w := newWorker(t)
 		msg := w.approved(t)
 		msg.Records[0].Body += tail
-		h := handler.New(handler.Deps{Runner: w.svc, Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, w.deps) },
-			Queue: w.queue})
+		h := handler.New(w.handlerDeps())
 		resp, err := h(context.Background(), msg)
 		if err != nil || !slices.Equal(platformtest.FailedIDs(resp), []string{"m1"}) {
 			t.Errorf("tail %q: failures %v, %v; want the message failed", tail, platformtest.FailedIDs(resp), err)

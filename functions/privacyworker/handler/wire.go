@@ -17,7 +17,8 @@ import (
 
 // Wire builds the worker from the function's environment: the accounts, labels and privacy
 // tables, the media, exports and privacy buckets, the privacy queue (jobs sent again), and
-// the privacy function's mailer and key (completion notices; the request workflow).
+// the privacy function's mailer and key (completion notices; the request workflow). The
+// labels table and the media bucket also serve the expired-jobs sweep.
 func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	var tables dynamo.HoldingsTables
 	for name, dst := range map[string]*string{
@@ -78,10 +79,12 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 		Now:           now,
 	}
 	return New(Deps{
-		Runner:    svc,
-		Executors: func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, deps) },
-		Queue:     queue,
-		Now:       now,
+		Runner:      svc,
+		Executors:   func(r privacy.Request) ([]privacy.Executor, error) { return privacy.Executors(r, deps) },
+		Queue:       queue,
+		ExpiredJobs: dynamo.NewJobs(db, tables.Labels),
+		Media:       deps.Media,
+		Now:         now,
 	}), nil
 }
 

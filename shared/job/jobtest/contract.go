@@ -275,4 +275,60 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 			t.Fatal("a deleted job is in the pool")
 		}
 	})
+
+	t.Run("a job with an expiry leaves a marker the sweep finds when it is due", func(t *testing.T) {
+		s := newStore(t)
+		es, ok := s.(job.ExpiryStore)
+		if !ok {
+			t.Fatalf("%T is not a job.ExpiryStore", s)
+		}
+		cust := fmt.Sprint("cust-", n.Add(1))
+		soon, later, never := newJob(cust), newJob(cust), newJob(cust)
+		soon.ExpiresAt, later.ExpiresAt = created.Add(time.Hour), created.Add(2*time.Hour)
+		for _, j := range []job.Job{later, never, soon} {
+			if err := s.CreateJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Other subtests' markers may share the store: only these jobs' are checked.
+		ours := func(now time.Time) []string {
+			t.Helper()
+			due, err := es.DueExpiries(ctx, now, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range due {
+				switch e.JobID {
+				case soon.ID, later.ID, never.ID:
+					want := map[string]time.Time{soon.ID: soon.ExpiresAt, later.ID: later.ExpiresAt}[e.JobID]
+					if !e.At.Equal(want) {
+						t.Errorf("marker of %s due at %v, want %v", e.JobID, e.At, want)
+					}
+					ids = append(ids, e.JobID)
+				}
+			}
+			return ids
+		}
+		if got := ours(created.Add(59 * time.Minute)); len(got) != 0 {
+			t.Errorf("due before any expiry: %v", got)
+		}
+		if got := ours(created.Add(time.Hour)); !slices.Equal(got, []string{soon.ID}) {
+			t.Errorf("due at the first expiry: %v", got)
+		}
+		if got := ours(created.Add(3 * time.Hour)); !slices.Equal(got, []string{soon.ID, later.ID}) {
+			t.Errorf("due after both, earliest first: %v", got)
+		}
+		if due, err := es.DueExpiries(ctx, created.Add(3*time.Hour), 1); err != nil || len(due) != 1 {
+			t.Errorf("limit 1: %v, %v", due, err)
+		}
+		for range 2 { // deleting is idempotent
+			if err := es.DeleteExpiry(ctx, job.Expiry{JobID: soon.ID, At: soon.ExpiresAt}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := ours(created.Add(3 * time.Hour)); !slices.Equal(got, []string{later.ID}) {
+			t.Errorf("after deleting the first marker: %v", got)
+		}
+	})
 }

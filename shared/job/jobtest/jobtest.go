@@ -21,17 +21,22 @@ import (
 type Store struct {
 	Now func() time.Time
 
-	mu    sync.Mutex
-	jobs  map[string]job.Job
-	items map[string]map[string]job.Entry // job id → item id → entry
+	mu       sync.Mutex
+	jobs     map[string]job.Job
+	items    map[string]map[string]job.Entry // job id → item id → entry
+	expiries map[string]job.Expiry           // job id → marker
 }
 
-var _ job.Store = (*Store)(nil)
+var (
+	_ job.Store       = (*Store)(nil)
+	_ job.ExpiryStore = (*Store)(nil)
+)
 
 func (s *Store) init() {
 	if s.jobs == nil {
 		s.jobs = map[string]job.Job{}
 		s.items = map[string]map[string]job.Entry{}
+		s.expiries = map[string]job.Expiry{}
 	}
 }
 
@@ -53,7 +58,44 @@ func (s *Store) CreateJob(_ context.Context, j job.Job) error {
 		return job.ErrConflict
 	}
 	s.jobs[j.ID] = clone(j)
+	if !j.ExpiresAt.IsZero() {
+		s.expiries[j.ID] = job.Expiry{JobID: j.ID, At: j.ExpiresAt}
+	}
 	return nil
+}
+
+// DueExpiries implements job.ExpiryStore.
+func (s *Store) DueExpiries(_ context.Context, now time.Time, limit int) ([]job.Expiry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	var due []job.Expiry
+	for _, e := range s.expiries {
+		if !e.At.After(now) {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b job.Expiry) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.JobID, b.JobID)) })
+	return due[:min(limit, len(due))], nil
+}
+
+// DeleteExpiry implements job.ExpiryStore.
+func (s *Store) DeleteExpiry(_ context.Context, e job.Expiry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if got, ok := s.expiries[e.JobID]; ok && got.At.Equal(e.At) {
+		delete(s.expiries, e.JobID)
+	}
+	return nil
+}
+
+// Items returns how many items of the job are stored, expired ones included (what a sweep
+// must remove).
+func (s *Store) Items(jobID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items[jobID])
 }
 
 // GetJob implements job.Store.
