@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -323,8 +322,8 @@ func (s *Jobs) SetItemStatus(ctx context.Context, jobID, itemID string, status j
 }
 
 // Stocks reads the active jobs and a random sample of up to perJob gold and perJob open
-// items of each. With more than maxJobs active jobs, maxJobs of them are sampled,
-// weighted by priority.
+// items of each. With more than maxJobs active jobs, maxJobs of them are sampled
+// uniformly (jobsSample).
 func (s *Jobs) Stocks(ctx context.Context, perJob, maxJobs int) ([]job.Stock, error) {
 	now := time.Now()
 	var jobs []job.Job
@@ -360,34 +359,17 @@ func (s *Jobs) Stocks(ctx context.Context, perJob, maxJobs int) ([]job.Stock, er
 	return stocks, nil
 }
 
-// jobsSample keeps at most n jobs, drawn without replacement with probability by priority
-// (Efraimidis–Spirakis: the n largest u^(1/w)).
+// jobsSample keeps at most n jobs, drawn uniformly without replacement. The catalog built
+// from them weighs jobs by priority when it draws; a sample weighted by priority too would
+// weigh them by about its square. Instances refresh their sample every 30 s, so every job
+// takes its share over time.
 func jobsSample(jobs []job.Job, n int) []job.Job {
 	if n <= 0 || len(jobs) <= n {
 		return jobs
 	}
-	type keyed struct {
-		k float64
-		j job.Job
-	}
-	ks := make([]keyed, len(jobs))
-	for i, j := range jobs {
-		ks[i] = keyed{math.Pow(rand.Float64(), 1/float64(max(j.Priority, 1))), j}
-	}
-	slices.SortFunc(ks, func(a, b keyed) int {
-		switch {
-		case a.k > b.k:
-			return -1
-		case a.k < b.k:
-			return 1
-		}
-		return 0
-	})
-	out := make([]job.Job, n)
-	for i := range out {
-		out[i] = ks[i].j
-	}
-	return out
+	out := slices.Clone(jobs)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out[:n]
 }
 
 // sample reads up to n items of one gsi1 pool, starting at a random point and wrapping.

@@ -212,6 +212,50 @@ func TestDrawWeighsJobsByPriority(t *testing.T) {
 	}
 }
 
+// Deliverable: challenges draw from active jobs that still need answers. A job whose
+// items are all labeled (however high its priority) gives grids only when no job that
+// needs answers can, and then the challenge still works on its gold.
+func TestDrawPrefersJobsThatStillNeedAnswers(t *testing.T) {
+	labeled := stock(gridJob("labeled", 1000), 10, 0)
+	needs := stock(gridJob("needs", 1), 10, 5)
+	cat := job.NewCatalog([]job.Stock{labeled, needs})
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 200 {
+		req := grid
+		req.Rand = rng
+		d, err := cat.Draw(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Job.ID != "needs" || len(d.Open) == 0 {
+			t.Fatalf("drew %s with %d open items while job needs has open items", d.Job.ID, len(d.Open))
+		}
+	}
+	// A gold-only request (MaxOpen 0) labels nothing either way: every job is weighed by
+	// priority again (1000 to 1).
+	goldOnly := grid
+	goldOnly.MaxOpen = 0
+	goldOnly.Rand = rng
+	fromLabeled := 0
+	for range 100 {
+		d, err := cat.Draw(context.Background(), goldOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Job.ID == "labeled" {
+			fromLabeled++
+		}
+	}
+	if fromLabeled < 95 {
+		t.Errorf("gold-only draws: %d of 100 from the priority-1000 job", fromLabeled)
+	}
+	// When no job needs answers, the labeled one still supplies gold grids.
+	only := job.NewCatalog([]job.Stock{labeled})
+	if d, err := only.Draw(context.Background(), grid); err != nil || d.Job.ID != "labeled" || len(d.Gold) != grid.Size {
+		t.Fatalf("fallback draw: %s with %d gold, %v", d.Job.ID, len(d.Gold), err)
+	}
+}
+
 func TestDrawRespectsExclusionsAndNeedsEnoughGold(t *testing.T) {
 	s := stock(gridJob("shapes", 1), 3, 3) // 9 gold, 3 per class
 	cat := job.NewCatalog([]job.Stock{s})

@@ -112,18 +112,37 @@ func askable(j Job) []string {
 func (c *Catalog) Len() int { return len(c.entries) }
 
 // Draw picks a job among those of the requested kinds that can supply the task, with
-// probability proportional to priority, then a class, and random items.
+// probability proportional to priority, then a class, and random items. A task that may
+// carry open items is drawn from the jobs that still need answers while any can supply
+// it: a job whose items are all labeled would only spend the visitor's effort on gold.
+// Jobs without open items serve when none of those can (the challenge still needs gold).
 func (c *Catalog) Draw(_ context.Context, req Request) (Draw, error) {
 	rng := req.Rand
 	if rng == nil {
 		rng = rand.New(rand.NewChaCha8(seed()))
 	}
-	cands := make([]int, 0, len(c.entries))
+	var needing, rest []int
 	for i := range c.entries {
-		if slices.Contains(req.Kinds, c.entries[i].job.Kind) && c.entries[i].mayServe(req) {
-			cands = append(cands, i)
+		e := &c.entries[i]
+		switch {
+		case !slices.Contains(req.Kinds, e.job.Kind) || !e.mayServe(req):
+		case req.MaxOpen > 0 && len(e.open) > 0:
+			needing = append(needing, i)
+		default:
+			rest = append(rest, i)
 		}
 	}
+	if d, ok := c.drawFrom(needing, req, rng); ok {
+		return d, nil
+	}
+	if d, ok := c.drawFrom(rest, req, rng); ok {
+		return d, nil
+	}
+	return Draw{}, ErrNoMaterial
+}
+
+// drawFrom draws from the candidate entries with probability proportional to priority.
+func (c *Catalog) drawFrom(cands []int, req Request, rng *rand.Rand) (Draw, bool) {
 	// A candidate can still fail once the challenge's exclusions are applied; drop it and
 	// draw again.
 	for len(cands) > 0 {
@@ -141,11 +160,11 @@ func (c *Catalog) Draw(_ context.Context, req Request) (Draw, error) {
 			}
 		}
 		if d, ok := c.entries[cands[pick]].draw(req, rng); ok {
-			return d, nil
+			return d, true
 		}
 		cands = slices.Delete(cands, pick, pick+1)
 	}
-	return Draw{}, ErrNoMaterial
+	return Draw{}, false
 }
 
 // mayServe is a quick feasibility check that ignores exclusions.
