@@ -149,10 +149,12 @@ func (b Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 }
 
 // Links signs read links for one bucket and reuses a link for the same key and lifetime
-// while it is younger than Reuse and a fifth of its lifetime. Presigning goes through the SDK's whole middleware stack
-// (about 0.1 ms of CPU per link) and a challenge needs ~19 links, mostly of the same pool
-// images, so reuse saves most of a challenge's CPU. The price: a link served from the
-// cache works for at least 80% of ttl instead of exactly ttl.
+// while it is younger than its reuse window: Reuse, at most a fifth of the lifetime.
+// Presigning goes through the SDK's whole middleware stack (about 0.1 ms of CPU per link)
+// and a challenge needs ~19 links, mostly of the same pool images, so reuse saves most of
+// a challenge's CPU. Links are signed for ttl plus the window, so a link served from the
+// cache still works for the whole ttl (a visitor's images do not break before their
+// challenge expires); the price is that a link may work up to a window longer.
 type Links struct {
 	Signer LinkSigner
 	Reuse  time.Duration
@@ -193,13 +195,14 @@ func (l *Links) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 		now = l.Now()
 	}
 	k := linkKey{key, ttl}
+	window := min(l.Reuse, ttl/5)
 	l.mu.Lock()
 	c, ok := l.cache[k]
 	l.mu.Unlock()
-	if age := now.Sub(c.signedAt); ok && age >= 0 && age < min(l.Reuse, ttl/5) {
+	if age := now.Sub(c.signedAt); ok && age >= 0 && age < window {
 		return c.url, nil
 	}
-	url, err := l.Signer.PresignGet(ctx, key, ttl)
+	url, err := l.Signer.PresignGet(ctx, key, ttl+window)
 	if err != nil {
 		return "", err
 	}

@@ -201,6 +201,10 @@ func TestLinksReuseALinkOnlyWithinTheWindow(t *testing.T) {
 	if a1 != a2 || calls != 1 {
 		t.Fatalf("within the window: %q then %q after %d signatures", a1, a2, calls)
 	}
+	// Served 59 s after signing, the link must still work for the 5 minutes asked for.
+	if !strings.Contains(a1, "ttl=6m0s") {
+		t.Fatalf("link %q is not signed for the lifetime plus the reuse window", a1)
+	}
 	if b, _ := l.PresignGet(ctx, "b", 5*time.Minute); b == a1 {
 		t.Fatal("another key got the same link")
 	}

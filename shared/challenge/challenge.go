@@ -56,7 +56,8 @@ const (
 const (
 	// MaxTelemetry caps the raw telemetry JSON of a request.
 	MaxTelemetry = 32 << 10
-	// MaxMediaTTL caps the lifetime of media links.
+	// MaxMediaTTL caps the lifetime asked of media links (a link cache such as blob.Links
+	// may sign them for up to its reuse window longer).
 	MaxMediaTTL = 5 * time.Minute
 	// DefaultTTL is how long a challenge may be answered when Deps.TTL is zero.
 	DefaultTTL = 5 * time.Minute

@@ -412,8 +412,10 @@ func (s *Service) Delete(ctx context.Context, customerID, id string) (Deletion, 
 // MediaPrefix is where a job's media objects live in the media bucket.
 func MediaPrefix(jobID string) string { return "jobs/" + jobID + "/" }
 
-// MediaKey is the object key of an item's image.
-func MediaKey(jobID, itemID string) string { return MediaPrefix(jobID) + itemID }
+// MediaKey is the object key of an image in a job: name is random (Service gives every
+// image item a fresh one), never the item's id, because the key is in the signed links
+// visitors' browsers load, and a customer's ids may say what an item is ("gold-cat-3").
+func MediaKey(jobID, name string) string { return MediaPrefix(jobID) + name }
 
 // NewItem is an item a customer adds: exactly one of Text and Image.
 type NewItem struct {
@@ -555,7 +557,11 @@ func (s *Service) entry(j Job, in NewItem, now time.Time) (Entry, error) {
 		if in.Image.Size < 1 || in.Image.Size > MaxImageBytes {
 			return Entry{}, invalid("image size %d bytes (want 1-%d)", in.Image.Size, MaxImageBytes)
 		}
-		e.MediaKey, e.ContentType, e.Size = MediaKey(j.ID, id), in.Image.ContentType, in.Image.Size
+		name, err := s.randomID("m_", 16)
+		if err != nil {
+			return Entry{}, err
+		}
+		e.MediaKey, e.ContentType, e.Size = MediaKey(j.ID, name), in.Image.ContentType, in.Image.Size
 		e.Status, e.ExpiresAt = ItemPending, now.Add(PendingTTL)
 	case in.Text != "":
 		if j.Kind == KindImageGrid {

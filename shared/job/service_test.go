@@ -230,23 +230,29 @@ func TestImageUploadAndCommit(t *testing.T) {
 		job.NewItem{ID: "liar", Image: up("image/jpeg", good)}, // a PNG announced as JPEG
 		job.NewItem{ID: "short", Image: &job.ImageUpload{ContentType: "image/png", Size: int64(len(good)) + 5}},
 	)
+	keys := map[string]string{}
 	for _, a := range added {
 		if a.Entry.Status != job.ItemPending || a.Upload == nil || a.Upload.Headers["Content-Type"] != a.Entry.ContentType ||
 			a.Upload.Headers["Content-Length"] != fmt.Sprint(a.Entry.Size) || !a.Upload.ExpiresAt.Equal(svcNow.Add(job.UploadTTL)) ||
-			!strings.Contains(a.Upload.URL, a.Entry.MediaKey) || a.Entry.MediaKey != job.MediaKey(j.ID, a.Entry.ID) {
+			!strings.Contains(a.Upload.URL, a.Entry.MediaKey) || !strings.HasPrefix(a.Entry.MediaKey, job.MediaPrefix(j.ID)) {
 			t.Fatalf("added %+v upload %+v", a.Entry, a.Upload)
 		}
+		// Visitors' browsers load the key: it must not carry the customer's item id.
+		if strings.Contains(strings.TrimPrefix(a.Entry.MediaKey, job.MediaPrefix(j.ID)), a.Entry.ID) || keys[a.Entry.MediaKey] != "" {
+			t.Fatalf("media key %q of item %q is not an opaque name of its own", a.Entry.MediaKey, a.Entry.ID)
+		}
+		keys[a.Entry.ID], keys[a.Entry.MediaKey] = a.Entry.MediaKey, a.Entry.ID
 	}
 	// Uploaded but not committed: not in the pool yet.
 	if st := f.store.Stocks(); len(st) != 1 || len(st[0].Gold)+len(st[0].Open) != 0 {
 		t.Fatalf("pending items are in the pool: %+v", st)
 	}
-	f.media.Upload(job.MediaKey(j.ID, "good"), good)
-	f.media.Upload(job.MediaKey(j.ID, "jpeg"), jpg)
-	f.media.Upload(job.MediaKey(j.ID, "gif"), gf)
-	f.media.Upload(job.MediaKey(j.ID, "garbage"), []byte("hello world"))
-	f.media.Upload(job.MediaKey(j.ID, "liar"), good)
-	f.media.Upload(job.MediaKey(j.ID, "short"), good)
+	f.media.Upload(keys["good"], good)
+	f.media.Upload(keys["jpeg"], jpg)
+	f.media.Upload(keys["gif"], gf)
+	f.media.Upload(keys["garbage"], []byte("hello world"))
+	f.media.Upload(keys["liar"], good)
+	f.media.Upload(keys["short"], good)
 
 	res, err := f.svc.Commit(ctx, cust, j.ID, []string{"good", "jpeg", "gif", "missing", "garbage", "liar", "short", "nope"})
 	if err != nil {
@@ -268,7 +274,7 @@ func TestImageUploadAndCommit(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"garbage", "liar", "short"} {
-		if f.media.Has(job.MediaKey(j.ID, id)) {
+		if f.media.Has(keys[id]) {
 			t.Errorf("rejected upload %s kept", id)
 		}
 		if _, err := f.store.GetEntry(ctx, j.ID, id); !errors.Is(err, job.ErrNotFound) {
@@ -284,7 +290,9 @@ func TestImageUploadAndCommit(t *testing.T) {
 	if res, err := f.svc.Commit(ctx, cust, j.ID, []string{"good"}); err != nil || res[0].Status != job.ItemOpen || res[0].Err != nil {
 		t.Fatalf("recommit: %+v, %v", res, err)
 	}
-	f.add(t, j.ID, job.NewItem{ID: "garbage", Image: up("image/png", good)})
+	if again := f.add(t, j.ID, job.NewItem{ID: "garbage", Image: up("image/png", good)}); again[0].Entry.MediaKey == keys["garbage"] {
+		t.Error("an id added again reuses the rejected upload's key")
+	}
 }
 
 func TestCheckImageRejectsHugeDimensions(t *testing.T) {

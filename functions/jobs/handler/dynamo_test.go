@@ -94,7 +94,7 @@ func TestWireOnDynamoDBAndS3(t *testing.T) {
 	pool := dynamo.NewJobPool(dynamo.NewJobs(c, tables[schema.TableLabels]))
 	yesNo := job.Request{Kinds: []job.Kind{job.KindMultipleChoice}, Size: 1}
 	d, err := pool.Draw(ctx, yesNo)
-	if err != nil || d.Job.ID != id || len(d.Gold) != 1 || d.Gold[0].MediaKey != job.MediaKey(id, "g") {
+	if err != nil || d.Job.ID != id || len(d.Gold) != 1 || d.Gold[0].MediaKey != mediaKeyOf(t, added["items"].([]any)[0].(map[string]any), "media") {
 		t.Fatalf("draw %+v, %v", d, err)
 	}
 	api.call("POST", "/v1/jobs/"+id+"/pause", nil, 200)

@@ -102,6 +102,21 @@ func upload(t *testing.T, item map[string]any, body []byte) int {
 	return resp.StatusCode
 }
 
+// mediaKeyOf is the object key an added image item's upload link writes (path-style
+// links: /<bucket>/<key>).
+func mediaKeyOf(t *testing.T, item map[string]any, bucket string) string {
+	t.Helper()
+	u, err := url.Parse(item["upload"].(map[string]any)["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, ok := strings.CutPrefix(u.Path, "/"+bucket+"/")
+	if !ok {
+		t.Fatalf("upload link %s is not in bucket %s", u, bucket)
+	}
+	return key
+}
+
 func versionCount(t *testing.T, c *s3.Client, prefix string) int {
 	t.Helper()
 	out, err := c.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(mediaBucket), Prefix: aws.String(prefix)})
@@ -191,9 +206,12 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 		t.Fatalf("commit\n got %v\nwant %v", got, want)
 	}
 	for _, rejected := range []string{"html", "renamed"} {
-		if n := versionCount(t, c, job.MediaKey(id, rejected)); n != 0 {
+		if n := versionCount(t, c, mediaKeyOf(t, items[rejected], mediaBucket)); n != 0 {
 			t.Errorf("rejected upload %s: %d versions left in the bucket", rejected, n)
 		}
+	}
+	if n := versionCount(t, c, mediaKeyOf(t, items["png"], mediaBucket)); n != 1 {
+		t.Errorf("accepted upload: %d versions in the bucket, want 1", n)
 	}
 	st := jobs.Stocks()
 	if len(st[0].Gold) != 1 || st[0].Gold[0].ID != "png" || len(st[0].Open) != 2 {
