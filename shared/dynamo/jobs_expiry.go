@@ -25,9 +25,9 @@ const (
 	jobsExpiryPK = "EXPIRY"
 	// jobsExpiryLayout is fixed-width, so keys sort as times do.
 	jobsExpiryLayout = "2006-01-02T15:04:05Z"
-	// JobExpiryMarkerGrace is how long a marker outlives its job's expiry by its own ttl:
+	// jobExpiryMarkerGrace is how long a marker outlives its job's expiry by its own ttl:
 	// the sweep runs daily, so it only ever matters if the sweep stops running.
-	JobExpiryMarkerGrace = 30 * 24 * time.Hour
+	jobExpiryMarkerGrace = 30 * 24 * time.Hour
 )
 
 func jobsExpirySK(jobID string, at time.Time) string {
@@ -50,7 +50,7 @@ func (s *Jobs) expiryPut(j job.Job) (*types.TransactWriteItem, error) {
 	}
 	item, err := attributevalue.MarshalMap(jobsExpiryItem{
 		PK: jobsExpiryPK, SK: jobsExpirySK(j.ID, j.ExpiresAt), Kind: "job-expiry", JobID: j.ID,
-		ExpiresAt: j.ExpiresAt.UTC(), TTL: j.ExpiresAt.Add(JobExpiryMarkerGrace).Unix(),
+		ExpiresAt: j.ExpiresAt.UTC(), TTL: j.ExpiresAt.Add(jobExpiryMarkerGrace).Unix(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode expiry marker: %w", err)
