@@ -218,8 +218,12 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     });
     // Keys: only times. A keyup ends the oldest press still held (no key identity is read,
     // not even to pair them). Typing into password fields is left out: its rhythm could
-    // say something about the password.
-    const secret = (e) => e.target && e.target.type === 'password';
+    // say something about the password. The field is the composed path's first node: a
+    // field inside a web component reaches the document retargeted to the component.
+    const secret = (e) => {
+      const el = typeof e.composedPath === 'function' ? e.composedPath()[0] || e.target : e.target;
+      return !!el && el.type === 'password';
+    };
     on(D, 'keydown', (e) => {
       if (e.repeat || secret(e)) return;
       const k = [now(), -1];
@@ -435,6 +439,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       theme: ['dark', 'contrast'].indexOf(cfg.theme) >= 0 ? cfg.theme : 'light',
       size: bound ? 'invisible' : (['compact', 'invisible'].indexOf(cfg.size) >= 0 ? cfg.size : 'normal'),
       token: '', key: '', data: null, pending: [], busy: false, timer: 0, dlg: null, fields: [], host: null, cb: null, status: null,
+      gen: 0,
     };
     w.t = STRINGS[w.lang];
     w.fields.push(field('h-captcha-response', id));
@@ -553,17 +558,20 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   }
 
   // start is what a checkbox click, a bound button and execute() do.
+  // A reset (or remove) while its request is in flight makes the answer stale: gen tells.
   async function start(w) {
     if (w.token) { settle(w); return; }
     if (w.busy || w.dlg) return;
+    const gen = w.gen;
     setBusy(w, true);
     setStatus(w, '');
     try {
-      handle(w, await newChallenge(w));
+      const res = await newChallenge(w);
+      if (w.gen === gen) handle(w, res);
     } catch (e) {
-      fail(w, e);
+      if (w.gen === gen) fail(w, e);
     } finally {
-      setBusy(w, false);
+      if (w.gen === gen) setBusy(w, false);
     }
   }
 
@@ -681,11 +689,17 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     alt.addEventListener('click', () => textChallenge(w, ''));
     primary.addEventListener('click', () => advance(w));
     dlg.addEventListener('keydown', (e) => onDialogKey(w, e));
-    // Keep focus inside the modal: anything that lands outside is pulled back.
-    d.onFocus = (e) => { if (e.target !== host) focusFirst(w); };
+    // Keep focus inside the modal: anything that lands outside is pulled back, except into
+    // another widget's dialog (two traps pulling at each other would recurse without end).
+    d.onFocus = (e) => { if (!isDialogHost(e.target)) focusFirst(w); };
     D.addEventListener('focusin', d.onFocus);
     D.body.appendChild(host);
     fire(w, 'open-callback');
+  }
+
+  function isDialogHost(el) {
+    for (const x of widgets.values()) if (x.dlg && x.dlg.host === el) return true;
+    return false;
   }
 
   function focusables(w) {
@@ -872,7 +886,8 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       if (c[2]) {
         if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
         else fire(w, 'error-callback', c[0]);
-        refresh(w, w.t[c[1]], true);
+        // Awaited, so the dialog stays busy until the fresh challenge is shown.
+        await refresh(w, w.t[c[1]], true);
         return;
       }
       fail(w, e);
@@ -1051,6 +1066,8 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   function reset(id) {
     const w = get(id);
     if (!w) return;
+    w.gen++;
+    setBusy(w, false);
     closeDialog(w, false);
     rejectAll(w, 'challenge-closed');
     clearToken(w);

@@ -1,0 +1,490 @@
+package widget
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// These tests run api.js in node against a small fake DOM, a fake fetch and a fake clock,
+// so the widget's state machine (timers, pending promises, in-flight requests) is checked
+// without a browser. Layout, focus rendering and CSP stay with the chromium suite in
+// cmd/crowdgate/e2e.
+
+// fakeDOM is the harness: just enough of window/document for api.js, with helpers the
+// scenarios use (h.*). A scenario is the body of an async function that returns a JSON
+// value.
+const fakeDOM = `
+'use strict';
+const vm = require('vm');
+const fs = require('fs');
+
+let doc;
+class El {
+  constructor(tag, kind) {
+    this.tagName = String(tag).toUpperCase();
+    this.nodeType = kind || 1;
+    this.childNodes = [];
+    this.parentNode = null;
+    this.attrs = {};
+    this.listeners = {};
+    this.style = {};
+    this.text = '';
+    this.className = '';
+    this.id = '';
+    this.hidden = false;
+    this.disabled = false;
+    this.value = '';
+    this.tabIndex = (this.tagName === 'BUTTON' || this.tagName === 'INPUT' || this.tagName === 'A' || this.tagName === 'TEXTAREA') ? 0 : -1;
+    const self = this;
+    this.classList = {
+      toggle(c, on) { const s = new Set(self.className.split(' ').filter(Boolean)); if (on) s.add(c); else s.delete(c); self.className = Array.from(s).join(' '); },
+      contains(c) { return self.className.split(' ').indexOf(c) >= 0; },
+    };
+  }
+  get children() { return this.childNodes; }
+  appendChild(c) { if (c.parentNode) c.remove(); c.parentNode = this; this.childNodes.push(c); return c; }
+  append(...cs) { cs.forEach((c) => this.appendChild(c)); }
+  remove() {
+    const p = this.parentNode;
+    if (!p) return;
+    p.childNodes.splice(p.childNodes.indexOf(this), 1);
+    this.parentNode = null;
+    if (doc.focused && (doc.focused === this || contains(this, doc.focused))) doc.focused = null;
+  }
+  insertAdjacentElement(where, el) {
+    if (where !== 'afterend') throw new Error('fake DOM: ' + where);
+    const p = this.parentNode;
+    if (el.parentNode) el.remove();
+    el.parentNode = p;
+    p.childNodes.splice(p.childNodes.indexOf(this) + 1, 0, el);
+    return el;
+  }
+  set textContent(v) { this.childNodes.forEach((c) => { c.parentNode = null; }); this.childNodes = []; this.text = v == null ? '' : String(v); }
+  get textContent() { return this.text + this.childNodes.map((c) => c.textContent).join(''); }
+  setAttribute(k, v) { this.attrs[k] = String(v); if (k === 'id') this.id = String(v); }
+  getAttribute(k) { if (k === 'id') return this.id || null; if (k === 'class') return this.className || null; if (k === 'name' && this.name) return this.name; return Object.prototype.hasOwnProperty.call(this.attrs, k) ? this.attrs[k] : null; }
+  hasAttribute(k) { return this.getAttribute(k) !== null; }
+  removeAttribute(k) { delete this.attrs[k]; }
+  addEventListener(type, fn) { (this.listeners[type] = this.listeners[type] || []).push(fn); }
+  removeEventListener(type, fn) { const l = this.listeners[type] || []; const i = l.indexOf(fn); if (i >= 0) l.splice(i, 1); }
+  attachShadow() { const r = new El('#shadow-root', 11); r.host = this; this.shadowRoot = r; return r; }
+  get isConnected() { let n = this; while (n) { if (n === doc) return true; n = n.parentNode || n.host; } return false; }
+  getClientRects() { let n = this; while (n && n.nodeType === 1) { if (n.hidden) return []; n = n.parentNode; } return this.isConnected ? [1] : []; }
+  get activeElement() {
+    // a shadow root's focused element, as the browser retargets it
+    let f = doc.focused;
+    while (f) { const r = rootOf(f); if (r === this) return f; f = r.host; }
+    return null;
+  }
+  focus() {
+    if (!this.isConnected || this.hidden) return;
+    doc.focused = this;
+    dispatch(this, 'focusin', {});
+  }
+  click() { dispatch(this, 'click', { detail: 1 }); }
+  querySelectorAll(sel) { const out = []; walk(this, (n) => { if (matches(n, sel)) out.push(n); }); return out; }
+  querySelector(sel) { return this.querySelectorAll(sel)[0] || null; }
+  getElementById(id) { return this.querySelector('#' + id); }
+  getElementsByTagName(t) { return this.querySelectorAll(t); }
+}
+function walk(root, fn) { root.childNodes.forEach((c) => { fn(c); walk(c, fn); }); }
+function contains(a, b) { for (let n = b; n; n = n.parentNode || n.host) if (n === a) return true; return false; }
+function rootOf(n) { while (n.parentNode) n = n.parentNode; return n; }
+function matches(n, sel) {
+  return sel.split(',').some((s) => {
+    const m = s.trim().match(/^([a-z]*)((?:[#.][\w-]+)*)((?:\[[\w-]+(?:=[^\]]+)?\])*)$/i);
+    if (!m) throw new Error('fake DOM: selector ' + s);
+    if (m[1] && n.tagName !== m[1].toUpperCase()) return false;
+    for (const p of (m[2].match(/[#.][\w-]+/g) || [])) {
+      if (p[0] === '#' && n.id !== p.slice(1)) return false;
+      if (p[0] === '.' && n.className.split(' ').indexOf(p.slice(1)) < 0) return false;
+    }
+    for (const a of (m[3].match(/\[[^\]]+\]/g) || [])) {
+      const [k, v] = a.slice(1, -1).split('=');
+      if (k === 'href' && n.tagName === 'A') { if (!n.href) return false; continue; }
+      if (k === 'tabindex') { if (n.getAttribute('tabindex') === null && !(n.tabIndex >= 0 && n.tagName !== 'BUTTON' && n.tagName !== 'INPUT')) return false; continue; }
+      const got = n.getAttribute(k);
+      if (got === null || (v !== undefined && got !== v.replace(/^["']|["']$/g, ''))) return false;
+    }
+    return true;
+  });
+}
+// dispatch runs listeners along the composed path (target first, then ancestors through
+// shadow hosts up to document and window); listeners outside a shadow tree see its host
+// as the target, as in a browser.
+function dispatch(el, type, init) {
+  const path = [];
+  for (let n = el; n; n = n.parentNode || n.host) path.push(n);
+  if (path[path.length - 1] === doc) path.push(win);
+  let stopped = false;
+  let target = el;
+  const ev = Object.assign({ type, defaultPrevented: false, preventDefault() { this.defaultPrevented = true; },
+    stopPropagation() { stopped = true; }, composedPath: () => path.slice() }, init);
+  for (let i = 0; i < path.length && !stopped; i++) {
+    const n = path[i];
+    if (i > 0 && path[i - 1].nodeType === 11) target = n; // left a shadow root: retarget to its host
+    ev.target = target;
+    ev.currentTarget = n;
+    (n.listeners && n.listeners[type] || []).slice().forEach((fn) => fn(ev));
+  }
+  return ev;
+}
+
+// the fake clock
+let clock = 0;
+let seq = 0;
+const timers = new Map();
+const uncaught = [];
+function setTimeout_(fn, ms) { const id = ++seq; timers.set(id, { at: clock + Math.max(0, +ms || 0), fn }); return id; }
+function clearTimeout_(id) { timers.delete(id); }
+const flush = async () => { for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); };
+async function tick(ms) {
+  const end = clock + ms;
+  for (;;) {
+    await flush();
+    let next = null;
+    for (const [id, t] of timers) if (t.at <= end && (!next || t.at < next[1].at || (t.at === next[1].at && id < next[0]))) next = [id, t];
+    if (!next) break;
+    timers.delete(next[0]);
+    clock = next[1].at;
+    try { next[1].fn(); } catch (e) { uncaught.push(String(e && e.message || e)); }
+  }
+  clock = end;
+  await flush();
+}
+
+// the fake network: requests are recorded; h.respond answers the oldest open one.
+const requests = [];
+function fetch_(url, init) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    requests.push({ path: u.pathname, body: JSON.parse(init.body), credentials: init.credentials, open: true,
+      answer(status, data) { this.open = false; resolve({ ok: status >= 200 && status < 300, status, json: async () => data }); },
+      drop() { this.open = false; reject(new TypeError('Failed to fetch')); } });
+  });
+}
+
+const win = new El('#window', 0);
+doc = new El('#document', 9);
+doc.focused = null;
+doc.readyState = 'complete';
+doc.baseURI = 'https://shop.example/';
+doc.body = doc.appendChild(new El('body'));
+doc.createElement = (t) => new El(t);
+Object.defineProperty(doc, 'activeElement', { get() { let f = doc.focused; if (!f) return doc.body; while (rootOf(f) !== doc) f = rootOf(f).host; return f; } });
+const src = process.env.API_SRC || 'https://cg.example/1/api.js';
+doc.currentScript = { src };
+Object.assign(win, {
+  document: doc, location: { hostname: 'shop.example' }, navigator: { language: process.env.NAV_LANG || 'en-US', userAgent: 'node' },
+  performance: { now: () => clock }, setTimeout: setTimeout_, clearTimeout: clearTimeout_,
+  fetch: fetch_, AbortController, URL, Promise, Date, Math, JSON, Object, Array, String, Map, Set, Error, TypeError,
+  Number, isFinite, parseInt, encodeURIComponent, console,
+});
+win.window = win;
+const ctx = vm.createContext(win);
+
+const h = {
+  win, doc, requests, uncaught, tick, flush, dispatch, El,
+  load() { vm.runInContext(fs.readFileSync(process.env.API_JS, 'utf8'), ctx, { filename: 'api.js' }); },
+  div(id) { const d = new El('div'); if (id) d.id = id; doc.body.appendChild(d); return d; },
+  open() { return requests.filter((r) => r.open); },
+  last(path) { return requests.filter((r) => r.path === path).pop(); },
+  count(path) { return requests.filter((r) => r.path === path).length; },
+  dialog() { const hosts = doc.body.children.filter((c) => c.shadowRoot && c.shadowRoot.querySelector('.dlg')); return hosts.length ? hosts[hosts.length - 1].shadowRoot : null; },
+  checkbox(container) { return container.querySelector('div').shadowRoot.querySelector('#checkbox'); },
+  field(container, name) { const f = container.querySelector('textarea[name=' + name + ']'); return f ? f.value : null; },
+  challenge(id, extra) { return Object.assign({ pass: false, challenge: { id, expires_in: 300, prompt: 'p', tasks: [{ id: 't0', kind: 'yes_no', question: 'q?', text: 'x' }] } }, extra); },
+  pass(token) { return { pass: true, token, expires_in: 120 }; },
+};
+
+// node exits once nothing is left to run: a scenario awaiting a promise that never
+// settles ends up here.
+let done = false;
+process.on('beforeExit', () => { if (!done) { done = true; process.stdout.write(JSON.stringify({ harnessError: 'the scenario never finished: it awaits a promise that never settles' })); } });
+(async () => {
+  const scenario = new Function('h', 'return (async () => {' + process.env.SCENARIO + '})();');
+  const out = await scenario(h);
+  done = true;
+  process.stdout.write(JSON.stringify({ out, uncaught }));
+})().catch((e) => { done = true; process.stdout.write(JSON.stringify({ harnessError: String(e && e.stack || e) })); });
+`
+
+// runWidget runs one scenario against api.js and decodes what it returns into out.
+func runWidget(t *testing.T, scenario string, env map[string]string, out any) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("the widget behaviour tests need node on PATH")
+	}
+	dir := t.TempDir()
+	harness := filepath.Join(dir, "harness.js")
+	js := filepath.Join(dir, "api.js")
+	if err := os.WriteFile(harness, []byte(fakeDOM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(js, Script(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", harness)
+	cmd.Env = append(os.Environ(), "API_JS="+js, "SCENARIO="+scenario)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var res struct {
+		Out          json.RawMessage `json:"out"`
+		Uncaught     []string        `json:"uncaught"`
+		HarnessError string          `json:"harnessError"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("scenario output %q: %v\n%s", stdout.String(), err, stderr.String())
+	}
+	if res.HarnessError != "" {
+		t.Fatalf("scenario failed: %s", res.HarnessError)
+	}
+	for _, u := range res.Uncaught {
+		t.Errorf("uncaught error thrown from a timer: %s", u)
+	}
+	if err := json.Unmarshal(res.Out, out); err != nil {
+		t.Fatalf("scenario result %s: %v", res.Out, err)
+	}
+}
+
+// The harness itself: a test-sitekey style pass fills both fields, fires the callback,
+// and the token expires after expires_in, clearing the fields and firing expired-callback.
+func TestHarnessTokenExpiresAfterExpiresIn(t *testing.T) {
+	var got struct {
+		Before, Almost, After string
+		Events                []string
+		Checked               string
+	}
+	runWidget(t, `
+		h.load();
+		const el = h.div('slot');
+		const events = [];
+		const id = h.win.hcaptcha.render(el, { sitekey: 's', callback: () => events.push('callback'), 'expired-callback': () => events.push('expired') });
+		h.win.hcaptcha.execute(id);
+		await h.flush();
+		h.open()[0].answer(200, h.pass('tok'));
+		await h.flush();
+		const before = h.field(el, 'h-captcha-response') + '|' + h.field(el, 'g-recaptcha-response');
+		await h.tick(119000);
+		const almost = h.win.hcaptcha.getResponse(id);
+		await h.tick(1000);
+		return { before, almost, after: h.field(el, 'h-captcha-response') + '|' + h.win.hcaptcha.getResponse(id),
+			events, checked: h.checkbox(el).getAttribute('aria-checked') };
+	`, nil, &got)
+	if got.Before != "tok|tok" || got.Almost != "tok" || got.After != "|" || got.Checked != "false" {
+		t.Errorf("token before %q, at 119 s %q, after 120 s %q, checked %q", got.Before, got.Almost, got.After, got.Checked)
+	}
+	if len(got.Events) != 2 || got.Events[0] != "callback" || got.Events[1] != "expired" {
+		t.Errorf("callbacks %v, want callback then expired", got.Events)
+	}
+}
+
+// An answer refused because the challenge expired (or was used) brings a fresh challenge.
+// Until it arrives the dialog stays busy: Submit pressed again meanwhile must not send the
+// dead challenge's answers a second time (a second 410, a second chalexpired-callback and a
+// second fresh challenge replacing the one the visitor started on).
+func TestDialogStaysBusyWhileReplacingAnExpiredChallenge(t *testing.T) {
+	var got struct {
+		Answers, Issued int
+		Chalexpired     int
+		Busy            string
+		Shown           string
+	}
+	runWidget(t, `
+		h.load();
+		const el = h.div('slot');
+		let chalexpired = 0;
+		h.win.hcaptcha.render(el, { sitekey: 's', 'chalexpired-callback': () => chalexpired++ });
+		h.checkbox(el).click();
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		const d = h.dialog();
+		d.querySelector('button[data-choice=yes]').click();
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').answer(410, { error: { code: 'challenge_expired' } });
+		await h.flush();
+		const busy = String(d.querySelector('.dlg').getAttribute('aria-busy'));
+		d.querySelector('#submit').click(); // the fresh challenge has not arrived yet
+		await h.flush();
+		h.open().forEach((r) => { if (r.path === '/1/challenges') r.answer(200, h.challenge('c2')); else r.answer(410, { error: { code: 'challenge_expired' } }); });
+		await h.flush();
+		h.open().forEach((r) => r.answer(200, h.challenge('c9')));
+		await h.flush();
+		return { answers: h.count('/1/challenges/c1/answers'), issued: h.count('/1/challenges'), chalexpired, busy,
+			shown: h.dialog().querySelector('.dlg').getAttribute('data-challenge-id') };
+	`, nil, &got)
+	if got.Busy != "true" {
+		t.Errorf("while the fresh challenge loads the dialog has aria-busy=%s, want true", got.Busy)
+	}
+	if got.Answers != 1 || got.Issued != 2 || got.Chalexpired != 1 {
+		t.Errorf("the expired challenge's answers were sent %d times, %d challenges issued, chalexpired-callback fired %d times; want 1, 2 (the first and its replacement), 1",
+			got.Answers, got.Issued, got.Chalexpired)
+	}
+	if got.Shown != "c2" {
+		t.Errorf("the dialog shows challenge %q, want the replacement c2", got.Shown)
+	}
+}
+
+// docs/TELEMETRY.md: presses in password fields are left out. A password field inside a
+// web component (an open shadow root, as component libraries build their inputs) reaches
+// the document's listeners retargeted to the component, so the field itself must be read
+// from the event's composed path.
+func TestPasswordKeysInsideShadowDOMAreLeftOut(t *testing.T) {
+	var got struct {
+		Plain, Shadow []any
+		Text          int
+	}
+	runWidget(t, `
+		h.load();
+		const press = (el) => { h.dispatch(el, 'keydown', { key: 'a' }); h.dispatch(el, 'keyup', { key: 'a' }); };
+		const telemetryKeys = async () => {
+			const el = h.div();
+			const id = h.win.hcaptcha.render(el, { sitekey: 's', size: 'invisible' });
+			h.win.hcaptcha.execute(id);
+			await h.flush();
+			const r = h.last('/1/challenges');
+			r.answer(200, h.pass('tok'));
+			await h.flush();
+			h.win.hcaptcha.remove(id);
+			return r.body.telemetry.k || [];
+		};
+		const form = h.div();
+		const pw = form.appendChild(new h.El('input'));
+		pw.type = 'password';
+		press(pw);
+		const plain = await telemetryKeys();
+		const comp = h.div();
+		const inner = comp.attachShadow({ mode: 'open' }).appendChild(new h.El('input'));
+		inner.type = 'password';
+		press(inner);
+		press(inner);
+		const shadow = await telemetryKeys();
+		const text = comp.shadowRoot.appendChild(new h.El('input'));
+		text.type = 'text';
+		press(text);
+		return { plain, shadow, text: (await telemetryKeys()).length };
+	`, nil, &got)
+	if len(got.Plain) != 0 {
+		t.Errorf("a password field's presses were sent: k=%v", got.Plain)
+	}
+	if len(got.Shadow) != 0 {
+		t.Errorf("a password field inside a web component had its presses sent: k=%v", got.Shadow)
+	}
+	if got.Text != 1 {
+		t.Errorf("a text field inside a web component: %d presses sent, want 1", got.Text)
+	}
+}
+
+// reset() and remove() while the checkbox's first request is still in flight: what that
+// request brings back belongs to the widget as it was. After reset the widget is clean (no
+// token, no callback, no dialog) and works again at once; after remove nothing is called
+// back at all.
+func TestResetAndRemoveDiscardTheRequestInFlight(t *testing.T) {
+	var got struct {
+		Token, Field, Checked string
+		Events                []string
+		Dialog                bool
+		Again                 string
+		RemovedEvents         []string
+	}
+	runWidget(t, `
+		h.load();
+		const events = [];
+		const cbs = (tag) => ({ callback: () => events.push(tag + ':callback'), 'error-callback': (c) => events.push(tag + ':error:' + c), 'open-callback': () => events.push(tag + ':open') });
+		const el = h.div('a');
+		const id = h.win.hcaptcha.render(el, Object.assign({ sitekey: 's' }, cbs('a')));
+		h.checkbox(el).click();
+		await h.flush();
+		const first = h.open()[0];
+		h.win.hcaptcha.reset(id);
+		let again = 'still pending';
+		h.win.hcaptcha.execute(id, { async: true }).then((r) => { again = r.response; }, (e) => { again = 'rejected:' + e; });
+		await h.flush();
+		first.answer(200, h.challenge('c-old'));
+		await h.flush();
+		const dialog = !!h.dialog();
+		h.open().forEach((r) => r.answer(200, h.pass('tok-new')));
+		await h.flush();
+		const out = { dialog, again, token: h.win.hcaptcha.getResponse(id), field: h.field(el, 'h-captcha-response'),
+			checked: h.checkbox(el).getAttribute('aria-checked'), events: events.slice() };
+
+		events.length = 0;
+		const el2 = h.div('b');
+		const id2 = h.win.hcaptcha.render(el2, Object.assign({ sitekey: 's' }, cbs('b')));
+		h.checkbox(el2).click();
+		await h.flush();
+		const pending = h.open()[0];
+		h.win.hcaptcha.remove(id2);
+		pending.drop();
+		await h.flush();
+		out.removedEvents = events;
+		return out;
+	`, nil, &got)
+	if got.Dialog {
+		t.Error("the request sent before reset() opened a challenge dialog after it")
+	}
+	if got.Again != "tok-new" || got.Token != "tok-new" || got.Field != "tok-new" || got.Checked != "true" {
+		t.Errorf("execute() right after reset(): resolved %q, getResponse %q, field %q, checked %s; want the new token everywhere",
+			got.Again, got.Token, got.Field, got.Checked)
+	}
+	if len(got.Events) != 1 || got.Events[0] != "a:callback" {
+		t.Errorf("callbacks %v, want only the new pass's callback", got.Events)
+	}
+	if len(got.RemovedEvents) != 0 {
+		t.Errorf("a removed widget called back %v", got.RemovedEvents)
+	}
+}
+
+// Two widgets' dialogs open at once (an invisible widget executed by the page while
+// another widget's challenge is open): each dialog keeps focus from the page, but the two
+// must not pull focus from each other, which recursed until the stack overflowed.
+func TestTwoOpenDialogsDoNotFightOverFocus(t *testing.T) {
+	var got struct {
+		Errors []string
+		Focus  string
+		Status string
+	}
+	runWidget(t, `
+		h.load();
+		const errors = [];
+		const a = h.div('a');
+		h.win.hcaptcha.render(a, { sitekey: 's', 'error-callback': (c) => errors.push('a:' + c) });
+		const b = h.div('b');
+		const idB = h.win.hcaptcha.render(b, { sitekey: 's', size: 'invisible', 'error-callback': (c) => errors.push('b:' + c) });
+		h.checkbox(a).click();
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('ca'));
+		await h.flush();
+		h.win.hcaptcha.execute(idB);
+		await h.flush();
+		try { h.open()[0].answer(200, h.challenge('cb')); } catch (e) { errors.push(String(e)); }
+		await h.flush();
+		const d = h.dialog();
+		const f = h.doc.focused;
+		return { errors, status: d.querySelector('.err').textContent,
+			focus: d.querySelector('.dlg').getAttribute('data-challenge-id') + ':' + (f ? f.getAttribute('data-choice') : 'none') + ':' + (f && d.querySelector('.dlg') && rootOfDialog(f) === d) };
+		function rootOfDialog(n) { while (n.parentNode) n = n.parentNode; return n; }
+	`, nil, &got)
+	if len(got.Errors) != 0 || got.Status != "" {
+		t.Errorf("opening a second dialog: errors %v, dialog message %q", got.Errors, got.Status)
+	}
+	if got.Focus != "cb:yes:true" {
+		t.Errorf("focus after the second dialog opened: %s, want on its first answer (cb:yes:true)", got.Focus)
+	}
+}
