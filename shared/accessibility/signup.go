@@ -38,7 +38,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	// The network is limited first, so one network cannot use up other people's
 	// per-address allowance.
 	if in.Network != nil {
-		c := Counter{Key: "NET#" + s.networkPseudonym(in.Network, now), Limit: SignupsPerNetwork, Window: NetworkWindow}
+		// The pseudonym changes with the clock hour, so its counter ends with that hour: a
+		// full window from the first sign-up would announce a wait past the moment the
+		// network counts afresh (and keep a useless record longer).
+		rest := now.Truncate(NetworkWindow).Add(NetworkWindow).Sub(now)
+		c := Counter{Key: "NET#" + s.networkPseudonym(in.Network, now), Limit: SignupsPerNetwork, Window: rest}
 		if err := s.take(ctx, c, LimitNetwork, now); err != nil {
 			return err
 		}

@@ -137,6 +137,9 @@ func (a *Accessibility) DeleteToken(ctx context.Context, hash string) error {
 // Each step is one conditional write, so racing takes never count past the limit.
 func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now time.Time) (bool, time.Time, error) {
 	pk := A11YPrefix + "RL#" + c.Key
+	// Errors name the counter's kind only: the rest of the key is a subject hash or a
+	// network pseudonym, and errors end up in logs.
+	kind, _, _ := strings.Cut(c.Key, "#")
 	for range 4 {
 		out, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:           &a.table,
@@ -155,7 +158,7 @@ func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now t
 		}
 		item, err := conditionFailedItem(ctx, a.api, a.table, Key(pk, a11ySK), err)
 		if err != nil {
-			return false, time.Time{}, fmt.Errorf("count %s: %w", c.Key, err)
+			return false, time.Time{}, fmt.Errorf("count %s: %w", kind, err)
 		}
 		if len(item) > 0 && winEnd(item).Unix() > now.Unix() {
 			if counted(item) >= c.Limit {
@@ -183,7 +186,7 @@ func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now t
 			return false, time.Time{}, fmt.Errorf("start counter window: %w", err)
 		}
 	}
-	return false, time.Time{}, fmt.Errorf("count %s: too much contention", c.Key)
+	return false, time.Time{}, fmt.Errorf("count %s: too much contention", kind)
 }
 
 // counted is a counter item's count so far.

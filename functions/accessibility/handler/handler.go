@@ -234,7 +234,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, cookie("", -1))
 	writePage(w, http.StatusOK, page{Lang: loc, Title: l.revoked.Title, Lead: l.revoked.Lead,
-		Form: &form{Action: "/accessibility", Button: l.signup.Button, Hidden: hidden(loc)}})
+		Form: &form{Action: "/accessibility", Get: true, Button: l.signup.Button, Hidden: hidden(loc)}})
 }
 
 // cookie is the accessibility cookie: HttpOnly (scripts never see the token), SameSite=None

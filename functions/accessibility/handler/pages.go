@@ -96,6 +96,9 @@ type page struct {
 
 type form struct {
 	Action string
+	// Get sends the form with GET: for a button that only leads to a page (the route
+	// table has no POST there).
+	Get    bool
 	Button string
 	// Email shows the address field with this label.
 	Email  string
@@ -119,7 +122,11 @@ func render(p page) []byte {
 		b.WriteString("<p>" + e(p.Lead) + "</p>\n")
 	}
 	if f := p.Form; f != nil {
-		b.WriteString("<form method=\"post\" action=\"" + e(f.Action) + "\">\n")
+		method := "post"
+		if f.Get {
+			method = "get"
+		}
+		b.WriteString("<form method=\"" + method + "\" action=\"" + e(f.Action) + "\">\n")
 		for _, k := range slices.Sorted(maps.Keys(f.Hidden)) {
 			b.WriteString("<input type=\"hidden\" name=\"" + e(k) + "\" value=\"" + e(f.Hidden[k]) + "\">\n")
 		}
