@@ -100,8 +100,14 @@ func errorPage(w http.ResponseWriter, status int, loc, msg string) {
 func (a *api) signupPage(w http.ResponseWriter, r *http.Request) {
 	loc := locale(r)
 	l := langs[loc]
-	writePage(w, http.StatusOK, page{Lang: loc, Title: l.signup.Title, Lead: l.signup.Lead, Privacy: l.privacy,
-		Form: &form{Action: "/accessibility/signup", Button: l.signup.Button, Email: l.emailLabel, Hidden: hidden(loc)}})
+	p := page{Lang: loc, Title: l.signup.Title, Lead: l.signup.Lead, Privacy: l.privacy,
+		Form: &form{Action: "/accessibility/signup", Button: l.signup.Button, Email: l.emailLabel, Hidden: hidden(loc)}}
+	// A browser that holds a pass can end it here too, not only on the page right after
+	// confirming (PRIVACY.md points people to this page for it).
+	if c, err := r.Cookie(accessibility.CookieName); err == nil && accessibility.ValidToken(c.Value) {
+		p.ThenIntro, p.Then = l.holdsPass, &form{Action: "/accessibility/revoke", Button: l.removeButton, Hidden: hidden(loc)}
+	}
+	writePage(w, http.StatusOK, p)
 }
 
 // parseForm reads a form body of at most MaxFormBody bytes, from this origin only. The

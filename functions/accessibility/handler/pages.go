@@ -24,6 +24,7 @@ type text struct {
 type lang struct {
 	signup, inbox, confirm, confirmed, revoked text
 	emailLabel, privacy, removeButton          string
+	holdsPass                                  string
 	errTitle                                   string
 	badEmail, badCode, badLink, tooMany        string
 	tooManyNetwork, mailDown, tooLarge, origin string
@@ -45,6 +46,7 @@ var langs = map[string]lang{
 			Button: "Remove", Extra: "Remove stops this at once on this browser."},
 		revoked:        text{Title: "Removed", Lead: "This browser no longer passes crowdgate challenges with a text question. You can sign up again at any time."},
 		removeButton:   "Remove",
+		holdsPass:      "This browser can already pass with a text question. Remove stops that at once.",
 		errTitle:       "That did not work",
 		badEmail:       "The e-mail address was not accepted: ",
 		badCode:        "This link has expired or was already used. Sign up again to get a new one.",
@@ -70,6 +72,7 @@ var langs = map[string]lang{
 			Button: "Entfernen", Extra: "„Entfernen“ beendet das sofort für diesen Browser."},
 		revoked:        text{Title: "Entfernt", Lead: "Dieser Browser besteht crowdgate-Prüfungen nicht mehr mit einer Textfrage. Sie können sich jederzeit erneut anmelden."},
 		removeButton:   "Entfernen",
+		holdsPass:      "Dieser Browser kann bereits mit einer Textfrage bestehen. „Entfernen“ beendet das sofort.",
 		errTitle:       "Das hat nicht geklappt",
 		badEmail:       "Die E-Mail-Adresse wurde nicht angenommen: ",
 		badCode:        "Dieser Link ist abgelaufen oder wurde schon verwendet. Melden Sie sich erneut an, um einen neuen zu erhalten.",
@@ -85,13 +88,16 @@ var langs = map[string]lang{
 
 // page is what render writes.
 type page struct {
-	Lang    string
-	Title   string
-	Lead    string
-	Extra   string
-	Error   bool
-	Form    *form
-	Privacy string
+	Lang  string
+	Title string
+	Lead  string
+	Extra string
+	Error bool
+	Form  *form
+	// Then is a second form, after Extra, with an introducing line.
+	Then      *form
+	ThenIntro string
+	Privacy   string
 }
 
 type form struct {
@@ -121,29 +127,38 @@ func render(p page) []byte {
 	} else {
 		b.WriteString("<p>" + e(p.Lead) + "</p>\n")
 	}
-	if f := p.Form; f != nil {
-		method := "post"
-		if f.Get {
-			method = "get"
-		}
-		b.WriteString("<form method=\"" + method + "\" action=\"" + e(f.Action) + "\">\n")
-		for _, k := range slices.Sorted(maps.Keys(f.Hidden)) {
-			b.WriteString("<input type=\"hidden\" name=\"" + e(k) + "\" value=\"" + e(f.Hidden[k]) + "\">\n")
-		}
-		if f.Email != "" {
-			b.WriteString("<p><label for=\"email\">" + e(f.Email) + "</label><br>\n" +
-				"<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required maxlength=\"254\"></p>\n")
-		}
-		b.WriteString("<p><button type=\"submit\">" + e(f.Button) + "</button></p>\n</form>\n")
+	if p.Form != nil {
+		renderForm(&b, p.Form)
 	}
 	if p.Extra != "" {
 		b.WriteString("<p>" + e(p.Extra) + "</p>\n")
+	}
+	if p.Then != nil {
+		b.WriteString("<p>" + e(p.ThenIntro) + "</p>\n")
+		renderForm(&b, p.Then)
 	}
 	if p.Privacy != "" {
 		b.WriteString("<p><small>" + e(p.Privacy) + "</small></p>\n")
 	}
 	b.WriteString("</main>\n</body>\n</html>\n")
 	return b.Bytes()
+}
+
+func renderForm(b *bytes.Buffer, f *form) {
+	e := html.EscapeString
+	method := "post"
+	if f.Get {
+		method = "get"
+	}
+	b.WriteString("<form method=\"" + method + "\" action=\"" + e(f.Action) + "\">\n")
+	for _, k := range slices.Sorted(maps.Keys(f.Hidden)) {
+		b.WriteString("<input type=\"hidden\" name=\"" + e(k) + "\" value=\"" + e(f.Hidden[k]) + "\">\n")
+	}
+	if f.Email != "" {
+		b.WriteString("<p><label for=\"email\">" + e(f.Email) + "</label><br>\n" +
+			"<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required maxlength=\"254\"></p>\n")
+	}
+	b.WriteString("<p><button type=\"submit\">" + e(f.Button) + "</button></p>\n</form>\n")
 }
 
 // writePage renders p with the page headers: strict CSP, no caching (pages carry codes),

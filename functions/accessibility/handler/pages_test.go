@@ -36,3 +36,30 @@ func TestRevokedPageLeadsBackToSignup(t *testing.T) {
 		t.Fatalf("%s %s: %d %s, want the sign-up page", method, action, rec.Code, rec.Body.String())
 	}
 }
+
+// Someone who closed the page after confirming can still end their pass: the sign-up page
+// offers Remove whenever the browser holds the cookie, and the button works.
+func TestSignupPageOffersRemoveToABrowserWithAPass(t *testing.T) {
+	f := newFix(t)
+	forms := func(resp string) string {
+		var actions []string
+		for _, m := range formTag.FindAllStringSubmatch(resp, -1) {
+			actions = append(actions, m[1]+" "+m[2])
+		}
+		return strings.Join(actions, ", ")
+	}
+	if got := forms(f.event(t, "signup-page.json").Body); got != "post /accessibility/signup" {
+		t.Fatalf("without a pass the page has forms %q", got)
+	}
+	resp := f.event(t, "signup-page.json", withCookie("cg_a11y="+evToken))
+	if got := forms(resp.Body); got != "post /accessibility/signup, post /accessibility/revoke" {
+		t.Fatalf("with a pass the page has forms %q", got)
+	}
+	checkPage(t, resp, 200, "de", "Entfernen")
+	if resp := f.event(t, "revoke.json"); resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	if resp := f.event(t, "issue.json"); resp.StatusCode != 401 {
+		t.Fatalf("issue after revoke: %d", resp.StatusCode)
+	}
+}
