@@ -262,10 +262,12 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 		return Job{}, invalid("confidence_target %v (want more than 0, at most 1)", j.Target)
 	}
 	if !in.ExpiresAt.IsZero() {
-		if !in.ExpiresAt.After(j.CreatedAt) {
-			return Job{}, invalid("expires_at must be in the future")
-		}
+		// Compare what is stored: both times are whole seconds, so an expiry within the
+		// creation second would make the job gone as soon as it is created.
 		j.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Second)
+		if !j.ExpiresAt.After(j.CreatedAt) {
+			return Job{}, invalid("expires_at must be in the future, after the current whole second")
+		}
 	}
 	id, err := s.randomID("job_", 12)
 	if err != nil {
@@ -736,7 +738,8 @@ type Progress struct {
 	Pending, Open, Done int
 	// Answers is the number of answers collected for those items.
 	Answers int
-	// Gold counts the gold items that grade visitors.
+	// Gold counts the gold items that grade visitors (committed ones; a pending gold
+	// image is counted nowhere).
 	Gold int
 	// Holdout counts holdout items; HoldoutScored those done with a consensus label and
 	// HoldoutCorrect those whose label is the known answer.
@@ -772,7 +775,10 @@ func (s *Service) Progress(ctx context.Context, customerID, jobID string) (Job, 
 
 func (p *Progress) add(e Entry) {
 	if e.Gold {
-		p.Gold++
+		// A gold image grades nobody until its upload is committed.
+		if e.Status != ItemPending {
+			p.Gold++
+		}
 		return
 	}
 	switch e.Status {

@@ -225,12 +225,14 @@ func (a *exportAPI) get(w http.ResponseWriter, r *http.Request, customerID strin
 	}
 	v := view(e)
 	if e.Status == export.StatusDone {
+		// Read the clock before signing: the link counts its lifetime from the signing
+		// second, which is never earlier, so the expiry shown is never later than the real.
+		until := a.d.Now().UTC().Add(export.LinkTTL).Truncate(time.Second)
 		url, err := a.d.Links.PresignGet(ctx, e.Key, export.LinkTTL)
 		if err != nil {
 			web.WriteError(w, r, err)
 			return
 		}
-		until := a.d.Now().UTC().Add(export.LinkTTL).Truncate(time.Second)
 		v.URL, v.URLExpiresAt = url, &until
 	}
 	web.WriteJSON(w, http.StatusOK, v)

@@ -245,3 +245,46 @@ func TestGetShowsStatusAndAFreshShortLivedLinkOnceDone(t *testing.T) {
 		t.Errorf("link valid until %v (signed for %v), want at most 15 minutes", until, f.links.ttl)
 	}
 }
+
+// clockSigner signs like SigV4: the link works LinkTTL from the whole second it was signed
+// in (X-Amz-Date), and signing takes a while on a clock that moves.
+type clockSigner struct {
+	clock    *time.Time
+	takes    time.Duration
+	worksTil time.Time
+}
+
+func (s *clockSigner) PresignGet(_ context.Context, key string, ttl time.Duration) (string, error) {
+	s.worksTil = s.clock.Truncate(time.Second).Add(ttl)
+	*s.clock = s.clock.Add(s.takes)
+	return "https://exports.example/" + key, nil
+}
+
+// url_expires_at is never later than the link really stops working, even when signing
+// crosses a second boundary.
+func TestLinkExpiryIsNeverLaterThanTheLinks(t *testing.T) {
+	clock := now.Add(700 * time.Millisecond)
+	links := &clockSigner{clock: &clock, takes: 500 * time.Millisecond}
+	store := &memStore{}
+	h := api.New(api.Deps{
+		Auth:    fakeAuth{keyAlice: "alice"},
+		Jobs:    fakeJobs{"shapes": {ID: "shapes", CustomerID: "alice", Status: job.StatusActive, Classes: []string{"circle", "square"}}},
+		Exports: store, Queue: &queueBox{}, Links: links, MediaBucket: "media-bucket", Now: func() time.Time { return clock },
+	})
+	e, err := export.New("alice", "shapes", export.FormatCSV, "media-bucket", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Status, e.Rows, e.CompletedAt = export.StatusDone, 1, now
+	_ = store.Create(context.Background(), e)
+	r := httptest.NewRequest("GET", "/v1/exports/"+e.ID, nil)
+	r.Header.Set("Authorization", "Bearer "+keyAlice)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var body map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	until, err := time.Parse(time.RFC3339, fmt.Sprint(body["url_expires_at"]))
+	if w.Code != 200 || err != nil || until.After(links.worksTil) {
+		t.Errorf("url_expires_at %v, but the link works until %v (%d %v)", body["url_expires_at"], links.worksTil, w.Code, body)
+	}
+}

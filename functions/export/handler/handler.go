@@ -138,7 +138,7 @@ func run(ctx context.Context, d Deps, rec events.SQSMessage) error {
 		log.InfoContext(ctx, "export already finished; redelivery ignored")
 		return nil
 	case err != nil:
-		return err
+		return d.startFailed(ctx, m.ExportID, rec, err)
 	}
 	log = log.With("job_id", e.JobID, "attempt", e.Attempt)
 
@@ -178,7 +178,7 @@ func run(ctx context.Context, d Deps, rec events.SQSMessage) error {
 			log.InfoContext(ctx, "a later attempt took this export over; its object is the one kept")
 			return nil
 		}
-		return err
+		return d.retryOrFail(ctx, e, rec, fmt.Errorf("finish export: %w", err))
 	}
 	log.InfoContext(ctx, "export done", "rows", rows, "format", string(e.Format))
 	return nil
@@ -224,13 +224,37 @@ func (d Deps) write(ctx context.Context, e export.Export, j job.Job) (int64, err
 // retryOrFail returns err so SQS retries, and on the last receive first marks the export
 // failed, so the customer learns of it before the message goes to the dead-letter queue.
 func (d Deps) retryOrFail(ctx context.Context, e export.Export, rec events.SQSMessage, err error) error {
-	n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-	if n >= d.MaxReceives {
+	if d.lastReceive(rec) {
 		if ferr := d.Exports.Fail(ctx, e.ID, e.Attempt, reasonInternal, d.Now()); ferr != nil && !errors.Is(ferr, export.ErrConflict) {
 			return errors.Join(err, ferr)
 		}
 	}
 	return err
+}
+
+// startFailed handles a failed Start like retryOrFail. Fail needs the attempt, which a
+// failed Start did not return (it may have counted one or not), so on the last receive the
+// export is started once more, only to learn it (best effort: if that fails too, the
+// export stays as it is until it expires).
+func (d Deps) startFailed(ctx context.Context, id string, rec events.SQSMessage, err error) error {
+	err = fmt.Errorf("start export: %w", err)
+	if !d.lastReceive(rec) {
+		return err
+	}
+	e, serr := d.Exports.Start(ctx, id, d.Now())
+	if serr != nil {
+		if errors.Is(serr, export.ErrNotFound) || errors.Is(serr, export.ErrConflict) {
+			return nil // expired or finished meanwhile: nothing left to mark or run
+		}
+		return errors.Join(err, serr)
+	}
+	return d.retryOrFail(ctx, e, rec, err)
+}
+
+// lastReceive reports whether SQS will not deliver the message again.
+func (d Deps) lastReceive(rec events.SQSMessage) bool {
+	n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	return n >= d.MaxReceives
 }
 
 func (d Deps) fail(ctx context.Context, e export.Export, reason string) error {

@@ -40,6 +40,8 @@ var (
 // fakeExports is a handler.Exports of func fields that records the final transitions.
 type fakeExports struct {
 	StartFn func(ctx context.Context, id string, at time.Time) (export.Export, error)
+	// FinishFn, if set, answers Finish before it is recorded; an error is not recorded.
+	FinishFn func(ctx context.Context, id string, attempt int) error
 
 	mu       sync.Mutex
 	finished []string // "<id>/<attempt>/<rows>"
@@ -50,7 +52,12 @@ func (f *fakeExports) Start(ctx context.Context, id string, at time.Time) (expor
 	return f.StartFn(ctx, id, at)
 }
 
-func (f *fakeExports) Finish(_ context.Context, id string, attempt int, rows int64, _ time.Time) error {
+func (f *fakeExports) Finish(ctx context.Context, id string, attempt int, rows int64, _ time.Time) error {
+	if f.FinishFn != nil {
+		if err := f.FinishFn(ctx, id, attempt); err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.finished = append(f.finished, strings.Join([]string{id, itoa(attempt), itoa(int(rows))}, "/"))

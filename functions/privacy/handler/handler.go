@@ -69,9 +69,27 @@ type Privacy interface {
 var _ Privacy = (*privacy.Service)(nil)
 
 // PackageLinks signs short-lived download links to access packages in the privacy bucket
-// (blob.Bucket).
+// (packageBucket), and tells whether a package file is still there.
 type PackageLinks interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// Exists reports whether the object key is stored.
+	Exists(ctx context.Context, key string) (bool, error)
+}
+
+// packageBucket is the privacy bucket as the package route uses it.
+type packageBucket struct{ blob.Bucket }
+
+// Exists reads the object's first byte: the function may read the privacy bucket (it signs
+// read links with its own role), and a missing object answers blob.ErrNotFound.
+func (b packageBucket) Exists(ctx context.Context, key string) (bool, error) {
+	_, _, err := b.Store.ReadHead(ctx, b.Name, key, 1)
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look for the access package: %w", err)
+	}
+	return true, nil
 }
 
 // Deps are the privacy API's ports.
@@ -145,7 +163,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Deps{Privacy: svc, Now: now, Packages: blob.Bucket{Store: blob.New(env.S3()), Name: packages}}), nil
+	return New(Deps{Privacy: svc, Now: now, Packages: packageBucket{blob.Bucket{Store: blob.New(env.S3()), Name: packages}}}), nil
 }
 
 // Mailer returns the local outbox when MAIL_OUTBOX_DIR is set, else SES from MAIL_FROM.

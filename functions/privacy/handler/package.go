@@ -30,6 +30,25 @@ func (a *api) accessPackage(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, web.Errorf(http.StatusServiceUnavailable, web.CodeUnavailable, "access packages are not configured"))
 		return
 	}
+	// The date alone does not prove the files are there: an erasure of the same subject
+	// (shared/privacy eraseRequests) deletes earlier access packages before their 30 days
+	// are up, and the request record keeps no sign of it. So look at every file before
+	// linking it: one ranged GET of a byte per file (two per call, on a route a subject
+	// calls a handful of times) is cheaper than a marker in the request table, which the
+	// erasure would have to write and every other path to deletion (the lifecycle rule, an
+	// operator) would miss. Checking each file, not one, also covers an erasure caught
+	// between its deletes.
+	for _, f := range privacy.PackageFormats {
+		ok, err := a.packages.Exists(r.Context(), keys[f])
+		if err != nil {
+			web.WriteError(w, r, err)
+			return
+		}
+		if !ok {
+			web.WriteError(w, r, web.Errorf(http.StatusGone, CodePackageExpired, "the package was deleted; file a new access request"))
+			return
+		}
+	}
 	links := map[string]string{}
 	for f, key := range keys {
 		url, err := a.packages.PresignGet(r.Context(), key, privacy.PackageLinkTTL)

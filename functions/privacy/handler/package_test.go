@@ -11,17 +11,27 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/privacy/handler"
 	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
 )
 
-// Links is a fake handler.PackageLinks that signs predictable links.
+// Links is a fake handler.PackageLinks that signs predictable links; a nil ExistsFunc
+// finds every file.
 type Links struct {
 	PresignGetFunc func(ctx context.Context, key string, ttl time.Duration) (string, error)
+	ExistsFunc     func(ctx context.Context, key string) (bool, error)
 }
 
 var _ handler.PackageLinks = (*Links)(nil)
 
 func (l *Links) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	return l.PresignGetFunc(ctx, key, ttl)
+}
+
+func (l *Links) Exists(ctx context.Context, key string) (bool, error) {
+	if l.ExistsFunc == nil {
+		return true, nil
+	}
+	return l.ExistsFunc(ctx, key)
 }
 
 // The package route: only the subject (status secret) of a completed access request gets
@@ -95,5 +105,66 @@ func TestAccessPackageLinks(t *testing.T) {
 	f.clock.Add(privacy.PackageKeepDays * 24 * time.Hour)
 	if status, body := get(evB, secretB); status != 410 || errCode(body) != "package_expired" {
 		t.Errorf("after %d days: %d %v", privacy.PackageKeepDays, status, body)
+	}
+}
+
+// An erasure of the same subject deletes an earlier access package before its 30 days are
+// up: from then on, even part way through the erasure, the route says the package is gone
+// (410 package_expired) instead of handing out links that fail at S3.
+func TestAccessPackageGoneAfterErasure(t *testing.T) {
+	f := newFix(t)
+	ctx := context.Background()
+	bucket := &privacytest.Bucket{}
+	var signed []string
+	links := &Links{
+		PresignGetFunc: func(_ context.Context, key string, _ time.Duration) (string, error) {
+			signed = append(signed, key)
+			return "https://privacy-bucket.example/" + key, nil
+		},
+		ExistsFunc: func(_ context.Context, key string) (bool, error) {
+			_, ok := bucket.Object(key)
+			return ok, nil
+		},
+	}
+	h := handler.New(handler.Deps{Privacy: f.svc, Now: f.clock.Now, Packages: links})
+	get := func(secret string) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/privacy/requests/"+evB+"/package", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var body map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		return rec.Code, body
+	}
+	_, secretB, err := f.svc.Verify(ctx, evB, evCodeB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Approve(ctx, evB, privacy.Actor{Kind: privacy.ActorOperator}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Run(ctx, evB, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, pf := range privacy.PackageFormats {
+		if err := bucket.Put(ctx, privacy.PackageKey(evB, pf), "", []byte("package")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status, body := get(secretB); status != 200 {
+		t.Fatalf("package before the erasure: %d %v", status, body)
+	}
+	signed = nil
+	// The erasure deletes the package under access/<request>/, one object at a time here.
+	for range privacy.PackageFormats {
+		if _, _, err := bucket.DeletePrefix(ctx, "access/"+evB+"/", 1); err != nil {
+			t.Fatal(err)
+		}
+		if status, body := get(secretB); status != 410 || errCode(body) != "package_expired" {
+			t.Errorf("package after erasing %v: %d %v, want 410 package_expired", bucket.Keys("access/"), status, body)
+		}
+	}
+	if len(signed) != 0 {
+		t.Errorf("links signed to erased files: %v", signed)
 	}
 }
