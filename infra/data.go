@@ -123,17 +123,24 @@ func (s *crowdgate) addBuckets() {
 				NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(noncurrentVersionDays)),
 			})
 		}
-		s.buckets[b.Name] = awss3.NewBucket(s.stack, jsii.String(pascal(b.Name)+"Bucket"), &awss3.BucketProps{
-			BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
-			EnforceSSL:             jsii.Bool(true),
-			MinimumTLSVersion:      jsii.Number(1.2),
-			Encryption:             awss3.BucketEncryption_S3_MANAGED,
-			ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-			Versioned:              jsii.Bool(b.Versioned),
-			ServerAccessLogsBucket: logs,
-			ServerAccessLogsPrefix: jsii.String(b.Name + "/"),
-			LifecycleRules:         &rules,
-			RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
-		})
+		props := &awss3.BucketProps{
+			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+			EnforceSSL:        jsii.Bool(true),
+			MinimumTLSVersion: jsii.Number(1.2),
+			Encryption:        awss3.BucketEncryption_S3_MANAGED,
+			ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+			Versioned:         jsii.Bool(b.Versioned),
+			LifecycleRules:    &rules,
+			RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		}
+		if !b.EndUsersFetch {
+			props.ServerAccessLogsBucket, props.ServerAccessLogsPrefix = logs, jsii.String(b.Name+"/")
+		}
+		bucket := awss3.NewBucket(s.stack, jsii.String(pascal(b.Name)+"Bucket"), props)
+		if b.EndUsersFetch {
+			suppressOne(bucket, "AwsSolutions-S1", "Visitors (challenge images) or data subjects (access packages) load this bucket's objects directly; "+
+				"server access logs would keep their whole IP addresses and user agents, which crowdgate never stores. CloudTrail records the service's own API calls.")
+		}
+		s.buckets[b.Name] = bucket
 	}
 }

@@ -85,6 +85,10 @@ type Bucket struct {
 	ExpireDays int
 	// Versioned keeps old versions where data must survive mistakes.
 	Versioned bool
+	// EndUsersFetch marks a bucket whose objects visitors or data subjects load straight
+	// from S3 through signed links: it has no server access logs, which would keep each
+	// of their whole IP addresses and user agents for months.
+	EndUsersFetch bool
 }
 
 const (
@@ -95,7 +99,7 @@ const (
 
 // Buckets lists every bucket of the service.
 var Buckets = []Bucket{
-	{Name: BucketMedia, Versioned: true},
+	{Name: BucketMedia, Versioned: true, EndUsersFetch: true}, // challenge images
 	{Name: BucketExports, ExpireDays: 7},
-	{Name: BucketPrivacy, ExpireDays: 30},
+	{Name: BucketPrivacy, ExpireDays: 30, EndUsersFetch: true}, // access packages
 }
