@@ -118,9 +118,12 @@ func (s *crowdgate) addBuckets() {
 			})
 		}
 		if b.Versioned {
+			// Once a deleted object's old versions expire, its delete marker is all that is
+			// left: it goes too.
 			rules = append(rules, &awss3.LifecycleRule{
 				Id:                          jsii.String("expire-old-versions"),
 				NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(noncurrentVersionDays)),
+				ExpiredObjectDeleteMarker:   jsii.Bool(true),
 			})
 		}
 		props := &awss3.BucketProps{

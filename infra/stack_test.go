@@ -367,11 +367,21 @@ func TestBucketsArePrivateTLSOnlyLoggedAndExpire(t *testing.T) {
 		if logged := slices.Contains(refs(dig(p, "LoggingConfiguration")), logs); logged == sb.EndUsersFetch {
 			t.Errorf("%s: server access logs %v, want %v (end users fetch from it: %v)", sb.Name, logged, !sb.EndUsersFetch, sb.EndUsersFetch)
 		}
-		var expire any
+		var expire, oldVersions any
+		markers := false
 		for _, r := range list(dig(p, "LifecycleConfiguration", "Rules")) {
 			if e := dig(r, "ExpirationInDays"); e != nil {
 				expire = e
 			}
+			if e := dig(r, "NoncurrentVersionExpiration", "NoncurrentDays"); e != nil {
+				oldVersions = e
+			}
+			markers = markers || dig(r, "ExpiredObjectDeleteMarker") == true
+		}
+		// Old versions of a versioned bucket expire (PRIVACY.md), and so do the delete
+		// markers left once they have.
+		if sb.Versioned && (oldVersions != float64(noncurrentVersionDays) || !markers) {
+			t.Errorf("%s: old versions expire after %v days (want %d), expired delete markers removed %v", sb.Name, oldVersions, noncurrentVersionDays, markers)
 		}
 		switch {
 		case sb.ExpireDays > 0 && expire != float64(sb.ExpireDays):
