@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +52,14 @@ func (t *target) client(ctx context.Context, c *cli) (*adminclient.Client, error
 	}
 	endpoint := firstNonEmpty(t.endpoint, c.env("CROWDGATE_ENDPOINT"), demo.URL, defaultEndpoint)
 	token := firstNonEmpty(t.adminToken, c.env("CROWDGATE_ADMIN_TOKEN"))
+	if token != "" && !t.aws && !isLoopbackURL(endpoint) {
+		// Only the local stack knows an admin token (a deployed one is IAM-authorised): never
+		// hand it to another host. One left in the environment from local work is ignored.
+		if t.adminToken != "" {
+			return nil, fmt.Errorf("--admin-token is only sent to a local stack (a loopback endpoint); a deployed stack takes --aws")
+		}
+		token = ""
+	}
 	if token == "" && demo.AdminToken != "" && sameURL(endpoint, demo.URL) {
 		token = demo.AdminToken
 	}
@@ -68,6 +78,20 @@ func (t *target) client(ctx context.Context, c *cli) (*adminclient.Client, error
 	}
 	cl.Auth = adminclient.Bearer(token)
 	return cl, nil
+}
+
+// isLoopbackURL reports whether u names this machine (127.0.0.0/8, ::1 or localhost).
+func isLoopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := p.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func sameURL(a, b string) bool {
@@ -126,6 +150,15 @@ func newFlagSet(c *cli, name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFailed is the exit code after the flag package refused a command line (and printed
+// why): -h or --help asked for the help text, which is no error.
+func parseFailed(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}
+
 // usageErr reports a wrong command line.
 func usageErr(c *cli, name, format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "crowdgate %s: %s\n", name, fmt.Sprintf(format, args...))
@@ -165,7 +198,7 @@ func (ac accountCommand) run(ctx context.Context, c *cli, args []string) int {
 		fs.StringVar(&in.Country, "country", "", "ISO 3166-1 alpha-2 country code")
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) > 0 {
 			return usageErr(c, name, "unexpected argument %q", pos[0])
@@ -177,7 +210,7 @@ func (ac accountCommand) run(ctx context.Context, c *cli, args []string) int {
 	case "get":
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) != 1 {
 			return usageErr(c, name, "want exactly one %s ID", ac.noun)
@@ -204,7 +237,7 @@ func (ac accountCommand) runKey(ctx context.Context, c *cli, args []string) int 
 		fs.StringVar(&in.Name, "name", "", "a name for the key (optional)")
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) != 1 {
 			return usageErr(c, name, "want exactly one %s ID", ac.noun)
@@ -215,7 +248,7 @@ func (ac accountCommand) runKey(ctx context.Context, c *cli, args []string) int 
 	case "revoke":
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) != 2 {
 			return usageErr(c, name, "want %s %s ID and a key ID", article(ac.noun), ac.noun)
@@ -254,7 +287,7 @@ func runSite(ctx context.Context, c *cli, args []string) int {
 		fs.BoolVar(&requireIP, "require-remoteip", false, "make siteverify require remoteip")
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) > 0 {
 			return usageErr(c, name, "unexpected argument %q", pos[0])
@@ -267,7 +300,7 @@ func runSite(ctx context.Context, c *cli, args []string) int {
 	case "get", "rotate-secret":
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) != 1 {
 			return usageErr(c, name, "want exactly one SITEKEY")
@@ -285,7 +318,7 @@ func runSite(ctx context.Context, c *cli, args []string) int {
 		fs.BoolVar(&requireIP, "require-remoteip", false, "make siteverify require remoteip")
 		pos, err := parse(fs, args)
 		if err != nil {
-			return exitUsage
+			return parseFailed(err)
 		}
 		if len(pos) != 1 {
 			return usageErr(c, name, "want exactly one SITEKEY")

@@ -40,7 +40,7 @@ var (
 )
 
 const evalHelp = `Usage:
-  crowdgate eval consensus --answers answers.csv --truth truth.csv [--min N] [--max N] [--target P]
+  crowdgate eval consensus --answers answers.csv --truth truth.csv [--adaptive] [--min N] [--max N] [--target P]
       Replays answers (item,worker,label) one at a time through the consensus code the
       consensus function runs; prints a JSON report as the last line:
       {"accuracy", "items", "answers_used_fraction", "majority_vote_accuracy", …}.

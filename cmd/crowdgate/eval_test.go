@@ -62,3 +62,11 @@ func TestEvalRefusesMissingFilesAndUnknownTools(t *testing.T) {
 }
 
 func noEnv(string) (string, bool) { return "", false }
+
+// README documents `eval consensus … --adaptive`; the help text names it too.
+func TestEvalHelpNamesTheAdaptiveFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"help", "eval"}, &out, &errb, noEnv); code != exitOK || !strings.Contains(out.String(), "--adaptive") {
+		t.Errorf("help eval: exit %d, %q", code, out.String())
+	}
+}

@@ -60,13 +60,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		usage(stderr)
 		return exitUsage
 	}
-	switch args[0] {
-	case "-h", "-help", "--help":
+	if isHelpFlag(args[0]) {
 		usage(stdout)
 		return exitOK
 	}
 	for _, cmd := range commands {
 		if cmd.name == args[0] {
+			// `crowdgate site -h` asks for help, as `crowdgate help site` does.
+			if len(args) > 1 && isHelpFlag(args[1]) && helpTexts[cmd.name] != "" {
+				fmt.Fprint(stdout, helpTexts[cmd.name])
+				return exitOK
+			}
 			return cmd.run(ctx, c, args[1:])
 		}
 	}
@@ -74,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	usage(stderr)
 	return exitUsage
 }
+
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: crowdgate <command> [arguments]")
@@ -146,7 +152,8 @@ Target flags:
   --endpoint URL      API base URL (default $CROWDGATE_ENDPOINT, else the running local
                       stack's URL from <data-dir>/demo.json, else http://127.0.0.1:8080)
   --admin-token TOK   local admin token (default $CROWDGATE_ADMIN_TOKEN, else the one in
-                      <data-dir>/demo.json when the endpoint is that local stack)
+                      <data-dir>/demo.json when the endpoint is that local stack); sent
+                      only to a loopback endpoint
   --data-dir DIR      the local stack's data directory (default .crowdgate)
   --aws               sign requests with SigV4 (execute-api) using the default AWS
                       credential chain; also used when no admin token is available

@@ -287,3 +287,71 @@ func TestAccountAndKeyCommands(t *testing.T) {
 		})
 	}
 }
+
+func TestServeRefusesANonLoopbackAddress(t *testing.T) {
+	code, _, errOut := runCLI(t, nil, "serve", "--addr", ":8080", "--data-dir", t.TempDir())
+	if code != exitUsage || !strings.Contains(errOut, "loopback") {
+		t.Errorf("serve --addr :8080: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// Asking for help is not a wrong command line: the help text and exit 0, at every level.
+func TestHelpFlagsExitZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "-h"},
+		{"serve", "--help"},
+		{"site", "--help"},
+		{"site", "create", "-h"},
+		{"integrator", "-h"},
+		{"customer", "key", "create", "--help"},
+		{"eval", "-h"},
+		{"train", "--help"},
+	} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != exitOK || !strings.Contains(out+errOut, "Usage") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+}
+
+// The admin token belongs to the local stack: it never goes to another host (a deployed
+// stack is IAM-authorised and takes --aws), whether it came from the environment or a flag.
+func TestAdminTokenIsNeverSentToANonLocalEndpoint(t *testing.T) {
+	isolateAWS(t)
+	var mu sync.Mutex
+	var auths []string
+	remote := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{}`)), Header: http.Header{}, Request: r}, nil
+	})}
+	old := http.DefaultTransport
+	http.DefaultTransport = remote.Transport
+	t.Cleanup(func() { http.DefaultTransport = old })
+
+	env := map[string]string{"CROWDGATE_ENDPOINT": "https://abc123.execute-api.eu-central-1.amazonaws.com", "CROWDGATE_ADMIN_TOKEN": "cg_admin_envtok"}
+	code, _, errOut := runCLI(t, env, "site", "get", "sk-1", "--data-dir", t.TempDir())
+	if code != exitOK {
+		t.Fatalf("site get with a stale local token in the environment: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, nil, "site", "get", "sk-1", "--data-dir", t.TempDir(),
+		"--endpoint", "https://abc123.execute-api.eu-central-1.amazonaws.com", "--admin-token", "cg_admin_flagtok")
+	if code == exitOK || !strings.Contains(errOut, "--aws") {
+		t.Errorf("--admin-token with a remote endpoint: exit %d, stderr %q", code, errOut)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range auths {
+		if strings.Contains(a, "cg_admin_") {
+			t.Errorf("admin token sent to a remote endpoint: %q", a)
+		}
+	}
+	if len(auths) == 0 || !strings.HasPrefix(auths[0], "AWS4-HMAC-SHA256 ") {
+		t.Errorf("remote requests: %q, want the first signed with SigV4", auths)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -19,10 +19,13 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	fs.StringVar(&level, "log-level", firstNonEmpty(c.env("LOG_LEVEL"), "info"), "log level (debug, info, warn, error)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return exitUsage
+		return parseFailed(err)
 	}
 	if len(pos) > 0 {
 		return usageErr(c, "serve", "unexpected argument %q", pos[0])
+	}
+	if err := stack.CheckAddr(opts.Addr); err != nil {
+		return usageErr(c, "serve", "--addr: %v", err)
 	}
 	// A global AWS_ENDPOINT_URL would make the SDK skip the stack's per-service loopback
 	// endpoints; this process talks to nothing but its own servers.

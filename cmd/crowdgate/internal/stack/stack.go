@@ -105,10 +105,20 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}()
 
+	// Listen first: the public URL (in links the functions build) needs the real port,
+	// and a busy port (often a stack already running on this data directory) must fail
+	// before anything in the data directory changes, its demo.json included.
+	if err := CheckAddr(opts.Addr); err != nil {
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	// demo.json announces readiness: remove the last run's before anything else.
+	// demo.json announces readiness: remove the last run's before anything else is written.
 	if err := os.Remove(filepath.Join(opts.DataDir, DemoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove old %s: %w", DemoFile, err)
 	}
@@ -117,12 +127,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	// Listen first: the public URL (in links the functions build) needs the real port,
-	// and a busy port should fail before the databases start.
-	s.ln, err = net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
-	}
 	url := "http://" + s.ln.Addr().String()
 	publicURL := strings.TrimRight(opts.PublicURL, "/")
 	if publicURL == "" {
@@ -199,6 +203,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	runSchedules(ctx, jobs, s.log)
+	runLifecycle(ctx, env, s.log)
 
 	pages := demo.Routes(demo.Config{Sitekey: st.Sitekey, Secret: st.Secret, VerifyURL: url + "/siteverify"})
 	pages["GET /_outbox"] = outbox.Handler()
@@ -233,6 +238,23 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.banner(seeded)
 	s.log.Info("local stack ready", "url", url, "data_dir", opts.DataDir)
 	return s, nil
+}
+
+// CheckAddr refuses a listen address that is not loopback (":8080" and "0.0.0.0:8080"
+// included): the stack checks no credentials on its mail outbox and demo pages, and its
+// data is a developer's, so it must not be reachable from the network.
+func CheckAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q: only loopback addresses (127.0.0.1, [::1], localhost) are allowed", addr)
+	}
+	return nil
 }
 
 // Demo describes the running stack (the content of demo.json).

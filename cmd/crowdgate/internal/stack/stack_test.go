@@ -430,3 +430,41 @@ func TestBusyPortFailsCleanly(t *testing.T) {
 func dynamoClient(d Demo) *dynamodb.Client {
 	return dynamodb.NewFromConfig(LocalAWS(d.DynamoDBEndpoint, d.S3Endpoint))
 }
+
+// A second `crowdgate serve` on the same data directory (a second `make run`) fails on the
+// busy port and leaves the running stack's demo.json, which the CLI reads its admin token from.
+func TestSecondStackOnTheSamePortKeepsTheRunningOnesDemoFile(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := serve(t, dir, io.Discard)
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Options{Addr: u.Host, DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("second stack on the running one's port: %v", err)
+	}
+	if got, err := ReadDemo(dir); err != nil || got.AdminToken != d.AdminToken {
+		t.Errorf("running stack's demo.json after a failed second start: %+v, %v", got, err)
+	}
+}
+
+// The stack serves the mail outbox and the demo pages without credentials: it listens on
+// loopback only, whatever --addr says.
+func TestNonLoopbackAddressIsRefused(t *testing.T) {
+	// Cancelled: a stack that did start stops at once instead of blocking the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "192.0.2.1:0", "example.com:0"} {
+		dir := t.TempDir()
+		err := Run(ctx, Options{Addr: addr, DataDir: dir})
+		if err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("stack on %s: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.2:0"} {
+		if err := CheckAddr(addr); err != nil {
+			t.Errorf("CheckAddr(%s): %v", addr, err)
+		}
+	}
+}
