@@ -40,24 +40,9 @@ var sizes = map[string]sizing{
 
 // Queue consumer event-source settings.
 const (
-	consumerBatchSize      = 10
 	consumerMaxConcurrency = 5 // caps the table write rate a burst of messages can cause
 	logRetention           = awslogs.RetentionDays_ONE_MONTH
 )
-
-// consumerBatchSizes overrides consumerBatchSize per queue. The export function runs a
-// batch's exports one after the other against one deadline, and its timeout is sized for
-// one export: an export queued behind a large one would start with what that one left,
-// fail, and use up its receives without ever getting the whole timeout.
-var consumerBatchSizes = map[string]int{schema.QueueExports: 1}
-
-// batchSize is the event-source batch size of a queue's consumer.
-func batchSize(queue string) int {
-	if n, ok := consumerBatchSizes[queue]; ok {
-		return n
-	}
-	return consumerBatchSize
-}
 
 // function creates one Lambda: provided.al2023 on arm64 running <lambdaDir>/<name>/bootstrap,
 // with its own role (no managed policies), log group, X-Ray tracing and the grants and
@@ -131,7 +116,7 @@ func (s *crowdgate) consumer(queue string) (awslambda.Function, error) {
 		}
 	}
 	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queues[q.Name], &awslambdaeventsources.SqsEventSourceProps{
-		BatchSize:               jsii.Number(float64(batchSize(q.Name))),
+		BatchSize:               jsii.Number(float64(q.BatchSize)),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(consumerMaxConcurrency),
 	}))

@@ -634,7 +634,7 @@ func TestConsumerGetsBatchesWithPartialFailures(t *testing.T) {
 			if !slices.Contains(refs(dig(p, "FunctionName")), fn) {
 				t.Errorf("%s is not delivered to %s: %v", q.Name, q.Consumer, p)
 			}
-			if dig(p, "BatchSize") != float64(batchSize(q.Name)) || fmt.Sprint(dig(p, "FunctionResponseTypes")) != "[ReportBatchItemFailures]" ||
+			if dig(p, "BatchSize") != float64(q.BatchSize) || fmt.Sprint(dig(p, "FunctionResponseTypes")) != "[ReportBatchItemFailures]" ||
 				dig(p, "ScalingConfig", "MaximumConcurrency") != float64(consumerMaxConcurrency) {
 				t.Errorf("%s mapping settings %v", q.Name, p)
 			}

@@ -59,6 +59,9 @@ type Queue struct {
 	VisibilitySeconds int
 	// Consumer is the function (routes.Function* name) that consumes the queue.
 	Consumer string
+	// BatchSize is how many messages one invocation of the consumer gets (the event
+	// source mapping on AWS, the broker locally).
+	BatchSize int
 }
 
 const (
@@ -70,12 +73,15 @@ const (
 
 // Queues lists every queue of the service.
 var Queues = []Queue{
-	{Name: QueueAnswers, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "consensus"},
-	{Name: QueueRiskEvents, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "risk"},
-	{Name: QueueExports, MaxReceives: 3, VisibilitySeconds: 900, Consumer: "export"},
+	{Name: QueueAnswers, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "consensus", BatchSize: 10},
+	{Name: QueueRiskEvents, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "risk", BatchSize: 10},
+	// One export per invocation: the function runs a batch's exports one after the other
+	// against one deadline sized for one export, so an export queued behind a large one
+	// would start with what that one left, fail, and use up its receives.
+	{Name: QueueExports, MaxReceives: 3, VisibilitySeconds: 900, Consumer: "export", BatchSize: 1},
 	// The privacy HTTP function sends approved requests; the privacyworker function
 	// carries them out.
-	{Name: QueuePrivacy, MaxReceives: 5, VisibilitySeconds: 900, Consumer: "privacyworker"},
+	{Name: QueuePrivacy, MaxReceives: 5, VisibilitySeconds: 900, Consumer: "privacyworker", BatchSize: 10},
 }
 
 // Bucket describes one S3 bucket.

@@ -196,7 +196,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("wire %s: %w", q.Consumer, err)
 		}
-		s.broker.Subscribe(q.Name, h, 10)
+		s.broker.Subscribe(q.Name, h, q.BatchSize)
 	}
 	jobs, err := bindSchedules(ctx, env, schedules.Table)
 	if err != nil {
