@@ -66,6 +66,7 @@ type Stack struct {
 	dynamo server
 	s3     server
 	served chan error
+	lock   *os.File // held while the stack runs (lockDataDir)
 }
 
 // Run starts the stack and serves until ctx is cancelled, then shuts down cleanly.
@@ -117,6 +118,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.lock, err = lockDataDir(opts.DataDir); err != nil {
+		return nil, err
 	}
 	// demo.json announces readiness: remove the last run's before anything else is written.
 	if err := os.Remove(filepath.Join(opts.DataDir, DemoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -295,7 +299,10 @@ func (s *Stack) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close local S3: %w", err))
 		}
 	}
-	s.http, s.ln, s.broker, s.dynamo, s.s3 = nil, nil, nil, nil, nil
+	if s.lock != nil {
+		_ = s.lock.Close() // releases the flock
+	}
+	s.http, s.ln, s.broker, s.dynamo, s.s3, s.lock = nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -468,3 +468,37 @@ func TestNonLoopbackAddressIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Two stacks on one data directory (on different ports) would overwrite each other's
+// DynamoDB snapshot: the second is refused before it touches the directory, and the
+// directory is free again once the first stops.
+func TestASecondStackOnTheSameDataDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := ReadDemo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "in use by another crowdgate serve") {
+		t.Fatalf("second stack on the same data dir: %v", err)
+	}
+	if got, err := ReadDemo(dir); err != nil || got.AdminToken != before.AdminToken {
+		t.Errorf("the running stack's demo.json after the refused start: %+v, %v", got, err)
+	}
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatalf("start after the first stopped: %v", err)
+	}
+	if err := again.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -25,6 +25,8 @@ const (
 	DemoFile = "demo.json"
 	// OutboxDir receives the e-mails functions send (SES on AWS); GET /_outbox lists them.
 	OutboxDir = "outbox"
+	// LockFile is locked by the stack that runs on the data directory (lockDataDir).
+	LockFile = "serve.lock"
 )
 
 // state is the content of StateFile.
