@@ -3,9 +3,8 @@
 // handlers with SQS's visibility timeout, receive counting and dead-letter queue, and
 // Lambda's handling of batch errors and partial batch responses (BatchItemFailures).
 //
-// Messages live in memory only: they do not survive a restart of the local stack. On AWS
-// SQS is durable; locally a lost message only means a label or a risk counter is not
-// updated, which is acceptable for a development stack.
+// Messages live in memory; Save and Restore (persist.go) carry them across a clean restart
+// of the local stack, as SQS keeps them while no consumer runs.
 package queue
 
 import (
@@ -500,7 +499,7 @@ func (b *Broker) Settle(ctx context.Context) error {
 }
 
 // Close stops the pollers and waits for batches being handled to finish. Messages not
-// yet delivered are dropped with the broker.
+// yet delivered stay in the broker (see Save).
 func (b *Broker) Close() {
 	b.mu.Lock()
 	if !b.closed {

@@ -152,6 +152,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	for _, q := range schema.Queues {
 		s.broker.Declare(q)
 	}
+	if err := restoreQueues(s.broker, opts.DataDir, s.log); err != nil {
+		return nil, err
+	}
 	outboxDir := filepath.Join(opts.DataDir, OutboxDir)
 	outbox, err := mail.NewFileOutbox(outboxDir)
 	if err != nil {
@@ -284,9 +287,13 @@ func (s *Stack) Close(ctx context.Context) error {
 	if s.broker != nil {
 		s.broker.Close()
 		for _, q := range schema.Queues {
-			visible, inFlight, dead := s.broker.Stats(q.Name)
-			s.log.Info("queue at shutdown (in-memory messages are dropped)", "queue", q.Name,
-				"visible", visible, "in_flight", inFlight, "dead_letters", dead)
+			if visible, inFlight, dead := s.broker.Stats(q.Name); visible+inFlight+dead > 0 {
+				s.log.Info("queue at shutdown (kept for the next start)", "queue", q.Name,
+					"visible", visible, "in_flight", inFlight, "dead_letters", dead)
+			}
+		}
+		if err := saveQueues(s.broker, s.opts.DataDir); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.dynamo != nil {

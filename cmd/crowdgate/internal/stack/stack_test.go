@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"io"
 	"log/slog"
@@ -500,5 +501,40 @@ func TestASecondStackOnTheSameDataDirIsRefused(t *testing.T) {
 	}
 	if err := again.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A message still on a queue when the stack stops (here one the consumer keeps failing) is
+// there again after the next start, as SQS keeps it while nothing consumes.
+func TestQueueMessagesSurviveARestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	first, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send, err := first.broker.Sender(schema.QueueAnswers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := send.SendJSON(ctx, map[string]any{"v": 1, "poison": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, QueuesFile)); err != nil {
+		t.Fatalf("nothing saved at the stop: %v", err)
+	}
+	second, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close(ctx)
+	if visible, inFlight, dead := second.broker.Stats(schema.QueueAnswers); visible+inFlight+dead != 1 {
+		t.Fatalf("after the restart: visible %d, in flight %d, dead %d; want the one message", visible, inFlight, dead)
+	}
+	if _, err := os.Stat(filepath.Join(dir, QueuesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s left behind after the restore: %v", QueuesFile, err)
 	}
 }

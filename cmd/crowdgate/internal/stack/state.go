@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
 
@@ -27,6 +29,8 @@ const (
 	OutboxDir = "outbox"
 	// LockFile is locked by the stack that runs on the data directory (lockDataDir).
 	LockFile = "serve.lock"
+	// QueuesFile keeps the queues' messages from a clean stop to the next start.
+	QueuesFile = "queues.json"
 )
 
 // state is the content of StateFile.
@@ -120,6 +124,12 @@ func writeSecretJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
+	return writeSecretFile(path, append(b, '\n'))
+}
+
+// writeSecretFile writes data readable by the owner only, atomically and durably (write,
+// sync, rename), so neither a reader nor a power cut ever leaves half a file.
+func writeSecretFile(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
@@ -129,7 +139,11 @@ func writeSecretJSON(path string, v any) error {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
@@ -140,4 +154,37 @@ func writeSecretJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// restoreQueues puts the messages the last clean stop saved back into b's queues and
+// removes the file: from then on they are the broker's, and Close saves them again.
+func restoreQueues(b *queue.Broker, dir string, log *slog.Logger) error {
+	path := filepath.Join(dir, QueuesFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", QueuesFile, err)
+	}
+	restored, dropped, err := b.Restore(data)
+	if err != nil {
+		return fmt.Errorf("%w (move %s away to start with empty queues)", err, path)
+	}
+	if restored+dropped > 0 {
+		log.Info("queue messages kept from the last stop", "restored", restored, "dropped_unknown_queue", dropped)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove %s: %w", QueuesFile, err)
+	}
+	return nil
+}
+
+// saveQueues writes what the closed broker b still holds for the next start.
+func saveQueues(b *queue.Broker, dir string) error {
+	data, err := b.Save()
+	if err != nil {
+		return err
+	}
+	return writeSecretFile(filepath.Join(dir, QueuesFile), data)
 }
