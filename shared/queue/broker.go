@@ -80,7 +80,10 @@ type queue struct {
 	dlqARN      string
 	maxReceives int
 	visibility  time.Duration
-	msgs        []*message // in send order; visible and in flight
+	// deadline bounds one batch's handling, as Lambda's timeout (which must stay below the
+	// visibility timeout) does: the unscaled visibility timeout, in real time.
+	deadline time.Duration
+	msgs     []*message // in send order; visible and in flight
 	dead        []*message
 	running     int // batches being handled
 }
@@ -111,8 +114,9 @@ func (b *Broker) Declare(q schema.Queue) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	vis := time.Duration(float64(q.VisibilitySeconds) * b.scale * float64(time.Second))
+	deadline := time.Duration(q.VisibilitySeconds) * time.Second
 	if existing, ok := b.queues[q.Name]; ok {
-		existing.maxReceives, existing.visibility = q.MaxReceives, vis
+		existing.maxReceives, existing.visibility, existing.deadline = q.MaxReceives, vis, deadline
 		return
 	}
 	b.queues[q.Name] = &queue{
@@ -122,6 +126,7 @@ func (b *Broker) Declare(q schema.Queue) {
 		dlqARN:      arn(q.Name + "-dlq"),
 		maxReceives: q.MaxReceives,
 		visibility:  vis,
+		deadline:    deadline,
 	}
 }
 
@@ -335,7 +340,13 @@ func (b *Broker) deliver(q *queue, h platform.SQSHandler, batch []delivery) {
 	b.mu.Unlock()
 
 	log := q.log
-	resp, err := invoke(web.WithLogger(context.Background(), log), h, ev)
+	ctx := web.WithLogger(context.Background(), log)
+	if q.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, q.deadline)
+		defer cancel()
+	}
+	resp, err := invoke(ctx, h, ev)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

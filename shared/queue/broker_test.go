@@ -409,3 +409,24 @@ func TestCloseWaitsForRunningBatchAndStopsDelivery(t *testing.T) {
 		t.Fatalf("handler called %d times", calls.Load())
 	}
 }
+
+// Consumers run under a deadline, as Lambda's timeout (below the visibility timeout) puts
+// one on each invocation: the exports and privacy workers stop before it and continue
+// later, locally too.
+func TestHandlersRunUnderADeadline(t *testing.T) {
+	b, _ := newTestBroker(t, WithVisibilityScale(0.001)) // the scale shortens retries, not the deadline
+	var left atomic.Int64
+	b.Subscribe(testQueue.Name, func(ctx context.Context, _ events.SQSEvent) (events.SQSEventResponse, error) {
+		if d, ok := ctx.Deadline(); ok {
+			left.Store(int64(time.Until(d)))
+		}
+		return events.SQSEventResponse{}, nil
+	}, 1)
+	send(t, b, "x")
+	if err := b.Drain(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(left.Load()); got <= visibility-5*time.Second || got > visibility {
+		t.Fatalf("the handler had %v left, want just under the %v visibility timeout", got, visibility)
+	}
+}
