@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -49,7 +50,7 @@ func (s Site) AllowsHostname(host string) bool { return HostAllowed(s.Hostnames,
 // HostAllowed reports whether host is one of hostnames or a subdomain of one of them (IP
 // addresses match exactly), as hCaptcha's site settings do.
 func HostAllowed(hostnames []string, host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	host = CanonicalHost(host)
 	if host == "" {
 		return false
 	}
@@ -59,6 +60,17 @@ func HostAllowed(hostnames []string, host string) bool {
 		}
 	}
 	return false
+}
+
+// CanonicalHost is host as ValidHostnames stores hostnames: trimmed, lower-case, without
+// a trailing dot, and an IP address in canonical form without brackets (a page's
+// location.hostname gives an IPv6 address in brackets, a URL's Hostname without).
+func CanonicalHost(host string) string {
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && ip.Zone() == "" {
+		return ip.Unmap().String()
+	}
+	return host
 }
 
 // NewIntegrator is the input of CreateIntegrator.

@@ -346,11 +346,14 @@ func TestMalformedSecretIsRefusedWithoutLookup(t *testing.T) {
 }
 
 func TestAllowsHostname(t *testing.T) {
-	s := account.Site{Hostnames: []string{"example.com", "192.0.2.1"}}
+	// Hostnames as ValidHostnames stores them (IPv6 canonical, without brackets); hosts as
+	// pages report them (location.hostname puts an IPv6 address in brackets).
+	s := account.Site{Hostnames: []string{"example.com", "192.0.2.1", "2001:db8::1"}}
 	for host, want := range map[string]bool{
 		"example.com": true, "EXAMPLE.COM.": true, "www.example.com": true, "a.b.example.com": true,
 		"badexample.com": false, "example.com.evil.org": false, "": false, "192.0.2.1": true, "x.192.0.2.1": false,
-		"com": false,
+		"com": false, "[2001:db8::1]": true, "2001:db8::1": true, "[2001:DB8:0:0::1]": true, "[2001:db8::2]": false,
+		"[::ffff:192.0.2.1]": true, "[]": false,
 	} {
 		if got := s.AllowsHostname(host); got != want {
 			t.Errorf("AllowsHostname(%q) = %v, want %v", host, got, want)

@@ -74,10 +74,8 @@ func ValidHostnames(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	seen := map[string]bool{}
 	for i, h := range in {
-		h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
-		if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && ip.Zone() == "" {
-			h = ip.Unmap().String()
-		} else if !isDNSName(h) {
+		h = CanonicalHost(h)
+		if ip, err := netip.ParseAddr(h); (err != nil || ip.Zone() != "") && !isDNSName(h) {
 			return nil, invalid("hostnames", "entry %d is not a DNS name or IP address", i+1)
 		}
 		if !seen[h] {

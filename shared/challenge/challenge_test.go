@@ -793,3 +793,16 @@ func TestAWeakGridFromThePoolIsRefused(t *testing.T) {
 		t.Fatal("stored it")
 	}
 }
+
+// A page on an IPv6 address reports its host in brackets (location.hostname), a URL's
+// Hostname without: both name the same host, as the site's stored hostname does.
+func TestNormalizeHostAgreesOnIPv6Forms(t *testing.T) {
+	for _, h := range []string{"[2001:db8::1]", "2001:db8::1", "[2001:DB8:0:0::1]", " 2001:db8::1 "} {
+		if got := challenge.NormalizeHost(h); got != "2001:db8::1" {
+			t.Errorf("NormalizeHost(%q) = %q", h, got)
+		}
+	}
+	if got := challenge.NormalizeHost("Shop.Example.COM."); got != "shop.example.com" {
+		t.Errorf("NormalizeHost of a DNS name = %q", got)
+	}
+}

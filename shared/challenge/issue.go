@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/account"
@@ -57,10 +56,9 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 	return Result{Challenge: ch}, nil
 }
 
-// NormalizeHost lower-cases a hostname and drops a trailing dot.
-func NormalizeHost(h string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
-}
+// NormalizeHost is account.CanonicalHost: lower-case, no trailing dot, IPs canonical and
+// without brackets.
+func NormalizeHost(h string) string { return account.CanonicalHost(h) }
 
 func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {
 	site, err := s.d.Sites.Site(ctx, sitekey)
