@@ -84,8 +84,8 @@ type queue struct {
 	// visibility timeout) does: the unscaled visibility timeout, in real time.
 	deadline time.Duration
 	msgs     []*message // in send order; visible and in flight
-	dead        []*message
-	running     int // batches being handled
+	dead     []*message
+	running  int // batches being handled
 }
 
 type message struct {
