@@ -688,7 +688,12 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     fresh.addEventListener('click', () => refresh(w, ''));
     alt.addEventListener('click', () => textChallenge(w, ''));
     primary.addEventListener('click', () => advance(w));
-    dlg.addEventListener('keydown', (e) => onDialogKey(w, e));
+    // Keys are heard on the document, not only in the dialog: a click on the backdrop or on
+    // text leaves focus on the page's body, and Escape and Tab must still work. Only the
+    // dialog opened last answers them.
+    d.onKey = (e) => { if (openDialogs[openDialogs.length - 1] === w) onDialogKey(w, e); };
+    D.addEventListener('keydown', d.onKey);
+    openDialogs.push(w);
     // Keep focus inside the modal: anything that lands outside is pulled back, except into
     // another widget's dialog (two traps pulling at each other would recurse without end).
     d.onFocus = (e) => { if (!isDialogHost(e.target)) focusFirst(w); };
@@ -696,6 +701,9 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     D.body.appendChild(host);
     fire(w, 'open-callback');
   }
+
+  // openDialogs holds the widgets whose dialog is open, the one opened last at the end.
+  const openDialogs = [];
 
   function isDialogHost(el) {
     for (const x of widgets.values()) if (x.dlg && x.dlg.host === el) return true;
@@ -742,6 +750,9 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     w.dlg = null;
     clearTimeout(d.timer);
     D.removeEventListener('focusin', d.onFocus);
+    D.removeEventListener('keydown', d.onKey);
+    const at = openDialogs.indexOf(w);
+    if (at >= 0) openDialogs.splice(at, 1);
     d.host.remove();
     const back = w.cb || (d.returnTo && d.returnTo.isConnected ? d.returnTo : null);
     if (!byUser) return back;

@@ -488,3 +488,43 @@ func TestTwoOpenDialogsDoNotFightOverFocus(t *testing.T) {
 		t.Errorf("focus after the second dialog opened: %s, want on its first answer (cb:yes:true)", got.Focus)
 	}
 }
+
+// A click on the dialog's backdrop leaves focus on the page's body: Escape still closes the
+// dialog, and with two dialogs open only the one opened last.
+func TestEscapeClosesTheTopDialogWhereverFocusIs(t *testing.T) {
+	var got struct {
+		AfterFirst  []string
+		AfterSecond []string
+		Closed      []string
+	}
+	runWidget(t, `
+		h.load();
+		const closed = [];
+		const a = h.div('a');
+		h.win.hcaptcha.render(a, { sitekey: 's', 'close-callback': () => closed.push('a') });
+		const b = h.div('b');
+		const idB = h.win.hcaptcha.render(b, { sitekey: 's', size: 'invisible', 'close-callback': () => closed.push('b') });
+		h.checkbox(a).click();
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('ca'));
+		await h.flush();
+		h.win.hcaptcha.execute(idB);
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('cb'));
+		await h.flush();
+		const ids = () => h.doc.body.children.filter((c) => c.shadowRoot && c.shadowRoot.querySelector('.dlg'))
+			.map((c) => c.shadowRoot.querySelector('.dlg').getAttribute('data-challenge-id'));
+		h.dispatch(h.doc.body, 'keydown', { key: 'Escape' });
+		await h.flush();
+		const afterFirst = ids();
+		h.dispatch(h.doc.body, 'keydown', { key: 'Escape' });
+		await h.flush();
+		return { afterFirst, afterSecond: ids(), closed };
+	`, nil, &got)
+	if len(got.AfterFirst) != 1 || got.AfterFirst[0] != "ca" || len(got.AfterSecond) != 0 {
+		t.Errorf("dialogs open after one Escape %v, after two %v; want [ca] then none", got.AfterFirst, got.AfterSecond)
+	}
+	if len(got.Closed) != 2 || got.Closed[0] != "b" || got.Closed[1] != "a" {
+		t.Errorf("close callbacks %v, want b then a", got.Closed)
+	}
+}
