@@ -756,7 +756,10 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     d.host.remove();
     const back = w.cb || (d.returnTo && d.returnTo.isConnected ? d.returnTo : null);
     if (!byUser) return back;
-    if (back && back.focus) back.focus();
+    // A dialog still open underneath (another widget's) gets focus back, not its host.
+    const under = openDialogs[openDialogs.length - 1];
+    if (under) focusFirst(under);
+    else if (back && back.focus) back.focus();
     fire(w, 'close-callback');
     rejectAll(w, 'challenge-closed');
     return back;

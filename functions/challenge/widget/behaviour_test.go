@@ -496,6 +496,7 @@ func TestEscapeClosesTheTopDialogWhereverFocusIs(t *testing.T) {
 		AfterFirst  []string
 		AfterSecond []string
 		Closed      []string
+		FocusUnder  bool
 	}
 	runWidget(t, `
 		h.load();
@@ -517,10 +518,17 @@ func TestEscapeClosesTheTopDialogWhereverFocusIs(t *testing.T) {
 		h.dispatch(h.doc.body, 'keydown', { key: 'Escape' });
 		await h.flush();
 		const afterFirst = ids();
+		const f = h.doc.focused;
+		let n = f;
+		while (n && n.parentNode) n = n.parentNode;
+		const focusUnder = !!f && n === h.dialog();
 		h.dispatch(h.doc.body, 'keydown', { key: 'Escape' });
 		await h.flush();
-		return { afterFirst, afterSecond: ids(), closed };
+		return { afterFirst, afterSecond: ids(), closed, focusUnder };
 	`, nil, &got)
+	if !got.FocusUnder {
+		t.Error("after the top dialog closed, focus is not in the dialog still open underneath")
+	}
 	if len(got.AfterFirst) != 1 || got.AfterFirst[0] != "ca" || len(got.AfterSecond) != 0 {
 		t.Errorf("dialogs open after one Escape %v, after two %v; want [ca] then none", got.AfterFirst, got.AfterSecond)
 	}
