@@ -521,6 +521,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = ctl ? setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS) : 0;
     let res;
+    let data = null;
     try {
       res = await fetch(API + path, {
         method: 'POST', mode: 'cors', credentials: cred ? 'include' : 'omit', cache: 'no-store',
@@ -528,13 +529,16 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
         body: JSON.stringify(body),
         signal: ctl ? ctl.signal : undefined,
       });
+      // The timeout covers the body too: a reply that stalls after its headers is aborted.
+      try { data = await res.json(); } catch (e) {
+        if (ctl && ctl.signal.aborted) throw e;
+        /* not JSON */
+      }
     } catch (e) {
       throw { status: 0, code: '' };
     } finally {
       clearTimeout(timer);
     }
-    let data = null;
-    try { data = await res.json(); } catch (e) { /* not JSON */ }
     if (res.ok && data) return data;
     const err = (data && data.error) || {};
     throw { status: res.status, code: err.code || '', retryAfter: +err.retry_after || 0, signup: err.signup_url };

@@ -166,7 +166,15 @@ function fetch_(url, init) {
     const u = new URL(url);
     requests.push({ path: u.pathname, body: JSON.parse(init.body), credentials: init.credentials, open: true,
       answer(status, data) { this.open = false; resolve({ ok: status >= 200 && status < 300, status, json: async () => data }); },
-      drop() { this.open = false; reject(new TypeError('Failed to fetch')); } });
+      drop() { this.open = false; reject(new TypeError('Failed to fetch')); },
+      // stall sends the headers, then never the body: only the request's signal ends it.
+      stall(status) {
+        this.open = false;
+        const signal = init.signal;
+        resolve({ ok: status >= 200 && status < 300, status, json: () => new Promise((_, rej) => {
+          if (signal) signal.addEventListener('abort', () => rej(new Error('AbortError')));
+        }) });
+      } });
   });
 }
 
@@ -534,5 +542,27 @@ func TestEscapeClosesTheTopDialogWhereverFocusIs(t *testing.T) {
 	}
 	if len(got.Closed) != 2 || got.Closed[0] != "b" || got.Closed[1] != "a" {
 		t.Errorf("close callbacks %v, want b then a", got.Closed)
+	}
+}
+
+// A reply that sends its headers and then stalls is given up after the request timeout,
+// like one that never answers: the visitor gets the network error, not a spinner forever.
+func TestAStalledReplyTimesOut(t *testing.T) {
+	var got struct {
+		Errors []string
+	}
+	runWidget(t, `
+		h.load();
+		const errors = [];
+		const a = h.div('a');
+		h.win.hcaptcha.render(a, { sitekey: 's', 'error-callback': (c) => errors.push(c) });
+		h.checkbox(a).click();
+		await h.flush();
+		h.open()[0].stall(200);
+		await h.tick(15000);
+		return { errors };
+	`, nil, &got)
+	if len(got.Errors) != 1 || got.Errors[0] != "network-error" {
+		t.Errorf("error callbacks %v, want [network-error] once the 15 s timeout passed", got.Errors)
 	}
 }
