@@ -52,16 +52,7 @@ func runLifecycle(ctx context.Context, env *platform.Env, log *slog.Logger) {
 	}
 	go func() {
 		sweep()
-		t := time.NewTicker(lifecycleEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				sweep()
-			}
-		}
+		every(ctx, lifecycleEvery, sweep)
 	}()
 }
 

@@ -77,18 +77,21 @@ func bindSchedules(ctx context.Context, env *platform.Env, table []schedules.Job
 // after start, as a deployed schedule's first run is some time after the deploy.
 func runSchedules(ctx context.Context, jobs []scheduledJob, log *slog.Logger) {
 	for _, sj := range jobs {
-		go func() {
-			t := time.NewTicker(sj.job.Local)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					runScheduled(ctx, sj, log)
-				}
-			}
-		}()
+		go every(ctx, sj.job.Local, func() { runScheduled(ctx, sj, log) })
+	}
+}
+
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
 	}
 }
 
