@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -212,7 +213,61 @@ func (s *sqsSender) SendJSON(ctx context.Context, msgs ...any) error {
 // an init error.
 func StartHTTP(build func(ctx context.Context, env *Env) (http.Handler, error)) {
 	env, h := mustBuild(build)
-	lambda.Start(httpadapter.NewV2(web.Middleware(env.Log, h)).ProxyWithContext)
+	lambda.Start(ProxyHTTP(web.Middleware(env.Log, h)))
+}
+
+// ProxyHTTP serves API Gateway HTTP API (payload v2) events with h through the adapter
+// (httpadapter.NewV2), mending two ways in which its request differs from the one net/http
+// (the local stack) builds for the same call:
+//   - The adapter splits every header value but a few at its commas, so Get saw only the
+//     first part of a list: the GREASE brand of Sec-CH-UA (`"Not_A Brand";v="8",
+//     "Chromium";v="120", …`), which the risk score then took for a lying browser, or the
+//     first language of Accept-Language. h gets each value whole, as API Gateway sent it.
+//   - API Gateway hands rawPath over decoded, so a '%' the client sent as %25 arrives
+//     bare: the adapter cannot parse the URL, the invocation fails (API Gateway answers a
+//     bare 500) and the adapter prints the path and query string, which can hold an
+//     address or a code. Such bytes are escaped again (encodedPath), so the route decides.
+func ProxyHTTP(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	adapter := httpadapter.NewV2(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers, _ := r.Context().Value(eventHeadersKey{}).(map[string]string)
+		for name, v := range headers {
+			// Cookies come from the event's cookies array, one header line each.
+			if name = textproto.CanonicalMIMEHeaderKey(name); name != "Cookie" {
+				r.Header[name] = []string{v}
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		ev.RawPath = encodedPath(ev.RawPath)
+		ev.RequestContext.HTTP.Path = encodedPath(ev.RequestContext.HTTP.Path)
+		return adapter.ProxyWithContext(context.WithValue(ctx, eventHeadersKey{}, ev.Headers), ev)
+	}
+}
+
+type eventHeadersKey struct{}
+
+// encodedPath escapes the bytes that never stand literally in an encoded path — a '%'
+// without two hex digits after it, '#', '?' and control characters — and keeps the rest:
+// a decoded path then parses as the client's path would, and an encoded one is unchanged.
+func encodedPath(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]):
+			b.WriteByte(c)
+		case c == '%' || c == '#' || c == '?' || c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // StartSQS builds a queue consumer once and serves it.
@@ -237,7 +292,7 @@ func StartHTTPAndSQS(buildHTTP func(ctx context.Context, env *Env) (http.Handler
 // MixedHandler answers SQS events (Records from aws:sqs) with q and everything else as
 // API Gateway HTTP API (payload v2) requests with h.
 func MixedHandler(h http.Handler, q SQSHandler) func(ctx context.Context, event json.RawMessage) (any, error) {
-	adapter := httpadapter.NewV2(h)
+	proxy := ProxyHTTP(h)
 	return func(ctx context.Context, event json.RawMessage) (any, error) {
 		var probe struct {
 			Records []struct {
@@ -255,7 +310,7 @@ func MixedHandler(h http.Handler, q SQSHandler) func(ctx context.Context, event 
 		if err := json.Unmarshal(event, &req); err != nil {
 			return nil, fmt.Errorf("decode HTTP API event: %w", err)
 		}
-		return adapter.ProxyWithContext(ctx, req)
+		return proxy(ctx, req)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package platformtest replays the sample events in events/ through the handlers, as Lambda
-// delivers them (platform.StartHTTP adapts handlers with httpadapter.NewV2; queue consumers
+// delivers them (platform.StartHTTP adapts handlers with platform.ProxyHTTP; queue consumers
 // get the SQS event as it is).
 package platformtest
 
@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/crowdgate/crowdgate/shared/platform"
 )
 
 // ReplayHTTP reads an API Gateway v2 event file, applies edits to it, and passes it through
@@ -23,7 +24,7 @@ func ReplayHTTP(t testing.TB, h http.Handler, file string, edits ...func(*events
 	for _, edit := range edits {
 		edit(&ev)
 	}
-	resp, err := httpadapter.NewV2(h).ProxyWithContext(context.Background(), ev)
+	resp, err := platform.ProxyHTTP(h)(context.Background(), ev)
 	if err != nil {
 		t.Fatalf("event %s: %v", file, err)
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
@@ -264,7 +263,7 @@ func platformEnv(t testing.TB, res rie.Resources) *platform.Env {
 }
 
 // inProcessInvoker answers events the way the function's main does, without the Lambda
-// runtime: Wire, then httpadapter.NewV2 around web.Middleware (platform.StartHTTP), the
+// runtime: Wire, then platform.ProxyHTTP around web.Middleware (platform.StartHTTP), the
 // SQS handler itself (platform.StartSQS), or the event handler (platform.StartEvent); a
 // function with HTTP and SQS wires picks by event shape (platform.StartHTTPAndSQS). The
 // answer is the JSON the runtime would send.
@@ -283,13 +282,13 @@ func newInProcess(t testing.TB, fn string, env *platform.Env) inProcessInvoker {
 		if err != nil {
 			t.Fatalf("%s: Wire: %v", fn, err)
 		}
-		adapter := httpadapter.NewV2(web.Middleware(env.Log, h))
+		proxy := platform.ProxyHTTP(web.Middleware(env.Log, h))
 		byKind[rie.KindHTTP] = func(ctx context.Context, event []byte) ([]byte, error) {
 			var ev events.APIGatewayV2HTTPRequest
 			if err := json.Unmarshal(event, &ev); err != nil {
 				return lambdaError(err), nil
 			}
-			resp, err := adapter.ProxyWithContext(ctx, ev)
+			resp, err := proxy(ctx, ev)
 			if err != nil {
 				return lambdaError(err), nil
 			}
