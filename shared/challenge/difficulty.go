@@ -50,8 +50,10 @@ func Decide(score float64, w RiskWindows, now time.Time, failedNow bool) (extraG
 		w.IP = addMinute(w.IP, MinuteOf(now), Counts{Failed: 1})
 	}
 	if blocked(w, now) {
-		retryAfter = Window15m
-		for d := retryStep; d <= Window15m; d += retryStep {
+		// Look past Window15m: the window's oldest minute counts in proportion to its
+		// overlap, so this minute's events still count a little 15 minutes from now.
+		retryAfter = WindowSpan
+		for d := retryStep; d <= WindowSpan; d += retryStep {
 			if !blocked(w, now.Add(d)) {
 				retryAfter = d
 				break

@@ -184,6 +184,17 @@ func teleportRisk(ev []PointerEvent) float64 {
 	downs, jumps := 0, 0
 	first := -1
 	prev := -1 // last mouse event before i
+	// The half-second window before a down, kept as the stream is read: old is the last
+	// mouse event at or before its start (-1: none yet), seen and gone count the mouse
+	// moves up to prev and up to old. Times never decrease (ParseTelemetry adds
+	// non-negative deltas), so old only moves forward and a stream of clicks costs linear
+	// time, not a look back over every earlier click.
+	old, next, seen, gone := -1, 0, 0, 0
+	// A down with no mouse move since the last down or up is left out: Chromium carries
+	// out an assistive technology's activation (screen reader, TalkBack, switch or voice
+	// access) as a pointerdown and pointerup of type mouse at the control with no
+	// pointermove, and its click has detail 1, so act does not count it. No movement is
+	// no evidence either way.
 	for i := range ev {
 		e := &ev[i]
 		if e.Dev != Mouse {
@@ -192,11 +203,31 @@ func teleportRisk(ev []PointerEvent) float64 {
 		if first < 0 {
 			first = i
 		}
-		if e.Kind == Down {
+		if e.Kind == Down && prev >= 0 && ev[prev].Kind == Move {
 			downs++
-			if teleported(ev, i, prev, first) {
+			for ; next < i; next++ {
+				o := &ev[next]
+				if o.Dev != Mouse {
+					continue
+				}
+				if o.T > e.T-teleportWindow {
+					break
+				}
+				old = next
+				if o.Kind == Move {
+					gone++
+				}
+			}
+			from := first
+			if old >= 0 {
+				from = old
+			}
+			if teleported(ev, i, prev, from, seen-gone) {
 				jumps++
 			}
+		}
+		if e.Kind == Move {
+			seen++
 		}
 		prev = i
 	}
@@ -219,30 +250,16 @@ const (
 	jumpDist       = 30.0  // px between the last pointer position and the down
 )
 
-func teleported(ev []PointerEvent, i, prev, first int) bool {
+// teleported reports whether the down ev[i] came without a hand bringing the pointer:
+// prev is the last mouse event before it, from the last one before its half-second
+// window (or the first mouse event), moves the mouse moves in that window.
+func teleported(ev []PointerEvent, i, prev, from, moves int) bool {
 	d := &ev[i]
-	if prev < 0 {
-		return true // a click with no pointer history at all
-	}
 	if p := &ev[prev]; math.Abs(d.X-p.X) > jumpDist || math.Abs(d.Y-p.Y) > jumpDist {
 		return true
 	}
-	moves := 0
-	from := first
-	for j := prev; j >= 0; j-- {
-		e := &ev[j]
-		if e.Dev != Mouse {
-			continue
-		}
-		if e.T <= d.T-teleportWindow {
-			from = j
-			break
-		}
-		if e.Kind == Move {
-			if moves++; moves >= teleportMoves {
-				return false
-			}
-		}
+	if moves >= teleportMoves {
+		return false
 	}
 	return math.Hypot(d.X-ev[from].X, d.Y-ev[from].Y) > teleportDist
 }
