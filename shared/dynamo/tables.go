@@ -103,6 +103,18 @@ func clockOrTimeNow(now func() time.Time) func() time.Time {
 // they can be used. Existing tables are left alone. TTL is switched on where the server
 // supports it (minidyn does not; the local stack sweeps expired items itself).
 func CreateTables(ctx context.Context, c *dynamodb.Client, names map[string]string) error {
+	return createTables(ctx, c, names, true)
+}
+
+// CreateTablesWithoutTTL is CreateTables with TTL left off, for tests: DynamoDB Local
+// deletes expired items in the background, and a test replaying events of a fixed date
+// would see its records vanish under it once that date is a day old. Every read checks
+// expiry itself, so nothing else changes.
+func CreateTablesWithoutTTL(ctx context.Context, c *dynamodb.Client, names map[string]string) error {
+	return createTables(ctx, c, names, false)
+}
+
+func createTables(ctx context.Context, c *dynamodb.Client, names map[string]string, ttl bool) error {
 	for _, t := range schema.Tables {
 		name := names[t.Name]
 		if name == "" {
@@ -140,7 +152,7 @@ func CreateTables(ctx context.Context, c *dynamodb.Client, names map[string]stri
 			}
 			continue
 		}
-		if t.TTL {
+		if t.TTL && ttl {
 			_, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 				TableName:               aws.String(name),
 				TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(schema.TTLAttribute), Enabled: aws.Bool(true)},

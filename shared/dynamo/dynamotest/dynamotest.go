@@ -68,7 +68,8 @@ func Client(t testing.TB) *dynamodb.Client {
 }
 
 // Tables creates a fresh set of every table under a unique prefix and returns the
-// logical → deployed name map.
+// logical → deployed name map. TTL is off (dynamo.CreateTablesWithoutTTL): tests run on
+// fixed dates, and the emulator would delete their records once those dates are past.
 func Tables(t testing.TB, c *dynamodb.Client) map[string]string {
 	t.Helper()
 	prefix := fmt.Sprintf("t%d-%d-", os.Getpid(), counter.Add(1))
@@ -78,7 +79,7 @@ func Tables(t testing.TB, c *dynamodb.Client) map[string]string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := dynamo.CreateTables(ctx, c, names); err != nil {
+	if err := dynamo.CreateTablesWithoutTTL(ctx, c, names); err != nil {
 		t.Fatalf("create tables: %v", err)
 	}
 	return names
