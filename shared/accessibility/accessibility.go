@@ -166,6 +166,9 @@ type Store interface {
 	// Take counts one use of c at now. ok false means the limit is reached; resetAt is
 	// when the window ends (a take then succeeds). Concurrent takes never exceed Limit.
 	Take(ctx context.Context, c Counter, now time.Time) (ok bool, resetAt time.Time, err error)
+	// GiveBack returns one take of c's window that is open at now, when what it was taken
+	// for did not happen (no error if the window has ended or holds no take).
+	GiveBack(ctx context.Context, c Counter, now time.Time) error
 }
 
 // TextChallenge is a stored text question. It carries no reference to the token or the

@@ -403,3 +403,42 @@ func TestNewRefusesMissingPortsAndShortKeys(t *testing.T) {
 		}
 	}
 }
+
+// A mail outage must not use up a person's sign-ups: a failed send gives the address's try
+// back, so once mail works again the link still comes, however often it failed before.
+func TestAFailedMailDoesNotUseUpTheAddresssSignUps(t *testing.T) {
+	f := newFix(t)
+	ctx := context.Background()
+	down := true
+	box := &accessibilitytest.Mailbox{}
+	working := accessibilitytest.NewMailer(box)
+	mailer := &accessibilitytest.Mailer{SendFunc: func(ctx context.Context, to, subject, text string) error {
+		if down {
+			return errors.New("ses down")
+		}
+		return working.Send(ctx, to, subject, text)
+	}}
+	svc, err := accessibility.New(accessibility.Deps{Store: f.store, Challenges: &accessibilitytest.Challenges{}, Mailer: mailer,
+		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Key: key, BaseURL: base, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range accessibility.MailsPerAddress + 2 {
+		if err := svc.SignUp(ctx, accessibility.SignUpInput{Email: jane}); !errors.Is(err, accessibility.ErrMail) {
+			t.Fatalf("sign-up while mail is down: %v, want ErrMail", err)
+		}
+	}
+	down = false
+	for i := range accessibility.MailsPerAddress {
+		if err := svc.SignUp(ctx, accessibility.SignUpInput{Email: jane}); err != nil {
+			t.Fatalf("sign-up %d once mail works: %v", i+1, err)
+		}
+	}
+	var le *accessibility.LimitError
+	if err := svc.SignUp(ctx, accessibility.SignUpInput{Email: jane}); !errors.As(err, &le) {
+		t.Fatalf("one more than the limit: %v, want the per-address limit", err)
+	}
+	if n := len(box.All()); n != accessibility.MailsPerAddress {
+		t.Fatalf("%d mails sent, want %d", n, accessibility.MailsPerAddress)
+	}
+}

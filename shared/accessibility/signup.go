@@ -48,7 +48,8 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 		}
 	}
 	subject := privacy.SubjectHash(s.d.Key, email)
-	if err := s.take(ctx, Counter{Key: "MAIL#" + subject, Subject: subject, Limit: MailsPerAddress, Window: MailWindow}, LimitAddress, now); err != nil {
+	perAddress := Counter{Key: "MAIL#" + subject, Subject: subject, Limit: MailsPerAddress, Window: MailWindow}
+	if err := s.take(ctx, perAddress, LimitAddress, now); err != nil {
 		return err
 	}
 	code, err := s.secret()
@@ -61,6 +62,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	m := mailText(Locale(in.Locale), s.d.BaseURL+"/accessibility/confirm?c="+url.QueryEscape(code))
 	// The trimmed input, not the lower-cased form: the mailbox's own spelling.
 	if err := s.d.Mailer.Send(ctx, strings.TrimSpace(in.Email), m.subject, m.text); err != nil {
+		// No mail went out: the address gets its try back, or a mail outage would lock
+		// the person out for a day without a single link. Best effort.
+		if gerr := s.d.Store.GiveBack(ctx, perAddress, now); gerr != nil {
+			err = errors.Join(err, gerr)
+		}
 		return fmt.Errorf("%w: %w", ErrMail, err)
 	}
 	return nil

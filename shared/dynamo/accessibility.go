@@ -189,6 +189,25 @@ func (a *Accessibility) Take(ctx context.Context, c accessibility.Counter, now t
 	return false, time.Time{}, fmt.Errorf("count %s: too much contention", kind)
 }
 
+// GiveBack implements accessibility.Store: a decrement conditional on an open window with
+// a count above zero; when the condition fails there is nothing to give back.
+func (a *Accessibility) GiveBack(ctx context.Context, c accessibility.Counter, now time.Time) error {
+	_, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &a.table,
+		Key:                 Key(A11YPrefix+"RL#"+c.Key, a11ySK),
+		UpdateExpression:    aws.String("SET n = n - :one"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND win_end > :now AND n > :zero"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": &types.AttributeValueMemberN{Value: "1"}, ":zero": &types.AttributeValueMemberN{Value: "0"}, ":now": epoch(now),
+		},
+	})
+	if err != nil && !IsConditionFailed(err) {
+		kind, _, _ := strings.Cut(c.Key, "#") // errors reach logs: never the subject hash
+		return fmt.Errorf("give back %s: %w", kind, err)
+	}
+	return nil
+}
+
 // counted is a counter item's count so far.
 func counted(item map[string]types.AttributeValue) int {
 	n, _ := item["n"].(*types.AttributeValueMemberN)

@@ -24,6 +24,7 @@ type Store struct {
 	TokenFunc               func(ctx context.Context, hash string, now time.Time) (accessibility.Token, error)
 	DeleteTokenFunc         func(ctx context.Context, hash string) error
 	TakeFunc                func(ctx context.Context, c accessibility.Counter, now time.Time) (bool, time.Time, error)
+	GiveBackFunc            func(ctx context.Context, c accessibility.Counter, now time.Time) error
 	AccessibilityOfFunc     func(ctx context.Context, subjectHash string) ([]privacy.AccessibilityRecord, error)
 	DeleteAccessibilityFunc func(ctx context.Context, keys []string) error
 	HoldsFunc               func(ctx context.Context, subjectHash string) ([]string, error)
@@ -57,6 +58,10 @@ func (f *Store) DeleteToken(ctx context.Context, hash string) error {
 
 func (f *Store) Take(ctx context.Context, c accessibility.Counter, now time.Time) (bool, time.Time, error) {
 	return f.TakeFunc(ctx, c, now)
+}
+
+func (f *Store) GiveBack(ctx context.Context, c accessibility.Counter, now time.Time) error {
+	return f.GiveBackFunc(ctx, c, now)
 }
 
 func (f *Store) AccessibilityOf(ctx context.Context, subjectHash string) ([]privacy.AccessibilityRecord, error) {
@@ -169,6 +174,14 @@ func NewStore() (*Store, *Memory) {
 			}
 			r.count++
 			return true, r.expiresAt, nil
+		},
+		GiveBackFunc: func(_ context.Context, c accessibility.Counter, now time.Time) error {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if r, ok := m.recs["RL#"+c.Key]; ok && !expired(r.expiresAt, now) && r.count > 0 {
+				r.count--
+			}
+			return nil
 		},
 		AccessibilityOfFunc: func(_ context.Context, subjectHash string) ([]privacy.AccessibilityRecord, error) {
 			m.mu.Lock()

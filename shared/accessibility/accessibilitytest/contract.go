@@ -161,6 +161,44 @@ func TestStore(t *testing.T, newStore func(t *testing.T) FullStore) {
 		}
 	})
 
+	t.Run("a take given back can be taken again; nothing goes below zero", func(t *testing.T) {
+		s := newStore(t)
+		c := accessibility.Counter{Key: "TEST#" + hexID(), Limit: 2, Window: time.Hour}
+		if err := s.GiveBack(ctx, c, t0); err != nil { // no window yet
+			t.Fatalf("give back without a window: %v", err)
+		}
+		for range 2 {
+			if ok, _, err := s.Take(ctx, c, t0); !ok || err != nil {
+				t.Fatalf("take: %v %v", ok, err)
+			}
+		}
+		if ok, _, _ := s.Take(ctx, c, t0); ok {
+			t.Fatal("a third take within the limit of 2")
+		}
+		if err := s.GiveBack(ctx, c, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, reset, err := s.Take(ctx, c, t0.Add(2*time.Minute)); !ok || err != nil || !reset.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("take after a give-back: %v %v %v (the window must not move)", ok, reset, err)
+		}
+		for range 4 {
+			if err := s.GiveBack(ctx, c, t0.Add(3*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 2 { // given back to zero, not below: two takes again, not more
+			if ok, _, err := s.Take(ctx, c, t0.Add(4*time.Minute)); !ok || err != nil {
+				t.Fatalf("take %d after giving everything back: %v %v", i+1, ok, err)
+			}
+		}
+		if ok, _, _ := s.Take(ctx, c, t0.Add(4*time.Minute)); ok {
+			t.Fatal("the count went below zero: a third take succeeded")
+		}
+		if err := s.GiveBack(ctx, c, t0.Add(2*time.Hour)); err != nil { // the window has ended
+			t.Fatalf("give back after the window: %v", err)
+		}
+	})
+
 	t.Run("concurrent takes never exceed the limit", func(t *testing.T) {
 		s := newStore(t)
 		c := accessibility.Counter{Key: "TEST#" + hexID(), Limit: 4, Window: time.Hour}
