@@ -179,7 +179,11 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &ve) {
 			reason = ve.Reason
 		}
-		errorPage(w, http.StatusBadRequest, loc, l.badEmail+"it "+reason+".")
+		msg := "it " + reason + "."
+		if l.emailHint != "" {
+			msg = l.emailHint
+		}
+		errorPage(w, http.StatusBadRequest, loc, l.badEmail+msg)
 	case errors.Is(err, accessibility.ErrMail):
 		web.Logger(r.Context()).ErrorContext(r.Context(), "accessibility sign-up mail failed", "err", err)
 		errorPage(w, http.StatusServiceUnavailable, loc, l.mailDown)

@@ -25,6 +25,9 @@ type lang struct {
 	signup, inbox, confirm, confirmed, revoked text
 	emailLabel, privacy, removeButton          string
 	holdsPass                                  string
+	// emailHint replaces the validation reason, which is English, on pages in other
+	// languages ("" keeps the reason).
+	emailHint                                  string
 	errTitle                                   string
 	badEmail, badCode, badLink, tooMany        string
 	tooManyNetwork, mailDown, tooLarge, origin string
@@ -75,6 +78,7 @@ var langs = map[string]lang{
 		holdsPass:      "Dieser Browser kann bereits mit einer Textfrage bestehen. „Entfernen“ beendet das sofort.",
 		errTitle:       "Das hat nicht geklappt",
 		badEmail:       "Die E-Mail-Adresse wurde nicht angenommen: ",
+		emailHint:      "Bitte geben Sie eine einfache Adresse wie name@example.com ein.",
 		badCode:        "Dieser Link ist abgelaufen oder wurde schon verwendet. Melden Sie sich erneut an, um einen neuen zu erhalten.",
 		badLink:        "Dieser Link ist unvollständig. Öffnen Sie den ganzen Link aus der E-Mail.",
 		tooMany:        "An diese Adresse wurden in den letzten 24 Stunden zu viele Links gesendet. Versuchen Sie es in %s erneut.",

@@ -5,8 +5,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
 var formTag = regexp.MustCompile(`<form method="([a-z]+)" action="([^"]*)">`)
@@ -61,5 +64,19 @@ func TestSignupPageOffersRemoveToABrowserWithAPass(t *testing.T) {
 	}
 	if resp := f.event(t, "issue.json"); resp.StatusCode != 401 {
 		t.Fatalf("issue after revoke: %d", resp.StatusCode)
+	}
+}
+
+// The German sign-up page explains a refused address in German, not with the English
+// validation reason.
+func TestABadAddressIsExplainedInThePagesLanguage(t *testing.T) {
+	f := newFix(t)
+	resp := f.event(t, "signup-bad-email.json", func(ev *events.APIGatewayV2HTTPRequest) {
+		ev.Body = "email=not-an-address&hl=de"
+		ev.Headers["content-length"] = strconv.Itoa(len(ev.Body))
+	})
+	checkPage(t, resp, 400, "de", "name@example.com")
+	if strings.Contains(resp.Body, " it ") || strings.Contains(resp.Body, "must be") {
+		t.Errorf("English reason on the German page: %s", resp.Body)
 	}
 }
