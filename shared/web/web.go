@@ -246,7 +246,7 @@ func NewID() string {
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 64 {
+		if !clientRequestID(id) {
 			id = NewID()
 		}
 		l := log.With("request_id", id)
@@ -271,6 +271,21 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// clientRequestID reports whether a caller's X-Request-Id may stand in the logs: up to 64
+// letters, digits and - _ = (API Gateway's ids, UUIDs, base64). Anything else, such as an
+// address or an e-mail a caller put there, gets an id of ours instead.
+func clientRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '=') {
+			return false
+		}
+	}
+	return true
 }
 
 type statusRecorder struct {

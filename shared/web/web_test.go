@@ -223,3 +223,27 @@ func TestDecodeOptionalJSONTakesNoBodyButRefusesBadOnes(t *testing.T) {
 		}
 	}
 }
+
+// A caller's request id is kept when it looks like one, so a site can correlate its own
+// logs; anything else (an address, an e-mail) is replaced, never written to our logs.
+func TestCallersRequestIDIsKeptOnlyWhenItLooksLikeOne(t *testing.T) {
+	var logs bytes.Buffer
+	h := web.Middleware(slog.New(slog.NewJSONHandler(&logs, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for id, kept := range map[string]bool{
+		"Zx1Yw2Vu3Ts4Rq=": true, "0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09": true, "req_42": true,
+		"203.0.113.7": false, "jane@example.com": false, "2001:db8::1": false, "a b": false, strings.Repeat("a", 65): false,
+	} {
+		logs.Reset()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Request-Id", id)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get("X-Request-Id")
+		if (got == id) != kept || got == "" {
+			t.Errorf("X-Request-Id %q answered with %q (kept %v, want %v)", id, got, got == id, kept)
+		}
+		if !kept && strings.Contains(logs.String(), id) {
+			t.Errorf("the refused id %q reached the log: %s", id, logs.String())
+		}
+	}
+}
