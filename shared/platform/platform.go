@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -80,12 +81,18 @@ func Load(ctx context.Context) (*Env, error) {
 }
 
 // NewLogger returns the JSON logger every function uses.
-func NewLogger(w *os.File, level string) *slog.Logger {
+func NewLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+	err := l.UnmarshalText([]byte(strings.ToUpper(level)))
+	if err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	if err != nil && level != "" {
+		// Said once, at start: a mistyped level would otherwise silently log at info.
+		log.Warn("log level not understood; logging at info", "level", level, "want", "debug, info, warn or error")
+	}
+	return log
 }
 
 // Logger returns Log, or slog's default logger when an Env was built without one.
