@@ -279,8 +279,42 @@ func isHex(c byte) bool {
 
 // StartSQS builds a queue consumer once and serves it.
 func StartSQS(build func(ctx context.Context, env *Env) (SQSHandler, error)) {
-	_, h := mustBuild(build)
-	lambda.Start(h)
+	env, h := mustBuild(build)
+	lambda.Start(IsolatePanics(h, env.Log))
+}
+
+// IsolatePanics makes a panic fail only the messages that cause it. A panic would end the
+// invocation and return the whole batch to the queue, the good messages with it, batch
+// after batch until the poison one reaches the dead-letter queue. After a panic each
+// message is handled again on its own (consumers are idempotent) and only those that
+// panic, fail or are reported as failed are reported.
+func IsolatePanics(h SQSHandler, log *slog.Logger) SQSHandler {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		resp, panicked, err := callSQS(ctx, h, ev)
+		if panicked == nil {
+			return resp, err
+		}
+		log.ErrorContext(ctx, "queue consumer panicked; handling the batch's messages one at a time", "messages", len(ev.Records), "panic", panicked)
+		var out events.SQSEventResponse
+		for _, rec := range ev.Records {
+			one, p, err := callSQS(ctx, h, events.SQSEvent{Records: []events.SQSMessage{rec}})
+			if p != nil || err != nil || len(one.BatchItemFailures) > 0 {
+				out.BatchItemFailures = append(out.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			}
+		}
+		return out, nil
+	}
+}
+
+// callSQS runs h and returns what it panicked with, if it did.
+func callSQS(ctx context.Context, h SQSHandler, ev events.SQSEvent) (resp events.SQSEventResponse, panicked any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = fmt.Sprint(p)
+		}
+	}()
+	resp, err = h(ctx, ev)
+	return resp, nil, err
 }
 
 // StartHTTPAndSQS serves a function with two event sources, an HTTP API and a queue:
@@ -293,7 +327,7 @@ func StartHTTPAndSQS(buildHTTP func(ctx context.Context, env *Env) (http.Handler
 		env.Log.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(MixedHandler(web.Middleware(env.Log, h), q))
+	lambda.Start(MixedHandler(web.Middleware(env.Log, h), IsolatePanics(q, env.Log)))
 }
 
 // MixedHandler answers SQS events (Records from aws:sqs) with q and everything else as

@@ -22,6 +22,7 @@ import (
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/localaws"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/mail"
+	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/routes"
 	"github.com/crowdgate/crowdgate/shared/schedules"
@@ -203,7 +204,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("wire %s: %w", q.Consumer, err)
 		}
-		s.broker.Subscribe(q.Name, h, q.BatchSize)
+		s.broker.Subscribe(q.Name, platform.IsolatePanics(h, s.log), q.BatchSize)
 	}
 	jobs, err := bindSchedules(ctx, env, schedules.Table)
 	if err != nil {
