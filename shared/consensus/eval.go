@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/csv"
 	"errors"
@@ -13,8 +14,8 @@ import (
 
 // EvalOptions is the stopping rule an evaluation replays. Zero Min or Target mean the
 // defaults (DefaultMin, DefaultTarget); zero Max means the most answers any item has in
-// the file, the answer budget the data was collected with. UseAll ignores them and applies
-// every answer.
+// the file (a worker's repeats not counted; at least Min), the answer budget the data was
+// collected with. UseAll ignores them and applies every answer.
 type EvalOptions struct {
 	Min    int
 	Max    int
@@ -93,7 +94,9 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 		// Never complete early and never cap: every answer is applied.
 		p.Min, p.Max, p.Target = 1, len(rows), 2
 	case p.Max == 0:
-		p.Max = max(overlap(rows), p.Min)
+		// Min's default is resolved here already, or a file of one answer per item would get
+		// a budget below it.
+		p.Max = max(overlap(rows), p.withDefaults().Min)
 	}
 	p, err = p.Validate()
 	if err != nil {
@@ -183,11 +186,18 @@ func Evaluate(answers io.Reader, truth io.Reader, opts EvalOptions) (Report, err
 }
 
 // overlap is the most answers any one item has: the answer budget per item the data was
-// collected with.
+// collected with. A worker's repeated answer to an item is not counted: Update never
+// applies it (Repeat).
 func overlap(rows []csvRow) int {
 	per := map[string]int{}
+	seen := map[[2]string]bool{}
 	most := 0
 	for _, r := range rows {
+		key := [2]string{r.fields[0], r.fields[1]}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		per[r.fields[0]]++
 		most = max(most, per[r.fields[0]])
 	}
@@ -221,7 +231,17 @@ type csvRow struct {
 // readCSV reads a CSV with a header naming at least cols (any order, extra columns
 // ignored) and returns those columns per row, trimmed and non-empty.
 func readCSV(r io.Reader, what string, cols ...string) ([]csvRow, error) {
-	cr := csv.NewReader(r)
+	// Drop a byte-order mark before the CSV reader sees it: in front of a quoted header it
+	// is a bare quote error.
+	br := bufio.NewReader(r)
+	bom, err := br.Peek(3)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInput, what, err)
+	}
+	if string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
