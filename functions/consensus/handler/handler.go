@@ -61,7 +61,14 @@ type Deps struct {
 	// JobCache is how long a job definition is reused (default 30 s): a job's settings
 	// change rarely and reading it for every answer would double the reads.
 	JobCache time.Duration
+	// PassReserve is how much of the invocation must be left to start a re-estimation pass
+	// (default DefaultPassReserve); with less, the request is sent again for a later
+	// invocation instead of being cut off by the timeout with its batch.
+	PassReserve time.Duration
 }
+
+// DefaultPassReserve is half the function's 50 s timeout.
+const DefaultPassReserve = 25 * time.Second
 
 // Conflict retries: a message whose records moved under it is re-read and re-applied.
 const (
@@ -74,6 +81,9 @@ type consumer struct {
 
 	mu   sync.Mutex
 	jobs map[string]cachedJob
+	// passes runs one re-estimation pass at a time: a pass holds a whole job's consensus
+	// state in memory, and a batch can carry up to ten of them.
+	passes sync.Mutex
 }
 
 type cachedJob struct {
@@ -93,6 +103,9 @@ func New(d Deps) platform.SQSHandler {
 	}
 	if d.JobCache == 0 {
 		d.JobCache = 30 * time.Second
+	}
+	if d.PassReserve == 0 {
+		d.PassReserve = DefaultPassReserve
 	}
 	c := &consumer{d: d, jobs: map[string]cachedJob{}}
 	return c.handle

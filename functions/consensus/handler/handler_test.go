@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -308,5 +310,63 @@ func TestAnswersAndPassesForAJobThatIsGoneAreDropped(t *testing.T) {
 				t.Errorf("committed %v, %d loads, %d passes for a job that is %s", got, store.loads, store.passes, name)
 			}
 		})
+	}
+}
+
+// passCounter is a store whose LoadJob (the start of a re-estimation pass) records how
+// many passes run at once.
+type passCounter struct {
+	*fakeStore
+	mu            sync.Mutex
+	running, most int
+	passes        int
+}
+
+func (s *passCounter) LoadJob(ctx context.Context, jobID string, k int) (dynamo.JobConsensus, error) {
+	s.mu.Lock()
+	s.running++
+	s.passes++
+	s.most = max(s.most, s.running)
+	s.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	s.mu.Lock()
+	s.running--
+	s.mu.Unlock()
+	return s.fakeStore.LoadJob(ctx, jobID, k)
+}
+
+// A batch of re-estimation requests (the hourly fan-out puts one per job on the queue) runs
+// its passes one at a time, each holding one job's state; a request that finds too little
+// of the invocation left is sent again instead of being cut off with its batch.
+func TestReestimationPassesRunOneAtATimeAndContinueNearTheDeadline(t *testing.T) {
+	ev := loadEvent(t, "reestimate-job.json")
+	rec := ev.Records[0]
+	ev.Records = nil
+	for i, id := range []string{"reviews", "shapes", "reviews", "shapes"} {
+		r := rec
+		r.MessageId = fmt.Sprint("m", i)
+		r.Body = `{"v":1,"kind":"reestimate","job_id":"` + id + `"}`
+		ev.Records = append(ev.Records, r)
+	}
+	store := &passCounter{fakeStore: &fakeStore{}}
+	q := &queueBox{}
+	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Queue: q})
+	resp, err := h(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) > 0 || store.passes != 4 || store.most != 1 || len(q.msgs) != 0 {
+		t.Fatalf("failures %v, err %v, %d passes, at most %d at once, %d re-sent", platformtest.FailedIDs(resp), err, store.passes, store.most, len(q.msgs))
+	}
+
+	store = &passCounter{fakeStore: &fakeStore{}}
+	h = handler.New(handler.Deps{Jobs: jobs(), Store: store, Queue: q, PassReserve: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // less than the reserve
+	defer cancel()
+	resp, err = h(ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) > 0 || store.passes != 0 || len(q.msgs) != 4 {
+		t.Fatalf("near the deadline: failures %v, err %v, %d passes run, %d sent again", platformtest.FailedIDs(resp), err, store.passes, len(q.msgs))
+	}
+	for _, m := range q.msgs {
+		if !strings.Contains(m, `"kind":"reestimate"`) || !strings.Contains(m, `"job_id":"`) {
+			t.Errorf("sent again: %s", m)
+		}
 	}
 }

@@ -64,6 +64,20 @@ func (c *consumer) reestimate(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("read job: %w", err)
 	}
+	c.passes.Lock()
+	defer c.passes.Unlock()
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < c.d.PassReserve {
+		// Too little of the invocation is left (passes before this one took it): run in a
+		// later invocation rather than be cut off with the whole batch.
+		if c.d.Queue == nil {
+			return errors.New("re-estimation: no time left and no answers queue to continue on")
+		}
+		if err := c.d.Queue.SendJSON(ctx, ReestimateMessage{V: MessageVersion, Kind: KindReestimate, JobID: jobID}); err != nil {
+			return fmt.Errorf("send re-estimation again: %w", err)
+		}
+		web.Logger(ctx).InfoContext(ctx, "re-estimation continues in a new message (invocation deadline near)", "job_id", jobID)
+		return nil
+	}
 	rep, err := Reestimate(ctx, c.d.Store, j, c.d.Now())
 	if err != nil {
 		return err
