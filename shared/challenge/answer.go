@@ -86,7 +86,9 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 		return Result{}, fmt.Errorf("consume challenge: %w", err)
 	}
 	pass := passed(rec, given)
-	solve := now.Sub(rec.IssuedAt)
+	// Another instance issued the challenge; a clock a little ahead there must not give a
+	// negative solve time, which the risk events refuse.
+	solve := max(now.Sub(rec.IssuedAt), 0)
 	cl := req.Client
 	// Failed answers are scored too: the score and the failure go to the risk function,
 	// and the assessment sets the difficulty of the fresh challenge (or refuses one).

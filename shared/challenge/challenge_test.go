@@ -16,6 +16,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
+	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
@@ -804,5 +805,27 @@ func TestNormalizeHostAgreesOnIPv6Forms(t *testing.T) {
 	}
 	if got := challenge.NormalizeHost("Shop.Example.COM."); got != "shop.example.com" {
 		t.Errorf("NormalizeHost of a DNS name = %q", got)
+	}
+}
+
+// The instance that issued a challenge may run a little ahead of the one grading it: the
+// solve time is then 0, never negative (the risk events refuse a negative one).
+func TestSolveTimeIsNeverNegative(t *testing.T) {
+	e := challengetest.NewEnv()
+	svc := challenge.New(e.Deps)
+	pub, rec := issue(t, svc, e, "en")
+	e.Clock.Advance(-2 * time.Second)
+	if _, err := answer(svc, e, pub.ID, challengetest.Solve(rec, true)); err != nil {
+		t.Fatal(err)
+	}
+	if calls := e.AnswerRiskCalls(); len(calls) != 1 || calls[0].SolveTime != 0 {
+		t.Fatalf("risk input %+v, want a solve time of 0", calls)
+	}
+}
+
+// A challenge may not outlive its image links: the configuration caps its lifetime there.
+func TestChallengesLiveNoLongerThanTheirImageLinks(t *testing.T) {
+	if challenge.MaxMediaTTL != time.Duration(config.MaxChallengeTTLSeconds)*time.Second || challenge.DefaultTTL > challenge.MaxMediaTTL {
+		t.Fatalf("media links %v, challenge cap %d s, default %v", challenge.MaxMediaTTL, config.MaxChallengeTTLSeconds, challenge.DefaultTTL)
 	}
 }

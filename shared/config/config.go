@@ -13,6 +13,10 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
+// MaxChallengeTTLSeconds caps CHALLENGE_TTL_SECONDS: a challenge's image links live at most
+// 5 minutes (challenge.MaxMediaTTL), and a longer challenge would show broken images.
+const MaxChallengeTTLSeconds = 300
+
 // Config is everything a function needs to know about its surroundings.
 type Config struct {
 	// Tables, Queues and Buckets map schema logical names to deployed names (tables,
@@ -30,7 +34,8 @@ type Config struct {
 
 	// PublicURL is the externally visible base URL of the API (for links in the widget).
 	PublicURL string
-	// ChallengeTTL is how long an issued challenge may be answered.
+	// ChallengeTTL is how long an issued challenge may be answered (at most
+	// MaxChallengeTTLSeconds).
 	ChallengeTTL time.Duration
 	// LogLevel is slog's level name (debug, info, warn, error).
 	LogLevel string
@@ -100,8 +105,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if v := get("CHALLENGE_TTL_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return Config{}, fmt.Errorf("config: CHALLENGE_TTL_SECONDS=%q is not a positive integer", v)
+		if err != nil || n <= 0 || n > MaxChallengeTTLSeconds {
+			return Config{}, fmt.Errorf("config: CHALLENGE_TTL_SECONDS=%q is not a whole number of seconds from 1 to %d", v, MaxChallengeTTLSeconds)
 		}
 		c.ChallengeTTL = time.Duration(n) * time.Second
 	}

@@ -40,8 +40,15 @@ func TestFromLookupReadsResourceNames(t *testing.T) {
 	}
 }
 
+// A challenge lives at most as long as its image links (5 minutes): a longer one would show
+// broken images to a visitor who takes their time.
 func TestFromLookupRejectsBadTTL(t *testing.T) {
-	if _, err := config.FromLookup(lookup(map[string]string{"CHALLENGE_TTL_SECONDS": "-1"})); err == nil {
-		t.Fatal("negative ttl accepted")
+	for _, v := range []string{"-1", "0", "301", "3600", "5m"} {
+		if _, err := config.FromLookup(lookup(map[string]string{"CHALLENGE_TTL_SECONDS": v})); err == nil {
+			t.Errorf("CHALLENGE_TTL_SECONDS=%s accepted", v)
+		}
+	}
+	if c, err := config.FromLookup(lookup(map[string]string{"CHALLENGE_TTL_SECONDS": "300"})); err != nil || c.ChallengeTTL != 5*time.Minute {
+		t.Errorf("300: %v, %v", c.ChallengeTTL, err)
 	}
 }
