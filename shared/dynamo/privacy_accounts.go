@@ -32,6 +32,16 @@ func (a *Accounts) IntegratorsByEmail(ctx context.Context, email string) ([]stri
 	return ids, nil
 }
 
+// CustomersByEmail implements privacy.AccountLookup: the ids of the customers whose
+// e-mail equals email, ignoring case (the same Scan as IntegratorsByEmail).
+func (a *Accounts) CustomersByEmail(ctx context.Context, email string) ([]string, error) {
+	ids, err := a.profilesByEmail(ctx, "customer", email)
+	if err != nil {
+		return nil, fmt.Errorf("find customers: %w", err)
+	}
+	return ids, nil
+}
+
 // profilesByEmail returns the ids of the profiles of kind ("integrator" or "customer")
 // whose e-mail equals email, ignoring case, with the Scan IntegratorsByEmail describes.
 func (a *Accounts) profilesByEmail(ctx context.Context, kind, email string) ([]string, error) {

@@ -108,11 +108,7 @@ func (h *Holdings) IntegratorsByEmail(ctx context.Context, email string) ([]stri
 // CustomersByEmail implements privacy.AccountData (a Scan, like IntegratorsByEmail;
 // profiles carry no ttl, so there is nothing expired to skip).
 func (h *Holdings) CustomersByEmail(ctx context.Context, email string) ([]string, error) {
-	ids, err := h.accounts.profilesByEmail(ctx, "customer", email)
-	if err != nil {
-		return nil, fmt.Errorf("find customers: %w", err)
-	}
-	return ids, nil
+	return h.accounts.CustomersByEmail(ctx, email)
 }
 
 // GetIntegrator implements privacy.AccountData.

@@ -1,5 +1,7 @@
 package privacy
 
+import "fmt"
+
 // EndUserSummary is the short form of the end-user answer (also in no_match denials).
 const EndUserSummary = "What a crowdgate-protected page processes about you is kept pseudonymised and briefly: " +
 	"network addresses only truncated or hashed with a daily salt that is destroyed after 48 hours, " +
@@ -26,8 +28,9 @@ type EndUserAnswer struct {
 }
 
 // EndUser returns the end-user answer. It describes the storage layout of DESIGN §3; the
-// retention figures are those of the tables (risk counters ≤ 24 h, salts 48 h after their
-// day, challenges 5 minutes, pass tokens 120 s).
+// retention figures are those of the tables (risk counters and challenge risk ≤ 24 h, salts
+// 48 h after their day, challenges 5 minutes, pass tokens 120 s, disclosure records
+// DisclosureRetentionMonths).
 func EndUser() EndUserAnswer {
 	return EndUserAnswer{
 		Audience:  "People who used a website protected by crowdgate and have no crowdgate account.",
@@ -36,8 +39,10 @@ func EndUser() EndUserAnswer {
 			{
 				Data: "Your network (IP) address",
 				Form: "Never stored whole: truncated to its /24 (IPv4) or /48 (IPv6) network, or hashed with a secret salt " +
-					"that changes every day and is destroyed 48 hours after the day ends.",
-				Kept: "Risk counters per truncated network or hash expire within 24 hours; the salt is destroyed after 48 hours.",
+					"that changes every day and is destroyed 48 hours after the day ends. A request for accessibility sign-up mail " +
+					"is counted under a keyed hash of your address (IPv6: its /64 network) and the clock hour.",
+				Kept: "Risk counters per truncated network or hash expire within 24 hours; the salt is destroyed after 48 hours; " +
+					"the sign-up mail counter ends with its hour. A risk lookup by a site's operator keeps the truncated network longer (below).",
 			},
 			{
 				Data: "Browser, device and behavioural signals (mouse, scroll, keys, touch, motion, timing)",
@@ -47,7 +52,14 @@ func EndUser() EndUserAnswer {
 			{
 				Data: "Challenges you were shown and pass tokens",
 				Form: "Random ids, the questions, the site's sitekey, the page's hostname, the language and, for a pass, the risk score; no address or browser string.",
-				Kept: "Minutes: a challenge 5 minutes, a pass token 120 seconds (records are deleted after they expire).",
+				Kept: "Minutes: a challenge 5 minutes, a pass token 120 seconds (records are deleted after they expire). " +
+					"The challenge's risk assessment (its id, the sitekey, score, reasons and solving time; no address) is kept 24 hours, for the site's operator to look up.",
+			},
+			{
+				Data: "Risk lookups about you by a site's operator",
+				Form: "When the operator of a site you used asks crowdgate about the risk of your challenge or of your address, a record of what was disclosed: " +
+					"the operator's account, the site, the time, and the challenge's random id or your address truncated to its /24 (IPv4) or /48 (IPv6) network.",
+				Kept: fmt.Sprintf("%d months, so that we can tell to whom information went.", DisclosureRetentionMonths),
 			},
 			{
 				Data: "Your answers to challenges (Labeled Data)",

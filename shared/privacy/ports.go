@@ -81,7 +81,15 @@ type AccountLookup interface {
 	// IntegratorsByEmail returns the ids of the integrators whose account e-mail is
 	// normalizedEmail (NormalizeEmail), compared case-insensitively; none is not an error.
 	IntegratorsByEmail(ctx context.Context, normalizedEmail string) ([]string, error)
+	// CustomersByEmail does the same for customer accounts.
+	CustomersByEmail(ctx context.Context, normalizedEmail string) ([]string, error)
 }
+
+// HoldCustomer is what filing records in Request.Holds for an address that customer
+// accounts are registered under. Their ids are not kept on the request (the worker finds
+// them by the address at each run), so without it a customer's contact would look like a
+// no_match to the compliance team.
+const HoldCustomer = "customer"
 
 // Queue sends jobs to the privacy worker (a platform.Sender for the privacy queue).
 type Queue interface {

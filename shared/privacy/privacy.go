@@ -136,8 +136,9 @@ type Request struct {
 	Email string
 	// AccountIDs are the integrator accounts registered under the address (matched at filing).
 	AccountIDs []string
-	// Holds names other data found under the subject hash alone at filing (HoldAccessibility:
-	// accessibility sign-ups or tokens), so a subject without an account is no no_match.
+	// Holds names other data found at filing that AccountIDs do not show (HoldCustomer:
+	// customer accounts under the address; HoldAccessibility: accessibility sign-ups or
+	// tokens under the subject hash), so such a subject is no no_match.
 	Holds       []string
 	Details     string       // optional free text from the subject; dropped when closed
 	Corrections []Correction // correct requests only; dropped when closed

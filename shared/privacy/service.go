@@ -197,11 +197,20 @@ func (s *Service) create(ctx context.Context, in FileInput, email, subject strin
 	if err != nil {
 		return Filed{}, fmt.Errorf("match accounts: %w", err)
 	}
+	customers, err := s.d.Accounts.CustomersByEmail(ctx, email)
+	if err != nil {
+		return Filed{}, fmt.Errorf("match accounts: %w", err)
+	}
 	var holds []string
+	if len(customers) > 0 {
+		holds = append(holds, HoldCustomer)
+	}
 	if s.d.Subjects != nil {
-		if holds, err = s.d.Subjects.Holds(ctx, subject); err != nil {
+		more, err := s.d.Subjects.Holds(ctx, subject)
+		if err != nil {
 			return Filed{}, fmt.Errorf("match subject data: %w", err)
 		}
+		holds = append(holds, more...)
 	}
 	id, err := newRequestID(s.d.Rand)
 	if err != nil {

@@ -239,7 +239,7 @@ func TestEvents(t *testing.T) {
 		"privacy-status-other-request.json": {404, "request_not_found", nil},
 		"privacy-end-user.json": {200, "", func(t *testing.T, _ *fix, b map[string]any) {
 			holds, _ := b["we_hold"].([]any)
-			if c, _ := b["collected_to_answer"].(string); !strings.HasPrefix(c, "Nothing") || len(holds) != 4 || !strings.Contains(b["your_requests"].(string), "Art. 11") {
+			if c, _ := b["collected_to_answer"].(string); !strings.HasPrefix(c, "Nothing") || len(holds) != 5 || !strings.Contains(b["your_requests"].(string), "Art. 11") {
 				t.Fatalf("end-user answer %v", b)
 			}
 		}},

@@ -58,7 +58,8 @@ type operatorJSON struct {
 	subjectJSON
 	VerificationRequired bool     `json:"verification_required"`
 	AccountIDs           []string `json:"account_ids"`
-	// Holds names data found under the address without an account ("accessibility").
+	// Holds names data found under the address that AccountIDs do not show ("customer",
+	// "accessibility").
 	Holds          []string                `json:"holds,omitempty"`
 	Details        string                  `json:"details,omitempty"`
 	Corrections    []correctionJSON        `json:"corrections,omitempty"`

@@ -274,6 +274,10 @@ func (a Accounts) IntegratorsByEmail(_ context.Context, email string) ([]string,
 	return slices.Clone(a[strings.ToLower(email)]), nil
 }
 
+// CustomersByEmail implements privacy.AccountLookup: this lookup knows no customers (use
+// Holdings for a world with them).
+func (a Accounts) CustomersByEmail(context.Context, string) ([]string, error) { return nil, nil }
+
 // Queue records sent jobs; Fail, when set, makes SendJSON fail.
 type Queue struct {
 	mu   sync.Mutex
