@@ -72,6 +72,14 @@ func extensionMail(r Request) (subject, text string) {
 func completionMail(r Request) (subject, text string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your request %s for %s under %s has been carried out.\n", r.ID, typeNames[r.Type], regulationNames[r.Regulation])
+	if r.Type == TypeAccess {
+		// The mail carries no link: the status secret, shown once when the address was
+		// confirmed, is what proves the download is the requester's.
+		fmt.Fprintf(&b, "\nYour copy of the data can be downloaded until %s (%d days): ask GET /v1/privacy/requests/%s/package "+
+			"with the status secret you received when you confirmed your address (Authorization: Bearer <status secret>). "+
+			"The answer holds two links, each valid for 15 minutes; ask again for fresh ones.\n",
+			PackageUntil(r).UTC().Format("2 January 2006"), PackageKeepDays, r.ID)
+	}
 	b.WriteString(mailFooter)
 	return "Your privacy request " + r.ID + " is complete", b.String()
 }
