@@ -511,7 +511,7 @@ type mailbox struct {
 }
 
 func (m *mailbox) next() (link, code string, err error) {
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(asyncWait)
 	for {
 		resp, err := http.Get(m.d.URL + "/_outbox?to=" + url.QueryEscape(m.to))
 		if err != nil {
@@ -537,7 +537,7 @@ func (m *mailbox) next() (link, code string, err error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("no new confirm link mailed within 20 s (%d messages)", len(box.Messages))
+			return "", "", fmt.Errorf("no new confirm link mailed within %s (%d messages)", asyncWait, len(box.Messages))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

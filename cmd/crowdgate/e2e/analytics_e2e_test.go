@@ -51,14 +51,19 @@ func TestStackAnalyticsShowPassesAndSuppressFails(t *testing.T) {
 			t.Fatalf("visitor %d: answer %d pass=%v, want pass=%v", i, status, res.Pass, pass)
 		}
 	}
+	// The counts are checked on one UTC day: the visits must not straddle midnight.
+	start := awayFromMidnightUTC(t, 2*time.Minute)
+	today := start.Format(time.DateOnly)
 	for i := range 15 {
 		visit(i, i >= 3)
+	}
+	if day := time.Now().UTC().Format(time.DateOnly); day != today {
+		t.Fatalf("the visits began on %s and ended on %s (UTC): they took over 2 minutes", today, day)
 	}
 
 	// The risk function counts asynchronously: wait until the day's aggregate is complete.
 	db, _ := localClients(d)
 	store := dynamo.NewAnalytics(db, d.Tables[schema.TableRisk], nil)
-	today := time.Now().UTC().Format(time.DateOnly)
 	q, err := analytics.ParseQuery(today, today, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +108,7 @@ func TestStackAnalyticsShowPassesAndSuppressFails(t *testing.T) {
 			t.Errorf("aggregate attribute %s = %v", name, v)
 		}
 	}
-	if ttl, ok := out.Item[schema.TTLAttribute].(*types.AttributeValueMemberN); !ok || ttl.Value != fmt.Sprint(analytics.Expires(time.Now()).Unix()) {
+	if ttl, ok := out.Item[schema.TTLAttribute].(*types.AttributeValueMemberN); !ok || ttl.Value != fmt.Sprint(analytics.Expires(start).Unix()) {
 		t.Errorf("aggregate ttl %v, want 13 months after today", out.Item[schema.TTLAttribute])
 	}
 
@@ -121,6 +126,18 @@ func TestStackAnalyticsShowPassesAndSuppressFails(t *testing.T) {
 			t.Errorf("%q: %d %v, want %d", c.query, status, body, c.status)
 		}
 	}
+}
+
+// awayFromMidnightUTC returns the time (UTC) once midnight UTC is at least margin away:
+// when it is nearer, it waits until midnight has passed.
+func awayFromMidnightUTC(t *testing.T, margin time.Duration) time.Time {
+	t.Helper()
+	now := time.Now().UTC()
+	if left := now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now); left < margin {
+		t.Logf("waiting %s for midnight UTC to pass", left.Round(time.Second))
+		time.Sleep(left + time.Second)
+	}
+	return time.Now().UTC()
 }
 
 // wrongAnswers turns the right answers into wrong ones: every tile's selection and every

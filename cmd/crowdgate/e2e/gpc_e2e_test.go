@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/schema"
@@ -30,10 +31,11 @@ func TestGlobalPrivacyControlVisitorsAnswersAreNotPublished(t *testing.T) {
 	gpcSource, controlSource := "127.65.1.1", "127.66.1.1"
 	gpc := loopbackClient(gpcSource)
 	gpc.Transport = gpcTransport{next: gpc.Transport}
+	since := time.Now()
 	passWithOpenItems(t, d, gpc)
 	passWithOpenItems(t, d, loopbackClient(controlSource))
 
-	answered := answererRecorded(t, d)
+	answered := answererRecorded(t, d, since)
 	waitFor(t, "the control visitor's answers reaching consensus", func() bool { return answered(controlSource) })
 	if answered(gpcSource) {
 		t.Error("a Sec-GPC: 1 visitor's answers were published as labeled data")

@@ -117,7 +117,7 @@ func newPageServer(t *testing.T, api string, verify func(token string) bool) *pa
 	t.Helper()
 	loader, err := os.ReadFile(filepath.Join(moduleRoot(t), "node_modules", "@hcaptcha", "loader", "dist", "browser.js"))
 	if err != nil {
-		loader = nil // the loader test skips when the package is missing
+		loader = nil // checkLoader reports the missing package
 	}
 	p := &pageServer{api: api}
 	mux := http.NewServeMux()

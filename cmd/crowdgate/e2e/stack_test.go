@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -141,14 +140,11 @@ func launchStack(root string) (*demoInfo, string, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, "", fmt.Errorf("go build ./cmd/crowdgate: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	addr := l.Addr().String()
-	l.Close()
+	// Port 0: the stack listens on a port the kernel picks and writes its URL into
+	// demo.json. A port picked free here could be taken by another test binary before the
+	// stack binds it.
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", data)
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", data)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = &serve.log, &serve.log
 	// The stack and anything it starts die with the test binary.

@@ -481,7 +481,7 @@ type loaderResult struct {
 func checkLoader(t *testing.T, pages *pageServer, api string) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(moduleRoot(t), "node_modules", "@hcaptcha", "loader", "dist", "browser.js")); err != nil {
-		t.Skip("needs node_modules/@hcaptcha/loader: run `make tools` (npm ci)")
+		missingTool(t, "needs node_modules/@hcaptcha/loader: run `make tools` (npm ci)")
 	}
 	var res loaderResult
 	runScenario(t, "loader", map[string]any{"pageURLs": []string{
