@@ -147,11 +147,13 @@ func seedAccounts(ctx context.Context, svc *account.Service, st *state, save fun
 // half open for visitors to label. 60 gold images are enough for the hardest challenge
 // (challenge.MaxExtraGrids extra grids: five grids of nine plus a question) from gold
 // alone, once visitors have labeled every open image; with fewer, a busy local stack
-// could no longer make a suspicious visitor's challenge harder.
+// could no longer make a suspicious visitor's challenge harder. 120 open images last a
+// developer's afternoon of demo answers and the end-to-end suite, which used all but a
+// few of 60.
 const (
 	demoJobID      = "demo-shapes"
 	demoImageSeed  = 2026
-	demoImageCount = 120
+	demoImageCount = 240
 	demoImageSize  = 128
 	demoMediaDir   = "demo/shapes/"
 )
