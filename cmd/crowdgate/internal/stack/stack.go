@@ -226,8 +226,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// The server and listener are handed over, not read from s in the goroutine: Close
+	// clears those fields, possibly before the goroutine has started.
+	srv, ln := s.http, s.ln
 	go func() {
-		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.served <- fmt.Errorf("http server: %w", err)
 		}
 	}()
