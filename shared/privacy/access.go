@@ -236,33 +236,56 @@ func (d ExecDeps) accessAccounts(ctx context.Context, r Request, h Holders, p *p
 	return true, d.writePart(ctx, r, ExecAccounts, recs, p)
 }
 
-// allJobs lists the customers' jobs in a stable order (customer, then oldest first).
-func (d ExecDeps) allJobs(ctx context.Context, h Holders) ([]job.Job, error) {
-	var out []job.Job
-	for _, c := range h.Customers {
+// listedJob is a job with its place in allJobs' order.
+type listedJob struct {
+	job.Job
+	key string
+}
+
+// allJobs lists the customers' jobs in a stable order (customer, then oldest first), each
+// with a key that sorts in that order.
+func (d ExecDeps) allJobs(ctx context.Context, h Holders) ([]listedJob, error) {
+	var out []listedJob
+	for ci, c := range h.Customers {
 		jobs, err := d.Labels.ListJobs(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("list jobs: %w", err)
 		}
-		out = append(out, jobs...)
+		for _, j := range jobs {
+			out = append(out, listedJob{j, fmt.Sprintf("%06d|%s|%s", ci, j.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000"), j.ID)})
+		}
 	}
 	return out, nil
 }
 
 // accessJobs writes one part per step: a job (on its first page) and up to
-// PackageItemBatch of its items.
+// PackageItemBatch of its items. The jobs are listed again at every step, and a job
+// deleted meanwhile shifts the list, so the walk goes by the job being written and the
+// key of the last one written whole, not by position.
 func (d ExecDeps) accessJobs(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
 	jobs, err := d.allJobs(ctx, h)
 	if err != nil {
 		return false, err
 	}
-	if p.Pos >= len(jobs) {
+	at := -1
+	switch {
+	case p.Job != "":
+		if at = slices.IndexFunc(jobs, func(j listedJob) bool { return j.ID == p.Job }); at < 0 {
+			p.Job, p.After = "", "" // deleted while being written: on to the next
+		}
+	case p.Last == "" && p.Pos > 0 && p.Pos < len(jobs):
+		at = p.Pos // a checkpoint from before Job and Last existed
+	}
+	if at < 0 {
+		at = slices.IndexFunc(jobs, func(j listedJob) bool { return j.key > p.Last })
+	}
+	if at < 0 {
 		return true, nil
 	}
-	j := jobs[p.Pos]
+	j := jobs[at]
 	var recs []Record
 	if p.After == "" {
-		recs = append(recs, jobRecord(j))
+		recs = append(recs, jobRecord(j.Job))
 	}
 	entries, next, err := d.Labels.ListEntries(ctx, j.ID, p.After, PackageItemBatch)
 	if err != nil {
@@ -274,12 +297,13 @@ func (d ExecDeps) accessJobs(ctx context.Context, r Request, h Holders, p *progr
 	if err := d.writePart(ctx, r, ExecJobs, recs, p); err != nil {
 		return false, err
 	}
-	if next == "" {
-		p.Pos, p.After = p.Pos+1, ""
-	} else {
-		p.After = next
+	p.Pos = 0
+	if next != "" {
+		p.Job, p.After = j.ID, next
+		return false, nil
 	}
-	return p.Pos >= len(jobs), nil
+	p.Job, p.After, p.Last = "", "", j.key
+	return at == len(jobs)-1, nil
 }
 
 func jobRecord(j job.Job) Record {

@@ -276,9 +276,13 @@ func (c *holderCache) of(ctx context.Context, r Request) (Holders, error) {
 // After may name a job or item while the store is being worked on; a finished cursor
 // keeps only the counts.
 type progress struct {
-	Phase  int            `json:"phase,omitempty"`
-	Pos    int            `json:"pos,omitempty"`
-	After  string         `json:"after,omitempty"`
+	Phase int    `json:"phase,omitempty"`
+	Pos   int    `json:"pos,omitempty"`
+	After string `json:"after,omitempty"`
+	// Job and Last place a walk over a list that can change between steps (accessJobs):
+	// the job being written, and the sort key of the last one written whole.
+	Job    string         `json:"job,omitempty"`
+	Last   string         `json:"last,omitempty"`
 	Parts  int            `json:"parts,omitempty"` // package parts written (access)
 	Counts map[string]int `json:"counts,omitempty"`
 }

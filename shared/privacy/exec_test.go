@@ -578,3 +578,53 @@ func TestUnverifiedWithdrawalStopsUseButErasesNothing(t *testing.T) {
 		}
 	}
 }
+
+// The customer deletes a job while an access request is being carried out over several
+// invocations: every job still there is in the package, none is skipped because the list
+// of jobs shifted under the walk.
+func TestAccessPackageKeepsEveryJobWhenOneIsDeletedMidway(t *testing.T) {
+	w := newWorld(t, 3)
+	third := job.Job{ID: "Jan-job-2", CustomerID: janeCust, Name: "Jane Doe dataset", Kind: job.KindBinary, Classes: []string{"yes", "no"},
+		Question: map[string]string{"en": "Is it?"}, Status: job.StatusActive, CreatedAt: t0.Add(5 * time.Minute)}
+	w.h.Jobs[third.ID] = third
+	r, _ := w.verified(t, janeMail, privacy.TypeAccess)
+	if _, err := w.svc.Approve(ctx, r.ID, operator); err != nil {
+		t.Fatal(err)
+	}
+	req := w.get(t, r.ID)
+	execs, err := privacy.Executors(req, w.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(execs, func(e privacy.Executor) bool { return e.Name() == privacy.ExecJobs })
+	jobsExec := execs[i]
+	step, err := jobsExec.Step(ctx, req, "")
+	if err != nil || step.Done {
+		t.Fatalf("first step: %+v, %v", step, err)
+	}
+	delete(w.h.Jobs, w.janeJobs[0]) // written already; the list shifts under the walk
+	written := 1
+	for !step.Done {
+		if step, err = jobsExec.Step(ctx, req, step.Cursor); err != nil {
+			t.Fatal(err)
+		}
+		written++
+	}
+	var got []string
+	for _, key := range w.files.Keys("access/" + r.ID + "/parts/") {
+		raw, _ := w.files.Object(key)
+		var recs []privacy.Record
+		if err := json.Unmarshal(raw, &recs); err != nil {
+			t.Fatalf("part %s: %v", key, err)
+		}
+		for _, rec := range recs {
+			if rec.Kind == privacy.KindJob {
+				got = append(got, rec.ID)
+			}
+		}
+	}
+	slices.Sort(got)
+	if want := []string{w.janeJobs[0], w.janeJobs[1], third.ID}; !slices.Equal(got, want) {
+		t.Fatalf("jobs in the package %v, want %v (%d steps)", got, want, written)
+	}
+}
