@@ -280,6 +280,7 @@ func (d ExecDeps) accessJobs(ctx context.Context, r Request, h Holders, p *progr
 		at = slices.IndexFunc(jobs, func(j listedJob) bool { return j.key > p.Last })
 	}
 	if at < 0 {
+		p.Job, p.After, p.Last = "", "", ""
 		return true, nil
 	}
 	j := jobs[at]
@@ -303,7 +304,12 @@ func (d ExecDeps) accessJobs(ctx context.Context, r Request, h Holders, p *progr
 		return false, nil
 	}
 	p.Job, p.After, p.Last = "", "", j.key
-	return at == len(jobs)-1, nil
+	if at == len(jobs)-1 {
+		// The finished checkpoint stays on the request for its 27 months: no job ids.
+		p.Last = ""
+		return true, nil
+	}
+	return false, nil
 }
 
 func jobRecord(j job.Job) Record {
