@@ -127,7 +127,8 @@ type Store interface {
 	CreateSite(ctx context.Context, s Site) error
 	// GetSite returns ErrNotFound for an unknown sitekey.
 	GetSite(ctx context.Context, sitekey string) (Site, error)
-	// UpdateSite applies u and returns the updated site (ErrNotFound if unknown).
+	// UpdateSite applies u and returns the updated site (ErrNotFound if unknown, ErrConflict
+	// if a concurrent change such as a rotation held the site).
 	UpdateSite(ctx context.Context, sitekey string, u SiteUpdate) (Site, error)
 	// RotateSecret replaces the secret lookup oldHash → newHash atomically, so the old
 	// secret stops working at once; ErrConflict if the site's hash is no longer oldHash.

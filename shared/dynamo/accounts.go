@@ -233,6 +233,10 @@ func (a *Accounts) UpdateSite(ctx context.Context, sitekey string, u account.Sit
 	if IsConditionFailed(err) {
 		return account.Site{}, account.ErrNotFound
 	}
+	// A rotation's transaction holding the site item refuses this write: a retryable race.
+	if isTransactionConflict(err) {
+		return account.Site{}, account.ErrConflict
+	}
 	if err != nil {
 		return account.Site{}, fmt.Errorf("update site: %w", err)
 	}
