@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -195,7 +196,11 @@ func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) 
 	in := s.itemsQuery(jobID)
 	in.ConsistentRead = aws.Bool(true)
 	if after != "" {
-		in.ExclusiveStartKey = Key(jobsPK(jobID), jobsItemSK(after))
+		// A key condition rather than an ExclusiveStartKey: the cursor's item may have been
+		// removed since, and the local stack's minidyn starts only after a key that exists.
+		// Past the items comes the job record ("JOB" > "ITEM#…"), skipped below.
+		in.KeyConditionExpression = aws.String("pk = :p AND sk > :i")
+		in.ExpressionAttributeValues[":i"] = &types.AttributeValueMemberS{Value: jobsItemSK(after)}
 	}
 	now := time.Now()
 	var entries []job.Entry
@@ -207,7 +212,7 @@ func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) 
 			return nil, "", fmt.Errorf("list items: %w", err)
 		}
 		for _, item := range out.Items {
-			if Expired(item, now) {
+			if sk, _ := item["sk"].(*types.AttributeValueMemberS); Expired(item, now) || sk == nil || !strings.HasPrefix(sk.Value, jobsItemSK("")) {
 				continue
 			}
 			e, err := decodeEntry(item)

@@ -701,7 +701,7 @@ type ItemPage struct {
 }
 
 // Items lists a job's items in id order, limit per page (0: DefaultPage). cursor is the
-// Next of the previous page.
+// Next of the previous page of the same job.
 func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, limit int) (ItemPage, error) {
 	if limit == 0 {
 		limit = DefaultPage
@@ -711,11 +711,14 @@ func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, l
 	}
 	after := ""
 	if cursor != "" {
+		// A cursor names its job: one of another job would list this job from a position
+		// in another, silently skipping items.
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || ValidID(string(b)) != nil {
-			return ItemPage{}, invalid("cursor is not one this API returned")
+		cursorJob, id, ok := strings.Cut(string(b), "/")
+		if err != nil || !ok || cursorJob != jobID || ValidID(id) != nil {
+			return ItemPage{}, invalid("cursor is not one this API returned for this job")
 		}
-		after = string(b)
+		after = id
 	}
 	if _, err := s.Get(ctx, customerID, jobID); err != nil {
 		return ItemPage{}, err
@@ -726,7 +729,7 @@ func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, l
 	}
 	p := ItemPage{Items: entries}
 	if next != "" {
-		p.Next = base64.RawURLEncoding.EncodeToString([]byte(next))
+		p.Next = base64.RawURLEncoding.EncodeToString([]byte(jobID + "/" + next))
 	}
 	return p, nil
 }

@@ -1,0 +1,66 @@
+package dynamo_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	mclient "github.com/truora/minidyn/aws-v2/client"
+
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/job"
+)
+
+// The item listing continues after its cursor even when the item the cursor names was
+// removed meanwhile (a rejected upload, a swept pending item): the rest of the job is
+// listed, not an empty last page. The local stack's DynamoDB (minidyn) only starts after
+// an ExclusiveStartKey that still exists, so the continuation must not depend on it.
+func TestListEntriesContinuesAfterADeletedCursorItem(t *testing.T) {
+	ctx := context.Background()
+	c := mclient.NewClient()
+	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s := dynamo.NewJobs(c, "labels")
+	j := job.Job{ID: "job_1", CustomerID: "c", Name: "n", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"},
+		Question: map[string]string{"en": "a {class}?"}, Status: job.StatusActive, Target: 0.9, CreatedAt: time.Now().UTC()}.Normalize()
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	var entries []job.Entry
+	for _, id := range []string{"a", "b", "c", "d"} {
+		entries = append(entries, job.Entry{Item: job.Item{JobID: j.ID, ID: id, Text: id, Status: job.ItemOpen}})
+	}
+	if err := s.AddEntries(ctx, j, entries); err != nil {
+		t.Fatal(err)
+	}
+	page, next, err := s.ListEntries(ctx, j.ID, "", 2)
+	if err != nil || len(page) != 2 || next != "b" {
+		t.Fatalf("first page %v, next %q, %v", page, next, err)
+	}
+	if err := s.DeleteEntry(ctx, j.ID, "b"); err != nil {
+		t.Fatal(err)
+	}
+	page, next, err = s.ListEntries(ctx, j.ID, next, 2)
+	var ids []string
+	for _, e := range page {
+		ids = append(ids, e.ID)
+	}
+	if err != nil || strings.Join(ids, ",") != "c,d" || next != "" {
+		t.Fatalf("after a deleted cursor item: %v, next %q, %v, want c,d", ids, next, err)
+	}
+}
