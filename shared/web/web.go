@@ -58,13 +58,23 @@ const (
 )
 
 // ErrorBody is the JSON envelope of every error answer (except /siteverify, which speaks
-// hCaptcha's format).
+// hCaptcha's format). RetryAfter and SignupURL appear only on the answers that carry them
+// (a 429, the accessibility routes' 401).
 type ErrorBody struct {
 	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		RequestID  string `json:"request_id,omitempty"`
+		RetryAfter int    `json:"retry_after,omitempty"`
+		SignupURL  string `json:"signup_url,omitempty"`
 	} `json:"error"`
+}
+
+// NewErrorBody is the envelope of code and message for request r.
+func NewErrorBody(r *http.Request, code, message string) ErrorBody {
+	var body ErrorBody
+	body.Error.Code, body.Error.Message, body.Error.RequestID = code, message, RequestID(r.Context())
+	return body
 }
 
 // WriteJSON writes v as a JSON answer with the given status.
@@ -84,17 +94,8 @@ func RetrySeconds(d time.Duration) int { return max(int((d+time.Second-1)/time.S
 // WriteTryLater answers a refusal for a while: 429 with code, the wait in the Retry-After
 // header and in the envelope's retry_after (whole seconds, see RetrySeconds).
 func WriteTryLater(w http.ResponseWriter, r *http.Request, code, message string, secs int) {
-	var body struct {
-		Error struct {
-			Code       string `json:"code"`
-			Message    string `json:"message"`
-			RequestID  string `json:"request_id,omitempty"`
-			RetryAfter int    `json:"retry_after"`
-		} `json:"error"`
-	}
-	body.Error.Code = code
-	body.Error.Message = message
-	body.Error.RequestID = RequestID(r.Context())
+	secs = max(secs, 1) // retry_after is always there: never 0, which omitempty would drop
+	body := NewErrorBody(r, code, message)
 	body.Error.RetryAfter = secs
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	WriteJSON(w, http.StatusTooManyRequests, body)
@@ -110,11 +111,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	} else if e.Status >= 500 {
 		Logger(r.Context()).ErrorContext(r.Context(), "request failed", "code", e.Code, "err", err)
 	}
-	var body ErrorBody
-	body.Error.Code = e.Code
-	body.Error.Message = e.Message
-	body.Error.RequestID = RequestID(r.Context())
-	WriteJSON(w, e.Status, body)
+	WriteJSON(w, e.Status, NewErrorBody(r, e.Code, e.Message))
 }
 
 // DecodeJSON reads a JSON body of at most limit bytes into v. Unknown fields are refused so

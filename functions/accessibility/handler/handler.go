@@ -341,16 +341,6 @@ func (a *api) answer(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, passResponse{Pass: true, Token: res.Token, ExpiresIn: int(res.TokenTTL / time.Second)})
 }
 
-// tokenRequiredBody is the 401 envelope with the sign-up page's address.
-type tokenRequiredBody struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-		SignupURL string `json:"signup_url"`
-	} `json:"error"`
-}
-
 // writeError maps domain errors to documented statuses and codes.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var le *accessibility.LimitError
@@ -360,10 +350,8 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if errors.Is(err, accessibility.ErrTokenRequired) {
-		var body tokenRequiredBody
-		body.Error.Code = CodeTokenRequired
-		body.Error.Message = "a working accessibility token (cookie " + accessibility.CookieName + ") is required; sign up at signup_url"
-		body.Error.RequestID = web.RequestID(r.Context())
+		// The 401 envelope names the sign-up page.
+		body := web.NewErrorBody(r, CodeTokenRequired, "a working accessibility token (cookie "+accessibility.CookieName+") is required; sign up at signup_url")
 		body.Error.SignupURL = a.svc.SignupURL()
 		web.WriteJSON(w, http.StatusUnauthorized, body)
 		return
