@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/adminclient"
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/stack"
 )
 
 const defaultEndpoint = "http://127.0.0.1:8080"
@@ -80,18 +80,10 @@ func (t *target) client(ctx context.Context, c *cli) (*adminclient.Client, error
 	return cl, nil
 }
 
-// isLoopbackURL reports whether u names this machine (127.0.0.0/8, ::1 or localhost).
+// isLoopbackURL reports whether u names this machine (stack.LoopbackHost).
 func isLoopbackURL(u string) bool {
 	p, err := url.Parse(u)
-	if err != nil {
-		return false
-	}
-	host := p.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && stack.LoopbackHost(p.Hostname())
 }
 
 func sameURL(a, b string) bool {

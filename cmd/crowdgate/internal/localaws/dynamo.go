@@ -618,7 +618,7 @@ func (d *Dynamo) Snapshot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("snapshot: encode: %w", err)
 	}
-	if err := writeFileAtomic(d.path, data); err != nil {
+	if err := WriteFileAtomic(d.path, data); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	d.savedGen = gen

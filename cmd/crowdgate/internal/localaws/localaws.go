@@ -96,7 +96,7 @@ func shutdown(srv *http.Server) error {
 
 // writeFileAtomic replaces path with data so a crash leaves either the old or the new
 // file, never a torn one.
-func writeFileAtomic(path string, data []byte) error {
+func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {

@@ -245,7 +245,7 @@ func (b *diskBackend) persist(bucket, key string, body []byte) error {
 	}
 	data := make([]byte, 0, len(header)+1+len(body))
 	data = append(append(append(data, header...), '\n'), body...)
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := WriteFileAtomic(path, data); err != nil {
 		return fmt.Errorf("save object: %w", err)
 	}
 	return nil

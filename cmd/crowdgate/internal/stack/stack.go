@@ -259,13 +259,20 @@ func CheckAddr(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !LoopbackHost(host) {
 		return fmt.Errorf("listen address %q: only loopback addresses (127.0.0.1, [::1], localhost) are allowed", addr)
 	}
 	return nil
+}
+
+// LoopbackHost reports whether host (without port or brackets) names this machine:
+// localhost, 127.0.0.0/8 or ::1.
+func LoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Demo describes the running stack (the content of demo.json).

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/localaws"
 	"github.com/crowdgate/crowdgate/shared/queue"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
@@ -124,36 +125,7 @@ func writeSecretJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
-	return writeSecretFile(path, append(b, '\n'))
-}
-
-// writeSecretFile writes data readable by the owner only, atomically and durably (write,
-// sync, rename), so neither a reader nor a power cut ever leaves half a file.
-func writeSecretFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
+	return localaws.WriteFileAtomic(path, append(b, '\n'))
 }
 
 // restoreQueues puts the messages the last clean stop saved back into b's queues and
@@ -186,5 +158,5 @@ func saveQueues(b *queue.Broker, dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeSecretFile(filepath.Join(dir, QueuesFile), data)
+	return localaws.WriteFileAtomic(filepath.Join(dir, QueuesFile), data)
 }
