@@ -97,6 +97,12 @@ type message struct {
 	receipt       string
 }
 
+// newMessage is a message sent at sent and visible from then on.
+func newMessage(id, body string, sent time.Time) *message {
+	sum := md5.Sum([]byte(body))
+	return &message{id: id, body: body, md5: hex.EncodeToString(sum[:]), sent: sent, visibleAt: sent}
+}
+
 // NewBroker returns an empty broker; Declare the queues before use.
 func NewBroker(log *slog.Logger, opts ...Option) *Broker {
 	if log == nil {
@@ -180,8 +186,7 @@ func (b *Broker) send(name string, bodies []string) error {
 	}
 	now := b.clock.Now()
 	for _, body := range bodies {
-		sum := md5.Sum([]byte(body))
-		q.msgs = append(q.msgs, &message{id: newUUID(), body: body, md5: hex.EncodeToString(sum[:]), sent: now, visibleAt: now})
+		q.msgs = append(q.msgs, newMessage(newUUID(), body, now))
 	}
 	b.notify()
 	return nil

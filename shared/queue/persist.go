@@ -1,8 +1,6 @@
 package queue
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -94,7 +92,7 @@ func (b *Broker) Restore(data []byte) (restored, dropped int, err error) {
 }
 
 func restoreMessage(s savedMessage, now time.Time) *message {
-	sum := md5.Sum([]byte(s.Body))
-	return &message{id: s.ID, body: s.Body, md5: hex.EncodeToString(sum[:]), sent: s.Sent, firstReceive: s.FirstReceive,
-		receives: s.Receives, visibleAt: now}
+	m := newMessage(s.ID, s.Body, s.Sent)
+	m.firstReceive, m.receives, m.visibleAt = s.FirstReceive, s.Receives, now
+	return m
 }
