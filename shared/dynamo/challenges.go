@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,23 +79,9 @@ func (c *Challenges) Put(ctx context.Context, r challenge.Record) error {
 		}
 		it.Tasks = append(it.Tasks, ct)
 	}
-	err := putNew(ctx, c.api, c.table, it, nil, "challenge")
-	if IsConditionFailed(err) && c.alreadyStored(ctx, it) {
-		// The SDK retried a put whose first attempt landed (its response was lost): the
-		// item is ours. Ids are 128 random bits, so anything else is not a collision but a
-		// bug, and stays an error.
-		return nil
-	}
-	return err
-}
-
-// alreadyStored reports whether the stored challenge with it's id is exactly it.
-func (c *Challenges) alreadyStored(ctx context.Context, it chalItem) bool {
-	var got chalItem
-	if err := getDecoded(ctx, c.api, c.table, Key(it.PK, it.SK), time.Time{}, &got, challenge.ErrNotFound, "challenge"); err != nil {
-		return false
-	}
-	return reflect.DeepEqual(normalizeChal(got), normalizeChal(it))
+	// A retried put of this very record succeeds. Ids are 128 random bits, so any other
+	// record under the id is not a collision but a bug, and stays an error.
+	return putNewOrOwn(ctx, c.api, c.table, Key(it.PK, it.SK), it, normalizeChal, nil, nil, "challenge")
 }
 
 // normalizeChal drops what a round trip may change: time zones and monotonic readings.

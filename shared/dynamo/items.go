@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,6 +65,29 @@ func putNew(ctx context.Context, api API, table string, v any, taken error, what
 		return fmt.Errorf("put %s: %w", what, err)
 	}
 	return nil
+}
+
+// putNewOrOwn is putNew for records with random ids that also accepts finding exactly it
+// stored already: the SDK retries a put whose first attempt landed but whose answer was
+// lost, and refusing our own record would fail the caller. normalize drops what a round
+// trip changes (time zones, monotonic readings); fresh, when set, must also accept the
+// stored item (a redeemed token never counts as the one just issued). Any other record
+// under the key is taken, or (taken nil) the failed condition.
+func putNewOrOwn[T any](ctx context.Context, api API, table string, key map[string]types.AttributeValue, it T,
+	normalize func(T) T, fresh func(stored map[string]types.AttributeValue) bool, taken error, what string) error {
+	err := putNew(ctx, api, table, it, nil, what)
+	if !IsConditionFailed(err) {
+		return err
+	}
+	var got T
+	if item, gerr := getStored(ctx, api, table, key, nil, what); gerr == nil && item != nil && (fresh == nil || fresh(item)) &&
+		attributevalue.UnmarshalMap(item, &got) == nil && reflect.DeepEqual(normalize(got), normalize(it)) {
+		return nil
+	}
+	if taken != nil {
+		return taken
+	}
+	return err
 }
 
 // putNewOrExpired is a transaction's put of item that may replace only a record whose ttl

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,29 +57,10 @@ func (t *Tokens) Put(ctx context.Context, r token.Record) error {
 		ChallengeTS: r.ChallengeTS.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Score: r.Score, ScoreReasons: r.ScoreReasons,
 		TTL: r.ExpiresAt.Unix(),
 	}
-	err := putNew(ctx, t.api, t.table, it, nil, "token")
-	if IsConditionFailed(err) {
-		if t.alreadyStored(ctx, it) {
-			// The SDK retried a put whose first attempt landed (its response was lost): the
-			// record is ours, and refusing it would fail a visitor who passed.
-			return nil
-		}
-		return errors.New("put token: id already stored")
-	}
-	return err
-}
-
-// alreadyStored reports whether the stored, unredeemed token with its id is exactly it.
-func (t *Tokens) alreadyStored(ctx context.Context, it tokItem) bool {
-	item, err := getStored(ctx, t.api, t.table, Key(it.PK, it.SK), nil, "token")
-	if err != nil || item == nil || item["redeemed_at"] != nil {
-		return false
-	}
-	var got tokItem
-	if err := attributevalue.UnmarshalMap(item, &got); err != nil {
-		return false
-	}
-	return reflect.DeepEqual(normalizeTok(got), normalizeTok(it))
+	// A retried put of this very record succeeds (refusing it would fail a visitor who
+	// passed), unless the stored one was redeemed meanwhile.
+	unredeemed := func(stored map[string]types.AttributeValue) bool { return stored["redeemed_at"] == nil }
+	return putNewOrOwn(ctx, t.api, t.table, Key(it.PK, it.SK), it, normalizeTok, unredeemed, errors.New("put token: id already stored"), "token")
 }
 
 // normalizeTok drops what a round trip may change: time zones, monotonic readings and an
