@@ -239,12 +239,14 @@ func TestWholeBatchErrorOrPanicRedeliversEveryMessage(t *testing.T) {
 	}
 }
 
-func TestMessageMovesToDeadLetterQueueAfterMaxReceives(t *testing.T) {
-	b, clock := newTestBroker(t)
+// failUntilDead subscribes a consumer that fails every batch, sends body and runs the clock
+// until the message has used its receives and sits in the dead-letter queue.
+func failUntilDead(t *testing.T, b *Broker, clock *ManualClock, body string) *recorder {
+	t.Helper()
 	rec := &recorder{respond: func(events.SQSEvent) (events.SQSEventResponse, error) {
 		return events.SQSEventResponse{}, errors.New("always fails")
 	}}
-	send(t, b, "poison")
+	send(t, b, body)
 	b.Subscribe(testQueue.Name, rec.handle, 10)
 	for range testQueue.MaxReceives {
 		if err := b.Settle(ctxT(t)); err != nil {
@@ -255,6 +257,12 @@ func TestMessageMovesToDeadLetterQueueAfterMaxReceives(t *testing.T) {
 	if err := b.Drain(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
+	return rec
+}
+
+func TestMessageMovesToDeadLetterQueueAfterMaxReceives(t *testing.T) {
+	b, clock := newTestBroker(t)
+	rec := failUntilDead(t, b, clock, "poison")
 	if n := len(rec.all()); n != testQueue.MaxReceives {
 		t.Fatalf("handler called %d times, want %d", n, testQueue.MaxReceives)
 	}

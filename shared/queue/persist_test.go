@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -15,20 +13,7 @@ import (
 // visible again with their receive count, dead letters still dead, each delivered once.
 func TestMessagesSurviveARestart(t *testing.T) {
 	b, clock := newTestBroker(t)
-	failing := &recorder{respond: func(events.SQSEvent) (events.SQSEventResponse, error) {
-		return events.SQSEventResponse{}, errors.New("down")
-	}}
-	send(t, b, "dead")
-	b.Subscribe(testQueue.Name, failing.handle, 10)
-	for range testQueue.MaxReceives {
-		if err := b.Settle(ctxT(t)); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(visibility)
-	}
-	if err := b.Drain(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
+	failUntilDead(t, b, clock, "dead")
 	send(t, b, "in flight")
 	if err := b.Settle(ctxT(t)); err != nil { // received once, failed, invisible for 60 s
 		t.Fatal(err)
