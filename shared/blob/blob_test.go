@@ -7,20 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
 	"github.com/crowdgate/crowdgate/shared/blob"
+	"github.com/crowdgate/crowdgate/shared/blob/blobtest"
 )
 
 const bucket = "media"
@@ -29,20 +23,7 @@ const bucket = "media"
 // configures the client for the local stack.
 func newStore(t *testing.T) *blob.Store {
 	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	client := s3.New(s3.Options{
-		Region:                     "us-east-1",
-		BaseEndpoint:               aws.String(srv.URL),
-		Credentials:                credentials.NewStaticCredentialsProvider("local", "local", ""),
-		UsePathStyle:               true,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
-	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
-	return blob.New(client)
+	return blob.New(blobtest.FakeS3(t, blobtest.Unversioned, bucket))
 }
 
 func read(t *testing.T, o blob.Object) string {

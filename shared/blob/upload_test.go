@@ -6,44 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/crowdgate/crowdgate/shared/blob"
+	"github.com/crowdgate/crowdgate/shared/blob/blobtest"
 )
 
 // newVersionedStore is newStore with versioning switched on, as the media bucket has it on
 // AWS; it also returns the raw client to look at versions.
 func newVersionedStore(t *testing.T) (*blob.Store, *s3.Client) {
 	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	client := s3.New(s3.Options{
-		Region:                     "us-east-1",
-		BaseEndpoint:               aws.String(srv.URL),
-		Credentials:                credentials.NewStaticCredentialsProvider("local", "local", ""),
-		UsePathStyle:               true,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
-	ctx := context.Background()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
-		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
-		t.Fatal(err)
-	}
+	client := blobtest.FakeS3(t, blobtest.Versioned, bucket)
 	return blob.New(client), client
 }
 
@@ -168,19 +147,8 @@ func TestDeleteVersionsRemovesOneKeyOnly(t *testing.T) {
 
 // Without versioning support (the local stack's S3) the plain listing is used.
 func TestDeletePrefixWithoutVersioning(t *testing.T) {
-	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithoutVersioning()).Server())
-	t.Cleanup(srv.Close)
-	client := s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
 	ctx := context.Background()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	s := blob.New(client)
+	s := blob.New(blobtest.FakeS3(t, blobtest.NoVersions, bucket))
 	put(t, s, "jobs/a/1", "x")
 	put(t, s, "jobs/a/2", "x")
 	if n, more, err := s.DeletePrefix(ctx, bucket, "jobs/a/", 10); err != nil || n != 2 || more {
