@@ -100,6 +100,11 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	if !pass {
 		outcome.Outcome = OutcomeFailed
 		s.record(ctx, outcome)
+		// The fresh challenge is checked like a first one: a site deleted or disabled, or a
+		// host taken off its list, since the answered challenge was issued gets none.
+		if err := s.checkSite(ctx, rec.Sitekey, rec.Host); err != nil {
+			return Result{}, err
+		}
 		if a.RetryAfter > 0 {
 			return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
 		}

@@ -78,15 +78,12 @@ func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {
 // as far as the pool can supply them (the standard composition comes first, so extra
 // grids never cost a visitor the challenge), and a yes/no question last.
 func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra int) (*Challenge, error) {
-	now := s.d.Now()
 	rng := newRand()
 	rec := Record{
-		ID:        IDPrefix + randomHex(rng, 16),
-		Sitekey:   sitekey,
-		Host:      host,
-		Locale:    locale,
-		IssuedAt:  now,
-		ExpiresAt: now.Add(s.d.TTL),
+		ID:      IDPrefix + randomHex(rng, 16),
+		Sitekey: sitekey,
+		Host:    host,
+		Locale:  locale,
 	}
 	exclude := map[string]bool{}
 	var draws []draw
@@ -142,6 +139,11 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra
 	}
 	draws = append(draws, question)
 
+	// The challenge's life and solve time start once its material is drawn (the draws read
+	// the store), not before, so expires_in is what the visitor gets. Before the links are
+	// signed, so no link expires before the challenge does.
+	now := s.d.Now()
+	rec.IssuedAt, rec.ExpiresAt = now, now.Add(s.d.TTL)
 	mediaTTL := min(s.d.TTL, MaxMediaTTL)
 	pub := &Challenge{ID: rec.ID, ExpiresIn: s.d.TTL, Prompt: Prompt(locale, len(draws))}
 	tiles := map[string]bool{}

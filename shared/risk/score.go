@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -130,7 +131,7 @@ func Score(in Input) Assessment {
 		r, moves = pointerRisk(sc, m, t.Pointer)
 		scratchPool.Put(sc)
 		add(ReasonSyntheticPointer, r)
-		add(ReasonSyntheticKeys, keyRisk(t.Keys))
+		add(ReasonSyntheticKeys, keyRisk(t.Keys, softKeyboard(in.Request, ua)))
 		add(ReasonSensorAnomaly, sensorRisk(t))
 	}
 	if in.Stage == StageAnswer {
@@ -266,7 +267,18 @@ func teleported(ev []PointerEvent, i, prev, from, moves int) bool {
 
 // keyRisk flags key presses held for less time than a finger can (scripts dispatch
 // keydown and keyup back to back) or paced like a metronome.
-func keyRisk(keys []KeyEvent) float64 {
+//
+// soft: the visitor is on Android, where an on-screen keyboard (Gboard and the like) is no
+// keyboard to the page: Chromium turns each composition update into a keydown and a keyup
+// with key "Unidentified" and keyCode 229 that it dispatches back to back around the text
+// change, so every press looks held 0–2 ms. Such a hold is no evidence either way; a
+// press's pace still is: one that comes less than softKeyGap after the one before is
+// no thumb's and counts as short all the same. That leaves no hole: a script that claims
+// Android (a user agent is easy to set) and dispatches keys back to back, as automation
+// libraries type by default, is caught as before, and one that waits a thumb's time between
+// presses could as easily have waited between keydown and keyup, which passes this rule
+// anywhere. The metronome check applies to every keyboard.
+func keyRisk(keys []KeyEvent, soft bool) float64 {
 	if len(keys) < 6 {
 		return 0
 	}
@@ -274,11 +286,11 @@ func keyRisk(keys []KeyEvent) float64 {
 	short := 0
 	var gaps [MaxKeyEvents]float64
 	for i, k := range keys {
-		if k.Hold < 5 {
-			short++
-		}
 		if i > 0 {
 			gaps[i-1] = k.T - keys[i-1].T
+		}
+		if k.Hold < 5 && (!soft || i > 0 && gaps[i-1] < softKeyGap) {
+			short++
 		}
 	}
 	r := 0.0
@@ -290,6 +302,18 @@ func keyRisk(keys []KeyEvent) float64 {
 		r = 1 - (1-r)*(1-0.4)
 	}
 	return r
+}
+
+// softKeyGap is the least time between two taps on an on-screen keyboard, in ms: even
+// two thumbs alternating take several times as long.
+const softKeyGap = 40.0
+
+// softKeyboard reports whether the request comes from Android, where key presses may come
+// from an on-screen keyboard (keyRisk). "Request desktop site" sends a Linux user agent
+// but still says Android in the client hints.
+func softKeyboard(req Request, ua userAgent) bool {
+	return ua.platform == platAndroid ||
+		strings.EqualFold(strings.Trim(req.Header.Get("Sec-CH-UA-Platform"), `"`), platAndroid)
 }
 
 // sensorRisk: a touch session whose motion sensors reported many samples without the
