@@ -306,23 +306,31 @@ func (s *Signer) Parse(tok string, now time.Time) (Claims, error) {
 	return c, err
 }
 
-// parse is Parse that also says whether the token names a key this signer does not hold
-// (a Keyring re-reads its list then: the key may be newer than its copy).
-func (s *Signer) parse(tok string, now time.Time) (c Claims, unknownKey bool, err error) {
+// keyMiss is why a well-formed token failed its MAC check in a way a newer key list may
+// cure: its kid is not in the list, or the list holds other key material under that kid
+// (a key id reused by hand). A Keyring re-reads its list then.
+type keyMiss struct {
+	// issuedAt is the issue time the token claims. It is unauthenticated: it only tells
+	// whether a list read after that time could hold the key.
+	issuedAt time.Time
+}
+
+// parse is Parse that also reports a keyMiss (nil when the failure, if any, is not one).
+func (s *Signer) parse(tok string, now time.Time) (c Claims, miss *keyMiss, err error) {
 	if len(tok) > MaxLen || !strings.HasPrefix(tok, Prefix) {
-		return Claims{}, false, ErrMalformed
+		return Claims{}, nil, ErrMalformed
 	}
 	signed, sig, ok := strings.Cut(tok, ".")
 	if !ok || strings.Contains(sig, ".") {
-		return Claims{}, false, ErrMalformed
+		return Claims{}, nil, ErrMalformed
 	}
 	payload, err := b64.DecodeString(signed[len(Prefix):])
 	if err != nil || len(payload) == 0 {
-		return Claims{}, false, ErrMalformed
+		return Claims{}, nil, ErrMalformed
 	}
 	sum, err := b64.DecodeString(sig)
 	if err != nil || len(sum) != sha256.Size {
-		return Claims{}, false, ErrMalformed
+		return Claims{}, nil, ErrMalformed
 	}
 	// The claims are decoded before the MAC is checked because the kid inside them picks
 	// the key; the input is capped at MaxLen, and nothing from it is trusted until the MAC
@@ -331,21 +339,17 @@ func (s *Signer) parse(tok string, now time.Time) (c Claims, unknownKey bool, er
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil || dec.Decode(&json.RawMessage{}) != io.EOF {
-		return Claims{}, false, ErrMalformed
+		return Claims{}, nil, ErrMalformed
 	}
-	key, ok := s.keys[w.KeyID]
-	if !ok {
-		return Claims{}, true, ErrForged
-	}
-	if !hmac.Equal(mac(key, []byte(signed)), sum) {
-		return Claims{}, false, ErrForged
+	if key, ok := s.keys[w.KeyID]; !ok || !hmac.Equal(mac(key, []byte(signed)), sum) {
+		return Claims{}, &keyMiss{issuedAt: time.Unix(w.IssuedAt, 0).UTC()}, ErrForged
 	}
 	c = Claims{ID: w.ID, Sitekey: w.Sitekey, IssuedAt: time.Unix(w.IssuedAt, 0).UTC(), ExpiresAt: time.Unix(w.ExpiresAt, 0).UTC(), KeyID: w.KeyID}
 	if c.ID == "" || c.Sitekey == "" {
-		return Claims{}, false, ErrMalformed
+		return Claims{}, nil, ErrMalformed
 	}
 	if !now.Before(c.ExpiresAt) {
-		return c, false, ErrExpired
+		return c, nil, ErrExpired
 	}
-	return c, false, nil
+	return c, nil, nil
 }

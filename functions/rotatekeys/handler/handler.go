@@ -168,9 +168,10 @@ func (d Deps) createSecret(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.value(ctx, ev.SecretID, ev.ClientRequestToken, stagePending)
+	pending, err := d.value(ctx, ev.SecretID, ev.ClientRequestToken, stagePending)
 	if err == nil {
-		return nil // created by an earlier attempt
+		// Created by an earlier attempt, possibly from a list replaced since by hand.
+		return d.usablePending(ctx, ev, current, pending)
 	}
 	if !isNotFound(err) {
 		return err
@@ -206,10 +207,33 @@ func (d Deps) testSecret(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
+	return d.usablePending(ctx, ev, current, pending)
+}
+
+// usablePending checks the pending list against the current one. A pending list that
+// fails can never pass (a version's value cannot change): it was made from a list that has
+// been replaced since (a half-failed rotation, then a put-secret-value by hand), or written
+// by hand. Its AWSPENDING label is removed then, so that the next rotation starts a new
+// version instead of Secrets Manager retrying this one for ever.
+func (d Deps) usablePending(ctx context.Context, ev Event, current, pending string) error {
 	cur, err := token.NewSigner(current)
 	if err != nil {
 		return fmt.Errorf("current key list: %w", err)
 	}
+	bad := checkPending(cur, pending, d.Now())
+	if bad == nil {
+		return nil
+	}
+	if err := d.dropPending(ctx, ev); err != nil {
+		return fmt.Errorf("%w; %w", bad, err)
+	}
+	return fmt.Errorf("%w: %w; removed %s from the version, rotate again", ErrNotRotatable, bad, stagePending)
+}
+
+// checkPending says why the pending list cannot follow cur: it does not parse, it signs
+// with cur's signing key, or it does not verify tokens of cur's signing key (they live
+// token.TTL after the switch) or of its own.
+func checkPending(cur *token.Signer, pending string, now time.Time) error {
 	next, err := token.NewSigner(pending)
 	if err != nil {
 		return fmt.Errorf("pending key list: %w", err)
@@ -217,7 +241,6 @@ func (d Deps) testSecret(ctx context.Context, ev Event) error {
 	if next.KeyID() == cur.KeyID() {
 		return errors.New("pending key list signs with the current key: nothing was rotated")
 	}
-	now := d.Now()
 	for _, c := range []struct {
 		name   string
 		signer *token.Signer
@@ -233,8 +256,22 @@ func (d Deps) testSecret(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// finishSecret moves AWSCURRENT to the new version. Functions pick it up at their next
-// key-list read (token.RefreshEvery).
+// dropPending removes the AWSPENDING label from the event's version.
+func (d Deps) dropPending(ctx context.Context, ev Event) error {
+	_, err := d.Secrets.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId:            &ev.SecretID,
+		VersionStage:        aws.String(stagePending),
+		RemoveFromVersionId: &ev.ClientRequestToken,
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s from the version: %w", stagePending, err)
+	}
+	return nil
+}
+
+// finishSecret moves AWSCURRENT to the new version and takes AWSPENDING off it. Functions
+// pick it up at their next key-list read (token.RefreshEvery), or at once when a token of
+// the new key reaches them (token.Keyring).
 func (d Deps) finishSecret(ctx context.Context, ev Event, versions map[string][]string) error {
 	var current string
 	for id, stages := range versions {
@@ -253,7 +290,10 @@ func (d Deps) finishSecret(ctx context.Context, ev Event, versions map[string][]
 	if _, err := d.Secrets.UpdateSecretVersionStage(ctx, in); err != nil {
 		return fmt.Errorf("make version current: %w", err)
 	}
-	return nil
+	// As AWS's rotation templates do: AWSPENDING left on this version would stay on it
+	// when a list is later put by hand (put-secret-value moves only AWSCURRENT), and
+	// Secrets Manager would take that for a rotation still in progress.
+	return d.dropPending(ctx, ev)
 }
 
 // value reads one version of the secret by id and/or stage.

@@ -119,6 +119,9 @@ func (s *secret) fake() *fakeSecrets {
 			for _, stage := range in.VersionStages {
 				s.stages[stage] = id
 			}
+			if len(in.VersionStages) == 0 { // a value put by hand: it becomes current
+				s.stages["AWSPREVIOUS"], s.stages["AWSCURRENT"] = s.stages["AWSCURRENT"], id
+			}
 			return &secretsmanager.PutSecretValueOutput{VersionId: &id}, nil
 		},
 		UpdateSecretVersionStageFunc: func(in *secretsmanager.UpdateSecretVersionStageInput) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
@@ -126,6 +129,13 @@ func (s *secret) fake() *fakeSecrets {
 				return nil, err
 			}
 			stage := aws.ToString(in.VersionStage)
+			if in.MoveToVersionId == nil { // only RemoveFromVersionId: take the label off
+				if s.stages[stage] != aws.ToString(in.RemoveFromVersionId) {
+					return nil, &smtypes.InvalidParameterException{Message: aws.String("label is not on RemoveFromVersionId")}
+				}
+				delete(s.stages, stage)
+				return &secretsmanager.UpdateSecretVersionStageOutput{}, nil
+			}
 			if cur, ok := s.stages[stage]; ok && cur != aws.ToString(in.MoveToVersionId) && cur != aws.ToString(in.RemoveFromVersionId) {
 				return nil, &smtypes.InvalidParameterException{Message: aws.String("label is on another version than RemoveFromVersionId")}
 			}
@@ -146,6 +156,13 @@ func (s *secret) start() string {
 }
 
 func (s *secret) current() string { return *s.values[s.stages["AWSCURRENT"]] }
+
+// rotatable is RotateSecret's precondition: AWSPENDING is on no version, or on the
+// AWSCURRENT one; otherwise Secrets Manager takes a rotation for still in progress.
+func (s *secret) rotatable() bool {
+	pending, ok := s.stages["AWSPENDING"]
+	return !ok || pending == s.stages["AWSCURRENT"]
+}
 
 const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:SigningKeys-AbCdEf"
 
