@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/risk/training"
@@ -15,28 +18,79 @@ import (
 // packages (the same code the functions run).
 type subcommand func(args []string, stdout, stderr io.Writer) error
 
-func runSubcommands(verb string, table map[string]subcommand) func(context.Context, *cli, []string) int {
+// tool is one offline tool. A tool's error that is its package's ErrUsage is about the
+// command line (exit 2); any other is a failed run (exit 1).
+type tool struct {
+	run      subcommand
+	errUsage error
+}
+
+func runSubcommands(verb string, table map[string]tool) func(context.Context, *cli, []string) int {
 	return func(_ context.Context, c *cli, args []string) int {
-		if len(args) == 0 || table[args[0]] == nil {
-			fmt.Fprint(c.stderr, helpTexts[verb])
+		if len(args) == 0 {
+			return subcommandErr(c, verb, "missing subcommand (want %s)", toolNames(table))
+		}
+		tl, ok := table[args[0]]
+		if !ok {
+			return subcommandErr(c, verb, "unknown subcommand %q (want %s)", args[0], toolNames(table))
+		}
+		name := verb + " " + args[0]
+		err := tl.run(args[1:], c.stdout, c.stderr)
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case flagParseError(err):
+			// The flag package has printed the error and the tool's usage already.
 			return exitUsage
 		}
-		err := table[args[0]](args[1:], c.stdout, c.stderr)
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.Is(err, flag.ErrHelp):
-			return exitOK
-		default:
-			fmt.Fprintf(c.stderr, "crowdgate %s %s: %v\n", verb, args[0], err)
-			return exitError
+		// The tools name themselves in their errors; the CLI names the command once.
+		msg := strings.TrimPrefix(err.Error(), name+": ")
+		if errors.Is(err, tl.errUsage) {
+			return usageErr(c, name, "%s", msg)
 		}
+		fmt.Fprintf(c.stderr, "crowdgate %s: %s\n", name, msg)
+		return exitError
 	}
 }
 
+// subcommandErr reports a missing or unknown tool, followed by the verb's help text.
+func subcommandErr(c *cli, verb, format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "crowdgate %s: %s\n\n", verb, fmt.Sprintf(format, args...))
+	fmt.Fprint(c.stderr, helpTexts[verb])
+	return exitUsage
+}
+
+func toolNames(table map[string]tool) string {
+	names := slices.Sorted(maps.Keys(table))
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// flagParseError reports whether err is one of the flag package's errors for a command
+// line it could not parse (FlagSet.Parse with ContinueOnError), which it prints itself.
+func flagParseError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{
+		"flag provided but not defined: ", "bad flag syntax: ", "flag needs an argument: ",
+		"invalid value ", "invalid boolean value ", "invalid boolean flag ",
+	} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 var (
-	evalCommands  = map[string]subcommand{"consensus": consensus.RunEvalCLI, "risk": training.RunEvalCLI}
-	trainCommands = map[string]subcommand{"risk": training.RunTrainCLI}
+	evalCommands = map[string]tool{
+		"consensus": {consensus.RunEvalCLI, consensus.ErrUsage},
+		"risk":      {training.RunEvalCLI, training.ErrUsage},
+	}
+	trainCommands = map[string]tool{
+		"risk": {training.RunTrainCLI, training.ErrUsage},
+	}
 )
 
 const evalHelp = `Usage:
@@ -47,8 +101,10 @@ const evalHelp = `Usage:
   crowdgate eval risk --in sessions.jsonl
       Scores one session per line ({"id","pointer":[{"t","x","y","type"}],"ua","headers"})
       and prints {"id","score","reasons"} per line.
-  crowdgate eval risk --humans DIR --bots generated|FILE [--detail] [--lofo]
+  crowdgate eval risk --humans DIR --bots generated|FILE [--detail]
       AUC and detection at 1% human false positives per bot family, on held-out people.
+  crowdgate eval risk --humans DIR --lofo
+      Leave one family out: trains without each bot family, AUC on the one left out.
 See shared/consensus/README.md and shared/risk/README.md.
 `
 

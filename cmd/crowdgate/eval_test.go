@@ -70,3 +70,18 @@ func TestEvalHelpNamesTheAdaptiveFlag(t *testing.T) {
 		t.Errorf("help eval: exit %d, %q", code, out.String())
 	}
 }
+
+// --lofo is a mode of its own (it takes no --bots, and wins over it), not an option of
+// --bots; the help text says so, as shared/risk/training does.
+func TestEvalHelpShowsLeaveOneFamilyOutAsItsOwnMode(t *testing.T) {
+	var out, errb bytes.Buffer
+	run(context.Background(), []string{"help", "eval"}, &out, &errb, noEnv)
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "--bots") && strings.Contains(l, "--lofo") {
+			t.Errorf("help eval offers --lofo with --bots: %q", l)
+		}
+	}
+	if !strings.Contains(out.String(), "crowdgate eval risk --humans DIR --lofo") {
+		t.Errorf("help eval has no --lofo usage line:\n%s", out.String())
+	}
+}

@@ -97,6 +97,9 @@ func runHelp(_ context.Context, c *cli, args []string) int {
 		usage(c.stdout)
 		return exitOK
 	}
+	if len(args) > 1 {
+		return usageErr(c, "help", "unexpected argument %q", args[1])
+	}
 	if text, ok := helpTexts[args[0]]; ok {
 		fmt.Fprint(c.stdout, text)
 		return exitOK

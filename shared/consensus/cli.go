@@ -18,7 +18,7 @@ import (
 // Without --min, --max, --target or --adaptive every answer is used; with any of them the
 // adaptive-stopping rule is replayed, unset ones taking their defaults. It prints a summary
 // and then the Report as one JSON object on the last line of stdout. Usage and flag errors go
-// to stderr; -h returns flag.ErrHelp.
+// to stderr; -h returns flag.ErrHelp, a wrong command line an error that is ErrUsage.
 func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "eval" {
 		args = args[1:]
@@ -45,11 +45,11 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("eval consensus: unexpected argument %q", fs.Arg(0))
+		return usageErrorf("eval consensus: unexpected argument %q", fs.Arg(0))
 	}
 	if *answersPath == "" || *truthPath == "" {
 		fs.Usage()
-		return errors.New("eval consensus: --answers and --truth are required")
+		return usageErrorf("eval consensus: --answers and --truth are required")
 	}
 	opts := EvalOptions{UseAll: true}
 	fs.Visit(func(f *flag.Flag) {
@@ -63,7 +63,7 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	if !opts.UseAll {
 		opts.Min, opts.Max, opts.Target = *minN, *maxN, *target
 		if *minN < 1 || *maxN < 0 || (*maxN > 0 && *maxN < *minN) || !(*target > 0) {
-			return fmt.Errorf("eval consensus: need 1 <= --min (%d) <= --max (%d) and --target (%v) > 0", *minN, *maxN, *target)
+			return usageErrorf("eval consensus: need 1 <= --min (%d) <= --max (%d) and --target (%v) > 0", *minN, *maxN, *target)
 		}
 	}
 
@@ -95,3 +95,14 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	_, err = fmt.Fprintf(stdout, "%s\n", line)
 	return err
 }
+
+// ErrUsage is what errors about the command line itself are (errors.Is), as opposed to a
+// run that failed: a CLI exits 2 on them, not 1. The flag package's own parse errors, which
+// it prints with the usage, are not marked.
+var ErrUsage = errors.New("command-line usage")
+
+type usageError string
+
+func usageErrorf(format string, a ...any) error { return usageError(fmt.Sprintf(format, a...)) }
+func (e usageError) Error() string              { return string(e) }
+func (e usageError) Is(target error) bool       { return target == ErrUsage }

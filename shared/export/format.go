@@ -186,7 +186,7 @@ func roundConfidence(c float64) float64 {
 
 // csvHeader names the CSV columns. source_ref is the s3:// URI of an image item, source
 // the text of a text item (one of them is empty). Customer strings that a spreadsheet
-// would run as formulas are written as text (asText).
+// would run as formulas are written as text (AsText).
 var csvHeader = []string{"item_id", "source_ref", "source", "label", "class_name", "confidence", "answer_count", "completed_at"}
 
 type csvEncoder struct {
@@ -200,11 +200,11 @@ func (e *csvEncoder) Write(r Row) error {
 	if err != nil {
 		return err
 	}
-	e.rec[0] = asText(r.ItemID)
+	e.rec[0] = AsText(r.ItemID)
 	e.rec[1] = e.sourceRef(r)
-	e.rec[2] = asText(r.Text)
+	e.rec[2] = AsText(r.Text)
 	e.rec[3] = strconv.Itoa(idx)
-	e.rec[4] = asText(r.Label)
+	e.rec[4] = AsText(r.Label)
 	e.rec[5] = strconv.FormatFloat(roundConfidence(r.Confidence), 'f', -1, 64)
 	e.rec[6] = strconv.Itoa(r.Answers)
 	e.rec[7] = r.CompletedAt.UTC().Format(time.RFC3339)
@@ -214,10 +214,11 @@ func (e *csvEncoder) Write(r Row) error {
 	return nil
 }
 
-// asText keeps a spreadsheet from running a customer's string as a formula (CSV
+// AsText keeps a spreadsheet from running someone else's string as a formula (CSV
 // injection): one that starts with = + - @, a tab or a carriage return gets a leading ',
-// which spreadsheets read as "this cell is text" (OWASP's advice).
-func asText(s string) string {
+// which spreadsheets read as "this cell is text" (OWASP's advice). The privacy access
+// package's CSV uses it too.
+func AsText(s string) string {
 	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
 		return "'" + s
 	}

@@ -492,7 +492,9 @@ func (d ExecDeps) writePackage(ctx context.Context, r Request, jsonW, csvW FileW
 					return n, fmt.Errorf("write package: %w", err)
 				}
 				for _, k := range slices.Sorted(maps.Keys(rec.Fields)) {
-					if err := cw.Write([]string{rec.Store, rec.Kind, rec.ID, k, rec.Fields[k]}); err != nil {
+					// The subject opens this file in a spreadsheet, and ids and values may have been
+					// typed by someone else; store, kind and field names are crowdgate's own.
+					if err := cw.Write([]string{rec.Store, rec.Kind, export.AsText(rec.ID), k, export.AsText(rec.Fields[k])}); err != nil {
 						return n, fmt.Errorf("write package: %w", err)
 					}
 				}

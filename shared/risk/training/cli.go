@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,17 +36,26 @@ func RunTrainCLI(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return usageErrorf("train risk: unexpected argument %q", fs.Arg(0))
+	}
 	if *out == "" {
 		fs.Usage()
-		return errors.New("train risk: --out is required")
+		return usageErrorf("train risk: --out is required")
 	}
 	fams, err := parseFamilies(*families)
 	if err != nil {
-		return err
+		return usageErrorf("train risk: %v", err)
 	}
 	opts := Options{Humans: *humans, Seed: *seed, Rounds: *rounds, Families: fams}
 	if *exclude != "" {
 		opts.Exclude = strings.Split(*exclude, ",")
+		for _, x := range opts.Exclude {
+			if !slices.Contains(risk.FeatureNames[:], x) {
+				return usageErrorf("train risk: unknown feature %q", x)
+			}
+		}
 	}
 	if err := opts.defaults(); err != nil {
 		return err
@@ -108,6 +118,10 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return usageErrorf("eval risk: unexpected argument %q", fs.Arg(0))
+	}
 	m := risk.DefaultModel()
 	if *modelPath != "" {
 		b, err := os.ReadFile(*modelPath)
@@ -168,7 +182,7 @@ func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fs.Usage()
-	return errors.New("eval risk: give --in, --bots or --lofo")
+	return usageErrorf("eval risk: give --in, --bots or --lofo")
 }
 
 // SessionLine is one line of the eval input.
@@ -437,3 +451,14 @@ func printEval(w io.Writer, r EvalReport, detail bool) {
 	}
 	tw.Flush()
 }
+
+// ErrUsage is what errors about the command line itself are (errors.Is), as opposed to a
+// run that failed: a CLI exits 2 on them, not 1. The flag package's own parse errors, which
+// it prints with the usage, are not marked.
+var ErrUsage = errors.New("command-line usage")
+
+type usageError string
+
+func usageErrorf(format string, a ...any) error { return usageError(fmt.Sprintf(format, a...)) }
+func (e usageError) Error() string              { return string(e) }
+func (e usageError) Is(target error) bool       { return target == ErrUsage }
