@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,20 +60,72 @@ func (x disclosureItem) disclosure() (privacy.Disclosure, error) {
 	}, err
 }
 
-// RecordDisclosure implements privacy.DisclosureLog. A missing id or time is filled in.
+// maxTransactItems is how many actions one TransactWriteItems may hold.
+const maxTransactItems = 100
+
+// RecordDisclosure records one disclosure (RecordDisclosures).
 func (d *Disclosures) RecordDisclosure(ctx context.Context, x privacy.Disclosure) error {
-	if x.At.IsZero() {
-		x.At = d.now()
+	return d.RecordDisclosures(ctx, x)
+}
+
+// RecordDisclosures implements privacy.DisclosureLog. A missing id or time is filled in.
+// Up to 100 records are one transaction, so they land together or not at all; more (an
+// address seen on more than 100 of an integrator's sites) take one transaction per 100,
+// and when one fails the records of those before it are deleted again. The SDK retries a
+// transaction under the same client request token, so a retry whose first attempt landed
+// succeeds instead of finding its own records taken.
+func (d *Disclosures) RecordDisclosures(ctx context.Context, xs ...privacy.Disclosure) error {
+	puts := make([]types.TransactWriteItem, 0, len(xs))
+	for _, x := range xs {
+		if x.At.IsZero() {
+			x.At = d.now()
+		}
+		if x.ID == "" {
+			x.ID = randHex(8)
+		}
+		sort := privListSK(x.At, x.ID)
+		item, err := attributevalue.MarshalMap(disclosureItem{
+			PK: disclosurePK(x.Recipient), SK: sort, GSI1PK: "DISCLOSED#" + x.Subject, GSI1SK: sort,
+			Kind: "disclosure", ID: x.ID, At: x.At.UTC().Format(time.RFC3339Nano), Recipient: x.Recipient,
+			Sitekey: x.Sitekey, What: x.Kind, Subject: x.Subject, RequestID: x.RequestID, TTL: x.ExpiresAt().Unix(),
+		})
+		if err != nil {
+			return fmt.Errorf("encode disclosure: %w", err)
+		}
+		puts = append(puts, types.TransactWriteItem{Put: &types.Put{TableName: &d.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
 	}
-	if x.ID == "" {
-		x.ID = randHex(8)
+	for start := 0; start < len(puts); start += maxTransactItems {
+		_, err := d.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: puts[start:min(start+maxTransactItems, len(puts))]})
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("record %d disclosures: %w", len(puts), err)
+		if start > 0 {
+			// The caller answers nothing, so nothing may stay recorded; the deletion runs
+			// even when the request's context is what ended.
+			if derr := d.forget(context.WithoutCancel(ctx), puts[:start]); derr != nil {
+				return errors.Join(err, fmt.Errorf("delete the %d recorded before the failure: %w", start, derr))
+			}
+		}
+		return err
 	}
-	sort := privListSK(x.At, x.ID)
-	return putNew(ctx, d.api, d.table, disclosureItem{
-		PK: disclosurePK(x.Recipient), SK: sort, GSI1PK: "DISCLOSED#" + x.Subject, GSI1SK: sort,
-		Kind: "disclosure", ID: x.ID, At: x.At.UTC().Format(time.RFC3339Nano), Recipient: x.Recipient,
-		Sitekey: x.Sitekey, What: x.Kind, Subject: x.Subject, RequestID: x.RequestID, TTL: x.ExpiresAt().Unix(),
-	}, nil, "disclosure")
+	return nil
+}
+
+// forget deletes the records of puts, which this log wrote.
+func (d *Disclosures) forget(ctx context.Context, puts []types.TransactWriteItem) error {
+	for start := 0; start < len(puts); start += 25 {
+		var reqs []types.WriteRequest
+		for _, p := range puts[start:min(start+25, len(puts))] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{
+				Key: map[string]types.AttributeValue{"pk": p.Put.Item["pk"], "sk": p.Put.Item["sk"]},
+			}})
+		}
+		if err := writeBatch(ctx, d.api, d.table, reqs, "delete disclosures"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Disclosed lists what was disclosed to a recipient, oldest first (expired records left

@@ -41,5 +41,7 @@ func (d Disclosure) ExpiresAt() time.Time { return d.At.AddDate(0, DisclosureRet
 
 // DisclosureLog keeps disclosure records (shared/dynamo.Disclosures).
 type DisclosureLog interface {
-	RecordDisclosure(ctx context.Context, d Disclosure) error
+	// RecordDisclosures records all of ds or, when it returns an error, none: an answer
+	// covering several sites is given whole or not at all, and its records with it.
+	RecordDisclosures(ctx context.Context, ds ...Disclosure) error
 }

@@ -99,6 +99,9 @@ var Table = []Route{
 	// integrator API key (or one site's secret) and answers only about its sites' traffic.
 	{Method: "GET", Path: "/v1/risk/challenges/{id}", Function: FunctionRisk, Auth: Public},
 	{Method: "GET", Path: "/v1/risk/ips/{ip}", Function: FunctionRisk, Auth: Public},
+	// A network (203.0.113.0/24) has a slash of its own: routed, so the function answers it
+	// 400 invalid_ip instead of the gateway's 404 (a greedy {ip+} is not a ServeMux pattern).
+	{Method: "GET", Path: "/v1/risk/ips/{ip}/{prefix}", Function: FunctionRisk, Auth: Public},
 	// Integrator analytics: daily de-identified aggregates per site, same authentication.
 	{Method: "GET", Path: "/v1/analytics/sites/{sitekey}/daily", Function: FunctionRisk, Auth: Public},
 

@@ -87,6 +87,7 @@ func New(d Deps) http.Handler {
 	return web.Mount(routes.FunctionRisk, map[string]http.Handler{
 		"GET /v1/risk/challenges/{id}":            d.authenticated(d.challenge),
 		"GET /v1/risk/ips/{ip}":                   d.authenticated(d.ip),
+		"GET /v1/risk/ips/{ip}/{prefix}":          d.authenticated(d.ip),
 		"GET /v1/analytics/sites/{sitekey}/daily": d.authenticated(d.daily),
 	})
 }
@@ -216,7 +217,7 @@ func (d Deps) challenge(w http.ResponseWriter, r *http.Request, who caller) {
 		web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
 		return
 	}
-	if err := d.disclose(r, who.integratorID, c.Sitekey, privacy.DisclosureRiskChallenge, id); err != nil {
+	if err := d.disclose(r, who.integratorID, privacy.DisclosureRiskChallenge, id, c.Sitekey); err != nil {
 		web.WriteError(w, r, err)
 		return
 	}
@@ -257,11 +258,13 @@ type ipJSON struct {
 }
 
 // ip answers GET /v1/risk/ips/{ip}: the address's activity summed over the caller's sites.
-// An address without any there (possibly only on other integrators' sites) is 404.
+// An address without any there (possibly only on other integrators' sites) is 404. A
+// network (GET /v1/risk/ips/{ip}/{prefix}, or its slash escaped) is refused: the counters
+// are kept per address, so there is no answer about a network to give.
 func (d Deps) ip(w http.ResponseWriter, r *http.Request, who caller) {
 	addr, err := netip.ParseAddr(r.PathValue("ip"))
-	if err != nil || addr.Zone() != "" {
-		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, CodeInvalidIP, "the path must end in an IPv4 or IPv6 address"))
+	if err != nil || addr.Zone() != "" || r.PathValue("prefix") != "" {
+		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, CodeInvalidIP, "the path must end in one address, IPv4 or IPv6 (not a network)"))
 		return
 	}
 	addr = addr.Unmap()
@@ -304,11 +307,9 @@ func (d Deps) ip(w http.ResponseWriter, r *http.Request, who caller) {
 	// One record per site whose traffic the answer covers, each naming the address's
 	// network only: the log must not become a store of addresses.
 	network := fmt.Sprintf("%s/%d", challenge.TruncateIP(ip), prefixLen(addr))
-	for _, sitekey := range seen {
-		if err := d.disclose(r, who.integratorID, sitekey, privacy.DisclosureRiskIP, network); err != nil {
-			web.WriteError(w, r, err)
-			return
-		}
+	if err := d.disclose(r, who.integratorID, privacy.DisclosureRiskIP, network, seen...); err != nil {
+		web.WriteError(w, r, err)
+		return
 	}
 	out := ipJSON{IP: addr.String(), Sitekey: who.site, Sitekeys: seen, AsOf: rfc3339(now), Windows: map[string]countsJSON{
 		"1m":  countsOf(a.Minutes.Window(now, challenge.Window1m)),
@@ -331,13 +332,15 @@ func prefixLen(a netip.Addr) int {
 	return 48
 }
 
-// disclose records the answer about to be given; without the record nothing is given.
-func (d Deps) disclose(r *http.Request, integratorID, sitekey, kind, subject string) error {
-	err := d.Disclosures.RecordDisclosure(r.Context(), privacy.Disclosure{
-		At: d.Now().UTC(), Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject,
-		RequestID: web.RequestID(r.Context()),
-	})
-	if err != nil {
+// disclose records the answer about to be given, one record per site it covers; without
+// all of them nothing is given, and none stays recorded (privacy.DisclosureLog).
+func (d Deps) disclose(r *http.Request, integratorID, kind, subject string, sitekeys ...string) error {
+	at, requestID := d.Now().UTC(), web.RequestID(r.Context())
+	records := make([]privacy.Disclosure, 0, len(sitekeys))
+	for _, sitekey := range sitekeys {
+		records = append(records, privacy.Disclosure{At: at, Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject, RequestID: requestID})
+	}
+	if err := d.Disclosures.RecordDisclosures(r.Context(), records...); err != nil {
 		return fmt.Errorf("risk lookup: record disclosure: %w", err)
 	}
 	return nil

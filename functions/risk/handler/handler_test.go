@@ -187,8 +187,8 @@ func (f *lookupFakes) SiteActivity(_ context.Context, sitekey string, q challeng
 	return a, nil
 }
 
-func (f *lookupFakes) RecordDisclosure(_ context.Context, d privacy.Disclosure) error {
-	f.disclosed = append(f.disclosed, d)
+func (f *lookupFakes) RecordDisclosures(_ context.Context, ds ...privacy.Disclosure) error {
+	f.disclosed = append(f.disclosed, ds...)
 	return nil
 }
 
@@ -353,7 +353,7 @@ func TestLookupWithoutSiteSecretsRefusesThem(t *testing.T) {
 func TestLookupDisclosesNothingItCannotRecord(t *testing.T) {
 	f := &lookupFakes{}
 	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Now: func() time.Time { return lookupTime },
-		Disclosures: disclosureFunc(func(context.Context, privacy.Disclosure) error { return errors.New("privacy table down") })})
+		Disclosures: disclosureFunc(func(context.Context, ...privacy.Disclosure) error { return errors.New("privacy table down") })})
 	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
 	var req events.APIGatewayV2HTTPRequest
 	raw := readEvent(t, "lookup-challenge.json", &req)
@@ -367,10 +367,10 @@ func TestLookupDisclosesNothingItCannotRecord(t *testing.T) {
 	}
 }
 
-type disclosureFunc func(context.Context, privacy.Disclosure) error
+type disclosureFunc func(context.Context, ...privacy.Disclosure) error
 
-func (f disclosureFunc) RecordDisclosure(ctx context.Context, d privacy.Disclosure) error {
-	return f(ctx, d)
+func (f disclosureFunc) RecordDisclosures(ctx context.Context, ds ...privacy.Disclosure) error {
+	return f(ctx, ds...)
 }
 
 func TestMixedHandlerRoutesBothEventKinds(t *testing.T) {
