@@ -63,6 +63,13 @@ func (t *target) client(ctx context.Context, c *cli) (*adminclient.Client, error
 	if token == "" && demo.AdminToken != "" && sameURL(endpoint, demo.URL) {
 		token = demo.AdminToken
 	}
+	if token == "" && !t.aws && firstNonEmpty(t.endpoint, c.env("CROWDGATE_ENDPOINT"), demo.URL) == "" {
+		// Nothing named an endpoint, so the default local stack is meant, and it takes only
+		// its admin token: signing for AWS would fail with a message about credentials that
+		// does not say what is missing.
+		return nil, fmt.Errorf("no admin token for the local stack at %s: %s not found (start one with `make run`, or give --data-dir of the running stack, or --admin-token)",
+			endpoint, filepath.Join(t.dataDir, "demo.json"))
+	}
 	cl := &adminclient.Client{Endpoint: endpoint}
 	if t.aws || token == "" {
 		var opts []func(*awsconfig.LoadOptions) error

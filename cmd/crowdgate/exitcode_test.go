@@ -110,6 +110,13 @@ func TestExitCodesAndMessagesOfEveryCommand(t *testing.T) {
 			}
 		}
 	}
+	// Without a local stack's demo.json the CLI says what it looked for, not that AWS
+	// credentials are missing.
+	empty := t.TempDir()
+	code, _, errOut := runCLI(t, map[string]string{}, "site", "get", "sk", "--data-dir", empty)
+	if want := "no admin token for the local stack at http://127.0.0.1:8080: " + filepath.Join(empty, "demo.json") + " not found"; code != exitError || !strings.Contains(errOut, want) {
+		t.Errorf("site get without a local stack: exit %d, stderr %q; want %d and %q", code, errOut, exitError, want)
+	}
 	// Only the runs that got past their command line reached the admin API.
 	if n := len(reqs()); n != 3 {
 		t.Errorf("%d admin requests, want 3 (the runs that fail on the 500)", n)

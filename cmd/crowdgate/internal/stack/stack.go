@@ -338,8 +338,9 @@ func (s *Stack) banner(seeded seedReport) {
 	fmt.Fprintf(w, "  DynamoDB       %s\n", d.DynamoDBEndpoint)
 	fmt.Fprintf(w, "  S3             %s\n", d.S3Endpoint)
 	fmt.Fprintf(w, "  Data           %s (details in %s)\n\n", s.opts.DataDir, filepath.Join(s.opts.DataDir, DemoFile))
-	fmt.Fprintf(w, "  Look inside:   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=%s \\\n", Region)
-	fmt.Fprintf(w, "                 aws --endpoint-url %s dynamodb scan --table-name %s\n", d.DynamoDBEndpoint, d.Tables[schema.TableAccounts])
+	// --region rather than AWS_REGION, which version 1 of the AWS CLI does not read.
+	fmt.Fprintf(w, "  Look inside:   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\\n")
+	fmt.Fprintf(w, "                 aws --region %s --endpoint-url %s dynamodb scan --table-name %s\n", Region, d.DynamoDBEndpoint, d.Tables[schema.TableAccounts])
 	fmt.Fprintf(w, "  Admin API:     crowdgate site get %s --data-dir %s\n\n", d.Sitekey, s.opts.DataDir)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }
