@@ -36,6 +36,9 @@ type access struct {
 	PrivacyKey bool
 	// SendEmail: ses:SendEmail from the MailFrom parameter's address only (MAIL_FROM).
 	SendEmail bool
+	// SuppressionList: look up and remove addresses on SES's account-level suppression
+	// list (suppressionListActions), which SES keeps addresses on indefinitely.
+	SuppressionList bool
 	// WritePrefixTables: schema.Table* → partition-key prefix: put, update and delete only
 	// items whose pk starts with the prefix (dynamodb:LeadingKeys). Pair with ReadTables.
 	WritePrefixTables map[string]string
@@ -83,6 +86,7 @@ var grants = map[string]access{
 		DeleteBuckets:   []string{schema.BucketMedia, schema.BucketExports, schema.BucketPrivacy}, // uploads, export files, packages and parts
 		PrivacyKey:      true,                                                                     // the request workflow's hashes
 		SendEmail:       true,                                                                     // completion and denial notices
+		SuppressionList: true,                                                                     // erasure removes the subject's address; access packages say whether it is listed
 	},
 	// The accessibility pages and text challenges: sites (hostname check) and its own A11Y#
 	// records in the accounts table, text challenges and pass tokens in the challenges table.
@@ -116,6 +120,10 @@ var grants = map[string]access{
 		WriteBuckets:    []string{schema.BucketExports}, // multipart upload of the export object
 	},
 }
+
+// suppressionListActions are account-level: SES defines no resource for them, so they are
+// granted on "*". Neither adds to or lists the suppression list.
+var suppressionListActions = []string{"ses:GetSuppressedDestination", "ses:DeleteSuppressedDestination"}
 
 // DynamoDB actions of the L2 read/write grants, for the tables whose customer-managed key
 // is granted separately (see grantTable).
@@ -184,6 +192,11 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 	if a.SigningKeys {
 		s.signingKeys.GrantRead(role, nil)
 		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
+	}
+	if a.SuppressionList {
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(suppressionListActions...), ResourceArns: jsii.Strings("*"),
+		})
 	}
 	if err := s.grantMore(a, role, env); err != nil {
 		return nil, fmt.Errorf("function %s: %w", function, err)

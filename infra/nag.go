@@ -27,7 +27,7 @@ func (s *crowdgate) suppress() {
 		a := grants[name]
 		suppressions := []*cdknag.NagPackSuppression{{
 			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions."),
+			Reason:    jsii.String("X-Ray PutTraceSegments/PutTelemetryRecords, and (privacy worker) SES Get/DeleteSuppressedDestination, support no resource-level permissions."),
 			AppliesTo: &[]any{"Resource::*"},
 		}}
 		var indexes, objects []any

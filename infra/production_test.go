@@ -143,6 +143,10 @@ func TestPrivacyFunctionGetsItsKeyMailAndNothingElse(t *testing.T) {
 		if name != "privacy" && name != functionPrivacyWorker && name != routes.FunctionAccessibility && (g.PrivacyKey || g.SendEmail) {
 			t.Errorf("%s may read the privacy key or send e-mail", name)
 		}
+		// Only erasure and access change or read SES's suppression list.
+		if g.SuppressionList != (name == functionPrivacyWorker) {
+			t.Errorf("%s: SuppressionList %v; only the privacy worker erases from it", name, g.SuppressionList)
+		}
 	}
 	params := tmpl["Parameters"].(map[string]any)
 	mail := params["MailFrom"]

@@ -540,6 +540,7 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		}
 		used := map[string]bool{}
 		sendsEmail := false
+		var suppressionActions []string
 		for _, s := range statementsOf(t, name) {
 			actions := list(dig(s, "Action"))
 			if dig(s, "Effect") != "Allow" {
@@ -558,7 +559,11 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 			for _, res := range list(dig(s, "Resource")) {
 				if res == "*" {
 					for _, act := range actions {
-						if !strings.HasPrefix(act.(string), "xray:") {
+						switch {
+						case strings.HasPrefix(act.(string), "xray:"):
+						case a.SuppressionList && slices.Contains(suppressionListActions, act.(string)):
+							suppressionActions = append(suppressionActions, act.(string))
+						default:
 							t.Errorf("%s: %v on resource *", name, act)
 						}
 					}
@@ -584,6 +589,10 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		}
 		if sendsEmail != a.SendEmail {
 			t.Errorf("%s: may send e-mail %v, grant table says %v", name, sendsEmail, a.SendEmail)
+		}
+		slices.Sort(suppressionActions)
+		if want := []string{"ses:DeleteSuppressedDestination", "ses:GetSuppressedDestination"}; a.SuppressionList && !slices.Equal(suppressionActions, want) {
+			t.Errorf("%s: suppression-list actions %v, want %v", name, suppressionActions, want)
 		}
 	}
 }

@@ -23,7 +23,8 @@ import (
 //	                                             lists by status, newest first; ttl = received + 27 months
 //	REQ#<id>                 CODE                the current verification code (keyed hash, attempts);
 //	                                             ttl = the code's expiry (10 minutes)
-//	REQ#<id>                 AUDIT#<at>#<rand>   one audit entry; ttl = its time + 27 months
+//	REQ#<id>                 AUDIT#<at>#<rand>   one audit entry; ttl = the request's, however
+//	                                             late the entry is written
 //	OPEN#<subject>#<type>    OPEN                the open request of a subject hash and type
 //	                                             (duplicate detection); deleted when the request
 //	                                             closes; ttl = the request's
@@ -238,20 +239,20 @@ func (p *Privacy) codePut(c privacy.Code) (*types.Put, error) {
 	return &types.Put{TableName: &p.table, Item: item}, nil
 }
 
-func (p *Privacy) auditPuts(entries []privacy.AuditEntry) ([]types.TransactWriteItem, error) {
+// auditPuts writes entries of r. They expire with r, not after their own time: an entry
+// written after receipt (an extension, a late notice) must not outlive its request.
+func (p *Privacy) auditPuts(r privacy.Request, entries []privacy.AuditEntry) ([]types.TransactWriteItem, error) {
 	var out []types.TransactWriteItem
 	for _, e := range entries {
-		if e.RequestID == "" {
-			return nil, errors.New("audit entry without request id")
+		if e.RequestID == "" || e.RequestID != r.ID {
+			return nil, fmt.Errorf("audit entry for request %q is not of request %q", e.RequestID, r.ID)
 		}
 		item, err := attributevalue.MarshalMap(privAuditItem{
 			// The random suffix: entries may share a time.
 			PK: privReqPK(e.RequestID), SK: privAuditPrefix + privListSK(e.At, randHex(4)), Kind: "privacy-audit",
 			RequestID: e.RequestID, At: privTime(e.At), ActorKind: e.Actor.Kind, ActorID: e.Actor.ID, Action: string(e.Action),
 			From: string(e.From), To: string(e.To), Reason: e.Reason, Note: e.Note,
-			// Entries are written at or after receipt, so this keeps each at least as long
-			// as the request.
-			TTL: e.At.AddDate(0, privacy.RetentionMonths, 0).Unix(),
+			TTL: r.ExpiresAt().Unix(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("encode audit entry: %w", err)
@@ -283,7 +284,7 @@ func (p *Privacy) Create(ctx context.Context, r privacy.Request, c privacy.Code,
 		{Put: putNewOrExpired(p.table, open, p.now())},
 		{Put: code},
 	}
-	puts, err := p.auditPuts(audit)
+	puts, err := p.auditPuts(r, audit)
 	if err != nil {
 		return err
 	}
@@ -359,7 +360,7 @@ func (p *Privacy) Save(ctx context.Context, ch privacy.Change) error {
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: r.ID}},
 		}})
 	}
-	puts, err := p.auditPuts(ch.Audit)
+	puts, err := p.auditPuts(r, ch.Audit)
 	if err != nil {
 		return err
 	}
@@ -390,8 +391,11 @@ func (p *Privacy) Code(ctx context.Context, id string) (privacy.Code, error) {
 }
 
 // FailAttempt implements privacy.Store.
-func (p *Privacy) FailAttempt(ctx context.Context, c privacy.Code, a privacy.AuditEntry) error {
-	puts, err := p.auditPuts([]privacy.AuditEntry{a})
+func (p *Privacy) FailAttempt(ctx context.Context, r privacy.Request, c privacy.Code, a privacy.AuditEntry) error {
+	if c.RequestID != r.ID {
+		return fmt.Errorf("count failed attempt: code of request %q is not of request %q", c.RequestID, r.ID)
+	}
+	puts, err := p.auditPuts(r, []privacy.AuditEntry{a})
 	if err != nil {
 		return err
 	}
@@ -417,11 +421,11 @@ func (p *Privacy) FailAttempt(ctx context.Context, c privacy.Code, a privacy.Aud
 }
 
 // AppendAudit implements privacy.Store.
-func (p *Privacy) AppendAudit(ctx context.Context, entries ...privacy.AuditEntry) error {
+func (p *Privacy) AppendAudit(ctx context.Context, r privacy.Request, entries ...privacy.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	puts, err := p.auditPuts(entries)
+	puts, err := p.auditPuts(r, entries)
 	if err != nil {
 		return err
 	}

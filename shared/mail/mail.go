@@ -1,7 +1,7 @@
 // Package mail sends the service's plain-text e-mails: through Amazon SES v2 on AWS, or
 // into an Outbox (memory or a directory) in the local stack, where /_outbox lists them.
-// Both implement privacy.Mailer's Send(ctx, to, subject, text). Addresses and bodies are
-// never logged here.
+// Both implement privacy.Mailer's Send(ctx, to, subject, text), and privacy.SuppressionList
+// (SESSuppressions; the Outbox lists nothing). Addresses and bodies are never logged here.
 package mail
 
 import (
@@ -70,24 +70,27 @@ func (s *SES) Send(ctx context.Context, to, subject, text string) error {
 		}},
 	})
 	if err != nil {
-		return &sendError{err: err}
+		return &sesError{op: "ses send", err: err}
 	}
 	return nil
 }
 
-// sendError hides SES's message, which can name the recipient ("… failed the check …:
+// sesError hides SES's message, which can name the recipient ("… failed the check …:
 // jane@example.com"), behind its error code, so logging the error leaks no address.
-type sendError struct{ err error }
-
-func (e *sendError) Error() string {
-	var api smithy.APIError
-	if errors.As(e.err, &api) {
-		return "ses send: " + api.ErrorCode()
-	}
-	if errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded) {
-		return "ses send: cancelled or timed out"
-	}
-	return "ses send: request failed"
+type sesError struct {
+	op  string // "ses send", …
+	err error
 }
 
-func (e *sendError) Unwrap() error { return e.err }
+func (e *sesError) Error() string {
+	var api smithy.APIError
+	if errors.As(e.err, &api) {
+		return e.op + ": " + api.ErrorCode()
+	}
+	if errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded) {
+		return e.op + ": cancelled or timed out"
+	}
+	return e.op + ": request failed"
+}
+
+func (e *sesError) Unwrap() error { return e.err }

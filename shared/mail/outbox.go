@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,12 @@ type Message struct {
 	Text    string    `json:"text"`
 	SentAt  time.Time `json:"sent_at"`
 }
+
+// OutboxRetention is how long a file outbox (the local stack's, under --data-dir) keeps a
+// message, since messages hold addresses and verification codes: older ones are deleted
+// when the outbox is opened or written and are not listed, as the local stack applies
+// the other stores' expiries too.
+const OutboxRetention = 7 * 24 * time.Hour
 
 // Outbox keeps sent e-mails instead of delivering them: the local stack's stand-in for
 // SES, never used on AWS. In memory (NewOutbox) or one JSON file per message in a
@@ -49,7 +57,49 @@ func NewFileOutbox(dir string) (*Outbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mail: outbox directory: %w", err)
 	}
-	return &Outbox{dir: dir, now: time.Now}, nil
+	o := &Outbox{dir: dir, now: time.Now}
+	if err := o.prune(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// prune deletes the messages older than OutboxRetention, by the time in their file name
+// (the id), and what a crashed write left behind (.tmp-*) by its modification time.
+func (o *Outbox) prune() error {
+	ents, err := os.ReadDir(o.dir)
+	if err != nil {
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		at, ok := messageTime(e.Name())
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			if info, err := e.Info(); err == nil { // else removed meanwhile
+				at, ok = info.ModTime(), true
+			}
+		}
+		if !ok || e.IsDir() || o.kept(at) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(o.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("mail: outbox: remove old messages: %w", err)
+	}
+	return nil
+}
+
+// messageTime reads when a message was sent from its file name ("<unix nanoseconds>-<random>.json").
+func messageTime(name string) (time.Time, bool) {
+	ns, _, ok := strings.Cut(strings.TrimSuffix(name, ".json"), "-")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || !strings.HasSuffix(name, ".json") {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
 }
 
 // Send stores the message.
@@ -87,8 +137,14 @@ func (o *Outbox) Send(_ context.Context, to, subject, text string) error {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("mail: outbox: %w", err)
 	}
+	// The message is stored either way; what cannot be removed now is tried again at the
+	// next send, and fails the next start.
+	_ = o.prune()
 	return nil
 }
+
+// kept reports whether a message sent at t is within OutboxRetention.
+func (o *Outbox) kept(t time.Time) bool { return !t.Before(o.now().Add(-OutboxRetention)) }
 
 // Messages returns every stored message, oldest first.
 func (o *Outbox) Messages() ([]Message, error) {
@@ -104,7 +160,13 @@ func (o *Outbox) Messages() ([]Message, error) {
 	slices.Sort(files)
 	out := make([]Message, 0, len(files))
 	for _, f := range files {
+		if at, ok := messageTime(filepath.Base(f)); ok && !o.kept(at) {
+			continue // pruned at the next send
+		}
 		data, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // pruned by another process meanwhile
+		}
 		if err != nil {
 			return nil, fmt.Errorf("mail: outbox: %w", err)
 		}

@@ -123,6 +123,7 @@ var PackageNotes = []string{
 	"Visitors of your sites are not you: their risk counters (keyed by truncated or hashed network, kept at most 24 hours), challenges (5 minutes) and pass tokens (120 seconds) are not listed. See GET /v1/privacy/end-user for what crowdgate processes about visitors.",
 	"Behavioural signals (mouse, keys, touch) are never stored. Answers of visitors to your labeling jobs appear only as each item's label, confidence and answer count: no answerer can be named.",
 	"Accessibility sign-ups, tokens and their rate-limit counters under the address are listed with when they were made and expire; they are stored only under keyed or SHA-256 hashes, which the package does not show, and no answer is ever linked to them.",
+	"Whether our mail provider keeps the address on its suppression list (after a bounce or a complaint, so that no more mail is sent to it) is listed under mail_suppression, with the reason and since when.",
 	"This package is deleted 30 days after it was made; download links work 15 minutes, and asking again gives new ones.",
 }
 
@@ -414,7 +415,7 @@ func (d ExecDeps) accessRequests(ctx context.Context, r Request, _ Holders, p *p
 }
 
 // accessParts are the executors whose parts make the package, in package order.
-var accessParts = []string{ExecAccounts, ExecJobs, ExecExports, ExecDisclosures, ExecRequests, ExecAccessibility}
+var accessParts = []string{ExecAccounts, ExecJobs, ExecExports, ExecDisclosures, ExecRequests, ExecAccessibility, ExecSuppression}
 
 // assemblePackage joins the parts into the package files (phase 0), then deletes the
 // parts (phase 1). The files are written whole before the parts go, so a rerun of phase 0

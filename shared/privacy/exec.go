@@ -20,10 +20,10 @@ import (
 // order, checkpointing after every step). Which executors run depends on the type:
 //
 //	access                                   accounts, jobs, exports, disclosures, requests,
-//	                                         accessibility (each writes its part of the
-//	                                         package), package
+//	                                         accessibility, mail_suppression (each writes
+//	                                         its part of the package), package
 //	delete, child_delete, verified           jobs, exports, disclosures, requests,
-//	withdraw_consent                         accessibility, accounts
+//	withdraw_consent                         accessibility, mail_suppression, accounts
 //	correct                                  accounts (the named fields)
 //	opt_out, limit, unverified               accounts (the choices on the profiles and sites)
 //	withdraw_consent
@@ -180,7 +180,10 @@ type ExecDeps struct {
 	// Accessibility, when set, is the accessibility records (found by the subject hash,
 	// with or without an account).
 	Accessibility AccessibilityData
-	Now           func() time.Time
+	// Suppression, when set, is the mail provider's suppression list (found by the
+	// request's address).
+	Suppression SuppressionList
+	Now         func() time.Time
 }
 
 // Batch is how many records one step handles at most (DynamoDB batch writes take 25).
@@ -203,6 +206,10 @@ func Executors(r Request, d ExecDeps) ([]Executor, error) {
 	if d.Accessibility != nil {
 		access = []Executor{mk(ExecAccessibility, d.accessAccessibility)}
 		erase = []Executor{mk(ExecAccessibility, d.eraseAccessibility)}
+	}
+	if d.Suppression != nil {
+		access = append(access, mk(ExecSuppression, d.accessSuppression))
+		erase = append(erase, mk(ExecSuppression, d.eraseSuppression))
 	}
 	switch t := r.Type; {
 	case t == TypeAccess:

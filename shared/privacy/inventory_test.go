@@ -17,6 +17,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/export"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/mail"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/token"
@@ -93,6 +94,7 @@ func TestInventoryRetentionMatchesTheCode(t *testing.T) {
 		"accessibility.NetworkWindow":    accessibility.NetworkWindow,
 		"accessibility.TokenWindow":      accessibility.TokenWindow,
 		"accessibility.ChallengeTTL":     accessibility.ChallengeTTL,
+		"mail.OutboxRetention":           mail.OutboxRetention,
 	}
 	months := map[string]int{
 		"privacy.RetentionMonths":           privacy.RetentionMonths,

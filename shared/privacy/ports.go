@@ -22,9 +22,12 @@ type Store interface {
 	Code(ctx context.Context, requestID string) (Code, error)
 	// FailAttempt counts a wrong attempt on c and appends a, only if the stored code is
 	// still c (ErrConflict otherwise), so concurrent guesses cannot exceed MaxAttempts.
-	FailAttempt(ctx context.Context, c Code, a AuditEntry) error
-	// AppendAudit adds audit entries that go with no state change (notices, mail failures).
-	AppendAudit(ctx context.Context, entries ...AuditEntry) error
+	// r is the request c and a belong to.
+	FailAttempt(ctx context.Context, r Request, c Code, a AuditEntry) error
+	// AppendAudit adds audit entries of r that go with no state change (notices, mail
+	// failures). r is passed because every record of a request expires with it
+	// (Request.ExpiresAt), however late it is written.
+	AppendAudit(ctx context.Context, r Request, entries ...AuditEntry) error
 	// Audit returns a request's audit log, oldest first.
 	Audit(ctx context.Context, requestID string) ([]AuditEntry, error)
 	// List returns requests newest first (by receipt, then id) that match q.

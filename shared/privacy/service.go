@@ -295,7 +295,7 @@ func (s *Service) sendCode(ctx context.Context, r Request, to, code string, dupl
 	err := s.d.Mailer.Send(ctx, to, subject, text)
 	now := s.now()
 	if err == nil {
-		if aerr := s.d.Store.AppendAudit(ctx, AuditEntry{RequestID: r.ID, At: now, Actor: Actor{Kind: ActorSystem}, Action: ActionCodeSent}); aerr != nil {
+		if aerr := s.d.Store.AppendAudit(ctx, r, AuditEntry{RequestID: r.ID, At: now, Actor: Actor{Kind: ActorSystem}, Action: ActionCodeSent}); aerr != nil {
 			return fmt.Errorf("audit code e-mail: %w", aerr)
 		}
 		return nil
@@ -308,7 +308,7 @@ func (s *Service) sendCode(ctx context.Context, r Request, to, code string, dupl
 		next.Version++
 		return errors.Join(mailErr, s.d.Store.Save(ctx, Change{Request: next, Audit: []AuditEntry{entry}}))
 	}
-	return errors.Join(mailErr, s.d.Store.AppendAudit(ctx, entry))
+	return errors.Join(mailErr, s.d.Store.AppendAudit(ctx, r, entry))
 }
 
 // Verify checks a code. On success the request is verified (if it was not yet) and a new
@@ -337,7 +337,7 @@ func (s *Service) Verify(ctx context.Context, id, code string) (Request, string,
 		return Request{}, "", fmt.Errorf("load code: %w", err)
 	}
 	if !codeMatches(s.d.Key, c, code) {
-		err := s.d.Store.FailAttempt(ctx, c, AuditEntry{RequestID: id, At: now, Actor: Actor{Kind: ActorRequester}, Action: ActionVerifyFailed})
+		err := s.d.Store.FailAttempt(ctx, r, c, AuditEntry{RequestID: id, At: now, Actor: Actor{Kind: ActorRequester}, Action: ActionVerifyFailed})
 		if err != nil {
 			return Request{}, "", fmt.Errorf("count failed attempt: %w", err)
 		}
@@ -494,7 +494,7 @@ func (s *Service) Approve(ctx context.Context, id string, by Actor) (Request, er
 		if err := s.enqueue(ctx, r); err != nil {
 			return Request{}, err
 		}
-		return r, s.d.Store.AppendAudit(ctx, AuditEntry{RequestID: id, At: now, Actor: by, Action: ActionRequeued})
+		return r, s.d.Store.AppendAudit(ctx, r, AuditEntry{RequestID: id, At: now, Actor: by, Action: ActionRequeued})
 	case r.Status == StatusVerified, r.Status == StatusReceived && !r.Type.NeedsVerification():
 	case r.Status == StatusReceived:
 		return Request{}, &TransitionError{Action: ActionApproved, From: r.Status, Why: "the subject has not verified it"}
@@ -558,7 +558,7 @@ func (s *Service) Deny(ctx context.Context, id string, reason DenyReason, note s
 		return Outcome{}, fmt.Errorf("deny: %w", err)
 	}
 	subject, text := denialMail(next)
-	return Outcome{Request: next, NoticeSent: s.notify(ctx, r.Email, next.ID, "denial", subject, text)}, nil
+	return Outcome{Request: next, NoticeSent: s.notify(ctx, next, r.Email, "denial", subject, text)}, nil
 }
 
 // Extend uses the request's one extension (with the reason the subject is told), before
@@ -599,7 +599,7 @@ func (s *Service) Extend(ctx context.Context, id, reason string, by Actor) (Outc
 		return Outcome{}, fmt.Errorf("extend: %w", err)
 	}
 	subject, text := extensionMail(next)
-	return Outcome{Request: next, NoticeSent: s.notify(ctx, r.Email, id, "extension", subject, text)}, nil
+	return Outcome{Request: next, NoticeSent: s.notify(ctx, next, r.Email, "extension", subject, text)}, nil
 }
 
 // CloseUnverified denies (insufficient_verification) every request that needs
@@ -695,7 +695,7 @@ func (s *Service) Run(ctx context.Context, id string, executors []Executor) (Req
 		return r, fmt.Errorf("complete: %w", err)
 	}
 	subject, text := completionMail(done)
-	s.notify(ctx, r.Email, id, "completion", subject, text)
+	s.notify(ctx, done, r.Email, "completion", subject, text)
 	return done, nil
 }
 
@@ -711,9 +711,10 @@ func (s *Service) load(ctx context.Context, id string) (Request, error) {
 	return r, nil
 }
 
-// notify sends a notice and audits the outcome; the action it reports stands either way.
-func (s *Service) notify(ctx context.Context, to, id, kind, subject, text string) bool {
-	entry := AuditEntry{RequestID: id, Actor: Actor{Kind: ActorSystem}, Action: ActionNoticeSent, Note: kind}
+// notify sends a notice about r to the address to (r, once closed, no longer holds it)
+// and audits the outcome; the action it reports stands either way.
+func (s *Service) notify(ctx context.Context, r Request, to, kind, subject, text string) bool {
+	entry := AuditEntry{RequestID: r.ID, Actor: Actor{Kind: ActorSystem}, Action: ActionNoticeSent, Note: kind}
 	sent := to != ""
 	if sent {
 		sent = s.d.Mailer.Send(ctx, to, subject, text) == nil
@@ -723,7 +724,7 @@ func (s *Service) notify(ctx context.Context, to, id, kind, subject, text string
 	}
 	entry.At = s.now()
 	// An audit failure here must not undo the action; the notice outcome is also returned.
-	_ = s.d.Store.AppendAudit(ctx, entry)
+	_ = s.d.Store.AppendAudit(ctx, r, entry)
 	return sent
 }
 

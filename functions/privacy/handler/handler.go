@@ -177,6 +177,16 @@ func Mailer(env *platform.Env) (privacy.Mailer, error) {
 	return mail.NewSES(sesv2.NewFromConfig(env.AWS), env.Config.MailFrom)
 }
 
+// SuppressionList returns the mail provider's suppression list, which the privacy worker
+// erases an address from and reports in access packages: SES's account-level list, or
+// in the local stack (MAIL_OUTBOX_DIR) an outbox, where nothing bounces and nothing is listed.
+func SuppressionList(env *platform.Env) privacy.SuppressionList {
+	if env.Config.MailOutboxDir != "" {
+		return mail.NewOutbox()
+	}
+	return mail.NewSESSuppressions(sesv2.NewFromConfig(env.AWS))
+}
+
 // PrivacyKey returns the key of the subject and code hashes from PRIVACY_KEY, or from the
 // Secrets Manager secret PRIVACY_KEY_SECRET_ARN names (base64, at least 32 bytes).
 func PrivacyKey(ctx context.Context, env *platform.Env) ([]byte, error) {

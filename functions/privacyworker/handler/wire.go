@@ -16,9 +16,10 @@ import (
 )
 
 // Wire builds the worker from the function's environment: the accounts, labels and privacy
-// tables, the media, exports and privacy buckets, the privacy queue (jobs sent again), and
-// the privacy function's mailer and key (completion notices; the request workflow). The
-// labels table and the media bucket also serve the expired-jobs sweep.
+// tables, the media, exports and privacy buckets, the privacy queue (jobs sent again), the
+// privacy function's mailer and key (completion notices; the request workflow), and the
+// mail provider's suppression list (erased and reported like a store). The labels table
+// and the media bucket also serve the expired-jobs sweep.
 func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	var tables dynamo.HoldingsTables
 	for name, dst := range map[string]*string{
@@ -76,7 +77,9 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 		// Accessibility sign-ups and tokens (A11Y# in the accounts table), found by the
 		// subject hash even when the address holds no account.
 		Accessibility: dynamo.NewAccessibility(db, tables.Accounts),
-		Now:           now,
+		// SES keeps an address that bounced or complained outside every table.
+		Suppression: privacyhandler.SuppressionList(env),
+		Now:         now,
 	}
 	return New(Deps{
 		Runner:      svc,

@@ -181,10 +181,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store) {
 			t.Fatalf("Code = %+v, %v", got, err)
 		}
 		fail := privacy.AuditEntry{RequestID: r.ID, At: base.Add(time.Second), Actor: privacy.Actor{Kind: privacy.ActorRequester}, Action: privacy.ActionVerifyFailed}
-		if err := s.FailAttempt(ctx, got, fail); err != nil {
+		if err := s.FailAttempt(ctx, r, got, fail); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FailAttempt(ctx, got, fail); !errors.Is(err, privacy.ErrConflict) {
+		if err := s.FailAttempt(ctx, r, got, fail); !errors.Is(err, privacy.ErrConflict) {
 			t.Fatalf("second failure counted from the same reading: %v", err)
 		}
 		got, _ = s.Code(ctx, r.ID)
@@ -243,7 +243,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store) {
 		s := newStore(t)
 		r, c := create(t, s, base, privacy.TypeDelete)
 		op := privacy.Actor{Kind: privacy.ActorOperator, ID: "arn:aws:sts::123456789012:assumed-role/compliance/jane"}
-		if err := s.FailAttempt(ctx, c, privacy.AuditEntry{RequestID: r.ID, At: base.Add(time.Second), Actor: privacy.Actor{Kind: privacy.ActorRequester}, Action: privacy.ActionVerifyFailed}); err != nil {
+		if err := s.FailAttempt(ctx, r, c, privacy.AuditEntry{RequestID: r.ID, At: base.Add(time.Second), Actor: privacy.Actor{Kind: privacy.ActorRequester}, Action: privacy.ActionVerifyFailed}); err != nil {
 			t.Fatal(err)
 		}
 		next := r
@@ -254,7 +254,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store) {
 			t.Fatal(err)
 		}
 		// Appended out of order on purpose: the log is ordered by time.
-		if err := s.AppendAudit(ctx,
+		if err := s.AppendAudit(ctx, next,
 			privacy.AuditEntry{RequestID: r.ID, At: base.Add(4 * time.Second), Actor: privacy.Actor{Kind: privacy.ActorSystem}, Action: privacy.ActionNoticeSent, Note: "denial"},
 			privacy.AuditEntry{RequestID: r.ID, At: base.Add(3 * time.Second), Actor: privacy.Actor{Kind: privacy.ActorSystem}, Action: privacy.ActionNoticeFailed, Note: "denial"},
 		); err != nil {

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -136,10 +137,13 @@ func (s *Store) Code(_ context.Context, id string) (privacy.Code, error) {
 }
 
 // FailAttempt implements privacy.Store.
-func (s *Store) FailAttempt(_ context.Context, c privacy.Code, a privacy.AuditEntry) error {
+func (s *Store) FailAttempt(_ context.Context, r privacy.Request, c privacy.Code, a privacy.AuditEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
+	if c.RequestID != r.ID || a.RequestID != r.ID {
+		return fmt.Errorf("privacytest: code or audit entry is not of request %q", r.ID)
+	}
 	cur, ok := s.codes[c.RequestID]
 	if !ok || cur.Hash != c.Hash || cur.Attempts != c.Attempts {
 		return privacy.ErrConflict
@@ -151,10 +155,15 @@ func (s *Store) FailAttempt(_ context.Context, c privacy.Code, a privacy.AuditEn
 }
 
 // AppendAudit implements privacy.Store.
-func (s *Store) AppendAudit(_ context.Context, entries ...privacy.AuditEntry) error {
+func (s *Store) AppendAudit(_ context.Context, r privacy.Request, entries ...privacy.AuditEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
+	for _, e := range entries {
+		if e.RequestID != r.ID {
+			return fmt.Errorf("privacytest: audit entry of request %q is not of request %q", e.RequestID, r.ID)
+		}
+	}
 	for _, e := range entries {
 		s.audit[e.RequestID] = append(s.audit[e.RequestID], e)
 	}
