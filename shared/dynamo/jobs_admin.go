@@ -147,7 +147,8 @@ func entryRecord(j job.Job, e job.Entry) jobsEntryItem {
 }
 
 // AddEntries implements job.Store with one transaction (job.MaxBatch ≤ 100, DynamoDB's
-// limit): every item is new (or replaces an expired one) or none is written.
+// limit): every item is new (or replaces an expired one) or none is written. The upload
+// marker of pending items is written first (putUploadMarker).
 func (s *Jobs) AddEntries(ctx context.Context, j job.Job, entries []job.Entry) error {
 	if len(entries) > 100 {
 		return fmt.Errorf("%w: %d items in one batch (at most 100)", job.ErrInvalid, len(entries))
@@ -163,6 +164,9 @@ func (s *Jobs) AddEntries(ctx context.Context, j job.Job, entries []job.Entry) e
 	}
 	if len(ops) == 0 {
 		return nil
+	}
+	if err := s.putUploadMarker(ctx, j, entries); err != nil {
+		return err
 	}
 	return s.transact(ctx, ops, "add items")
 }
@@ -198,7 +202,8 @@ func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) 
 	if after != "" {
 		// A key condition rather than an ExclusiveStartKey: the cursor's item may have been
 		// removed since, and the local stack's minidyn starts only after a key that exists.
-		// Past the items comes the job record ("JOB" > "ITEM#…"), skipped below.
+		// Past the items come the job record and its upload markers ("JOB", "UPLOAD#…" >
+		// "ITEM#…"), skipped below.
 		in.KeyConditionExpression = aws.String("pk = :p AND sk > :i")
 		in.ExpressionAttributeValues[":i"] = &types.AttributeValueMemberS{Value: jobsItemSK(after)}
 	}
@@ -296,9 +301,22 @@ func (s *Jobs) DeleteEntry(ctx context.Context, jobID, itemID string) error {
 }
 
 // DeleteEntries implements job.Store: one query of at most limit keys, deleted 25 per
-// batch.
+// batch; once no item is left, the job's upload markers the same way, within what is left
+// of limit.
 func (s *Jobs) DeleteEntries(ctx context.Context, jobID string, limit int) (int, bool, error) {
-	in := s.itemsQuery(jobID)
+	n, more, err := s.deleteQueried(ctx, s.itemsQuery(jobID), limit)
+	if err != nil || more || n >= limit {
+		return n, more || n >= limit, err
+	}
+	markers := s.itemsQuery(jobID)
+	markers.ExpressionAttributeValues[":i"] = &types.AttributeValueMemberS{Value: jobsUploadSKPrefix}
+	_, more, err = s.deleteQueried(ctx, markers, limit-n)
+	return n, more, err
+}
+
+// deleteQueried deletes the first limit records the query in finds and reports whether
+// more may remain.
+func (s *Jobs) deleteQueried(ctx context.Context, in *dynamodb.QueryInput, limit int) (int, bool, error) {
 	// Strongly consistent: an eventually consistent page may miss items written a moment
 	// ago, and "none left" lets the caller delete the job record, after which nothing
 	// reaches those items any more.

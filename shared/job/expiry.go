@@ -13,6 +13,20 @@ import (
 // images under the job's prefix, the items and the job record if the ttl has not swept them
 // yet, then the marker.
 
+// Uploads announced but never committed have the same problem at a smaller scale: the
+// pending item goes by its ttl (PendingTTL), but an object the customer uploaded for it
+// would stay until the job is deleted, invisible to the customer and to access packages.
+// So every AddEntries with pending items leaves an UploadMarker, due UploadGrace after they
+// expire, and the sweep removes the objects of the ones that were never committed.
+//
+// Why not S3 alone (an object tag signed into the upload link, a lifecycle rule expiring
+// tagged objects, the commit removing the tag)? The commit would have to untag the object
+// and mark the item in two stores with no order that is safe on a crash, lifecycle
+// expiries are only eligible at the next midnight UTC with no bound on when S3 acts, and
+// the local stack's S3 (gofakes3) has no tagging: it serves DELETE ?tagging as a delete of
+// the object itself. Here the decision is one conditional write on the item record
+// (DropPending) against the commit's own (CommitEntry): exactly one of them wins.
+
 // Expiry is the marker of a job that expires at At.
 type Expiry struct {
 	JobID string
@@ -24,13 +38,55 @@ type Expiry struct {
 type ExpiryStore interface {
 	// DueExpiries returns up to limit markers whose At is at or before now, earliest first.
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]Expiry, error)
-	// DeleteEntries removes up to limit items of the job, expired ones included, and
-	// reports whether any remain.
+	// DeleteEntries removes up to limit items of the job, expired ones included, then its
+	// upload markers (as Store.DeleteEntries), and reports whether any remain.
 	DeleteEntries(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
 	// DeleteJob removes the job record and its pool entry (no error if they are gone).
 	DeleteJob(ctx context.Context, id string) error
 	// DeleteExpiry removes a marker (no error if it is gone).
 	DeleteExpiry(ctx context.Context, e Expiry) error
+	// DueUploads returns up to limit upload markers whose Due is at or before now,
+	// earliest first.
+	DueUploads(ctx context.Context, now time.Time, limit int) ([]UploadMarker, error)
+	// DropPending removes the item if it is still pending with the upload key (expired
+	// or not), and reports whether key's object is abandoned: true unless the item holds
+	// key and was committed. It is atomic with CommitEntry: after it has removed the item
+	// no commit succeeds, and after a commit it keeps the item.
+	DropPending(ctx context.Context, jobID, itemID, key string) (abandoned bool, err error)
+	// DeleteUploadMarker removes a marker (no error if it is gone).
+	DeleteUploadMarker(ctx context.Context, m UploadMarker) error
+}
+
+// UploadMarker names the image uploads one AddEntries call announced, due for the sweep
+// UploadGrace after their items expire.
+type UploadMarker struct {
+	JobID string
+	Due   time.Time
+	// Batch tells apart the markers of one job due in the same second.
+	Batch   string
+	Uploads []PendingUpload
+}
+
+// PendingUpload is one announced upload: the item and its object's key.
+type PendingUpload struct {
+	ItemID, MediaKey string
+}
+
+// UploadMarkerFor is the marker of the pending ones among entries (ok false if there are
+// none that expire): due UploadGrace after the last of them expires.
+func UploadMarkerFor(jobID, batch string, entries []Entry) (m UploadMarker, ok bool) {
+	m = UploadMarker{JobID: jobID, Batch: batch}
+	for _, e := range entries {
+		// A pending item without an expiry is never forgotten; Delete reaches its object.
+		if e.Status != ItemPending || e.MediaKey == "" || e.ExpiresAt.IsZero() {
+			continue
+		}
+		m.Uploads = append(m.Uploads, PendingUpload{ItemID: e.ID, MediaKey: e.MediaKey})
+		if due := e.ExpiresAt.UTC().Truncate(time.Second).Add(UploadGrace); due.After(m.Due) {
+			m.Due = due
+		}
+	}
+	return m, len(m.Uploads) > 0
 }
 
 // PrefixDeleter is the media bucket as the sweep uses it.
@@ -43,57 +99,124 @@ type PrefixDeleter interface {
 // Sweep is what one SweepExpired call removed.
 type Sweep struct {
 	Jobs, Items, Objects int
+	// Abandoned counts the uploads found never committed (Objects includes what was
+	// uploaded for them).
+	Abandoned int
 	// Done is false when the call stopped early with markers left; calling again
 	// continues (every step is idempotent).
 	Done bool
 }
 
-// SweepExpired removes what is left of every job whose expiry is due at now, in bounded
-// steps of DeleteBatch. Before each step it asks late (nil: never) whether to stop, so a
-// caller can stop before its deadline. A marker goes last, so a crash leaves it for the
-// next sweep.
+// SweepExpired removes what is left of every job whose expiry is due at now, then the
+// objects of uploads never committed whose marker is due, in bounded steps of
+// DeleteBatch. Before each step it asks late (nil: never) whether to stop, so a caller can
+// stop before its deadline. A marker goes last, so a crash leaves it for the next sweep.
 func SweepExpired(ctx context.Context, store ExpiryStore, media PrefixDeleter, now time.Time, late func() bool) (Sweep, error) {
 	var sw Sweep
 	if late == nil {
 		late = func() bool { return false }
 	}
+	done, err := sweepJobs(ctx, store, media, now, late, &sw)
+	if err != nil || !done {
+		return sw, err
+	}
+	done, err = sweepUploads(ctx, store, media, now, late, &sw)
+	sw.Done = done && err == nil
+	return sw, err
+}
+
+func sweepJobs(ctx context.Context, store ExpiryStore, media PrefixDeleter, now time.Time, late func() bool, sw *Sweep) (bool, error) {
 	for {
 		due, err := store.DueExpiries(ctx, now, DeleteBatch)
 		if err != nil {
-			return sw, fmt.Errorf("list expired jobs: %w", err)
+			return false, fmt.Errorf("list expired jobs: %w", err)
 		}
 		if len(due) == 0 {
-			sw.Done = true
-			return sw, nil
+			return true, nil
 		}
 		for _, e := range due {
 			for more := true; more; {
 				if late() {
-					return sw, nil
+					return false, nil
 				}
 				var n int
 				if n, more, err = store.DeleteEntries(ctx, e.JobID, DeleteBatch); err != nil {
-					return sw, fmt.Errorf("delete items of expired job %s: %w", e.JobID, err)
+					return false, fmt.Errorf("delete items of expired job %s: %w", e.JobID, err)
 				}
 				sw.Items += n
 			}
 			for more := true; more; {
 				if late() {
-					return sw, nil
+					return false, nil
 				}
 				var n int
 				if n, more, err = media.DeletePrefix(ctx, MediaPrefix(e.JobID), DeleteBatch); err != nil {
-					return sw, fmt.Errorf("delete media of expired job %s: %w", e.JobID, err)
+					return false, fmt.Errorf("delete media of expired job %s: %w", e.JobID, err)
 				}
 				sw.Objects += n
 			}
 			if err := store.DeleteJob(ctx, e.JobID); err != nil {
-				return sw, fmt.Errorf("delete expired job %s: %w", e.JobID, err)
+				return false, fmt.Errorf("delete expired job %s: %w", e.JobID, err)
 			}
 			if err := store.DeleteExpiry(ctx, e); err != nil {
-				return sw, fmt.Errorf("delete expiry marker of job %s: %w", e.JobID, err)
+				return false, fmt.Errorf("delete expiry marker of job %s: %w", e.JobID, err)
 			}
 			sw.Jobs++
+		}
+	}
+}
+
+// sweepUploads removes the objects of due upload markers whose items were never
+// committed. Keys are jobs/<job>/m_<32 hex>: no other key starts with one, so deleting
+// by prefix removes exactly the object, every version of it.
+func sweepUploads(ctx context.Context, store ExpiryStore, media PrefixDeleter, now time.Time, late func() bool, sw *Sweep) (bool, error) {
+	// The listing may lag (DynamoDB's gsi1): a marker removed a moment ago can come back.
+	// Each is handled once per call; a listing with nothing new ends the call.
+	handled := map[string]bool{}
+	for {
+		due, err := store.DueUploads(ctx, now, DeleteBatch)
+		if err != nil {
+			return false, fmt.Errorf("list upload markers: %w", err)
+		}
+		fresh := 0
+		for _, m := range due {
+			id := m.JobID + "/" + m.Batch + "/" + m.Due.UTC().Format(time.RFC3339)
+			if handled[id] {
+				continue
+			}
+			handled[id] = true
+			fresh++
+			for _, u := range m.Uploads {
+				if late() {
+					return false, nil
+				}
+				// The item goes before the object, so a commit can no longer succeed for
+				// an object about to go.
+				abandoned, err := store.DropPending(ctx, m.JobID, u.ItemID, u.MediaKey)
+				if err != nil {
+					return false, fmt.Errorf("drop pending item %s of job %s: %w", u.ItemID, m.JobID, err)
+				}
+				if !abandoned {
+					continue
+				}
+				for more := true; more; {
+					if late() {
+						return false, nil
+					}
+					var n int
+					if n, more, err = media.DeletePrefix(ctx, u.MediaKey, DeleteBatch); err != nil {
+						return false, fmt.Errorf("delete abandoned upload of job %s: %w", m.JobID, err)
+					}
+					sw.Objects += n
+				}
+				sw.Abandoned++
+			}
+			if err := store.DeleteUploadMarker(ctx, m); err != nil {
+				return false, fmt.Errorf("delete upload marker of job %s: %w", m.JobID, err)
+			}
+		}
+		if fresh == 0 {
+			return true, nil
 		}
 	}
 }

@@ -45,6 +45,10 @@ const (
 	UploadTTL = 15 * time.Minute
 	// PendingTTL is how long an uncommitted upload's item is kept.
 	PendingTTL = 24 * time.Hour
+	// UploadGrace is how long after its item expired an uncommitted upload's object waits
+	// for the daily sweep (SweepExpired): longer than any clock skew or in-flight request
+	// (signed requests are refused after 15 minutes), so no commit can still be under way.
+	UploadGrace = time.Hour
 	// DeleteBatch bounds the items and media objects one Delete call removes.
 	DeleteBatch = 500
 	// DefaultPage and MaxPage are the item listing's page sizes.
@@ -75,7 +79,8 @@ type Store interface {
 	// ErrNotFound if there is no such job.
 	ChangeStatus(ctx context.Context, id string, from, to Status) error
 	// AddEntries stores new items of j; all or nothing, ErrConflict if an id is taken.
-	// Open and gold entries join the challenge pool at once, pending ones do not.
+	// Open and gold entries join the challenge pool at once, pending ones do not: they
+	// leave an UploadMarker, written before them, due UploadGrace after they expire.
 	AddEntries(ctx context.Context, j Job, entries []Entry) error
 	// GetEntry returns ErrNotFound for an unknown or expired item.
 	GetEntry(ctx context.Context, jobID, itemID string) (Entry, error)
@@ -90,6 +95,8 @@ type Store interface {
 	// DeleteEntry removes an item (no error if it is gone).
 	DeleteEntry(ctx context.Context, jobID, itemID string) error
 	// DeleteEntries removes up to limit items of the job and reports whether any remain.
+	// Once the items are gone it removes the job's upload markers within the same limit
+	// (not counted in deleted): they name the job and its items.
 	DeleteEntries(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
 	// DeleteJob removes the job record and its pool entry.
 	DeleteJob(ctx context.Context, id string) error
@@ -666,7 +673,8 @@ func (s *Service) commit(ctx context.Context, j Job, id string) (Committed, erro
 	}
 	if problem := CheckImage(head, size, e.ContentType, e.Size); problem != nil {
 		// The object goes first: an item without its object could be committed again and
-		// would find nothing; an object without its item is swept when the job is deleted.
+		// would find nothing; an object without its item is swept by SweepExpired (or when
+		// the job is deleted).
 		if err := s.media.Delete(ctx, e.MediaKey); err != nil {
 			return c, fmt.Errorf("delete rejected upload %s: %w", id, err)
 		}

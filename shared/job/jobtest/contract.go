@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -273,6 +274,154 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		}
 		if _, ok := inPool(t, s, j); ok {
 			t.Fatal("a deleted job is in the pool")
+		}
+	})
+
+	t.Run("pending uploads leave a marker; dropping one is decided against its commit", func(t *testing.T) {
+		s, j := withJob(t)
+		es, ok := s.(job.ExpiryStore)
+		if !ok {
+			t.Fatalf("%T is not a job.ExpiryStore", s)
+		}
+		exp := created.Add(time.Hour)
+		if err := s.AddEntries(ctx, j, []job.Entry{pending(j, "a", exp), pending(j, "b", exp), pending(j, "c", exp), text(j, "t")}); err != nil {
+			t.Fatal(err)
+		}
+		ours := func(now time.Time) []job.UploadMarker {
+			t.Helper()
+			due, err := es.DueUploads(ctx, now, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ms []job.UploadMarker
+			for _, m := range due {
+				if m.JobID == j.ID {
+					ms = append(ms, m)
+				}
+			}
+			return ms
+		}
+		// The marker is no item: listings from any point show items only.
+		for _, after := range []string{"", "b", "t"} {
+			page, next, err := s.ListEntries(ctx, j.ID, after, 10)
+			var ids []string
+			for _, e := range page {
+				ids = append(ids, e.ID)
+			}
+			want := map[string]string{"": "[a b c t]", "b": "[c t]", "t": "[]"}[after]
+			if err != nil || next != "" || fmt.Sprint(ids) != want {
+				t.Fatalf("items after %q: %v next %q, %v; want %s", after, ids, next, err, want)
+			}
+		}
+		if got := ours(exp.Add(job.UploadGrace - time.Second)); len(got) != 0 {
+			t.Fatalf("due before the grace after the items' expiry: %+v", got)
+		}
+		got := ours(exp.Add(job.UploadGrace))
+		want := []job.PendingUpload{{ItemID: "a", MediaKey: job.MediaKey(j.ID, "a")}, {ItemID: "b", MediaKey: job.MediaKey(j.ID, "b")}, {ItemID: "c", MediaKey: job.MediaKey(j.ID, "c")}}
+		if len(got) != 1 || !got[0].Due.Equal(exp.Add(job.UploadGrace)) || !reflect.DeepEqual(got[0].Uploads, want) {
+			t.Fatalf("markers %+v; want one due at %v naming %+v", got, exp.Add(job.UploadGrace), want)
+		}
+		if err := s.CommitEntry(ctx, j, "a"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			item, key string
+			abandoned bool
+		}{
+			{"a", job.MediaKey(j.ID, "a"), false}, // committed: its image stays
+			{"b", job.MediaKey(j.ID, "b"), true},  // still pending: dropped
+			{"b", job.MediaKey(j.ID, "b"), true},  // again: gone
+			{"c", job.MediaKey(j.ID, "other"), true},
+			{"never", job.MediaKey(j.ID, "never"), true},
+		} {
+			if abandoned, err := es.DropPending(ctx, j.ID, c.item, c.key); err != nil || abandoned != c.abandoned {
+				t.Errorf("DropPending(%s, %s) = %v, %v; want %v", c.item, c.key, abandoned, err, c.abandoned)
+			}
+		}
+		if err := s.CommitEntry(ctx, j, "b"); !errors.Is(err, job.ErrNotFound) {
+			t.Errorf("commit after the drop: %v, want ErrNotFound", err)
+		}
+		if e, err := s.GetEntry(ctx, j.ID, "a"); err != nil || e.Status != job.ItemOpen {
+			t.Errorf("committed item after DropPending: %+v, %v", e, err)
+		}
+		if e, err := s.GetEntry(ctx, j.ID, "c"); err != nil || e.Status != job.ItemPending {
+			t.Errorf("item of another upload after DropPending: %+v, %v", e, err)
+		}
+		for range 2 { // deleting is idempotent
+			if err := es.DeleteUploadMarker(ctx, got[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if left := ours(exp.Add(job.UploadGrace)); len(left) != 0 {
+			t.Fatalf("marker left: %+v", left)
+		}
+	})
+
+	t.Run("deleting a job's items removes its upload markers too, within the limit", func(t *testing.T) {
+		s, j := withJob(t)
+		es := s.(job.ExpiryStore)
+		exp := created.Add(time.Hour)
+		for _, batch := range [][]job.Entry{{pending(j, "a", exp), text(j, "t")}, {pending(j, "b", exp)}} {
+			if err := s.AddEntries(ctx, j, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var calls [][2]any
+		for range 5 {
+			n, more, err := s.DeleteEntries(ctx, j.ID, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls = append(calls, [2]any{n, more})
+			if !more {
+				break
+			}
+		}
+		// Three items, then two markers (not counted), two at a time.
+		if c := fmt.Sprint(calls); c != "[[2 true] [1 true] [0 false]]" {
+			t.Errorf("deletion calls %v", c)
+		}
+		due, err := es.DueUploads(ctx, exp.Add(24*time.Hour), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range due {
+			if m.JobID == j.ID {
+				t.Fatalf("upload marker left after the job's items were deleted: %+v", m)
+			}
+		}
+	})
+
+	t.Run("a commit and a drop of the same item at once: exactly one wins", func(t *testing.T) {
+		s, j := withJob(t)
+		es := s.(job.ExpiryStore)
+		var entries []job.Entry
+		for i := range 20 {
+			entries = append(entries, pending(j, fmt.Sprint("r", i), created.Add(time.Hour)))
+		}
+		if err := s.AddEntries(ctx, j, entries); err != nil {
+			t.Fatal(err)
+		}
+		type outcome struct {
+			commit    error
+			abandoned bool
+			drop      error
+		}
+		out := make([]outcome, len(entries))
+		var wg sync.WaitGroup
+		for i, e := range entries {
+			wg.Go(func() { out[i].commit = s.CommitEntry(ctx, j, e.ID) })
+			wg.Go(func() { out[i].abandoned, out[i].drop = es.DropPending(ctx, j.ID, e.ID, e.MediaKey) })
+		}
+		wg.Wait()
+		for i, o := range out {
+			if o.drop != nil || (o.commit != nil && !errors.Is(o.commit, job.ErrNotFound)) {
+				t.Fatalf("item %d: commit %v, drop %v", i, o.commit, o.drop)
+			}
+			e, err := s.GetEntry(ctx, j.ID, entries[i].ID)
+			if committed := o.commit == nil; committed == o.abandoned || committed != (err == nil && e.Status == job.ItemOpen) {
+				t.Fatalf("item %d: commit %v, abandoned %v, item now %+v, %v", i, o.commit, o.abandoned, e, err)
+			}
 		}
 	})
 

@@ -25,6 +25,8 @@ type Store struct {
 	jobs     map[string]job.Job
 	items    map[string]map[string]job.Entry // job id → item id → entry
 	expiries map[string]job.Expiry           // job id → marker
+	uploads  map[string]job.UploadMarker     // job id and batch → marker
+	batches  int
 }
 
 var (
@@ -37,6 +39,7 @@ func (s *Store) init() {
 		s.jobs = map[string]job.Job{}
 		s.items = map[string]map[string]job.Entry{}
 		s.expiries = map[string]job.Expiry{}
+		s.uploads = map[string]job.UploadMarker{}
 	}
 }
 
@@ -86,6 +89,51 @@ func (s *Store) DeleteExpiry(_ context.Context, e job.Expiry) error {
 	s.init()
 	if got, ok := s.expiries[e.JobID]; ok && got.At.Equal(e.At) {
 		delete(s.expiries, e.JobID)
+	}
+	return nil
+}
+
+// DueUploads implements job.ExpiryStore.
+func (s *Store) DueUploads(_ context.Context, now time.Time, limit int) ([]job.UploadMarker, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	var due []job.UploadMarker
+	for _, m := range s.uploads {
+		if !m.Due.After(now) {
+			m.Uploads = slices.Clone(m.Uploads)
+			due = append(due, m)
+		}
+	}
+	slices.SortFunc(due, func(a, b job.UploadMarker) int {
+		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.JobID, b.JobID), cmp.Compare(a.Batch, b.Batch))
+	})
+	return due[:min(limit, len(due))], nil
+}
+
+// DropPending implements job.ExpiryStore.
+func (s *Store) DropPending(_ context.Context, jobID, itemID, key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	e, ok := s.items[jobID][itemID] // expired or not
+	if !ok || e.MediaKey != key {
+		return true, nil
+	}
+	if e.Status != job.ItemPending {
+		return false, nil
+	}
+	delete(s.items[jobID], itemID)
+	return true, nil
+}
+
+// DeleteUploadMarker implements job.ExpiryStore.
+func (s *Store) DeleteUploadMarker(_ context.Context, m job.UploadMarker) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if got, ok := s.uploads[m.JobID+"/"+m.Batch]; ok && got.Due.Equal(m.Due) {
+		delete(s.uploads, m.JobID+"/"+m.Batch)
 	}
 	return nil
 }
@@ -159,6 +207,10 @@ func (s *Store) AddEntries(_ context.Context, j job.Job, entries []job.Entry) er
 	}
 	for _, e := range entries {
 		m[e.ID] = e
+	}
+	s.batches++
+	if mk, ok := job.UploadMarkerFor(j.ID, fmt.Sprint(s.batches), entries); ok {
+		s.uploads[mk.JobID+"/"+mk.Batch] = mk
 	}
 	return nil
 }
@@ -266,6 +318,17 @@ func (s *Store) DeleteEntries(_ context.Context, jobID string, limit int) (int, 
 		}
 		delete(s.items[jobID], id)
 		n++
+	}
+	budget := limit - n
+	for k, m := range s.uploads {
+		if m.JobID != jobID {
+			continue
+		}
+		if budget == 0 {
+			return n, true, nil
+		}
+		delete(s.uploads, k)
+		budget--
 	}
 	return n, false, nil
 }
