@@ -279,7 +279,15 @@ func invalid(field, format string, args ...any) error {
 type WrongCodeError struct{ Left int }
 
 func (e *WrongCodeError) Error() string {
-	return fmt.Sprintf("privacy: wrong verification code (%d attempts left)", e.Left)
+	return "privacy: wrong verification code (" + AttemptsLeft(e.Left) + ")"
+}
+
+// AttemptsLeft says how many tries of a code remain, in words.
+func AttemptsLeft(n int) string {
+	if n == 1 {
+		return "1 attempt left"
+	}
+	return fmt.Sprintf("%d attempts left", n)
 }
 
 // TransitionError: the action is not allowed in the request's status.
@@ -291,8 +299,13 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	if e.Why != "" {
-		return fmt.Sprintf("privacy: cannot %s a %s request: %s", e.Action, e.From, e.Why)
+	// Actions are named as the audit log records them ("denied"); the message wants the verb.
+	verb := map[Action]string{ActionApproved: "approve", ActionDenied: "deny", ActionExtended: "extend", ActionCompleted: "complete"}[e.Action]
+	if verb == "" {
+		verb = string(e.Action)
 	}
-	return fmt.Sprintf("privacy: cannot %s a %s request", e.Action, e.From)
+	if e.Why != "" {
+		return fmt.Sprintf("privacy: cannot %s a %s request: %s", verb, e.From, e.Why)
+	}
+	return fmt.Sprintf("privacy: cannot %s a %s request", verb, e.From)
 }

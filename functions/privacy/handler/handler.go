@@ -359,7 +359,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 	audit := make([]auditJSON, 0, len(log))
 	for _, e := range log {
 		audit = append(audit, auditJSON{
-			At: e.At.UTC(), Actor: actorJSON{Kind: e.Actor.Kind, ID: e.Actor.ID}, Action: string(e.Action),
+			At: e.At.UTC().Truncate(time.Second), Actor: actorJSON{Kind: e.Actor.Kind, ID: e.Actor.ID}, Action: string(e.Action),
 			From: string(e.From), To: string(e.To), Reason: e.Reason, Note: e.Note,
 		})
 	}
@@ -445,7 +445,7 @@ func mapError(err error) error {
 	case errors.Is(err, privacy.ErrNotFound):
 		return e(http.StatusNotFound, CodeRequestNotFound, "no such request (or not yours)")
 	case errors.As(err, &wc):
-		return e(http.StatusForbidden, CodeWrongCode, fmt.Sprintf("wrong code; %d attempts left", wc.Left))
+		return e(http.StatusForbidden, CodeWrongCode, "wrong code; "+privacy.AttemptsLeft(wc.Left))
 	case errors.Is(err, privacy.ErrCodeExpired):
 		return e(http.StatusGone, CodeCodeExpired, "the code expired or was used up; file the request again to get a new one")
 	case errors.Is(err, privacy.ErrTooManyCodes):

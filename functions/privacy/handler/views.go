@@ -43,7 +43,7 @@ type subjectJSON struct {
 func subjectView(r privacy.Request) subjectJSON {
 	out := subjectJSON{
 		ID: r.ID, Type: string(r.Type), Regulation: string(r.Regulation), Status: string(r.Status),
-		ReceivedAt: r.ReceivedAt.UTC(), VerifiedAt: optTime(r.VerifiedAt), ClosedAt: optTime(r.ClosedAt),
+		ReceivedAt: r.ReceivedAt.UTC().Truncate(time.Second), VerifiedAt: optTime(r.VerifiedAt), ClosedAt: optTime(r.ClosedAt),
 		Deadlines: toDeadlines(r.Deadlines), DenyReason: string(r.DenyReason), DenyNote: r.DenyNote,
 	}
 	if r.DenyReason != "" {
@@ -115,10 +115,12 @@ type auditJSON struct {
 	Note   string    `json:"note,omitempty"`
 }
 
+// optTime is t in whole seconds, as every time in the API is (the stores keep more, for
+// ordering), or nil when it is unset.
 func optTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	u := t.UTC()
+	u := t.UTC().Truncate(time.Second)
 	return &u
 }

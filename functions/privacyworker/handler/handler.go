@@ -107,7 +107,7 @@ func handle(ctx context.Context, d Deps, rec events.SQSMessage) error {
 		}
 		late := func() bool { return !until.IsZero() && !d.Now().Before(until) }
 		sw, err := job.SweepExpired(ctx, d.ExpiredJobs, d.Media, d.Now(), late)
-		log.InfoContext(ctx, "expired jobs swept", "jobs", sw.Jobs, "items", sw.Items, "objects", sw.Objects, "done", sw.Done)
+		log.InfoContext(ctx, "expired jobs swept", "jobs", sw.Jobs, "items", sw.Items, "objects", sw.Objects, "abandoned_uploads", sw.Abandoned, "done", sw.Done)
 		if err != nil {
 			return fmt.Errorf("sweep expired jobs: %w", err)
 		}
