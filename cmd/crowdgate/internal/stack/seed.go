@@ -3,6 +3,10 @@ package stack
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -155,7 +159,6 @@ const (
 	demoImageSeed  = 2026
 	demoImageCount = 240
 	demoImageSize  = 128
-	demoMediaDir   = "demo/shapes/"
 )
 
 func demoJob(customerID string, now time.Time) job.Job {
@@ -193,9 +196,19 @@ func shapeClasses() []string {
 	return out
 }
 
+// demoMediaKey is the object key of the i-th demo image: under the job's prefix, like a
+// customer's upload (so deleting the job removes it), and a keyed hash of the data dir's
+// own key, so that the links visitors' browsers load tell neither the item nor, through
+// the public image seed, the shape it shows.
+func demoMediaKey(key []byte, i int) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "demo-image/%d", i)
+	return job.MediaPrefix(demoJobID) + "m_" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // demoItems pairs the generated images with items: the first half of each shape's images
-// are gold, the rest open.
-func demoItems(specs []shapes.Spec) []job.Item {
+// are gold, the rest open. mediaKey is the data dir's demo media key (state).
+func demoItems(specs []shapes.Spec, mediaKey []byte) []job.Item {
 	perShape := map[shapes.Shape]int{}
 	for _, sp := range specs {
 		perShape[sp.Shape]++
@@ -204,7 +217,7 @@ func demoItems(specs []shapes.Spec) []job.Item {
 	items := make([]job.Item, len(specs))
 	for i, sp := range specs {
 		s := sp.Shape
-		it := job.Item{JobID: demoJobID, ID: fmt.Sprintf("img-%02d", i), MediaKey: fmt.Sprintf("%simg-%02d.png", demoMediaDir, i), Status: job.ItemOpen}
+		it := job.Item{JobID: demoJobID, ID: fmt.Sprintf("img-%02d", i), MediaKey: demoMediaKey(mediaKey, i), Status: job.ItemOpen}
 		if seen[s] < perShape[s]/2 {
 			it.Gold, it.GoldLabel = true, string(s)
 		}
@@ -214,8 +227,10 @@ func demoItems(specs []shapes.Spec) []job.Item {
 	return items
 }
 
-// seedJob uploads the demo images that are missing and stores the job and its items unless
-// an earlier start did.
+// seedJob stores the demo job, its images and items unless an earlier start did. The job
+// goes last, so an existing job means its images and items are there too (re-storing the
+// items would reset the answers counted on them), and a start cut short is finished by the
+// next one. Data dirs seeded before image keys were keyed hashes keep their job as it is.
 func seedJob(ctx context.Context, env *platform.Env, st *state, save func() error) (seedReport, error) {
 	labels, err := env.Config.Table(schema.TableLabels)
 	if err != nil {
@@ -225,11 +240,15 @@ func seedJob(ctx context.Context, env *platform.Env, st *state, save func() erro
 	if err != nil {
 		return seedReport{}, err
 	}
+	mediaKey, err := base64.StdEncoding.DecodeString(st.DemoMediaKey)
+	if err != nil || len(mediaKey) == 0 {
+		return seedReport{}, fmt.Errorf("demo media key in %s: want base64 (delete the data dir to start afresh)", StateFile)
+	}
 	jobs := dynamo.NewJobs(env.DynamoDB(), labels)
 	store := blob.New(env.S3())
 
 	specs := shapes.Specs(demoImageSeed, demoImageCount, demoImageSize)
-	items := demoItems(specs)
+	items := demoItems(specs, mediaKey)
 	rep := seedReport{Items: len(items)}
 	for _, it := range items {
 		if it.Gold {
@@ -237,39 +256,12 @@ func seedJob(ctx context.Context, env *platform.Env, st *state, save func() erro
 		}
 	}
 
-	// One listing instead of a read per image: restarts stay quick.
-	have := map[string]bool{}
-	pages := s3.NewListObjectsV2Paginator(env.S3(), &s3.ListObjectsV2Input{Bucket: &media, Prefix: aws.String(demoMediaDir)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return rep, fmt.Errorf("list demo images: %w", err)
-		}
-		for _, o := range page.Contents {
-			have[aws.ToString(o.Key)] = true
-		}
-	}
-	for i, it := range items {
-		if have[it.MediaKey] {
-			continue
-		}
-		png, err := shapes.Encode(specs[i])
-		if err != nil {
-			return rep, err
-		}
-		if err := store.Put(ctx, media, it.MediaKey, "image/png", bytes.NewReader(png)); err != nil {
-			return rep, fmt.Errorf("upload demo image: %w", err)
-		}
-	}
-
-	// Items are stored before the job, so an existing job means its items are there too
-	// (re-storing them would reset the answers counted on them).
 	j, err := jobs.GetJob(ctx, demoJobID)
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		j = demoJob(st.CustomerID, env.Now())
-		if err := jobs.PutItems(ctx, j, items...); err != nil {
-			return rep, fmt.Errorf("store demo items: %w", err)
+		if err := storeDemoItems(ctx, env, jobs, store, media, j, specs, items); err != nil {
+			return rep, err
 		}
 		if err := jobs.PutJob(ctx, j); err != nil {
 			return rep, fmt.Errorf("store demo job: %w", err)
@@ -284,4 +276,43 @@ func seedJob(ctx context.Context, env *platform.Env, st *state, save func() erro
 		}
 	}
 	return rep, nil
+}
+
+// storeDemoItems uploads the images an earlier, interrupted start did not, then adds the
+// items as the customer API would (with their image's type and size), 100 at a time.
+func storeDemoItems(ctx context.Context, env *platform.Env, jobs *dynamo.Jobs, store *blob.Store, media string, j job.Job, specs []shapes.Spec, items []job.Item) error {
+	// One listing instead of a read per image: an interrupted start resumes quickly.
+	have := map[string]bool{}
+	pages := s3.NewListObjectsV2Paginator(env.S3(), &s3.ListObjectsV2Input{Bucket: &media, Prefix: aws.String(job.MediaPrefix(j.ID))})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list demo images: %w", err)
+		}
+		for _, o := range page.Contents {
+			have[aws.ToString(o.Key)] = true
+		}
+	}
+	entries := make([]job.Entry, len(items))
+	for i, it := range items {
+		png, err := shapes.Encode(specs[i])
+		if err != nil {
+			return err
+		}
+		if !have[it.MediaKey] {
+			if err := store.Put(ctx, media, it.MediaKey, "image/png", bytes.NewReader(png)); err != nil {
+				return fmt.Errorf("upload demo image: %w", err)
+			}
+		}
+		entries[i] = job.Entry{Item: it, ContentType: "image/png", Size: int64(len(png)), CreatedAt: j.CreatedAt}
+	}
+	for start := 0; start < len(entries); start += job.MaxBatch {
+		err := jobs.AddEntries(ctx, j, entries[start:min(start+job.MaxBatch, len(entries))])
+		// A batch is written whole or not at all: a taken id means an interrupted start
+		// wrote this batch already.
+		if err != nil && !errors.Is(err, job.ErrConflict) {
+			return fmt.Errorf("store demo items: %w", err)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"image/png"
@@ -156,17 +157,33 @@ func issue(t *testing.T, d Demo) challengeAnswer {
 	return ch
 }
 
-// truth knows what each seeded image shows, as a visitor would see it.
-func truth() map[string]shapes.Shape {
+// truth knows what each seeded image shows, as a visitor would see it (from the data
+// dir's demo media key).
+func truth(t *testing.T, dir string) map[string]shapes.Shape {
+	t.Helper()
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := base64.StdEncoding.DecodeString(st.DemoMediaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	specs := shapes.Specs(demoImageSeed, demoImageCount, demoImageSize)
 	m := map[string]shapes.Shape{}
-	for i, it := range demoItems(specs) {
+	for i, it := range demoItems(specs, key) {
 		m[it.MediaKey] = specs[i].Shape
 	}
 	return m
 }
 
-var mediaKey = regexp.MustCompile(`(demo/shapes/img-\d+\.png)`)
+// mediaKey is what an image link names: a random-looking key under the job's prefix, never
+// the item's id or its index in the public image seed.
+var mediaKey = regexp.MustCompile(`/(jobs/` + demoJobID + `/m_[0-9a-f]{32})\?`)
 
 func shownShape(t *testing.T, imageURL string, shows map[string]shapes.Shape) shapes.Shape {
 	t.Helper()
@@ -189,8 +206,8 @@ func askedShape(t *testing.T, question string) shapes.Shape {
 }
 
 // solve answers every task correctly by looking at the pictures.
-func solve(t *testing.T, ch challengeAnswer) []map[string]any {
-	shows := truth()
+func solve(t *testing.T, dir string, ch challengeAnswer) []map[string]any {
+	shows := truth(t, dir)
 	var answers []map[string]any
 	for _, task := range ch.Challenge.Tasks {
 		want := askedShape(t, task.Question)
@@ -298,7 +315,7 @@ func TestServeRunsTheCaptchaLoopAndKeepsDataAcrossRestarts(t *testing.T) {
 
 	// A visitor who answers correctly passes, and the demo site's secret verifies the token once.
 	var res challengeAnswer
-	postJSON(t, d.URL+"/1/challenges/"+ch.Challenge.ID+"/answers", map[string]any{"sitekey": d.Sitekey, "answers": solve(t, ch)}, &res)
+	postJSON(t, d.URL+"/1/challenges/"+ch.Challenge.ID+"/answers", map[string]any{"sitekey": d.Sitekey, "answers": solve(t, dir, ch)}, &res)
 	if !res.Pass || res.Token == "" {
 		t.Fatalf("correct answers did not pass: %+v", res)
 	}

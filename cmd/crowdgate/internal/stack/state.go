@@ -45,6 +45,8 @@ type state struct {
 	CustomerID     string `json:"customer_id,omitempty"`
 	CustomerAPIKey string `json:"customer_api_key,omitempty"`
 	JobID          string `json:"job_id,omitempty"`
+	// DemoMediaKey keys the names of the demo job's images (demoMediaKey).
+	DemoMediaKey string `json:"demo_media_key"`
 }
 
 // Demo is the content of DemoFile: how to reach and use the running local stack.
@@ -90,6 +92,13 @@ func loadState(dir string) (state, error) {
 			return st, fmt.Errorf("generate privacy key: %w", err)
 		}
 		st.PrivacyKey = base64.StdEncoding.EncodeToString(k[:])
+	}
+	if st.DemoMediaKey == "" {
+		var k [32]byte
+		if _, err := rand.Read(k[:]); err != nil {
+			return st, fmt.Errorf("generate demo media key: %w", err)
+		}
+		st.DemoMediaKey = base64.StdEncoding.EncodeToString(k[:])
 	}
 	if st.SigningKeys == "" {
 		k, err := token.NewKey("local1")
