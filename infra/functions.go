@@ -29,7 +29,7 @@ var sizes = map[string]sizing{
 	routes.FunctionVerify:        {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
 	routes.FunctionAdmin:         {10 * time.Second, 256, "rare operator calls against the accounts table"},
 	routes.FunctionRisk:          {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; below the risk-events queue's 60 s visibility"},
-	"consensus":                  {50 * time.Second, 512, "a batch of 10 answer messages takes well under a second; the rest is for one job's re-estimation pass (its whole consensus state in memory, versioned write-back); below the answers queue's 60 s visibility"},
+	"consensus":                  {50 * time.Second, 1024, "10 answer messages take under a second; the rest is for a re-estimation part (writes stop 5 s before the timeout, then go on in a new message; the whole job in memory, ~6 KB/item: ~100k items); below the 60 s visibility"},
 	"export":                     {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; below the exports queue's 15 min visibility"},
 	routes.FunctionJobs:          {29 * time.Second, 512, "customer API: item batches, upload checks (one ranged GET and an image header decode each) and bounded deletes; the HTTP API integration limit is 30 s"},
 	routes.FunctionAccessibility: {10 * time.Second, 256, "visitor-facing pages and text questions: a few reads and conditional writes, one SES call per sign-up"},
@@ -67,6 +67,9 @@ func (s *crowdgate) function(name string) (awslambda.Function, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Go does not know the function's memory size: without a limit the heap may grow to
+	// twice the live data and the function is killed instead of collecting harder.
+	env["GOMEMLIMIT"] = jsii.String(goMemLimit(size.Memory))
 	code, err := s.code.Asset(name)
 	if err != nil {
 		return nil, err
@@ -122,3 +125,7 @@ func (s *crowdgate) consumer(queue string) (awslambda.Function, error) {
 	}))
 	return fn, nil
 }
+
+// goMemLimit is the Go runtime's soft memory limit for a function of memoryMB: 90%, leaving
+// the rest to the runtime's own and the Lambda runtime interface's memory.
+func goMemLimit(memoryMB int) string { return fmt.Sprintf("%dMiB", memoryMB*9/10) }

@@ -451,9 +451,18 @@ func TestFunctionsRunArmAL2023WithTracingAndGrantedEnv(t *testing.T) {
 		if a.PublicURL {
 			want["PUBLIC_URL"] = logicalID(t, "Api")
 		}
+		vars := dig(p, "Environment", "Variables").(map[string]any)
+		if lim, want := vars["GOMEMLIMIT"], fmt.Sprintf("%dMiB", size.Memory*9/10); lim != want {
+			t.Errorf("%s: GOMEMLIMIT %v, want %s (90%% of its memory)", name, lim, want)
+		}
+		delete(vars, "GOMEMLIMIT")
 		got := map[string]string{}
-		for k, v := range dig(p, "Environment", "Variables").(map[string]any) {
+		for k, v := range vars {
 			got[k] = strings.Join(refs(v), ",")
+		}
+		// Lambda refuses a description over 256 characters.
+		if d, _ := dig(p, "Description").(string); len(d) > 256 {
+			t.Errorf("%s: description of %d characters (at most 256): %q", name, len(d), d)
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: environment %v, want %v", name, got, want)

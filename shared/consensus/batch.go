@@ -57,7 +57,8 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 			return Estimate{}, err
 		}
 		if _, dup := byName[w.Answerer]; dup {
-			return Estimate{}, fmt.Errorf("%w: answerer %q given twice", ErrState, w.Answerer)
+			// The error may be logged: it names no pseudonym.
+			return Estimate{}, fmt.Errorf("%w: answerer %d given twice", ErrState, i)
 		}
 		byName[w.Answerer] = i
 		c := *w

@@ -550,8 +550,12 @@ func decodeAnswerer(item map[string]types.AttributeValue, answerer string, k int
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return consensus.AnswererState{}, fmt.Errorf("decode answerer: %w", err)
 	}
-	if it.Classes != k || len(it.Gold) != k*k || len(it.Soft) != k*k || it.Answerer != answerer {
-		return consensus.AnswererState{}, fmt.Errorf("%w: stored answerer %q has %d classes, want %q with %d", consensus.ErrState, it.Answerer, it.Classes, answerer, k)
+	// Errors are logged: they name no pseudonym (docs/PRIVACY.md, Logs).
+	if it.Answerer != answerer {
+		return consensus.AnswererState{}, fmt.Errorf("%w: stored answerer record is another answerer's", consensus.ErrState)
+	}
+	if it.Classes != k || len(it.Gold) != k*k || len(it.Soft) != k*k {
+		return consensus.AnswererState{}, fmt.Errorf("%w: stored answerer has %d classes (%d/%d counts), want %d", consensus.ErrState, it.Classes, len(it.Gold), len(it.Soft), k)
 	}
 	return consensus.AnswererState{
 		Version: it.Version, Answerer: it.Answerer, Classes: it.Classes, Gold: it.Gold, Soft: it.Soft,

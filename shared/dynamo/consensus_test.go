@@ -6,9 +6,11 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -300,5 +302,30 @@ func TestConsensusLoadJobAndActiveJobs(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{j.ID}) {
 		t.Errorf("active jobs %v, want only %s", ids, j.ID)
+	}
+}
+
+// A damaged answerer record fails the load with a state error that names no pseudonym:
+// the consumer logs it.
+func TestConsensusDamagedAnswererErrorNamesNoPseudonym(t *testing.T) {
+	s, _, c, table, j := consensusStore(t)
+	ctx := context.Background()
+	if err := s.PutAnswerer(ctx, j.ID, consensus.NewAnswerer(answererA, 2), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &table, Key: dynamo.Key("CONS#"+j.ID, "ANS#"+answererA),
+		UpdateExpression:          aws.String("SET answerer = :other"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":other": &types.AttributeValueMemberS{Value: "2026-11-30/bb22"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Load(ctx, j.ID, answererA, nil, 2)
+	if !errors.Is(err, consensus.ErrState) {
+		t.Fatalf("load of a damaged record: %v, want ErrState", err)
+	}
+	if strings.Contains(err.Error(), "aa11") || strings.Contains(err.Error(), "bb22") {
+		t.Errorf("error names a pseudonym: %v", err)
 	}
 }

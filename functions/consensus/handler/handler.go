@@ -65,6 +65,9 @@ type Deps struct {
 	// (default DefaultPassReserve); with less, the request is sent again for a later
 	// invocation instead of being cut off by the timeout with its batch.
 	PassReserve time.Duration
+	// Wall is the clock the invocation's deadline is measured on (default time.Now); tests
+	// drive it to run out of time.
+	Wall func() time.Time
 }
 
 // DefaultPassReserve is half the function's 50 s timeout.
@@ -106,6 +109,9 @@ func New(d Deps) platform.SQSHandler {
 	}
 	if d.PassReserve == 0 {
 		d.PassReserve = DefaultPassReserve
+	}
+	if d.Wall == nil {
+		d.Wall = time.Now
 	}
 	c := &consumer{d: d, jobs: map[string]cachedJob{}}
 	return c.handle
@@ -151,7 +157,7 @@ func (c *consumer) message(ctx context.Context, rec events.SQSMessage) error {
 		if m.JobID == "" {
 			return c.fanOut(ctx)
 		}
-		return c.reestimate(ctx, m.JobID)
+		return c.reestimate(ctx, m)
 	}
 	return c.answers(ctx, m)
 }

@@ -64,6 +64,11 @@ type fakeStore struct {
 	LoadFn       func(ctx context.Context, jobID, answerer string, itemIDs []string, k int) (dynamo.ConsensusSnapshot, error)
 	CommitFn     func(ctx context.Context, c dynamo.ConsensusCommit) error
 	ActiveJobsFn func(ctx context.Context) ([]string, error)
+	// The re-estimation pass's reads and writes.
+	LoadJobFn     func(ctx context.Context, jobID string, k int) (dynamo.JobConsensus, error)
+	PutItemFn     func(ctx context.Context, jobID string, it dynamo.ConsensusItem) error
+	PutAnswererFn func(ctx context.Context, jobID string, w consensus.AnswererState, expires time.Time) error
+	PutJobStateFn func(ctx context.Context, jobID string, st consensus.JobState, expires time.Time) error
 
 	mu      sync.Mutex
 	commits []dynamo.ConsensusCommit
@@ -111,17 +116,31 @@ func (f *fakeStore) ActiveJobs(ctx context.Context) ([]string, error) {
 	return nil, nil
 }
 
-func (f *fakeStore) LoadJob(context.Context, string, int) (dynamo.JobConsensus, error) {
+func (f *fakeStore) LoadJob(ctx context.Context, jobID string, k int) (dynamo.JobConsensus, error) {
+	if f.LoadJobFn != nil {
+		return f.LoadJobFn(ctx, jobID, k)
+	}
 	return dynamo.JobConsensus{Job: consensus.NewJob(2)}, nil
 }
 
-func (f *fakeStore) PutItem(context.Context, string, dynamo.ConsensusItem) error { return nil }
-
-func (f *fakeStore) PutAnswerer(context.Context, string, consensus.AnswererState, time.Time) error {
+func (f *fakeStore) PutItem(ctx context.Context, jobID string, it dynamo.ConsensusItem) error {
+	if f.PutItemFn != nil {
+		return f.PutItemFn(ctx, jobID, it)
+	}
 	return nil
 }
 
-func (f *fakeStore) PutJobState(context.Context, string, consensus.JobState, time.Time) error {
+func (f *fakeStore) PutAnswerer(ctx context.Context, jobID string, w consensus.AnswererState, expires time.Time) error {
+	if f.PutAnswererFn != nil {
+		return f.PutAnswererFn(ctx, jobID, w, expires)
+	}
+	return nil
+}
+
+func (f *fakeStore) PutJobState(ctx context.Context, jobID string, st consensus.JobState, expires time.Time) error {
+	if f.PutJobStateFn != nil {
+		return f.PutJobStateFn(ctx, jobID, st, expires)
+	}
 	return nil
 }
 

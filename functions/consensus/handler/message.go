@@ -32,6 +32,10 @@ type message struct {
 	Gold       []goldAnswer `json:"gold"`
 	AnsweredAt time.Time    `json:"answered_at"`
 	SolveMS    int64        `json:"solve_ms"`
+	// A re-estimation request's continuation (ReestimateMessage).
+	After         string `json:"after"`
+	AfterAnswerer string `json:"after_answerer"`
+	Stalls        int    `json:"stalls"`
 }
 
 type itemLabel struct {
@@ -48,10 +52,18 @@ type goldAnswer struct {
 // ReestimateMessage is the body that asks for a re-estimation pass: of one job, or with an
 // empty JobID of every active job. The schedule (EventBridge Scheduler on AWS, a timer in
 // the local stack) sends it without a job; the pass fans out one message per job.
+//
+// A pass that runs out of invocation time sends itself again with a cursor: After is the
+// last item it wrote (items are written in id order), AfterAnswerer the last answerer
+// once every item is written, and Stalls counts the parts in a row that wrote nothing.
+// A request without them (as sent before passes could continue) starts at the first item.
 type ReestimateMessage struct {
-	V     int    `json:"v"`
-	Kind  string `json:"kind"`
-	JobID string `json:"job_id,omitempty"`
+	V             int    `json:"v"`
+	Kind          string `json:"kind"`
+	JobID         string `json:"job_id,omitempty"`
+	After         string `json:"after,omitempty"`
+	AfterAnswerer string `json:"after_answerer,omitempty"`
+	Stalls        int    `json:"stalls,omitempty"`
 }
 
 // ScheduleBody is the fixed message body the schedule sends.
@@ -81,8 +93,17 @@ func decode(body string) (message, error) {
 	case "", KindAnswers:
 		m.Kind = KindAnswers
 	case KindReestimate:
-		if m.JobID != "" && job.ValidID(m.JobID) != nil {
+		switch {
+		case m.JobID != "" && job.ValidID(m.JobID) != nil:
 			return message{}, poison("bad job id")
+		case m.JobID == "" && (m.After != "" || m.AfterAnswerer != "" || m.Stalls != 0):
+			return message{}, poison("a re-estimation cursor without a job")
+		case m.After != "" && job.ValidID(m.After) != nil:
+			return message{}, poison("bad item cursor")
+		case m.AfterAnswerer != "" && !validAnswererID(m.AfterAnswerer):
+			return message{}, poison("bad answerer cursor")
+		case m.Stalls < 0 || m.Stalls > maxStalls:
+			return message{}, poison("stalls %d (0-%d)", m.Stalls, maxStalls)
 		}
 		return m, nil
 	default:
@@ -130,6 +151,19 @@ func decode(body string) (message, error) {
 // answererID is the answerer in consensus state: the pseudonym is only unique within its
 // day, and the day finds the answerer's record.
 func (m message) answererID() string { return m.Day + "/" + m.Answerer }
+
+// validAnswererID reports whether id is an answerer as answererID makes it.
+func validAnswererID(id string) bool {
+	day := answererDay(id)
+	if day == "" {
+		return false
+	}
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return false
+	}
+	pseudonym := id[len(day)+1:]
+	return isHex(pseudonym) && len(pseudonym) <= maxAnswerer
+}
 
 func (m message) itemIDs() []string {
 	ids := make([]string, len(m.Answers))

@@ -160,6 +160,11 @@ func FuzzConsensusBatch(f *testing.F) {
 		`{"v":1,"id":"c_f3:t0","job_id":"shapes","class":"square","answerer":"0de4b4ec57b51b438680498a1e9f86882eac5336b349354340de21bc69dcb35d","day":"2026-11-30","answers":[{"item_id":"img-30","label":"yes"},{"item_id":"img-00","label":"yes"},{"item_id":"img-99","label":"no"}]}`,
 		`{"v":1,"kind":"reestimate","job_id":"reviews"}`, `{"v":1,"kind":"reestimate"}`, `{"v":1,"kind":"reestimate","job_id":"no-such-job"}`,
 		`{"v":1,"kind":"reestimate","job_id":"../x"}`, `{"v":1,"kind":"answers","id":"x"}`, `{"v":1,"kind":"drop"}`,
+		// Continuations of a pass that ran out of time, and cursors that cannot be.
+		`{"v":1,"kind":"reestimate","job_id":"reviews","after":"r-2","stalls":1}`,
+		`{"v":1,"kind":"reestimate","job_id":"reviews","after":"r-4","after_answerer":"2026-11-30/0de4b4ec57b51b438680498a1e9f86882eac5336b349354340de21bc69dcb35d"}`,
+		`{"v":1,"kind":"reestimate","job_id":"reviews","after":"r 2"}`, `{"v":1,"kind":"reestimate","job_id":"reviews","after_answerer":"x/ab"}`,
+		`{"v":1,"kind":"reestimate","job_id":"reviews","stalls":99}`, `{"v":1,"kind":"reestimate","after":"r-2"}`,
 		"", " ", "null", "[]", "[1,2]", "{}", `"x"`, "0", "true", "{not json", `{"v":1}`, `{"v":2,"id":"c_p5:t0"}`,
 		`{"v":"1"}`, `{"v":1.5}`, `{"v":1e400}`, `{"v":-1}`, `{"v":18446744073709551617}`,
 		`{"v":1,"id":"c_f4:t0","job_id":"reviews","class":"yes","answerer":"ab","day":"2026-11-30","answers":{"r-1":"yes"}}`,
