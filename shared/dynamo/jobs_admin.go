@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -339,12 +340,33 @@ func (s *Jobs) deleteQueried(ctx context.Context, in *dynamodb.QueryInput, limit
 	return len(reqs), len(out.LastEvaluatedKey) > 0, nil
 }
 
-// DeleteJob implements job.Store: the job record and its pool entry.
+// DeleteJob implements job.Store: the job record and its pool entry, and the expiry
+// marker of the deletion in the same transaction if the record is there and its ttl has
+// not come. A failed condition means the job is gone or expired: its record, if any, and
+// its pool entry are then deleted without a marker.
 func (s *Jobs) DeleteJob(ctx context.Context, id string) error {
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPK(id), jobsSK)}},
-		{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(id))}},
+	now := time.Now().UTC().Truncate(time.Second)
+	marker, err := s.markerPut(id, now)
+	if err != nil {
+		return err
+	}
+	pool := types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPoolPK, jobsPK(id))}}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName: &s.table, Key: Key(jobsPK(id), jobsSK),
+			ConditionExpression:      aws.String("attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
+			ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+			},
+		}},
+		pool, *marker,
 	}})
+	if IsConditionFailed(err) {
+		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Delete: &types.Delete{TableName: &s.table, Key: Key(jobsPK(id), jobsSK)}}, pool,
+		}})
+	}
 	if err != nil {
 		return fmt.Errorf("delete job: %w", err)
 	}

@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -115,13 +116,22 @@ func TestJobServiceFeedsTheChallengePool(t *testing.T) {
 		t.Fatalf("pool after consensus %+v, %v", stocks, err)
 	}
 
-	// Deletion removes every record of the job, the pool entry included.
+	// Deletion removes every record of the job, the pool entry included; what is left is
+	// the marker of the deletion, the job id and time only, for the daily sweep.
 	if d, err := svc.Delete(ctx, "cust-pool", j.ID); err != nil || !d.Done || d.Items != 5 {
 		t.Fatalf("delete %+v, %v", d, err)
 	}
 	out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: &table})
-	if err != nil || len(out.Items) != 0 {
+	if err != nil || len(out.Items) != 1 {
 		t.Fatalf("%d records left after deleting the only job (%v)", len(out.Items), err)
+	}
+	var names []string
+	for name := range out.Items[0] {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if pk := out.Items[0]["pk"].(*types.AttributeValueMemberS).Value; pk != "EXPIRY" || !slices.Equal(names, []string{"expires_at", "job_id", "kind", "pk", "sk", "ttl"}) {
+		t.Fatalf("left after deleting the only job: %s %v", pk, names)
 	}
 }
 

@@ -16,17 +16,19 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
-// Expiry markers of jobs created with an expiry, and upload markers of image items
-// announced for upload (job.ExpiryStore), on the labels table:
+// Expiry markers of jobs created with an expiry or deleted (job.Store.DeleteJob), and
+// upload markers of image items announced for upload (job.ExpiryStore), on the labels
+// table:
 //
-//	EXPIRY    <expires at, whole seconds, UTC>#<job id>   job_id, expires_at
+//	EXPIRY    <expires at, whole seconds, UTC>#<job id>   job_id, expires_at (the expiry or
+//	                                                      the deletion)
 //	JOB#<id>  UPLOAD#<due>#<batch>                        job_id, batch, due_at, uploads
 //	          gsi1 UPLOADS / <due>#<job id>#<batch>       [{item_id, media_key}]
 //
 // Read in due order by the daily sweep (the EXPIRY partition; the UPLOADS partition of
-// gsi1). Expiry markers are one per expiring job, written with the job; upload markers one
-// per AddEntries call with pending items (≤ job.MaxBatch uploads), written just before
-// the items. The sweep removes a marker once it has removed the images it names (what is
+// gsi1). Expiry markers are one per expiring job, written with the job, and one per job
+// deleted before its expiry, written with the deletion; upload markers one per AddEntries
+// call with pending items (≤ job.MaxBatch uploads), written just before the items. The sweep removes a marker once it has removed the images it names (what is
 // left of them). Upload markers name the job's items, so they live in the job's partition
 // and go with its items (DeleteEntries): a deleted or erased job leaves none.
 var _ job.ExpiryStore = (*Jobs)(nil)
@@ -62,9 +64,14 @@ func (s *Jobs) expiryPut(j job.Job) (*types.TransactWriteItem, error) {
 	if j.ExpiresAt.IsZero() {
 		return nil, nil
 	}
+	return s.markerPut(j.ID, j.ExpiresAt)
+}
+
+// markerPut is the expiry marker of job id at at: its expiry, or its deletion (DeleteJob).
+func (s *Jobs) markerPut(id string, at time.Time) (*types.TransactWriteItem, error) {
 	item, err := attributevalue.MarshalMap(jobsExpiryItem{
-		PK: jobsExpiryPK, SK: jobsExpirySK(j.ID, j.ExpiresAt), Kind: "job-expiry", JobID: j.ID,
-		ExpiresAt: j.ExpiresAt.UTC(), TTL: j.ExpiresAt.Add(jobExpiryMarkerGrace).Unix(),
+		PK: jobsExpiryPK, SK: jobsExpirySK(id, at), Kind: "job-expiry", JobID: id,
+		ExpiresAt: at.UTC(), TTL: at.Add(jobExpiryMarkerGrace).Unix(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode expiry marker: %w", err)

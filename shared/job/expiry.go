@@ -19,6 +19,16 @@ import (
 // So every AddEntries with pending items leaves an UploadMarker, due UploadGrace after they
 // expire, and the sweep removes the objects of the ones that were never committed.
 //
+// A deleted job has the same problem: an upload link signed before the deletion works for
+// UploadTTL, and an image sent through it after the deletion removed the job's media would
+// stay under a prefix nothing names. So deleting a job record (Store.DeleteJob: the
+// customer's deletion, a privacy erasure, this sweep) leaves an Expiry marker at the
+// deletion, unless the job's own expiry has come (its marker is due already). The sweep
+// takes a marker only UploadGrace after its At, once every link signed before has
+// expired: one prefix delete then is the last word on the job's images, whenever in
+// that window the daily sweep runs. Sweeping a deleted job deletes no record, so no marker
+// leaves another.
+
 // Why not S3 alone (an object tag signed into the upload link, a lifecycle rule expiring
 // tagged objects, the commit removing the tag)? The commit would have to untag the object
 // and mark the item in two stores with no order that is safe on a crash, lifecycle
@@ -27,7 +37,7 @@ import (
 // the object itself. Here the decision is one conditional write on the item record
 // (DropPending) against the commit's own (CommitEntry): exactly one of them wins.
 
-// Expiry is the marker of a job that expires at At.
+// Expiry is the marker of a job that expires at At, or was deleted at At.
 type Expiry struct {
 	JobID string
 	At    time.Time
@@ -41,7 +51,8 @@ type ExpiryStore interface {
 	// DeleteEntries removes up to limit items of the job, expired ones included, then its
 	// upload markers (as Store.DeleteEntries), and reports whether any remain.
 	DeleteEntries(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
-	// DeleteJob removes the job record and its pool entry (no error if they are gone).
+	// DeleteJob removes the job record and its pool entry (no error if they are gone),
+	// leaving a marker as Store.DeleteJob does: none for a job that is gone or expired.
 	DeleteJob(ctx context.Context, id string) error
 	// DeleteExpiry removes a marker (no error if it is gone).
 	DeleteExpiry(ctx context.Context, e Expiry) error
@@ -107,10 +118,11 @@ type Sweep struct {
 	Done bool
 }
 
-// SweepExpired removes what is left of every job whose expiry is due at now, then the
-// objects of uploads never committed whose marker is due, in bounded steps of
-// DeleteBatch. Before each step it asks late (nil: never) whether to stop, so a caller can
-// stop before its deadline. A marker goes last, so a crash leaves it for the next sweep.
+// SweepExpired removes what is left of every job that expired or was deleted UploadGrace
+// or more before now, then the objects of uploads never committed whose marker is due, in
+// bounded steps of DeleteBatch. Before each step it asks late (nil: never) whether to
+// stop, so a caller can stop before its deadline. A marker goes last, so a crash leaves
+// it for the next sweep.
 func SweepExpired(ctx context.Context, store ExpiryStore, media PrefixDeleter, now time.Time, late func() bool) (Sweep, error) {
 	var sw Sweep
 	if late == nil {
@@ -127,7 +139,9 @@ func SweepExpired(ctx context.Context, store ExpiryStore, media PrefixDeleter, n
 
 func sweepJobs(ctx context.Context, store ExpiryStore, media PrefixDeleter, now time.Time, late func() bool, sw *Sweep) (bool, error) {
 	for {
-		due, err := store.DueExpiries(ctx, now, DeleteBatch)
+		// Not before every link signed while the job was there has expired: an image sent
+		// through one later than this sweep would stay for ever.
+		due, err := store.DueExpiries(ctx, now.Add(-UploadGrace), DeleteBatch)
 		if err != nil {
 			return false, fmt.Errorf("list expired jobs: %w", err)
 		}

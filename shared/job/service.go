@@ -48,6 +48,7 @@ const (
 	// UploadGrace is how long after its item expired an uncommitted upload's object waits
 	// for the daily sweep (SweepExpired): longer than any clock skew or in-flight request
 	// (signed requests are refused after 15 minutes), so no commit can still be under way.
+	// The sweep waits as long after a job expired or was deleted, so no upload can.
 	UploadGrace = time.Hour
 	// DeleteBatch bounds the items and media objects one Delete call removes.
 	DeleteBatch = 500
@@ -98,7 +99,10 @@ type Store interface {
 	// Once the items are gone it removes the job's upload markers within the same limit
 	// (not counted in deleted): they name the job and its items.
 	DeleteEntries(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
-	// DeleteJob removes the job record and its pool entry.
+	// DeleteJob removes the job record and its pool entry and, in the same write, leaves
+	// an Expiry marker at now if the record was there and had not expired: an image
+	// uploaded through a link signed before may land after the job's media were removed,
+	// and the marker leads SweepExpired to it. An expired job's own marker does that.
 	DeleteJob(ctx context.Context, id string) error
 }
 

@@ -34,7 +34,9 @@ const (
 // eraseJobs removes the jobs of the subject's customer accounts: first every API key is
 // revoked (so no new job, item or export can appear while erasure runs), then job by job
 // its items, its media objects (the customer's uploads under job.MediaPrefix), its
-// consensus records and the job itself.
+// consensus records and the job itself. An upload link issued before the erasure still
+// works for job.UploadTTL: the job's deletion leaves a marker (job id and time), by which
+// the daily sweep (job.SweepExpired) removes what such an upload put under the prefix.
 func (d ExecDeps) eraseJobs(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
 	if p.Phase == 0 {
 		for _, c := range h.Customers {

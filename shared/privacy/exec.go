@@ -117,7 +117,8 @@ type LabelData interface {
 	// DeleteConsensus removes up to limit consensus records of a job (class counts,
 	// answerer states) and reports whether more remain.
 	DeleteConsensus(ctx context.Context, jobID string, limit int) (deleted int, more bool, err error)
-	// DeleteJob removes the job record and its pool entry.
+	// DeleteJob removes the job record and its pool entry, leaving the job's expiry marker
+	// as job.Store.DeleteJob does.
 	DeleteJob(ctx context.Context, id string) error
 	// ExportsOf returns a customer's export records, expired ones that are still stored
 	// included (their files may outlive them).

@@ -11,8 +11,8 @@ import (
 
 // Message kinds of the privacy queue (docs/API.md): a Job (no kind, or KindRun) and the
 // scheduled sweeps: the one that denies requests left unverified (KindCloseUnverified) and
-// the one that removes what jobs past their expires_at leave behind (KindExpireJobs, see
-// job.SweepExpired). The worker enforces retention, so both sweeps are its own.
+// the one that removes what jobs past their expires_at or deleted, and uploads never
+// committed, leave behind (KindExpireJobs, see job.SweepExpired). The worker enforces retention, so both sweeps are its own.
 const (
 	KindRun             = "run"
 	KindCloseUnverified = "close_unverified"

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -452,7 +453,25 @@ func TestPrivacyRequestsEndToEnd(t *testing.T) {
 			// scope (docs/PRIVACY.md, Residual data), so the sitekey is looked for
 			// everywhere else.
 			after := scanStores(t, d)
+			// The marker of the job's deletion (job id and time) stays until the daily
+			// sweep has removed what an upload racing the deletion may have left
+			// (docs/PRIVACY.md); it holds nothing else of the subject's.
+			markers := map[string][]string{}
+			for store, texts := range after {
+				kept := texts[:0:0]
+				for _, text := range texts {
+					if strings.Contains(text, `"kind":"job-expiry"`) {
+						markers[store] = append(markers[store], text)
+					} else {
+						kept = append(kept, text)
+					}
+				}
+				after[store] = kept
+			}
 			for _, f := range tracesIn(after, s.traces(), nil) {
+				t.Error(f)
+			}
+			for _, f := range tracesIn(markers, slices.DeleteFunc(s.traces(), func(v string) bool { return v == s.jobID }), nil) {
 				t.Error(f)
 			}
 			for _, f := range tracesIn(after, []string{s.sitekey}, func(store string) bool {

@@ -5,7 +5,8 @@
 // stops between steps and sends the job to the queue again, so a large erasure takes as
 // many invocations as it needs without using up the message's receives. The scheduled
 // sweep messages deny requests left unverified (privacy.UnverifiedWindow) and remove what
-// jobs past their expires_at leave behind (job.SweepExpired).
+// jobs past their expires_at or deleted, and uploads never committed, leave behind
+// (job.SweepExpired).
 package handler
 
 import (

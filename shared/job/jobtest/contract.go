@@ -480,4 +480,70 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 			t.Errorf("after deleting the first marker: %v", got)
 		}
 	})
+
+	t.Run("deleting a job leaves a marker of the deletion, unless its own expiry has come", func(t *testing.T) {
+		s := newStore(t)
+		es, ok := s.(job.ExpiryStore)
+		if !ok {
+			t.Fatalf("%T is not a job.ExpiryStore", s)
+		}
+		cust := fmt.Sprint("cust-", n.Add(1))
+		plain, later, past := newJob(cust), newJob(cust), newJob(cust)
+		later.ExpiresAt, past.ExpiresAt = created.Add(30*24*time.Hour), created.Add(-time.Hour)
+		for _, j := range []job.Job{plain, later, past} {
+			if err := s.CreateJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ours := func() map[string][]time.Time {
+			t.Helper()
+			due, err := es.DueExpiries(ctx, created.Add(365*24*time.Hour), 100000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]time.Time{}
+			for _, e := range due {
+				switch e.JobID {
+				case plain.ID, later.ID, past.ID:
+					got[e.JobID] = append(got[e.JobID], e.At)
+				}
+			}
+			return got
+		}
+		before := time.Now().Truncate(time.Second)
+		for _, j := range []job.Job{plain, later, past} {
+			if err := s.DeleteJob(ctx, j.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := time.Now()
+		got := ours()
+		deleted := func(ats []time.Time) bool {
+			return len(ats) == 1 && !ats[0].Before(before) && !ats[0].After(after)
+		}
+		if !deleted(got[plain.ID]) {
+			t.Errorf("markers of a deleted job %v, want one at the deletion (%v to %v)", got[plain.ID], before, after)
+		}
+		// A job deleted before its expiry: its images may be uploaded through a link until
+		// well before its own marker is due.
+		if ats := got[later.ID]; len(ats) != 2 || !ats[1].Equal(later.ExpiresAt) || !deleted(ats[:1]) {
+			t.Errorf("markers of a job deleted before its expiry %v, want the deletion's and %v", ats, later.ExpiresAt)
+		}
+		// An expired job's own marker is already due: the sweep deleting it leaves no other.
+		if ats := got[past.ID]; len(ats) != 1 || !ats[0].Equal(past.ExpiresAt) {
+			t.Errorf("markers of an expired job %v, want only its own at %v", ats, past.ExpiresAt)
+		}
+		// Deleting a job that is gone (the sweep of a deletion marker does) leaves none.
+		for _, at := range got[plain.ID] {
+			if err := es.DeleteExpiry(ctx, job.Expiry{JobID: plain.ID, At: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.DeleteJob(ctx, plain.ID); err != nil {
+			t.Fatal(err)
+		}
+		if ats := ours()[plain.ID]; len(ats) != 0 {
+			t.Errorf("deleting a deleted job left markers %v", ats)
+		}
+	})
 }

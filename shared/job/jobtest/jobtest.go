@@ -24,7 +24,7 @@ type Store struct {
 	mu       sync.Mutex
 	jobs     map[string]job.Job
 	items    map[string]map[string]job.Entry // job id → item id → entry
-	expiries map[string]job.Expiry           // job id → marker
+	expiries map[string]job.Expiry           // expiryKey → marker
 	uploads  map[string]job.UploadMarker     // job id and batch → marker
 	batches  int
 }
@@ -62,9 +62,15 @@ func (s *Store) CreateJob(_ context.Context, j job.Job) error {
 	}
 	s.jobs[j.ID] = clone(j)
 	if !j.ExpiresAt.IsZero() {
-		s.expiries[j.ID] = job.Expiry{JobID: j.ID, At: j.ExpiresAt}
+		s.expiries[expiryKey(j.ID, j.ExpiresAt)] = job.Expiry{JobID: j.ID, At: j.ExpiresAt}
 	}
 	return nil
+}
+
+// expiryKey tells apart a job's markers (its expiry's and its deletion's) as the DynamoDB
+// adapter's keys do: by job id and time, to the second.
+func expiryKey(jobID string, at time.Time) string {
+	return at.UTC().Truncate(time.Second).Format(time.RFC3339) + "#" + jobID
 }
 
 // DueExpiries implements job.ExpiryStore.
@@ -87,9 +93,7 @@ func (s *Store) DeleteExpiry(_ context.Context, e job.Expiry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
-	if got, ok := s.expiries[e.JobID]; ok && got.At.Equal(e.At) {
-		delete(s.expiries, e.JobID)
-	}
+	delete(s.expiries, expiryKey(e.JobID, e.At))
 	return nil
 }
 
@@ -338,6 +342,11 @@ func (s *Store) DeleteJob(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
+	now := s.now()
+	if j, ok := s.jobs[id]; ok && !expired(j.ExpiresAt, now) {
+		at := now.UTC().Truncate(time.Second)
+		s.expiries[expiryKey(id, at)] = job.Expiry{JobID: id, At: at}
+	}
 	delete(s.jobs, id)
 	delete(s.items, id)
 	return nil
