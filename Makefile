@@ -1,6 +1,7 @@
 # crowdgate — developer commands. `make run` and `make test` need nothing but this repo:
 # `make tools` installs what the tests use (npm dev tools pinned in package-lock.json,
-# Debian's chromium and a Java runtime), idempotently.
+# Debian's chromium and a Java runtime, aws-lambda-rie), idempotently. `make synth` and
+# `make deploy` need only the pinned CDK CLI (`make cdk-cli`: npm ci into node_modules).
 
 SHELL := /bin/bash
 GO ?= go
@@ -20,12 +21,13 @@ PKGS ?= ./...
 # over ten minutes on two cores and finds nothing (infra has no concurrency of its own).
 INFRA_PKG := ./infra/...
 
-.PHONY: help run test tools build synth deploy invoke bench lint fuzz clean
+.PHONY: help run test tools cdk-cli build synth deploy invoke bench lint fuzz clean
 
 help:
 	@echo "make run     start crowdgate locally on http://127.0.0.1:8080 (demo at /demo)"
 	@echo "make test    install test tools if needed, vet, run every test"
 	@echo "make build   build every Lambda bootstrap into build/lambda/<fn>/"
+	@echo "make cdk-cli install the pinned CDK CLI into node_modules/ (npm ci; nothing global)"
 	@echo "make synth   synthesize the CDK app offline into cdk.out/ (cdk-nag checked)"
 	@echo "make deploy  build and cdk deploy to the current AWS account"
 	@echo "make invoke FN=<logical id> EVENT=events/<fn>/<case>.json   sam local invoke"
@@ -40,6 +42,8 @@ tools: node_modules/.installed rie-tool
 	@$(GO) mod download
 	@command -v java >/dev/null || $(call apt,default-jre-headless)
 	@test -x /usr/bin/chromium || $(call apt,chromium)
+
+cdk-cli: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -67,10 +71,11 @@ build:
 	    -ldflags='-s -w' -o build/lambda/$$fn/bootstrap ./functions/$$fn || exit 1; \
 	done
 
-synth: node_modules/.installed
+synth: cdk-cli
 	node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting
 
-deploy: tools build
+# Not `tools`: a deploy host needs no browser, Java runtime or Lambda emulator.
+deploy: cdk-cli build
 	node_modules/.bin/cdk deploy --no-notices $(STACK) $(ARGS)
 
 invoke:

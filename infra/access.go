@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
@@ -16,8 +17,8 @@ import (
 // (config.EnvName) that tell the function the names, so a function can only be configured
 // with resources it is allowed to use.
 type access struct {
-	ReadTables      []string // schema.Table*: read items
-	ReadWriteTables []string // schema.Table*: read and write items
+	ReadTables      []string // schema.Table*: read items (tableReadActions; no Scan)
+	ReadWriteTables []string // schema.Table*: read and write items (tableReadWriteActions; no Scan)
 	SendQueues      []string // schema.Queue*: send messages
 	ReadBuckets     []string // schema.Bucket*: get objects (and presign GET links)
 	WriteBuckets    []string // schema.Bucket*: put objects
@@ -29,6 +30,9 @@ type access struct {
 	// DeleteTables: schema.Table*: delete items by key and nothing else (explicit
 	// retention deletes, such as expired salts).
 	DeleteTables []string
+	// ScanTables: schema.Table*, each also in ReadTables or ReadWriteTables: Scan the table
+	// itself (not its indexes), which reads every item.
+	ScanTables []string
 	// RotateSigningKeys: run the rotation protocol on the signing-key secret (read it,
 	// write and promote new versions); also sets SIGNING_SECRET_ARN.
 	RotateSigningKeys bool
@@ -39,9 +43,9 @@ type access struct {
 	// SuppressionList: look up and remove addresses on SES's account-level suppression
 	// list (suppressionListActions), which SES keeps addresses on indefinitely.
 	SuppressionList bool
-	// WritePrefixTables: schema.Table* → partition-key prefix: put, update and delete only
-	// items whose pk starts with the prefix (dynamodb:LeadingKeys). Pair with ReadTables.
-	WritePrefixTables map[string]string
+	// WritePrefixTables: schema.Table* → the item writes allowed on items whose pk starts
+	// with a prefix (dynamodb:LeadingKeys). Pair with ReadTables if the function reads.
+	WritePrefixTables map[string]prefixWrite
 	// PublicURL: the API's URL (PUBLIC_URL), for links in e-mails.
 	PublicURL bool
 }
@@ -65,11 +69,15 @@ var grants = map[string]access{
 		ReadWriteTables: []string{schema.TableAccounts},
 	},
 	routes.FunctionRisk: {
-		ReadTables:      []string{schema.TableAccounts},                  // the lookup authenticates site secrets
-		ReadWriteTables: []string{schema.TableRisk, schema.TablePrivacy}, // counters and salts; disclosure records
+		ReadTables:      []string{schema.TableAccounts}, // the lookup authenticates site secrets
+		ReadWriteTables: []string{schema.TableRisk},     // counters and salts
+		// Disclosure records only (dynamo.Disclosures): conditional puts in transactions, and
+		// a batch delete that undoes them when a later transaction fails.
+		WritePrefixTables: map[string]prefixWrite{schema.TablePrivacy: {"DISCLOSURE#", disclosureWriteActions}},
 	},
 	routes.FunctionPrivacy: {
 		ReadTables:      []string{schema.TableAccounts}, // is the requester an integrator or customer
+		ScanTables:      []string{schema.TableAccounts}, // accounts by e-mail (no index by e-mail)
 		ReadWriteTables: []string{schema.TablePrivacy},  // the request log
 		SendQueues:      []string{schema.QueuePrivacy},  // approved requests, carried out by the consumer
 		ReadBuckets:     []string{schema.BucketPrivacy}, // presigned links to access packages
@@ -80,6 +88,7 @@ var grants = map[string]access{
 	// account holder's data; the risk and challenges tables hold none (docs/PRIVACY.md).
 	functionPrivacyWorker: {
 		ReadWriteTables: []string{schema.TableAccounts, schema.TableLabels, schema.TablePrivacy},  // erase, correct, record choices; the request log
+		ScanTables:      []string{schema.TableAccounts, schema.TableLabels, schema.TablePrivacy},  // accounts by e-mail, a customer's exports, a subject's requests: no index for them
 		SendQueues:      []string{schema.QueuePrivacy},                                            // a job that nears the timeout continues in a new message
 		ReadBuckets:     []string{schema.BucketPrivacy},                                           // access package parts
 		WriteBuckets:    []string{schema.BucketPrivacy},                                           // access packages
@@ -92,7 +101,7 @@ var grants = map[string]access{
 	// records in the accounts table, text challenges and pass tokens in the challenges table.
 	routes.FunctionAccessibility: {
 		ReadTables:        []string{schema.TableAccounts},
-		WritePrefixTables: map[string]string{schema.TableAccounts: "A11Y#"}, // sign-ups, tokens, rate-limit counters only
+		WritePrefixTables: map[string]prefixWrite{schema.TableAccounts: {"A11Y#", tablePrefixWriteActions}}, // sign-ups, tokens, rate-limit counters only
 		ReadWriteTables:   []string{schema.TableChallenges},
 		SigningKeys:       true, // pass tokens
 		PrivacyKey:        true, // subject hashes a privacy request finds
@@ -125,13 +134,21 @@ var grants = map[string]access{
 // granted on "*". Neither adds to or lists the suppression list.
 var suppressionListActions = []string{"ses:GetSuppressedDestination", "ses:DeleteSuppressedDestination"}
 
-// DynamoDB actions of the L2 read/write grants, for the tables whose customer-managed key
-// is granted separately (see grantTable).
-var tableReadWriteActions = []string{
-	"dynamodb:BatchGetItem", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:Query",
-	"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
-	"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-}
+// The item actions of the table grants: the L2 grants' without Scan (only ScanTables),
+// the stream reads (no table has a stream) and DescribeTable (no function calls it). A
+// TransactWriteItems needs the actions of its parts (PutItem, UpdateItem, DeleteItem,
+// ConditionCheckItem).
+var (
+	tableReadActions      = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+	tableReadWriteActions = append(slices.Clone(tableReadActions),
+		"dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+	tableScanActions = []string{"dynamodb:Scan"}
+	// disclosureWriteActions are what dynamo.Disclosures.RecordDisclosures calls.
+	disclosureWriteActions = []string{"dynamodb:PutItem", "dynamodb:BatchWriteItem"}
+)
+
+// kmsTableReadActions are what the L2 read grant gives on a table's customer-managed key.
+var kmsTableReadActions = []string{"kms:Decrypt", "kms:DescribeKey"}
 
 // kmsTableWriteActions spells out what the L2 grant writes as kms:ReEncrypt* and
 // kms:GenerateDataKey*, keeping only the symmetric-key operations DynamoDB uses.
@@ -207,22 +224,21 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 	return env, nil
 }
 
-// grantTable uses the L2 grants, except for writes to a table with a customer-managed key,
-// where the L2 grant would add wildcard KMS actions.
+// grantTable grants the table's item actions on the table and its indexes, and the
+// matching actions on its customer-managed key, if any (spelled out: the L2 write grant
+// would add wildcard KMS actions).
 func (s *crowdgate) grantTable(role awsiam.IRole, name string, write bool) error {
 	t, ok := s.tables[name]
 	if !ok {
 		return fmt.Errorf("unknown table %q", name)
 	}
-	key := s.tableKeys[name]
-	switch {
-	case !write:
-		t.GrantReadData(role)
-	case key == nil:
-		t.GrantReadWriteData(role)
-	default:
-		t.Grant(role, *jsii.Strings(tableReadWriteActions...)...)
-		key.Grant(role, *jsii.Strings(kmsTableWriteActions...)...)
+	actions, keyActions := tableReadActions, kmsTableReadActions
+	if write {
+		actions, keyActions = tableReadWriteActions, kmsTableWriteActions
+	}
+	t.Grant(role, *jsii.Strings(actions...)...)
+	if key := s.tableKeys[name]; key != nil {
+		key.Grant(role, *jsii.Strings(keyActions...)...)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -38,6 +39,20 @@ func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*strin
 			ResourceArns: jsii.Strings(*t.TableArn()),
 		})
 		env[config.EnvName("table", name)] = t.TableName()
+	}
+	for _, name := range a.ScanTables {
+		t, ok := s.tables[name]
+		if !ok {
+			return fmt.Errorf("unknown table %q", name)
+		}
+		if !slices.Contains(a.ReadTables, name) && !slices.Contains(a.ReadWriteTables, name) {
+			return fmt.Errorf("table %s: a scan grant needs a read grant (its key, its name)", name)
+		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      role,
+			Actions:      jsii.Strings(tableScanActions...),
+			ResourceArns: jsii.Strings(*t.TableArn()),
+		})
 	}
 	for _, name := range a.DeleteBuckets {
 		b, ok := s.buckets[name]

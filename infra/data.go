@@ -13,6 +13,7 @@ import (
 
 // Retention of the stores that only exist to debug or audit.
 const (
+	queueRetentionDays      = 4  // SQS's default, set so docs/PRIVACY.md can name it: messages in flight
 	deadLetterRetentionDays = 14 // the SQS maximum: time to inspect and redrive
 	accessLogRetentionDays  = 90 // S3 server access logs
 	noncurrentVersionDays   = 30 // how long an overwritten or deleted media object can be restored
@@ -83,6 +84,7 @@ func (s *crowdgate) addQueues() {
 			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 			EnforceSSL:        jsii.Bool(true),
 			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(q.VisibilitySeconds))),
+			RetentionPeriod:   awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
 			DeadLetterQueue: &awssqs.DeadLetterQueue{
 				Queue:           dlq,
 				MaxReceiveCount: jsii.Number(float64(q.MaxReceives)),

@@ -42,7 +42,7 @@ func (s *crowdgate) suppress() {
 		if len(indexes) > 0 {
 			suppressions = append(suppressions, &cdknag.NagPackSuppression{
 				Id:        jsii.String("AwsSolutions-IAM5"),
-				Reason:    jsii.String("The L2 table grant covers <table>/index/* so the function can query that table's own GSIs."),
+				Reason:    jsii.String("The table grant covers <table>/index/* so the function can query that table's own GSIs."),
 				AppliesTo: &indexes,
 			})
 		}

@@ -34,9 +34,12 @@ func TestPrivacyInventoryStatesTheStacksRetentions(t *testing.T) {
 		"infra.accessLogRetentionDays":  accessLogRetentionDays,
 		"infra.noncurrentVersionDays":   noncurrentVersionDays,
 		"infra.logRetention":            logDays[logRetention],
+		"infra.queueRetentionDays":      queueRetentionDays,
 	}
 	kept := regexp.MustCompile(`^(\d+) days$`)
 	seen := map[string]bool{}
+	// Stores of the stack a row must name, with the code of their retention.
+	stores := map[string]string{"`ApiAccessLogs`": "infra.logRetention", "SQS queues": "infra.queueRetentionDays"}
 	for _, line := range strings.Split(strings.TrimSpace(table), "\n")[2:] {
 		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
 		if len(cells) != 6 {
@@ -47,6 +50,11 @@ func TestPrivacyInventoryStatesTheStacksRetentions(t *testing.T) {
 			continue
 		}
 		seen[code] = true
+		for store, c := range stores {
+			if strings.Contains(cells[1], store) && c == code {
+				delete(stores, store)
+			}
+		}
 		days := -1
 		if m := kept.FindStringSubmatch(strings.TrimSpace(cells[2])); m != nil {
 			days, _ = strconv.Atoi(m[1])
@@ -59,6 +67,9 @@ func TestPrivacyInventoryStatesTheStacksRetentions(t *testing.T) {
 		if !seen[code] {
 			t.Errorf("%s is not in docs/PRIVACY.md's retention table", code)
 		}
+	}
+	for store, code := range stores {
+		t.Errorf("no row of docs/PRIVACY.md's retention table names %s with %s", store, code)
 	}
 }
 
