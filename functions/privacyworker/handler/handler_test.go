@@ -74,7 +74,7 @@ func TestEventFilesAreCarriedOutOrRefused(t *testing.T) {
 	}{
 		{file: "job-access.json", jobs: 1},
 		{file: "job-delete.json", jobs: 1},
-		{file: "sweep.json", sweeps: 1},
+		{file: "close-unverified.json", sweeps: 1},
 		{file: "expire-jobs.json"}, // the expired-jobs sweep touches no request
 		{file: "poison.json", failed: []string{"00000001-7a1e-4b2c-9d3e-000000000001", "00000001-7a1e-4b2c-9d3e-000000000002",
 			"00000001-7a1e-4b2c-9d3e-000000000003", "00000001-7a1e-4b2c-9d3e-000000000004"}},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,11 +72,21 @@ func Functions(root string) ([]string, error) {
 	return out, nil
 }
 
-// Events lists the sample events of a function, events/<fn>/*.json under root, sorted.
-// A function without an events folder has none.
+// Events lists the sample events of a function, every .json file under root/events/<fn>,
+// subfolders (events/admin/customers/…) included, sorted by path. A function without an
+// events folder has none.
 func Events(root, fn string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(root, "events", fn, "*.json"))
-	if err != nil {
+	var files []string
+	err := filepath.WalkDir(filepath.Join(root, "events", fn), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".json") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("rie: list events: %w", err)
 	}
 	sort.Strings(files)

@@ -30,10 +30,10 @@ func TestEveryFunctionHasAnInProcessWire(t *testing.T) {
 	}
 }
 
-// SAM parity: every events/<function>/ file, replayed into the built bootstrap under
-// aws-lambda-rie (what `sam local invoke -e` does, without Docker), is answered without a
-// function error, in the shape its event calls for, never with a 5xx, and the same way the
-// in-process handler answers it over a second fresh set of tables.
+// SAM parity: every events/<function>/ file (subfolders included), replayed into the built
+// bootstrap under aws-lambda-rie (what `sam local invoke -e` does, without Docker), is
+// answered without a function error, in the shape its event calls for, never with a 5xx,
+// and the same way the in-process handler answers it over a second fresh set of tables.
 func TestEventsUnderRIEMatchInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every function; skipped with -short")
@@ -77,7 +77,12 @@ func TestEventsUnderRIEMatchInProcess(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ev := sample{name: filepath.Base(file), body: body}
+				// Named by its path under events/<fn>, subfolders included.
+				name, err := filepath.Rel(filepath.Join(root, "events", fn), file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev := sample{name: filepath.ToSlash(name), body: body}
 				if err := json.Unmarshal(body, &ev.rotation); err != nil {
 					ev.rotation = rotationStep{}
 				}

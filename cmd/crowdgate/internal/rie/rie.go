@@ -3,9 +3,10 @@
 // It builds the bootstraps exactly as `make build` does, starts the emulator bound to
 // loopback, posts events to it and reads the answers and the timing reports it prints.
 //
-// The replay test (parity_test.go) uses it to show that every events/<function>/ file gives
-// the same answer from the built binary as from the in-process handler; BenchmarkColdStart
-// reports binary sizes and cold-start times; Invoke serves `crowdgate invoke`.
+// The replay test (parity_test.go) uses it to show that every events/<function>/ file
+// (subfolders included) gives the same answer from the built binary as from the in-process
+// handler; BenchmarkColdStart reports binary sizes and cold-start times; Invoke answers one
+// event file, the Docker-free counterpart of `make invoke` (sam local invoke), for tests.
 package rie
 
 import (
@@ -416,8 +417,8 @@ func millis(s string) time.Duration {
 
 // Invoke builds the function in fnDir (functions/<name> of this module) for this machine
 // with `make build`'s flags, runs it under aws-lambda-rie with env, replays eventFile and
-// returns the response payload: what `crowdgate invoke FN EVENT` prints. A function error
-// comes back as *FunctionError with the error document as payload.
+// returns the response payload: what `sam local invoke -e` (`make invoke`) prints, without
+// Docker. A function error comes back as *FunctionError with the error document as payload.
 func Invoke(ctx context.Context, fnDir, eventFile string, env map[string]string) ([]byte, error) {
 	event, err := os.ReadFile(eventFile)
 	if err != nil {
