@@ -149,25 +149,13 @@ func sweepJobs(ctx context.Context, store ExpiryStore, media PrefixDeleter, now 
 			return true, nil
 		}
 		for _, e := range due {
-			for more := true; more; {
-				if late() {
-					return false, nil
-				}
-				var n int
-				if n, more, err = store.DeleteEntries(ctx, e.JobID, DeleteBatch); err != nil {
-					return false, fmt.Errorf("delete items of expired job %s: %w", e.JobID, err)
-				}
-				sw.Items += n
+			finished, err := drain(late, &sw.Items, func() (int, bool, error) { return store.DeleteEntries(ctx, e.JobID, DeleteBatch) })
+			if err != nil || !finished {
+				return false, wrapf(err, "delete items of expired job %s", e.JobID)
 			}
-			for more := true; more; {
-				if late() {
-					return false, nil
-				}
-				var n int
-				if n, more, err = media.DeletePrefix(ctx, MediaPrefix(e.JobID), DeleteBatch); err != nil {
-					return false, fmt.Errorf("delete media of expired job %s: %w", e.JobID, err)
-				}
-				sw.Objects += n
+			finished, err = drain(late, &sw.Objects, func() (int, bool, error) { return media.DeletePrefix(ctx, MediaPrefix(e.JobID), DeleteBatch) })
+			if err != nil || !finished {
+				return false, wrapf(err, "delete media of expired job %s", e.JobID)
 			}
 			if err := store.DeleteJob(ctx, e.JobID); err != nil {
 				return false, fmt.Errorf("delete expired job %s: %w", e.JobID, err)
@@ -213,15 +201,9 @@ func sweepUploads(ctx context.Context, store ExpiryStore, media PrefixDeleter, n
 				if !abandoned {
 					continue
 				}
-				for more := true; more; {
-					if late() {
-						return false, nil
-					}
-					var n int
-					if n, more, err = media.DeletePrefix(ctx, u.MediaKey, DeleteBatch); err != nil {
-						return false, fmt.Errorf("delete abandoned upload of job %s: %w", m.JobID, err)
-					}
-					sw.Objects += n
+				finished, err := drain(late, &sw.Objects, func() (int, bool, error) { return media.DeletePrefix(ctx, u.MediaKey, DeleteBatch) })
+				if err != nil || !finished {
+					return false, wrapf(err, "delete abandoned upload of job %s", m.JobID)
 				}
 				sw.Abandoned++
 			}
@@ -233,4 +215,29 @@ func sweepUploads(ctx context.Context, store ExpiryStore, media PrefixDeleter, n
 			return true, nil
 		}
 	}
+}
+
+// drain runs step, a bounded deletion, until it reports nothing more, adding what each
+// call removed to *count. Before each call it asks late whether to stop; finished is
+// false then.
+func drain(late func() bool, count *int, step func() (n int, more bool, err error)) (finished bool, err error) {
+	for more := true; more; {
+		if late() {
+			return false, nil
+		}
+		var n int
+		if n, more, err = step(); err != nil {
+			return false, err
+		}
+		*count += n
+	}
+	return true, nil
+}
+
+// wrapf wraps err with what was being done; nil stays nil.
+func wrapf(err error, format string, a ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(a, err)...)
 }
