@@ -170,9 +170,9 @@ func headerRisk(req Request, ua userAgent, t *Telemetry) float64 {
 	h := req.Header
 	keep := 1.0
 	bad := func(r float64) { keep *= 1 - r }
-	chUA := h.Get("Sec-CH-UA")
-	chPlatform := strings.ToLower(strings.Trim(h.Get("Sec-CH-UA-Platform"), `"`))
-	chMobile := h.Get("Sec-CH-UA-Mobile")
+	chUA := h.Get("Sec-Ch-Ua") // canonical spelling: Get allocates to canonicalise any other
+	chPlatform := strings.ToLower(strings.Trim(h.Get("Sec-Ch-Ua-Platform"), `"`))
+	chMobile := h.Get("Sec-Ch-Ua-Mobile")
 
 	switch ua.browser {
 	case browserChromium:

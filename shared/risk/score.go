@@ -313,7 +313,7 @@ const softKeyGap = 40.0
 // but still says Android in the client hints.
 func softKeyboard(req Request, ua userAgent) bool {
 	return ua.platform == platAndroid ||
-		strings.EqualFold(strings.Trim(req.Header.Get("Sec-CH-UA-Platform"), `"`), platAndroid)
+		strings.EqualFold(strings.Trim(req.Header.Get("Sec-Ch-Ua-Platform"), `"`), platAndroid)
 }
 
 // sensorRisk: a touch session whose motion sensors reported many samples without the
