@@ -136,6 +136,12 @@ func (d Deps) rotate(ctx context.Context, ev Event) error {
 	case !ok:
 		return fmt.Errorf("%w: version has no staging label", ErrNotRotatable)
 	case slices.Contains(stages, stageCurrent):
+		if ev.Step == StepFinish && slices.Contains(stages, stagePending) {
+			// An earlier finishSecret made it current but failed to take AWSPENDING off.
+			if err := d.dropPending(ctx, ev); err != nil {
+				return fmt.Errorf("%s: %w", ev.Step, err)
+			}
+		}
 		log.InfoContext(ctx, "rotation step skipped: version is already current")
 		return nil
 	case !slices.Contains(stages, stagePending):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -78,5 +79,41 @@ func TestRotationDropsAPendingVersionMadeFromAReplacedList(t *testing.T) {
 				t.Errorf("the stale list's key %s came back", old[0])
 			}
 		})
+	}
+}
+
+// finishSecret moved AWSCURRENT but failed to take AWSPENDING off (a throttled call):
+// Secrets Manager retries the step, and the retry must finish that work rather than skip
+// the version as already current.
+func TestRetriedFinishTakesOffThePendingLabelLeftByAFailedAttempt(t *testing.T) {
+	ctx := context.Background()
+	s := newSecret(arn, initialKey)
+	f := s.fake()
+	update := f.UpdateSecretVersionStageFunc
+	failOnce := true
+	f.UpdateSecretVersionStageFunc = func(in *secretsmanager.UpdateSecretVersionStageInput) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+		if in.MoveToVersionId == nil && failOnce {
+			failOnce = false
+			return nil, errors.New("throttled")
+		}
+		return update(in)
+	}
+	h := handler.New(handler.Deps{Secrets: f, SecretARN: s.arn, Now: func() time.Time { return now }})
+	id := s.start()
+	for _, name := range []string{handler.StepCreate, handler.StepSet, handler.StepTest} {
+		if err := h(ctx, step(name, id)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if err := h(ctx, step(handler.StepFinish, id)); err == nil {
+		t.Fatal("finishSecret hid the failed label removal")
+	}
+	if err := h(ctx, step(handler.StepFinish, id)); err != nil {
+		t.Fatalf("retried finishSecret: %v", err)
+	}
+	putByHand(t, s)
+	if !s.rotatable() {
+		t.Fatalf("after a retried finishSecret and a list put by hand, AWSPENDING is on %s and AWSCURRENT on %s: the next rotate-secret is refused",
+			s.stages["AWSPENDING"], s.stages["AWSCURRENT"])
 	}
 }
