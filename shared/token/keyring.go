@@ -157,16 +157,18 @@ func (k *Keyring) reread(now time.Time) (s *Signer) {
 		// Deferred so that waiters are released even if the loader panics (the runtime
 		// recovers, and the instance lives on); that read counts as failed.
 		k.mu.Lock()
-		defer k.mu.Unlock()
 		k.reading, k.failed = nil, !returned || err != nil
-		switch {
-		case k.failed && returned && k.onErr != nil:
-			k.onErr(err)
-		case !k.failed:
+		if !k.failed {
 			k.signer, k.readAt, k.readSeen = fresh, now, true
 		}
+		report := k.failed && returned && k.onErr != nil
 		close(done)
 		s = k.signer
+		k.mu.Unlock()
+		// Outside the lock: the callback may use the keyring (KeyID).
+		if report {
+			k.onErr(err)
+		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), RefreshTimeout)
 	defer cancel()

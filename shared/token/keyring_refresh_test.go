@@ -214,3 +214,39 @@ func TestKeyringSurvivesAPanickingRead(t *testing.T) {
 		t.Fatal("Parse hangs after a panicked read")
 	}
 }
+
+// The error callback may use the keyring: it runs outside the keyring's lock.
+func TestKeyringErrorCallbackMayUseTheKeyring(t *testing.T) {
+	key, err := token.NewKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	var k *token.Keyring
+	var seen string
+	k, err = token.NewKeyring(context.Background(), func(context.Context) (string, error) {
+		calls++
+		if calls > 1 {
+			return "", errors.New("secrets manager down")
+		}
+		return key, nil
+	}, token.KeyringOptions{OnError: func(error) { seen = k.KeyID() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		k.Issue("sk", start)
+		k.Issue("sk", start.Add(token.RefreshEvery+time.Second)) // due: the failing read
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the error callback deadlocked on the keyring's lock")
+	}
+	if seen != "k1" {
+		t.Errorf("callback saw key %q, want k1", seen)
+	}
+}
