@@ -203,22 +203,30 @@ func (s *Jobs) ListEntries(ctx context.Context, jobID, after string, limit int) 
 	if after != "" {
 		// A key condition rather than an ExclusiveStartKey: the cursor's item may have been
 		// removed since, and the local stack's minidyn starts only after a key that exists.
-		// Past the items come the job record and its upload markers ("JOB", "UPLOAD#…" >
-		// "ITEM#…"), skipped below.
-		in.KeyConditionExpression = aws.String("pk = :p AND sk > :i")
+		// Bounded above ("ITEM$" follows every "ITEM#…"): past the items come the job record
+		// and its upload markers, a query per marker on a full last page. The cursor's own
+		// item, if still there, is skipped below.
+		in.KeyConditionExpression = aws.String("pk = :p AND sk BETWEEN :i AND :end")
 		in.ExpressionAttributeValues[":i"] = &types.AttributeValueMemberS{Value: jobsItemSK(after)}
+		in.ExpressionAttributeValues[":end"] = &types.AttributeValueMemberS{Value: "ITEM$"}
 	}
 	now := time.Now()
 	var entries []job.Entry
+	// One more than asked for tells whether there is a next page; the first query may
+	// also return the cursor's item.
+	extra := 1
+	if after != "" {
+		extra = 2
+	}
 	for {
-		// One more than asked for tells whether there is a next page.
-		in.Limit = aws.Int32(int32(limit + 1 - len(entries)))
+		in.Limit = aws.Int32(int32(limit + extra - len(entries)))
+		extra = 1
 		out, err := s.api.Query(ctx, in)
 		if err != nil {
 			return nil, "", fmt.Errorf("list items: %w", err)
 		}
 		for _, item := range out.Items {
-			if sk, _ := item["sk"].(*types.AttributeValueMemberS); Expired(item, now) || sk == nil || !strings.HasPrefix(sk.Value, jobsItemSK("")) {
+			if sk, _ := item["sk"].(*types.AttributeValueMemberS); Expired(item, now) || sk == nil || !strings.HasPrefix(sk.Value, jobsItemSK("")) || after != "" && sk.Value == jobsItemSK(after) {
 				continue
 			}
 			e, err := decodeEntry(item)
