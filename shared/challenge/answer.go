@@ -108,11 +108,13 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 		if a.RetryAfter > 0 {
 			return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
 		}
-		c, err := s.issue(ctx, rec.Sitekey, rec.Host, rec.Locale, a.ExtraGrids)
+		c, issuedAt, err := s.issue(ctx, rec.Sitekey, rec.Host, rec.Locale, a.ExtraGrids)
 		if err != nil {
 			return Result{}, fmt.Errorf("fresh challenge: %w", err)
 		}
-		s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: c.ID, Sitekey: rec.Sitekey, IP: cl.IP, Tasks: len(c.Tasks), Assessment: a, At: now})
+		// At the fresh challenge's own issue time (after its draws), from which its solve
+		// time counts, not the answer's.
+		s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: c.ID, Sitekey: rec.Sitekey, IP: cl.IP, Tasks: len(c.Tasks), Assessment: a, At: issuedAt})
 		return Result{Challenge: c}, nil
 	}
 

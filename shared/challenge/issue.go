@@ -48,11 +48,11 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 		s.record(ctx, RiskRecord{Outcome: OutcomeRefused, Sitekey: req.Sitekey, IP: c.IP, Assessment: a, At: now})
 		return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
 	}
-	ch, err := s.issue(ctx, req.Sitekey, host, Locale(req.Locale), a.ExtraGrids)
+	ch, issuedAt, err := s.issue(ctx, req.Sitekey, host, Locale(req.Locale), a.ExtraGrids)
 	if err != nil {
 		return Result{}, err
 	}
-	s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: ch.ID, Sitekey: req.Sitekey, IP: c.IP, Tasks: len(ch.Tasks), Assessment: a, At: now})
+	s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: ch.ID, Sitekey: req.Sitekey, IP: c.IP, Tasks: len(ch.Tasks), Assessment: a, At: issuedAt})
 	return Result{Challenge: ch}, nil
 }
 
@@ -76,8 +76,9 @@ func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {
 
 // issue composes, stores and returns a new challenge: two image grids, extra more grids
 // as far as the pool can supply them (the standard composition comes first, so extra
-// grids never cost a visitor the challenge), and a yes/no question last.
-func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra int) (*Challenge, error) {
+// grids never cost a visitor the challenge), and a yes/no question last. It also returns
+// the time the challenge was issued at (its IssuedAt), which its risk record carries.
+func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra int) (*Challenge, time.Time, error) {
 	rng := newRand()
 	rec := Record{
 		ID:      IDPrefix + randomHex(rng, 16),
@@ -93,10 +94,10 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra
 			MinTrue: GridMinTrue, MinFalse: GridMinFalse, Exclude: exclude, Rand: rng,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("draw image grid: %w", err)
+			return nil, time.Time{}, fmt.Errorf("draw image grid: %w", err)
 		}
 		if err := checkGrid(d); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		markUsed(exclude, d)
 		draws = append(draws, draw{TaskImageGrid, d})
@@ -113,10 +114,10 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra
 		d, err = s.d.Pool.Draw(ctx, yn)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("draw yes/no: %w", err)
+		return nil, time.Time{}, fmt.Errorf("draw yes/no: %w", err)
 	}
 	if len(d.Gold)+len(d.Open) != 1 {
-		return nil, fmt.Errorf("pool drew %d items for a yes/no task", len(d.Gold)+len(d.Open))
+		return nil, time.Time{}, fmt.Errorf("pool drew %d items for a yes/no task", len(d.Gold)+len(d.Open))
 	}
 	markUsed(exclude, d)
 	question := draw{TaskYesNo, d}
@@ -129,10 +130,10 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra
 			break // a small pool caps the difficulty; the challenge stays valid
 		}
 		if err != nil {
-			return nil, fmt.Errorf("draw extra image grid: %w", err)
+			return nil, time.Time{}, fmt.Errorf("draw extra image grid: %w", err)
 		}
 		if err := checkGrid(d); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		markUsed(exclude, d)
 		draws = append(draws, draw{TaskImageGrid, d})
@@ -150,15 +151,15 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra
 	for i, dr := range draws {
 		tr, t, err := s.task(ctx, fmt.Sprintf("t%d", i), dr, locale, mediaTTL, rng, tiles)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		rec.Tasks = append(rec.Tasks, tr)
 		pub.Tasks = append(pub.Tasks, t)
 	}
 	if err := s.d.Store.Put(ctx, rec); err != nil {
-		return nil, fmt.Errorf("store challenge: %w", err)
+		return nil, time.Time{}, fmt.Errorf("store challenge: %w", err)
 	}
-	return pub, nil
+	return pub, now, nil
 }
 
 // checkGrid refuses a grid that would weaken the pass-probability bound (package comment),

@@ -260,12 +260,16 @@ func (s *Jobs) EachEntry(ctx context.Context, jobID string, fn func(job.Entry) e
 }
 
 // CommitEntry implements job.Store: a pending item becomes open (gold items join the gold
-// pool, others the open pool) and takes the job's ttl, only while it is still pending and
-// unexpired.
-func (s *Jobs) CommitEntry(ctx context.Context, j job.Job, itemID string) error {
+// pool, others the open pool) and takes the job's ttl, only while it is still pending,
+// unexpired and holds mediaKey.
+func (s *Jobs) CommitEntry(ctx context.Context, j job.Job, itemID, mediaKey string) error {
 	cur, err := s.GetEntry(ctx, j.ID, itemID)
 	if err != nil {
 		return err
+	}
+	if cur.MediaKey != mediaKey {
+		// The id was added again after the checked item expired.
+		return job.ErrNotFound
 	}
 	if cur.Status != job.ItemPending {
 		return job.ErrConflict
@@ -280,17 +284,21 @@ func (s *Jobs) CommitEntry(ctx context.Context, j job.Job, itemID string) error 
 	}
 	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table, Item: item,
-		ConditionExpression:      aws.String("#st = :pending AND #ttl > :now"),
+		// media_key: the item may have expired and been added again, with a new key, since
+		// it was read.
+		ConditionExpression:      aws.String("#st = :pending AND #ttl > :now AND media_key = :k"),
 		ExpressionAttributeNames: map[string]string{"#st": "status", "#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pending": &types.AttributeValueMemberS{Value: string(job.ItemPending)},
 			":now":     epoch(time.Now()),
+			":k":       &types.AttributeValueMemberS{Value: mediaKey},
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var cf *types.ConditionalCheckFailedException
 	if errors.As(err, &cf) {
-		if len(cf.Item) == 0 || Expired(cf.Item, time.Now()) {
+		k, _ := cf.Item["media_key"].(*types.AttributeValueMemberS)
+		if len(cf.Item) == 0 || Expired(cf.Item, time.Now()) || k == nil || k.Value != mediaKey {
 			return job.ErrNotFound
 		}
 		return job.ErrConflict

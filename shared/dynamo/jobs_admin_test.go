@@ -166,7 +166,8 @@ func TestPendingUploadsExpire(t *testing.T) {
 	if _, ok := item["gsi1pk"]; ok {
 		t.Fatal("a pending upload is indexed into the pool")
 	}
-	if err := s.CommitEntry(ctx, j, "p"); err != nil {
+	key := item["media_key"].(*types.AttributeValueMemberS).Value
+	if err := s.CommitEntry(ctx, j, "p", key); err != nil {
 		t.Fatal(err)
 	}
 	item = get()

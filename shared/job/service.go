@@ -91,8 +91,10 @@ type Store interface {
 	// EachEntry calls fn for every item of the job.
 	EachEntry(ctx context.Context, jobID string, fn func(Entry) error) error
 	// CommitEntry turns a pending item of j into an open (or gold) one that joins the pool
-	// and no longer expires before the job. ErrConflict if it is no longer pending.
-	CommitEntry(ctx context.Context, j Job, itemID string) error
+	// and no longer expires before the job, only while it holds mediaKey, the upload the
+	// caller checked. ErrConflict if it is no longer pending; ErrNotFound if it is gone,
+	// expired, or holds another key (its id was added again after it expired).
+	CommitEntry(ctx context.Context, j Job, itemID, mediaKey string) error
 	// DeleteEntry removes an item (no error if it is gone).
 	DeleteEntry(ctx context.Context, jobID, itemID string) error
 	// DeleteEntries removes up to limit items of the job and reports whether any remain.
@@ -688,9 +690,12 @@ func (s *Service) commit(ctx context.Context, j Job, id string) (Committed, erro
 		c.Status, c.Err = ItemRejected, problem
 		return c, nil
 	}
-	err = s.store.CommitEntry(ctx, j, id)
+	// Conditioned on the key checked: an item added again under the same id meanwhile has
+	// its own upload, which this check has not seen.
+	err = s.store.CommitEntry(ctx, j, id, e.MediaKey)
 	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
-		// A concurrent commit won (or the item expired meanwhile): report what is stored.
+		// A concurrent commit won (or the item expired meanwhile, perhaps added again):
+		// report what is stored.
 		if e, gerr := s.store.GetEntry(ctx, j.ID, id); gerr == nil {
 			c.Status = e.Status
 			return c, nil

@@ -59,9 +59,11 @@ func (a *api) accessPackage(w http.ResponseWriter, r *http.Request) {
 		links[string(f)] = url
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	// available_until in whole seconds like closed_at, so it reads as closed_at plus the
+	// days kept.
 	web.WriteJSON(w, http.StatusOK, map[string]any{
 		"links":           links,
 		"expires_in":      int(privacy.PackageLinkTTL / time.Second),
-		"available_until": privacy.PackageUntil(req).UTC(),
+		"available_until": privacy.PackageUntil(req).UTC().Truncate(time.Second),
 	})
 }

@@ -200,15 +200,27 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		if _, err := s.GetEntry(ctx, j.ID, "old"); !errors.Is(err, job.ErrNotFound) {
 			t.Fatalf("expired item: %v, want ErrNotFound", err)
 		}
-		if err := s.CommitEntry(ctx, j, "old"); !errors.Is(err, job.ErrNotFound) {
+		if err := s.CommitEntry(ctx, j, "old", job.MediaKey(j.ID, "old")); !errors.Is(err, job.ErrNotFound) {
 			t.Fatalf("commit of an expired item: %v, want ErrNotFound", err)
 		}
 		got, _, err := s.ListEntries(ctx, j.ID, "", 10)
 		if err != nil || len(got) != 1 || got[0].ID != "o" {
 			t.Fatalf("listing shows %+v, %v", got, err)
 		}
-		if err := s.AddEntries(ctx, j, []job.Entry{pending(j, "old", created.Add(time.Hour))}); err != nil {
+		again := pending(j, "old", created.Add(time.Hour))
+		again.MediaKey = job.MediaKey(j.ID, "old-again")
+		if err := s.AddEntries(ctx, j, []job.Entry{again}); err != nil {
 			t.Fatalf("re-adding an expired id: %v", err)
+		}
+		// A commit that checked the expired item's upload does not commit the new one.
+		if err := s.CommitEntry(ctx, j, "old", job.MediaKey(j.ID, "old")); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("commit of the re-added id with the expired item's key: %v, want ErrNotFound", err)
+		}
+		if e, err := s.GetEntry(ctx, j.ID, "old"); err != nil || e.Status != job.ItemPending || e.MediaKey != again.MediaKey {
+			t.Fatalf("re-added item after a commit with the old key: %+v, %v", e, err)
+		}
+		if err := s.CommitEntry(ctx, j, "old", again.MediaKey); err != nil {
+			t.Fatalf("commit of the re-added id with its own key: %v", err)
 		}
 	})
 
@@ -220,7 +232,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 			t.Fatal(err)
 		}
 		for _, id := range []string{"p", "pg"} {
-			if err := s.CommitEntry(ctx, j, id); err != nil {
+			if err := s.CommitEntry(ctx, j, id, job.MediaKey(j.ID, id)); err != nil {
 				t.Fatalf("commit %s: %v", id, err)
 			}
 		}
@@ -228,10 +240,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		if err != nil || got.Status != job.ItemOpen || !got.ExpiresAt.IsZero() || got.ContentType != "image/png" {
 			t.Fatalf("committed item %+v, %v", got, err)
 		}
-		if err := s.CommitEntry(ctx, j, "p"); !errors.Is(err, job.ErrConflict) {
+		if err := s.CommitEntry(ctx, j, "p", job.MediaKey(j.ID, "p")); !errors.Is(err, job.ErrConflict) {
 			t.Fatalf("second commit: %v, want ErrConflict", err)
 		}
-		if err := s.CommitEntry(ctx, j, "nope"); !errors.Is(err, job.ErrNotFound) {
+		if err := s.CommitEntry(ctx, j, "nope", job.MediaKey(j.ID, "nope")); !errors.Is(err, job.ErrNotFound) {
 			t.Fatalf("commit of an unknown item: %v, want ErrNotFound", err)
 		}
 		st, _ := inPool(t, s, j)
@@ -321,7 +333,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		if len(got) != 1 || !got[0].Due.Equal(exp.Add(job.UploadGrace)) || !reflect.DeepEqual(got[0].Uploads, want) {
 			t.Fatalf("markers %+v; want one due at %v naming %+v", got, exp.Add(job.UploadGrace), want)
 		}
-		if err := s.CommitEntry(ctx, j, "a"); err != nil {
+		if err := s.CommitEntry(ctx, j, "a", job.MediaKey(j.ID, "a")); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct {
@@ -338,7 +350,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 				t.Errorf("DropPending(%s, %s) = %v, %v; want %v", c.item, c.key, abandoned, err, c.abandoned)
 			}
 		}
-		if err := s.CommitEntry(ctx, j, "b"); !errors.Is(err, job.ErrNotFound) {
+		if err := s.CommitEntry(ctx, j, "b", job.MediaKey(j.ID, "b")); !errors.Is(err, job.ErrNotFound) {
 			t.Errorf("commit after the drop: %v, want ErrNotFound", err)
 		}
 		if e, err := s.GetEntry(ctx, j.ID, "a"); err != nil || e.Status != job.ItemOpen {
@@ -410,7 +422,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		out := make([]outcome, len(entries))
 		var wg sync.WaitGroup
 		for i, e := range entries {
-			wg.Go(func() { out[i].commit = s.CommitEntry(ctx, j, e.ID) })
+			wg.Go(func() { out[i].commit = s.CommitEntry(ctx, j, e.ID, e.MediaKey) })
 			wg.Go(func() { out[i].abandoned, out[i].drop = es.DropPending(ctx, j.ID, e.ID, e.MediaKey) })
 		}
 		wg.Wait()

@@ -285,12 +285,12 @@ func (s *Store) EachEntry(_ context.Context, jobID string, fn func(job.Entry) er
 }
 
 // CommitEntry implements job.Store.
-func (s *Store) CommitEntry(_ context.Context, j job.Job, itemID string) error {
+func (s *Store) CommitEntry(_ context.Context, j job.Job, itemID, mediaKey string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
 	e, ok := s.entry(j.ID, itemID)
-	if !ok {
+	if !ok || e.MediaKey != mediaKey {
 		return job.ErrNotFound
 	}
 	if e.Status != job.ItemPending {
