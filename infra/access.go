@@ -33,6 +33,13 @@ type access struct {
 	// ScanTables: schema.Table*, each also in ReadTables or ReadWriteTables: Scan the table
 	// itself (not its indexes), which reads every item.
 	ScanTables []string
+	// ListBuckets: schema.Bucket*: s3:ListBucket, without which S3 answers a read of a
+	// missing object 403 instead of 404 (blob.ErrNotFound), for code that reads to learn
+	// whether an object is there.
+	ListBuckets []string
+	// AbortUploads: schema.Bucket*, each also in WriteBuckets: abort the streamed (multipart)
+	// uploads that fail (s3:AbortMultipartUpload; the parts themselves are s3:PutObject).
+	AbortUploads []string
 	// RotateSigningKeys: run the rotation protocol on the signing-key secret (read it,
 	// write and promote new versions); also sets SIGNING_SECRET_ARN.
 	RotateSigningKeys bool
@@ -81,6 +88,7 @@ var grants = map[string]access{
 		ReadWriteTables: []string{schema.TablePrivacy},  // the request log
 		SendQueues:      []string{schema.QueuePrivacy},  // approved requests, carried out by the consumer
 		ReadBuckets:     []string{schema.BucketPrivacy}, // presigned links to access packages
+		ListBuckets:     []string{schema.BucketPrivacy}, // a deleted package reads as missing (410), not forbidden
 		PrivacyKey:      true,
 		SendEmail:       true, // verification codes and responses
 	},
@@ -92,6 +100,7 @@ var grants = map[string]access{
 		SendQueues:      []string{schema.QueuePrivacy},                                            // a job that nears the timeout continues in a new message
 		ReadBuckets:     []string{schema.BucketPrivacy},                                           // access package parts
 		WriteBuckets:    []string{schema.BucketPrivacy},                                           // access packages
+		AbortUploads:    []string{schema.BucketPrivacy},                                           // a failed package's uploads are aborted
 		DeleteBuckets:   []string{schema.BucketMedia, schema.BucketExports, schema.BucketPrivacy}, // uploads, export files, packages and parts
 		PrivacyKey:      true,                                                                     // the request workflow's hashes
 		SendEmail:       true,                                                                     // completion and denial notices
@@ -127,6 +136,7 @@ var grants = map[string]access{
 	"export": {
 		ReadWriteTables: []string{schema.TableLabels},   // export records (status), job items (read)
 		WriteBuckets:    []string{schema.BucketExports}, // multipart upload of the export object
+		AbortUploads:    []string{schema.BucketExports}, // aborted when the export fails
 	},
 }
 

@@ -22,6 +22,8 @@ var (
 	tableDeleteActions   = []string{"dynamodb:DeleteItem"}
 	objectDeleteActions  = []string{"s3:DeleteObject", "s3:DeleteObjectVersion"}
 	bucketListingActions = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+	bucketListActions    = []string{"s3:ListBucket"}
+	uploadAbortActions   = []string{"s3:AbortMultipartUpload"}
 	sendEmailActions     = []string{"ses:SendEmail"}
 )
 
@@ -66,6 +68,27 @@ func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*strin
 			Grantee: role, Actions: jsii.Strings(bucketListingActions...), ResourceArns: jsii.Strings(*b.BucketArn()),
 		})
 		env[config.EnvName("bucket", name)] = b.BucketName()
+	}
+	for _, name := range a.ListBuckets {
+		b, ok := s.buckets[name]
+		if !ok {
+			return fmt.Errorf("unknown bucket %q", name)
+		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(bucketListActions...), ResourceArns: jsii.Strings(*b.BucketArn()),
+		})
+	}
+	for _, name := range a.AbortUploads {
+		b, ok := s.buckets[name]
+		if !ok {
+			return fmt.Errorf("unknown bucket %q", name)
+		}
+		if !slices.Contains(a.WriteBuckets, name) {
+			return fmt.Errorf("bucket %s: an abort grant needs a write grant (its parts, its name)", name)
+		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(uploadAbortActions...), ResourceArns: jsii.Strings(*b.ArnForObjects(jsii.String("*"))),
+		})
 	}
 	if a.RotateSigningKeys {
 		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{

@@ -535,6 +535,12 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		for _, b := range a.DeleteBuckets {
 			add(logicalID(t, pascal(b)+"Bucket"), slices.Concat(objectDeleteActions, bucketListingActions)...)
 		}
+		for _, b := range a.ListBuckets {
+			add(logicalID(t, pascal(b)+"Bucket"), bucketListActions...)
+		}
+		for _, b := range a.AbortUploads {
+			add(logicalID(t, pascal(b)+"Bucket"), uploadAbortActions...)
+		}
 		if a.SigningKeys {
 			add(logicalID(t, "SigningKeys"), "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 		}
