@@ -195,8 +195,10 @@ func (j Job) Validate() error {
 	if j.Status != StatusActive && j.Status != StatusPaused {
 		return invalid("status %q (want active or paused)", j.Status)
 	}
-	if j.MinAnswers < 1 || j.MaxAnswers < j.MinAnswers {
-		return invalid("min %d / max %d answers (want 1 <= min <= max)", j.MinAnswers, j.MaxAnswers)
+	if j.MinAnswers < 1 || j.MaxAnswers < j.MinAnswers || j.MaxAnswers > MaxAnswersLimit {
+		// The limit holds for every writer, not only the customer API: each answer stays on
+		// its item's consensus record, which must fit DynamoDB's 400 KB.
+		return invalid("min %d / max %d answers (want 1 <= min <= max <= %d)", j.MinAnswers, j.MaxAnswers, MaxAnswersLimit)
 	}
 	if j.Target < 0 || j.Target > 1 {
 		return invalid("target %v (want 0-1)", j.Target)

@@ -45,6 +45,7 @@ func TestValidateAcceptsGoodJobsAndNamesTheProblem(t *testing.T) {
 		"priority too high":      func(j *job.Job) { j.Priority = 1001 },
 		"unknown status":         func(j *job.Job) { j.Status = "running" },
 		"max below min":          func(j *job.Job) { j.MinAnswers, j.MaxAnswers = 3, 2 },
+		"max above the limit":    func(j *job.Job) { j.MaxAnswers = job.MaxAnswersLimit + 1 },
 		"target above 1":         func(j *job.Job) { j.Target = 1.5 },
 	}
 	for name, mutate := range bad {
