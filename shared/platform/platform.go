@@ -187,22 +187,50 @@ func (e *Env) Secret(ctx context.Context, value, arn, settings string) (string, 
 	return aws.ToString(out.SecretString), nil
 }
 
-// sqsSender sends JSON messages in batches of ten (the SQS limit).
+// sqsSender sends JSON messages in batches within SQS's limits.
 type sqsSender struct {
-	client *sqs.Client
+	client sqsBatchAPI
 	url    string
 }
 
+// sqsBatchAPI is the part of the SQS client the sender uses (*sqs.Client; fakes in tests).
+type sqsBatchAPI interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+const (
+	// sqsMaxBatchEntries is how many messages one SendMessageBatch takes.
+	sqsMaxBatchEntries = 10
+	// sqsMaxBytes bounds one message and, as well, the bodies of one batch together: 1 MiB
+	// since August 2025 (it was 256 KiB), as the local broker assumes.
+	sqsMaxBytes = 1 << 20
+)
+
+// SendJSON encodes every message first, so one that cannot go (it does not encode, or is
+// over sqsMaxBytes) sends none, then sends them in order in batches of at most ten
+// messages and sqsMaxBytes. A batch SQS refuses leaves the batches before it sent.
 func (s *sqsSender) SendJSON(ctx context.Context, msgs ...any) error {
-	for start := 0; start < len(msgs); start += 10 {
-		end := min(start+10, len(msgs))
+	bodies := make([]string, len(msgs))
+	for i, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode message: %w", err)
+		}
+		if len(b) > sqsMaxBytes {
+			return fmt.Errorf("send to queue: message %d is %d bytes, over the SQS limit of %d bytes", i, len(b), sqsMaxBytes)
+		}
+		bodies[i] = string(b)
+	}
+	for start := 0; start < len(bodies); {
+		// Every body fits alone, so each batch takes at least one.
+		end, size := start, 0
+		for end < len(bodies) && end-start < sqsMaxBatchEntries && size+len(bodies[end]) <= sqsMaxBytes {
+			size += len(bodies[end])
+			end++
+		}
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, end-start)
-		for i, m := range msgs[start:end] {
-			b, err := json.Marshal(m)
-			if err != nil {
-				return fmt.Errorf("encode message: %w", err)
-			}
-			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String(string(b))})
+		for i, b := range bodies[start:end] {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String(b)})
 		}
 		out, err := s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.url, Entries: entries})
 		if err != nil {
@@ -211,6 +239,7 @@ func (s *sqsSender) SendJSON(ctx context.Context, msgs ...any) error {
 		if len(out.Failed) > 0 {
 			return fmt.Errorf("send to queue: %d of %d messages failed (first: %s)", len(out.Failed), len(entries), aws.ToString(out.Failed[0].Message))
 		}
+		start = end
 	}
 	return nil
 }
