@@ -47,6 +47,10 @@ type access struct {
 	PrivacyKey bool
 	// SendEmail: ses:SendEmail from the MailFrom parameter's address only (MAIL_FROM).
 	SendEmail bool
+	// SendNotices: with SendEmail, also through the PrivacyNotices configuration set
+	// (MAIL_NOTICE_CONFIGURATION_SET), which adds no bounce or complaint to the account-level
+	// suppression list; SES authorises a send through a set on the set's ARN too.
+	SendNotices bool
 	// SuppressionList: look up and remove addresses on SES's account-level suppression
 	// list (suppressionListActions), which SES keeps addresses on indefinitely.
 	SuppressionList bool
@@ -91,6 +95,7 @@ var grants = map[string]access{
 		ListBuckets:     []string{schema.BucketPrivacy}, // a deleted package reads as missing (410), not forbidden
 		PrivacyKey:      true,
 		SendEmail:       true, // verification codes and responses
+		SendNotices:     true, // denial and extension notices
 	},
 	// The privacy worker carries approved requests out over every store that can hold an
 	// account holder's data; the risk and challenges tables hold none (docs/PRIVACY.md).
@@ -104,6 +109,7 @@ var grants = map[string]access{
 		DeleteBuckets:   []string{schema.BucketMedia, schema.BucketExports, schema.BucketPrivacy}, // uploads, export files, packages and parts
 		PrivacyKey:      true,                                                                     // the request workflow's hashes
 		SendEmail:       true,                                                                     // completion and denial notices
+		SendNotices:     true,                                                                     // through the set that keeps them off the suppression list
 		SuppressionList: true,                                                                     // erasure removes the subject's address; access packages say whether it is listed
 	},
 	// The accessibility pages and text challenges: sites (hostname check) and its own A11Y#

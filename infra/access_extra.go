@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/crowdgate/crowdgate/shared/config"
@@ -104,12 +105,17 @@ func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*strin
 	}
 	if a.SendEmail {
 		from := s.params.MailFrom.ValueAsString()
+		resources := []*string{sesIdentities(s.stack)}
+		if a.SendNotices {
+			resources = append(resources, s.noticeSetArn())
+			env["MAIL_NOTICE_CONFIGURATION_SET"] = s.privacyNotices.ConfigurationSetName()
+		}
 		// Any verified identity of the account (the address or its domain), but only as
 		// the MailFrom address.
 		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 			Grantee:      role,
 			Actions:      jsii.Strings(sendEmailActions...),
-			ResourceArns: jsii.Strings(*sesIdentities(s.stack)),
+			ResourceArns: &resources,
 			Conditions: &map[string]*map[string]any{
 				"StringEquals": {"ses:FromAddress": from},
 			},
@@ -117,6 +123,30 @@ func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*strin
 		env["MAIL_FROM"] = from
 	}
 	return nil
+}
+
+// addPrivacyNotices creates the SES configuration set the privacy notices are sent
+// through. Its suppression options list no reason (SuppressedReasons: []), so a notice that
+// bounces or draws a complaint does not put the address on the account-level suppression
+// list, where an erasure's completion notice would otherwise return the address the
+// erasure has just removed. Messages sent through it are not held back by that list
+// either; the codes, which anyone may request for any address, keep the account's
+// settings.
+func (s *crowdgate) addPrivacyNotices() {
+	s.privacyNotices = awsses.NewConfigurationSet(s.stack, jsii.String("PrivacyNotices"), &awsses.ConfigurationSetProps{
+		DisableSuppressionList: jsii.Bool(true),
+	})
+}
+
+// noticeSetArn is the ARN of the PrivacyNotices configuration set, which ses:SendEmail
+// through it needs besides the identity's.
+func (s *crowdgate) noticeSetArn() *string {
+	return s.stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ses"),
+		Resource:     jsii.String("configuration-set"),
+		ResourceName: s.privacyNotices.ConfigurationSetName(),
+		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	})
 }
 
 // sesIdentities is the ARN pattern of the account's SES identities in the stack's region.

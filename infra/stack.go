@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -54,6 +55,8 @@ type crowdgate struct {
 	params      parameters
 	// alarmTopicArn is where alarms go (addAlarms).
 	alarmTopicArn *string
+	// privacyNotices is the SES configuration set of the privacy notices (addPrivacyNotices).
+	privacyNotices awsses.ConfigurationSet
 }
 
 // newCrowdgateStack builds the whole service: storage from shared/schema, one Lambda per
@@ -87,6 +90,7 @@ func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions)
 	s.addParameters()
 	s.addSigningKeys()
 	s.addPrivacyKey()
+	s.addPrivacyNotices()
 	if err := s.addAPI(opts); err != nil {
 		return nil, err
 	}

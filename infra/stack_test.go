@@ -449,6 +449,9 @@ func TestFunctionsRunArmAL2023WithTracingAndGrantedEnv(t *testing.T) {
 		if a.SendEmail {
 			want["MAIL_FROM"] = "MailFrom" // the parameter
 		}
+		if a.SendNotices {
+			want["MAIL_NOTICE_CONFIGURATION_SET"] = logicalID(t, "PrivacyNotices")
+		}
 		for tb := range a.WritePrefixTables {
 			want[config.EnvName("table", tb)] = logicalID(t, pascal(tb)+"Table")
 		}

@@ -42,6 +42,10 @@ type Config struct {
 
 	// MailFrom is the sender address of e-mails sent through SES (a verified identity).
 	MailFrom string
+	// MailNoticeConfigurationSet names the SES configuration set privacy notices go through
+	// (MAIL_NOTICE_CONFIGURATION_SET, set by the stack; it adds no address to the
+	// account-level suppression list).
+	MailNoticeConfigurationSet string
 	// MailOutboxDir, when set, makes functions write e-mails as files into this directory
 	// instead of sending them (the local stack's outbox; never set on AWS).
 	MailOutboxDir string
@@ -83,10 +87,11 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		ChallengeTTL:     5 * time.Minute,
 		LogLevel:         get("LOG_LEVEL"),
 
-		MailFrom:            get("MAIL_FROM"),
-		MailOutboxDir:       get("MAIL_OUTBOX_DIR"),
-		PrivacyKey:          get("PRIVACY_KEY"),
-		PrivacyKeySecretARN: get("PRIVACY_KEY_SECRET_ARN"),
+		MailFrom:                   get("MAIL_FROM"),
+		MailNoticeConfigurationSet: get("MAIL_NOTICE_CONFIGURATION_SET"),
+		MailOutboxDir:              get("MAIL_OUTBOX_DIR"),
+		PrivacyKey:                 get("PRIVACY_KEY"),
+		PrivacyKeySecretARN:        get("PRIVACY_KEY_SECRET_ARN"),
 	}
 	for _, t := range schema.Tables {
 		if v := get(EnvName("table", t.Name)); v != "" {

@@ -45,6 +45,8 @@ var _ SESAPI = (*sesv2.Client)(nil)
 type SES struct {
 	api  SESAPI
 	from string
+	// configSet, when set, is the SES configuration set every message is sent through.
+	configSet string
 }
 
 // NewSES returns a sender; from must be a plain address or "Name <address>".
@@ -55,15 +57,30 @@ func NewSES(api SESAPI, from string) (*SES, error) {
 	return &SES{api: api, from: from}, nil
 }
 
+// WithConfigurationSet returns a sender like s that sends through the SES configuration
+// set name ("" for none). The privacy notices use one whose suppression options add no
+// address to the account-level suppression list (infra: PrivacyNotices). The caller's
+// role needs ses:SendEmail on the configuration set too.
+func (s *SES) WithConfigurationSet(name string) *SES {
+	c := *s
+	c.configSet = name
+	return &c
+}
+
 // Send sends one UTF-8 plain-text message.
 func (s *SES) Send(ctx context.Context, to, subject, text string) error {
 	if err := check(to, subject); err != nil {
 		return err
 	}
 	utf8 := aws.String("UTF-8")
+	var configSet *string
+	if s.configSet != "" {
+		configSet = aws.String(s.configSet)
+	}
 	_, err := s.api.SendEmail(ctx, &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String(s.from),
-		Destination:      &sestypes.Destination{ToAddresses: []string{to}},
+		ConfigurationSetName: configSet,
+		FromEmailAddress:     aws.String(s.from),
+		Destination:          &sestypes.Destination{ToAddresses: []string{to}},
 		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
 			Subject: &sestypes.Content{Data: aws.String(subject), Charset: utf8},
 			Body:    &sestypes.Body{Text: &sestypes.Content{Data: aws.String(text), Charset: utf8}},

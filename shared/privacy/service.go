@@ -32,8 +32,14 @@ const (
 
 // Deps are the Service's ports and settings.
 type Deps struct {
-	Store    Store
-	Mailer   Mailer
+	Store  Store
+	Mailer Mailer
+	// Notices, when set, sends the notices (denial, extension, completion) of verified
+	// requests instead of Mailer: on AWS through an SES configuration set that adds no bounce or complaint to
+	// the account-level suppression list, where an erasure's completion notice would
+	// otherwise put the address it just removed back (docs/PRIVACY.md). The codes keep
+	// Mailer, whose suppression guards the sender against addresses anyone may file.
+	Notices  Mailer
 	Accounts AccountLookup
 	Queue    Queue
 	Clock    Clock
@@ -61,6 +67,9 @@ func NewService(d Deps) (*Service, error) {
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Reader
+	}
+	if d.Notices == nil {
+		d.Notices = d.Mailer
 	}
 	return &Service{d: d}, nil
 }
@@ -717,7 +726,13 @@ func (s *Service) notify(ctx context.Context, r Request, to, kind, subject, text
 	entry := AuditEntry{RequestID: r.ID, Actor: Actor{Kind: ActorSystem}, Action: ActionNoticeSent, Note: kind}
 	sent := to != ""
 	if sent {
-		sent = s.d.Mailer.Send(ctx, to, subject, text) == nil
+		// A request never verified may name any address anyone typed: its notice keeps
+		// Mailer, whose suppression guards the sender against addresses that bounce.
+		m := s.d.Notices
+		if r.VerifiedAt.IsZero() {
+			m = s.d.Mailer
+		}
+		sent = m.Send(ctx, to, subject, text) == nil
 	}
 	if !sent {
 		entry.Action = ActionNoticeFailed

@@ -141,6 +141,10 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	notices, err := NoticeMailer(env, env.Config.MailNoticeConfigurationSet)
+	if err != nil {
+		return nil, err
+	}
 	key, err := PrivacyKey(ctx, env)
 	if err != nil {
 		return nil, err
@@ -153,6 +157,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	svc, err := privacy.NewService(privacy.Deps{
 		Store:    dynamo.NewPrivacy(env.DynamoDB(), privTable, now),
 		Mailer:   mailer,
+		Notices:  notices, // denial and extension notices
 		Accounts: dynamo.NewAccounts(env.DynamoDB(), acctTable),
 		// Accessibility sign-ups and tokens: a subject may hold these without an account.
 		Subjects: dynamo.NewAccessibility(env.DynamoDB(), acctTable),
@@ -175,6 +180,22 @@ func Mailer(env *platform.Env) (privacy.Mailer, error) {
 		return nil, errors.New("config: set MAIL_FROM (a verified SES sender), or MAIL_OUTBOX_DIR locally")
 	}
 	return mail.NewSES(sesv2.NewFromConfig(env.AWS), env.Config.MailFrom)
+}
+
+// NoticeMailer returns the mailer of verified requests' notices (privacy.Deps.Notices): Mailer's,
+// sending through the SES configuration set configSet (config.MailNoticeConfigurationSet), so a
+// notice that bounces or draws a complaint does not put the address on the account-level
+// suppression list an erasure has just removed it from. An empty configSet (a stack
+// without the set) sends as Mailer does; the local outbox has no configuration sets.
+func NoticeMailer(env *platform.Env, configSet string) (privacy.Mailer, error) {
+	m, err := Mailer(env)
+	if err != nil {
+		return nil, err
+	}
+	if ses, ok := m.(*mail.SES); ok {
+		return ses.WithConfigurationSet(configSet), nil
+	}
+	return m, nil
 }
 
 // SuppressionList returns the mail provider's suppression list, which the privacy worker

@@ -17,9 +17,10 @@ import (
 
 // Wire builds the worker from the function's environment: the accounts, labels and privacy
 // tables, the media, exports and privacy buckets, the privacy queue (jobs sent again), the
-// privacy function's mailer and key (completion notices; the request workflow), and the
-// mail provider's suppression list (erased and reported like a store). The labels table
-// and the media bucket also serve the expired-jobs sweep.
+// privacy function's mailers and key (completion notices, through the notice configuration
+// set; the request workflow), and the mail provider's suppression list (erased and
+// reported like a store). The labels table and the media bucket also serve the
+// expired-jobs sweep.
 func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	var tables dynamo.HoldingsTables
 	for name, dst := range map[string]*string{
@@ -47,6 +48,10 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	if err != nil {
 		return nil, err
 	}
+	notices, err := privacyhandler.NoticeMailer(env, env.Config.MailNoticeConfigurationSet)
+	if err != nil {
+		return nil, err
+	}
 	key, err := privacyhandler.PrivacyKey(ctx, env)
 	if err != nil {
 		return nil, err
@@ -56,6 +61,7 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	svc, err := privacy.NewService(privacy.Deps{
 		Store:    dynamo.NewPrivacy(db, tables.Privacy, now),
 		Mailer:   mailer,
+		Notices:  notices, // the completion notice, sent after the address left SES's suppression list
 		Accounts: dynamo.NewAccounts(db, tables.Accounts),
 		Subjects: dynamo.NewAccessibility(db, tables.Accounts),
 		Queue:    queue,
