@@ -223,6 +223,10 @@ func TestHostnameValidation(t *testing.T) {
 			t.Errorf("ValidHostnames(%q) accepted (err %v)", in, err)
 		}
 	}
+	// The refusal of an internationalised name says which form to give.
+	if _, err := account.ValidHostnames([]string{"bücher.de"}); err == nil || !strings.Contains(err.Error(), "xn--") {
+		t.Errorf("ValidHostnames(bücher.de): %v, want a message naming the xn-- form", err)
+	}
 	if _, err := account.ValidHostnames(nil); fieldOf(err) != "hostnames" {
 		t.Error("no hostnames accepted")
 	}

@@ -76,7 +76,9 @@ func ValidHostnames(in []string) ([]string, error) {
 	for i, h := range in {
 		h = CanonicalHost(h)
 		if ip, err := netip.ParseAddr(h); (err != nil || ip.Zone() != "") && !isDNSName(h) {
-			return nil, invalid("hostnames", "entry %d is not a DNS name or IP address", i+1)
+			// Browsers report an internationalised name in its ASCII form, so that is the one
+			// a site lists.
+			return nil, invalid("hostnames", "entry %d is not a DNS name or IP address (write an internationalised name in its xn-- form)", i+1)
 		}
 		if !seen[h] {
 			seen[h] = true
