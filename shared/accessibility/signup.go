@@ -59,7 +59,10 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	if err := s.d.Store.PutSignup(ctx, Signup{CodeHash: s.codeHash(code), Subject: subject, CreatedAt: now, ExpiresAt: now.Add(CodeTTL)}); err != nil {
 		return fmt.Errorf("store sign-up: %w", err)
 	}
-	m := mailText(Locale(in.Locale), s.d.BaseURL+"/accessibility/confirm?c="+url.QueryEscape(code))
+	// The link names the mail's language: the confirm page must name the same button as
+	// the mail, whatever the browser that opens the link asks for.
+	loc := Locale(in.Locale)
+	m := mailText(loc, s.d.BaseURL+"/accessibility/confirm?c="+url.QueryEscape(code)+"&hl="+loc)
 	// The trimmed input, not the lower-cased form: the mailbox's own spelling.
 	if err := s.d.Mailer.Send(ctx, strings.TrimSpace(in.Email), m.subject, m.text); err != nil {
 		// No mail went out: the address gets its try back, or a mail outage would lock

@@ -100,7 +100,7 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 		t.Fatalf("outbox %+v", msgs)
 	}
 	_, after, _ := strings.Cut(msgs[0].Text, "http://127.0.0.1:8080/accessibility/confirm?c=")
-	code, _, _ := strings.Cut(after, "\n")
+	code, _, _ := strings.Cut(after, "&hl=")
 	rec := do("POST", "/accessibility/confirm", form, "c="+code, "")
 	var tok string
 	for _, c := range rec.Result().Cookies() {

@@ -364,6 +364,7 @@ func (b *Mailbox) ConfirmCode(to string) string {
 			continue
 		}
 		code, _, _ := strings.Cut(after, "\n")
+		code, _, _ = strings.Cut(code, "&") // &hl=…
 		return strings.TrimSpace(code)
 	}
 	return ""
