@@ -8,11 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	mclient "github.com/truora/minidyn/aws-v2/client"
-
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/job/jobtest"
@@ -99,26 +94,7 @@ func TestSweepRemovesAnImageUploadedAfterTheErasureOnDynamoDB(t *testing.T) {
 // live job, none and no error for one that is gone (as the sweep deletes it).
 func TestDeleteJobLeavesItsMarkerOnMinidyn(t *testing.T) {
 	ctx := context.Background()
-	c := mclient.NewClient()
-	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s := dynamo.NewJobs(c, "labels")
-	j := job.Job{ID: "job_1", CustomerID: "c", Name: "n", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"},
-		Question: map[string]string{"en": "a {class}?"}, Status: job.StatusActive, Target: 0.9, CreatedAt: time.Now().UTC()}.Normalize()
-	if err := s.CreateJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
+	s, j := minidynJob(t)
 	for range 2 {
 		if err := s.DeleteJob(ctx, j.ID); err != nil {
 			t.Fatal(err)

@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	mclient "github.com/truora/minidyn/aws-v2/client"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/job"
@@ -48,23 +45,7 @@ func (c *readCounter) reset() (queries, records int) {
 func TestTheLastPageOfItemsDoesNotReadUploadMarkers(t *testing.T) {
 	for name, api := range map[string]func(t *testing.T) (dynamo.API, string){
 		"DynamoDB Local": func(t *testing.T) (dynamo.API, string) { _, c, table := jobStore(t); return c, table },
-		"minidyn": func(t *testing.T) (dynamo.API, string) {
-			c := mclient.NewClient()
-			if _, err := c.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-				TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
-				AttributeDefinitions: []types.AttributeDefinition{
-					{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-					{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-				},
-				KeySchema: []types.KeySchemaElement{
-					{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-					{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-				},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			return c, "labels"
-		},
+		"minidyn":        func(t *testing.T) (dynamo.API, string) { return minidynLabels(t), "labels" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()

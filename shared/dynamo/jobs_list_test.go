@@ -21,26 +21,7 @@ import (
 // an ExclusiveStartKey that still exists, so the continuation must not depend on it.
 func TestListEntriesContinuesAfterADeletedCursorItem(t *testing.T) {
 	ctx := context.Background()
-	c := mclient.NewClient()
-	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s := dynamo.NewJobs(c, "labels")
-	j := job.Job{ID: "job_1", CustomerID: "c", Name: "n", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"},
-		Question: map[string]string{"en": "a {class}?"}, Status: job.StatusActive, Target: 0.9, CreatedAt: time.Now().UTC()}.Normalize()
-	if err := s.CreateJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
+	s, j := minidynJob(t)
 	var entries []job.Entry
 	for _, id := range []string{"a", "b", "c", "d"} {
 		entries = append(entries, job.Entry{Item: job.Item{JobID: j.ID, ID: id, Text: id, Status: job.ItemOpen}})
@@ -63,4 +44,37 @@ func TestListEntriesContinuesAfterADeletedCursorItem(t *testing.T) {
 	if err != nil || strings.Join(ids, ",") != "c,d" || next != "" {
 		t.Fatalf("after a deleted cursor item: %v, next %q, %v, want c,d", ids, next, err)
 	}
+}
+
+// minidynLabels is an empty labels table ("labels": pk, sk) on the local stack's DynamoDB
+// stand-in, in memory.
+func minidynLabels(t *testing.T) *mclient.Client {
+	t.Helper()
+	c := mclient.NewClient()
+	if _, err := c.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// minidynJob is a job store on minidynLabels with one active multiple-choice job, job_1.
+func minidynJob(t *testing.T) (*dynamo.Jobs, job.Job) {
+	t.Helper()
+	s := dynamo.NewJobs(minidynLabels(t), "labels")
+	j := job.Job{ID: "job_1", CustomerID: "c", Name: "n", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"},
+		Question: map[string]string{"en": "a {class}?"}, Status: job.StatusActive, Target: 0.9, CreatedAt: time.Now().UTC()}.Normalize()
+	if err := s.CreateJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	return s, j
 }
