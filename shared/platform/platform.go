@@ -42,6 +42,30 @@ type Sender interface {
 	SendJSON(ctx context.Context, msgs ...any) error
 }
 
+// MaxMessageBytes is SQS's limit on one message, and on the bodies of one batch together:
+// 1 MiB since August 2025 (it was 256 KiB). The local broker holds its messages to it too.
+const MaxMessageBytes = 1 << 20
+
+// ErrMessageTooLarge is what EncodeMessages returns for a message over MaxMessageBytes.
+var ErrMessageTooLarge = errors.New("message too large")
+
+// EncodeMessages encodes every message as a queue body first, so that a Sender sends all of
+// them or, when one does not encode or is over MaxMessageBytes, none.
+func EncodeMessages(msgs ...any) ([]string, error) {
+	bodies := make([]string, len(msgs))
+	for i, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("encode message: %w", err)
+		}
+		if len(b) > MaxMessageBytes {
+			return nil, fmt.Errorf("message %d is %d bytes, over the SQS limit of %d bytes: %w", i, len(b), MaxMessageBytes, ErrMessageTooLarge)
+		}
+		bodies[i] = string(b)
+	}
+	return bodies, nil
+}
+
 // Env is a function's environment: configuration, AWS configuration and clients, logger
 // and clock. Build it with Load (Lambda) or by hand (local stack, tests).
 type Env struct {
@@ -198,33 +222,21 @@ type sqsBatchAPI interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-const (
-	// sqsMaxBatchEntries is how many messages one SendMessageBatch takes.
-	sqsMaxBatchEntries = 10
-	// sqsMaxBytes bounds one message and, as well, the bodies of one batch together: 1 MiB
-	// since August 2025 (it was 256 KiB), as the local broker assumes.
-	sqsMaxBytes = 1 << 20
-)
+// sqsMaxBatchEntries is how many messages one SendMessageBatch takes.
+const sqsMaxBatchEntries = 10
 
-// SendJSON encodes every message first, so one that cannot go (it does not encode, or is
-// over sqsMaxBytes) sends none, then sends them in order in batches of at most ten
-// messages and sqsMaxBytes. A batch SQS refuses leaves the batches before it sent.
+// SendJSON encodes every message first (EncodeMessages: one that cannot go sends none),
+// then sends them in order in batches of at most ten messages and MaxMessageBytes. A batch
+// SQS refuses leaves the batches before it sent.
 func (s *sqsSender) SendJSON(ctx context.Context, msgs ...any) error {
-	bodies := make([]string, len(msgs))
-	for i, m := range msgs {
-		b, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("encode message: %w", err)
-		}
-		if len(b) > sqsMaxBytes {
-			return fmt.Errorf("send to queue: message %d is %d bytes, over the SQS limit of %d bytes", i, len(b), sqsMaxBytes)
-		}
-		bodies[i] = string(b)
+	bodies, err := EncodeMessages(msgs...)
+	if err != nil {
+		return fmt.Errorf("send to queue: %w", err)
 	}
 	for start := 0; start < len(bodies); {
 		// Every body fits alone, so each batch takes at least one.
 		end, size := start, 0
-		for end < len(bodies) && end-start < sqsMaxBatchEntries && size+len(bodies[end]) <= sqsMaxBytes {
+		for end < len(bodies) && end-start < sqsMaxBatchEntries && size+len(bodies[end]) <= MaxMessageBytes {
 			size += len(bodies[end])
 			end++
 		}

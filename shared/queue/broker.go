@@ -12,7 +12,6 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,8 +33,8 @@ const (
 	Region  = "local"
 	Account = "000000000000"
 
-	// MaxMessageBytes is SQS's message size limit (1 MiB since August 2025).
-	MaxMessageBytes = 1 << 20
+	// MaxMessageBytes is SQS's message size limit (platform.MaxMessageBytes).
+	MaxMessageBytes = platform.MaxMessageBytes
 	// MaxBatchSize is the largest batch Lambda's SQS event source mapping accepts.
 	MaxBatchSize = 10000
 )
@@ -46,7 +45,7 @@ var (
 	// ErrUnknownQueue is returned for a queue that was never declared.
 	ErrUnknownQueue = errors.New("queue: unknown queue")
 	// ErrTooLarge is returned for a message over MaxMessageBytes.
-	ErrTooLarge = errors.New("queue: message too large")
+	ErrTooLarge = platform.ErrMessageTooLarge
 )
 
 // Option configures a Broker.
@@ -160,16 +159,9 @@ func (s *sender) SendJSON(ctx context.Context, msgs ...any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	bodies := make([]string, len(msgs))
-	for i, m := range msgs {
-		raw, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("encode message: %w", err)
-		}
-		if len(raw) > MaxMessageBytes {
-			return fmt.Errorf("send to %s: %w (%d bytes)", s.queue, ErrTooLarge, len(raw))
-		}
-		bodies[i] = string(raw)
+	bodies, err := platform.EncodeMessages(msgs...)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", s.queue, err)
 	}
 	return s.b.send(s.queue, bodies)
 }
