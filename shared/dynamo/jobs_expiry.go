@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -213,11 +212,10 @@ func (s *Jobs) DropPending(ctx context.Context, jobID, itemID, key string) (bool
 			":k":       &types.AttributeValueMemberS{Value: key},
 		},
 	})
-	var cf *types.ConditionalCheckFailedException
 	if err == nil {
 		return true, nil
 	}
-	if !errors.As(err, &cf) {
+	if !IsConditionFailed(err) {
 		return false, fmt.Errorf("drop pending item: %w", err)
 	}
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
