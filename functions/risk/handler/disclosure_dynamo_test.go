@@ -70,11 +70,7 @@ func TestFailedAddressLookupRecordsNoDisclosure(t *testing.T) {
 	ctx := context.Background()
 	now := func() time.Time { return lookupTime }
 	accounts := dynamo.NewAccounts(db, tables[schema.TableAccounts])
-	seedIntegrators(t, accounts)
-	if err := accounts.CreateSite(ctx, account.Site{Sitekey: secondSite, IntegratorID: ownIntegrator, Name: "blog", Hostnames: []string{"blog.example"},
-		SecretHash: account.HashSecret("0x2222222222222222222222222222222222222222"), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
-		t.Fatal(err)
-	}
+	seedWithSecondSite(t, accounts)
 	store := dynamo.NewRisk(db, tables[schema.TableRisk], now)
 	for i, site := range []string{ownSite, secondSite} {
 		id := fmt.Sprintf("c_%032x", 0xee00+i)

@@ -33,11 +33,7 @@ func TestRiskFunctionOnDynamoDB(t *testing.T) {
 	now := func() time.Time { return lookupTime }
 
 	accounts := dynamo.NewAccounts(db, tables[schema.TableAccounts])
-	seedIntegrators(t, accounts)
-	if err := accounts.CreateSite(ctx, account.Site{Sitekey: secondSite, IntegratorID: ownIntegrator, Name: "blog", Hostnames: []string{"blog.example"},
-		SecretHash: account.HashSecret("0x2222222222222222222222222222222222222222"), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
-		t.Fatal(err)
-	}
+	seedWithSecondSite(t, accounts)
 	store := dynamo.NewRisk(db, tables[schema.TableRisk], now)
 	// The address also asked for a challenge on the integrator's second site.
 	if _, err := store.Apply(ctx, challenge.RiskEvent{V: 1, ID: "c_0000000000000000000000000000cc01:issue", Kind: "issue", Outcome: challenge.OutcomeIssued,
@@ -157,6 +153,17 @@ func seedIntegrators(t *testing.T, accounts *dynamo.Accounts) {
 		}
 	}
 	if err := accounts.CreateIntegratorKey(ctx, account.IntegratorKey{ID: ownKeyID, IntegratorID: ownIntegrator, Hash: account.HashAPIKey(ownKey), CreatedAt: lookupTime}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seedWithSecondSite stores the integrators (seedIntegrators) and a second site of the own
+// integrator, so that an address seen on both is one lookup covering two sites.
+func seedWithSecondSite(t *testing.T, accounts *dynamo.Accounts) {
+	t.Helper()
+	seedIntegrators(t, accounts)
+	if err := accounts.CreateSite(context.Background(), account.Site{Sitekey: secondSite, IntegratorID: ownIntegrator, Name: "blog", Hostnames: []string{"blog.example"},
+		SecretHash: account.HashSecret("0x2222222222222222222222222222222222222222"), CreatedAt: lookupTime, SecretRotatedAt: lookupTime}); err != nil {
 		t.Fatal(err)
 	}
 }
