@@ -141,10 +141,7 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	notices, err := NoticeMailer(env, env.Config.MailNoticeConfigurationSet)
-	if err != nil {
-		return nil, err
-	}
+	notices := NoticeMailer(mailer, env.Config.MailNoticeConfigurationSet)
 	key, err := PrivacyKey(ctx, env)
 	if err != nil {
 		return nil, err
@@ -182,20 +179,17 @@ func Mailer(env *platform.Env) (privacy.Mailer, error) {
 	return mail.NewSES(sesv2.NewFromConfig(env.AWS), env.Config.MailFrom)
 }
 
-// NoticeMailer returns the mailer of verified requests' notices (privacy.Deps.Notices): Mailer's,
-// sending through the SES configuration set configSet (config.MailNoticeConfigurationSet), so a
-// notice that bounces or draws a complaint does not put the address on the account-level
-// suppression list an erasure has just removed it from. An empty configSet (a stack
-// without the set) sends as Mailer does; the local outbox has no configuration sets.
-func NoticeMailer(env *platform.Env, configSet string) (privacy.Mailer, error) {
-	m, err := Mailer(env)
-	if err != nil {
-		return nil, err
-	}
+// NoticeMailer is the mailer of verified requests' notices (privacy.Deps.Notices): m (from
+// Mailer) sending through the SES configuration set configSet
+// (config.MailNoticeConfigurationSet), so a notice that bounces or draws a complaint does
+// not put the address on the account-level suppression list an erasure has just removed it
+// from. An empty configSet (a stack without the set) sends as m does; the local outbox has
+// no configuration sets.
+func NoticeMailer(m privacy.Mailer, configSet string) privacy.Mailer {
 	if ses, ok := m.(*mail.SES); ok {
-		return ses.WithConfigurationSet(configSet), nil
+		return ses.WithConfigurationSet(configSet)
 	}
-	return m, nil
+	return m
 }
 
 // SuppressionList returns the mail provider's suppression list, which the privacy worker

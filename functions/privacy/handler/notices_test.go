@@ -47,14 +47,11 @@ func TestNoticeMailerSendsThroughTheNoticeConfigurationSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notices, err := handler.NoticeMailer(env, cfg.MailNoticeConfigurationSet)
-	if err != nil {
-		t.Fatal(err)
-	}
 	codes, err := handler.Mailer(env)
 	if err != nil {
 		t.Fatal(err)
 	}
+	notices := handler.NoticeMailer(codes, cfg.MailNoticeConfigurationSet)
 	ctx := context.Background()
 	if err := notices.Send(ctx, "jane@example.com", "s", "t"); err != nil {
 		t.Fatal(err)
@@ -67,8 +64,12 @@ func TestNoticeMailerSendsThroughTheNoticeConfigurationSet(t *testing.T) {
 	}
 
 	local := &platform.Env{Config: config.Config{MailOutboxDir: t.TempDir()}}
-	if m, err := handler.NoticeMailer(local, "crowdgate-privacy-notices"); err != nil {
+	outbox, err := handler.Mailer(local)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if m := handler.NoticeMailer(outbox, "crowdgate-privacy-notices"); m != outbox {
+		t.Fatalf("local notice mailer %T, want the codes' own outbox", m)
 	} else if _, ok := m.(*mail.Outbox); !ok {
 		t.Fatalf("local notice mailer %T, want the outbox", m)
 	}

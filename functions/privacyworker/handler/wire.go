@@ -48,10 +48,7 @@ func Wire(ctx context.Context, env *platform.Env) (platform.SQSHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	notices, err := privacyhandler.NoticeMailer(env, env.Config.MailNoticeConfigurationSet)
-	if err != nil {
-		return nil, err
-	}
+	notices := privacyhandler.NoticeMailer(mailer, env.Config.MailNoticeConfigurationSet)
 	key, err := privacyhandler.PrivacyKey(ctx, env)
 	if err != nil {
 		return nil, err
