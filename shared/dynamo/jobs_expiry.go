@@ -148,7 +148,6 @@ func (s *Jobs) putUploadMarker(ctx context.Context, j job.Job, entries []job.Ent
 	if !ok {
 		return nil
 	}
-	m.Due = m.Due.UTC().Truncate(time.Second)
 	it := jobsUploadItem{
 		PK: jobsPK(m.JobID), SK: jobsUploadSK(m), GSI1PK: jobsUploadsGSI1PK, GSI1SK: jobsUploadGSI1SK(m),
 		Kind: "upload-marker", JobID: m.JobID, Batch: m.Batch, DueAt: m.Due,
