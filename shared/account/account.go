@@ -123,7 +123,8 @@ type Store interface {
 	// GetIntegrator returns ErrNotFound for an unknown id.
 	GetIntegrator(ctx context.Context, id string) (Integrator, error)
 	// CreateSite stores the site and its secret lookup atomically; ErrNotFound if the
-	// integrator does not exist, ErrConflict if the sitekey or secret hash is taken.
+	// integrator does not exist, ErrConflict if the sitekey or secret hash is taken or the
+	// integrator has a choice s.Choices lacks (it landed after they were read).
 	CreateSite(ctx context.Context, s Site) error
 	// GetSite returns ErrNotFound for an unknown sitekey.
 	GetSite(ctx context.Context, sitekey string) (Site, error)
@@ -180,22 +181,35 @@ func (s *Service) CreateSite(ctx context.Context, integratorID string, in NewSit
 	if err != nil {
 		return Site{}, "", err
 	}
-	// A new site follows the integrator's opt-out and limit choices from the start.
-	owner, err := s.store.GetIntegrator(ctx, integratorID)
-	if err != nil {
-		return Site{}, "", fmt.Errorf("create site: %w", err)
-	}
 	now := s.stamp()
 	site := Site{
 		Sitekey: sitekey, IntegratorID: integratorID, Name: name, Hostnames: hosts,
 		SecretHash: HashSecret(secret), RequireRemoteIP: in.RequireRemoteIP,
-		CreatedAt: now, SecretRotatedAt: now, Choices: owner.Choices,
+		CreatedAt: now, SecretRotatedAt: now,
 	}
-	if err := s.store.CreateSite(ctx, site); err != nil {
-		return Site{}, "", fmt.Errorf("create site: %w", err)
+	// A new site follows the integrator's opt-out and limit choices from the start. The
+	// privacy worker sets a choice on the integrator, then on the sites it lists: a choice
+	// landing between this read and the write may miss the site, so the store refuses the
+	// write (ErrConflict) and the choices are read again.
+	for attempt := 1; ; attempt++ {
+		owner, err := s.store.GetIntegrator(ctx, integratorID)
+		if err != nil {
+			return Site{}, "", fmt.Errorf("create site: %w", err)
+		}
+		site.Choices = owner.Choices
+		err = s.store.CreateSite(ctx, site)
+		if err == nil {
+			return site, secret, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt == createSiteAttempts {
+			return Site{}, "", fmt.Errorf("create site: %w", err)
+		}
 	}
-	return site, secret, nil
 }
+
+// createSiteAttempts bounds CreateSite's reads of choices that keep changing; choices
+// change by privacy request, so a second attempt all but always succeeds.
+const createSiteAttempts = 3
 
 // GetSite returns a site (ErrNotFound for an unknown or malformed sitekey).
 func (s *Service) GetSite(ctx context.Context, sitekey string) (Site, error) {

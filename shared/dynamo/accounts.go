@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,13 +13,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // Accounts is the account.Store on the accounts table. Layout (accounts carry no ttl):
 //
-//	INTEGRATOR#<id>      PROFILE  the integrator (kind "integrator")
-//	SITE#<sitekey>       SITE     the site; gsi1 INTEGRATOR#<id> / SITE#<sitekey> lists an integrator's sites
-//	SECRET#<sha256 hex>  SECRET   secret lookup → sitekey (kind "site-secret")
+//	INTEGRATOR#<id>      PROFILE         the integrator (kind "integrator")
+//	INTEGRATOR#<id>      SITE#<sitekey>  the site's reference in its integrator's partition (kind "site-ref")
+//	SITE#<sitekey>       SITE            the site; gsi1 INTEGRATOR#<id> / SITE#<sitekey> lists an integrator's sites
+//	SECRET#<sha256 hex>  SECRET          secret lookup → sitekey (kind "site-secret")
+//
+// gsi1 is eventually consistent, so it can miss a site created a moment ago; an opt-out or
+// erasure must not, so they list the references with a strongly consistent Query
+// (siteRefQuery) as well. Sites stored before references existed have none: gsi1 alone
+// lists those.
 //
 // Customers (CUSTOMER#<id> / PROFILE) and their API keys (APIKEY#<key id>) are in customers.go.
 type Accounts struct {
@@ -86,6 +94,14 @@ type acctSiteItem struct {
 	acctChoices
 }
 
+// acctSiteRefItem is a site's reference in its integrator's partition (no other attribute:
+// the sort key names the site).
+type acctSiteRefItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	Kind string `dynamodbav:"kind"`
+}
+
 type acctSecretItem struct {
 	PK      string `dynamodbav:"pk"`
 	SK      string `dynamodbav:"sk"`
@@ -146,8 +162,11 @@ func getProfile[H account.Integrator | account.Customer](ctx context.Context, a 
 	return H(acctProfile{ID: it.ID, Name: it.Name, Email: it.Email, Country: it.Country, CreatedAt: it.CreatedAt, Choices: it.choices()}), nil
 }
 
-// CreateSite implements account.Store: the site, its secret lookup and a check that the
-// integrator exists commit together or not at all.
+// CreateSite implements account.Store: the site, its secret lookup, its reference in the
+// integrator's partition and a check that the integrator exists and has no choice the site
+// lacks commit together or not at all. The check is what closes the race with an opt-out:
+// one landing after s.Choices were read fails it, one landing before the commit lists the
+// site by its reference.
 func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 	site, err := attributevalue.MarshalMap(acctSiteItem{
 		PK: acctSitePK(s.Sitekey), SK: acctSKSite, GSI1PK: acctIntegratorPK(s.IntegratorID), GSI1SK: acctSitePK(s.Sitekey), Kind: "site",
@@ -162,14 +181,31 @@ func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 	if err != nil {
 		return fmt.Errorf("encode secret lookup: %w", err)
 	}
+	ref, err := attributevalue.MarshalMap(acctSiteRefItem{PK: acctIntegratorPK(s.IntegratorID), SK: acctSitePK(s.Sitekey), Kind: "site-ref"})
+	if err != nil {
+		return fmt.Errorf("encode site reference: %w", err)
+	}
+	owner, values := ownerCondition(s.Choices)
 	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &a.table, Item: site, ConditionExpression: aws.String(acctCondNew)}},
 		{Put: &types.Put{TableName: &a.table, Item: secret, ConditionExpression: aws.String(acctCondNew)}},
-		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(acctIntegratorPK(s.IntegratorID), acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: &a.table, Key: Key(acctIntegratorPK(s.IntegratorID), acctSKProfile),
+			ConditionExpression: aws.String(owner), ExpressionAttributeValues: values,
+		}},
+		{Put: &types.Put{TableName: &a.table, Item: ref, ConditionExpression: aws.String(acctCondNew)}},
 	}})
 	if err != nil {
 		if acctFailedAt(err, 2) {
-			return account.ErrNotFound
+			// Gone, or a choice landed since s.Choices were read (the caller reads again).
+			_, gerr := a.GetIntegrator(ctx, s.IntegratorID)
+			if errors.Is(gerr, account.ErrNotFound) {
+				return account.ErrNotFound
+			}
+			if gerr != nil {
+				return fmt.Errorf("create site: read integrator: %w", gerr)
+			}
+			return account.ErrConflict
 		}
 		if isLostRace(err) {
 			return account.ErrConflict
@@ -177,6 +213,45 @@ func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 		return fmt.Errorf("create site: %w", err)
 	}
 	return nil
+}
+
+// ownerCondition is CreateSite's condition on the integrator's profile: it exists and has
+// no choice the new site lacks. Choices are only ever added, so that is the choices read.
+func ownerCondition(c account.Choices) (string, map[string]types.AttributeValue) {
+	cond := "attribute_exists(pk)"
+	if !c.OptOutSale {
+		cond += " AND (attribute_not_exists(opt_out_sale) OR opt_out_sale <> :t)"
+	}
+	if !c.LimitSensitive {
+		cond += " AND (attribute_not_exists(limit_sensitive) OR limit_sensitive <> :t)"
+	}
+	if c.OptOutSale && c.LimitSensitive {
+		return cond, nil
+	}
+	return cond, map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}
+}
+
+// siteRefQuery queries the references of an integrator's sites (INTEGRATOR#<id> /
+// SITE#…) with a strongly consistent read, which gsi1 cannot give.
+func siteRefQuery(table, integratorID string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName: &table, ConsistentRead: aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :k)"),
+		ProjectionExpression:   aws.String("sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: acctIntegratorPK(integratorID)},
+			":k": &types.AttributeValueMemberS{Value: acctSitePK("")},
+		},
+	}
+}
+
+// refSitekey is the sitekey a reference's sort key names.
+func refSitekey(item map[string]types.AttributeValue) string {
+	sk, _ := item[schema.SortKey].(*types.AttributeValueMemberS)
+	if sk == nil {
+		return ""
+	}
+	return strings.TrimPrefix(sk.Value, acctSitePK(""))
 }
 
 // GetSite implements account.Store.

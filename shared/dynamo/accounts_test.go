@@ -48,8 +48,8 @@ func TestAccountsServiceOnDynamoDB(t *testing.T) {
 	}
 
 	// No item holds the secret itself.
-	if items := accountItems(t, c, table, secret[2:], fresh[2:]); len(items) != 3 {
-		t.Fatalf("%d items, want integrator, site and one secret lookup", len(items))
+	if items := accountItems(t, c, table, secret[2:], fresh[2:]); len(items) != 4 {
+		t.Fatalf("%d items, want integrator, site, its reference and one secret lookup", len(items))
 	}
 }
 

@@ -2,7 +2,10 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +26,7 @@ import (
 // owns it; customer records carry no owner_kind, and every read or revocation here checks
 // owner_kind so a customer's key is never taken for an integrator's. Like every account
 // record they carry no ttl. An integrator's sites are listed through the same gsi1
-// partition (INTEGRATOR#<id> / SITE#<sitekey>, accounts.go).
+// partition (INTEGRATOR#<id> / SITE#<sitekey>) and their references (accounts.go).
 var _ account.IntegratorKeyStore = (*Accounts)(nil)
 
 type acctIntegratorKeyItem struct {
@@ -126,22 +129,46 @@ func revokeKey[It keyItem[K], K any](ctx context.Context, a *Accounts, keyID str
 	return it.key(), nil
 }
 
-// IntegratorSites implements account.IntegratorKeyStore through gsi1 (INTEGRATOR#<id> /
-// SITE#…). The index is eventually consistent: a site created a moment ago may be missing
-// for a moment, which only withholds its data.
+// IntegratorSites implements account.IntegratorKeyStore, in sitekey order, through gsi1
+// (INTEGRATOR#<id> / SITE#…) and the sites' references (accounts.go). The privacy worker
+// lists sites this way too (Holdings.SitesOf), so it must see every committed site: gsi1
+// is eventually consistent and may not list a site created a moment ago, so the
+// references are read strongly consistently and each site gsi1 left out is read itself.
+// Sites stored before references existed are listed by gsi1 alone.
 func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]account.Site, error) {
 	var sites []account.Site
+	listed := map[string]bool{}
 	err := a.queryGSI1(ctx, acctIntegratorPK(integratorID), acctSitePK(""), func(item map[string]types.AttributeValue) error {
 		var it acctSiteItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode site: %w", err)
 		}
 		sites = append(sites, it.site())
+		listed[it.Sitekey] = true
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list integrator sites: %w", err)
 	}
+	err = queryEach(ctx, a.api, time.Time{}, siteRefQuery(a.table, integratorID), 0, func(item map[string]types.AttributeValue) error {
+		sitekey := refSitekey(item)
+		if listed[sitekey] {
+			return nil
+		}
+		s, err := a.GetSite(ctx, sitekey)
+		if errors.Is(err, account.ErrNotFound) {
+			return nil // being deleted (an erasure deletes references last)
+		}
+		if err != nil {
+			return err
+		}
+		sites = append(sites, s)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list integrator sites: %w", err)
+	}
+	slices.SortFunc(sites, func(x, y account.Site) int { return strings.Compare(x.Sitekey, y.Sitekey) })
 	return sites, nil
 }
 

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -142,29 +143,60 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 	return h.accounts.IntegratorSites(ctx, integratorID)
 }
 
-// DeleteSites implements privacy.AccountData: each site goes with its secret lookup.
+// DeleteSites implements privacy.AccountData: each site goes with its secret lookup and
+// its reference. Sites are found as IntegratorSites finds them — by their references,
+// read strongly consistently, so a site created a moment ago is not missed, and through
+// gsi1 for sites stored before references existed — and each is read again, strongly
+// consistently, for its current secret hash (gsi1's copy may predate a rotation).
 func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (int, bool, error) {
-	in := gsi1PrefixQuery(h.tables.Accounts, acctIntegratorPK(integratorID), acctSitePK(""))
-	in.Limit = aws.Int32(int32(limit))
-	out, err := h.api.Query(ctx, in)
+	refs := siteRefQuery(h.tables.Accounts, integratorID)
+	refs.Limit = aws.Int32(int32(limit))
+	byRef, err := h.api.Query(ctx, refs)
+	if err != nil {
+		return 0, false, fmt.Errorf("list site references to delete: %w", err)
+	}
+	idx := gsi1PrefixQuery(h.tables.Accounts, acctIntegratorPK(integratorID), acctSitePK(""))
+	idx.Limit = aws.Int32(int32(limit))
+	byIndex, err := h.api.Query(ctx, idx)
 	if err != nil {
 		return 0, false, fmt.Errorf("list sites to delete: %w", err)
 	}
-	var keys []map[string]types.AttributeValue
-	for _, it := range out.Items {
-		var s acctSiteItem
-		if err := attributevalue.UnmarshalMap(it, &s); err != nil {
-			return 0, false, fmt.Errorf("decode site: %w", err)
-		}
-		keys = append(keys, Key(acctSitePK(s.Sitekey), acctSKSite))
-		if s.SecretHash != "" {
-			keys = append(keys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
-		}
+	var sitekeys []string
+	for _, it := range byRef.Items {
+		sitekeys = append(sitekeys, refSitekey(it))
 	}
-	if err := h.deleteKeys(ctx, h.tables.Accounts, keys); err != nil {
+	for _, it := range byIndex.Items {
+		sitekeys = append(sitekeys, attrString(it, "sitekey"))
+	}
+	slices.Sort(sitekeys)
+	sitekeys = slices.Compact(sitekeys)
+	more := len(byRef.LastEvaluatedKey) > 0 || len(byIndex.LastEvaluatedKey) > 0
+	if len(sitekeys) > limit {
+		sitekeys, more = sitekeys[:limit], true
+	}
+	var keys, refKeys []map[string]types.AttributeValue
+	deleted := 0
+	for _, sitekey := range sitekeys {
+		s, err := h.accounts.GetSite(ctx, sitekey)
+		switch {
+		case errors.Is(err, account.ErrNotFound):
+			// Already gone: a stale gsi1 entry, or a reference a failed attempt left.
+		case err != nil:
+			return 0, false, fmt.Errorf("read site to delete: %w", err)
+		default:
+			keys = append(keys, Key(acctSitePK(sitekey), acctSKSite))
+			if s.SecretHash != "" {
+				keys = append(keys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
+			}
+			deleted++
+		}
+		refKeys = append(refKeys, Key(acctIntegratorPK(integratorID), acctSitePK(sitekey)))
+	}
+	// References last: one left by a failure still leads the next attempt to its site.
+	if err := h.deleteKeys(ctx, h.tables.Accounts, append(keys, refKeys...)); err != nil {
 		return 0, true, err
 	}
-	return len(out.Items), len(out.LastEvaluatedKey) > 0, nil
+	return deleted, more, nil
 }
 
 // DeleteAPIKeys implements privacy.AccountData through gsi1 (CUSTOMER#<id> or

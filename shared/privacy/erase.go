@@ -181,8 +181,8 @@ func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *pr
 }
 
 // eraseAccounts removes the accounts last: each integrator's API keys and sites with their
-// secret lookups, the disclosures recorded since the disclosures step, each customer's API
-// keys, then the profiles.
+// secret lookups, the disclosures recorded since the disclosures step, the profile and then
+// any site created meanwhile; then each customer's API keys and profile.
 func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
 	for _, id := range h.Integrators {
 		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
@@ -209,6 +209,14 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 		}
 		if ok {
 			p.add(KindIntegrator, 1)
+		}
+		// A site created since the sites were deleted passed its check that the profile
+		// exists; none can be created from here on, so one more pass finds every one.
+		n, more, err = d.Accounts.DeleteSites(ctx, id, Batch)
+		p.add(KindSite, n)
+		p.add(KindSiteSecret, n)
+		if err != nil || more {
+			return false, wrap("delete sites", err)
 		}
 	}
 	for _, id := range h.Customers {

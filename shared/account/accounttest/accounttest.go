@@ -74,8 +74,14 @@ func (s *Store) GetIntegrator(_ context.Context, id string) (account.Integrator,
 // CreateSite implements account.Store.
 func (s *Store) CreateSite(_ context.Context, site account.Site) error {
 	defer s.lock()()
-	if _, ok := s.integrators[site.IntegratorID]; !ok {
+	owner, ok := s.integrators[site.IntegratorID]
+	if !ok {
 		return account.ErrNotFound
+	}
+	// Choices are only ever added, so a site lacking one of its integrator's was read
+	// before that choice landed (the adapter's condition).
+	if owner.Choices.OptOutSale && !site.Choices.OptOutSale || owner.Choices.LimitSensitive && !site.Choices.LimitSensitive {
+		return account.ErrConflict
 	}
 	if _, ok := s.sites[site.Sitekey]; ok {
 		return account.ErrConflict

@@ -92,6 +92,29 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.Store) {
 		}
 	})
 
+	// A site inherits its integrator's choices: written without one the integrator has (an
+	// opt-out landed after they were read), it would keep publishing.
+	t.Run("site lacking a choice of its integrator's is a conflict", func(t *testing.T) {
+		s, f := newStore(t), fresh()
+		f.integrator.Choices = account.Choices{OptOutSale: true}
+		if err := s.CreateIntegrator(ctx, f.integrator); err != nil {
+			t.Fatalf("CreateIntegrator: %v", err)
+		}
+		if err := s.CreateSite(ctx, f.site); !errors.Is(err, account.ErrConflict) {
+			t.Fatalf("CreateSite with stale choices: %v, want ErrConflict", err)
+		}
+		if _, err := s.GetSite(ctx, f.site.Sitekey); !errors.Is(err, account.ErrNotFound) {
+			t.Fatalf("refused site was stored: %v", err)
+		}
+		f.site.Choices = f.integrator.Choices
+		if err := s.CreateSite(ctx, f.site); err != nil {
+			t.Fatalf("CreateSite with the integrator's choices: %v", err)
+		}
+		if got, _ := s.GetSite(ctx, f.site.Sitekey); got.PublishesAnswers() {
+			t.Fatalf("stored site publishes answers: %+v", got.Choices)
+		}
+	})
+
 	t.Run("duplicate sitekey or secret hash is a conflict", func(t *testing.T) {
 		s, f := withSite(t)
 		other := f.site
