@@ -3,8 +3,12 @@ package accessibility
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Locales are the languages of questions, mails and pages.
@@ -13,17 +17,47 @@ var Locales = []string{"en", "de"}
 // Locale returns the supported locale of an hl value or an Accept-Language header ("de",
 // "de-AT", "de-DE,de;q=0.9,en;q=0.8" → de); anything else is English.
 func Locale(hl string) string {
-	for _, part := range strings.Split(hl, ",") {
-		tag, _, _ := strings.Cut(part, ";")
-		base, _, _ := strings.Cut(strings.ReplaceAll(strings.TrimSpace(tag), "_", "-"), "-")
-		base = strings.ToLower(base)
-		for _, l := range Locales {
-			if l == base {
-				return l
-			}
-		}
+	if l, ok := MatchLocale(hl); ok {
+		return l
 	}
 	return "en"
+}
+
+// MatchLocale returns the supported locale of an hl value or an Accept-Language header:
+// the entry with the highest weight (q, 1 when absent; the first of equal ones) whose
+// language is supported. q=0 means "not this one"; an entry with a malformed weight
+// counts as not acceptable. ok is false when no entry is supported.
+func MatchLocale(hl string) (string, bool) {
+	best, bestQ := "", 0.0
+	for _, part := range strings.Split(hl, ",") {
+		tag, params, _ := strings.Cut(part, ";")
+		base, _, _ := strings.Cut(strings.ReplaceAll(strings.TrimSpace(tag), "_", "-"), "-")
+		base = strings.ToLower(base)
+		if !slices.Contains(Locales, base) {
+			continue
+		}
+		if q := weight(params); q > bestQ {
+			best, bestQ = base, q
+		}
+	}
+	return best, best != ""
+}
+
+// weight is the q parameter of an Accept-Language entry's parameters (after the first
+// ";"): 1 when absent, 0 when malformed or out of range.
+func weight(params string) float64 {
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(q >= 0 && q <= 1) {
+			return 0
+		}
+		return q
+	}
+	return 1
 }
 
 type mail struct{ subject, text string }
@@ -45,12 +79,13 @@ func mailText(locale, link string) mail {
 	}
 }
 
-// Normalize is the form answers are compared in: lower case, without any white space or
-// hyphen ("twenty one" = "twenty-one") and without punctuation around the answer (people
-// type "Green." or " 11 ").
+// Normalize is the form answers are compared in: Unicode NFC (input methods may send "ü"
+// as "u" and a combining diaeresis), lower case, without any white space or hyphen
+// ("twenty one" = "twenty-one") and without punctuation around the answer (people type
+// "Green." or " 11 ").
 func Normalize(s string) string {
 	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
+	for _, r := range strings.ToLower(norm.NFC.String(s)) {
 		if !unicode.IsSpace(r) && r != '-' {
 			b.WriteRune(r)
 		}

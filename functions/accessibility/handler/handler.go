@@ -77,10 +77,12 @@ type api struct {
 
 // --- pages ----------------------------------------------------------------------------
 
-// locale is the page language: hl (query or form) first, then Accept-Language.
+// locale is the page language: a supported hl (query or form) first, then the best
+// supported Accept-Language entry, then English. An unsupported hl (a widget's "fr") says
+// nothing about which of ours the reader prefers, so it does not override the browser.
 func locale(r *http.Request) string {
-	if hl := r.FormValue("hl"); hl != "" {
-		return accessibility.Locale(hl)
+	if l, ok := accessibility.MatchLocale(r.FormValue("hl")); ok {
+		return l
 	}
 	return accessibility.Locale(r.Header.Get("Accept-Language"))
 }
@@ -93,8 +95,12 @@ func hidden(loc string, kv ...string) map[string]string {
 	return m
 }
 
+// errorPage says what went wrong and links back to the sign-up page, where every way on
+// starts (a new link, another address, a later try), so no error is a dead end.
 func errorPage(w http.ResponseWriter, status int, loc, msg string) {
-	writePage(w, status, page{Lang: loc, Title: langs[loc].errTitle, Lead: msg, Error: true})
+	l := langs[loc]
+	writePage(w, status, page{Lang: loc, Title: l.errTitle, Lead: msg, Error: true,
+		Link: &link{Href: "/accessibility?" + url.Values{"hl": {loc}}.Encode(), Text: l.toSignup}})
 }
 
 func (a *api) signupPage(w http.ResponseWriter, r *http.Request) {
@@ -103,9 +109,17 @@ func (a *api) signupPage(w http.ResponseWriter, r *http.Request) {
 	p := page{Lang: loc, Title: l.signup.Title, Lead: l.signup.Lead, Privacy: l.privacy,
 		Form: &form{Action: "/accessibility/signup", Button: l.signup.Button, Email: l.emailLabel, Hidden: hidden(loc)}}
 	// A browser that holds a pass can end it here too, not only on the page right after
-	// confirming (PRIVACY.md points people to this page for it).
+	// confirming (PRIVACY.md points people to this page for it). Only a token that works
+	// is a pass: a revoked, erased or expired one must not be announced as one.
 	if c, err := r.Cookie(accessibility.CookieName); err == nil && accessibility.ValidToken(c.Value) {
-		p.ThenIntro, p.Then = l.holdsPass, &form{Action: "/accessibility/revoke", Button: l.removeButton, Hidden: hidden(loc)}
+		_, err := a.svc.Authenticate(r.Context(), c.Value)
+		switch {
+		case err == nil:
+			p.ThenIntro, p.Then = l.holdsPass, &form{Action: "/accessibility/revoke", Button: l.removeButton, Hidden: hidden(loc)}
+		case !errors.Is(err, accessibility.ErrTokenRequired):
+			// The sign-up form still works; only the notice is left out.
+			web.Logger(r.Context()).ErrorContext(r.Context(), "accessibility token check failed", "err", err)
+		}
 	}
 	writePage(w, http.StatusOK, p)
 }

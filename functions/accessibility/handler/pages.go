@@ -29,6 +29,7 @@ type lang struct {
 	// languages ("" keeps the reason).
 	emailHint                                  string
 	errTitle                                   string
+	toSignup                                   string // the error pages' link onward
 	badEmail, badCode, badLink, tooMany        string
 	tooManyNetwork, mailDown, tooLarge, origin string
 	internal                                   string
@@ -51,6 +52,7 @@ var langs = map[string]lang{
 		removeButton:   "Remove",
 		holdsPass:      "This browser can already pass with a text question. Remove stops that at once.",
 		errTitle:       "That did not work",
+		toSignup:       "Back to the sign-up page",
 		badEmail:       "The e-mail address was not accepted: ",
 		badCode:        "This link has expired or was already used. Sign up again to get a new one.",
 		badLink:        "This link is incomplete. Open the whole link from the e-mail.",
@@ -77,6 +79,7 @@ var langs = map[string]lang{
 		removeButton:   "Entfernen",
 		holdsPass:      "Dieser Browser kann bereits mit einer Textfrage bestehen. „Entfernen“ beendet das sofort.",
 		errTitle:       "Das hat nicht geklappt",
+		toSignup:       "Zurück zur Anmeldeseite",
 		badEmail:       "Die E-Mail-Adresse wurde nicht angenommen: ",
 		emailHint:      "Bitte geben Sie eine einfache Adresse wie name@example.com ein.",
 		badCode:        "Dieser Link ist abgelaufen oder wurde schon verwendet. Melden Sie sich erneut an, um einen neuen zu erhalten.",
@@ -102,6 +105,12 @@ type page struct {
 	Then      *form
 	ThenIntro string
 	Privacy   string
+	// Link leads on to another page (the error pages' way back to the sign-up page).
+	Link *link
+}
+
+type link struct {
+	Href, Text string
 }
 
 type form struct {
@@ -140,6 +149,9 @@ func render(p page) []byte {
 	if p.Then != nil {
 		b.WriteString("<p>" + e(p.ThenIntro) + "</p>\n")
 		renderForm(&b, p.Then)
+	}
+	if p.Link != nil {
+		b.WriteString("<p><a href=\"" + e(p.Link.Href) + "\">" + e(p.Link.Text) + "</a></p>\n")
 	}
 	if p.Privacy != "" {
 		b.WriteString("<p><small>" + e(p.Privacy) + "</small></p>\n")
