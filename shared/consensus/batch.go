@@ -39,6 +39,19 @@ type Estimate struct {
 // items mention but answerers lacks are added (without gold) at the end of
 // Estimate.Answerers. The arguments are not modified.
 func (p Params) Reestimate(job JobState, items []ItemState, answerers []AnswererState) (Estimate, error) {
+	return p.reestimate(job, items, answerers, false)
+}
+
+// ReestimateInPlace is Reestimate for a caller that has no further use for its items and
+// answerers (the whole of a large job is in memory at once): it builds the estimate in
+// their memory instead of in copies, so afterwards they hold parts of it and are not to be
+// read. Estimate.Items is items, their answers sorted by id. The estimate is Reestimate's.
+// An error leaves the arguments as they were.
+func (p Params) ReestimateInPlace(job JobState, items []ItemState, answerers []AnswererState) (Estimate, error) {
+	return p.reestimate(job, items, answerers, true)
+}
+
+func (p Params) reestimate(job JobState, items []ItemState, answerers []AnswererState, inPlace bool) (Estimate, error) {
 	p, err := p.Validate()
 	if err != nil {
 		return Estimate{}, err
@@ -48,8 +61,7 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 		return Estimate{}, err
 	}
 
-	est := Estimate{Job: job, Items: make([]ItemState, len(items)), Answerers: make([]AnswererState, len(answerers))}
-	est.Job.ClassCounts = make([]float64, k)
+	// Everything is checked before anything is rewritten in place.
 	byName := make(map[string]int, len(answerers))
 	for i := range answerers {
 		w := &answerers[i]
@@ -61,43 +73,61 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 			return Estimate{}, fmt.Errorf("%w: answerer %d given twice", ErrState, i)
 		}
 		byName[w.Answerer] = i
+	}
+	// Canonical order, items by id and answers by id, so that floating-point sums, and so the
+	// result, do not depend on arrival or argument order. Sorting finds an item given twice
+	// without a set of every id.
+	order := make([]int, len(items))
+	answers := 0
+	for i := range items {
+		if err := items[i].check(k); err != nil {
+			return Estimate{}, err
+		}
+		order[i] = i
+		answers += len(items[i].Answers)
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(items[a].Item, items[b].Item) })
+	for n := 1; n < len(order); n++ {
+		if id := items[order[n]].Item; id == items[order[n-1]].Item {
+			return Estimate{}, fmt.Errorf("%w: item %q given twice", ErrState, id)
+		}
+	}
+
+	// Clipped: answerers added at the end must not land in the caller's spare capacity.
+	est := Estimate{Job: job, Items: items, Answerers: slices.Clip(answerers)}
+	est.Job.ClassCounts = make([]float64, k)
+	if !inPlace {
+		est.Items, est.Answerers = make([]ItemState, len(items)), make([]AnswererState, len(answerers))
+	}
+	for i := range answerers {
+		w := &answerers[i]
 		c := *w
-		c.Gold = slices.Clone(w.Gold)
-		c.Soft = make([]float64, k*k)
-		c.GoldSeen = slices.Clone(w.GoldSeen)
+		if !inPlace {
+			c.Gold = slices.Clone(w.Gold)
+			c.Soft = make([]float64, k*k)
+			c.GoldSeen = slices.Clone(w.GoldSeen)
+		}
 		c.Answers = 0
 		est.Answerers[i] = c
 	}
-
-	// Canonical order, items by id and answers by id, so that floating-point sums, and so the
-	// result, do not depend on arrival or argument order.
-	order := make([]int, len(items))
-	seen := make(map[string]bool, len(items))
 	for i := range items {
-		it := &items[i]
-		if err := it.check(k); err != nil {
-			return Estimate{}, err
-		}
-		if seen[it.Item] {
-			return Estimate{}, fmt.Errorf("%w: item %q given twice", ErrState, it.Item)
-		}
-		seen[it.Item] = true
-		c := *it
+		c := items[i]
 		c.Posterior = nil
-		c.Answers = make([]ItemAnswer, len(it.Answers))
-		for j, a := range it.Answers {
-			a.Like = make([]float64, k)
-			c.Answers[j] = a
+		if !inPlace {
+			c.Answers = make([]ItemAnswer, len(items[i].Answers))
+			for j, a := range items[i].Answers {
+				a.Like = make([]float64, k)
+				c.Answers[j] = a
+			}
 		}
 		slices.SortFunc(c.Answers, func(a, b ItemAnswer) int { return cmp.Compare(a.ID, b.ID) })
 		est.Items[i] = c
-		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(items[a].Item, items[b].Item) })
 
-	// The answers flattened in canonical order; one item's answers are contiguous.
-	type obs struct{ item, answerer, label int }
-	var all []obs
+	// The answers flattened in canonical order; one item's answers are contiguous. int32
+	// halves what a large job's answers take here.
+	type obs struct{ item, answerer, label int32 }
+	all := make([]obs, 0, answers)
 	for _, i := range order {
 		for _, a := range est.Items[i].Answers {
 			wi, ok := byName[a.Answerer]
@@ -106,15 +136,18 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 				byName[a.Answerer] = wi
 				est.Answerers = append(est.Answerers, NewAnswerer(a.Answerer, k))
 			}
-			all = append(all, obs{i, wi, a.Label})
+			all = append(all, obs{int32(i), int32(wi), int32(a.Label)})
 		}
 	}
 
-	// t holds the item posteriors, initialised from (soft) majority vote.
+	// t holds the item posteriors, initialised from (soft) majority vote: item i's row is
+	// t[i*k:(i+1)*k], in one array rather than one per item.
+	flat := make([]float64, len(items)*k)
+	row := func(i int32) []float64 { return flat[int(i)*k : (int(i)+1)*k : (int(i)+1)*k] }
 	t := make([][]float64, len(items))
 	for _, o := range all {
 		if t[o.item] == nil {
-			t[o.item] = make([]float64, k)
+			t[o.item] = row(o.item)
 		}
 		t[o.item][o.label]++
 	}
@@ -140,7 +173,7 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 		for _, o := range all {
 			soft := est.Answerers[o.answerer].Soft
 			for c, v := range t[o.item] {
-				soft[c*k+o.label] += v
+				soft[c*k+int(o.label)] += v
 			}
 		}
 		for wi := range est.Answerers {
@@ -161,7 +194,7 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 			copy(next, logPrior)
 			end := start
 			for ; end < len(all) && all[end].item == i; end++ {
-				for c, v := range likeOf(all[end].answerer, all[end].label) {
+				for c, v := range likeOf(int(all[end].answerer), int(all[end].label)) {
 					next[c] += v
 				}
 			}
@@ -183,7 +216,7 @@ func (p Params) Reestimate(job JobState, items []ItemState, answerers []Answerer
 	for _, o := range all {
 		est.Answerers[o.answerer].Answers++
 		for c, v := range t[o.item] {
-			est.Job.Confusion[c*k+o.label] += v
+			est.Job.Confusion[c*k+int(o.label)] += v
 		}
 	}
 	var forecast Forecast

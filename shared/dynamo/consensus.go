@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -447,6 +448,12 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 	if err != nil {
 		return JobConsensus{}, err
 	}
+	// Each pseudonym is held once, however many answers name it: the answerer records'
+	// own, or the first answer's when its record expired.
+	names := make(map[string]string, len(jc.Answerers))
+	for _, w := range jc.Answerers {
+		names[w.Answerer] = w.Answerer
+	}
 	err = queryEach(ctx, s.api, now, &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :i)"),
@@ -460,6 +467,7 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 		if err != nil {
 			return err
 		}
+		compactAnswers(it.Questions, names)
 		jc.Items = append(jc.Items, it)
 		return nil
 	})
@@ -467,6 +475,27 @@ func (s *Consensus) LoadJob(ctx context.Context, jobID string, k int) (JobConsen
 		return JobConsensus{}, err
 	}
 	return jc, nil
+}
+
+// compactAnswers shrinks what a job's loaded items hold, a whole job being in memory at
+// once: each answer's pseudonym becomes the one copy in names (JSON decoding allocates it
+// anew for every answer), and each answer list is cut to its length (decoding grows it by
+// doubling, up to twice the answers' size).
+func compactAnswers(questions map[string]consensus.ItemState, names map[string]string) {
+	for class, q := range questions {
+		for i := range q.Answers {
+			a := &q.Answers[i]
+			if name, ok := names[a.Answerer]; ok {
+				a.Answerer = name
+			} else {
+				names[a.Answerer] = a.Answerer
+			}
+		}
+		if cap(q.Answers) > len(q.Answers) {
+			q.Answers = slices.Clone(q.Answers)
+			questions[class] = q
+		}
+	}
 }
 
 // PutItem writes one item's consensus, conditioned on its Version (job.ErrConflict).

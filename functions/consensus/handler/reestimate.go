@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/consensus"
-	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -190,25 +189,41 @@ func ReestimatePart(ctx context.Context, store Store, j job.Job, now time.Time, 
 	if stop() {
 		return rep, nil // no time left to estimate and write anything
 	}
-	// The questions of item i are states[first[i]:first[i+1]], about classes[…].
-	var states []consensus.ItemState
-	var classes []string
+	// The questions of item i are states[first[i]:first[i+1]], about classes[…]. Memory
+	// bounds the jobs a pass can take, so the job is held once: each item's map of
+	// questions (about 1 KB even for one question) is dropped once its states are out and
+	// rebuilt only to settle and write the item, and EM runs in place.
+	n := 0
+	for _, it := range jc.Items {
+		n += len(it.Questions)
+	}
+	states := make([]consensus.ItemState, 0, n)
+	classes := make([]string, 0, n)
 	first := make([]int, len(jc.Items)+1)
-	for i, it := range jc.Items {
+	for i := range jc.Items {
+		it := &jc.Items[i]
 		first[i] = len(states)
 		for _, class := range slices.Sorted(maps.Keys(it.Questions)) {
 			states = append(states, it.Questions[class])
 			classes = append(classes, class)
 		}
+		it.Questions = nil
 	}
 	first[len(jc.Items)] = len(states)
 	rep.Questions = len(states)
-	est, err := questionParams.Reestimate(jc.Job, states, jc.Answerers)
+	est, err := questionParams.ReestimateInPlace(jc.Job, states, jc.Answerers)
 	if err != nil {
 		return rep, fmt.Errorf("re-estimate job %s: %w", j.ID, err)
 	}
 	rep.Iterations, rep.Converged = est.Iterations, est.Converged
 	rep.Estimating = time.Since(start) - rep.Loading
+	questions := func(i int) map[string]consensus.ItemState {
+		q := make(map[string]consensus.ItemState, first[i+1]-first[i])
+		for n := first[i]; n < first[i+1]; n++ {
+			q[classes[n]] = est.Items[n]
+		}
+		return q
+	}
 
 	// The items after the cursor in id order, with their new states; then the ones worth
 	// writing.
@@ -219,14 +234,12 @@ func ReestimatePart(ctx context.Context, store Store, j job.Job, now time.Time, 
 		}
 	}
 	slices.SortFunc(tail, func(a, b int) int { return strings.Compare(jc.Items[a].ID, jc.Items[b].ID) })
-	var writes []dynamo.ConsensusItem
+	// writes are the items to write, settled in jc.Items and est.Items.
+	var writes []int
 	for _, i := range tail {
 		old := jc.Items[i]
 		it := old
-		it.Questions = make(map[string]consensus.ItemState, len(old.Questions))
-		for n := first[i]; n < first[i+1]; n++ {
-			it.Questions[classes[n]] = est.Items[n]
-		}
+		it.Questions = questions(i)
 		became, err := settle(j, &it, &est.Job, now)
 		if err != nil {
 			return rep, err
@@ -239,17 +252,24 @@ func ReestimatePart(ctx context.Context, store Store, j job.Job, now time.Time, 
 		if old.Status == job.ItemDone && !resultMoved(old.Result, it.Result) {
 			continue
 		}
-		writes = append(writes, it)
+		for n := first[i]; n < first[i+1]; n++ {
+			est.Items[n] = it.Questions[classes[n]]
+		}
+		it.Questions = nil
+		jc.Items[i] = it
+		writes = append(writes, i)
 	}
-	started, written, conflicts, err := putInOrder(ctx, len(writes), stop, func(ctx context.Context, i int) error {
-		return store.PutItem(ctx, j.ID, writes[i])
+	started, written, conflicts, err := putInOrder(ctx, len(writes), stop, func(ctx context.Context, n int) error {
+		it := jc.Items[writes[n]]
+		it.Questions = questions(writes[n])
+		return store.PutItem(ctx, j.ID, it)
 	})
 	rep.ItemsWritten, rep.Conflicts = written, conflicts
 	if err != nil {
 		return rep, fmt.Errorf("write re-estimated items: %w", err)
 	}
 	if started > 0 {
-		rep.Cursor.Item = writes[started-1].ID
+		rep.Cursor.Item = jc.Items[writes[started-1]].ID
 	}
 	if started < len(writes) {
 		return rep, nil
