@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -17,22 +18,17 @@ import (
 // (config.EnvName) that tell the function the names, so a function can only be configured
 // with resources it is allowed to use.
 type access struct {
-	ReadTables      []string // schema.Table*: read items (tableReadActions; no Scan)
-	ReadWriteTables []string // schema.Table*: read and write items (tableReadWriteActions; no Scan)
-	SendQueues      []string // schema.Queue*: send messages
-	ReadBuckets     []string // schema.Bucket*: get objects (and presign GET links)
-	WriteBuckets    []string // schema.Bucket*: put objects
+	// Tables: schema.Table* → the DynamoDB calls the function's code makes on the table
+	// and on its indexes, and no others (tableAccess).
+	Tables       map[string]tableAccess
+	SendQueues   []string // schema.Queue*: send messages
+	ReadBuckets  []string // schema.Bucket*: get objects (and presign GET links)
+	WriteBuckets []string // schema.Bucket*: put objects
 	// DeleteBuckets: schema.Bucket*: delete objects and all their versions, listing the
 	// bucket (and its versions) to find them.
 	DeleteBuckets []string
 	SigningKeys   bool // read the token-signing key list (SIGNING_SECRET_ARN)
 
-	// DeleteTables: schema.Table*: delete items by key and nothing else (explicit
-	// retention deletes, such as expired salts).
-	DeleteTables []string
-	// ScanTables: schema.Table*, each also in ReadTables or ReadWriteTables: Scan the table
-	// itself (not its indexes), which reads every item.
-	ScanTables []string
 	// ListBuckets: schema.Bucket*: s3:ListBucket, without which S3 answers a read of a
 	// missing object 403 instead of 404 (blob.ErrNotFound), for code that reads to learn
 	// whether an object is there.
@@ -65,43 +61,76 @@ type access struct {
 // their queue's consume permissions from the event source.
 var grants = map[string]access{
 	routes.FunctionChallenge: {
-		ReadTables:      []string{schema.TableAccounts, schema.TableLabels},
-		ReadWriteTables: []string{schema.TableChallenges, schema.TableRisk}, // risk: the daily salts and the IP windows it scores with
-		SendQueues:      []string{schema.QueueAnswers, schema.QueueRiskEvents},
-		ReadBuckets:     []string{schema.BucketMedia}, // presigned tile URLs
-		SigningKeys:     true,
+		Tables: map[string]tableAccess{
+			schema.TableAccounts:   {Actions: []string{getItem}},                        // Accounts.get: the sitekey's site
+			schema.TableChallenges: {Actions: []string{getItem, putItem, updateItem}},   // Challenges.Put/Consume, Tokens.Put (a lost race's item is read)
+			schema.TableLabels:     {Actions: []string{query}, Indexes: gsi1},           // Jobs.Stocks (the pool partition), Jobs.sample (gsi1)
+			schema.TableRisk:       {Actions: []string{getItem, batchGetItem, putItem}}, // Salts.get/load (daily salts), Risk.batchGet (IP windows)
+		},
+		SendQueues:  []string{schema.QueueAnswers, schema.QueueRiskEvents},
+		ReadBuckets: []string{schema.BucketMedia}, // presigned tile URLs
+		SigningKeys: true,
 	},
 	routes.FunctionVerify: {
-		ReadTables:      []string{schema.TableAccounts},
-		ReadWriteTables: []string{schema.TableChallenges}, // single-use tokens: conditional write
-		SigningKeys:     true,
+		Tables: map[string]tableAccess{
+			schema.TableAccounts:   {Actions: []string{getItem}},             // Accounts.get: the site secret's lookup
+			schema.TableChallenges: {Actions: []string{getItem, updateItem}}, // Tokens.Redeem: single-use tokens, a refused one is read
+		},
+		SigningKeys: true,
 	},
 	routes.FunctionAdmin: {
-		ReadWriteTables: []string{schema.TableAccounts},
+		Tables: map[string]tableAccess{
+			// Profiles, sites, keys: createProfile, UpdateSite, revokeKey, and the CreateSite,
+			// putKey and RotateSecret transactions (condition checks, puts, updates, deletes);
+			// queryGSI1 lists an owner's keys and sites.
+			schema.TableAccounts: {Actions: []string{getItem, conditionCheckItem, putItem, updateItem, deleteItem}, Indexes: gsi1},
+		},
 	},
 	routes.FunctionRisk: {
-		ReadTables:      []string{schema.TableAccounts}, // the lookup authenticates site secrets
-		ReadWriteTables: []string{schema.TableRisk},     // counters and salts
+		Tables: map[string]tableAccess{
+			// Keys and site secrets (Accounts.get), an integrator's sites (IntegratorSites: site
+			// references in its partition, and gsi1).
+			schema.TableAccounts: {Actions: []string{getItem, query}, Indexes: gsi1},
+			// Counters and salts: Risk (ChallengeRisk, SiteActivity, the event transactions),
+			// Salts, Analytics (Count transactions, Daily).
+			schema.TableRisk: {Actions: []string{getItem, query, putItem, updateItem}},
+		},
 		// Disclosure records only (dynamo.Disclosures): conditional puts in transactions, and
 		// a batch delete that undoes them when a later transaction fails.
 		WritePrefixTables: map[string]prefixWrite{schema.TablePrivacy: {"DISCLOSURE#", disclosureWriteActions}},
 	},
 	routes.FunctionPrivacy: {
-		ReadTables:      []string{schema.TableAccounts}, // is the requester an integrator or customer
-		ScanTables:      []string{schema.TableAccounts}, // accounts by e-mail (no index by e-mail)
-		ReadWriteTables: []string{schema.TablePrivacy},  // the request log
-		SendQueues:      []string{schema.QueuePrivacy},  // approved requests, carried out by the consumer
-		ReadBuckets:     []string{schema.BucketPrivacy}, // presigned links to access packages
-		ListBuckets:     []string{schema.BucketPrivacy}, // a deleted package reads as missing (410), not forbidden
-		PrivacyKey:      true,
-		SendEmail:       true, // verification codes and responses
-		SendNotices:     true, // denial and extension notices
+		Tables: map[string]tableAccess{
+			// Accounts by e-mail (profilesByEmail: no index by e-mail), a subject's
+			// accessibility records (AccessibilityOf, gsi1).
+			schema.TableAccounts: {Actions: []string{scan}, Indexes: gsi1},
+			// The request log: Privacy.get/Audit, the Create/Save/FailAttempt/AppendAudit
+			// transactions, List (gsi1).
+			schema.TablePrivacy: {Actions: []string{getItem, query, putItem, updateItem, deleteItem}, Indexes: gsi1},
+		},
+		SendQueues:  []string{schema.QueuePrivacy},  // approved requests, carried out by the consumer
+		ReadBuckets: []string{schema.BucketPrivacy}, // presigned links to access packages
+		ListBuckets: []string{schema.BucketPrivacy}, // a deleted package reads as missing (410), not forbidden
+		PrivacyKey:  true,
+		SendEmail:   true, // verification codes and responses
+		SendNotices: true, // denial and extension notices
 	},
 	// The privacy worker carries approved requests out over every store that can hold an
 	// account holder's data; the risk and challenges tables hold none (docs/PRIVACY.md).
+	// Scans: accounts by e-mail, a customer's exports, a subject's requests (no index for them).
 	functionPrivacyWorker: {
-		ReadWriteTables: []string{schema.TableAccounts, schema.TableLabels, schema.TablePrivacy},  // erase, correct, record choices; the request log
-		ScanTables:      []string{schema.TableAccounts, schema.TableLabels, schema.TablePrivacy},  // accounts by e-mail, a customer's exports, a subject's requests: no index for them
+		Tables: map[string]tableAccess{
+			// Accounts.get, profilesByEmail, revokeKey, updateExisting, DeleteProfile,
+			// DeleteAccessibility, Holdings.deleteKeys; IntegratorSites/DeleteSites (site
+			// references), queryGSI1, gsi1PrefixQuery and AccessibilityOf (gsi1).
+			schema.TableAccounts: {Actions: []string{getItem, query, scan, updateItem, deleteItem, batchWriteItem}, Indexes: gsi1},
+			// Jobs (DropPending, DeleteExpiry, DueExpiries, DeleteEntries, DeleteJob, upload
+			// markers; listJobs and DueUploads on gsi1), Holdings.ExportsOf/DeleteExport/DeleteConsensus.
+			schema.TableLabels: {Actions: []string{getItem, query, scan, putItem, deleteItem, batchWriteItem}, Indexes: gsi1},
+			// Privacy.get/Save/AppendAudit/List (gsi1), Holdings.RequestsOf/ScrubAccountIDs/
+			// DisclosuresTo/DeleteDisclosures.
+			schema.TablePrivacy: {Actions: []string{getItem, query, scan, putItem, deleteItem, batchWriteItem}, Indexes: gsi1},
+		},
 		SendQueues:      []string{schema.QueuePrivacy},                                            // a job that nears the timeout continues in a new message
 		ReadBuckets:     []string{schema.BucketPrivacy},                                           // access package parts
 		WriteBuckets:    []string{schema.BucketPrivacy},                                           // access packages
@@ -115,34 +144,46 @@ var grants = map[string]access{
 	// The accessibility pages and text challenges: sites (hostname check) and its own A11Y#
 	// records in the accounts table, text challenges and pass tokens in the challenges table.
 	routes.FunctionAccessibility: {
-		ReadTables:        []string{schema.TableAccounts},
+		Tables: map[string]tableAccess{
+			schema.TableAccounts:   {Actions: []string{getItem}},                      // Accounts.get (sites), its A11Y# records
+			schema.TableChallenges: {Actions: []string{getItem, putItem, updateItem}}, // TextChallenges.Put/Get/Consume, Tokens.Put
+		},
 		WritePrefixTables: map[string]prefixWrite{schema.TableAccounts: {"A11Y#", tablePrefixWriteActions}}, // sign-ups, tokens, rate-limit counters only
-		ReadWriteTables:   []string{schema.TableChallenges},
-		SigningKeys:       true, // pass tokens
-		PrivacyKey:        true, // subject hashes a privacy request finds
-		SendEmail:         true, // the confirm link
-		PublicURL:         true, // the confirm link's base
+		SigningKeys:       true,                                                                             // pass tokens
+		PrivacyKey:        true,                                                                             // subject hashes a privacy request finds
+		SendEmail:         true,                                                                             // the confirm link
+		PublicURL:         true,                                                                             // the confirm link's base
 	},
 	functionRotateKeys: {
-		DeleteTables:      []string{schema.TableRisk}, // expired daily salts
+		Tables:            map[string]tableAccess{schema.TableRisk: {Actions: []string{deleteItem}}}, // SaltSweeper.Destroy: expired daily salts
 		RotateSigningKeys: true,
 	},
 	routes.FunctionJobs: {
-		ReadTables:      []string{schema.TableAccounts},                     // customer API keys
-		ReadWriteTables: []string{schema.TableLabels},                       // jobs, items, export records
-		SendQueues:      []string{schema.QueueExports},                      // export requests
-		ReadBuckets:     []string{schema.BucketMedia, schema.BucketExports}, // upload checks; presigned export links
-		WriteBuckets:    []string{schema.BucketMedia},                       // presigned upload links are signed by this role
-		DeleteBuckets:   []string{schema.BucketMedia},                       // rejected uploads and deleted jobs, every version
+		Tables: map[string]tableAccess{
+			schema.TableAccounts: {Actions: []string{getItem}}, // customer API keys
+			// Jobs, items, upload markers, pools (transactions), batch deletes (deleteQueried),
+			// export records (Exports.Create/Get); listJobs on gsi1.
+			schema.TableLabels: {Actions: []string{getItem, query, putItem, updateItem, deleteItem, batchWriteItem}, Indexes: gsi1},
+		},
+		SendQueues:    []string{schema.QueueExports},                      // export requests
+		ReadBuckets:   []string{schema.BucketMedia, schema.BucketExports}, // upload checks; presigned export links
+		WriteBuckets:  []string{schema.BucketMedia},                       // presigned upload links are signed by this role
+		DeleteBuckets: []string{schema.BucketMedia},                       // rejected uploads and deleted jobs, every version
 	},
 	"consensus": {
-		ReadWriteTables: []string{schema.TableLabels},  // items' consensus, answerer states, class counts
-		SendQueues:      []string{schema.QueueAnswers}, // the scheduled re-estimation fans out one message per job
+		Tables: map[string]tableAccess{
+			// Items' consensus, answerer states, class counts (Consensus: batchGet, LoadJob,
+			// ActiveJobs, Commit, PutJobState, AddJobCounts), the job (Jobs.GetJob).
+			schema.TableLabels: {Actions: []string{getItem, batchGetItem, query, putItem, updateItem}},
+		},
+		SendQueues: []string{schema.QueueAnswers}, // the scheduled re-estimation fans out one message per job
 	},
 	"export": {
-		ReadWriteTables: []string{schema.TableLabels},   // export records (status), job items (read)
-		WriteBuckets:    []string{schema.BucketExports}, // multipart upload of the export object
-		AbortUploads:    []string{schema.BucketExports}, // aborted when the export fails
+		Tables: map[string]tableAccess{
+			schema.TableLabels: {Actions: []string{getItem, query, updateItem}}, // Jobs.GetJob, Exports.EachRow/Start/end
+		},
+		WriteBuckets: []string{schema.BucketExports}, // multipart upload of the export object
+		AbortUploads: []string{schema.BucketExports}, // aborted when the export fails
 	},
 }
 
@@ -150,17 +191,40 @@ var grants = map[string]access{
 // granted on "*". Neither adds to or lists the suppression list.
 var suppressionListActions = []string{"ses:GetSuppressedDestination", "ses:DeleteSuppressedDestination"}
 
-// The item actions of the table grants: the L2 grants' without Scan (only ScanTables),
-// the stream reads (no table has a stream) and DescribeTable (no function calls it). A
-// TransactWriteItems needs the actions of its parts (PutItem, UpdateItem, DeleteItem,
-// ConditionCheckItem).
+// tableAccess is what a function's code calls on one table. A TransactWriteItems needs
+// the actions of its parts (PutItem, UpdateItem, DeleteItem, ConditionCheckItem), a
+// BatchWriteItem only dynamodb:BatchWriteItem, whatever its requests.
+type tableAccess struct {
+	Actions []string // on the table itself, each in tableActions
+	Indexes []string // schema.Index names the function queries: dynamodb:Query on each
+}
+
+// The item actions a table grant may name. None of the stream reads (no table has a
+// stream) or DescribeTable (no function calls it).
+const (
+	getItem            = "dynamodb:GetItem"
+	batchGetItem       = "dynamodb:BatchGetItem"
+	query              = "dynamodb:Query"
+	scan               = "dynamodb:Scan"
+	conditionCheckItem = "dynamodb:ConditionCheckItem"
+	putItem            = "dynamodb:PutItem"
+	updateItem         = "dynamodb:UpdateItem"
+	deleteItem         = "dynamodb:DeleteItem"
+	batchWriteItem     = "dynamodb:BatchWriteItem"
+)
+
 var (
-	tableReadActions      = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
-	tableReadWriteActions = append(slices.Clone(tableReadActions),
-		"dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
-	tableScanActions = []string{"dynamodb:Scan"}
+	tableActions      = []string{getItem, batchGetItem, query, scan, conditionCheckItem, putItem, updateItem, deleteItem, batchWriteItem}
+	tableWriteActions = []string{putItem, updateItem, deleteItem, batchWriteItem}
+	// gsi1 is the Indexes of a function that queries the table's gsi1.
+	gsi1 = []string{schema.GSI1.Name}
 	// disclosureWriteActions are what dynamo.Disclosures.RecordDisclosures calls.
-	disclosureWriteActions = []string{"dynamodb:PutItem", "dynamodb:BatchWriteItem"}
+	disclosureWriteActions = []string{putItem, batchWriteItem}
+	// queueSendActions covers SendMessageBatch; the senders have the URL from the
+	// environment and never call GetQueueUrl or GetQueueAttributes (the L2 grant adds both).
+	queueSendActions = []string{"sqs:SendMessage"}
+	// secretReadActions is what platform.Env.Secret calls (the L2 grant adds DescribeSecret).
+	secretReadActions = []string{"secretsmanager:GetSecretValue"}
 )
 
 // kmsTableReadActions are what the L2 read grant gives on a table's customer-managed key.
@@ -181,14 +245,8 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 		return nil, fmt.Errorf("no access entry for function %q", function)
 	}
 	env := map[string]*string{}
-	for _, name := range a.ReadTables {
-		if err := s.grantTable(role, name, false); err != nil {
-			return nil, fmt.Errorf("function %s: %w", function, err)
-		}
-		env[config.EnvName("table", name)] = s.tables[name].TableName()
-	}
-	for _, name := range a.ReadWriteTables {
-		if err := s.grantTable(role, name, true); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(a.Tables)) {
+		if err := s.grantTable(role, name, a.Tables[name]); err != nil {
 			return nil, fmt.Errorf("function %s: %w", function, err)
 		}
 		env[config.EnvName("table", name)] = s.tables[name].TableName()
@@ -198,7 +256,9 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 		if !ok {
 			return nil, fmt.Errorf("function %s: unknown queue %q", function, name)
 		}
-		q.GrantSendMessages(role)
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(queueSendActions...), ResourceArns: jsii.Strings(*q.QueueArn()),
+		})
 		env[config.EnvName("queue", name)] = q.QueueUrl()
 	}
 	for _, set := range []struct {
@@ -223,7 +283,9 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 		}
 	}
 	if a.SigningKeys {
-		s.signingKeys.GrantRead(role, nil)
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(secretReadActions...), ResourceArns: jsii.Strings(*s.signingKeys.SecretArn()),
+		})
 		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
 	}
 	if a.SuppressionList {
@@ -240,21 +302,46 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 	return env, nil
 }
 
-// grantTable grants the table's item actions on the table and its indexes, and the
-// matching actions on its customer-managed key, if any (spelled out: the L2 write grant
-// would add wildcard KMS actions).
-func (s *crowdgate) grantTable(role awsiam.IRole, name string, write bool) error {
-	t, ok := s.tables[name]
+// grantTable grants the calls of t on the table and dynamodb:Query on the indexes it
+// names, and the matching actions on the table's customer-managed key, if any (spelled
+// out: the L2 write grant would add wildcard KMS actions).
+func (s *crowdgate) grantTable(role awsiam.IRole, name string, t tableAccess) error {
+	table, ok := s.tables[name]
 	if !ok {
 		return fmt.Errorf("unknown table %q", name)
 	}
-	actions, keyActions := tableReadActions, kmsTableReadActions
-	if write {
-		actions, keyActions = tableReadWriteActions, kmsTableWriteActions
+	if len(t.Actions)+len(t.Indexes) == 0 {
+		return fmt.Errorf("table %s: no actions", name)
 	}
-	t.Grant(role, *jsii.Strings(actions...)...)
+	for _, a := range t.Actions {
+		if !slices.Contains(tableActions, a) {
+			return fmt.Errorf("table %s: %s is not an item action", name, a)
+		}
+	}
+	if len(t.Actions) > 0 {
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(t.Actions...), ResourceArns: jsii.Strings(*table.TableArn()),
+		})
+	}
+	for _, ix := range t.Indexes {
+		if !tableHasIndex(name, ix) {
+			return fmt.Errorf("table %s: no index %q", name, ix)
+		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(query), ResourceArns: jsii.Strings(*table.TableArn() + "/index/" + ix),
+		})
+	}
 	if key := s.tableKeys[name]; key != nil {
+		keyActions := kmsTableReadActions
+		if slices.ContainsFunc(t.Actions, func(a string) bool { return slices.Contains(tableWriteActions, a) }) {
+			keyActions = kmsTableWriteActions
+		}
 		key.Grant(role, *jsii.Strings(keyActions...)...)
 	}
 	return nil
+}
+
+func tableHasIndex(table, index string) bool {
+	i := slices.IndexFunc(schema.Tables, func(t schema.Table) bool { return t.Name == table })
+	return i >= 0 && slices.ContainsFunc(schema.Tables[i].Indexes, func(ix schema.Index) bool { return ix.Name == index })
 }

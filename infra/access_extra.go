@@ -20,7 +20,6 @@ var (
 		"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
 		"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
 	}
-	tableDeleteActions   = []string{"dynamodb:DeleteItem"}
 	objectDeleteActions  = []string{"s3:DeleteObject", "s3:DeleteObjectVersion"}
 	bucketListingActions = []string{"s3:ListBucket", "s3:ListBucketVersions"}
 	bucketListActions    = []string{"s3:ListBucket"}
@@ -31,32 +30,6 @@ var (
 // grantMore applies the access entries beyond tables, queues, buckets and reading the
 // signing keys, adding their environment variables to env.
 func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*string) error {
-	for _, name := range a.DeleteTables {
-		t, ok := s.tables[name]
-		if !ok {
-			return fmt.Errorf("unknown table %q", name)
-		}
-		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-			Grantee:      role,
-			Actions:      jsii.Strings(tableDeleteActions...),
-			ResourceArns: jsii.Strings(*t.TableArn()),
-		})
-		env[config.EnvName("table", name)] = t.TableName()
-	}
-	for _, name := range a.ScanTables {
-		t, ok := s.tables[name]
-		if !ok {
-			return fmt.Errorf("unknown table %q", name)
-		}
-		if !slices.Contains(a.ReadTables, name) && !slices.Contains(a.ReadWriteTables, name) {
-			return fmt.Errorf("table %s: a scan grant needs a read grant (its key, its name)", name)
-		}
-		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-			Grantee:      role,
-			Actions:      jsii.Strings(tableScanActions...),
-			ResourceArns: jsii.Strings(*t.TableArn()),
-		})
-	}
 	for _, name := range a.DeleteBuckets {
 		b, ok := s.buckets[name]
 		if !ok {
@@ -100,7 +73,9 @@ func (s *crowdgate) grantMore(a access, role awsiam.IRole, env map[string]*strin
 		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
 	}
 	if a.PrivacyKey {
-		s.privacyKey.GrantRead(role, nil)
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(secretReadActions...), ResourceArns: jsii.Strings(*s.privacyKey.SecretArn()),
+		})
 		env["PRIVACY_KEY_SECRET_ARN"] = s.privacyKey.SecretArn()
 	}
 	if a.SendEmail {

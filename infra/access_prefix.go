@@ -20,12 +20,12 @@ type prefixWrite struct {
 }
 
 // tablePrefixWriteActions are the single-item writes, the usual prefix grant.
-var tablePrefixWriteActions = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+var tablePrefixWriteActions = []string{putItem, updateItem, deleteItem}
 
 // prefixableActions are the writes whose requests name every item's partition key, so
 // dynamodb:LeadingKeys restricts them. A Scan names none, and ForAllValues holds for a
 // request without keys: a Scan under the condition would read the whole table.
-var prefixableActions = append(slices.Clone(tablePrefixWriteActions), "dynamodb:BatchWriteItem")
+var prefixableActions = append(slices.Clone(tablePrefixWriteActions), batchWriteItem)
 
 // check refuses an entry the LeadingKeys condition would not confine.
 func (p prefixWrite) check() error {

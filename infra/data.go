@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
@@ -75,9 +76,10 @@ func (s *crowdgate) personalDataKey() awskms.Key {
 func (s *crowdgate) addQueues() {
 	for _, q := range schema.Queues {
 		dlq := awssqs.NewQueue(s.stack, jsii.String(pascal(q.Name)+"DeadLetterQueue"), &awssqs.QueueProps{
-			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-			EnforceSSL:      jsii.Bool(true),
-			RetentionPeriod: awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
+			Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:          jsii.Bool(true),
+			RetentionPeriod:     awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
+			MaxMessageSizeBytes: jsii.Number(platform.MaxMessageBytes), // a redriven message is as large as it was
 		})
 		s.deadLetters[q.Name] = dlq
 		s.queues[q.Name] = awssqs.NewQueue(s.stack, jsii.String(pascal(q.Name)+"Queue"), &awssqs.QueueProps{
@@ -85,6 +87,9 @@ func (s *crowdgate) addQueues() {
 			EnforceSSL:        jsii.Bool(true),
 			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(q.VisibilitySeconds))),
 			RetentionPeriod:   awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
+			// What the senders check against; a queue created before SQS's default became
+			// 1 MiB (August 2025) keeps 256 KiB unless the template sets it.
+			MaxMessageSizeBytes: jsii.Number(platform.MaxMessageBytes),
 			DeadLetterQueue: &awssqs.DeadLetterQueue{
 				Queue:           dlq,
 				MaxReceiveCount: jsii.Number(float64(q.MaxReceives)),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -128,6 +129,182 @@ func TestMakeDeployInstallsNothingGlobally(t *testing.T) {
 		}
 		if !strings.Contains(string(out), "npm ci") {
 			t.Errorf("make %s does not install the pinned CDK CLI:\n%s", target, out)
+		}
+	}
+}
+
+// Each role may make exactly the DynamoDB, SQS and Secrets Manager calls its function's
+// code can make: what a call graph from the function's main reaches (RTA over the Lambda
+// mains, methods of shared/dynamo, shared/platform and the rotation handler), per table
+// and per index. A TransactWriteItems is authorised per part (PutItem, UpdateItem,
+// DeleteItem, ConditionCheckItem), SendMessageBatch as sqs:SendMessage. Resources are
+// "<table>", "<table>/index/<name>", "<table>[<pk prefix>*]" (a LeadingKeys condition),
+// "queue:<name>" and "secret:<construct>". Queue consumers' receive permissions come
+// from their event source and are not listed.
+func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
+	const (
+		get, batchGet, query, scan = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"
+		check, put, update, del    = "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+		batchWrite                 = "dynamodb:BatchWriteItem"
+		send, readSecret           = "sqs:SendMessage", "secretsmanager:GetSecretValue"
+	)
+	gsi := func(table string) string { return table + "/index/" + schema.GSI1.Name }
+	want := map[string]map[string][]string{
+		routes.FunctionChallenge: {
+			schema.TableAccounts:           {get},                                             // Accounts.get: the sitekey's site
+			schema.TableChallenges:         {get, put, update},                                // Challenges.Put/Consume, Tokens.Put (putNewOrOwn reads a lost race's item)
+			schema.TableLabels:             {query},                                           // Jobs.Stocks: the pool partition
+			gsi(schema.TableLabels):        {query},                                           // Jobs.sample: items of a pool
+			schema.TableRisk:               {get, batchGet, put},                              // Salts.get/load, Risk.batchGet (IP windows)
+			"queue:" + schema.QueueAnswers: {send}, "queue:" + schema.QueueRiskEvents: {send}, // platform.sqsSender
+			"secret:SigningKeys": {readSecret}, // token.Keyring
+		},
+		routes.FunctionVerify: {
+			schema.TableAccounts:   {get},         // Accounts.get: site secret lookup
+			schema.TableChallenges: {get, update}, // Tokens.Redeem (conditionFailedItem reads a refused token)
+			"secret:SigningKeys":   {readSecret},
+		},
+		routes.FunctionAdmin: {
+			// Accounts: get, createProfile (put), UpdateSite and revokeKey (update), CreateSite,
+			// putKey and RotateSecret transactions (put, update, delete, condition checks).
+			schema.TableAccounts:      {get, check, put, update, del},
+			gsi(schema.TableAccounts): {query}, // queryGSI1: keys and sites of an owner
+		},
+		routes.FunctionRisk: {
+			schema.TableAccounts:      {get, query}, // Accounts.get (keys, secrets), IntegratorSites (site references)
+			gsi(schema.TableAccounts): {query},      // queryGSI1: an integrator's sites
+			// Risk.ChallengeRisk/SiteActivity/eventOps/challengeUpdate, Salts, Analytics.Count/Daily.
+			schema.TableRisk:                       {get, query, put, update},
+			schema.TablePrivacy + "[DISCLOSURE#*]": {batchWrite, put}, // Disclosures.RecordDisclosures/forget
+		},
+		routes.FunctionPrivacy: {
+			schema.TableAccounts:      {scan},  // Accounts.profilesByEmail
+			gsi(schema.TableAccounts): {query}, // Accessibility.AccessibilityOf (Holds)
+			// Privacy.get/Audit and the Create/Save/FailAttempt/AppendAudit transactions.
+			schema.TablePrivacy:            {get, query, put, update, del},
+			gsi(schema.TablePrivacy):       {query}, // Privacy.List
+			"queue:" + schema.QueuePrivacy: {send},
+			"secret:PrivacyKey":            {readSecret},
+		},
+		functionPrivacyWorker: {
+			// Accounts.get, profilesByEmail, revokeKey/updateExisting, DeleteProfile,
+			// DeleteAccessibility, Holdings.deleteKeys, IntegratorSites/DeleteSites (site references).
+			schema.TableAccounts:      {get, query, scan, update, del, batchWrite},
+			gsi(schema.TableAccounts): {query}, // queryGSI1, gsi1PrefixQuery, AccessibilityOf
+			// Jobs (DropPending, DeleteExpiry, DueExpiries, itemsQuery, deleteQueried, DeleteJob,
+			// markerPut), Holdings.ExportsOf/DeleteExport/DeleteConsensus.
+			schema.TableLabels:      {get, query, scan, put, del, batchWrite},
+			gsi(schema.TableLabels): {query}, // Jobs.listJobs, DueUploads
+			// Privacy.get/Save/AppendAudit, Holdings.RequestsOf/ScrubAccountIDs/DisclosuresTo/DeleteDisclosures.
+			schema.TablePrivacy:            {get, query, scan, put, del, batchWrite},
+			gsi(schema.TablePrivacy):       {query}, // Privacy.List
+			"queue:" + schema.QueuePrivacy: {send},
+			"secret:PrivacyKey":            {readSecret},
+		},
+		routes.FunctionAccessibility: {
+			schema.TableAccounts:              {get},              // Accounts.get (sites), Accessibility reads
+			schema.TableAccounts + "[A11Y#*]": {put, update, del}, // Accessibility.Take/GiveBack/TakeSignup/DeleteToken
+			schema.TableChallenges:            {get, put, update}, // TextChallenges, Tokens.Put
+			"secret:SigningKeys":              {readSecret},
+			"secret:PrivacyKey":               {readSecret},
+		},
+		functionRotateKeys: {
+			schema.TableRisk: {del}, // SaltSweeper.Destroy
+			// The rotation protocol (handler.Deps): rotate, value, createSecret, finishSecret, dropPending.
+			"secret:SigningKeys": {"secretsmanager:DescribeSecret", readSecret, "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"},
+		},
+		routes.FunctionJobs: {
+			schema.TableAccounts: {get}, // Accounts.get: customer API keys
+			// Jobs (entries, markers, pools, DeleteJob, deleteQueried) and Exports.Create/Get.
+			schema.TableLabels:             {get, query, put, update, del, batchWrite},
+			gsi(schema.TableLabels):        {query}, // Jobs.listJobs
+			"queue:" + schema.QueueExports: {send},
+		},
+		"consensus": {
+			// Consensus.batchGet/LoadJob/ActiveJobs/Commit/PutJobState/AddJobCounts, Jobs.GetJob.
+			schema.TableLabels:             {get, batchGet, query, put, update},
+			"queue:" + schema.QueueAnswers: {send},
+		},
+		"export": {
+			schema.TableLabels: {get, query, update}, // Jobs.GetJob, Exports.EachRow/Start/end
+		},
+	}
+	eventSourceActions := []string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+	names := map[string]string{} // logical id → resource key
+	for _, st := range schema.Tables {
+		names[logicalID(t, pascal(st.Name)+"Table")] = st.Name
+	}
+	for _, q := range schema.Queues {
+		names[logicalID(t, pascal(q.Name)+"Queue")] = "queue:" + q.Name
+	}
+	for _, s := range []string{"SigningKeys", "PrivacyKey"} {
+		names[logicalID(t, s)] = "secret:" + s
+	}
+	for _, name := range deployed() {
+		consumed := map[string]bool{}
+		for _, q := range consumerQueues() {
+			if q.Consumer == name {
+				consumed["queue:"+q.Name] = true
+			}
+		}
+		got := map[string][]string{}
+		for _, s := range statementsOf(t, name) {
+			if dig(s, "Effect") != "Allow" {
+				continue
+			}
+			var actions []string
+			for _, a := range list(dig(s, "Action")) {
+				if a := a.(string); strings.HasPrefix(a, "dynamodb:") || strings.HasPrefix(a, "sqs:") || strings.HasPrefix(a, "secretsmanager:") {
+					actions = append(actions, a)
+				}
+			}
+			if len(actions) == 0 {
+				continue
+			}
+			for _, res := range list(dig(s, "Resource")) {
+				ids := refs(res)
+				if len(ids) != 1 || names[ids[0]] == "" {
+					t.Errorf("%s: %v on %v", name, actions, res)
+					continue
+				}
+				key := names[ids[0]]
+				if parts := list(dig(res, "Fn::Join")); len(parts) == 2 {
+					for _, p := range list(parts[1]) {
+						if lit, ok := p.(string); ok {
+							key += lit
+						}
+					}
+				}
+				if prefix := dig(s, "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys"); prefix != nil {
+					key += fmt.Sprint(prefix)
+				}
+				for _, a := range actions {
+					// The event source's grant, for Lambda's poller (CDK may merge it with
+					// the send grant into one statement).
+					if consumed[key] && slices.Contains(eventSourceActions, a) {
+						continue
+					}
+					got[key] = append(got[key], a)
+				}
+			}
+		}
+		for key, acts := range got {
+			slices.Sort(acts)
+			got[key] = slices.Compact(acts)
+		}
+		w := map[string][]string{}
+		for key, acts := range want[name] {
+			w[key] = slices.Sorted(slices.Values(acts))
+		}
+		for _, key := range slices.Sorted(maps.Keys(w)) {
+			if fmt.Sprint(got[key]) != fmt.Sprint(w[key]) {
+				t.Errorf("%s on %s: may %v, its code calls %v", name, key, got[key], w[key])
+			}
+		}
+		for _, key := range slices.Sorted(maps.Keys(got)) {
+			if _, ok := w[key]; !ok {
+				t.Errorf("%s on %s: may %v, its code calls nothing there", name, key, got[key])
+			}
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/crowdgate/crowdgate/shared/routes"
-	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // suppress records the cdk-nag findings the design accepts, each on one resource with its
@@ -30,21 +29,9 @@ func (s *crowdgate) suppress() {
 			Reason:    jsii.String("X-Ray PutTraceSegments/PutTelemetryRecords, and (privacy worker) SES Get/DeleteSuppressedDestination, support no resource-level permissions."),
 			AppliesTo: &[]any{"Resource::*"},
 		}}
-		var indexes, objects []any
-		for _, t := range slices.Concat(a.ReadTables, a.ReadWriteTables) {
-			if tableHasIndexes(t) {
-				indexes = append(indexes, logicalArnPattern(pascal(t)+"Table", "/index/*"))
-			}
-		}
+		var objects []any
 		for _, b := range slices.Compact(slices.Sorted(slices.Values(slices.Concat(a.ReadBuckets, a.WriteBuckets, a.DeleteBuckets)))) {
 			objects = append(objects, logicalArnPattern(pascal(b)+"Bucket", "/*"))
-		}
-		if len(indexes) > 0 {
-			suppressions = append(suppressions, &cdknag.NagPackSuppression{
-				Id:        jsii.String("AwsSolutions-IAM5"),
-				Reason:    jsii.String("The table grant covers <table>/index/* so the function can query that table's own GSIs."),
-				AppliesTo: &indexes,
-			})
 		}
 		if a.SendEmail {
 			suppressions = append(suppressions, &cdknag.NagPackSuppression{
@@ -84,9 +71,4 @@ func suppressOne(c constructs.IConstruct, id, reason string) {
 // construct id (the logical id is the id plus an 8-character hash).
 func logicalArnPattern(constructID, suffix string) cdknag.RegexAppliesTo {
 	return cdknag.RegexAppliesTo{Regex: jsii.String("/^Resource::<" + constructID + "[0-9A-F]{8}\\.Arn>" + regexp.QuoteMeta(suffix) + "$/")}
-}
-
-func tableHasIndexes(name string) bool {
-	i := slices.IndexFunc(schema.Tables, func(t schema.Table) bool { return t.Name == name })
-	return i >= 0 && len(schema.Tables[i].Indexes) > 0
 }

@@ -428,7 +428,7 @@ func TestFunctionsRunArmAL2023WithTracingAndGrantedEnv(t *testing.T) {
 		}
 		want := map[string]string{}
 		a := grants[name]
-		for _, tb := range slices.Concat(a.ReadTables, a.ReadWriteTables) {
+		for tb := range a.Tables {
 			want[config.EnvName("table", tb)] = logicalID(t, pascal(tb)+"Table")
 		}
 		for _, q := range a.SendQueues {
@@ -436,9 +436,6 @@ func TestFunctionsRunArmAL2023WithTracingAndGrantedEnv(t *testing.T) {
 		}
 		for _, b := range slices.Concat(a.ReadBuckets, a.WriteBuckets, a.DeleteBuckets) {
 			want[config.EnvName("bucket", b)] = logicalID(t, pascal(b)+"Bucket")
-		}
-		for _, tb := range a.DeleteTables {
-			want[config.EnvName("table", tb)] = logicalID(t, pascal(tb)+"Table")
 		}
 		if a.SigningKeys || a.RotateSigningKeys {
 			want["SIGNING_SECRET_ARN"] = logicalID(t, "SigningKeys")
@@ -504,25 +501,20 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		// logical id → the actions the grant table allows on it
 		allowed := map[string][]string{logicalID(t, pascal(name)+"Logs"): {"logs:CreateLogStream", "logs:PutLogEvents"}}
 		add := func(id string, prefixes ...string) { allowed[id] = append(allowed[id], prefixes...) }
-		for _, tb := range a.ReadTables {
-			add(logicalID(t, pascal(tb)+"Table"), tableReadActions...)
-		}
-		for _, tb := range a.ScanTables {
-			add(logicalID(t, pascal(tb)+"Table"), tableScanActions...)
-		}
-		for _, tb := range a.ReadWriteTables {
-			add(logicalID(t, pascal(tb)+"Table"), tableReadWriteActions...)
-		}
-		for _, tb := range slices.Concat(a.ReadTables, a.ReadWriteTables) {
+		for tb, ta := range a.Tables {
+			add(logicalID(t, pascal(tb)+"Table"), ta.Actions...)
+			if len(ta.Indexes) > 0 {
+				add(logicalID(t, pascal(tb)+"Table"), query)
+			}
 			if slices.ContainsFunc(schema.Tables, func(st schema.Table) bool { return st.Name == tb && st.CustomerKey }) {
-				add(logicalID(t, "PersonalDataKey"), "kms:Decrypt", "kms:DescribeKey")
-				if slices.Contains(a.ReadWriteTables, tb) {
+				add(logicalID(t, "PersonalDataKey"), kmsTableReadActions...)
+				if slices.ContainsFunc(ta.Actions, func(x string) bool { return slices.Contains(tableWriteActions, x) }) {
 					add(logicalID(t, "PersonalDataKey"), kmsTableWriteActions...)
 				}
 			}
 		}
 		for _, q := range a.SendQueues {
-			add(logicalID(t, pascal(q)+"Queue"), "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+			add(logicalID(t, pascal(q)+"Queue"), queueSendActions...)
 		}
 		for _, q := range consumerQueues() {
 			if q.Consumer == name {
@@ -545,16 +537,13 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 			add(logicalID(t, pascal(b)+"Bucket"), uploadAbortActions...)
 		}
 		if a.SigningKeys {
-			add(logicalID(t, "SigningKeys"), "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+			add(logicalID(t, "SigningKeys"), secretReadActions...)
 		}
 		if a.RotateSigningKeys {
 			add(logicalID(t, "SigningKeys"), signingKeyRotationActions...)
 		}
 		if a.PrivacyKey {
-			add(logicalID(t, "PrivacyKey"), "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
-		}
-		for _, tb := range a.DeleteTables {
-			add(logicalID(t, pascal(tb)+"Table"), tableDeleteActions...)
+			add(logicalID(t, "PrivacyKey"), secretReadActions...)
 		}
 		for tb, pw := range a.WritePrefixTables {
 			add(logicalID(t, pascal(tb)+"Table"), pw.Actions...)
