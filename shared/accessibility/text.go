@@ -25,22 +25,41 @@ func Locale(hl string) string {
 
 // MatchLocale returns the supported locale of an hl value or an Accept-Language header:
 // the entry with the highest weight (q, 1 when absent; the first of equal ones) whose
-// language is supported. q=0 means "not this one"; an entry with a malformed weight
-// counts as not acceptable. ok is false when no entry is supported.
+// language is supported. "*" stands for every supported language no other entry names
+// (RFC 9110 §12.5.4: "de;q=0.5, *" prefers English to German). q=0 means "not this one";
+// an entry with a malformed weight counts as not acceptable. ok is false when no entry
+// names a supported language: "*" alone (an hl of "*" too) says no more than nothing.
 func MatchLocale(hl string) (string, bool) {
+	parts := strings.Split(hl, ",")
+	named := map[string]bool{}
+	for _, part := range parts {
+		named[baseOf(part)] = true
+	}
+	if !slices.ContainsFunc(Locales, func(l string) bool { return named[l] }) {
+		return "", false
+	}
 	best, bestQ := "", 0.0
-	for _, part := range strings.Split(hl, ",") {
+	for _, part := range parts {
 		tag, params, _ := strings.Cut(part, ";")
-		base, _, _ := strings.Cut(strings.ReplaceAll(strings.TrimSpace(tag), "_", "-"), "-")
-		base = strings.ToLower(base)
-		if !slices.Contains(Locales, base) {
-			continue
+		cands := []string{baseOf(tag)}
+		if strings.TrimSpace(tag) == "*" {
+			cands = slices.DeleteFunc(slices.Clone(Locales), func(l string) bool { return named[l] })
 		}
-		if q := weight(params); q > bestQ {
-			best, bestQ = base, q
+		q := weight(params)
+		for _, base := range cands {
+			if slices.Contains(Locales, base) && q > bestQ {
+				best, bestQ = base, q
+			}
 		}
 	}
 	return best, best != ""
+}
+
+// baseOf is the lower-case primary language of an entry ("de-AT;q=0.5" → "de").
+func baseOf(entry string) string {
+	tag, _, _ := strings.Cut(entry, ";")
+	base, _, _ := strings.Cut(strings.ReplaceAll(strings.TrimSpace(tag), "_", "-"), "-")
+	return strings.ToLower(base)
 }
 
 // weight is the q parameter of an Accept-Language entry's parameters (after the first

@@ -111,12 +111,16 @@ func (a *api) signupPage(w http.ResponseWriter, r *http.Request) {
 	// A browser that holds a pass can end it here too, not only on the page right after
 	// confirming (PRIVACY.md points people to this page for it). Only a token that works
 	// is a pass: a revoked, erased or expired one must not be announced as one.
-	if c, err := r.Cookie(accessibility.CookieName); err == nil && accessibility.ValidToken(c.Value) {
+	if c, err := r.Cookie(accessibility.CookieName); err == nil {
 		_, err := a.svc.Authenticate(r.Context(), c.Value)
 		switch {
 		case err == nil:
 			p.ThenIntro, p.Then = l.holdsPass, &form{Action: "/accessibility/revoke", Button: l.removeButton, Hidden: hidden(loc)}
-		case !errors.Is(err, accessibility.ErrTokenRequired):
+		case errors.Is(err, accessibility.ErrTokenRequired):
+			// A dead token (or no token at all) is only an identifier the browser keeps
+			// sending: expire the cookie.
+			http.SetCookie(w, cookie("", -1))
+		default:
 			// The sign-up form still works; only the notice is left out.
 			web.Logger(r.Context()).ErrorContext(r.Context(), "accessibility token check failed", "err", err)
 		}
@@ -141,7 +145,9 @@ func (a *api) parseForm(w http.ResponseWriter, r *http.Request) (string, bool) {
 		errorPage(w, http.StatusRequestEntityTooLarge, loc, langs[loc].tooLarge)
 		return loc, false
 	case err != nil:
-		errorPage(w, http.StatusBadRequest, loc, langs[loc].badLink)
+		// A malformed body is the form's fault, not the mailed link's (sign-up and Remove
+		// have no link at all).
+		errorPage(w, http.StatusBadRequest, loc, langs[loc].badForm)
 		return loc, false
 	case !a.sameOrigin(r):
 		// Another site may not post our forms with the visitor's cookie (revoke) or make
@@ -187,7 +193,7 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) {
 			msg = l.tooManyNetwork
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(web.RetrySeconds(le.RetryAfter)))
-		errorPage(w, http.StatusTooManyRequests, loc, fmt.Sprintf(msg, wait(le.RetryAfter)))
+		errorPage(w, http.StatusTooManyRequests, loc, fmt.Sprintf(msg, wait(l, le.RetryAfter)))
 	case errors.Is(err, accessibility.ErrInvalidEmail):
 		reason := "must be a plain address like name@example.com"
 		if errors.As(err, &ve) {
@@ -269,13 +275,23 @@ func cookie(value string, maxAge int) *http.Cookie {
 	return &http.Cookie{Name: accessibility.CookieName, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode}
 }
 
-// wait writes a wait for people: minutes, or hours and minutes.
-func wait(d time.Duration) string {
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m < 60 {
-		return fmt.Sprintf("%d min", max(m, 1))
+// wait writes a wait for people, in words of the page's language: minutes, hours, or
+// hours and minutes (rounded up to whole minutes, at least one).
+func wait(l lang, d time.Duration) string {
+	unit := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
 	}
-	return fmt.Sprintf("%d h %02d min", m/60, m%60)
+	m := max(int((d+time.Minute-1)/time.Minute), 1)
+	switch {
+	case m < 60:
+		return unit(m, l.minute, l.minutes)
+	case m%60 == 0:
+		return unit(m/60, l.hour, l.hours)
+	}
+	return unit(m/60, l.hour, l.hours) + " " + l.and + " " + unit(m%60, l.minute, l.minutes)
 }
 
 // --- widget JSON routes ---------------------------------------------------------------

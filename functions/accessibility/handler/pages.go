@@ -32,7 +32,11 @@ type lang struct {
 	toSignup                                   string // the error pages' link onward
 	badEmail, badCode, badLink, tooMany        string
 	tooManyNetwork, mailDown, tooLarge, origin string
+	badForm                                    string // a form body that cannot be read
 	internal                                   string
+	// units of a wait ("in 23 hours and 50 minutes"): written out, since screen readers
+	// read "h" and "min" unreliably.
+	hour, hours, minute, minutes, and string
 }
 
 var langs = map[string]lang{
@@ -60,8 +64,10 @@ var langs = map[string]lang{
 		tooManyNetwork: "Too many sign-ups came from your network in the last hour. Try again in %s.",
 		mailDown:       "The e-mail could not be sent. Please try again later.",
 		tooLarge:       "The form was too large.",
+		badForm:        "The form could not be read. Please send it again.",
 		origin:         "This form can only be sent from crowdgate's own pages.",
 		internal:       "Something went wrong on our side. Please try again later.",
+		hour:           "hour", hours: "hours", minute: "minute", minutes: "minutes", and: "and",
 	},
 	"de": {
 		signup: text{Title: "crowdgate mit einer Textfrage bestehen",
@@ -88,8 +94,10 @@ var langs = map[string]lang{
 		tooManyNetwork: "Aus Ihrem Netz kamen in der letzten Stunde zu viele Anmeldungen. Versuchen Sie es in %s erneut.",
 		mailDown:       "Die E-Mail konnte nicht gesendet werden. Bitte versuchen Sie es später erneut.",
 		tooLarge:       "Das Formular war zu groß.",
+		badForm:        "Das Formular konnte nicht gelesen werden. Bitte senden Sie es erneut.",
 		origin:         "Dieses Formular kann nur von crowdgates eigenen Seiten gesendet werden.",
 		internal:       "Bei uns ist etwas schiefgegangen. Bitte versuchen Sie es später erneut.",
+		hour:           "Stunde", hours: "Stunden", minute: "Minute", minutes: "Minuten", and: "und",
 	},
 }
 
