@@ -82,8 +82,8 @@ var grants = map[string]access{
 		Tables: map[string]tableAccess{
 			// Profiles, sites, keys: createProfile, UpdateSite, revokeKey, and the CreateSite,
 			// putKey and RotateSecret transactions (condition checks, puts, updates, deletes);
-			// queryGSI1 lists an owner's keys and sites.
-			schema.TableAccounts: {Actions: []string{getItem, conditionCheckItem, putItem, updateItem, deleteItem}, Indexes: gsi1},
+			// listKeys lists an owner's keys by their references (query) and gsi1.
+			schema.TableAccounts: {Actions: []string{getItem, query, conditionCheckItem, putItem, updateItem, deleteItem}, Indexes: gsi1},
 		},
 	},
 	routes.FunctionRisk: {
@@ -121,8 +121,9 @@ var grants = map[string]access{
 	functionPrivacyWorker: {
 		Tables: map[string]tableAccess{
 			// Accounts.get, profilesByEmail, revokeKey, updateExisting, DeleteProfile,
-			// DeleteAccessibility, Holdings.deleteKeys; IntegratorSites/DeleteSites (site
-			// references), queryGSI1, gsi1PrefixQuery and AccessibilityOf (gsi1).
+			// DeleteAccessibility, Holdings.deleteKeys/DeleteAPIKeys; IntegratorSites/DeleteSites
+			// (site references), listKeys/DeleteAPIKeys (key references), queryGSI1,
+			// gsi1PrefixQuery and AccessibilityOf (gsi1).
 			schema.TableAccounts: {Actions: []string{getItem, query, scan, updateItem, deleteItem, batchWriteItem}, Indexes: gsi1},
 			// Jobs (DropPending, DeleteExpiry, DueExpiries, DeleteEntries, DeleteJob, upload
 			// markers; listJobs and DueUploads on gsi1), Holdings.ExportsOf/DeleteExport/DeleteConsensus.

@@ -166,8 +166,9 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 		},
 		routes.FunctionAdmin: {
 			// Accounts: get, createProfile (put), UpdateSite and revokeKey (update), CreateSite,
-			// putKey and RotateSecret transactions (put, update, delete, condition checks).
-			schema.TableAccounts:      {get, check, put, update, del},
+			// putKey and RotateSecret transactions (put, update, delete, condition checks),
+			// listKeys (query: an owner's key references).
+			schema.TableAccounts:      {get, query, check, put, update, del},
 			gsi(schema.TableAccounts): {query}, // queryGSI1: keys and sites of an owner
 		},
 		routes.FunctionRisk: {
@@ -188,7 +189,8 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 		},
 		functionPrivacyWorker: {
 			// Accounts.get, profilesByEmail, revokeKey/updateExisting, DeleteProfile,
-			// DeleteAccessibility, Holdings.deleteKeys, IntegratorSites/DeleteSites (site references).
+			// DeleteAccessibility, Holdings.deleteKeys, IntegratorSites/DeleteSites (site references),
+			// listKeys/DeleteAPIKeys (key references).
 			schema.TableAccounts:      {get, query, scan, update, del, batchWrite},
 			gsi(schema.TableAccounts): {query}, // queryGSI1, gsi1PrefixQuery, AccessibilityOf
 			// Jobs (DropPending, DeleteExpiry, DueExpiries, itemsQuery, deleteQueried, DeleteJob,

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,17 +12,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // Customers and their API keys live on the accounts table next to integrators (accounts.go)
 // and, like them, carry no ttl:
 //
-//	CUSTOMER#<id>   PROFILE  the customer (kind "customer")
-//	APIKEY#<keyid>  APIKEY   an API key: its hash, owner and revocation time (kind "api-key");
-//	                         gsi1 CUSTOMER#<id> / APIKEY#<created>#<keyid> lists a customer's keys
+//	CUSTOMER#<id>   PROFILE         the customer (kind "customer")
+//	CUSTOMER#<id>   APIKEY#<keyid>  the key's reference in its owner's partition (kind "api-key-ref")
+//	APIKEY#<keyid>  APIKEY          an API key: its hash, owner and revocation time (kind "api-key");
+//	                                gsi1 CUSTOMER#<id> / APIKEY#<created>#<keyid> lists a customer's keys
 //
 // A key is found by the id inside it with one strongly consistent GetItem, so revoking it
-// takes effect at once and authentication never scans.
+// takes effect at once and authentication never scans. gsi1 is eventually consistent, so
+// it can miss a key created a moment ago; an erasure must not (the key would outlive its
+// owner and keep authenticating), so an owner's keys are listed by their references too,
+// with a strongly consistent Query (keyRefQuery), as sites are (accounts.go). Keys stored
+// before references existed have none: gsi1 alone lists those.
 var _ account.CustomerStore = (*Accounts)(nil)
 
 const acctSKAPIKey = "APIKEY"
@@ -50,6 +57,17 @@ func newKeyRecord(ownerPK, id, name, hash string, created time.Time) acctKeyReco
 		PK: acctAPIKeyPK(id), SK: acctSKAPIKey, GSI1PK: ownerPK, GSI1SK: keyIndexSK(created, id),
 		Kind: "api-key", ID: id, Name: name, Hash: hash, CreatedAt: created,
 	}
+}
+
+// record is the record itself, whatever the owner's item type embedding it.
+func (r acctKeyRecord) record() acctKeyRecord { return r }
+
+// acctKeyRefItem is a key's reference in its owner's partition (no other attribute: the
+// sort key names the key).
+type acctKeyRefItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	Kind string `dynamodbav:"kind"`
 }
 
 // revoked is the revocation time (zero while the key is live).
@@ -89,16 +107,23 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, k account.APIKey) error {
 	}, owner, "API key")
 }
 
-// putKey writes a new key record together with a check that its owner's profile exists:
-// both commit or neither (ErrNotFound: no owner; ErrConflict: the key id is taken).
-func (a *Accounts) putKey(ctx context.Context, record any, ownerPK, what string) error {
+// putKey writes a new key record and its reference in the owner's partition together with
+// a check that the owner's profile exists: all commit or none (ErrNotFound: no owner;
+// ErrConflict: the key id is taken). The check is what lets an erasure find every key: one
+// committed before the profile is deleted has its reference, none commits after.
+func (a *Accounts) putKey(ctx context.Context, record keyRecorder, ownerPK, what string) error {
 	item, err := attributevalue.MarshalMap(record)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", what, err)
 	}
+	ref, err := attributevalue.MarshalMap(acctKeyRefItem{PK: ownerPK, SK: acctAPIKeyPK(record.record().ID), Kind: "api-key-ref"})
+	if err != nil {
+		return fmt.Errorf("encode %s reference: %w", what, err)
+	}
 	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
 		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(ownerPK, acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{Put: &types.Put{TableName: &a.table, Item: ref, ConditionExpression: aws.String(acctCondNew)}},
 	}})
 	if err != nil {
 		if acctFailedAt(err, 1) {
@@ -110,6 +135,30 @@ func (a *Accounts) putKey(ctx context.Context, record any, ownerPK, what string)
 		return fmt.Errorf("create %s: %w", what, err)
 	}
 	return nil
+}
+
+// keyRecorder is a key record of any owner (acctAPIKeyItem, acctIntegratorKeyItem).
+type keyRecorder interface {
+	record() acctKeyRecord
+}
+
+// keyRefQuery queries the references of an owner's keys (<owner pk> / APIKEY#…) with a
+// strongly consistent read, which gsi1 cannot give.
+func keyRefQuery(table, ownerPK string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName: &table, ConsistentRead: aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :k)"),
+		ProjectionExpression:   aws.String("sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: ownerPK},
+			":k": &types.AttributeValueMemberS{Value: acctAPIKeyPK("")},
+		},
+	}
+}
+
+// refKeyID is the key id a reference's sort key names.
+func refKeyID(item map[string]types.AttributeValue) string {
+	return strings.TrimPrefix(attrString(item, schema.SortKey), acctAPIKeyPK(""))
 }
 
 // keyIndexSK orders an owner's keys by creation in gsi1.
@@ -126,8 +175,8 @@ func (a *Accounts) GetAPIKey(ctx context.Context, id string) (account.APIKey, er
 	return it.key(), nil
 }
 
-// ListAPIKeys implements account.CustomerStore through gsi1 (eventually consistent: a key
-// created a moment ago may be missing from the list, never from authentication).
+// ListAPIKeys implements account.CustomerStore through gsi1 and the keys' references
+// (listKeys), so a key created a moment ago is listed too.
 func (a *Accounts) ListAPIKeys(ctx context.Context, customerID string) ([]account.APIKey, error) {
 	return listKeys[acctAPIKeyItem](ctx, a, acctCustomerPK(customerID), "API key")
 }

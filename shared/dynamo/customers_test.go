@@ -79,7 +79,7 @@ func TestCustomerKeysOnDynamoDB(t *testing.T) {
 		t.Fatalf("keys %+v, %v", keys, err)
 	}
 
-	if items := accountItems(t, c, table, key[strings.LastIndexByte(key, '_')+1:]); len(items) != 2 {
-		t.Fatalf("%d items, want the customer and one key", len(items))
+	if items := accountItems(t, c, table, key[strings.LastIndexByte(key, '_')+1:]); len(items) != 3 {
+		t.Fatalf("%d items, want the customer, one key and its reference", len(items))
 	}
 }

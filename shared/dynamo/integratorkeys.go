@@ -19,8 +19,9 @@ import (
 
 // Integrator API keys are API key records (customers.go) with an owner:
 //
-//	APIKEY#<keyid>  APIKEY  kind "api-key", owner_kind "integrator", integrator_id;
-//	                        gsi1 INTEGRATOR#<id> / APIKEY#<created>#<keyid> lists an integrator's keys
+//	INTEGRATOR#<id>  APIKEY#<keyid>  the key's reference in its integrator's partition (kind "api-key-ref")
+//	APIKEY#<keyid>   APIKEY          kind "api-key", owner_kind "integrator", integrator_id;
+//	                                 gsi1 INTEGRATOR#<id> / APIKEY#<created>#<keyid> lists an integrator's keys
 //
 // They share the APIKEY# id space with customer keys, so a key id names one record whoever
 // owns it; customer records carry no owner_kind, and every read or revocation here checks
@@ -39,8 +40,8 @@ func (it acctIntegratorKeyItem) key() account.IntegratorKey {
 	return account.IntegratorKey{ID: it.ID, IntegratorID: it.IntegratorID, Name: it.Name, Hash: it.Hash, CreatedAt: it.CreatedAt, RevokedAt: it.revoked()}
 }
 
-// CreateIntegratorKey implements account.IntegratorKeyStore: the key and a check that the
-// integrator exists commit together or not at all.
+// CreateIntegratorKey implements account.IntegratorKeyStore: the key, its reference and a
+// check that the integrator exists commit together or not at all (putKey).
 func (a *Accounts) CreateIntegratorKey(ctx context.Context, k account.IntegratorKey) error {
 	owner := acctIntegratorPK(k.IntegratorID)
 	return a.putKey(ctx, acctIntegratorKeyItem{
@@ -61,8 +62,8 @@ func (a *Accounts) GetIntegratorKey(ctx context.Context, id string) (account.Int
 	return it.key(), nil
 }
 
-// ListIntegratorKeys implements account.IntegratorKeyStore through gsi1 (eventually
-// consistent, as ListAPIKeys).
+// ListIntegratorKeys implements account.IntegratorKeyStore through gsi1 and the keys'
+// references (listKeys), as ListAPIKeys.
 func (a *Accounts) ListIntegratorKeys(ctx context.Context, integratorID string) ([]account.IntegratorKey, error) {
 	return listKeys[acctIntegratorKeyItem](ctx, a, acctIntegratorPK(integratorID), "integrator key")
 }
@@ -79,22 +80,53 @@ func (a *Accounts) RevokeIntegratorKey(ctx context.Context, integratorID, keyID 
 // keyItem is a stored API key record (a customer's or an integrator's) that converts to
 // its domain key.
 type keyItem[K any] interface {
+	keyRecorder
 	key() K
 }
 
-// listKeys lists the API keys in an owner's gsi1 partition (KEY#… sort keys).
+// listKeys lists an owner's API keys, oldest first (gsi1's order): those in its gsi1
+// partition (APIKEY#… sort keys) and those its references name (keyRefQuery). gsi1 may not
+// list a key created a moment ago, so the references are read strongly consistently and
+// each key gsi1 left out is read itself; keys stored before references existed are listed
+// by gsi1 alone.
 func listKeys[It keyItem[K], K any](ctx context.Context, a *Accounts, ownerPK, what string) ([]K, error) {
-	var keys []K
+	var items []It
+	listed := map[string]bool{}
 	err := a.queryGSI1(ctx, ownerPK, acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
 		var it It
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode %s: %w", what, err)
 		}
-		keys = append(keys, it.key())
+		items = append(items, it)
+		listed[it.record().ID] = true
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", what, err)
+	}
+	err = queryEach(ctx, a.api, time.Time{}, keyRefQuery(a.table, ownerPK), 0, func(item map[string]types.AttributeValue) error {
+		id := refKeyID(item)
+		if listed[id] {
+			return nil
+		}
+		var it It
+		err := a.get(ctx, acctAPIKeyPK(id), acctSKAPIKey, &it)
+		if errors.Is(err, account.ErrNotFound) {
+			return nil // being deleted (an erasure deletes references last)
+		}
+		if err != nil {
+			return err
+		}
+		items = append(items, it)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %ss: %w", what, err)
+	}
+	slices.SortFunc(items, func(x, y It) int { return strings.Compare(x.record().GSI1SK, y.record().GSI1SK) })
+	var keys []K
+	for _, it := range items {
+		keys = append(keys, it.key())
 	}
 	return keys, nil
 }

@@ -199,14 +199,61 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	return deleted, more, nil
 }
 
-// DeleteAPIKeys implements privacy.AccountData through gsi1 (CUSTOMER#<id> or
-// INTEGRATOR#<id> / APIKEY#…): customer keys and integrators' risk-lookup keys alike.
+// DeleteAPIKeys implements privacy.AccountData: customer keys and integrators' risk-lookup
+// keys alike, each with its reference. Keys are found as listKeys finds them — by their
+// references in the owner's partition (CUSTOMER#<id> or INTEGRATOR#<id> / APIKEY#<keyid>),
+// read strongly consistently, so a key created a moment ago is not missed, and through
+// gsi1 for keys stored before references existed. Only keys that were there are counted
+// (gsi1 may still list one deleted a moment ago).
 func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, ownerID string, limit int) (int, bool, error) {
 	owner, err := profilePK(kind, ownerID)
 	if err != nil {
 		return 0, false, err
 	}
-	return h.deleteQueried(ctx, h.tables.Accounts, gsi1PrefixQuery(h.tables.Accounts, owner, acctAPIKeyPK("")), limit)
+	refs := keyRefQuery(h.tables.Accounts, owner)
+	refs.Limit = aws.Int32(int32(limit))
+	byRef, err := h.api.Query(ctx, refs)
+	if err != nil {
+		return 0, false, fmt.Errorf("list API key references to delete: %w", err)
+	}
+	idx := gsi1PrefixQuery(h.tables.Accounts, owner, acctAPIKeyPK(""))
+	idx.Limit = aws.Int32(int32(limit))
+	byIndex, err := h.api.Query(ctx, idx)
+	if err != nil {
+		return 0, false, fmt.Errorf("list API keys to delete: %w", err)
+	}
+	var ids []string
+	for _, it := range byRef.Items {
+		ids = append(ids, refKeyID(it))
+	}
+	for _, it := range byIndex.Items {
+		ids = append(ids, strings.TrimPrefix(attrString(it, schema.PartitionKey), acctAPIKeyPK("")))
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	more := len(byRef.LastEvaluatedKey) > 0 || len(byIndex.LastEvaluatedKey) > 0
+	if len(ids) > limit {
+		ids, more = ids[:limit], true
+	}
+	deleted := 0
+	var refKeys []map[string]types.AttributeValue
+	for _, id := range ids {
+		out, err := h.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: &h.tables.Accounts, Key: Key(acctAPIKeyPK(id), acctSKAPIKey), ReturnValues: types.ReturnValueAllOld,
+		})
+		if err != nil {
+			return deleted, true, fmt.Errorf("delete API key: %w", err)
+		}
+		if len(out.Attributes) > 0 {
+			deleted++
+		}
+		refKeys = append(refKeys, Key(owner, acctAPIKeyPK(id)))
+	}
+	// References last: one left by a failure still leads the next attempt to its key.
+	if err := h.deleteKeys(ctx, h.tables.Accounts, refKeys); err != nil {
+		return deleted, true, err
+	}
+	return deleted, more, nil
 }
 
 func profilePK(kind privacy.HolderKind, id string) (string, error) {

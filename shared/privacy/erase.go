@@ -182,7 +182,8 @@ func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *pr
 
 // eraseAccounts removes the accounts last: each integrator's API keys and sites with their
 // secret lookups, the disclosures recorded since the disclosures step, the profile and then
-// any site created meanwhile; then each customer's API keys and profile.
+// any key or site created meanwhile and the disclosures they made; then each customer's API
+// keys, profile and any key created meanwhile.
 func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
 	for _, id := range h.Integrators {
 		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
@@ -210,13 +211,24 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 		if ok {
 			p.add(KindIntegrator, 1)
 		}
-		// A site created since the sites were deleted passed its check that the profile
+		// A key or site created since they were deleted passed its check that the profile
 		// exists; none can be created from here on, so one more pass finds every one.
+		n, more, err = d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
+		p.add(KindAPIKey, n)
+		if err != nil || more {
+			return false, wrap("delete integrator API keys", err)
+		}
 		n, more, err = d.Accounts.DeleteSites(ctx, id, Batch)
 		p.add(KindSite, n)
 		p.add(KindSiteSecret, n)
 		if err != nil || more {
 			return false, wrap("delete sites", err)
+		}
+		// Such a key and site answered risk lookups until now.
+		n, more, err = d.Log.DeleteDisclosures(ctx, id, Batch)
+		p.add(KindDisclosure, n)
+		if err != nil || more {
+			return false, wrap("delete disclosures", err)
 		}
 	}
 	for _, id := range h.Customers {
@@ -231,6 +243,12 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 		}
 		if ok {
 			p.add(KindCustomer, 1)
+		}
+		// As for integrators: a key created since the keys were deleted.
+		n, more, err = d.Accounts.DeleteAPIKeys(ctx, HolderCustomer, id, Batch)
+		p.add(KindAPIKey, n)
+		if err != nil || more {
+			return false, wrap("delete API keys", err)
 		}
 	}
 	return true, nil
