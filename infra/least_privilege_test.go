@@ -173,8 +173,9 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 			gsi(schema.TableAccounts): {query}, // queryGSI1: keys and sites of an owner
 		},
 		routes.FunctionRisk: {
-			schema.TableAccounts:      {get, query}, // Accounts.get (keys, secrets), IntegratorSites (site references)
-			gsi(schema.TableAccounts): {query},      // queryGSI1: an integrator's sites
+			schema.TableAccounts:                    {get},   // Accounts.get (keys, secrets)
+			schema.TableAccounts + "[INTEGRATOR#*]": {query}, // IntegratorSites (site references)
+			gsi(schema.TableAccounts):               {query}, // queryGSI1: an integrator's sites
 			// Risk.ChallengeRisk/SiteActivity/eventOps/challengeUpdate, Salts, Analytics.Count/Daily.
 			schema.TableRisk:                       {get, query, put, update},
 			schema.TablePrivacy + "[DISCLOSURE#*]": {batchWrite, put}, // Disclosures.RecordDisclosures/forget

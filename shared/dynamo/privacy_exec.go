@@ -174,8 +174,7 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	if len(sitekeys) > limit {
 		sitekeys, more = sitekeys[:limit], true
 	}
-	var keys, refKeys []map[string]types.AttributeValue
-	deleted := 0
+	var secretKeys, siteKeys, refKeys []map[string]types.AttributeValue
 	for _, sitekey := range sitekeys {
 		s, err := h.accounts.GetSite(ctx, sitekey)
 		switch {
@@ -184,19 +183,22 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 		case err != nil:
 			return 0, false, fmt.Errorf("read site to delete: %w", err)
 		default:
-			keys = append(keys, Key(acctSitePK(sitekey), acctSKSite))
+			siteKeys = append(siteKeys, Key(acctSitePK(sitekey), acctSKSite))
 			if s.SecretHash != "" {
-				keys = append(keys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
+				secretKeys = append(secretKeys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
 			}
-			deleted++
 		}
 		refKeys = append(refKeys, Key(acctIntegratorPK(integratorID), acctSitePK(sitekey)))
 	}
-	// References last: one left by a failure still leads the next attempt to its site.
-	if err := h.deleteKeys(ctx, h.tables.Accounts, append(keys, refKeys...)); err != nil {
-		return 0, true, err
+	// Each kind in its own batches, in the order that keeps the rest reachable whatever a
+	// failure leaves: secret lookups (only the site names them), then sites, then the
+	// references (one left still leads the next attempt to its site).
+	for _, keys := range [][]map[string]types.AttributeValue{secretKeys, siteKeys, refKeys} {
+		if err := h.deleteKeys(ctx, h.tables.Accounts, keys); err != nil {
+			return 0, true, err
+		}
 	}
-	return deleted, more, nil
+	return len(siteKeys), more, nil
 }
 
 // DeleteAPIKeys implements privacy.AccountData: customer keys and integrators' risk-lookup

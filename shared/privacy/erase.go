@@ -185,6 +185,13 @@ func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *pr
 // any key or site created meanwhile and the disclosures they made; then each customer's API
 // keys, profile and any key created meanwhile.
 func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+	// An account registered under the address after filing is found by the address only
+	// while its profile exists: a step that fails after deleting it (in a second pass)
+	// must find it again from the cursor, saved with every holder before any profile goes.
+	if p.remember(h) {
+		return false, nil
+	}
+	h = Holders{Integrators: p.Integrators, Customers: p.Customers}
 	for _, id := range h.Integrators {
 		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
 		p.add(KindAPIKey, n)

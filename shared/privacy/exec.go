@@ -247,8 +247,10 @@ type Holders struct {
 }
 
 // holderCache finds a request's holders once per run: the integrators matched at filing
-// plus every integrator and customer registered under the address now. An erasure finds
-// the same accounts again after a crash, because profiles are deleted last.
+// plus every integrator and customer registered under the address now. The address finds
+// an account only while its profile exists, so the accounts step of an erasure, which
+// deletes profiles before its last passes, records the holders in its cursor first
+// (progress.remember) and works from them after a crash.
 type holderCache struct {
 	accounts AccountData
 	id       string
@@ -293,6 +295,11 @@ type progress struct {
 	Last   string         `json:"last,omitempty"`
 	Parts  int            `json:"parts,omitempty"` // package parts written (access)
 	Counts map[string]int `json:"counts,omitempty"`
+
+	// Integrators and Customers are the holders an erasure's accounts step works on,
+	// recorded before it deletes a profile (remember).
+	Integrators []string `json:"integrators,omitempty"`
+	Customers   []string `json:"customers,omitempty"`
 }
 
 func parseProgress(cursor string) (progress, error) {
@@ -304,6 +311,21 @@ func parseProgress(cursor string) (progress, error) {
 		return progress{}, fmt.Errorf("privacy: bad cursor: %w", err)
 	}
 	return p, nil
+}
+
+// remember adds h's holders to those recorded and reports whether any was new: the
+// cursor must be saved with them before a step deletes a profile.
+func (p *progress) remember(h Holders) bool {
+	merge := func(to *[]string, ids []string) bool {
+		n := len(*to)
+		*to = append(*to, ids...)
+		slices.Sort(*to)
+		*to = slices.Compact(*to)
+		return len(*to) > n
+	}
+	newInts := merge(&p.Integrators, h.Integrators)
+	newCusts := merge(&p.Customers, h.Customers)
+	return newInts || newCusts
 }
 
 func (p *progress) add(kind string, n int) {
@@ -368,6 +390,7 @@ func (e *executor) Step(ctx context.Context, r Request, cursor string) (Step, er
 	s := Step{Done: done, Items: p.total() - before}
 	if done {
 		p.Phase, p.Pos, p.After = 0, 0, ""
+		p.Integrators, p.Customers = nil, nil
 		s.Note = p.note()
 	}
 	s.Cursor = p.cursor()
