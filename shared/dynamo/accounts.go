@@ -25,7 +25,7 @@ import (
 //
 // gsi1 is eventually consistent, so it can miss a site created a moment ago; an opt-out or
 // erasure must not, so they list the references with a strongly consistent Query
-// (siteRefQuery) as well. Sites stored before references existed have none: gsi1 alone
+// (refQuery) as well. Sites stored before references existed have none: gsi1 alone
 // lists those.
 //
 // Customers (CUSTOMER#<id> / PROFILE) and their API keys (APIKEY#<key id>) are in customers.go.
@@ -231,27 +231,23 @@ func ownerCondition(c account.Choices) (string, map[string]types.AttributeValue)
 	return cond, map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}
 }
 
-// siteRefQuery queries the references of an integrator's sites (INTEGRATOR#<id> /
-// SITE#…) with a strongly consistent read, which gsi1 cannot give.
-func siteRefQuery(table, integratorID string) *dynamodb.QueryInput {
+// refQuery queries the references in an owner's partition whose sort keys start with
+// prefix (SITE#…, APIKEY#…) with a strongly consistent read, which gsi1 cannot give.
+func refQuery(table, ownerPK, prefix string) *dynamodb.QueryInput {
 	return &dynamodb.QueryInput{
 		TableName: &table, ConsistentRead: aws.Bool(true),
 		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :k)"),
 		ProjectionExpression:   aws.String("sk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": &types.AttributeValueMemberS{Value: acctIntegratorPK(integratorID)},
-			":k": &types.AttributeValueMemberS{Value: acctSitePK("")},
+			":p": &types.AttributeValueMemberS{Value: ownerPK},
+			":k": &types.AttributeValueMemberS{Value: prefix},
 		},
 	}
 }
 
-// refSitekey is the sitekey a reference's sort key names.
-func refSitekey(item map[string]types.AttributeValue) string {
-	sk, _ := item[schema.SortKey].(*types.AttributeValueMemberS)
-	if sk == nil {
-		return ""
-	}
-	return strings.TrimPrefix(sk.Value, acctSitePK(""))
+// refName is what a reference's sort key names after prefix (the sitekey, the key id).
+func refName(item map[string]types.AttributeValue, prefix string) string {
+	return strings.TrimPrefix(attrString(item, schema.SortKey), prefix)
 }
 
 // GetSite implements account.Store.

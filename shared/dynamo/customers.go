@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/crowdgate/crowdgate/shared/account"
-	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // Customers and their API keys live on the accounts table next to integrators (accounts.go)
@@ -27,7 +25,7 @@ import (
 // takes effect at once and authentication never scans. gsi1 is eventually consistent, so
 // it can miss a key created a moment ago; an erasure must not (the key would outlive its
 // owner and keep authenticating), so an owner's keys are listed by their references too,
-// with a strongly consistent Query (keyRefQuery), as sites are (accounts.go). Keys stored
+// with a strongly consistent Query (refQuery), as sites are (accounts.go). Keys stored
 // before references existed have none: gsi1 alone lists those.
 var _ account.CustomerStore = (*Accounts)(nil)
 
@@ -140,25 +138,6 @@ func (a *Accounts) putKey(ctx context.Context, record keyRecorder, ownerPK, what
 // keyRecorder is a key record of any owner (acctAPIKeyItem, acctIntegratorKeyItem).
 type keyRecorder interface {
 	record() acctKeyRecord
-}
-
-// keyRefQuery queries the references of an owner's keys (<owner pk> / APIKEY#…) with a
-// strongly consistent read, which gsi1 cannot give.
-func keyRefQuery(table, ownerPK string) *dynamodb.QueryInput {
-	return &dynamodb.QueryInput{
-		TableName: &table, ConsistentRead: aws.Bool(true),
-		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :k)"),
-		ProjectionExpression:   aws.String("sk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": &types.AttributeValueMemberS{Value: ownerPK},
-			":k": &types.AttributeValueMemberS{Value: acctAPIKeyPK("")},
-		},
-	}
-}
-
-// refKeyID is the key id a reference's sort key names.
-func refKeyID(item map[string]types.AttributeValue) string {
-	return strings.TrimPrefix(attrString(item, schema.SortKey), acctAPIKeyPK(""))
 }
 
 // keyIndexSK orders an owner's keys by creation in gsi1.

@@ -85,7 +85,7 @@ type keyItem[K any] interface {
 }
 
 // listKeys lists an owner's API keys, oldest first (gsi1's order): those in its gsi1
-// partition (APIKEY#… sort keys) and those its references name (keyRefQuery). gsi1 may not
+// partition (APIKEY#… sort keys) and those its references name (refQuery). gsi1 may not
 // list a key created a moment ago, so the references are read strongly consistently and
 // each key gsi1 left out is read itself; keys stored before references existed are listed
 // by gsi1 alone.
@@ -104,8 +104,8 @@ func listKeys[It keyItem[K], K any](ctx context.Context, a *Accounts, ownerPK, w
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", what, err)
 	}
-	err = queryEach(ctx, a.api, time.Time{}, keyRefQuery(a.table, ownerPK), 0, func(item map[string]types.AttributeValue) error {
-		id := refKeyID(item)
+	err = queryEach(ctx, a.api, time.Time{}, refQuery(a.table, ownerPK, acctAPIKeyPK("")), 0, func(item map[string]types.AttributeValue) error {
+		id := refName(item, acctAPIKeyPK(""))
 		if listed[id] {
 			return nil
 		}
@@ -182,8 +182,8 @@ func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("list integrator sites: %w", err)
 	}
-	err = queryEach(ctx, a.api, time.Time{}, siteRefQuery(a.table, integratorID), 0, func(item map[string]types.AttributeValue) error {
-		sitekey := refSitekey(item)
+	err = queryEach(ctx, a.api, time.Time{}, refQuery(a.table, acctIntegratorPK(integratorID), acctSitePK("")), 0, func(item map[string]types.AttributeValue) error {
+		sitekey := refName(item, acctSitePK(""))
 		if listed[sitekey] {
 			return nil
 		}

@@ -149,7 +149,7 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 // gsi1 for sites stored before references existed — and each is read again, strongly
 // consistently, for its current secret hash (gsi1's copy may predate a rotation).
 func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (int, bool, error) {
-	refs := siteRefQuery(h.tables.Accounts, integratorID)
+	refs := refQuery(h.tables.Accounts, acctIntegratorPK(integratorID), acctSitePK(""))
 	refs.Limit = aws.Int32(int32(limit))
 	byRef, err := h.api.Query(ctx, refs)
 	if err != nil {
@@ -163,7 +163,7 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	}
 	var sitekeys []string
 	for _, it := range byRef.Items {
-		sitekeys = append(sitekeys, refSitekey(it))
+		sitekeys = append(sitekeys, refName(it, acctSitePK("")))
 	}
 	for _, it := range byIndex.Items {
 		sitekeys = append(sitekeys, attrString(it, "sitekey"))
@@ -212,7 +212,7 @@ func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, o
 	if err != nil {
 		return 0, false, err
 	}
-	refs := keyRefQuery(h.tables.Accounts, owner)
+	refs := refQuery(h.tables.Accounts, owner, acctAPIKeyPK(""))
 	refs.Limit = aws.Int32(int32(limit))
 	byRef, err := h.api.Query(ctx, refs)
 	if err != nil {
@@ -226,7 +226,7 @@ func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, o
 	}
 	var ids []string
 	for _, it := range byRef.Items {
-		ids = append(ids, refKeyID(it))
+		ids = append(ids, refName(it, acctAPIKeyPK("")))
 	}
 	for _, it := range byIndex.Items {
 		ids = append(ids, strings.TrimPrefix(attrString(it, schema.PartitionKey), acctAPIKeyPK("")))

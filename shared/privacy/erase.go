@@ -193,23 +193,8 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 	}
 	h = Holders{Integrators: p.Integrators, Customers: p.Customers}
 	for _, id := range h.Integrators {
-		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
-		p.add(KindAPIKey, n)
-		if err != nil || more {
-			return false, wrap("delete integrator API keys", err)
-		}
-		n, more, err = d.Accounts.DeleteSites(ctx, id, Batch)
-		p.add(KindSite, n)
-		p.add(KindSiteSecret, n)
-		if err != nil || more {
-			return false, wrap("delete sites", err)
-		}
-		// Risk lookups worked with the keys and site secrets until now, so disclosures
-		// may have been recorded since the disclosures step; none can be from here on.
-		n, more, err = d.Log.DeleteDisclosures(ctx, id, Batch)
-		p.add(KindDisclosure, n)
-		if err != nil || more {
-			return false, wrap("delete disclosures", err)
+		if done, err := d.eraseIntegratorHoldings(ctx, id, p); !done {
+			return false, err
 		}
 		ok, err := d.Accounts.DeleteProfile(ctx, HolderIntegrator, id)
 		if err != nil {
@@ -219,30 +204,15 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 			p.add(KindIntegrator, 1)
 		}
 		// A key or site created since they were deleted passed its check that the profile
-		// exists; none can be created from here on, so one more pass finds every one.
-		n, more, err = d.Accounts.DeleteAPIKeys(ctx, HolderIntegrator, id, Batch)
-		p.add(KindAPIKey, n)
-		if err != nil || more {
-			return false, wrap("delete integrator API keys", err)
-		}
-		n, more, err = d.Accounts.DeleteSites(ctx, id, Batch)
-		p.add(KindSite, n)
-		p.add(KindSiteSecret, n)
-		if err != nil || more {
-			return false, wrap("delete sites", err)
-		}
-		// Such a key and site answered risk lookups until now.
-		n, more, err = d.Log.DeleteDisclosures(ctx, id, Batch)
-		p.add(KindDisclosure, n)
-		if err != nil || more {
-			return false, wrap("delete disclosures", err)
+		// exists, and answered risk lookups until now; none can be created from here on,
+		// so one more pass finds every one.
+		if done, err := d.eraseIntegratorHoldings(ctx, id, p); !done {
+			return false, err
 		}
 	}
 	for _, id := range h.Customers {
-		n, more, err := d.Accounts.DeleteAPIKeys(ctx, HolderCustomer, id, Batch)
-		p.add(KindAPIKey, n)
-		if err != nil || more {
-			return false, wrap("delete API keys", err)
+		if done, err := d.eraseAPIKeys(ctx, HolderCustomer, id, p); !done {
+			return false, err
 		}
 		ok, err := d.Accounts.DeleteProfile(ctx, HolderCustomer, id)
 		if err != nil {
@@ -252,11 +222,40 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *pr
 			p.add(KindCustomer, 1)
 		}
 		// As for integrators: a key created since the keys were deleted.
-		n, more, err = d.Accounts.DeleteAPIKeys(ctx, HolderCustomer, id, Batch)
-		p.add(KindAPIKey, n)
-		if err != nil || more {
-			return false, wrap("delete API keys", err)
+		if done, err := d.eraseAPIKeys(ctx, HolderCustomer, id, p); !done {
+			return false, err
 		}
+	}
+	return true, nil
+}
+
+// eraseIntegratorHoldings deletes an integrator's API keys, its sites with their secret
+// lookups, and the disclosures recorded since the disclosures step (risk lookups worked
+// with those keys and site secrets until now). done is false while a batch is left.
+func (d ExecDeps) eraseIntegratorHoldings(ctx context.Context, id string, p *progress) (bool, error) {
+	if done, err := d.eraseAPIKeys(ctx, HolderIntegrator, id, p); !done {
+		return false, err
+	}
+	n, more, err := d.Accounts.DeleteSites(ctx, id, Batch)
+	p.add(KindSite, n)
+	p.add(KindSiteSecret, n)
+	if err != nil || more {
+		return false, wrap("delete sites", err)
+	}
+	n, more, err = d.Log.DeleteDisclosures(ctx, id, Batch)
+	p.add(KindDisclosure, n)
+	if err != nil || more {
+		return false, wrap("delete disclosures", err)
+	}
+	return true, nil
+}
+
+// eraseAPIKeys deletes a batch of an account's API keys; done is false while one is left.
+func (d ExecDeps) eraseAPIKeys(ctx context.Context, kind HolderKind, id string, p *progress) (bool, error) {
+	n, more, err := d.Accounts.DeleteAPIKeys(ctx, kind, id, Batch)
+	p.add(KindAPIKey, n)
+	if err != nil || more {
+		return false, wrap("delete "+string(kind)+" API keys", err)
 	}
 	return true, nil
 }
