@@ -104,17 +104,9 @@ func listKeys[It keyItem[K], K any](ctx context.Context, a *Accounts, ownerPK, w
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", what, err)
 	}
-	err = queryEach(ctx, a.api, time.Time{}, refQuery(a.table, ownerPK, acctAPIKeyPK("")), 0, func(item map[string]types.AttributeValue) error {
-		id := refName(item, acctAPIKeyPK(""))
-		if listed[id] {
-			return nil
-		}
+	err = a.readUnlisted(ctx, ownerPK, acctAPIKeyPK(""), listed, func(id string) error {
 		var it It
-		err := a.get(ctx, acctAPIKeyPK(id), acctSKAPIKey, &it)
-		if errors.Is(err, account.ErrNotFound) {
-			return nil // being deleted (an erasure deletes references last)
-		}
-		if err != nil {
+		if err := a.get(ctx, acctAPIKeyPK(id), acctSKAPIKey, &it); err != nil {
 			return err
 		}
 		items = append(items, it)
@@ -182,15 +174,8 @@ func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("list integrator sites: %w", err)
 	}
-	err = queryEach(ctx, a.api, time.Time{}, refQuery(a.table, acctIntegratorPK(integratorID), acctSitePK("")), 0, func(item map[string]types.AttributeValue) error {
-		sitekey := refName(item, acctSitePK(""))
-		if listed[sitekey] {
-			return nil
-		}
+	err = a.readUnlisted(ctx, acctIntegratorPK(integratorID), acctSitePK(""), listed, func(sitekey string) error {
 		s, err := a.GetSite(ctx, sitekey)
-		if errors.Is(err, account.ErrNotFound) {
-			return nil // being deleted (an erasure deletes references last)
-		}
 		if err != nil {
 			return err
 		}
@@ -202,6 +187,23 @@ func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]
 	}
 	slices.SortFunc(sites, func(x, y account.Site) int { return strings.Compare(x.Sitekey, y.Sitekey) })
 	return sites, nil
+}
+
+// readUnlisted calls read for each name an owner's references (sort keys prefix…) give
+// that listed lacks: what gsi1, eventually consistent, has not indexed yet. A record read
+// reports missing (account.ErrNotFound) is being deleted (an erasure deletes references
+// last) and is skipped.
+func (a *Accounts) readUnlisted(ctx context.Context, ownerPK, prefix string, listed map[string]bool, read func(name string) error) error {
+	return queryEach(ctx, a.api, time.Time{}, refQuery(a.table, ownerPK, prefix), 0, func(item map[string]types.AttributeValue) error {
+		name := refName(item, prefix)
+		if listed[name] {
+			return nil
+		}
+		if err := read(name); !errors.Is(err, account.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
 }
 
 // queryGSI1 calls each for every item of gsi1 partition pk whose sort key starts with prefix.

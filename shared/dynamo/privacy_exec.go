@@ -149,30 +149,11 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 // gsi1 for sites stored before references existed — and each is read again, strongly
 // consistently, for its current secret hash (gsi1's copy may predate a rotation).
 func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (int, bool, error) {
-	refs := refQuery(h.tables.Accounts, acctIntegratorPK(integratorID), acctSitePK(""))
-	refs.Limit = aws.Int32(int32(limit))
-	byRef, err := h.api.Query(ctx, refs)
-	if err != nil {
-		return 0, false, fmt.Errorf("list site references to delete: %w", err)
-	}
-	idx := gsi1PrefixQuery(h.tables.Accounts, acctIntegratorPK(integratorID), acctSitePK(""))
-	idx.Limit = aws.Int32(int32(limit))
-	byIndex, err := h.api.Query(ctx, idx)
+	sitekeys, more, err := h.ownedBatch(ctx, acctIntegratorPK(integratorID), acctSitePK(""), limit, func(it map[string]types.AttributeValue) string {
+		return attrString(it, "sitekey")
+	})
 	if err != nil {
 		return 0, false, fmt.Errorf("list sites to delete: %w", err)
-	}
-	var sitekeys []string
-	for _, it := range byRef.Items {
-		sitekeys = append(sitekeys, refName(it, acctSitePK("")))
-	}
-	for _, it := range byIndex.Items {
-		sitekeys = append(sitekeys, attrString(it, "sitekey"))
-	}
-	slices.Sort(sitekeys)
-	sitekeys = slices.Compact(sitekeys)
-	more := len(byRef.LastEvaluatedKey) > 0 || len(byIndex.LastEvaluatedKey) > 0
-	if len(sitekeys) > limit {
-		sitekeys, more = sitekeys[:limit], true
 	}
 	var secretKeys, siteKeys, refKeys []map[string]types.AttributeValue
 	for _, sitekey := range sitekeys {
@@ -201,6 +182,38 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	return len(siteKeys), more, nil
 }
 
+// ownedBatch names up to limit of an owner's records of one kind (sort key prefix: SITE#,
+// APIKEY#), in name order: those its references in the owner's partition name, read
+// strongly consistently, and those gsi1 lists (records stored before references existed;
+// name reads a name from an index item). more reports that either listing has more.
+func (h *Holdings) ownedBatch(ctx context.Context, ownerPK, prefix string, limit int, name func(map[string]types.AttributeValue) string) ([]string, bool, error) {
+	var names []string
+	more := false
+	for _, q := range []struct {
+		in   *dynamodb.QueryInput
+		name func(map[string]types.AttributeValue) string
+	}{
+		{refQuery(h.tables.Accounts, ownerPK, prefix), func(it map[string]types.AttributeValue) string { return refName(it, prefix) }},
+		{gsi1PrefixQuery(h.tables.Accounts, ownerPK, prefix), name},
+	} {
+		q.in.Limit = aws.Int32(int32(limit))
+		out, err := h.api.Query(ctx, q.in)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, it := range out.Items {
+			names = append(names, q.name(it))
+		}
+		more = more || len(out.LastEvaluatedKey) > 0
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) > limit {
+		names, more = names[:limit], true
+	}
+	return names, more, nil
+}
+
 // DeleteAPIKeys implements privacy.AccountData: customer keys and integrators' risk-lookup
 // keys alike, each with its reference. Keys are found as listKeys finds them — by their
 // references in the owner's partition (CUSTOMER#<id> or INTEGRATOR#<id> / APIKEY#<keyid>),
@@ -212,30 +225,11 @@ func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, o
 	if err != nil {
 		return 0, false, err
 	}
-	refs := refQuery(h.tables.Accounts, owner, acctAPIKeyPK(""))
-	refs.Limit = aws.Int32(int32(limit))
-	byRef, err := h.api.Query(ctx, refs)
-	if err != nil {
-		return 0, false, fmt.Errorf("list API key references to delete: %w", err)
-	}
-	idx := gsi1PrefixQuery(h.tables.Accounts, owner, acctAPIKeyPK(""))
-	idx.Limit = aws.Int32(int32(limit))
-	byIndex, err := h.api.Query(ctx, idx)
+	ids, more, err := h.ownedBatch(ctx, owner, acctAPIKeyPK(""), limit, func(it map[string]types.AttributeValue) string {
+		return strings.TrimPrefix(attrString(it, schema.PartitionKey), acctAPIKeyPK(""))
+	})
 	if err != nil {
 		return 0, false, fmt.Errorf("list API keys to delete: %w", err)
-	}
-	var ids []string
-	for _, it := range byRef.Items {
-		ids = append(ids, refName(it, acctAPIKeyPK("")))
-	}
-	for _, it := range byIndex.Items {
-		ids = append(ids, strings.TrimPrefix(attrString(it, schema.PartitionKey), acctAPIKeyPK("")))
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	more := len(byRef.LastEvaluatedKey) > 0 || len(byIndex.LastEvaluatedKey) > 0
-	if len(ids) > limit {
-		ids, more = ids[:limit], true
 	}
 	deleted := 0
 	var refKeys []map[string]types.AttributeValue
