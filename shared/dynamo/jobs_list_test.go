@@ -6,12 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	mclient "github.com/truora/minidyn/aws-v2/client"
 
 	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/job"
 )
 
@@ -50,21 +48,7 @@ func TestListEntriesContinuesAfterADeletedCursorItem(t *testing.T) {
 // stand-in, in memory.
 func minidynLabels(t *testing.T) *mclient.Client {
 	t.Helper()
-	c := mclient.NewClient()
-	if _, err := c.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return dynamotest.Minidyn(t, "labels")
 }
 
 // minidynJob is a job store on minidynLabels with one active multiple-choice job, job_1.

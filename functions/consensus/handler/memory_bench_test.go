@@ -14,11 +14,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	mclient "github.com/truora/minidyn/aws-v2/client"
 
 	"github.com/crowdgate/crowdgate/functions/consensus/handler"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/job"
 )
 
@@ -41,20 +41,7 @@ func (p pagedAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...fu
 func storedJob(tb testing.TB, j job.Job, jc dynamo.JobConsensus) *dynamo.Consensus {
 	tb.Helper()
 	ctx := context.Background()
-	c := mclient.NewClient()
-	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String("labels"), BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-	}); err != nil {
-		tb.Fatal(err)
-	}
+	c := dynamotest.Minidyn(tb, "labels")
 	api := pagedAPI{c}
 	jobs := dynamo.NewJobs(api, "labels")
 	if err := jobs.PutJob(ctx, j); err != nil {
