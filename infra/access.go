@@ -88,9 +88,8 @@ var grants = map[string]access{
 	},
 	routes.FunctionRisk: {
 		Tables: map[string]tableAccess{
-			// Keys and site secrets (Accounts.get), an integrator's sites (IntegratorSites: site
-			// references in its partition, and gsi1).
-			schema.TableAccounts: {Actions: []string{getItem}, QueryPrefix: "INTEGRATOR#", Indexes: gsi1},
+			// Keys and site secrets (Accounts.get), an integrator's sites (IntegratorSites, gsi1).
+			schema.TableAccounts: {Actions: []string{getItem}, Indexes: gsi1},
 			// Counters and salts: Risk (ChallengeRisk, SiteActivity, the event transactions),
 			// Salts, Analytics (Count transactions, Daily).
 			schema.TableRisk: {Actions: []string{getItem, query, putItem, updateItem}},
@@ -121,7 +120,7 @@ var grants = map[string]access{
 	functionPrivacyWorker: {
 		Tables: map[string]tableAccess{
 			// Accounts.get, profilesByEmail, revokeKey, updateExisting, DeleteProfile,
-			// DeleteAccessibility, Holdings.deleteKeys/DeleteAPIKeys; IntegratorSites/DeleteSites
+			// DeleteAccessibility, Holdings.deleteKeys/DeleteAPIKeys; SitesOf/DeleteSites
 			// (site references), listKeys/DeleteAPIKeys (key references), queryGSI1,
 			// gsi1PrefixQuery and AccessibilityOf (gsi1).
 			schema.TableAccounts: {Actions: []string{getItem, query, scan, updateItem, deleteItem, batchWriteItem}, Indexes: gsi1},
@@ -197,11 +196,7 @@ var suppressionListActions = []string{"ses:GetSuppressedDestination", "ses:Delet
 // BatchWriteItem only dynamodb:BatchWriteItem, whatever its requests.
 type tableAccess struct {
 	Actions []string // on the table itself, each in tableActions
-	// QueryPrefix, if set, grants dynamodb:Query on the table itself (then not in Actions)
-	// only on partitions whose key starts with it (dynamodb:LeadingKeys; a Query always
-	// names its partition).
-	QueryPrefix string
-	Indexes     []string // schema.Index names the function queries: dynamodb:Query on each
+	Indexes []string // schema.Index names the function queries: dynamodb:Query on each
 }
 
 // The item actions a table grant may name. None of the stream reads (no table has a
@@ -315,11 +310,8 @@ func (s *crowdgate) grantTable(role awsiam.IRole, name string, t tableAccess) er
 	if !ok {
 		return fmt.Errorf("unknown table %q", name)
 	}
-	if len(t.Actions)+len(t.Indexes) == 0 && t.QueryPrefix == "" {
+	if len(t.Actions)+len(t.Indexes) == 0 {
 		return fmt.Errorf("table %s: no actions", name)
-	}
-	if t.QueryPrefix != "" && slices.Contains(t.Actions, query) {
-		return fmt.Errorf("table %s: Query both confined to %s* and not", name, t.QueryPrefix)
 	}
 	for _, a := range t.Actions {
 		if !slices.Contains(tableActions, a) {
@@ -329,14 +321,6 @@ func (s *crowdgate) grantTable(role awsiam.IRole, name string, t tableAccess) er
 	if len(t.Actions) > 0 {
 		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 			Grantee: role, Actions: jsii.Strings(t.Actions...), ResourceArns: jsii.Strings(*table.TableArn()),
-		})
-	}
-	if t.QueryPrefix != "" {
-		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-			Grantee: role, Actions: jsii.Strings(query), ResourceArns: jsii.Strings(*table.TableArn()),
-			Conditions: &map[string]*map[string]any{
-				"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []string{t.QueryPrefix + "*"}},
-			},
 		})
 	}
 	for _, ix := range t.Indexes {

@@ -173,9 +173,8 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 			gsi(schema.TableAccounts): {query}, // queryGSI1: keys and sites of an owner
 		},
 		routes.FunctionRisk: {
-			schema.TableAccounts:                    {get},   // Accounts.get (keys, secrets)
-			schema.TableAccounts + "[INTEGRATOR#*]": {query}, // IntegratorSites (site references)
-			gsi(schema.TableAccounts):               {query}, // queryGSI1: an integrator's sites
+			schema.TableAccounts:      {get},   // Accounts.get (keys, secrets)
+			gsi(schema.TableAccounts): {query}, // queryGSI1: an integrator's sites (IntegratorSites)
 			// Risk.ChallengeRisk/SiteActivity/eventOps/challengeUpdate, Salts, Analytics.Count/Daily.
 			schema.TableRisk:                       {get, query, put, update},
 			schema.TablePrivacy + "[DISCLOSURE#*]": {batchWrite, put}, // Disclosures.RecordDisclosures/forget

@@ -27,7 +27,8 @@ import (
 // owns it; customer records carry no owner_kind, and every read or revocation here checks
 // owner_kind so a customer's key is never taken for an integrator's. Like every account
 // record they carry no ttl. An integrator's sites are listed through the same gsi1
-// partition (INTEGRATOR#<id> / SITE#<sitekey>) and their references (accounts.go).
+// partition (INTEGRATOR#<id> / SITE#<sitekey>) and, for the privacy worker, their
+// references (accounts.go).
 var _ account.IntegratorKeyStore = (*Accounts)(nil)
 
 type acctIntegratorKeyItem struct {
@@ -153,26 +154,38 @@ func revokeKey[It keyItem[K], K any](ctx context.Context, a *Accounts, keyID str
 	return it.key(), nil
 }
 
-// IntegratorSites implements account.IntegratorKeyStore, in sitekey order, through gsi1
-// (INTEGRATOR#<id> / SITE#…) and the sites' references (accounts.go). The privacy worker
-// lists sites this way too (Holdings.SitesOf), so it must see every committed site: gsi1
-// is eventually consistent and may not list a site created a moment ago, so the
-// references are read strongly consistently and each site gsi1 left out is read itself.
-// Sites stored before references existed are listed by gsi1 alone.
+// IntegratorSites implements account.IntegratorKeyStore through gsi1 (INTEGRATOR#<id> /
+// SITE#…), in sitekey order. The index is eventually consistent: for the risk lookup a
+// site created a moment ago may be missing for a moment, which only withholds its data.
+// The privacy worker must see every committed site and lists them with committedSites.
 func (a *Accounts) IntegratorSites(ctx context.Context, integratorID string) ([]account.Site, error) {
 	var sites []account.Site
-	listed := map[string]bool{}
 	err := a.queryGSI1(ctx, acctIntegratorPK(integratorID), acctSitePK(""), func(item map[string]types.AttributeValue) error {
 		var it acctSiteItem
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode site: %w", err)
 		}
 		sites = append(sites, it.site())
-		listed[it.Sitekey] = true
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list integrator sites: %w", err)
+	}
+	return sites, nil
+}
+
+// committedSites lists every committed site of an integrator, in sitekey order: those gsi1
+// lists (IntegratorSites) and those its references name (accounts.go), which are read
+// strongly consistently, each site gsi1 left out read itself. Sites stored before
+// references existed are listed by gsi1 alone.
+func (a *Accounts) committedSites(ctx context.Context, integratorID string) ([]account.Site, error) {
+	sites, err := a.IntegratorSites(ctx, integratorID)
+	if err != nil {
+		return nil, err
+	}
+	listed := map[string]bool{}
+	for _, s := range sites {
+		listed[s.Sitekey] = true
 	}
 	err = a.readUnlisted(ctx, acctIntegratorPK(integratorID), acctSitePK(""), listed, func(sitekey string) error {
 		s, err := a.GetSite(ctx, sitekey)

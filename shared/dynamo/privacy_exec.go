@@ -137,14 +137,14 @@ func (h *Holdings) RevokeAPIKey(ctx context.Context, customerID, keyID string, a
 	return h.accounts.RevokeAPIKey(ctx, customerID, keyID, at)
 }
 
-// SitesOf implements privacy.AccountData: the integrator's sites, as the integrator-key
-// lookups read them.
+// SitesOf implements privacy.AccountData: every committed site of the integrator, one
+// created a moment ago too (an opt-out must reach it; committedSites).
 func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.Site, error) {
-	return h.accounts.IntegratorSites(ctx, integratorID)
+	return h.accounts.committedSites(ctx, integratorID)
 }
 
 // DeleteSites implements privacy.AccountData: each site goes with its secret lookup and
-// its reference. Sites are found as IntegratorSites finds them — by their references,
+// its reference. Sites are found as SitesOf finds them — by their references,
 // read strongly consistently, so a site created a moment ago is not missed, and through
 // gsi1 for sites stored before references existed — and each is read again, strongly
 // consistently, for its current secret hash (gsi1's copy may predate a rotation).
