@@ -30,8 +30,8 @@ func TestDeployedConsumersHaveGrantsAndFitTheirQueues(t *testing.T) {
 			t.Errorf("%s: no sizes entry", q.Consumer)
 			continue
 		}
-		if size.Timeout > time.Duration(q.VisibilitySeconds)*time.Second {
-			t.Errorf("%s: timeout %v exceeds queue %s visibility %ds", q.Consumer, size.Timeout, q.Name, q.VisibilitySeconds)
+		if size.Timeout != time.Duration(q.TimeoutSeconds)*time.Second {
+			t.Errorf("%s: timeout %v, queue %s is sized for %ds", q.Consumer, size.Timeout, q.Name, q.TimeoutSeconds)
 		}
 	}
 }

@@ -28,13 +28,13 @@ var sizes = map[string]sizing{
 	routes.FunctionChallenge:     {10 * time.Second, 512, "visitor-facing: grades answers, scores risk and presigns media; more CPU is lower latency"},
 	routes.FunctionVerify:        {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
 	routes.FunctionAdmin:         {10 * time.Second, 256, "rare operator calls against the accounts table"},
-	routes.FunctionRisk:          {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; below the risk-events queue's 60 s visibility"},
-	"consensus":                  {50 * time.Second, 1024, "10 answer messages take under a second; the rest is for a re-estimation part (writes stop 5 s before the timeout, then go on in a new message; the whole job in memory, ~6 KB/item: ~100k items); below the 60 s visibility"},
-	"export":                     {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; below the exports queue's 15 min visibility"},
+	routes.FunctionRisk:          {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; the risk-events queue's visibility is 60 s, six times it"},
+	"consensus":                  {50 * time.Second, 1024, "10 answers take under a second; the rest is for a re-estimation part (writes stop 5 s before the timeout; the job in memory, ~3.6 KB/item at peak: ~170k items of 9 answers); the answers queue's visibility is 300 s, six times it"},
+	"export":                     {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; the exports queue's visibility is 60 min, six times it"},
 	routes.FunctionJobs:          {29 * time.Second, 512, "customer API: item batches, upload checks (one ranged GET and an image header decode each) and bounded deletes; the HTTP API integration limit is 30 s"},
 	routes.FunctionAccessibility: {10 * time.Second, 256, "visitor-facing pages and text questions: a few reads and conditional writes, one SES call per sign-up"},
 	routes.FunctionPrivacy:       {10 * time.Second, 256, "a few table reads and writes per request plus one SES call when a code or answer is mailed"},
-	functionPrivacyWorker:        {10 * time.Minute, 512, "steps of at most a few hundred DynamoDB or S3 calls, checkpointed; stops two minutes before the timeout and continues in a new message; below the privacy queue's 15 min visibility"},
+	functionPrivacyWorker:        {10 * time.Minute, 512, "steps of at most a few hundred DynamoDB or S3 calls, checkpointed; stops two minutes before the timeout and continues in a new message; the privacy queue's visibility is 60 min, six times it"},
 	functionRotateKeys:           {30 * time.Second, 128, "a handful of Secrets Manager or DynamoDB calls per invocation, nothing held in memory; the timeout leaves room for SDK retries"},
 }
 
@@ -105,9 +105,9 @@ func (s *crowdgate) consumer(queue string) (awslambda.Function, error) {
 		return nil, fmt.Errorf("consumer: unknown queue %q", queue)
 	}
 	q := schema.Queues[i]
-	if size, ok := sizes[q.Consumer]; ok && size.Timeout > time.Duration(q.VisibilitySeconds)*time.Second {
-		// SQS would hand a message to a second consumer while the first still works on it.
-		return nil, fmt.Errorf("consumer %s: timeout %s exceeds queue %s visibility %ds", q.Consumer, size.Timeout, q.Name, q.VisibilitySeconds)
+	if size, ok := sizes[q.Consumer]; ok && size.Timeout != time.Duration(q.TimeoutSeconds)*time.Second {
+		// The queue's visibility is sized from the timeout the schema names (six times it).
+		return nil, fmt.Errorf("consumer %s: timeout %s, but queue %s is sized for %ds", q.Consumer, size.Timeout, q.Name, q.TimeoutSeconds)
 	}
 	// A function that also serves HTTP routes (risk) already exists: it gets the queue as
 	// a second event source.

@@ -79,8 +79,8 @@ type queue struct {
 	dlqARN      string
 	maxReceives int
 	visibility  time.Duration
-	// deadline bounds one batch's handling, as Lambda's timeout (which must stay below the
-	// visibility timeout) does: the unscaled visibility timeout, in real time.
+	// deadline bounds one batch's handling, as Lambda's timeout does: the consumer's
+	// timeout (the visibility timeout where none is declared), unscaled, in real time.
 	deadline time.Duration
 	msgs     []*message // in send order; visible and in flight
 	dead     []*message
@@ -119,7 +119,10 @@ func (b *Broker) Declare(q schema.Queue) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	vis := time.Duration(float64(q.VisibilitySeconds) * b.scale * float64(time.Second))
-	deadline := time.Duration(q.VisibilitySeconds) * time.Second
+	deadline := time.Duration(q.TimeoutSeconds) * time.Second
+	if deadline <= 0 {
+		deadline = time.Duration(q.VisibilitySeconds) * time.Second
+	}
 	if existing, ok := b.queues[q.Name]; ok {
 		existing.maxReceives, existing.visibility, existing.deadline = q.MaxReceives, vis, deadline
 		return

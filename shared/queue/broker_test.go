@@ -418,23 +418,36 @@ func TestCloseWaitsForRunningBatchAndStopsDelivery(t *testing.T) {
 	}
 }
 
-// Consumers run under a deadline, as Lambda's timeout (below the visibility timeout) puts
-// one on each invocation: the exports and privacy workers stop before it and continue
-// later, locally too.
+// Consumers run under a deadline, as Lambda's timeout puts one on each invocation: the
+// consumer's declared timeout (the visibility timeout where none is declared). The exports
+// and privacy workers stop before it and continue later, locally too.
 func TestHandlersRunUnderADeadline(t *testing.T) {
-	b, _ := newTestBroker(t, WithVisibilityScale(0.001)) // the scale shortens retries, not the deadline
-	var left atomic.Int64
-	b.Subscribe(testQueue.Name, func(ctx context.Context, _ events.SQSEvent) (events.SQSEventResponse, error) {
-		if d, ok := ctx.Deadline(); ok {
-			left.Store(int64(time.Until(d)))
+	timed := schema.Queue{Name: "timed", MaxReceives: 3, TimeoutSeconds: 10, VisibilitySeconds: 60}
+	for _, tc := range []struct {
+		q    schema.Queue
+		want time.Duration
+	}{{testQueue, visibility}, {timed, 10 * time.Second}} {
+		b, _ := newTestBroker(t, WithVisibilityScale(0.001)) // the scale shortens retries, not the deadline
+		b.Declare(tc.q)
+		var left atomic.Int64
+		b.Subscribe(tc.q.Name, func(ctx context.Context, _ events.SQSEvent) (events.SQSEventResponse, error) {
+			if d, ok := ctx.Deadline(); ok {
+				left.Store(int64(time.Until(d)))
+			}
+			return events.SQSEventResponse{}, nil
+		}, 1)
+		sender, err := b.Sender(tc.q.Name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return events.SQSEventResponse{}, nil
-	}, 1)
-	send(t, b, "x")
-	if err := b.Drain(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	if got := time.Duration(left.Load()); got <= visibility-5*time.Second || got > visibility {
-		t.Fatalf("the handler had %v left, want just under the %v visibility timeout", got, visibility)
+		if err := sender.SendJSON(ctxT(t), "x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Drain(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Duration(left.Load()); got <= tc.want-5*time.Second || got > tc.want {
+			t.Errorf("%s: the handler had %v left, want just under %v", tc.q.Name, got, tc.want)
+		}
 	}
 }

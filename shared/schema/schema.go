@@ -55,7 +55,13 @@ type Queue struct {
 	Name string
 	// MaxReceives is how often a message is tried before it moves to the dead-letter queue.
 	MaxReceives int
-	// VisibilitySeconds must exceed the consumer's timeout.
+	// TimeoutSeconds is the consumer's timeout: the Lambda function's on AWS, a batch's
+	// deadline in the local broker.
+	TimeoutSeconds int
+	// VisibilitySeconds is at least six times TimeoutSeconds, as AWS advises for a queue
+	// that feeds Lambda: the poller retries a throttled invocation while the batch stays
+	// invisible, and a visibility that ran out would redeliver the batch and spend one of
+	// its MaxReceives on a try that never ran.
 	VisibilitySeconds int
 	// Consumer is the function (routes.Function* name) that consumes the queue.
 	Consumer string
@@ -73,15 +79,15 @@ const (
 
 // Queues lists every queue of the service.
 var Queues = []Queue{
-	{Name: QueueAnswers, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "consensus", BatchSize: 10},
-	{Name: QueueRiskEvents, MaxReceives: 5, VisibilitySeconds: 60, Consumer: "risk", BatchSize: 10},
+	{Name: QueueAnswers, MaxReceives: 5, TimeoutSeconds: 50, VisibilitySeconds: 300, Consumer: "consensus", BatchSize: 10},
+	{Name: QueueRiskEvents, MaxReceives: 5, TimeoutSeconds: 10, VisibilitySeconds: 60, Consumer: "risk", BatchSize: 10},
 	// One export per invocation: the function runs a batch's exports one after the other
 	// against one deadline sized for one export, so an export queued behind a large one
 	// would start with what that one left, fail, and use up its receives.
-	{Name: QueueExports, MaxReceives: 3, VisibilitySeconds: 900, Consumer: "export", BatchSize: 1},
+	{Name: QueueExports, MaxReceives: 3, TimeoutSeconds: 600, VisibilitySeconds: 3600, Consumer: "export", BatchSize: 1},
 	// The privacy HTTP function sends approved requests; the privacyworker function
 	// carries them out.
-	{Name: QueuePrivacy, MaxReceives: 5, VisibilitySeconds: 900, Consumer: "privacyworker", BatchSize: 10},
+	{Name: QueuePrivacy, MaxReceives: 5, TimeoutSeconds: 600, VisibilitySeconds: 3600, Consumer: "privacyworker", BatchSize: 10},
 }
 
 // Bucket describes one S3 bucket.

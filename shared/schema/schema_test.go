@@ -10,8 +10,12 @@ import (
 // must be one SQS accepts (a batch of 1–10 for a standard queue without a batching window).
 func TestQueueSettingsAreOnesSQSAccepts(t *testing.T) {
 	for _, q := range schema.Queues {
-		if q.BatchSize < 1 || q.BatchSize > 10 || q.MaxReceives < 1 || q.VisibilitySeconds < 1 || q.Consumer == "" {
+		if q.BatchSize < 1 || q.BatchSize > 10 || q.MaxReceives < 1 || q.TimeoutSeconds < 1 || q.Consumer == "" {
 			t.Errorf("queue %s: %+v", q.Name, q)
+		}
+		// SQS allows at most 12 hours.
+		if q.VisibilitySeconds < 6*q.TimeoutSeconds || q.VisibilitySeconds > 12*3600 {
+			t.Errorf("queue %s: visibility %ds, want 6× the consumer's %ds timeout, at most 12 h", q.Name, q.VisibilitySeconds, q.TimeoutSeconds)
 		}
 	}
 }
