@@ -22,7 +22,10 @@ type IssueInput struct {
 	Token   string // the accessibility token (cookie)
 	Sitekey string
 	Host    string
-	Locale  string
+	// Locale is the widget's hl; AcceptLanguage the browser's header, which picks the
+	// language when hl is not one of Locales (PickLocale).
+	Locale         string
+	AcceptLanguage string
 }
 
 // Issued is the public view of a text challenge.
@@ -59,7 +62,7 @@ func (s *Service) Issue(ctx context.Context, in IssueInput) (Issued, error) {
 		return Issued{}, err
 	}
 	rng := newRand()
-	q := NewQuestion(Locale(in.Locale), rng)
+	q := NewQuestion(PickLocale(in.Locale, in.AcceptLanguage), rng)
 	var id [16]byte
 	_, _ = crand.Read(id[:]) // crypto/rand never fails (it panics instead)
 	tc := TextChallenge{

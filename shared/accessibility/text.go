@@ -23,6 +23,17 @@ func Locale(hl string) string {
 	return "en"
 }
 
+// PickLocale is the language of a page, a mail or a text question: a supported hl (the
+// page's or the widget's choice) first, then the best supported Accept-Language entry,
+// then English. An unsupported hl (a widget's "fr") says nothing about which of ours the
+// reader prefers, so it does not override the browser.
+func PickLocale(hl, acceptLanguage string) string {
+	if l, ok := MatchLocale(hl); ok {
+		return l
+	}
+	return Locale(acceptLanguage)
+}
+
 // MatchLocale returns the supported locale of an hl value or an Accept-Language header:
 // the entry with the highest weight (q, 1 when absent; the first of equal ones) whose
 // language is supported. "*" stands for every supported language no other entry names

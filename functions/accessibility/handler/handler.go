@@ -77,14 +77,10 @@ type api struct {
 
 // --- pages ----------------------------------------------------------------------------
 
-// locale is the page language: a supported hl (query or form) first, then the best
-// supported Accept-Language entry, then English. An unsupported hl (a widget's "fr") says
-// nothing about which of ours the reader prefers, so it does not override the browser.
+// locale is the page language: hl (query or form) and Accept-Language, as
+// accessibility.PickLocale weighs them.
 func locale(r *http.Request) string {
-	if l, ok := accessibility.MatchLocale(r.FormValue("hl")); ok {
-		return l
-	}
-	return accessibility.Locale(r.Header.Get("Accept-Language"))
+	return accessibility.PickLocale(r.FormValue("hl"), r.Header.Get("Accept-Language"))
 }
 
 func hidden(loc string, kv ...string) map[string]string {
@@ -344,7 +340,8 @@ func (a *api) issue(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	is, err := a.svc.Issue(r.Context(), accessibility.IssueInput{Token: tokenOf(r), Sitekey: body.Sitekey, Host: body.Host, Locale: body.HL})
+	is, err := a.svc.Issue(r.Context(), accessibility.IssueInput{Token: tokenOf(r), Sitekey: body.Sitekey, Host: body.Host,
+		Locale: body.HL, AcceptLanguage: r.Header.Get("Accept-Language")})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
