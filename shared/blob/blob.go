@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,14 +87,81 @@ func (s *Store) Delete(ctx context.Context, bucket, key string) error {
 // PresignGet returns a link that reads bucket/key for ttl. Signing is local: no request
 // is made, and the object need not exist yet.
 func (s *Store) PresignGet(ctx context.Context, bucket, key string, ttl time.Duration) (string, error) {
+	return s.PresignDownload(ctx, bucket, key, Download{}, ttl)
+}
+
+// Download says how a browser that follows a link saves the object. The fields become the
+// signed response-content-disposition and response-content-type parameters, so S3 answers
+// with those headers whatever the object was stored with, and nobody can change them
+// without breaking the signature.
+type Download struct {
+	// Filename, when set, makes the response an attachment saved under this name
+	// (Attachment).
+	Filename string
+	// ContentType, when set, is the response's Content-Type.
+	ContentType string
+}
+
+// PresignDownload is PresignGet with the response headers of d.
+func (s *Store) PresignDownload(ctx context.Context, bucket, key string, d Download, ttl time.Duration) (string, error) {
 	if err := checkTTL(ttl); err != nil {
 		return "", err
 	}
-	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key}, s3.WithPresignExpires(ttl))
+	in := &s3.GetObjectInput{Bucket: &bucket, Key: &key}
+	if d.Filename != "" {
+		in.ResponseContentDisposition = aws.String(Attachment(d.Filename))
+	}
+	if d.ContentType != "" {
+		in.ResponseContentType = &d.ContentType
+	}
+	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", fmt.Errorf("presign get s3://%s/%s: %w", bucket, key, err)
 	}
 	return req.URL, nil
+}
+
+// Attachment is a Content-Disposition that saves a response as a file named name (RFC
+// 6266). filename= is the name in printable ASCII, for every client; a character that is
+// not, or that some system refuses in file names (/ \ : * ? " < > |), or % (which some
+// clients decode), becomes "_". When name is not plain ASCII, filename* (RFC 8187,
+// UTF-8) carries it as well, and clients that know it prefer it.
+func Attachment(name string) string {
+	var ascii, ext strings.Builder
+	plain := true
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f || strings.ContainsRune(`/\:*?"<>|%`, r):
+			ascii.WriteByte('_')
+			ext.WriteByte('_')
+		case r < 0x80:
+			ascii.WriteRune(r)
+			ext.WriteString(attrChars(string(r)))
+		default:
+			plain = false
+			ascii.WriteByte('_')
+			ext.WriteString(attrChars(string(r)))
+		}
+	}
+	v := `attachment; filename="` + ascii.String() + `"`
+	if !plain {
+		v += "; filename*=UTF-8''" + ext.String()
+	}
+	return v
+}
+
+// attrChars percent-encodes the UTF-8 bytes of s that are not attr-char (RFC 8187).
+func attrChars(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // PresignPut returns a link that uploads bucket/key for ttl; the uploader must send the
@@ -146,6 +214,11 @@ type Bucket struct {
 // PresignGet signs a read link for key in the bucket.
 func (b Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	return b.Store.PresignGet(ctx, b.Name, key, ttl)
+}
+
+// PresignDownload signs a read link for key in the bucket that downloads as d says.
+func (b Bucket) PresignDownload(ctx context.Context, key string, d Download, ttl time.Duration) (string, error) {
+	return b.Store.PresignDownload(ctx, b.Name, key, d, ttl)
 }
 
 // Links signs read links for one bucket and reuses a link for the same key and lifetime

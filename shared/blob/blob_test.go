@@ -118,6 +118,65 @@ func TestPresignedGetLinkReadsObjectWithoutCredentials(t *testing.T) {
 	}
 }
 
+// A download link names the file and its type in its signed query, and the object store
+// answers with those headers: a browser saves the file under that name, whatever the key
+// and the stored type are.
+func TestDownloadLinkSetsFilenameAndType(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	if err := s.Put(ctx, bucket, "jobs/j1/exp_1.csv", "application/octet-stream", strings.NewReader("a,b\n")); err != nil {
+		t.Fatal(err)
+	}
+	d := blob.Download{Filename: "j1-exp_1.csv", ContentType: "text/csv; charset=utf-8"}
+	link, err := blob.Bucket{Store: s, Name: bucket}.PresignDownload(ctx, "jobs/j1/exp_1.csv", d, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	wantDisposition := `attachment; filename="j1-exp_1.csv"`
+	if q.Get("response-content-disposition") != wantDisposition || q.Get("response-content-type") != d.ContentType {
+		t.Errorf("link query %v, want response-content-disposition %q and response-content-type %q", q, wantDisposition, d.ContentType)
+	}
+	if !strings.Contains(q.Get("X-Amz-SignedHeaders"), "host") || q.Get("X-Amz-Signature") == "" {
+		t.Errorf("link is not signed: %v", q)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "a,b\n" {
+		t.Fatalf("GET link: %d %q", resp.StatusCode, b)
+	}
+	if got := resp.Header.Get("Content-Disposition"); got != wantDisposition {
+		t.Errorf("Content-Disposition %q, want %q", got, wantDisposition)
+	}
+	if got := resp.Header.Get("Content-Type"); got != d.ContentType {
+		t.Errorf("Content-Type %q, want %q", got, d.ContentType)
+	}
+}
+
+// File names that are not plain ASCII, or hold characters file systems or header parsers
+// trip over, still give one header every client reads: a safe ASCII filename, and the
+// name itself in filename* (RFC 8187) when it differs.
+func TestAttachmentIsSafeForEveryName(t *testing.T) {
+	for name, want := range map[string]string{
+		"reviews-exp_1.csv":   `attachment; filename="reviews-exp_1.csv"`,
+		"a:b-exp_1.jsonl":     `attachment; filename="a_b-exp_1.jsonl"`,
+		`x"; evil=1\y%41.csv`: `attachment; filename="x_; evil=1_y_41.csv"`,
+		"line\r\nbreak.csv":   `attachment; filename="line__break.csv"`,
+		"Grüße; x=y.csv":      `attachment; filename="Gr__e; x=y.csv"; filename*=UTF-8''Gr%C3%BC%C3%9Fe%3B%20x%3Dy.csv`,
+	} {
+		if got := blob.Attachment(name); got != want {
+			t.Errorf("Attachment(%q) = %s, want %s", name, got, want)
+		}
+	}
+}
+
 func TestPresignedPutLinkUploads(t *testing.T) {
 	s, ctx := newStore(t), context.Background()
 	link, err := s.PresignPut(ctx, bucket, "upload/a.jpg", "image/jpeg", time.Minute)

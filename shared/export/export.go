@@ -43,7 +43,11 @@ func (f Format) Extension() string {
 	return ".jsonl"
 }
 
-// ContentType is the object's media type.
+// ContentType is the object's media type, stored with it and sent with every download.
+// JSON Lines has no registered type; application/jsonl is the one jsonlines.org (which
+// names the .jsonl extension) suggests. (application/x-ndjson belongs to NDJSON and
+// .ndjson; SageMaker reads manifests from S3 whatever their type.) CSV is RFC 4180's
+// text/csv with the charset, since the file is UTF-8 and has no byte-order mark.
 func (f Format) ContentType() string {
 	if f == FormatCSV {
 		return "text/csv; charset=utf-8"
@@ -125,6 +129,14 @@ func New(customerID, jobID string, f Format, mediaBucket string, now time.Time) 
 // ObjectKey is where an export's file goes in the exports bucket.
 func ObjectKey(jobID, exportID string, f Format) string {
 	return "jobs/" + jobID + "/" + exportID + f.Extension()
+}
+
+// Filename is the name a download of the export is saved under: the job id and the
+// export id with the format's extension ("reviews-exp_….csv"), so two exports of one job,
+// or of two jobs, never overwrite each other in a download folder. The object key's own
+// last segment lacks the job id.
+func (e Export) Filename() string {
+	return e.JobID + "-" + e.ID + e.Format.Extension()
 }
 
 // Message is the exports-queue message: which export to run.

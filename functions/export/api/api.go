@@ -48,7 +48,7 @@ type Store interface {
 
 // Links signs download links in the exports bucket (blob.Bucket).
 type Links interface {
-	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	PresignDownload(ctx context.Context, key string, d blob.Download, ttl time.Duration) (string, error)
 }
 
 var (
@@ -228,7 +228,10 @@ func (a *exportAPI) get(w http.ResponseWriter, r *http.Request, customerID strin
 		// Read the clock before signing: the link counts its lifetime from the signing
 		// second, which is never earlier, so the expiry shown is never later than the real.
 		until := a.d.Now().UTC().Add(export.LinkTTL).Truncate(time.Second)
-		url, err := a.d.Links.PresignGet(ctx, e.Key, export.LinkTTL)
+		// A browser saves the file under a name that says which job and export it is,
+		// as the format's type (docs/API.md), not under the key's last segment.
+		d := blob.Download{Filename: e.Filename(), ContentType: e.Format.ContentType()}
+		url, err := a.d.Links.PresignDownload(ctx, e.Key, d, export.LinkTTL)
 		if err != nil {
 			web.WriteError(w, r, err)
 			return

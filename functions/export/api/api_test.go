@@ -16,6 +16,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/export/api"
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/export"
 	"github.com/crowdgate/crowdgate/shared/job"
 )
@@ -95,16 +96,17 @@ func (q *queueBox) SendJSON(_ context.Context, msgs ...any) error {
 
 // signer returns a new link on every call, as presigning does.
 type signer struct {
-	mu    sync.Mutex
-	calls int
-	ttl   time.Duration
+	mu       sync.Mutex
+	calls    int
+	ttl      time.Duration
+	download blob.Download
 }
 
-func (s *signer) PresignGet(_ context.Context, key string, ttl time.Duration) (string, error) {
+func (s *signer) PresignDownload(_ context.Context, key string, d blob.Download, ttl time.Duration) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
-	s.ttl = ttl
+	s.ttl, s.download = ttl, d
 	return fmt.Sprintf("https://exports.example/%s?sig=%d", key, s.calls), nil
 }
 
@@ -246,6 +248,29 @@ func TestGetShowsStatusAndAFreshShortLivedLinkOnceDone(t *testing.T) {
 	}
 }
 
+// A browser that follows the link saves a file named after the job and the export, with
+// the format's type, not the key's last segment with whatever type was stored.
+func TestDownloadLinkNamesTheFile(t *testing.T) {
+	f := newFixture()
+	for _, tc := range []struct{ format, name, contentType string }{
+		{"csv", "shapes-%s.csv", "text/csv; charset=utf-8"},
+		{"manifest", "shapes-%s.jsonl", "application/jsonl"},
+	} {
+		_, created := f.do("POST", "/v1/jobs/shapes/exports", keyAlice, `{"format":"`+tc.format+`"}`)
+		id := created["id"].(string)
+		e := f.store.exports[id]
+		e.Status, e.Rows, e.CompletedAt = export.StatusDone, 1, now
+		f.store.exports[id] = e
+		if w, body := f.do("GET", "/v1/exports/"+id, keyAlice, ""); w.Code != 200 || body["url"] == nil {
+			t.Fatalf("done export: %d %v", w.Code, body)
+		}
+		want := blob.Download{Filename: fmt.Sprintf(tc.name, id), ContentType: tc.contentType}
+		if f.links.download != want {
+			t.Errorf("%s export signed as %+v, want %+v", tc.format, f.links.download, want)
+		}
+	}
+}
+
 // clockSigner signs like SigV4: the link works LinkTTL from the whole second it was signed
 // in (X-Amz-Date), and signing takes a while on a clock that moves.
 type clockSigner struct {
@@ -254,7 +279,7 @@ type clockSigner struct {
 	worksTil time.Time
 }
 
-func (s *clockSigner) PresignGet(_ context.Context, key string, ttl time.Duration) (string, error) {
+func (s *clockSigner) PresignDownload(_ context.Context, key string, _ blob.Download, ttl time.Duration) (string, error) {
 	s.worksTil = s.clock.Truncate(time.Second).Add(ttl)
 	*s.clock = s.clock.Add(s.takes)
 	return "https://exports.example/" + key, nil

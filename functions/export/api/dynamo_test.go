@@ -138,7 +138,9 @@ func TestExportRoundTripOnDynamoDBAndS3(t *testing.T) {
 	if got["status"] != "done" || got["rows"] != float64(2) {
 		t.Fatalf("export after the consumer ran: %v", got)
 	}
-	download := func(url string) string {
+	// A browser saves the file as "<job>-<export>.<ext>" with the format's type.
+	download := func(url, filename, contentType string) string {
+		t.Helper()
 		resp, err := http.Get(url)
 		if err != nil {
 			t.Fatal(err)
@@ -148,9 +150,15 @@ func TestExportRoundTripOnDynamoDBAndS3(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("download: %d %s", resp.StatusCode, b)
 		}
+		if got, want := resp.Header.Get("Content-Disposition"), `attachment; filename="`+filename+`"`; got != want {
+			t.Errorf("download Content-Disposition %q, want %q", got, want)
+		}
+		if got := resp.Header.Get("Content-Type"); got != contentType {
+			t.Errorf("download Content-Type %q, want %q", got, contentType)
+		}
 		return string(b)
 	}
-	recs, err := csv.NewReader(strings.NewReader(download(got["url"].(string)))).ReadAll()
+	recs, err := csv.NewReader(strings.NewReader(download(got["url"].(string), "reviews-"+id+".csv", "text/csv; charset=utf-8"))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +189,7 @@ func TestExportRoundTripOnDynamoDBAndS3(t *testing.T) {
 	if err != nil || e.Status != export.StatusDone || e.Attempt != 2 || e.Rows != 2 {
 		t.Fatalf("taken-over export %+v %v", e, err)
 	}
-	lines := strings.Split(strings.TrimSpace(download(call("GET", "/v1/exports/"+sid, "")["url"].(string))), "\n")
+	lines := strings.Split(strings.TrimSpace(download(call("GET", "/v1/exports/"+sid, "")["url"].(string), "reviews-"+sid+".jsonl", "application/jsonl")), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], `"source":"loved it, \"really\""`) || !strings.Contains(lines[0], `"type":"groundtruth/text-classification"`) {
 		t.Errorf("manifest:\n%s", strings.Join(lines, "\n"))
 	}
