@@ -65,6 +65,22 @@ func PackageKey(requestID string, f PackageFormat) string {
 	return accessPrefix(requestID) + "package." + string(f)
 }
 
+// PackageFilename is the name a download of the package is saved under
+// ("crowdgate-access-pr_….json"): it says what the file is and whose request, where the
+// key's own "package.json" would say neither and collide with the next package.
+func PackageFilename(requestID string, f PackageFormat) string {
+	return "crowdgate-access-" + requestID + "." + string(f)
+}
+
+// ContentType is the package file's media type, stored with it and sent with every
+// download. The CSV is UTF-8 without a byte-order mark, as customer exports.
+func (f PackageFormat) ContentType() string {
+	if f == PackageCSV {
+		return "text/csv; charset=utf-8"
+	}
+	return "application/json"
+}
+
 func partKey(requestID, executor string, n int) string {
 	return fmt.Sprintf("%sparts/%s/%05d.json", accessPrefix(requestID), executor, n)
 }
@@ -428,11 +444,11 @@ func (d ExecDeps) assemblePackage(ctx context.Context, r Request, _ Holders, p *
 		}
 		return !more, nil
 	}
-	jsonW, err := d.Files.Create(ctx, PackageKey(r.ID, PackageJSON), "application/json")
+	jsonW, err := d.Files.Create(ctx, PackageKey(r.ID, PackageJSON), PackageJSON.ContentType())
 	if err != nil {
 		return false, fmt.Errorf("create package: %w", err)
 	}
-	csvW, err := d.Files.Create(ctx, PackageKey(r.ID, PackageCSV), "text/csv; charset=utf-8")
+	csvW, err := d.Files.Create(ctx, PackageKey(r.ID, PackageCSV), PackageCSV.ContentType())
 	if err != nil {
 		_ = jsonW.Abort(context.WithoutCancel(ctx))
 		return false, fmt.Errorf("create package: %w", err)

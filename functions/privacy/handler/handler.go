@@ -71,7 +71,7 @@ var _ Privacy = (*privacy.Service)(nil)
 // PackageLinks signs short-lived download links to access packages in the privacy bucket
 // (packageBucket), and tells whether a package file is still there.
 type PackageLinks interface {
-	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	PresignDownload(ctx context.Context, key string, d blob.Download, ttl time.Duration) (string, error)
 	// Exists reports whether the object key is stored.
 	Exists(ctx context.Context, key string) (bool, error)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -51,7 +52,9 @@ func (a *api) accessPackage(w http.ResponseWriter, r *http.Request) {
 	}
 	links := map[string]string{}
 	for f, key := range keys {
-		url, err := a.packages.PresignGet(r.Context(), key, privacy.PackageLinkTTL)
+		// Saved as a file named after the request, not as the key's "package.json".
+		d := blob.Download{Filename: privacy.PackageFilename(req.ID, f), ContentType: f.ContentType()}
+		url, err := a.packages.PresignDownload(r.Context(), key, d, privacy.PackageLinkTTL)
 		if err != nil {
 			web.WriteError(w, r, err)
 			return

@@ -6,24 +6,36 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/crowdgate/crowdgate/functions/privacy/handler"
+	"github.com/crowdgate/crowdgate/shared/blob"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
 )
 
 // Links is a fake handler.PackageLinks that signs predictable links; a nil ExistsFunc
 // finds every file.
+// Downloads records how each key's last link downloads.
 type Links struct {
 	PresignGetFunc func(ctx context.Context, key string, ttl time.Duration) (string, error)
 	ExistsFunc     func(ctx context.Context, key string) (bool, error)
+
+	mu        sync.Mutex
+	Downloads map[string]blob.Download
 }
 
 var _ handler.PackageLinks = (*Links)(nil)
 
-func (l *Links) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+func (l *Links) PresignDownload(ctx context.Context, key string, d blob.Download, ttl time.Duration) (string, error) {
+	l.mu.Lock()
+	if l.Downloads == nil {
+		l.Downloads = map[string]blob.Download{}
+	}
+	l.Downloads[key] = d
+	l.mu.Unlock()
 	return l.PresignGetFunc(ctx, key, ttl)
 }
 
@@ -96,6 +108,16 @@ func TestAccessPackageLinks(t *testing.T) {
 	if status != 200 || first["expires_in"] != 900.0 || l["json"] != "https://privacy-bucket.example/access/"+evB+"/package.json"+l["json"].(string)[len("https://privacy-bucket.example/access/"+evB+"/package.json"):] ||
 		!strings.Contains(l["csv"].(string), "/access/"+evB+"/package.csv") {
 		t.Fatalf("package links: %d %v", status, first)
+	}
+	// A browser saves each file under a name that says what it is and whose, with its
+	// format's type.
+	for key, want := range map[string]blob.Download{
+		"access/" + evB + "/package.json": {Filename: "crowdgate-access-" + evB + ".json", ContentType: "application/json"},
+		"access/" + evB + "/package.csv":  {Filename: "crowdgate-access-" + evB + ".csv", ContentType: "text/csv; charset=utf-8"},
+	} {
+		if got := links.Downloads[key]; got != want {
+			t.Errorf("link to %s downloads as %+v, want %+v", key, got, want)
+		}
 	}
 	f.clock.Add(time.Minute)
 	_, second := get(evB, secretB)
