@@ -328,10 +328,18 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   collect();
 
+  // locale is the widget's language, chosen as crowdgate's pages choose theirs: a supported
+  // hl first, then the browser's languages in its order of preference (navigator.languages,
+  // what it sends as Accept-Language), then English. An unsupported hl ("it") says nothing
+  // about which of ours the visitor reads, so it does not override the browser.
   function locale(hl) {
-    const tag = String(hl || (W.navigator && W.navigator.language) || 'en').toLowerCase();
-    const primary = tag.split(/[-_]/)[0];
-    return STRINGS[primary] ? primary : 'en';
+    const nav = W.navigator || {};
+    const tags = [hl].concat(nav.languages && nav.languages.length ? Array.from(nav.languages) : [nav.language]);
+    for (const t of tags) {
+      const primary = String(t || '').toLowerCase().split(/[-_]/)[0];
+      if (Object.prototype.hasOwnProperty.call(STRINGS, primary)) return primary;
+    }
+    return 'en';
   }
 
   function fmt(s, ...args) {

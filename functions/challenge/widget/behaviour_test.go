@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -189,7 +191,8 @@ Object.defineProperty(doc, 'activeElement', { get() { let f = doc.focused; if (!
 const src = process.env.API_SRC || 'https://cg.example/1/api.js';
 doc.currentScript = { src };
 Object.assign(win, {
-  document: doc, location: { hostname: 'shop.example' }, navigator: { language: process.env.NAV_LANG || 'en-US', userAgent: 'node' },
+  document: doc, location: { hostname: 'shop.example' }, navigator: { language: process.env.NAV_LANG || 'en-US', userAgent: 'node',
+    languages: process.env.NAV_LANGS ? process.env.NAV_LANGS.split(',') : undefined },
   performance: { now: () => clock }, setTimeout: setTimeout_, clearTimeout: clearTimeout_,
   fetch: fetch_, AbortController, URL, Promise, Date, Math, JSON, Object, Array, String, Map, Set, Error, TypeError,
   Number, isFinite, parseInt, encodeURIComponent, console,
@@ -564,5 +567,38 @@ func TestAStalledReplyTimesOut(t *testing.T) {
 	`, nil, &got)
 	if len(got.Errors) != 1 || got.Errors[0] != "network-error" {
 		t.Errorf("error callbacks %v, want [network-error] once the 15 s timeout passed", got.Errors)
+	}
+}
+
+// The widget picks its language (and the hl it sends for the prompt and the text question)
+// as crowdgate's pages do: a supported hl wins; otherwise the browser's languages in order
+// of preference, not only the first; otherwise English.
+func TestWidgetLanguageFollowsTheBrowsersPreferences(t *testing.T) {
+	for _, tc := range []struct{ hl, langs, want string }{
+		{"", "it-IT,it,de-DE,de,en", "de"},
+		{"it", "it-IT,de-DE", "de"},
+		{"constructor", "pt-BR,es", "es"},
+		{"fr", "de-DE,de", "fr"},
+		{"", "it-IT,pt", "en"},
+		{"", "", "en"},
+	} {
+		var got string
+		env := map[string]string{"NAV_LANG": "it-IT"}
+		if tc.langs != "" {
+			env["NAV_LANG"], _, _ = strings.Cut(tc.langs, ",")
+			env["NAV_LANGS"] = tc.langs
+		}
+		runWidget(t, `
+			h.load();
+			const opts = { sitekey: 's' };
+			if (`+strconv.Quote(tc.hl)+`) opts.hl = `+strconv.Quote(tc.hl)+`;
+			const id = h.win.hcaptcha.render(h.div('slot'), opts);
+			h.win.hcaptcha.execute(id);
+			await h.flush();
+			return h.last('/1/challenges').body.hl;
+		`, env, &got)
+		if got != tc.want {
+			t.Errorf("hl %q, navigator.languages %q: widget language %q, want %q", tc.hl, tc.langs, got, tc.want)
+		}
 	}
 }
