@@ -528,7 +528,7 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 		{name: "dark-de", theme: "dark", hl: "de", label: "Ich bin ein Mensch", title: "Bestätigen Sie, dass Sie ein Mensch sind", background: "rgb(31, 33, 36)", dialog: true},
 		{name: "light-en", theme: "light", hl: "en", label: "I am human", title: "Verify you are human", background: "rgb(250, 250, 250)", dialog: true},
 		{name: "contrast-fr", theme: "contrast", hl: "fr", label: "Je suis humain", background: "rgb(0, 0, 0)"},
-		// No hl: the browser's language (navigator.language) decides.
+		// No hl: the browser's languages (navigator.languages, in order) decide.
 		{name: "browser-es", locale: "es-ES", label: "Soy humano", background: "rgb(250, 250, 250)"},
 	}
 	for _, c := range cases {
