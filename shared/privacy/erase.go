@@ -113,15 +113,18 @@ func (d ExecDeps) eraseExports(ctx context.Context, _ Request, h Holders, p *pro
 				return false, nil
 			}
 			// The file first: a record without a file is harmless, a file without a record
-			// would no longer be found.
+			// would no longer be found. Both are counted once the record is gone: until
+			// then a retry deletes (and would count) the file again.
 			if e.Key != "" {
 				if err := d.Exports.DeleteObject(ctx, e.Key); err != nil {
 					return false, fmt.Errorf("delete export file: %w", err)
 				}
-				p.add(KindExportObject, 1)
 			}
 			if err := d.Labels.DeleteExport(ctx, e.ID); err != nil {
 				return false, fmt.Errorf("delete export: %w", err)
+			}
+			if e.Key != "" {
+				p.add(KindExportObject, 1)
 			}
 			p.add(KindExport, 1)
 		}

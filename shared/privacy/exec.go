@@ -229,13 +229,13 @@ func Executors(r Request, d ExecDeps) ([]Executor, error) {
 			mk(ExecRequests, d.eraseRequests),
 		}, erase, []Executor{mk(ExecAccounts, d.eraseAccounts)}), nil
 	case t == TypeCorrect:
-		return []Executor{mk(ExecAccounts, d.correctAccounts)}, nil
+		return []Executor{mk(ExecAccounts, wholeStep(d.correctAccounts))}, nil
 	case t == TypeOptOut:
-		return []Executor{mk(ExecAccounts, d.choose(account.Choices{OptOutSale: true}))}, nil
+		return []Executor{mk(ExecAccounts, wholeStep(d.choose(account.Choices{OptOutSale: true})))}, nil
 	case t == TypeLimit:
-		return []Executor{mk(ExecAccounts, d.choose(account.Choices{LimitSensitive: true}))}, nil
+		return []Executor{mk(ExecAccounts, wholeStep(d.choose(account.Choices{LimitSensitive: true})))}, nil
 	case t == TypeWithdrawConsent:
-		return []Executor{mk(ExecAccounts, d.choose(account.Choices{OptOutSale: true, LimitSensitive: true}))}, nil
+		return []Executor{mk(ExecAccounts, wholeStep(d.choose(account.Choices{OptOutSale: true, LimitSensitive: true})))}, nil
 	}
 	return nil, fmt.Errorf("privacy: no executors for type %q", r.Type)
 }
@@ -362,8 +362,25 @@ func (p progress) cursor() string {
 }
 
 // stepFunc does one step on the request's holders, updating p; it reports whether the
-// store is done.
+// store is done. p must hold only work that really happened, when it fails too: a failed
+// step that counted records is saved (Executor.Step), so a count must not be one the
+// retry makes again, nor a position one it has not reached.
 type stepFunc func(ctx context.Context, r Request, h Holders, p *progress) (done bool, err error)
+
+// wholeStep keeps what step counts only if it succeeds: for steps that rewrite (correct,
+// choose) rather than remove, whose retry writes, and counts, every record again.
+func wholeStep(step stepFunc) stepFunc {
+	return func(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+		try := *p
+		try.Counts = maps.Clone(p.Counts)
+		done, err := step(ctx, r, h, &try)
+		if err != nil {
+			return false, err
+		}
+		*p = try
+		return done, nil
+	}
+}
 
 type executor struct {
 	name    string
@@ -385,6 +402,11 @@ func (e *executor) Step(ctx context.Context, r Request, cursor string) (Step, er
 	before := p.total()
 	done, err := e.step(ctx, r, h, &p)
 	if err != nil {
+		// What the step removed before it failed is gone and will not be found, so not
+		// counted, again: its cursor goes back with the error, to be saved (Service.Run).
+		if n := p.total() - before; n > 0 {
+			return Step{Cursor: p.cursor(), Items: n}, err
+		}
 		return Step{}, err
 	}
 	s := Step{Done: done, Items: p.total() - before}

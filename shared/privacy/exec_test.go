@@ -291,8 +291,10 @@ func TestDeleteErasesEverySubjectRecordAndLeavesOthers(t *testing.T) {
 }
 
 // A worker that dies at any point of an erasure leaves a checkpoint; the next delivery
-// finishes the job, and the result is the same as an uninterrupted run.
+// finishes the job, and the result is the same as an uninterrupted run, report included:
+// what a failed step removed is counted, once.
 func TestErasureResumesAfterAFailureAtAnyStep(t *testing.T) {
+	want := uninterruptedReport(t, privacy.TypeDelete)
 	ops := []string{"revoke_api_key", "delete_entries", "delete_prefix", "delete_consensus", "delete_job", "delete", "delete_export",
 		"delete_disclosures", "scrub", "delete_sites", "delete_api_keys", "delete_profile"}
 	for _, op := range ops {
@@ -333,6 +335,9 @@ func TestErasureResumesAfterAFailureAtAnyStep(t *testing.T) {
 					t.Fatalf("Jane's data left after the rerun: %v", left)
 				}
 				w.checkBobUntouched(t)
+				if got := privacy.ReportOf(done); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("report after the failure and rerun\n got %v\nwant %v (uninterrupted)", got, want)
+				}
 				again, err := w.run(r.ID)
 				if err != nil || again.Version != done.Version {
 					t.Fatalf("a redelivered job changed a completed request: %v", err)
@@ -340,6 +345,25 @@ func TestErasureResumesAfterAFailureAtAnyStep(t *testing.T) {
 			})
 		}
 	}
+}
+
+// uninterruptedReport is the report of a request of type typ by Jane run without a
+// failure, in a world as newWorld(t, 3) builds it.
+func uninterruptedReport(t *testing.T, typ privacy.Type) privacy.Report {
+	t.Helper()
+	w := newWorld(t, 3)
+	return privacy.ReportOf(w.approveAndRun(t, w.fileReady(t, typ)))
+}
+
+// fileReady files a request of type typ by Jane, verified when it needs to be, and
+// returns its id.
+func (w *world) fileReady(t *testing.T, typ privacy.Type) string {
+	t.Helper()
+	if typ.NeedsVerification() {
+		r, _ := w.verified(t, janeMail, typ)
+		return r.ID
+	}
+	return w.file(t, janeMail, typ).ID
 }
 
 type pkg struct {

@@ -115,7 +115,9 @@ type Executor interface {
 	// Name identifies the store; it keys the request's Progress.
 	Name() string
 	// Step does one bounded piece of work for r from cursor ("" first) and says where
-	// to continue. Steps must be idempotent: a step may be repeated after a crash.
+	// to continue. Steps must be idempotent: a step may be repeated after a crash. A
+	// step that fails after doing some work may return, with its error, a Step whose
+	// Cursor records that work (Done false); Run saves it before returning the error.
 	Step(ctx context.Context, r Request, cursor string) (Step, error)
 }
 

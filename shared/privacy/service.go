@@ -668,7 +668,13 @@ func (s *Service) Run(ctx context.Context, id string, executors []Executor) (Req
 		for !cp.Done {
 			step, err := ex.Step(ctx, r, cp.Cursor)
 			if err != nil {
-				return r, fmt.Errorf("%s: %w", name, err)
+				err = fmt.Errorf("%s: %w", name, err)
+				if step.Cursor == "" {
+					return r, err
+				}
+				// The step did some work before it failed (records it removed cannot be
+				// counted by the retry): save that, then fail as before, so the queue retries.
+				step.Done = false
 			}
 			cp = Checkpoint{Cursor: step.Cursor, Done: step.Done, Items: cp.Items + step.Items}
 			next := r.clone()
@@ -685,10 +691,13 @@ func (s *Service) Run(ctx context.Context, id string, executors []Executor) (Req
 				}
 				audit = []AuditEntry{{RequestID: id, At: s.now(), Actor: Actor{Kind: ActorWorker}, Action: ActionProgress, Note: note}}
 			}
-			if err := s.d.Store.Save(ctx, Change{Request: next, Audit: audit}); err != nil {
-				return r, fmt.Errorf("checkpoint %s: %w", name, err)
+			if serr := s.d.Store.Save(ctx, Change{Request: next, Audit: audit}); serr != nil {
+				return r, errors.Join(err, fmt.Errorf("checkpoint %s: %w", name, serr))
 			}
 			r = next
+			if err != nil {
+				return r, err
+			}
 		}
 	}
 	now := s.now()
