@@ -142,3 +142,32 @@ func TestCreateSiteInheritsAnOptOutThatLandsAfterItsReadOnDynamoDB(t *testing.T)
 		t.Fatalf("site created across an opt-out: stored %+v (%v), answered %+v", stored.Choices, err, site.Choices)
 	}
 }
+
+// A site stored without a secret hash (never given one) has no secret lookup: the erasure
+// report counts the secret lookups it removed, not one per site.
+func TestErasureReportCountsOnlySecretLookupsThatExisted(t *testing.T) {
+	w := newHoldWorld(t)
+	ctx := context.Background()
+	jane := w.people["jane"]
+	table := w.tables[schema.TableAccounts]
+	const sitekey = "0000aaaa-nosecret"
+	for _, it := range []map[string]types.AttributeValue{
+		{"pk": &types.AttributeValueMemberS{Value: "SITE#" + sitekey}, "sk": &types.AttributeValueMemberS{Value: "SITE"},
+			"gsi1pk": &types.AttributeValueMemberS{Value: "INTEGRATOR#" + jane.integrator}, "gsi1sk": &types.AttributeValueMemberS{Value: "SITE#" + sitekey},
+			"kind": &types.AttributeValueMemberS{Value: "site"}, "sitekey": &types.AttributeValueMemberS{Value: sitekey},
+			"integrator_id": &types.AttributeValueMemberS{Value: jane.integrator}, "name": &types.AttributeValueMemberS{Value: "old"}},
+		{"pk": &types.AttributeValueMemberS{Value: "INTEGRATOR#" + jane.integrator}, "sk": &types.AttributeValueMemberS{Value: "SITE#" + sitekey},
+			"kind": &types.AttributeValueMemberS{Value: "site-ref"}},
+	} {
+		if _, err := w.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := w.run(t, jane.email, privacy.TypeDelete)
+	if _, err := dynamo.NewAccounts(w.c, table).GetSite(ctx, sitekey); !errors.Is(err, account.ErrNotFound) {
+		t.Errorf("the site without a secret after the erasure: %v", err)
+	}
+	if rep := privacy.ReportOf(done)[privacy.ExecAccounts]; rep[privacy.KindSite] != 3 || rep[privacy.KindSiteSecret] != 2 {
+		t.Errorf("report %v, want 3 sites and 2 secret lookups", rep)
+	}
+}

@@ -147,13 +147,17 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 // its reference. Sites are found as SitesOf finds them — by their references,
 // read strongly consistently, so a site created a moment ago is not missed, and through
 // gsi1 for sites stored before references existed — and each is read again, strongly
-// consistently, for its current secret hash (gsi1's copy may predate a rotation).
-func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (int, bool, error) {
+// consistently, for its current secret hash (gsi1's copy may predate a rotation). Only
+// sites that were there, and the secret lookups of those that have a secret hash, are
+// counted, and only once they are all gone: a failure before that counts nothing (the
+// retry finds the sites left, and counts them); one among the references counts them all
+// (the retry no longer finds them).
+func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (sites, secrets int, more bool, err error) {
 	sitekeys, more, err := h.ownedBatch(ctx, acctIntegratorPK(integratorID), acctSitePK(""), limit, func(it map[string]types.AttributeValue) string {
 		return attrString(it, "sitekey")
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("list sites to delete: %w", err)
+		return 0, 0, false, fmt.Errorf("list sites to delete: %w", err)
 	}
 	var secretKeys, siteKeys, refKeys []map[string]types.AttributeValue
 	for _, sitekey := range sitekeys {
@@ -162,7 +166,7 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 		case errors.Is(err, account.ErrNotFound):
 			// Already gone: a stale gsi1 entry, or a reference a failed attempt left.
 		case err != nil:
-			return 0, false, fmt.Errorf("read site to delete: %w", err)
+			return 0, 0, false, fmt.Errorf("read site to delete: %w", err)
 		default:
 			siteKeys = append(siteKeys, Key(acctSitePK(sitekey), acctSKSite))
 			if s.SecretHash != "" {
@@ -174,12 +178,15 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	// Each kind in its own batches, in the order that keeps the rest reachable whatever a
 	// failure leaves: secret lookups (only the site names them), then sites, then the
 	// references (one left still leads the next attempt to its site).
-	for _, keys := range [][]map[string]types.AttributeValue{secretKeys, siteKeys, refKeys} {
+	for i, keys := range [][]map[string]types.AttributeValue{secretKeys, siteKeys, refKeys} {
 		if err := h.deleteKeys(ctx, h.tables.Accounts, keys); err != nil {
-			return 0, true, err
+			if i == 2 {
+				return len(siteKeys), len(secretKeys), true, err
+			}
+			return 0, 0, true, err
 		}
 	}
-	return len(siteKeys), more, nil
+	return len(siteKeys), len(secretKeys), more, nil
 }
 
 // ownedBatch names up to limit of an owner's records of one kind (sort key prefix: SITE#,

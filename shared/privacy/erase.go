@@ -239,9 +239,9 @@ func (d ExecDeps) eraseIntegratorHoldings(ctx context.Context, id string, p *pro
 	if done, err := d.eraseAPIKeys(ctx, HolderIntegrator, id, p); !done {
 		return false, err
 	}
-	n, more, err := d.Accounts.DeleteSites(ctx, id, Batch)
+	n, secrets, more, err := d.Accounts.DeleteSites(ctx, id, Batch)
 	p.add(KindSite, n)
-	p.add(KindSiteSecret, n)
+	p.add(KindSiteSecret, secrets)
 	if err != nil || more {
 		return false, wrap("delete sites", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 )
 
@@ -95,5 +96,19 @@ func TestChoiceReportCountsEachRecordOnceAfterAFailure(t *testing.T) {
 				t.Errorf("report\n got %v\nwant %v (uninterrupted)", got, want)
 			}
 		})
+	}
+}
+
+// A site stored without a secret hash has no secret lookup: the report counts the secret
+// lookups the erasure removed, not one per site.
+func TestErasureReportCountsOnlySecretLookupsThatExisted(t *testing.T) {
+	w := newWorld(t, 3)
+	w.h.AddSite(account.Site{Sitekey: janeInt[:8] + "-site-nosecret", IntegratorID: janeInt, Name: "old", Hostnames: []string{"old.example"}, CreatedAt: t0})
+	done := w.approveAndRun(t, w.fileReady(t, privacy.TypeDelete))
+	if left := w.janeTraces(); len(left) > 0 {
+		t.Fatalf("Jane's data left: %v", left)
+	}
+	if rep := privacy.ReportOf(done)[privacy.ExecAccounts]; rep[privacy.KindSite] != 3 || rep[privacy.KindSiteSecret] != 2 {
+		t.Errorf("report %v, want 3 sites and 2 secret lookups", rep)
 	}
 }

@@ -87,8 +87,9 @@ type AccountData interface {
 	// RevokeAPIKey stops a key from working (keeping a first revocation time).
 	RevokeAPIKey(ctx context.Context, customerID, keyID string, at time.Time) (account.APIKey, error)
 	// DeleteSites removes up to limit of an integrator's sites, each with its secret
-	// lookup, and reports whether more remain.
-	DeleteSites(ctx context.Context, integratorID string, limit int) (deleted int, more bool, err error)
+	// lookup, and reports how many sites and how many secret lookups it removed (a site
+	// without a secret hash has none) and whether more sites remain.
+	DeleteSites(ctx context.Context, integratorID string, limit int) (sites, secrets int, more bool, err error)
 	// DeleteAPIKeys removes up to limit of an account's API keys (a customer's, or an
 	// integrator's risk-lookup keys) and reports whether more remain.
 	DeleteAPIKeys(ctx context.Context, kind HolderKind, ownerID string, limit int) (deleted int, more bool, err error)

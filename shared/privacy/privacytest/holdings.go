@@ -64,12 +64,14 @@ func (h *Holdings) fail(op string) error {
 	return nil
 }
 
-// AddSite stores a site and its secret lookup.
+// AddSite stores a site and its secret lookup (none for a site without a secret hash).
 func (h *Holdings) AddSite(s account.Site) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.Sites[s.Sitekey] = s
-	h.Secrets[s.SecretHash] = s.Sitekey
+	if s.SecretHash != "" {
+		h.Secrets[s.SecretHash] = s.Sitekey
+	}
 }
 
 // AddItems stores items of a job.
@@ -231,16 +233,20 @@ func (h *Holdings) RevokeAPIKey(_ context.Context, customerID, keyID string, at 
 }
 
 // DeleteSites implements privacy.AccountData.
-func (h *Holdings) DeleteSites(_ context.Context, id string, limit int) (int, bool, error) {
+func (h *Holdings) DeleteSites(_ context.Context, id string, limit int) (sites, secrets int, more bool, err error) {
 	if err := h.fail("delete_sites"); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return deleteFirst(h.sitesOf(id), limit, func(s account.Site) {
+	sites, more, err = deleteFirst(h.sitesOf(id), limit, func(s account.Site) {
 		delete(h.Sites, s.Sitekey)
-		delete(h.Secrets, s.SecretHash)
+		if _, ok := h.Secrets[s.SecretHash]; ok && s.SecretHash != "" {
+			delete(h.Secrets, s.SecretHash)
+			secrets++
+		}
 	})
+	return sites, secrets, more, err
 }
 
 // DeleteAPIKeys implements privacy.AccountData: integrators' risk-lookup keys or
