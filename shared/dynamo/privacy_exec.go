@@ -155,7 +155,7 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (sites, secrets int, more bool, err error) {
 	sitekeys, more, err := h.ownedBatch(ctx, acctIntegratorPK(integratorID), acctSitePK(""), limit, func(it map[string]types.AttributeValue) string {
 		return attrString(it, "sitekey")
-	})
+	}, func(sitekey string) map[string]types.AttributeValue { return Key(acctSitePK(sitekey), acctSKSite) })
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("list sites to delete: %w", err)
 	}
@@ -190,35 +190,63 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 }
 
 // ownedBatch names up to limit of an owner's records of one kind (sort key prefix: SITE#,
-// APIKEY#), in name order: those its references in the owner's partition name, read
-// strongly consistently, and those gsi1 lists (records stored before references existed;
-// name reads a name from an index item). more reports that either listing has more.
-func (h *Holdings) ownedBatch(ctx context.Context, ownerPK, prefix string, limit int, name func(map[string]types.AttributeValue) string) ([]string, bool, error) {
-	var names []string
-	more := false
-	for _, q := range []struct {
-		in   *dynamodb.QueryInput
-		name func(map[string]types.AttributeValue) string
-	}{
-		{refQuery(h.tables.Accounts, ownerPK, prefix), func(it map[string]types.AttributeValue) string { return refName(it, prefix) }},
-		{gsi1PrefixQuery(h.tables.Accounts, ownerPK, prefix), name},
-	} {
-		q.in.Limit = aws.Int32(int32(limit))
-		out, err := h.api.Query(ctx, q.in)
+// APIKEY#). Its references in the owner's partition come first: read strongly
+// consistently, each names a record that is there (a record's reference goes after it).
+// Only when they are fewer than limit is the batch filled from gsi1 (records stored before
+// references existed), with the names no reference gave whose record (key: its base
+// table key) a consistent read still finds: gsi1 goes on listing a record deleted a moment
+// ago, and a batch of those would delete nothing while more stayed true. So a batch is
+// empty only when nothing is left. name reads a name from an index item; more reports
+// that names may remain beyond the batch.
+func (h *Holdings) ownedBatch(ctx context.Context, ownerPK, prefix string, limit int, name func(map[string]types.AttributeValue) string, key func(string) map[string]types.AttributeValue) ([]string, bool, error) {
+	refs := refQuery(h.tables.Accounts, ownerPK, prefix)
+	refs.Limit = aws.Int32(int32(limit))
+	out, err := h.api.Query(ctx, refs)
+	if err != nil {
+		return nil, false, err
+	}
+	names := make([]string, 0, limit)
+	for _, it := range out.Items {
+		names = append(names, refName(it, prefix))
+	}
+	if len(out.LastEvaluatedKey) > 0 {
+		return names, true, nil
+	}
+	referenced := map[string]bool{}
+	for _, n := range names {
+		referenced[n] = true
+	}
+	idx := gsi1PrefixQuery(h.tables.Accounts, ownerPK, prefix)
+	idx.Limit = aws.Int32(int32(limit))
+	for {
+		page, err := h.api.Query(ctx, idx)
 		if err != nil {
 			return nil, false, err
 		}
-		for _, it := range out.Items {
-			names = append(names, q.name(it))
+		for _, it := range page.Items {
+			n := name(it)
+			if referenced[n] {
+				continue
+			}
+			if len(names) == limit {
+				return names, true, nil // a name left unread: the next batch reads it
+			}
+			got, err := h.api.GetItem(ctx, &dynamodb.GetItemInput{
+				TableName: &h.tables.Accounts, Key: key(n), ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("pk"),
+			})
+			if err != nil {
+				return nil, false, fmt.Errorf("read a record gsi1 lists: %w", err)
+			}
+			if len(got.Item) > 0 {
+				names = append(names, n)
+				referenced[n] = true
+			}
 		}
-		more = more || len(out.LastEvaluatedKey) > 0
+		if len(page.LastEvaluatedKey) == 0 {
+			return names, false, nil
+		}
+		idx.ExclusiveStartKey = page.LastEvaluatedKey
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	if len(names) > limit {
-		names, more = names[:limit], true
-	}
-	return names, more, nil
 }
 
 // DeleteAPIKeys implements privacy.AccountData: customer keys and integrators' risk-lookup
@@ -234,7 +262,7 @@ func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, o
 	}
 	ids, more, err := h.ownedBatch(ctx, owner, acctAPIKeyPK(""), limit, func(it map[string]types.AttributeValue) string {
 		return strings.TrimPrefix(attrString(it, schema.PartitionKey), acctAPIKeyPK(""))
-	})
+	}, func(id string) map[string]types.AttributeValue { return Key(acctAPIKeyPK(id), acctSKAPIKey) })
 	if err != nil {
 		return 0, false, fmt.Errorf("list API keys to delete: %w", err)
 	}
