@@ -64,6 +64,12 @@ func TestExitCodesAndMessagesOfEveryCommand(t *testing.T) {
 		{[]string{"site", "rotate-secret", "a", "b"}, exitUsage, "crowdgate site rotate-secret: want exactly one SITEKEY"},
 		{[]string{"site", "get", "sk"}, exitError, "crowdgate site get: "},
 
+		{[]string{"accounts"}, exitUsage, "crowdgate accounts: missing subcommand (repair)"},
+		{[]string{"accounts", "fix"}, exitUsage, `crowdgate accounts: unknown subcommand "fix"`},
+		{[]string{"accounts", "repair", "--bogus"}, exitUsage, unknownFlag},
+		{[]string{"accounts", "repair", "extra"}, exitUsage, `crowdgate accounts repair: unexpected argument "extra"`},
+		{[]string{"accounts", "repair", "--data-dir", missing}, exitError, "crowdgate accounts repair: no local stack"},
+
 		{[]string{"eval"}, exitUsage, "crowdgate eval: missing subcommand"},
 		{[]string{"eval", "astrology"}, exitUsage, `crowdgate eval: unknown subcommand "astrology"`},
 		{[]string{"eval", "consensus", "--bogus"}, exitUsage, unknownFlag},

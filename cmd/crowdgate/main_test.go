@@ -303,6 +303,8 @@ func TestHelpFlagsExitZero(t *testing.T) {
 		{"site", "--help"},
 		{"site", "create", "-h"},
 		{"integrator", "-h"},
+		{"accounts", "--help"},
+		{"accounts", "repair", "-h"},
 		{"customer", "key", "create", "--help"},
 		{"eval", "-h"},
 		{"train", "--help"},

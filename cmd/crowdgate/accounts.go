@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/stack"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// runAccounts is `crowdgate accounts repair`: maintenance on the accounts table itself,
+// which no admin API route offers (it scans the whole table), so it talks to DynamoDB
+// directly, with the operator's AWS credentials or the running local stack's endpoint.
+func runAccounts(ctx context.Context, c *cli, args []string) int {
+	if len(args) == 0 {
+		return usageErr(c, "accounts", "missing subcommand (repair)")
+	}
+	sub, args := args[0], args[1:]
+	if sub != "repair" {
+		return usageErr(c, "accounts", "unknown subcommand %q (want repair)", sub)
+	}
+	name := "accounts repair"
+	fs := newFlagSet(c, name)
+	var dryRun bool
+	var table, region, dataDir string
+	fs.BoolVar(&dryRun, "dry-run", false, "only count what a run would change")
+	fs.StringVar(&table, "table", "", "the deployed accounts table (stack output TableAccounts)")
+	fs.StringVar(&region, "region", "", "AWS region of the table")
+	fs.StringVar(&dataDir, "data-dir", stack.DefaultDataDir, "local stack data directory")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return parseFailed(err)
+	}
+	if len(pos) > 0 {
+		return usageErr(c, name, "unexpected argument %q", pos[0])
+	}
+	api, table, err := accountsTable(ctx, table, region, dataDir)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "crowdgate %s: %v\n", name, err)
+		return exitError
+	}
+	rep, err := dynamo.NewAccounts(api, table).Repair(ctx, dryRun)
+	// The counts so far are printed either way: an interrupted run has done that much.
+	line, _ := json.Marshal(rep)
+	fmt.Fprintln(c.stdout, string(line))
+	if err != nil {
+		fmt.Fprintf(c.stderr, "crowdgate %s: %v\n", name, err)
+		return exitError
+	}
+	return exitOK
+}
+
+// accountsTable is a client and the accounts table's name: the deployed table named by
+// --table (default AWS credential chain), else the running local stack's, from
+// <data-dir>/demo.json.
+func accountsTable(ctx context.Context, table, region, dataDir string) (*dynamodb.Client, string, error) {
+	if table != "" {
+		var opts []func(*awsconfig.LoadOptions) error
+		if region != "" {
+			opts = append(opts, awsconfig.WithRegion(region))
+		}
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return nil, "", fmt.Errorf("load AWS configuration: %w", err)
+		}
+		return dynamodb.NewFromConfig(cfg), table, nil
+	}
+	path := filepath.Join(dataDir, stack.DemoFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("no local stack (%w): start one with `make run`, give --data-dir of the running stack, or --table for a deployed one", err)
+	}
+	var demo stack.Demo
+	if err := json.Unmarshal(b, &demo); err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if demo.DynamoDBEndpoint == "" || demo.Tables[schema.TableAccounts] == "" {
+		return nil, "", fmt.Errorf("%s names no DynamoDB endpoint or accounts table", path)
+	}
+	return dynamodb.NewFromConfig(stack.LocalAWS(demo.DynamoDBEndpoint, "")), demo.Tables[schema.TableAccounts], nil
+}
+
+const accountsHelp = `Usage:
+  crowdgate accounts repair [--dry-run] [--table NAME [--region REGION]] [--data-dir DIR]
+
+Maintenance of the accounts table, run by an operator (it reads and writes the table
+directly, not through the admin API). It scans every site and API key record and:
+  - gives the records of a live integrator or customer that have no reference item in
+    their owner's partition (stored before references existed) one, so the listings an
+    opt-out or erasure relies on find them while gsi1 lags;
+  - deletes the records whose owner's profile is gone (left by an erasure that raced
+    their creation: such a key still authenticates, such a site's secret still verifies):
+    the key or site, its reference and the site's secret lookup.
+Every write is conditional (the owner read strongly consistently, and checked again as it
+commits), so it is safe while the service runs and a second run finds nothing to do.
+--dry-run only counts. The last line of output is the counts as JSON:
+  {"dry_run","sites","keys","site_refs_missing","key_refs_missing","orphan_sites",
+   "orphan_keys","refs_written","sites_deleted","keys_deleted","skipped"}
+"skipped" counts records that changed during the run (or name no owner); run it again.
+
+Where:
+  --table NAME        the deployed accounts table (the stack output TableAccounts), with
+                      the default AWS credential chain; it needs dynamodb:Scan, GetItem,
+                      PutItem, DeleteItem and ConditionCheckItem on the table, and the
+                      table's KMS key (kms:Decrypt, kms:Encrypt, kms:GenerateDataKey)
+  --region REGION     AWS region of the table (default from the AWS configuration)
+  --data-dir DIR      without --table: the running local stack's data directory (default
+                      .crowdgate), whose demo.json names its DynamoDB endpoint
+`

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/stack"
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
+	"github.com/crowdgate/crowdgate/shared/schema"
+)
+
+// `accounts repair` against the running local stack (its demo.json): a dry run reports a
+// site without its reference, a run writes it, and its last line is the counts as JSON.
+func TestAccountsRepairOnTheLocalStack(t *testing.T) {
+	ctx := context.Background()
+	c := dynamotest.Client(t)
+	tables := dynamotest.Tables(t, c)
+	table := tables[schema.TableAccounts]
+	svc := account.NewService(dynamo.NewAccounts(c, table), nil)
+	in, err := svc.CreateIntegrator(ctx, account.NewIntegrator{Name: "Old Ltd", Email: "ops@old.example", Country: "DE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, _, err := svc.CreateSite(ctx, in.ID, account.NewSite{Name: "shop", Hostnames: []string{"shop.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := dynamo.Key("INTEGRATOR#"+in.ID, "SITE#"+site.Sitekey)
+	if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: ref}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	demo, _ := json.Marshal(stack.Demo{DynamoDBEndpoint: dynamotest.Endpoint(t), Tables: tables})
+	if err := os.WriteFile(filepath.Join(dir, stack.DemoFile), demo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want dynamo.RepairReport
+	}{
+		{[]string{"--dry-run"}, dynamo.RepairReport{DryRun: true, Sites: 1, SiteRefsMissing: 1}},
+		{nil, dynamo.RepairReport{Sites: 1, SiteRefsMissing: 1, RefsWritten: 1}},
+		{nil, dynamo.RepairReport{Sites: 1}},
+	} {
+		code, out, errOut := runCLI(t, nil, append([]string{"accounts", "repair", "--data-dir", dir}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		var got dynamo.RepairReport
+		if code != exitOK || json.Unmarshal([]byte(lines[len(lines)-1]), &got) != nil || got != tc.want {
+			t.Errorf("accounts repair %v: exit %d, stdout %q, stderr %q; want %+v", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	got, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: ref})
+	if err != nil || len(got.Item) == 0 {
+		t.Errorf("the site's reference after the repair: %v, %v", got, err)
+	}
+}
