@@ -82,7 +82,8 @@ var grants = map[string]access{
 		Tables: map[string]tableAccess{
 			// Profiles, sites, keys: createProfile, UpdateSite, revokeKey, and the CreateSite,
 			// putKey and RotateSecret transactions (condition checks, puts, updates, deletes);
-			// listKeys lists an owner's keys by their references (query) and gsi1.
+			// listKeys lists an owner's keys by their references (query) and gsi1, and reads each
+			// key gsi1 shows live again (get).
 			schema.TableAccounts: {Actions: []string{getItem, query, conditionCheckItem, putItem, updateItem, deleteItem}, Indexes: gsi1},
 		},
 	},

@@ -228,3 +228,48 @@ func TestErasureRemovesKeysCreatedJustBeforeTheProfileGoes(t *testing.T) {
 		}
 	}
 }
+
+// A key revoked a moment ago, whose copy in gsi1 still shows it live, is listed as revoked:
+// the admin API's key list and an access package must not show a revoked key as working.
+func TestKeyListsShowARevocationTheIndexHasNotSeenYet(t *testing.T) {
+	w := newHoldWorld(t)
+	ctx := context.Background()
+	jane := w.people["jane"]
+	table := w.tables[schema.TableAccounts]
+	direct := dynamo.NewAccounts(w.c, table)
+	ikeys := account.NewIntegratorKeyService(direct, nil)
+	ckeys := account.NewCustomerService(direct, nil)
+	ik, _, err := ikeys.CreateKey(ctx, jane.integrator, "soon revoked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _, err := ckeys.CreateAPIKey(ctx, jane.customer, "soon revoked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ikeys.RevokeKey(ctx, jane.integrator, ik.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ckeys.RevokeAPIKey(ctx, jane.customer, ck.ID); err != nil {
+		t.Fatal(err)
+	}
+	// gsi1 has not seen the revocations yet.
+	accounts := dynamo.NewAccounts(lagging{Client: w.c, stale: func(it map[string]types.AttributeValue) {
+		if id := attrS(it, "id"); id == ik.ID || id == ck.ID {
+			delete(it, "revoked_at")
+		}
+	}}, table)
+	ilist, err := accounts.ListIntegratorKeys(ctx, jane.integrator)
+	if err != nil || len(ilist) != 1 || ilist[0].RevokedAt.IsZero() {
+		t.Errorf("ListIntegratorKeys = %+v, %v; want the key revoked", ilist, err)
+	}
+	clist, err := accounts.ListAPIKeys(ctx, jane.customer)
+	if err != nil || len(clist) != 3 {
+		t.Fatalf("ListAPIKeys = %+v, %v; want Jane's three keys", clist, err)
+	}
+	for _, k := range clist {
+		if k.RevokedAt.IsZero() != (k.ID != ck.ID) {
+			t.Errorf("customer key %s listed with revoked_at %v; only %s is revoked", k.ID, k.RevokedAt, ck.ID)
+		}
+	}
+}

@@ -17,20 +17,29 @@ import (
 )
 
 // lagging is DynamoDB Local with the gsi1 lag DynamoDB has and DynamoDB Local lacks: gsi1
-// queries leave out the items hidden says are not indexed yet. getItem, if set, sees
-// every GetItem after it is answered.
+// queries leave out the items hidden says are not indexed yet, and stale, if set, turns
+// each item they answer back into the copy gsi1 still holds. getItem, if set, sees every
+// GetItem after it is answered.
 type lagging struct {
 	*dynamodb.Client
 	hidden  func(item map[string]types.AttributeValue) bool
+	stale   func(item map[string]types.AttributeValue)
 	getItem func(in *dynamodb.GetItemInput)
 }
 
 func (l lagging) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	out, err := l.Client.Query(ctx, in, opts...)
-	if err != nil || in.IndexName == nil || *in.IndexName != schema.GSI1.Name || l.hidden == nil {
+	if err != nil || in.IndexName == nil || *in.IndexName != schema.GSI1.Name {
 		return out, err
 	}
-	out.Items = slices.DeleteFunc(out.Items, l.hidden)
+	if l.hidden != nil {
+		out.Items = slices.DeleteFunc(out.Items, l.hidden)
+	}
+	if l.stale != nil {
+		for _, it := range out.Items {
+			l.stale(it)
+		}
+	}
 	return out, nil
 }
 

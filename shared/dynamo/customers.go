@@ -26,7 +26,9 @@ import (
 // it can miss a key created a moment ago; an erasure must not (the key would outlive its
 // owner and keep authenticating), so an owner's keys are listed by their references too,
 // with a strongly consistent Query (refQuery), as sites are (accounts.go). Keys stored
-// before references existed have none: gsi1 alone lists those.
+// before references existed have none: gsi1 alone lists those (until `crowdgate accounts
+// repair` writes theirs, accounts_repair.go). A listing reads each key gsi1 shows live from
+// the table, so a revocation shows at once (listKeys).
 var _ account.CustomerStore = (*Accounts)(nil)
 
 const acctSKAPIKey = "APIKEY"

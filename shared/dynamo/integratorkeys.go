@@ -89,30 +89,43 @@ type keyItem[K any] interface {
 // partition (APIKEY#… sort keys) and those its references name (refQuery). gsi1 may not
 // list a key created a moment ago, so the references are read strongly consistently and
 // each key gsi1 left out is read itself; keys stored before references existed are listed
-// by gsi1 alone.
+// by gsi1 alone. gsi1's copy of a key may also predate its revocation, so each key gsi1
+// shows live is read again from the table (a strongly consistent GetItem; one gone since
+// is left out). A revocation is never undone, so a key gsi1 shows revoked is.
 func listKeys[It keyItem[K], K any](ctx context.Context, a *Accounts, ownerPK, what string) ([]K, error) {
 	var items []It
+	var live []string
 	listed := map[string]bool{}
 	err := a.queryGSI1(ctx, ownerPK, acctAPIKeyPK(""), func(item map[string]types.AttributeValue) error {
 		var it It
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("decode %s: %w", what, err)
 		}
-		items = append(items, it)
 		listed[it.record().ID] = true
+		if it.record().RevokedAt == nil {
+			live = append(live, it.record().ID)
+			return nil
+		}
+		items = append(items, it)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", what, err)
 	}
-	err = a.readUnlisted(ctx, ownerPK, acctAPIKeyPK(""), listed, func(id string) error {
+	read := func(id string) error {
 		var it It
 		if err := a.get(ctx, acctAPIKeyPK(id), acctSKAPIKey, &it); err != nil {
 			return err
 		}
 		items = append(items, it)
 		return nil
-	})
+	}
+	for _, id := range live {
+		if err := read(id); err != nil && !errors.Is(err, account.ErrNotFound) {
+			return nil, fmt.Errorf("list %ss: %w", what, err)
+		}
+	}
+	err = a.readUnlisted(ctx, ownerPK, acctAPIKeyPK(""), listed, read)
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", what, err)
 	}
