@@ -81,16 +81,19 @@ var grants = map[string]access{
 	routes.FunctionAdmin: {
 		Tables: map[string]tableAccess{
 			// Profiles, sites, keys: createProfile, UpdateSite, revokeKey, and the CreateSite,
-			// putKey and RotateSecret transactions (condition checks, puts, updates, deletes);
-			// listKeys lists an owner's keys by their references (query) and gsi1, and reads each
-			// key gsi1 shows live again (get).
+			// putKey and RotateSecret transactions (condition checks, among them the erasure
+			// fence on the owner's profile, puts, updates, deletes); listKeys lists an owner's
+			// keys by their references (query) and gsi1, and reads each key gsi1 shows live
+			// again (get).
 			schema.TableAccounts: {Actions: []string{getItem, query, conditionCheckItem, putItem, updateItem, deleteItem}, Indexes: gsi1},
 		},
 	},
 	routes.FunctionRisk: {
 		Tables: map[string]tableAccess{
-			// Keys and site secrets (Accounts.get), an integrator's sites (IntegratorSites, gsi1).
-			schema.TableAccounts: {Actions: []string{getItem}, Indexes: gsi1},
+			// Keys and site secrets (Accounts.get), an integrator's sites (IntegratorSites, gsi1);
+			// the check on the recipient's profile in every disclosure transaction (the erasure
+			// fence), and the read that explains a refused one (profileRefusal).
+			schema.TableAccounts: {Actions: []string{getItem, conditionCheckItem}, Indexes: gsi1},
 			// Counters and salts: Risk (ChallengeRisk, SiteActivity, the event transactions),
 			// Salts, Analytics (Count transactions, Daily).
 			schema.TableRisk: {Actions: []string{getItem, query, putItem, updateItem}},
@@ -120,7 +123,7 @@ var grants = map[string]access{
 	// Scans: accounts by e-mail, a customer's exports, a subject's requests (no index for them).
 	functionPrivacyWorker: {
 		Tables: map[string]tableAccess{
-			// Accounts.get, profilesByEmail, revokeKey, updateExisting, DeleteProfile,
+			// Accounts.get, profilesByEmail, revokeKey, updateExisting (MarkErasing too), DeleteProfile,
 			// DeleteAccessibility, Holdings.deleteKeys/DeleteAPIKeys; SitesOf/DeleteSites
 			// (site references), listKeys/DeleteAPIKeys (key references), queryGSI1,
 			// gsi1PrefixQuery and AccessibilityOf (gsi1).

@@ -166,15 +166,15 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 			"secret:SigningKeys":   {readSecret},
 		},
 		routes.FunctionAdmin: {
-			// Accounts: get, createProfile (put), UpdateSite and revokeKey (update), CreateSite,
-			// putKey and RotateSecret transactions (put, update, delete, condition checks),
-			// listKeys (query: an owner's key references).
+			// Accounts: get (profileRefusal too), createProfile (put), UpdateSite and revokeKey
+			// (update), CreateSite, putKey and RotateSecret transactions (put, update, delete,
+			// condition checks: the erasure fence), listKeys (query: an owner's key references).
 			schema.TableAccounts:      {get, query, check, put, update, del},
 			gsi(schema.TableAccounts): {query}, // queryGSI1: keys and sites of an owner
 		},
 		routes.FunctionRisk: {
-			schema.TableAccounts:      {get},   // Accounts.get (keys, secrets)
-			gsi(schema.TableAccounts): {query}, // queryGSI1: an integrator's sites (IntegratorSites)
+			schema.TableAccounts:      {get, check}, // Accounts.get (keys, secrets), profileRefusal; Disclosures' fence check
+			gsi(schema.TableAccounts): {query},      // queryGSI1: an integrator's sites (IntegratorSites)
 			// Risk.ChallengeRisk/SiteActivity/eventOps/challengeUpdate, Salts, Analytics.Count/Daily.
 			schema.TableRisk:                       {get, query, put, update},
 			schema.TablePrivacy + "[DISCLOSURE#*]": {batchWrite, put}, // Disclosures.RecordDisclosures/forget
@@ -189,7 +189,7 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 			"secret:PrivacyKey":            {readSecret},
 		},
 		functionPrivacyWorker: {
-			// Accounts.get, profilesByEmail, revokeKey/updateExisting, DeleteProfile,
+			// Accounts.get, profilesByEmail, revokeKey/updateExisting (MarkErasing), DeleteProfile,
 			// DeleteAccessibility, Holdings.deleteKeys, IntegratorSites/DeleteSites (site references),
 			// listKeys/DeleteAPIKeys (key references).
 			schema.TableAccounts:      {get, query, scan, update, del, batchWrite},

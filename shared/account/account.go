@@ -101,6 +101,10 @@ var (
 	ErrInvalidSecret = errors.New("account: malformed secret")
 	// ErrConflict: a concurrent change won (e.g. two rotations at once); retry.
 	ErrConflict = errors.New("account: conflicting concurrent change")
+	// ErrErasing: an erasure of the account holder has begun (its profile is fenced), so
+	// nothing new may be created for it: a site, an API key, a secret, a disclosure record.
+	// The erasure would not find it; it ends with the profile.
+	ErrErasing = errors.New("account: the account is being erased")
 )
 
 // ValidationError says which input field is wrong and why (the reason is safe to show; it
@@ -123,8 +127,9 @@ type Store interface {
 	// GetIntegrator returns ErrNotFound for an unknown id.
 	GetIntegrator(ctx context.Context, id string) (Integrator, error)
 	// CreateSite stores the site and its secret lookup atomically; ErrNotFound if the
-	// integrator does not exist, ErrConflict if the sitekey or secret hash is taken or the
-	// integrator has a choice s.Choices lacks (it landed after they were read).
+	// integrator does not exist, ErrErasing if its erasure has begun, ErrConflict if the
+	// sitekey or secret hash is taken or the integrator has a choice s.Choices lacks (it
+	// landed after they were read).
 	CreateSite(ctx context.Context, s Site) error
 	// GetSite returns ErrNotFound for an unknown sitekey.
 	GetSite(ctx context.Context, sitekey string) (Site, error)
@@ -132,7 +137,8 @@ type Store interface {
 	// if a concurrent change such as a rotation held the site).
 	UpdateSite(ctx context.Context, sitekey string, u SiteUpdate) (Site, error)
 	// RotateSecret replaces the secret lookup oldHash → newHash atomically, so the old
-	// secret stops working at once; ErrConflict if the site's hash is no longer oldHash.
+	// secret stops working at once; ErrConflict if the site's hash is no longer oldHash,
+	// ErrErasing if the erasure of the site's integrator has begun.
 	RotateSecret(ctx context.Context, sitekey, oldHash, newHash string, at time.Time) error
 	// SiteBySecretHash returns the site whose current secret hashes to hash (ErrNotFound).
 	SiteBySecretHash(ctx context.Context, hash string) (Site, error)

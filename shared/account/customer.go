@@ -52,8 +52,8 @@ type CustomerStore interface {
 	CreateCustomer(ctx context.Context, c Customer) error
 	// GetCustomer returns ErrNotFound for an unknown id.
 	GetCustomer(ctx context.Context, id string) (Customer, error)
-	// CreateAPIKey stores a key: ErrNotFound if the customer does not exist, ErrConflict if
-	// the key id is taken. Nothing is stored on error.
+	// CreateAPIKey stores a key: ErrNotFound if the customer does not exist, ErrErasing if
+	// its erasure has begun, ErrConflict if the key id is taken. Nothing is stored on error.
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	// GetAPIKey returns the key with this id, revoked or not (ErrNotFound). The read is
 	// strongly consistent, so a revocation takes effect at once.

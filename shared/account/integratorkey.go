@@ -64,7 +64,8 @@ func IsIntegratorKey(s string) bool {
 // shared/dynamo.Accounts.
 type IntegratorKeyStore interface {
 	// CreateIntegratorKey stores a key: ErrNotFound if the integrator does not exist,
-	// ErrConflict if the key id is taken (by any key, customer keys included).
+	// ErrErasing if its erasure has begun, ErrConflict if the key id is taken (by any key,
+	// customer keys included).
 	CreateIntegratorKey(ctx context.Context, k IntegratorKey) error
 	// GetIntegratorKey returns the integrator key with this id, revoked or not, with a
 	// strongly consistent read; ErrNotFound if there is none (or the id is a customer's).

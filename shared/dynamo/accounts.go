@@ -119,6 +119,37 @@ func (it acctSiteItem) site() account.Site {
 
 const acctCondNew = "attribute_not_exists(pk)"
 
+// acctAttrErasing is set on a profile when an erasure of its holder begins
+// (Holdings.MarkErasing): the request id and time, nothing personal. Every write that
+// creates something the erasure must find — a site, an API key, a secret lookup, a
+// disclosure record — checks the profile with acctCondOpen in its own transaction, so none
+// commits once the fence is up and the erasure's passes find every one that did. The
+// fence goes with the profile.
+const acctAttrErasing = "erasing"
+
+// acctCondOpen is the condition on an owner's profile of every such write.
+const acctCondOpen = "attribute_exists(pk) AND attribute_not_exists(" + acctAttrErasing + ")"
+
+// profileRefusal explains a failed acctCondOpen on the profile under pk with a strongly
+// consistent read: account.ErrNotFound if there is none, account.ErrErasing if an erasure
+// has fenced it, nil if neither (another part of the caller's condition failed). A fence
+// is only ever removed with its profile, so what the read sees is why the write failed.
+func profileRefusal(ctx context.Context, api API, table, pk string) error {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &table, Key: Key(pk, acctSKProfile), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("pk, " + acctAttrErasing),
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("read profile: %w", err)
+	case len(out.Item) == 0:
+		return account.ErrNotFound
+	case out.Item[acctAttrErasing] != nil:
+		return account.ErrErasing
+	}
+	return nil
+}
+
 // CreateIntegrator implements account.Store (account.ErrConflict if the id is taken).
 func (a *Accounts) CreateIntegrator(ctx context.Context, in account.Integrator) error {
 	return createProfile(ctx, a, acctIntegratorPK(in.ID), "integrator", in)
@@ -163,10 +194,10 @@ func getProfile[H account.Integrator | account.Customer](ctx context.Context, a 
 }
 
 // CreateSite implements account.Store: the site, its secret lookup, its reference in the
-// integrator's partition and a check that the integrator exists and has no choice the site
-// lacks commit together or not at all. The check is what closes the race with an opt-out:
-// one landing after s.Choices were read fails it, one landing before the commit lists the
-// site by its reference.
+// integrator's partition and a check that the integrator exists, is not being erased and
+// has no choice the site lacks commit together or not at all. The check is what closes the
+// races with an opt-out (one landing after s.Choices were read fails it, one landing before
+// the commit lists the site by its reference) and with an erasure (acctAttrErasing).
 func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 	site, err := attributevalue.MarshalMap(acctSiteItem{
 		PK: acctSitePK(s.Sitekey), SK: acctSKSite, GSI1PK: acctIntegratorPK(s.IntegratorID), GSI1SK: acctSitePK(s.Sitekey), Kind: "site",
@@ -197,13 +228,9 @@ func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 	}})
 	if err != nil {
 		if acctFailedAt(err, 2) {
-			// Gone, or a choice landed since s.Choices were read (the caller reads again).
-			_, gerr := a.GetIntegrator(ctx, s.IntegratorID)
-			if errors.Is(gerr, account.ErrNotFound) {
-				return account.ErrNotFound
-			}
-			if gerr != nil {
-				return fmt.Errorf("create site: read integrator: %w", gerr)
+			// Gone, fenced, or a choice landed since s.Choices were read (the caller reads again).
+			if rerr := profileRefusal(ctx, a.api, a.table, acctIntegratorPK(s.IntegratorID)); rerr != nil {
+				return fmt.Errorf("create site: %w", rerr)
 			}
 			return account.ErrConflict
 		}
@@ -215,10 +242,10 @@ func (a *Accounts) CreateSite(ctx context.Context, s account.Site) error {
 	return nil
 }
 
-// ownerCondition is CreateSite's condition on the integrator's profile: it exists and has
-// no choice the new site lacks. Choices are only ever added, so that is the choices read.
+// ownerCondition is CreateSite's condition on the integrator's profile: it exists, is not
+// fenced by an erasure and has no choice the new site lacks. Choices are only ever added, so that is the choices read.
 func ownerCondition(c account.Choices) (string, map[string]types.AttributeValue) {
-	cond := "attribute_exists(pk)"
+	cond := acctCondOpen
 	if !c.OptOutSale {
 		cond += " AND (attribute_not_exists(opt_out_sale) OR opt_out_sale <> :t)"
 	}
@@ -319,8 +346,16 @@ func (a *Accounts) UpdateSite(ctx context.Context, sitekey string, u account.Sit
 }
 
 // RotateSecret implements account.Store: the site's hash changes (only if it is still
-// oldHash), the old lookup is deleted and the new one created in one transaction.
+// oldHash), the old lookup is deleted and the new one created in one transaction, with a
+// check that the site's integrator is not being erased: a new lookup committed after the
+// erasure deleted the site would point at nothing and never be found.
 func (a *Accounts) RotateSecret(ctx context.Context, sitekey, oldHash, newHash string, at time.Time) error {
+	// The site names its integrator, which never changes.
+	site, err := a.GetSite(ctx, sitekey)
+	if err != nil {
+		return err
+	}
+	owner := acctIntegratorPK(site.IntegratorID)
 	atAV, err := attributevalue.Marshal(at)
 	if err != nil {
 		return fmt.Errorf("encode rotation time: %w", err)
@@ -342,12 +377,18 @@ func (a *Accounts) RotateSecret(ctx context.Context, sitekey, oldHash, newHash s
 		}},
 		{Delete: &types.Delete{TableName: &a.table, Key: Key(acctSecretPK(oldHash), acctSKSecret)}},
 		{Put: &types.Put{TableName: &a.table, Item: secret, ConditionExpression: aws.String(acctCondNew)}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(owner, acctSKProfile), ConditionExpression: aws.String(acctCondOpen)}},
 	}})
 	if err == nil {
 		return nil
 	}
 	if !isLostRace(err) {
 		return fmt.Errorf("rotate secret: %w", err)
+	}
+	if acctFailedAt(err, 3) {
+		if rerr := profileRefusal(ctx, a.api, a.table, owner); rerr != nil {
+			return fmt.Errorf("rotate secret: %w", rerr)
+		}
 	}
 	if acctFailedAt(err, 0) {
 		if _, gerr := a.GetSite(ctx, sitekey); errors.Is(gerr, account.ErrNotFound) {

@@ -108,9 +108,10 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, k account.APIKey) error {
 }
 
 // putKey writes a new key record and its reference in the owner's partition together with
-// a check that the owner's profile exists: all commit or none (ErrNotFound: no owner;
-// ErrConflict: the key id is taken). The check is what lets an erasure find every key: one
-// committed before the profile is deleted has its reference, none commits after.
+// a check that the owner's profile exists and is not being erased: all commit or none
+// (ErrNotFound: no owner; ErrErasing: its erasure has begun; ErrConflict: the key id is
+// taken). The check is what lets an erasure find every key: one committed before the fence
+// (acctAttrErasing) has its reference, none commits after.
 func (a *Accounts) putKey(ctx context.Context, record keyRecorder, ownerPK, what string) error {
 	item, err := attributevalue.MarshalMap(record)
 	if err != nil {
@@ -122,12 +123,15 @@ func (a *Accounts) putKey(ctx context.Context, record keyRecorder, ownerPK, what
 	}
 	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &a.table, Item: item, ConditionExpression: aws.String(acctCondNew)}},
-		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(ownerPK, acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(ownerPK, acctSKProfile), ConditionExpression: aws.String(acctCondOpen)}},
 		{Put: &types.Put{TableName: &a.table, Item: ref, ConditionExpression: aws.String(acctCondNew)}},
 	}})
 	if err != nil {
 		if acctFailedAt(err, 1) {
-			return account.ErrNotFound
+			if rerr := profileRefusal(ctx, a.api, a.table, ownerPK); rerr != nil {
+				return fmt.Errorf("create %s: %w", what, rerr)
+			}
+			return account.ErrConflict // the profile was there after all: a retry decides
 		}
 		if isLostRace(err) {
 			return account.ErrConflict

@@ -312,6 +312,25 @@ func (h *Holdings) DeleteProfile(ctx context.Context, kind privacy.HolderKind, i
 	return len(out.Attributes) > 0, nil
 }
 
+// MarkErasing implements privacy.AccountData: the fence (acctAttrErasing) on an existing
+// profile, the first erasure's request id and time kept if a retry or a second request
+// marks it again.
+func (h *Holdings) MarkErasing(ctx context.Context, kind privacy.HolderKind, id, requestID string, at time.Time) error {
+	pk, err := profilePK(kind, id)
+	if err != nil {
+		return err
+	}
+	fence, err := attributevalue.Marshal(struct {
+		RequestID string    `dynamodbav:"request_id"`
+		At        time.Time `dynamodbav:"at"`
+	}{requestID, at.UTC()})
+	if err != nil {
+		return fmt.Errorf("encode erasure fence: %w", err)
+	}
+	return h.updateExisting(ctx, Key(pk, acctSKProfile), "SET "+acctAttrErasing+" = if_not_exists("+acctAttrErasing+", :e)", nil,
+		map[string]types.AttributeValue{":e": fence})
+}
+
 // profileAttrs are the attributes UpdateProfile may set (account.Field* → attribute).
 var profileAttrs = map[string]string{account.FieldName: "name", account.FieldEmail: "email", account.FieldCountry: "country"}
 

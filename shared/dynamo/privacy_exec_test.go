@@ -65,7 +65,7 @@ func newHoldWorld(t *testing.T) *holdWorld {
 	csvc := account.NewCustomerService(accounts, nil)
 	jobs := dynamo.NewJobs(c, tables[schema.TableLabels])
 	exports := dynamo.NewExports(c, tables[schema.TableLabels])
-	disclosures := dynamo.NewDisclosures(c, tables[schema.TablePrivacy], nil)
+	disclosures := dynamo.NewDisclosures(c, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, nil)
 	for _, who := range []struct{ key, email, name string }{{"jane", "Jane.Doe@example.com", "Jane Doe"}, {"bob", "bob@example.org", "Bob Roe"}} {
 		p := holdPerson{email: who.email, name: who.name}
 		it, err := asvc.CreateIntegrator(ctx, account.NewIntegrator{Name: who.name, Email: who.email, Country: "US"})

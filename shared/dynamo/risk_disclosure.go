@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // Disclosures is the privacy.DisclosureLog on the privacy table. Layout:
@@ -19,18 +21,28 @@ import (
 //	DISCLOSURE#<recipient>  <at>#<id>  one disclosure; gsi1 DISCLOSED#<subject> / <at>#<id>
 //	                                   (what was disclosed about a challenge or network, for
 //	                                   access requests); ttl = at + 24 months
+//
+// Each record is written with a check on its recipient's profile in the accounts table
+// (acctCondOpen): a lookup that authenticated before an erasure removed the integrator's
+// keys and sites records nothing once the erasure has begun, so the erasure's disclosure
+// passes find every record there is.
 type Disclosures struct {
-	api   API
-	table string
-	now   func() time.Time
+	api    API
+	tables DisclosureTables
+	now    func() time.Time
+}
+
+// DisclosureTables names the deployed tables Disclosures works on: the records in
+// Privacy, the recipients' profiles in Accounts.
+type DisclosureTables struct {
+	Privacy, Accounts string
 }
 
 var _ privacy.DisclosureLog = (*Disclosures)(nil)
 
-// NewDisclosures returns the log on the deployed privacy table; now (nil: time.Now)
-// judges expiry.
-func NewDisclosures(api API, table string, now func() time.Time) *Disclosures {
-	return &Disclosures{api: api, table: table, now: clockOrTimeNow(now)}
+// NewDisclosures returns the log on the deployed tables; now (nil: time.Now) judges expiry.
+func NewDisclosures(api API, tables DisclosureTables, now func() time.Time) *Disclosures {
+	return &Disclosures{api: api, tables: tables, now: clockOrTimeNow(now)}
 }
 
 type disclosureItem struct {
@@ -69,13 +81,17 @@ func (d *Disclosures) RecordDisclosure(ctx context.Context, x privacy.Disclosure
 }
 
 // RecordDisclosures implements privacy.DisclosureLog. A missing id or time is filled in.
-// Up to 100 records are one transaction, so they land together or not at all; more (an
-// address seen on more than 100 of an integrator's sites) take one transaction per 100,
-// and when one fails the records of those before it are deleted again. The SDK retries a
-// transaction under the same client request token, so a retry whose first attempt landed
-// succeeds instead of finding its own records taken.
+// One transaction holds up to 100 actions: the records and one check per recipient among
+// them that its profile exists and is not fenced by an erasure (account.ErrErasing,
+// account.ErrNotFound otherwise). More records (an address seen on more than 99 of an
+// integrator's sites) take one transaction each such batch, and when one fails the records
+// of those before it are deleted again. The SDK retries a transaction under the same
+// client request token, so a retry whose first attempt landed succeeds instead of finding
+// its own records taken.
 func (d *Disclosures) RecordDisclosures(ctx context.Context, xs ...privacy.Disclosure) error {
-	puts := make([]types.TransactWriteItem, 0, len(xs))
+	var batches [][]types.TransactWriteItem
+	var checks []string // the recipients the last batch checks, in its first actions
+	var puts []types.TransactWriteItem
 	for _, x := range xs {
 		if x.At.IsZero() {
 			x.At = d.now()
@@ -92,24 +108,72 @@ func (d *Disclosures) RecordDisclosures(ctx context.Context, xs ...privacy.Discl
 		if err != nil {
 			return fmt.Errorf("encode disclosure: %w", err)
 		}
-		puts = append(puts, types.TransactWriteItem{Put: &types.Put{TableName: &d.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+		put := types.TransactWriteItem{Put: &types.Put{TableName: &d.tables.Privacy, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}}
+		last := len(batches) - 1
+		checked := last >= 0 && slices.Contains(checks, x.Recipient)
+		switch {
+		case checked && len(batches[last]) < maxTransactItems:
+			batches[last] = append(batches[last], put)
+		case !checked && last >= 0 && len(batches[last]) < maxTransactItems-1:
+			// Checks stay in front so a cancellation reason's index names the recipient.
+			batches[last] = slices.Insert(batches[last], len(checks), d.recipientCheck(x.Recipient))
+			checks = append(checks, x.Recipient)
+			batches[last] = append(batches[last], put)
+		default:
+			batches = append(batches, []types.TransactWriteItem{d.recipientCheck(x.Recipient), put})
+			checks = []string{x.Recipient}
+		}
+		puts = append(puts, put)
 	}
-	for start := 0; start < len(puts); start += maxTransactItems {
-		_, err := d.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: puts[start:min(start+maxTransactItems, len(puts))]})
+	written := 0
+	for _, batch := range batches {
+		_, err := d.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: batch})
 		if err == nil {
+			written += countPuts(batch)
 			continue
 		}
-		err = fmt.Errorf("record %d disclosures: %w", len(puts), err)
-		if start > 0 {
+		err = fmt.Errorf("record %d disclosures: %w", len(puts), d.refusal(ctx, batch, err))
+		if written > 0 {
 			// The caller answers nothing, so nothing may stay recorded; the deletion runs
 			// even when the request's context is what ended.
-			if derr := d.forget(context.WithoutCancel(ctx), puts[:start]); derr != nil {
-				return errors.Join(err, fmt.Errorf("delete the %d recorded before the failure: %w", start, derr))
+			if derr := d.forget(context.WithoutCancel(ctx), puts[:written]); derr != nil {
+				return errors.Join(err, fmt.Errorf("delete the %d recorded before the failure: %w", written, derr))
 			}
 		}
 		return err
 	}
 	return nil
+}
+
+// recipientCheck is the check on a recipient's profile that goes with its records.
+func (d *Disclosures) recipientCheck(recipient string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: &d.tables.Accounts, Key: Key(acctIntegratorPK(recipient), acctSKProfile), ConditionExpression: aws.String(acctCondOpen),
+	}}
+}
+
+// refusal is the error of a failed batch: the recipient's refusal (account.ErrErasing,
+// account.ErrNotFound) when its check failed, err otherwise.
+func (d *Disclosures) refusal(ctx context.Context, batch []types.TransactWriteItem, err error) error {
+	for i, a := range batch {
+		if a.ConditionCheck == nil || !acctFailedAt(err, i) {
+			continue
+		}
+		if rerr := profileRefusal(ctx, d.api, d.tables.Accounts, attrString(a.ConditionCheck.Key, schema.PartitionKey)); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+func countPuts(batch []types.TransactWriteItem) int {
+	n := 0
+	for _, a := range batch {
+		if a.Put != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // forget deletes the records of puts, which this log wrote.
@@ -121,7 +185,7 @@ func (d *Disclosures) forget(ctx context.Context, puts []types.TransactWriteItem
 				Key: map[string]types.AttributeValue{"pk": p.Put.Item["pk"], "sk": p.Put.Item["sk"]},
 			}})
 		}
-		if err := writeBatch(ctx, d.api, d.table, reqs, "delete disclosures"); err != nil {
+		if err := writeBatch(ctx, d.api, d.tables.Privacy, reqs, "delete disclosures"); err != nil {
 			return err
 		}
 	}
@@ -134,7 +198,7 @@ func (d *Disclosures) Disclosed(ctx context.Context, recipient string) ([]privac
 	var out []privacy.Disclosure
 	now := d.now()
 	err := queryEach(ctx, d.api, now, &dynamodb.QueryInput{
-		TableName:              &d.table,
+		TableName:              &d.tables.Privacy,
 		KeyConditionExpression: aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: disclosurePK(recipient)},

@@ -9,7 +9,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/dynamo/dynamotest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
@@ -25,18 +27,34 @@ func siteDisclosures(recipient string, at time.Time, n int) []privacy.Disclosure
 	return out
 }
 
-// Up to 100 records (DynamoDB's transaction limit) are one transaction: when one of them
-// cannot be written (here its key is taken), none of the others is.
+// disclosureTables are a fresh set of tables in which the recipients have profiles (each
+// record is written with a check on its recipient's).
+func disclosureTables(t *testing.T, recipients ...string) (*dynamodb.Client, dynamo.DisclosureTables) {
+	t.Helper()
+	c := dynamotest.Client(t)
+	all := dynamotest.Tables(t, c)
+	accounts := dynamo.NewAccounts(c, all[schema.TableAccounts])
+	for _, id := range recipients {
+		if err := accounts.CreateIntegrator(context.Background(), account.Integrator{ID: id, Name: "Shop", Email: id + "@example.com", Country: "US", CreatedAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, dynamo.DisclosureTables{Privacy: all[schema.TablePrivacy], Accounts: all[schema.TableAccounts]}
+}
+
+// Up to 99 records (DynamoDB's transaction limit, less the check on the recipient) are one
+// transaction: when one of them cannot be written (here its key is taken), none of the
+// others is.
 func TestRecordDisclosuresWritesAllOrNone(t *testing.T) {
-	c, table := localTable(t, schema.TablePrivacy)
-	log := dynamo.NewDisclosures(c, table, nil)
+	c, tables := disclosureTables(t, "integrator-1")
+	log := dynamo.NewDisclosures(c, tables, nil)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	earlier := privacy.Disclosure{ID: "0123456789abcdef", At: at, Recipient: "integrator-1", Sitekey: "site-x", Kind: privacy.DisclosureRiskChallenge, Subject: chalID(1)}
 	if err := log.RecordDisclosures(ctx, earlier); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{2, 100} {
+	for _, n := range []int{2, 99, 100} {
 		batch := siteDisclosures("integrator-1", at, n)
 		batch[n-1].ID = earlier.ID // the last one's key is the earlier record's
 		if err := log.RecordDisclosures(ctx, batch...); err == nil {
@@ -73,21 +91,21 @@ func (f failingTransaction) TransactWriteItems(ctx context.Context, in *dynamodb
 // More than 100 records take several transactions; when a later one fails, the records
 // the earlier ones wrote are deleted again, so the caller's error leaves none behind.
 func TestRecordDisclosuresAboveOneTransaction(t *testing.T) {
-	c, table := localTable(t, schema.TablePrivacy)
+	c, tables := disclosureTables(t, "integrator-1")
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	for _, fail := range []int{1, 2, 3} {
 		calls := 0
-		log := dynamo.NewDisclosures(failingTransaction{API: c, fail: fail, calls: &calls}, table, nil)
+		log := dynamo.NewDisclosures(failingTransaction{API: c, fail: fail, calls: &calls}, tables, nil)
 		if err := log.RecordDisclosures(ctx, siteDisclosures("integrator-1", at, 250)...); err == nil {
 			t.Fatalf("transaction %d failed: no error", fail)
 		}
-		if got, err := dynamo.NewDisclosures(c, table, nil).Disclosed(ctx, "integrator-1"); err != nil || len(got) != 0 {
+		if got, err := dynamo.NewDisclosures(c, tables, nil).Disclosed(ctx, "integrator-1"); err != nil || len(got) != 0 {
 			t.Fatalf("transaction %d failed: %d records left %v", fail, len(got), err)
 		}
 	}
 	calls := 0
-	log := dynamo.NewDisclosures(failingTransaction{API: c, calls: &calls}, table, nil)
+	log := dynamo.NewDisclosures(failingTransaction{API: c, calls: &calls}, tables, nil)
 	if err := log.RecordDisclosures(ctx, siteDisclosures("integrator-1", at, 250)...); err != nil {
 		t.Fatal(err)
 	}

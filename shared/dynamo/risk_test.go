@@ -295,8 +295,9 @@ func TestSiteActivityCountsOnlyThatSite(t *testing.T) {
 }
 
 func TestDisclosuresAreKept24Months(t *testing.T) {
-	c, table := localTable(t, schema.TablePrivacy)
-	log := dynamo.NewDisclosures(c, table, nil)
+	c, tables := disclosureTables(t, "integrator-1", "integrator-2")
+	table := tables.Privacy
+	log := dynamo.NewDisclosures(c, tables, nil)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	for _, d := range []privacy.Disclosure{
@@ -322,7 +323,7 @@ func TestDisclosuresAreKept24Months(t *testing.T) {
 			t.Fatalf("ttl %s, want 24 months after %s", time.Unix(ttl, 0), at)
 		}
 	}
-	later := dynamo.NewDisclosures(c, table, func() time.Time { return at.AddDate(0, 25, 0) })
+	later := dynamo.NewDisclosures(c, tables, func() time.Time { return at.AddDate(0, 25, 0) })
 	if got, err := later.Disclosed(ctx, "integrator-1"); err != nil || len(got) != 0 {
 		t.Fatalf("expired disclosures read back: %+v %v", got, err)
 	}

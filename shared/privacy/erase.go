@@ -31,14 +31,32 @@ const (
 	KindPrivacyRequest  = "privacy_request"
 )
 
-// eraseJobs removes the jobs of the subject's customer accounts: first every API key is
-// revoked (so no new job, item or export can appear while erasure runs), then job by job
-// its items, its media objects (the customer's uploads under job.MediaPrefix), its
-// consensus records and the job itself. An upload link issued before the erasure still
-// works for job.UploadTTL: the job's deletion leaves a marker (job id and time), by which
-// the daily sweep (job.SweepExpired) removes what such an upload put under the prefix.
-func (d ExecDeps) eraseJobs(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
-	if p.Phase == 0 {
+// The phases of the jobs step, the first of an erasure. The fence comes first: from then
+// on no site, API key, secret or disclosure record of a holder can be created, so the
+// later passes find every one there is.
+const (
+	jobsPhaseFence  = 0 // mark every holder's profile (MarkErasing)
+	jobsPhaseRevoke = 1 // revoke the customers' API keys
+	jobsPhaseJobs   = 2 // erase the jobs one by one
+)
+
+// eraseJobs fences the subject's profiles, then removes the jobs of its customer accounts:
+// first every API key is revoked (so no new job, item or export can appear while erasure
+// runs), then job by job its items, its media objects (the customer's uploads under
+// job.MediaPrefix), its consensus records and the job itself. An upload link issued
+// before the erasure still works for job.UploadTTL: the job's deletion leaves a marker
+// (job id and time), by which the daily sweep (job.SweepExpired) removes what such an
+// upload put under the prefix. Each phase ends in a checkpoint, so a retry does not
+// repeat a finished one.
+func (d ExecDeps) eraseJobs(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+	if p.Phase == jobsPhaseFence {
+		if err := d.fence(ctx, r, h); err != nil {
+			return false, err
+		}
+		p.Phase = jobsPhaseRevoke
+		return false, nil
+	}
+	if p.Phase == jobsPhaseRevoke {
 		for _, c := range h.Customers {
 			keys, err := d.Accounts.ListAPIKeys(ctx, c)
 			if err != nil {
@@ -53,7 +71,7 @@ func (d ExecDeps) eraseJobs(ctx context.Context, _ Request, h Holders, p *progre
 				}
 			}
 		}
-		p.Phase = 1
+		p.Phase = jobsPhaseJobs
 		return false, nil
 	}
 	for _, c := range h.Customers {
@@ -67,6 +85,25 @@ func (d ExecDeps) eraseJobs(ctx context.Context, _ Request, h Holders, p *progre
 		return false, d.eraseJob(ctx, jobs[0].ID, p)
 	}
 	return true, nil
+}
+
+// fence marks the profile of every holder as being erased (AccountData.MarkErasing). A
+// holder registered under the address after this is caught by the accounts step, which
+// lists the holders again and makes a second pass after deleting each profile.
+func (d ExecDeps) fence(ctx context.Context, r Request, h Holders) error {
+	at := d.Now().UTC()
+	for _, hs := range []struct {
+		kind HolderKind
+		ids  []string
+	}{{HolderIntegrator, h.Integrators}, {HolderCustomer, h.Customers}} {
+		for _, id := range hs.ids {
+			err := d.Accounts.MarkErasing(ctx, hs.kind, id, r.ID, at)
+			if err != nil && !errors.Is(err, account.ErrNotFound) {
+				return fmt.Errorf("fence %s: %w", hs.kind, err)
+			}
+		}
+	}
+	return nil
 }
 
 // eraseJob does one bounded piece of erasing a job; the job record goes last, so the next

@@ -93,6 +93,11 @@ type AccountData interface {
 	// DeleteAPIKeys removes up to limit of an account's API keys (a customer's, or an
 	// integrator's risk-lookup keys) and reports whether more remain.
 	DeleteAPIKeys(ctx context.Context, kind HolderKind, ownerID string, limit int) (deleted int, more bool, err error)
+	// MarkErasing fences an existing profile (account.ErrNotFound if there is none): from
+	// then on the account store refuses every new site, API key, site secret and
+	// disclosure record of the holder (account.ErrErasing), so the erasure's passes find
+	// all there are. It records the request's id and time, keeping the first ones.
+	MarkErasing(ctx context.Context, kind HolderKind, id, requestID string, at time.Time) error
 	// DeleteProfile removes an integrator's or customer's profile; false if there was none.
 	DeleteProfile(ctx context.Context, kind HolderKind, id string) (bool, error)
 	// UpdateProfile overwrites profile fields (account.Field* → stored value) of an

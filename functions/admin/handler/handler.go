@@ -25,6 +25,9 @@ const MaxBody = 16 << 10
 const (
 	CodeIntegratorNotFound = "integrator_not_found"
 	CodeSiteNotFound       = "site_not_found"
+	// CodeAccountBeingErased: an erasure of the account holder has begun, so nothing new
+	// (site, secret, API key) is created for it; the account is about to be gone.
+	CodeAccountBeingErased = "account_being_erased"
 )
 
 // Accounts is what the admin API needs from the account service.
@@ -220,6 +223,8 @@ func domainError(err error, notFound string) error {
 			msg = "no such integrator"
 		}
 		return &web.Error{Status: http.StatusNotFound, Code: notFound, Message: msg, Err: err}
+	case errors.Is(err, account.ErrErasing):
+		return &web.Error{Status: http.StatusConflict, Code: CodeAccountBeingErased, Message: "the account is being erased (a privacy request); nothing new can be created for it", Err: err}
 	case errors.Is(err, account.ErrConflict):
 		return &web.Error{Status: http.StatusConflict, Code: web.CodeConflict, Message: "a concurrent change won; retry", Err: err}
 	}

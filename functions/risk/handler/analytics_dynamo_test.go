@@ -54,7 +54,7 @@ func TestAnalyticsOnDynamoDB(t *testing.T) {
 		Sites:       account.NewService(accounts, now),
 		Store:       store,
 		Salts:       challengetest.NewSalts(),
-		Disclosures: dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now),
+		Disclosures: dynamo.NewDisclosures(db, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, now),
 		Analytics:   days,
 		Now:         now,
 	})

@@ -84,7 +84,7 @@ func TestFailedAddressLookupRecordsNoDisclosure(t *testing.T) {
 			Keys:        account.NewIntegratorKeyService(accounts, now),
 			Store:       store,
 			Salts:       challengetest.NewSalts(),
-			Disclosures: dynamo.NewDisclosures(api, tables[schema.TablePrivacy], now),
+			Disclosures: dynamo.NewDisclosures(api, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, now),
 			Now:         now,
 		})
 		lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
@@ -95,7 +95,7 @@ func TestFailedAddressLookupRecordsNoDisclosure(t *testing.T) {
 		}
 		return out.(events.APIGatewayV2HTTPResponse)
 	}
-	log := dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now)
+	log := dynamo.NewDisclosures(db, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, now)
 
 	// Either site's record failing (whichever is written first) leaves none.
 	for _, site := range []string{ownSite, secondSite} {

@@ -57,7 +57,7 @@ func TestRiskFunctionOnDynamoDB(t *testing.T) {
 		t.Fatalf("15-minute window %+v after redeliveries", got)
 	}
 
-	disclosures := dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now)
+	disclosures := dynamo.NewDisclosures(db, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, now)
 	h := handler.New(handler.Deps{
 		Keys:        account.NewIntegratorKeyService(accounts, now),
 		Sites:       account.NewService(accounts, now),

@@ -117,9 +117,7 @@ type callerHandler func(w http.ResponseWriter, r *http.Request, c caller)
 // the answer says nothing about which credentials exist.
 func (d Deps) authenticated(next callerHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		unauthorized := func() {
-			web.Unauthorized(w, r, "crowdgate risk", "send an integrator API key as Authorization: Bearer cgi_…")
-		}
+		unauthorized := func() { unauthorized(w, r) }
 		cred, ok := web.BearerToken(r)
 		if !ok {
 			unauthorized()
@@ -163,6 +161,11 @@ func (d Deps) authenticated(next callerHandler) http.Handler {
 		}
 		next(w, r, c)
 	})
+}
+
+// unauthorized is the one answer to credentials that do not (or no longer) work.
+func unauthorized(w http.ResponseWriter, r *http.Request) {
+	web.Unauthorized(w, r, "crowdgate risk", "send an integrator API key as Authorization: Bearer cgi_…")
 }
 
 type assessmentJSON struct {
@@ -217,8 +220,7 @@ func (d Deps) challenge(w http.ResponseWriter, r *http.Request, who caller) {
 		web.WriteError(w, r, fmt.Errorf("risk lookup: %w", err))
 		return
 	}
-	if err := d.disclose(r, who.integratorID, privacy.DisclosureRiskChallenge, id, c.Sitekey); err != nil {
-		web.WriteError(w, r, err)
+	if !d.disclose(w, r, who.integratorID, privacy.DisclosureRiskChallenge, id, c.Sitekey) {
 		return
 	}
 	out := challengeJSON{ID: c.ID, Sitekey: c.Sitekey}
@@ -307,8 +309,7 @@ func (d Deps) ip(w http.ResponseWriter, r *http.Request, who caller) {
 	// One record per site whose traffic the answer covers, each naming the address's
 	// network only: the log must not become a store of addresses.
 	network := fmt.Sprintf("%s/%d", challenge.TruncateIP(ip), prefixLen(addr))
-	if err := d.disclose(r, who.integratorID, privacy.DisclosureRiskIP, network, seen...); err != nil {
-		web.WriteError(w, r, err)
+	if !d.disclose(w, r, who.integratorID, privacy.DisclosureRiskIP, network, seen...) {
 		return
 	}
 	out := ipJSON{IP: addr.String(), Sitekey: who.site, Sitekeys: seen, AsOf: rfc3339(now), Windows: map[string]countsJSON{
@@ -333,15 +334,24 @@ func prefixLen(a netip.Addr) int {
 }
 
 // disclose records the answer about to be given, one record per site it covers; without
-// all of them nothing is given, and none stays recorded (privacy.DisclosureLog).
-func (d Deps) disclose(r *http.Request, integratorID, kind, subject string, sitekeys ...string) error {
+// all of them nothing is given, and none stays recorded (privacy.DisclosureLog). It
+// answers the request itself when it cannot record them and reports false. An integrator
+// whose erasure has begun (account.ErrErasing), or whose account is gone, gets the 401 of
+// a revoked key: its keys and sites are being deleted, and it authenticated just before.
+func (d Deps) disclose(w http.ResponseWriter, r *http.Request, integratorID, kind, subject string, sitekeys ...string) bool {
 	at, requestID := d.Now().UTC(), web.RequestID(r.Context())
 	records := make([]privacy.Disclosure, 0, len(sitekeys))
 	for _, sitekey := range sitekeys {
 		records = append(records, privacy.Disclosure{At: at, Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject, RequestID: requestID})
 	}
-	if err := d.Disclosures.RecordDisclosures(r.Context(), records...); err != nil {
-		return fmt.Errorf("risk lookup: record disclosure: %w", err)
+	err := d.Disclosures.RecordDisclosures(r.Context(), records...)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, account.ErrErasing), errors.Is(err, account.ErrNotFound):
+		unauthorized(w, r)
+	default:
+		web.WriteError(w, r, fmt.Errorf("risk lookup: record disclosure: %w", err))
 	}
-	return nil
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -387,5 +388,30 @@ func TestMixedHandlerRoutesBothEventKinds(t *testing.T) {
 	out, err = lambda(context.Background(), readEvent(t, "lookup-ip.json", &req))
 	if resp, ok := out.(events.APIGatewayV2HTTPResponse); err != nil || !ok || resp.StatusCode != 200 {
 		t.Fatalf("HTTP event: %+v %v", out, err)
+	}
+}
+
+// A lookup by an integrator whose erasure began after it authenticated (its disclosure
+// cannot be recorded: account.ErrErasing), or whose account is gone since, is answered
+// as a revoked key is: 401, and nothing of the answer.
+func TestLookupByAnIntegratorBeingErasedIsUnauthorized(t *testing.T) {
+	for _, refusal := range []error{account.ErrErasing, account.ErrNotFound} {
+		f := &lookupFakes{}
+		h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Now: func() time.Time { return lookupTime },
+			Disclosures: disclosureFunc(func(context.Context, ...privacy.Disclosure) error {
+				return fmt.Errorf("record 1 disclosures: %w", refusal)
+			})})
+		lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
+		for _, file := range []string{"lookup-challenge.json", "lookup-ip.json"} {
+			var req events.APIGatewayV2HTTPRequest
+			out, err := lambda(context.Background(), readEvent(t, file, &req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := out.(events.APIGatewayV2HTTPResponse)
+			if resp.StatusCode != 401 || !strings.Contains(resp.Body, `"code":"`+web.CodeUnauthorized+`"`) || strings.Contains(resp.Body, "score") {
+				t.Errorf("%s, disclosure refused (%v): %d %s, want 401 %s", file, refusal, resp.StatusCode, resp.Body, web.CodeUnauthorized)
+			}
+		}
 	}
 }

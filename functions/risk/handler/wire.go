@@ -29,7 +29,7 @@ func Wire(_ context.Context, env *platform.Env) (http.Handler, error) {
 		Sites:       account.NewService(accounts, now),
 		Store:       dynamo.NewRisk(db, tables[schema.TableRisk], now),
 		Salts:       dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeRisk),
-		Disclosures: dynamo.NewDisclosures(db, tables[schema.TablePrivacy], now),
+		Disclosures: dynamo.NewDisclosures(db, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, now),
 		Analytics:   dynamo.NewAnalytics(db, tables[schema.TableRisk], now),
 		Now:         now,
 	}), nil

@@ -38,7 +38,12 @@ type Holdings struct {
 	Consensus      map[string]int                  // job → consensus records
 	Exports        map[string]export.Export
 	Disclosures    map[string][]privacy.Disclosure // recipient → oldest first
+	// Erasing are the fences MarkErasing set on profiles: FenceKey → the request's id.
+	Erasing map[string]string
 }
+
+// FenceKey names a profile in Holdings.Erasing.
+func FenceKey(kind privacy.HolderKind, id string) string { return string(kind) + "#" + id }
 
 var (
 	_ privacy.AccountData = (*Holdings)(nil)
@@ -53,7 +58,7 @@ func NewHoldings(store *Store) *Holdings {
 		Secrets: map[string]string{}, Customers: map[string]account.Customer{}, Keys: map[string]account.APIKey{},
 		IntegratorKeys: map[string]account.IntegratorKey{},
 		Jobs:           map[string]job.Job{}, Items: map[string]map[string]job.Entry{}, Consensus: map[string]int{},
-		Exports: map[string]export.Export{}, Disclosures: map[string][]privacy.Disclosure{},
+		Exports: map[string]export.Export{}, Disclosures: map[string][]privacy.Disclosure{}, Erasing: map[string]string{},
 	}
 }
 
@@ -263,13 +268,36 @@ func (h *Holdings) DeleteAPIKeys(_ context.Context, kind privacy.HolderKind, own
 	return deleteFirst(h.keysOf(ownerID), limit, func(k account.APIKey) { delete(h.Keys, k.ID) })
 }
 
-// DeleteProfile implements privacy.AccountData.
+// MarkErasing implements privacy.AccountData (the first request's id is kept).
+func (h *Holdings) MarkErasing(_ context.Context, kind privacy.HolderKind, id, requestID string, _ time.Time) error {
+	if err := h.fail("mark_erasing"); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	exists := false
+	if kind == privacy.HolderIntegrator {
+		_, exists = h.Integrators[id]
+	} else {
+		_, exists = h.Customers[id]
+	}
+	if !exists {
+		return account.ErrNotFound
+	}
+	if _, ok := h.Erasing[FenceKey(kind, id)]; !ok {
+		h.Erasing[FenceKey(kind, id)] = requestID
+	}
+	return nil
+}
+
+// DeleteProfile implements privacy.AccountData (the fence goes with the profile).
 func (h *Holdings) DeleteProfile(_ context.Context, kind privacy.HolderKind, id string) (bool, error) {
 	if err := h.fail("delete_profile"); err != nil {
 		return false, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(h.Erasing, FenceKey(kind, id))
 	switch kind {
 	case privacy.HolderIntegrator:
 		_, ok := h.Integrators[id]
