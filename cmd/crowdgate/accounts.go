@@ -91,19 +91,27 @@ const accountsHelp = `Usage:
   crowdgate accounts repair [--dry-run] [--table NAME [--region REGION]] [--data-dir DIR]
 
 Maintenance of the accounts table, run by an operator (it reads and writes the table
-directly, not through the admin API). It scans every site and API key record and:
+directly, not through the admin API). It scans every site and API key record, every
+reference item and every secret lookup, and:
   - gives the records of a live integrator or customer that have no reference item in
     their owner's partition (stored before references existed) one, so the listings an
     opt-out or erasure relies on find them while gsi1 lags;
   - deletes the records whose owner's profile is gone (left by an erasure that raced
     their creation: such a key still authenticates, such a site's secret still verifies):
-    the key or site, its reference and the site's secret lookup.
-Every write is conditional (the owner read strongly consistently, and checked again as it
-commits), so it is safe while the service runs and a second run finds nothing to do.
---dry-run only counts. The last line of output is the counts as JSON:
-  {"dry_run","sites","keys","site_refs_missing","key_refs_missing","orphan_sites",
-   "orphan_keys","refs_written","sites_deleted","keys_deleted","skipped"}
-"skipped" counts records that changed during the run (or name no owner); run it again.
+    the key or site, its reference and the site's secret lookup;
+  - deletes the references whose site or key is gone (left by a deletion or erasure that
+    stopped between its batches: listings and erasures read them in vain);
+  - deletes the secret lookups whose site is gone or holds another secret now (left by a
+    rotation that raced a deletion): they verify nothing, and a lookup is live only while
+    its site holds its hash (a rotation retires the old secret at once).
+Every write is conditional (the owner, record or site read strongly consistently, and
+checked again as it commits), so it is safe while the service runs and a second run finds
+nothing to do. --dry-run only counts. The last line of output is the counts as JSON:
+  {"dry_run","sites","keys","refs","secrets","site_refs_missing","key_refs_missing",
+   "orphan_sites","orphan_keys","dangling_site_refs","dangling_key_refs","orphan_secrets",
+   "refs_written","sites_deleted","keys_deleted","refs_deleted","secrets_deleted","skipped"}
+"sites", "keys", "refs" and "secrets" count the items examined; "skipped" counts items
+that changed during the run (or name no owner or record); run it again.
 
 Where:
   --table NAME        the deployed accounts table (the stack output TableAccounts), with

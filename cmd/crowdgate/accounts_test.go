@@ -46,9 +46,9 @@ func TestAccountsRepairOnTheLocalStack(t *testing.T) {
 		args []string
 		want dynamo.RepairReport
 	}{
-		{[]string{"--dry-run"}, dynamo.RepairReport{DryRun: true, Sites: 1, SiteRefsMissing: 1}},
-		{nil, dynamo.RepairReport{Sites: 1, SiteRefsMissing: 1, RefsWritten: 1}},
-		{nil, dynamo.RepairReport{Sites: 1}},
+		{[]string{"--dry-run"}, dynamo.RepairReport{DryRun: true, Sites: 1, Secrets: 1, SiteRefsMissing: 1}},
+		{nil, dynamo.RepairReport{Sites: 1, Secrets: 1, SiteRefsMissing: 1, RefsWritten: 1}},
+		{nil, dynamo.RepairReport{Sites: 1, Refs: 1, Secrets: 1}},
 	} {
 		code, out, errOut := runCLI(t, nil, append([]string{"accounts", "repair", "--data-dir", dir}, tc.args...)...)
 		lines := strings.Split(strings.TrimSpace(out), "\n")

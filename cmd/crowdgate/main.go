@@ -48,7 +48,7 @@ func init() {
 		{"integrator", "create or show integrator accounts, create or revoke their API keys (admin API)", integratorCommand.run},
 		{"customer", "create or show customer accounts, create or revoke their API keys (admin API)", customerCommand.run},
 		{"site", "create, show, update sites and rotate their secrets (admin API)", runSite},
-		{"accounts", "repair the accounts table: missing references, records of erased owners (accounts repair)", runAccounts},
+		{"accounts", "repair the accounts table: missing and dangling references, records of erased owners, stale secret lookups (accounts repair)", runAccounts},
 		{"eval", "evaluate consensus or risk scoring on recorded data (eval consensus|risk)", runSubcommands("eval", evalCommands)},
 		{"train", "train the risk pointer model from human recordings (train risk)", runSubcommands("train", trainCommands)},
 		{"help", "show help for a command", runHelp},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -15,10 +16,13 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
-// repairWorld is the hold world after the two histories the repair command is for: Jane's
+// repairWorld is the hold world after the histories the repair command is for: Jane's
 // records partly stored before references existed (a site, a customer key and an
-// integrator key without theirs), and Bob's profiles erased while his records stayed (an
-// erasure that raced their creation), one of them without its reference.
+// integrator key without theirs); Bob's profiles erased while his records stayed (an
+// erasure that raced their creation), one of them without its reference; deletions that
+// stopped between their batches (Jane's third site and third customer key, Bob's third
+// integrator key: records gone, references and the site's secret lookup left); and a
+// rotation of Jane's second site that raced and left the old secret lookup behind.
 type repairWorld struct {
 	*holdWorld
 	accounts        *dynamo.Accounts
@@ -26,15 +30,26 @@ type repairWorld struct {
 	bobIKeySecret   string
 	bobCKeySecret   string
 	legacyRefs      [][2]string // pk, sk of Jane's references the test removed
+	liveRefs        [][2]string // pk, sk of Jane's references that name live records
 	bobIDs, bobRest []string    // Bob's account ids; hashes of his secrets and keys
+	// Left by deletions and a rotation: references whose record is gone, the lookups of a
+	// deleted site and of a rotated-away secret, and the deleted records themselves.
+	danglingRefs  [][2]string
+	orphanSecrets []string                                   // hashes
+	deleted       map[string]map[string]types.AttributeValue // by pk: what the test deleted
+	liveSecrets   []string                                   // Jane's current secret hashes
+	janeSite3     string
+	janeKey3      string
+	staleSecret   string // Jane's second site's hash before the rotation
 }
 
 func newRepairWorld(t *testing.T) *repairWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &repairWorld{holdWorld: newHoldWorld(t)}
+	w := &repairWorld{holdWorld: newHoldWorld(t), deleted: map[string]map[string]types.AttributeValue{}}
 	table := w.tables[schema.TableAccounts]
 	w.accounts = dynamo.NewAccounts(w.c, table)
+	asvc := account.NewService(w.accounts, nil)
 	ikeys := account.NewIntegratorKeyService(w.accounts, nil)
 	ckeys := account.NewCustomerService(w.accounts, nil)
 	jane, bob := w.people["jane"], w.people["bob"]
@@ -51,6 +66,32 @@ func newRepairWorld(t *testing.T) *repairWorld {
 		{"CUSTOMER#" + jane.customer, "APIKEY#" + janeKeys[0].ID},
 		{"INTEGRATOR#" + jane.integrator, "APIKEY#" + w.janeIKey.ID},
 	}
+	w.liveRefs = [][2]string{
+		{"INTEGRATOR#" + jane.integrator, "SITE#" + jane.sitekeys[1]},
+		{"CUSTOMER#" + jane.customer, "APIKEY#" + janeKeys[1].ID},
+	}
+	site3, _, err := asvc.CreateSite(ctx, jane.integrator, account.NewSite{Name: "closed shop", Hostnames: []string{"closed.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key3, _, err := ckeys.CreateAPIKey(ctx, jane.customer, "deleted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, _, err := asvc.RotateSecret(ctx, jane.sitekeys[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.janeSite3, w.janeKey3, w.staleSecret = site3.Sitekey, key3.ID, jane.secretHashes[1]
+	w.liveSecrets = []string{jane.secretHashes[0], rotated.SecretHash}
+	w.orphanSecrets = []string{site3.SecretHash, w.staleSecret}
+	// The rotation's old lookup, back as a rotation racing a deletion leaves it.
+	if _, err := w.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "SECRET#" + w.staleSecret}, "sk": &types.AttributeValueMemberS{Value: "SECRET"},
+		"kind": &types.AttributeValueMemberS{Value: "site-secret"}, "sitekey": &types.AttributeValueMemberS{Value: jane.sitekeys[1]},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	ik, isecret, err := ikeys.CreateKey(ctx, bob.integrator, "orphan")
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +100,27 @@ func newRepairWorld(t *testing.T) *repairWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bobKey3, _, err := ikeys.CreateKey(ctx, bob.integrator, "deleted")
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.bobIKeySecret, w.bobCKeySecret = isecret, csecret
 	w.bobIDs = []string{bob.integrator, bob.customer}
-	w.bobRest = append(append(slices.Clone(bob.secretHashes), bob.keyHashes...), ik.Hash, ck.Hash)
-	gone := append(slices.Clone(w.legacyRefs),
+	w.bobRest = append(append(slices.Clone(bob.secretHashes), bob.keyHashes...), ik.Hash, ck.Hash, bobKey3.Hash)
+	w.danglingRefs = [][2]string{
+		{"INTEGRATOR#" + jane.integrator, "SITE#" + site3.Sitekey},
+		{"CUSTOMER#" + jane.customer, "APIKEY#" + key3.ID},
+		{"INTEGRATOR#" + bob.integrator, "APIKEY#" + bobKey3.ID},
+	}
+	records := [][2]string{{"SITE#" + site3.Sitekey, "SITE"}, {"APIKEY#" + key3.ID, "APIKEY"}, {"APIKEY#" + bobKey3.ID, "APIKEY"}}
+	for _, k := range records {
+		out, err := w.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: dynamo.Key(k[0], k[1])})
+		if err != nil || len(out.Item) == 0 {
+			t.Fatalf("record %s: %v", k[0], err)
+		}
+		w.deleted[k[0]] = out.Item
+	}
+	gone := append(append(slices.Clone(w.legacyRefs), records...),
 		[2]string{"INTEGRATOR#" + bob.integrator, "PROFILE"},
 		[2]string{"CUSTOMER#" + bob.customer, "PROFILE"},
 		[2]string{"INTEGRATOR#" + bob.integrator, "SITE#" + bob.sitekeys[1]}, // an orphan without its reference
@@ -75,6 +133,17 @@ func newRepairWorld(t *testing.T) *repairWorld {
 	return w
 }
 
+// exists reports whether the accounts table holds the item at pk, sk.
+func (w *repairWorld) exists(t *testing.T, pk, sk string) bool {
+	t.Helper()
+	table := w.tables[schema.TableAccounts]
+	out, err := w.c.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &table, Key: dynamo.Key(pk, sk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.Item) > 0
+}
+
 // A dry run reports what a run would do and changes nothing.
 func TestRepairDryRunOnlyCounts(t *testing.T) {
 	w := newRepairWorld(t)
@@ -83,7 +152,8 @@ func TestRepairDryRunOnlyCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := dynamo.RepairReport{DryRun: true, Sites: 4, Keys: 7, SiteRefsMissing: 1, KeyRefsMissing: 2, OrphanSites: 2, OrphanKeys: 4}
+	want := dynamo.RepairReport{DryRun: true, Sites: 4, Keys: 7, Refs: 10, Secrets: 6, SiteRefsMissing: 1, KeyRefsMissing: 2, OrphanSites: 2, OrphanKeys: 4,
+		DanglingSiteRefs: 1, DanglingKeyRefs: 2, OrphanSecrets: 2}
 	if rep != want {
 		t.Errorf("dry run report %+v, want %+v", rep, want)
 	}
@@ -99,8 +169,10 @@ func TestRepairDryRunOnlyCounts(t *testing.T) {
 }
 
 // A run gives live owners' records their references, so lists that read references find
-// them while gsi1 lags, and removes every record of an owner that is gone: its keys and
-// site secrets stop working. A second run finds nothing left to do.
+// them while gsi1 lags; removes every record of an owner that is gone (its keys and site
+// secrets stop working); and removes the references whose record is gone and the secret
+// lookups that verify nothing, leaving every live reference and secret alone. A second run
+// finds nothing left to do.
 func TestRepairBackfillsReferencesAndRemovesOrphans(t *testing.T) {
 	w := newRepairWorld(t)
 	ctx := context.Background()
@@ -108,8 +180,9 @@ func TestRepairBackfillsReferencesAndRemovesOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := dynamo.RepairReport{Sites: 4, Keys: 7, SiteRefsMissing: 1, KeyRefsMissing: 2, OrphanSites: 2, OrphanKeys: 4,
-		RefsWritten: 3, SitesDeleted: 2, KeysDeleted: 4}
+	want := dynamo.RepairReport{Sites: 4, Keys: 7, Refs: 10, Secrets: 6, SiteRefsMissing: 1, KeyRefsMissing: 2, OrphanSites: 2, OrphanKeys: 4,
+		DanglingSiteRefs: 1, DanglingKeyRefs: 2, OrphanSecrets: 2,
+		RefsWritten: 3, SitesDeleted: 2, KeysDeleted: 4, RefsDeleted: 3, SecretsDeleted: 2}
 	if rep != want {
 		t.Errorf("report %+v, want %+v", rep, want)
 	}
@@ -142,17 +215,38 @@ func TestRepairBackfillsReferencesAndRemovesOrphans(t *testing.T) {
 			}
 		}
 	}
-	// Jane's records are all still there.
+	// Jane's records are all still there, and her live secrets verify.
 	for _, sk := range jane.sitekeys {
 		if _, err := w.accounts.GetSite(ctx, sk); err != nil {
 			t.Errorf("Jane's site %s: %v", sk, err)
+		}
+	}
+	for _, h := range w.liveSecrets {
+		if _, err := w.accounts.SiteBySecretHash(ctx, h); err != nil {
+			t.Errorf("Jane's live secret %s stopped verifying: %v", h, err)
+		}
+	}
+	for _, k := range w.liveRefs {
+		if !w.exists(t, k[0], k[1]) {
+			t.Errorf("live reference %s / %s deleted", k[0], k[1])
+		}
+	}
+	// What deletions and the rotation left behind is gone.
+	for _, k := range w.danglingRefs {
+		if w.exists(t, k[0], k[1]) {
+			t.Errorf("dangling reference %s / %s still there", k[0], k[1])
+		}
+	}
+	for _, h := range w.orphanSecrets {
+		if w.exists(t, "SECRET#"+h, "SECRET") {
+			t.Errorf("orphan secret lookup %s still there", h)
 		}
 	}
 	again, err := w.accounts.Repair(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (dynamo.RepairReport{Sites: 2, Keys: 3}); again != want {
+	if want := (dynamo.RepairReport{Sites: 2, Keys: 3, Refs: 5, Secrets: 2}); again != want {
 		t.Errorf("second run %+v, want %+v (nothing to do)", again, want)
 	}
 }
@@ -200,6 +294,94 @@ func TestRepairDeletesNothingWhoseOwnerReappears(t *testing.T) {
 	for _, sk := range bob.sitekeys {
 		if _, err := w.accounts.GetSite(ctx, sk); err != nil {
 			t.Errorf("Bob's site %s after his profile came back: %v", sk, err)
+		}
+	}
+}
+
+// raceWrite is DynamoDB Local on which something happens just before a transaction that
+// deletes one of the items in a race's keys commits: between the repair's reads and its delete.
+type raceWrite struct {
+	*dynamodb.Client
+	races []*writeRace
+}
+
+// writeRace is what happens (once) before the first transaction deleting any of keys.
+type writeRace struct {
+	keys  [][2]string
+	apply func()
+	done  bool
+}
+
+func (r raceWrite) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		if it.Delete == nil {
+			continue
+		}
+		key := [2]string{attrS(it.Delete.Key, schema.PartitionKey), attrS(it.Delete.Key, schema.SortKey)}
+		for _, race := range r.races {
+			if !race.done && slices.Contains(race.keys, key) {
+				race.done = true
+				race.apply()
+			}
+		}
+	}
+	return r.Client.TransactWriteItems(ctx, in, opts...)
+}
+
+// A reference or secret lookup whose record comes back (a deleted site or key restored, a
+// site given the lookup's hash again) between the repair's reads and its delete is kept:
+// the delete's condition sees the record, and the site's secret verifies again.
+func TestRepairKeepsReferencesAndLookupsWhoseRecordReappears(t *testing.T) {
+	w := newRepairWorld(t)
+	ctx := context.Background()
+	jane := w.people["jane"]
+	table := w.tables[schema.TableAccounts]
+	restore := func(pk string) func() {
+		return func() {
+			if _, err := w.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: w.deleted[pk]}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	site3, key3 := "SITE#"+w.janeSite3, "APIKEY#"+w.janeKey3
+	api := raceWrite{Client: w.c, races: []*writeRace{
+		{keys: [][2]string{{"INTEGRATOR#" + jane.integrator, site3}, {"SECRET#" + w.orphanSecrets[0], "SECRET"}}, apply: restore(site3)},
+		{keys: [][2]string{{"CUSTOMER#" + jane.customer, key3}}, apply: restore(key3)},
+		// The second site's secret goes back to the one the stale lookup holds, as a
+		// rotation would (hash changed, the lookup of the hash it replaces deleted).
+		{keys: [][2]string{{"SECRET#" + w.staleSecret, "SECRET"}}, apply: func() {
+			_, err := w.c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+				{Update: &types.Update{TableName: &table, Key: dynamo.Key("SITE#"+jane.sitekeys[1], "SITE"),
+					UpdateExpression:          aws.String("SET secret_hash = :h"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":h": &types.AttributeValueMemberS{Value: w.staleSecret}}}},
+				{Delete: &types.Delete{TableName: &table, Key: dynamo.Key("SECRET#"+w.liveSecrets[1], "SECRET")}},
+			}})
+			if err != nil {
+				t.Error(err)
+			}
+		}},
+	}}
+	rep, err := dynamo.NewAccounts(api, table).Repair(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, race := range api.races {
+		if !race.done {
+			t.Errorf("race %d never ran: the repair deleted none of %v", i, race.keys)
+		}
+	}
+	// One skip per race; only Bob's dangling key reference (no race) goes.
+	if rep.Skipped != 3 || rep.RefsDeleted != 1 || rep.SecretsDeleted != 0 {
+		t.Errorf("report %+v: want 3 skipped, 1 reference and no secret lookup deleted", rep)
+	}
+	for _, k := range [][2]string{{"INTEGRATOR#" + jane.integrator, site3}, {"CUSTOMER#" + jane.customer, key3}} {
+		if !w.exists(t, k[0], k[1]) {
+			t.Errorf("reference %s / %s deleted though its record came back", k[0], k[1])
+		}
+	}
+	for _, h := range w.orphanSecrets {
+		if _, err := w.accounts.SiteBySecretHash(ctx, h); err != nil {
+			t.Errorf("secret %s deleted though its site holds it again: %v", h, err)
 		}
 	}
 }
