@@ -14,6 +14,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/challenge"
+	"github.com/crowdgate/crowdgate/shared/locale"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
 
@@ -23,7 +24,7 @@ type IssueInput struct {
 	Sitekey string
 	Host    string
 	// Locale is the widget's hl; AcceptLanguage the browser's header, which picks the
-	// language when hl is not one of Locales (PickLocale).
+	// language when hl is not one of Locales (locale.Pick).
 	Locale         string
 	AcceptLanguage string
 }
@@ -62,7 +63,7 @@ func (s *Service) Issue(ctx context.Context, in IssueInput) (Issued, error) {
 		return Issued{}, err
 	}
 	rng := newRand()
-	q := NewQuestion(PickLocale(in.Locale, in.AcceptLanguage), rng)
+	q := NewQuestion(locale.Pick(in.Locale, in.AcceptLanguage, Locales), rng)
 	var id [16]byte
 	_, _ = crand.Read(id[:]) // crypto/rand never fails (it panics instead)
 	tc := TextChallenge{

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crowdgate/crowdgate/shared/locale"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 )
 
@@ -23,7 +24,7 @@ type SignUpInput struct {
 	Email string
 	// Network is the caller's address; nil skips the per-network limit (no address known).
 	Network net.IP
-	// Locale picks the mail's language (Locale).
+	// Locale picks the mail's language (locale.Pick over Locales).
 	Locale string
 }
 
@@ -61,7 +62,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	}
 	// The link names the mail's language: the confirm page must name the same button as
 	// the mail, whatever the browser that opens the link asks for.
-	loc := Locale(in.Locale)
+	loc := locale.Pick(in.Locale, "", Locales)
 	m := mailText(loc, s.d.BaseURL+"/accessibility/confirm?c="+url.QueryEscape(code)+"&hl="+loc)
 	// The trimmed input, not the lower-cased form: the mailbox's own spelling.
 	if err := s.d.Mailer.Send(ctx, strings.TrimSpace(in.Email), m.subject, m.text); err != nil {

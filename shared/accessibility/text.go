@@ -3,92 +3,14 @@ package accessibility
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
 )
 
-// Locales are the languages of questions, mails and pages.
+// Locales are the languages of questions, mails and pages (locale.Pick chooses one).
 var Locales = []string{"en", "de"}
-
-// Locale returns the supported locale of an hl value or an Accept-Language header ("de",
-// "de-AT", "de-DE,de;q=0.9,en;q=0.8" → de); anything else is English.
-func Locale(hl string) string {
-	if l, ok := MatchLocale(hl); ok {
-		return l
-	}
-	return "en"
-}
-
-// PickLocale is the language of a page, a mail or a text question: a supported hl (the
-// page's or the widget's choice) first, then the best supported Accept-Language entry,
-// then English. An unsupported hl (a widget's "fr") says nothing about which of ours the
-// reader prefers, so it does not override the browser.
-func PickLocale(hl, acceptLanguage string) string {
-	if l, ok := MatchLocale(hl); ok {
-		return l
-	}
-	return Locale(acceptLanguage)
-}
-
-// MatchLocale returns the supported locale of an hl value or an Accept-Language header:
-// the entry with the highest weight (q, 1 when absent; the first of equal ones) whose
-// language is supported. "*" stands for every supported language no other entry names
-// (RFC 9110 §12.5.4: "de;q=0.5, *" prefers English to German). q=0 means "not this one";
-// an entry with a malformed weight counts as not acceptable. ok is false when no entry
-// names a supported language: "*" alone (an hl of "*" too) says no more than nothing.
-func MatchLocale(hl string) (string, bool) {
-	parts := strings.Split(hl, ",")
-	named := map[string]bool{}
-	for _, part := range parts {
-		named[baseOf(part)] = true
-	}
-	if !slices.ContainsFunc(Locales, func(l string) bool { return named[l] }) {
-		return "", false
-	}
-	best, bestQ := "", 0.0
-	for _, part := range parts {
-		tag, params, _ := strings.Cut(part, ";")
-		cands := []string{baseOf(tag)}
-		if strings.TrimSpace(tag) == "*" {
-			cands = slices.DeleteFunc(slices.Clone(Locales), func(l string) bool { return named[l] })
-		}
-		q := weight(params)
-		for _, base := range cands {
-			if slices.Contains(Locales, base) && q > bestQ {
-				best, bestQ = base, q
-			}
-		}
-	}
-	return best, best != ""
-}
-
-// baseOf is the lower-case primary language of an entry ("de-AT;q=0.5" → "de").
-func baseOf(entry string) string {
-	tag, _, _ := strings.Cut(entry, ";")
-	base, _, _ := strings.Cut(strings.ReplaceAll(strings.TrimSpace(tag), "_", "-"), "-")
-	return strings.ToLower(base)
-}
-
-// weight is the q parameter of an Accept-Language entry's parameters (after the first
-// ";"): 1 when absent, 0 when malformed or out of range.
-func weight(params string) float64 {
-	for _, p := range strings.Split(params, ";") {
-		k, v, _ := strings.Cut(p, "=")
-		if !strings.EqualFold(strings.TrimSpace(k), "q") {
-			continue
-		}
-		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || !(q >= 0 && q <= 1) {
-			return 0
-		}
-		return q
-	}
-	return 1
-}
 
 type mail struct{ subject, text string }
 

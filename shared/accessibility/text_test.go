@@ -145,11 +145,3 @@ func TestArithmeticAcceptsDigitsAndWords(t *testing.T) {
 	}
 	t.Fatal("no arithmetic question drawn")
 }
-
-func TestLocaleFromHLOrAcceptLanguage(t *testing.T) {
-	for in, want := range map[string]string{"de": "de", "de-AT": "de", "DE_ch": "de", "fr-FR,de;q=0.8": "de", "en-US,en;q=0.9": "en", "": "en", "xx": "en"} {
-		if got := accessibility.Locale(in); got != want {
-			t.Errorf("Locale(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

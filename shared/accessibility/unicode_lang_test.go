@@ -48,26 +48,3 @@ func TestDecomposedAnswerMatchesComposedOne(t *testing.T) {
 		}
 	}
 }
-
-// Accept-Language's weights decide: the best-weighted supported language wins, and q=0
-// means "not this one".
-func TestLocaleHonoursAcceptLanguageWeights(t *testing.T) {
-	for in, want := range map[string]string{
-		"en;q=0.1,de;q=0.9":              "de",
-		"en-GB;q=0.2, de-AT;q=0.8":       "de",
-		"de;q=0,en":                      "en",
-		"de;q=0, fr":                     "en",
-		"fr,de;q=0.5,en;q=0.4":           "de",
-		"de ; q=0.7 , en ; q=0.6":        "de",
-		"en;q=0.5,de;q=0.5":              "en",
-		"de;q=0.000":                     "en",
-		"de;q=bogus,en;q=0.1":            "en",
-		"de-DE,de;q=0.9,en;q=0.8":        "de",
-		"en-US;q=0.8,en;q=0.7,de;q=0.95": "de",
-		"en-US,de;q=0.95":                "en",
-	} {
-		if got := accessibility.Locale(in); got != want {
-			t.Errorf("Locale(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

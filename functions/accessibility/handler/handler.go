@@ -18,6 +18,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/accessibility"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
+	"github.com/crowdgate/crowdgate/shared/locale"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/routes"
@@ -77,10 +78,10 @@ type api struct {
 
 // --- pages ----------------------------------------------------------------------------
 
-// locale is the page language: hl (query or form) and Accept-Language, as
-// accessibility.PickLocale weighs them.
-func locale(r *http.Request) string {
-	return accessibility.PickLocale(r.FormValue("hl"), r.Header.Get("Accept-Language"))
+// pageLocale is the page language: hl (query or form) and Accept-Language, as
+// locale.Pick weighs them.
+func pageLocale(r *http.Request) string {
+	return locale.Pick(r.FormValue("hl"), r.Header.Get("Accept-Language"), accessibility.Locales)
 }
 
 func hidden(loc string, kv ...string) map[string]string {
@@ -100,7 +101,7 @@ func errorPage(w http.ResponseWriter, status int, loc, msg string) {
 }
 
 func (a *api) signupPage(w http.ResponseWriter, r *http.Request) {
-	loc := locale(r)
+	loc := pageLocale(r)
 	l := langs[loc]
 	p := page{Lang: loc, Title: l.signup.Title, Lead: l.signup.Lead, Privacy: l.privacy,
 		Form: &form{Action: "/accessibility/signup", Button: l.signup.Button, Email: l.emailLabel, Hidden: hidden(loc)}}
@@ -134,7 +135,7 @@ func (a *api) parseForm(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
 		err = r.ParseMultipartForm(MaxFormBody)
 	}
-	loc := locale(r)
+	loc := pageLocale(r)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -212,7 +213,7 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) {
 // confirmPage shows the Confirm button; it never consumes the code, because mail
 // scanners open links.
 func (a *api) confirmPage(w http.ResponseWriter, r *http.Request) {
-	loc := locale(r)
+	loc := pageLocale(r)
 	l := langs[loc]
 	code := r.URL.Query().Get("c")
 	if code == "" || len(code) > 100 {
