@@ -108,7 +108,9 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 		if a.RetryAfter > 0 {
 			return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
 		}
-		c, issuedAt, err := s.issue(ctx, rec.Sitekey, rec.Host, rec.Locale, a.ExtraGrids)
+		// The fresh challenge speaks the answered one's language; Accept-Language, which the
+		// record does not keep, comes again with the answer.
+		c, issuedAt, err := s.issue(ctx, rec.Sitekey, rec.Host, language{locale: rec.Locale, accept: req.AcceptLanguage}, a.ExtraGrids)
 		if err != nil {
 			return Result{}, fmt.Errorf("fresh challenge: %w", err)
 		}

@@ -182,11 +182,15 @@ type Client struct {
 
 // IssueRequest asks for a challenge.
 type IssueRequest struct {
-	Sitekey   string
-	Host      string
-	Locale    string
-	Telemetry json.RawMessage
-	Client    Client
+	Sitekey string
+	Host    string
+	// Locale is the caller's hl; AcceptLanguage the browser's header, which picks the
+	// language when hl is not one of job.Locales, and among a job's own locales when the
+	// job has no text in the challenge's (locale.Pick).
+	Locale         string
+	AcceptLanguage string
+	Telemetry      json.RawMessage
+	Client         Client
 }
 
 // TaskAnswer answers one task: Selected (tile ids, possibly empty but not nil) for an
@@ -204,6 +208,9 @@ type AnswerRequest struct {
 	Answers   []TaskAnswer
 	Telemetry json.RawMessage
 	Client    Client
+	// AcceptLanguage is the browser's header: it picks among a job's own locales for the
+	// fresh challenge a failed answer gets, whose own language is the answered one's.
+	AcceptLanguage string
 	// OptOut: the visitor's browser sent Global Privacy Control (Sec-GPC: 1). Their answers
 	// still pass or fail the challenge but are never published as labeled data.
 	OptOut bool

@@ -31,7 +31,13 @@ var visitor = challenge.Client{
 
 func issue(t *testing.T, svc *challenge.Service, e *challengetest.Env, hl string) (*challenge.Challenge, challenge.Record) {
 	t.Helper()
-	res, err := svc.Issue(ctx, challenge.IssueRequest{Sitekey: e.Sitekey, Host: e.Hostname, Locale: hl, Client: visitor})
+	return issueIn(t, svc, e, hl, "")
+}
+
+// issueIn issues a challenge to a browser that sends acceptLanguage.
+func issueIn(t *testing.T, svc *challenge.Service, e *challengetest.Env, hl, acceptLanguage string) (*challenge.Challenge, challenge.Record) {
+	t.Helper()
+	res, err := svc.Issue(ctx, challenge.IssueRequest{Sitekey: e.Sitekey, Host: e.Hostname, Locale: hl, AcceptLanguage: acceptLanguage, Client: visitor})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -197,10 +203,70 @@ func TestQuestionsAndPromptFollowTheLocale(t *testing.T) {
 	if pub.Prompt != "Please answer 3 questions" {
 		t.Errorf("unknown hl: prompt %q", pub.Prompt)
 	}
-	for hl, want := range map[string]string{"es": "es", "ES_mx": "es", "de": "de", "": "en", "pt-BR": "en"} {
-		if got := challenge.Locale(hl); got != want {
-			t.Errorf("Locale(%q) = %q, want %q", hl, got, want)
+	for hl, want := range map[string]string{"es": "Por favor, responda 3 preguntas", "ES_mx": "Por favor, responda 3 preguntas",
+		"de": "Bitte beantworten Sie 3 Fragen", "": "Please answer 3 questions", "pt-BR": "Please answer 3 questions"} {
+		if pub, _ := issue(t, svc, e, hl); pub.Prompt != want {
+			t.Errorf("hl %q: prompt %q, want %q", hl, pub.Prompt, want)
 		}
+	}
+}
+
+// An integrator calling the API with a language crowdgate has no texts in (or none) gets
+// the browser's best supported language, as the pages and the widget choose theirs, not
+// English; a supported hl still wins over the browser.
+func TestUnsupportedHLLeavesTheLanguageToAcceptLanguage(t *testing.T) {
+	e := challengetest.NewEnv()
+	svc := challenge.New(e.Deps)
+	for _, hl := range []string{"it", "", "*"} {
+		pub, rec := issueIn(t, svc, e, hl, "it-IT, de-DE;q=0.9, de;q=0.8, en;q=0.5")
+		if pub.Prompt != "Bitte beantworten Sie 3 Fragen" {
+			t.Errorf("hl %q, German browser: prompt %q", hl, pub.Prompt)
+		}
+		if rec.Locale != "de" {
+			t.Errorf("hl %q, German browser: stored locale %q", hl, rec.Locale)
+		}
+	}
+	if pub, _ := issueIn(t, svc, e, "es", "de"); pub.Prompt != "Por favor, responda 3 preguntas" {
+		t.Errorf("hl es, German browser: prompt %q", pub.Prompt)
+	}
+}
+
+// A job without a question in the challenge's language is shown in the one of its own
+// languages the browser prefers (English when it prefers none), by the same rule; the
+// fresh challenge after a failed answer chooses the same way.
+func TestAJobsLanguageFollowsTheBrowserWhenItLacksTheChallenges(t *testing.T) {
+	e := challengetest.NewEnv()
+	svc := challenge.New(e.Deps)
+	german := map[string]string{"circle": "Kreis", "square": "Quadrat", "triangle": "Dreieck", "star": "Stern"}
+	// The shapes job has English and German, the sentiment job English and French.
+	const browser = "fr-FR, fr;q=0.9, de;q=0.8, en;q=0.5"
+	pub, rec := issueIn(t, svc, e, "fr", browser)
+	if pub.Prompt != "Veuillez répondre à 3 questions" {
+		t.Errorf("prompt %q", pub.Prompt)
+	}
+	if want := "Wählen Sie alle Bilder mit: " + german[rec.Tasks[0].Class]; pub.Tasks[0].Question != want {
+		t.Errorf("grid question %q, want %q (the shapes job in German, which the browser reads)", pub.Tasks[0].Question, want)
+	}
+	if rec.Tasks[2].JobID == "sentiment" && pub.Tasks[2].Question != "Cette phrase est-elle positive ?" {
+		t.Errorf("yes/no question %q", pub.Tasks[2].Question)
+	}
+	res, err := svc.Answer(ctx, challenge.AnswerRequest{ID: pub.ID, Sitekey: e.Sitekey, Answers: challengetest.Solve(rec, false),
+		Client: visitor, AcceptLanguage: browser, Telemetry: json.RawMessage(`{"v":1,"act":2}`)})
+	if err != nil || res.Pass || res.Challenge == nil {
+		t.Fatalf("wrong answers: %+v %v, want a fresh challenge", res, err)
+	}
+	fresh := res.Challenge
+	frec, _ := e.Store.Record(fresh.ID)
+	if fresh.Prompt != "Veuillez répondre à 3 questions" {
+		t.Errorf("fresh prompt %q", fresh.Prompt)
+	}
+	if want := "Wählen Sie alle Bilder mit: " + german[frec.Tasks[0].Class]; fresh.Tasks[0].Question != want {
+		t.Errorf("fresh grid question %q, want %q", fresh.Tasks[0].Question, want)
+	}
+	// A browser that reads no German sees the shapes job in English.
+	pub, rec = issueIn(t, svc, e, "fr", "fr")
+	if want := "Select every image that shows a " + rec.Tasks[0].Class; pub.Tasks[0].Question != want {
+		t.Errorf("French-only browser: grid question %q, want %q", pub.Tasks[0].Question, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/locale"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
 
@@ -48,7 +49,8 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 		s.record(ctx, RiskRecord{Outcome: OutcomeRefused, Sitekey: req.Sitekey, IP: c.IP, Assessment: a, At: now})
 		return Result{}, &TryLaterError{RetryAfter: a.RetryAfter}
 	}
-	ch, issuedAt, err := s.issue(ctx, req.Sitekey, host, Locale(req.Locale), a.ExtraGrids)
+	lang := language{locale: locale.Pick(req.Locale, req.AcceptLanguage, job.Locales), accept: req.AcceptLanguage}
+	ch, issuedAt, err := s.issue(ctx, req.Sitekey, host, lang, a.ExtraGrids)
 	if err != nil {
 		return Result{}, err
 	}
@@ -78,13 +80,13 @@ func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {
 // as far as the pool can supply them (the standard composition comes first, so extra
 // grids never cost a visitor the challenge), and a yes/no question last. It also returns
 // the time the challenge was issued at (its IssuedAt), which its risk record carries.
-func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra int) (*Challenge, time.Time, error) {
+func (s *Service) issue(ctx context.Context, sitekey, host string, lang language, extra int) (*Challenge, time.Time, error) {
 	rng := newRand()
 	rec := Record{
 		ID:      IDPrefix + randomHex(rng, 16),
 		Sitekey: sitekey,
 		Host:    host,
-		Locale:  locale,
+		Locale:  lang.locale,
 	}
 	exclude := map[string]bool{}
 	var draws []draw
@@ -146,10 +148,10 @@ func (s *Service) issue(ctx context.Context, sitekey, host, locale string, extra
 	now := s.d.Now()
 	rec.IssuedAt, rec.ExpiresAt = now, now.Add(s.d.TTL)
 	mediaTTL := min(s.d.TTL, MaxMediaTTL)
-	pub := &Challenge{ID: rec.ID, ExpiresIn: s.d.TTL, Prompt: Prompt(locale, len(draws))}
+	pub := &Challenge{ID: rec.ID, ExpiresIn: s.d.TTL, Prompt: Prompt(lang.locale, len(draws))}
 	tiles := map[string]bool{}
 	for i, dr := range draws {
-		tr, t, err := s.task(ctx, fmt.Sprintf("t%d", i), dr, locale, mediaTTL, rng, tiles)
+		tr, t, err := s.task(ctx, fmt.Sprintf("t%d", i), dr, lang, mediaTTL, rng, tiles)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -193,14 +195,14 @@ func markUsed(exclude map[string]bool, d job.Draw) {
 
 // task turns a draw into the stored and the public task. Items are shuffled so gold and
 // open tiles are indistinguishable by position.
-func (s *Service) task(ctx context.Context, id string, dr draw, locale string, mediaTTL time.Duration, rng *rand.Rand, tiles map[string]bool) (TaskRecord, Task, error) {
+func (s *Service) task(ctx context.Context, id string, dr draw, lang language, mediaTTL time.Duration, rng *rand.Rand, tiles map[string]bool) (TaskRecord, Task, error) {
 	d := dr.d
 	items := make([]job.Item, 0, len(d.Gold)+len(d.Open))
 	items = append(append(items, d.Gold...), d.Open...)
 	rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 
 	tr := TaskRecord{ID: id, Kind: dr.kind, JobID: d.Job.ID, Class: d.Class}
-	t := Task{ID: id, Kind: dr.kind, Question: question(d.Job, dr.kind, locale, d.Class)}
+	t := Task{ID: id, Kind: dr.kind, Question: question(d.Job, dr.kind, lang.of(d.Job), d.Class)}
 	for _, it := range items {
 		ir := ItemRecord{ItemID: it.ID, Gold: it.Gold, Truth: it.Gold && it.GoldLabel == d.Class}
 		var url string

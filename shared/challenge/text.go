@@ -5,19 +5,20 @@ import (
 	"strings"
 
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/locale"
 )
 
-// Locale returns the supported locale for an hl value ("de", "de-AT", "FR_ca" → de, de,
-// fr); anything else is English.
-func Locale(hl string) string {
-	base, _, _ := strings.Cut(strings.ReplaceAll(hl, "_", "-"), "-")
-	base = strings.ToLower(strings.TrimSpace(base))
-	for _, l := range job.Locales {
-		if l == base {
-			return l
-		}
-	}
-	return "en"
+// language decides the language of a challenge's texts: locale is the challenge's (a
+// supported hl, else the best Accept-Language entry among job.Locales, else English: the
+// prompt's), accept the browser's Accept-Language.
+type language struct{ locale, accept string }
+
+// of is the language of a task of job j: the challenge's when the job has a question in
+// it, else — by the same rule over the job's own locales — the one the browser likes
+// best, else English. So a French visitor whose browser also reads German sees a job
+// written in English and German in German, not English.
+func (l language) of(j job.Job) string {
+	return locale.Pick(l.locale, l.accept, j.QuestionLocales())
 }
 
 var prompts = map[string]string{

@@ -229,6 +229,18 @@ func (j Job) QuestionFor(locale, class string) string {
 	return strings.ReplaceAll(q, ClassPlaceholder, j.ClassName(locale, class))
 }
 
+// QuestionLocales are the locales the job has a question in, in the order of Locales
+// (English always, by Validate): the languages a visitor can see its tasks in.
+func (j Job) QuestionLocales() []string {
+	var out []string
+	for _, l := range Locales {
+		if strings.TrimSpace(j.Question[l]) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // ClassName is class's display name in locale (the class itself without a translation).
 func (j Job) ClassName(locale, class string) string {
 	names := j.ClassNames[locale]

@@ -211,13 +211,55 @@ func TestIssueEventReturnsADocumentedChallenge(t *testing.T) {
 	}
 }
 
-func TestIssueEventInGerman(t *testing.T) {
-	f := newFix(t)
-	r := f.invoke(t, "issue-german.json")
-	c := decodeChallenge(t, r.body)
-	if c.Challenge.Prompt != "Bitte beantworten Sie 3 Fragen" || !strings.HasPrefix(c.Challenge.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") {
-		t.Fatalf("prompt %q question %q", c.Challenge.Prompt, c.Challenge.Tasks[0].Question)
+// German by hl, and by the browser's Accept-Language when hl is one crowdgate has no
+// texts in ("it"): a caller without the widget gets the browser's language, not English.
+func TestIssueEventsInGerman(t *testing.T) {
+	for _, event := range []string{"issue-german.json", "issue-browser-language.json"} {
+		f := newFix(t)
+		r := f.invoke(t, event)
+		c := decodeChallenge(t, r.body)
+		if c.Challenge.Prompt != "Bitte beantworten Sie 3 Fragen" || !strings.HasPrefix(c.Challenge.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") {
+			t.Errorf("%s: prompt %q question %q", event, c.Challenge.Prompt, c.Challenge.Tasks[0].Question)
+		}
 	}
+}
+
+// A failed answer's fresh challenge keeps the answered one's language, and the answer's
+// Accept-Language picks among the languages of a job that lacks it.
+func TestFreshChallengeFollowsTheAnswersAcceptLanguage(t *testing.T) {
+	f := newFix(t)
+	const browser = "fr-FR,fr;q=0.9,de;q=0.8"
+	hdr := map[string]string{"Accept-Language": browser, "Content-Type": "application/json"}
+	issued := f.post("/1/challenges", `{"sitekey":"`+f.env.Sitekey+`","host":"`+f.env.Hostname+`","hl":"fr"}`, hdr)
+	c := decodeChallenge(t, issued.Body.Bytes())
+	rec, ok := f.env.Store.Record(c.Challenge.ID)
+	if !ok {
+		t.Fatal("challenge not stored")
+	}
+	body, err := json.Marshal(map[string]any{"sitekey": f.env.Sitekey, "answers": wire(challengetest.Solve(rec, false))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.post("/1/challenges/"+c.Challenge.ID+"/answers", string(body), hdr)
+	fresh := decodeChallenge(t, r.Body.Bytes())
+	// The shapes job (first task) has English and German, no French.
+	if fresh.Challenge.Prompt != "Veuillez répondre à 3 questions" || !strings.HasPrefix(fresh.Challenge.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") {
+		t.Fatalf("fresh challenge: prompt %q question %q", fresh.Challenge.Prompt, fresh.Challenge.Tasks[0].Question)
+	}
+}
+
+// wire is answers as the widget sends them.
+func wire(answers []challenge.TaskAnswer) []map[string]any {
+	out := make([]map[string]any, len(answers))
+	for i, a := range answers {
+		out[i] = map[string]any{"task": a.Task}
+		if a.Selected != nil {
+			out[i]["selected"] = a.Selected
+		} else {
+			out[i]["choice"] = a.Choice
+		}
+	}
+	return out
 }
 
 func TestAnswerEventsPassOnceThenReplayAndExpiry(t *testing.T) {
