@@ -473,7 +473,7 @@ func TestAccessibilityWidgetSignUpLinkThenRateLimit(t *testing.T) {
 		"signUp":  true,
 		"fresh":   3,
 	}, &res)
-	checkSignupLink(t, res, api.URL()+"/accessibility")
+	checkSignupLink(t, res, api.URL()+"/accessibility?hl=de") // the widget's language
 	if res.Dialog.Alt == nil || res.Dialog.Alt.Text != "Barrierefreie Aufgabe" {
 		t.Errorf("hl=de accessibility button %+v", res.Dialog.Alt)
 	}
@@ -667,7 +667,7 @@ func TestAccessibilityEndToEnd(t *testing.T) {
 	t.Run("no cookie", func(t *testing.T) {
 		var s a11ySignup
 		runA11yScenario(t, "signup", map[string]any{"pageURL": d.DemoURL}, &s)
-		checkSignupLink(t, s, d.URL+"/accessibility")
+		checkSignupLink(t, s, d.URL+"/accessibility?hl=en") // the widget's (the browser's) language
 	})
 
 	// The email is in the outbox only: no table or bucket holds it, and no table holds the

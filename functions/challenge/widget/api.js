@@ -1019,6 +1019,10 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     try { u = new URL(href, API); } catch (e) { /* not a URL */ }
     // Only a web link: the address comes from the network, never a javascript: URL.
     if (!u || !/^https?:$/.test(u.protocol)) u = new URL(API + '/accessibility');
+    // The page opens in the widget's language (its hl), not only the browser's: a widget
+    // set to German in an English browser leads to the German page. The page takes an hl
+    // it has no texts in as no choice and follows Accept-Language.
+    u.searchParams.set('hl', w.lang);
     const p = mk('p', 'text', w.t.signup);
     p.id = 'signup-info';
     const a = mk('a', 'btn pri', w.t.join);

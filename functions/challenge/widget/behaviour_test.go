@@ -570,6 +570,16 @@ func TestAStalledReplyTimesOut(t *testing.T) {
 	}
 }
 
+// openWidget is a scenario's start: api.js loaded, a widget rendered with hl (none when
+// empty) and its challenge requested.
+func openWidget(hl string) string {
+	return `h.load();
+		const opts = { sitekey: 's' };
+		if (` + strconv.Quote(hl) + `) opts.hl = ` + strconv.Quote(hl) + `;
+		h.win.hcaptcha.execute(h.win.hcaptcha.render(h.div('slot'), opts));
+		await h.flush();`
+}
+
 // The widget picks its language (and the hl it sends for the prompt and the text question)
 // as crowdgate's pages do: a supported hl wins; otherwise the browser's languages in order
 // of preference, not only the first; otherwise English.
@@ -589,16 +599,41 @@ func TestWidgetLanguageFollowsTheBrowsersPreferences(t *testing.T) {
 			env["NAV_LANGS"] = tc.langs
 		}
 		runWidget(t, `
-			h.load();
-			const opts = { sitekey: 's' };
-			if (`+strconv.Quote(tc.hl)+`) opts.hl = `+strconv.Quote(tc.hl)+`;
-			const id = h.win.hcaptcha.render(h.div('slot'), opts);
-			h.win.hcaptcha.execute(id);
-			await h.flush();
+			`+openWidget(tc.hl)+`
 			return h.last('/1/challenges').body.hl;
 		`, env, &got)
 		if got != tc.want {
 			t.Errorf("hl %q, navigator.languages %q: widget language %q, want %q", tc.hl, tc.langs, got, tc.want)
+		}
+	}
+}
+
+// The accessibility sign-up link carries the widget's language, so a widget set to German
+// in an English browser opens the German sign-up page (the page falls back to the
+// browser's Accept-Language for a language it has no texts in, such as Spanish). A link the
+// server sends that is not a web address is replaced by crowdgate's own page, also in the
+// widget's language.
+func TestSignupLinkCarriesTheWidgetsLanguage(t *testing.T) {
+	for _, tc := range []struct{ hl, signup, want string }{
+		{"de", "https://cg.example/accessibility", "https://cg.example/accessibility?hl=de"},
+		{"es", "https://cg.example/accessibility?hl=en", "https://cg.example/accessibility?hl=es"},
+		{"", "javascript:alert(1)", "https://cg.example/accessibility?hl=en"},
+	} {
+		var got string
+		runWidget(t, `
+			`+openWidget(tc.hl)+`
+			h.open()[0].answer(200, h.challenge('c1'));
+			await h.flush();
+			h.dialog().querySelector('#accessibility').click();
+			await h.flush();
+			h.last('/1/accessibility/challenges').answer(401, { error: { code: 'accessibility_token_required', message: 'm',
+				signup_url: `+strconv.Quote(tc.signup)+` } });
+			await h.flush();
+			const a = h.dialog().querySelector('#signup');
+			return a ? a.href : '';
+		`, map[string]string{"NAV_LANG": "en-US", "NAV_LANGS": "en-US,en"}, &got)
+		if got != tc.want {
+			t.Errorf("widget hl %q, signup_url %q: link %q, want %q", tc.hl, tc.signup, got, tc.want)
 		}
 	}
 }
