@@ -177,23 +177,72 @@ func scanEach(ctx context.Context, api API, now time.Time, in *dynamodb.ScanInpu
 // writeBatch is one BatchWriteItem of at most 25 requests, retrying what DynamoDB leaves
 // unprocessed with a growing pause (50 ms … 6.4 s).
 func writeBatch(ctx context.Context, api API, table string, reqs []types.WriteRequest, what string) error {
+	_, err := writeBatchDone(ctx, api, table, reqs, what)
+	return err
+}
+
+// writeBatchDone is writeBatch that also says how many of reqs are written: all of them,
+// or on a failure those DynamoDB processed before it (an earlier answer left only the
+// rest unprocessed). A caller counting deletions counts these: they are gone, so a retry
+// no longer finds them.
+func writeBatchDone(ctx context.Context, api API, table string, reqs []types.WriteRequest, what string) (int, error) {
 	pending := map[string][]types.WriteRequest{table: reqs}
 	for attempt := 0; len(pending[table]) > 0; attempt++ {
 		if attempt > 0 {
 			if attempt > 8 {
-				return fmt.Errorf("%s: %d still unprocessed after retries", what, len(pending[table]))
+				return len(reqs) - len(pending[table]), fmt.Errorf("%s: %d still unprocessed after retries", what, len(pending[table]))
 			}
 			if err := sleep(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
-				return err
+				return len(reqs) - len(pending[table]), err
 			}
 		}
 		out, err := api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return len(reqs) - len(pending[table]), fmt.Errorf("%s: %w", what, err)
 		}
 		pending = out.UnprocessedItems
 	}
-	return nil
+	return len(reqs), nil
+}
+
+// deleteKeys deletes items of table by key, 25 per batch, and says how many are gone:
+// all of them, or on a failure those deleted before it (writeBatchDone).
+func deleteKeys(ctx context.Context, api API, table string, keys []map[string]types.AttributeValue) (int, error) {
+	for start := 0; start < len(keys); start += 25 {
+		var reqs []types.WriteRequest
+		for _, k := range keys[start:min(start+25, len(keys))] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+		}
+		if done, err := writeBatchDone(ctx, api, table, reqs, "delete items"); err != nil {
+			return start + done, err
+		}
+	}
+	return len(keys), nil
+}
+
+// deleteQueried deletes the first limit items the query in finds (pk and sk are their
+// keys) and reports how many it deleted, also on a failure (deleteKeys), and whether
+// more may remain. The query is of the base table and strongly consistent: an eventually
+// consistent page may still list items deleted a moment ago, which a retry would count
+// again, and may miss items written a moment ago, after which "none left" lets a caller
+// delete what leads to them (a job record).
+func deleteQueried(ctx context.Context, api API, in *dynamodb.QueryInput, limit int) (int, bool, error) {
+	in.ConsistentRead = aws.Bool(true)
+	in.ProjectionExpression = aws.String("pk, sk")
+	in.Limit = aws.Int32(int32(limit))
+	out, err := api.Query(ctx, in)
+	if err != nil {
+		return 0, false, fmt.Errorf("list items to delete: %w", err)
+	}
+	keys := make([]map[string]types.AttributeValue, 0, len(out.Items))
+	for _, it := range out.Items {
+		keys = append(keys, map[string]types.AttributeValue{schema.PartitionKey: it[schema.PartitionKey], schema.SortKey: it[schema.SortKey]})
+	}
+	n, err := deleteKeys(ctx, api, aws.ToString(in.TableName), keys)
+	if err != nil {
+		return n, true, err
+	}
+	return n, len(out.LastEvaluatedKey) > 0, nil
 }
 
 // randHex is n random bytes in hex, for ids and sort-key suffixes.

@@ -321,39 +321,14 @@ func (s *Jobs) DeleteEntry(ctx context.Context, jobID, itemID string) error {
 // batch; once no item is left, the job's upload markers the same way, within what is left
 // of limit.
 func (s *Jobs) DeleteEntries(ctx context.Context, jobID string, limit int) (int, bool, error) {
-	n, more, err := s.deleteQueried(ctx, s.itemsQuery(jobID), limit)
+	n, more, err := deleteQueried(ctx, s.api, s.itemsQuery(jobID), limit)
 	if err != nil || more || n >= limit {
 		return n, more || n >= limit, err
 	}
 	markers := s.itemsQuery(jobID)
 	markers.ExpressionAttributeValues[":i"] = &types.AttributeValueMemberS{Value: jobsUploadSKPrefix}
-	_, more, err = s.deleteQueried(ctx, markers, limit-n)
+	_, more, err = deleteQueried(ctx, s.api, markers, limit-n)
 	return n, more, err
-}
-
-// deleteQueried deletes the first limit records the query in finds and reports whether
-// more may remain.
-func (s *Jobs) deleteQueried(ctx context.Context, in *dynamodb.QueryInput, limit int) (int, bool, error) {
-	// Strongly consistent: an eventually consistent page may miss items written a moment
-	// ago, and "none left" lets the caller delete the job record, after which nothing
-	// reaches those items any more.
-	in.ConsistentRead = aws.Bool(true)
-	in.ProjectionExpression = aws.String("pk, sk")
-	in.Limit = aws.Int32(int32(limit))
-	out, err := s.api.Query(ctx, in)
-	if err != nil {
-		return 0, false, fmt.Errorf("list items to delete: %w", err)
-	}
-	reqs := make([]types.WriteRequest, 0, len(out.Items))
-	for _, item := range out.Items {
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: item}})
-	}
-	for start := 0; start < len(reqs); start += 25 {
-		if err := writeBatch(ctx, s.api, s.table, reqs[start:min(start+25, len(reqs))], "write items"); err != nil {
-			return start, true, err
-		}
-	}
-	return len(reqs), len(out.LastEvaluatedKey) > 0, nil
 }
 
 // DeleteJob implements job.Store: the job record and its pool entry, and the expiry

@@ -52,47 +52,12 @@ func NewHoldings(api API, tables HoldingsTables, now func() time.Time) *Holdings
 	return &Holdings{api: api, accounts: NewAccounts(api, tables.Accounts), jobs: NewJobs(api, tables.Labels), tables: tables, now: clockOrTimeNow(now)}
 }
 
-// holdBatchSize is DynamoDB's BatchWriteItem limit.
-const holdBatchSize = 25
-
-// deleteKeys deletes items by key, 25 per batch, retrying unprocessed ones.
-func (h *Holdings) deleteKeys(ctx context.Context, table string, keys []map[string]types.AttributeValue) error {
-	for start := 0; start < len(keys); start += holdBatchSize {
-		var reqs []types.WriteRequest
-		for _, k := range keys[start:min(start+holdBatchSize, len(keys))] {
-			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
-		}
-		if err := writeBatch(ctx, h.api, table, reqs, "delete items"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// deleteQueried deletes the first limit items a query finds and reports whether more
-// remain. Keys are pk and sk (for an index query, the base table's keys).
-func (h *Holdings) deleteQueried(ctx context.Context, table string, in *dynamodb.QueryInput, limit int) (int, bool, error) {
-	in.Limit = aws.Int32(int32(limit))
-	out, err := h.api.Query(ctx, in)
-	if err != nil {
-		return 0, false, fmt.Errorf("query: %w", err)
-	}
-	keys := make([]map[string]types.AttributeValue, 0, len(out.Items))
-	for _, it := range out.Items {
-		keys = append(keys, map[string]types.AttributeValue{schema.PartitionKey: it[schema.PartitionKey], schema.SortKey: it[schema.SortKey]})
-	}
-	if err := h.deleteKeys(ctx, table, keys); err != nil {
-		return 0, true, err
-	}
-	return len(keys), len(out.LastEvaluatedKey) > 0, nil
-}
-
-// deletePartition deletes the first limit items of partition pk of table, as deleteQueried.
+// deletePartition deletes the first limit items of partition pk of table, as deleteQueried
+// (which counts those deleted before a failure too).
 func (h *Holdings) deletePartition(ctx context.Context, table, pk string, limit int) (int, bool, error) {
-	return h.deleteQueried(ctx, table, &dynamodb.QueryInput{
+	return deleteQueried(ctx, h.api, &dynamodb.QueryInput{
 		TableName:                 &table,
 		KeyConditionExpression:    aws.String("pk = :p"),
-		ProjectionExpression:      aws.String("pk, sk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sAttr(pk)},
 	}, limit)
 }
@@ -149,9 +114,8 @@ func (h *Holdings) SitesOf(ctx context.Context, integratorID string) ([]account.
 // gsi1 for sites stored before references existed — and each is read again, strongly
 // consistently, for its current secret hash (gsi1's copy may predate a rotation). Only
 // sites that were there, and the secret lookups of those that have a secret hash, are
-// counted, and only once they are all gone: a failure before that counts nothing (the
-// retry finds the sites left, and counts them); one among the references counts them all
-// (the retry no longer finds them).
+// counted: a site once it is gone (the retry no longer finds it), with its secret lookup;
+// a secret lookup whose site a failure left is counted by the retry, which finds the site.
 func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit int) (sites, secrets int, more bool, err error) {
 	sitekeys, more, err := h.ownedBatch(ctx, acctIntegratorPK(integratorID), acctSitePK(""), limit, func(it map[string]types.AttributeValue) string {
 		return attrString(it, "sitekey")
@@ -159,7 +123,9 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("list sites to delete: %w", err)
 	}
-	var secretKeys, siteKeys, refKeys []map[string]types.AttributeValue
+	// Sites with a secret lookup and those without are deleted apart, so that the number
+	// of sites a failure left deleted also gives the number of their secret lookups.
+	var secretKeys, withSecret, withoutSecret, refKeys []map[string]types.AttributeValue
 	for _, sitekey := range sitekeys {
 		s, err := h.accounts.GetSite(ctx, sitekey)
 		switch {
@@ -167,26 +133,33 @@ func (h *Holdings) DeleteSites(ctx context.Context, integratorID string, limit i
 			// Already gone: a stale gsi1 entry, or a reference a failed attempt left.
 		case err != nil:
 			return 0, 0, false, fmt.Errorf("read site to delete: %w", err)
+		case s.SecretHash != "":
+			withSecret = append(withSecret, Key(acctSitePK(sitekey), acctSKSite))
+			secretKeys = append(secretKeys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
 		default:
-			siteKeys = append(siteKeys, Key(acctSitePK(sitekey), acctSKSite))
-			if s.SecretHash != "" {
-				secretKeys = append(secretKeys, Key(acctSecretPK(s.SecretHash), acctSKSecret))
-			}
+			withoutSecret = append(withoutSecret, Key(acctSitePK(sitekey), acctSKSite))
 		}
 		refKeys = append(refKeys, Key(acctIntegratorPK(integratorID), acctSitePK(sitekey)))
 	}
 	// Each kind in its own batches, in the order that keeps the rest reachable whatever a
 	// failure leaves: secret lookups (only the site names them), then sites, then the
 	// references (one left still leads the next attempt to its site).
-	for i, keys := range [][]map[string]types.AttributeValue{secretKeys, siteKeys, refKeys} {
-		if err := h.deleteKeys(ctx, h.tables.Accounts, keys); err != nil {
-			if i == 2 {
-				return len(siteKeys), len(secretKeys), true, err
-			}
-			return 0, 0, true, err
-		}
+	if _, err := deleteKeys(ctx, h.api, h.tables.Accounts, secretKeys); err != nil {
+		return 0, 0, true, fmt.Errorf("delete secret lookups: %w", err)
 	}
-	return len(siteKeys), len(secretKeys), more, nil
+	n, err := deleteKeys(ctx, h.api, h.tables.Accounts, withSecret)
+	if err != nil {
+		return n, n, true, fmt.Errorf("delete sites: %w", err)
+	}
+	n, err = deleteKeys(ctx, h.api, h.tables.Accounts, withoutSecret)
+	sites, secrets = len(withSecret)+n, len(withSecret)
+	if err != nil {
+		return sites, secrets, true, fmt.Errorf("delete sites: %w", err)
+	}
+	if _, err := deleteKeys(ctx, h.api, h.tables.Accounts, refKeys); err != nil {
+		return sites, secrets, true, fmt.Errorf("delete site references: %w", err)
+	}
+	return sites, secrets, more, nil
 }
 
 // ownedBatch names up to limit of an owner's records of one kind (sort key prefix: SITE#,
@@ -281,7 +254,7 @@ func (h *Holdings) DeleteAPIKeys(ctx context.Context, kind privacy.HolderKind, o
 		refKeys = append(refKeys, Key(owner, acctAPIKeyPK(id)))
 	}
 	// References last: one left by a failure still leads the next attempt to its key.
-	if err := h.deleteKeys(ctx, h.tables.Accounts, refKeys); err != nil {
+	if _, err := deleteKeys(ctx, h.api, h.tables.Accounts, refKeys); err != nil {
 		return deleted, true, err
 	}
 	return deleted, more, nil
