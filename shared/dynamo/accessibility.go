@@ -260,16 +260,28 @@ func (a *Accessibility) AccessibilityOf(ctx context.Context, subjectHash string)
 }
 
 // DeleteAccessibility implements privacy.AccessibilityData; only A11Y# keys are deleted.
-func (a *Accessibility) DeleteAccessibility(ctx context.Context, keys []string) error {
+// Each deletion returns the record it removed, so a key already gone (gsi1, which lists
+// them, goes on listing a record for a moment after its deletion) is not reported removed,
+// and a failure part-way still reports the records removed before it.
+func (a *Accessibility) DeleteAccessibility(ctx context.Context, keys []string) ([]string, error) {
 	for _, k := range keys {
 		if !strings.HasPrefix(k, A11YPrefix) {
-			return fmt.Errorf("delete accessibility record: %q is not an accessibility key", k)
-		}
-		if _, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &a.table, Key: Key(k, a11ySK)}); err != nil {
-			return fmt.Errorf("delete accessibility record: %w", err)
+			return nil, fmt.Errorf("delete accessibility record: %q is not an accessibility key", k)
 		}
 	}
-	return nil
+	var gone []string
+	for _, k := range keys {
+		out, err := a.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: &a.table, Key: Key(k, a11ySK), ReturnValues: types.ReturnValueAllOld,
+		})
+		if err != nil {
+			return gone, fmt.Errorf("delete accessibility record: %w", err)
+		}
+		if len(out.Attributes) > 0 {
+			gone = append(gone, k)
+		}
+	}
+	return gone, nil
 }
 
 // TextChallenges is the accessibility.Challenges store on the challenges table:

@@ -21,10 +21,11 @@ import (
 // scripted is DynamoDB Local with scripted failures. batch says how many of a
 // BatchWriteItem call's requests to write (the rest come back unprocessed, as when
 // DynamoDB throttles part of a batch), or fails the call before anything is written;
-// nil writes everything.
+// deleteItem fails a DeleteItem call before anything is deleted.
 type scripted struct {
 	*dynamodb.Client
-	batch func(reqs []types.WriteRequest) (write int, err error)
+	batch      func(reqs []types.WriteRequest) (write int, err error)
+	deleteItem func(in *dynamodb.DeleteItemInput) error
 }
 
 func (s scripted) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -48,6 +49,15 @@ func (s scripted) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteIte
 		return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]types.WriteRequest{table: reqs[write:]}}, nil
 	}
 	return s.Client.BatchWriteItem(ctx, in, opts...)
+}
+
+func (s scripted) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if s.deleteItem != nil {
+		if err := s.deleteItem(in); err != nil {
+			return nil, err
+		}
+	}
+	return s.Client.DeleteItem(ctx, in, opts...)
 }
 
 func deletedPK(r types.WriteRequest) string {
@@ -136,7 +146,8 @@ func (w *holdWorld) eraseJane(t *testing.T) (string, func() (privacy.Request, er
 // A deletion that fails in a later batch — the batch write fails outright, or DynamoDB
 // processes part of it and the retry of the rest fails — has deleted the earlier batches
 // (and that part), which the retry no longer finds: the step must report them, so that
-// the report after the retry equals an uninterrupted run's.
+// the report after the retry equals an uninterrupted run's. Likewise for accessibility
+// records, deleted one by one, when a deletion after the first fails.
 func TestErasureReportIsExactAfterALaterBatchFails(t *testing.T) {
 	_, run := countWorld(t, nil).eraseJane(t)
 	done, err := run()
@@ -186,6 +197,24 @@ func TestErasureReportIsExactAfterALaterBatchFails(t *testing.T) {
 			})
 		}
 	}
+
+	t.Run("accessibility records: the second deletion fails", func(t *testing.T) {
+		calls, failed := 0, false
+		w := countWorld(t, func(c *dynamodb.Client) dynamo.API {
+			return scripted{Client: c, deleteItem: func(in *dynamodb.DeleteItemInput) error {
+				pk, _ := in.Key[schema.PartitionKey].(*types.AttributeValueMemberS)
+				if failed || pk == nil || !strings.HasPrefix(pk.Value, dynamo.A11YPrefix) {
+					return nil
+				}
+				if calls++; calls == 2 {
+					failed = true
+					return errors.New("throttled")
+				}
+				return nil
+			}}
+		})
+		checkExactAfterRetry(t, w, want, &failed)
+	})
 }
 
 func checkExactAfterRetry(t *testing.T, w *holdWorld, want privacy.Report, failed *bool) {

@@ -42,8 +42,10 @@ type AccessibilityData interface {
 	// AccessibilityOf returns every record of a subject hash, expired ones that are
 	// still stored included.
 	AccessibilityOf(ctx context.Context, subjectHash string) ([]AccessibilityRecord, error)
-	// DeleteAccessibility removes records by key (no error for keys already gone).
-	DeleteAccessibility(ctx context.Context, keys []string) error
+	// DeleteAccessibility removes records by key and returns the keys of those it
+	// removed, also when it fails part-way: a key already gone is no error and not among
+	// them, so the report counts each record once, by the deletion that removed it.
+	DeleteAccessibility(ctx context.Context, keys []string) ([]string, error)
 }
 
 // eraseAccessibility deletes every accessibility record of the request's subject, Batch at
@@ -59,16 +61,22 @@ func (d ExecDeps) eraseAccessibility(ctx context.Context, r Request, _ Holders, 
 	}
 	n := min(len(recs), Batch)
 	keys := make([]string, n)
+	kinds := make(map[string]string, n)
 	for i, rec := range recs[:n] {
 		keys[i] = rec.Key
+		kinds[rec.Key] = rec.Kind
 	}
 	if n > 0 {
-		if err := d.Accessibility.DeleteAccessibility(ctx, keys); err != nil {
+		// Only what this deletion removed is counted, also when it fails part-way: the
+		// retry no longer lists those, and a record listed but already gone went with an
+		// earlier attempt, which counted it, or with its ttl.
+		gone, err := d.Accessibility.DeleteAccessibility(ctx, keys)
+		for _, k := range gone {
+			p.add(kinds[k], 1)
+		}
+		if err != nil {
 			return false, fmt.Errorf("delete accessibility records: %w", err)
 		}
-	}
-	for _, rec := range recs[:n] {
-		p.add(rec.Kind, 1)
 	}
 	return len(recs) <= n, nil
 }

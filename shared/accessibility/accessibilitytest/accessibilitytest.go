@@ -26,7 +26,7 @@ type Store struct {
 	TakeFunc                func(ctx context.Context, c accessibility.Counter, now time.Time) (bool, time.Time, error)
 	GiveBackFunc            func(ctx context.Context, c accessibility.Counter, now time.Time) error
 	AccessibilityOfFunc     func(ctx context.Context, subjectHash string) ([]privacy.AccessibilityRecord, error)
-	DeleteAccessibilityFunc func(ctx context.Context, keys []string) error
+	DeleteAccessibilityFunc func(ctx context.Context, keys []string) ([]string, error)
 	HoldsFunc               func(ctx context.Context, subjectHash string) ([]string, error)
 }
 
@@ -68,7 +68,7 @@ func (f *Store) AccessibilityOf(ctx context.Context, subjectHash string) ([]priv
 	return f.AccessibilityOfFunc(ctx, subjectHash)
 }
 
-func (f *Store) DeleteAccessibility(ctx context.Context, keys []string) error {
+func (f *Store) DeleteAccessibility(ctx context.Context, keys []string) ([]string, error) {
 	return f.DeleteAccessibilityFunc(ctx, keys)
 }
 
@@ -195,13 +195,17 @@ func NewStore() (*Store, *Memory) {
 			slices.SortFunc(out, func(a, b privacy.AccessibilityRecord) int { return strings.Compare(a.Key, b.Key) })
 			return out, nil
 		},
-		DeleteAccessibilityFunc: func(_ context.Context, keys []string) error {
+		DeleteAccessibilityFunc: func(_ context.Context, keys []string) ([]string, error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
+			var gone []string
 			for _, k := range keys {
-				delete(m.recs, k)
+				if _, ok := m.recs[k]; ok {
+					delete(m.recs, k)
+					gone = append(gone, k)
+				}
 			}
-			return nil
+			return gone, nil
 		},
 		HoldsFunc: func(_ context.Context, subjectHash string) ([]string, error) {
 			now := time.Now()
