@@ -480,7 +480,7 @@ func TestAccessibilityWidgetSignUpLinkThenRateLimit(t *testing.T) {
 	if l := res.First.Link; l != nil && l.Text != "Für Textfragen anmelden (öffnet einen neuen Tab)" {
 		t.Errorf("hl=de sign-up link text %q", l.Text)
 	}
-	if res.TabURL != api.URL()+"/accessibility" || res.OpenerVisible {
+	if res.TabURL != api.URL()+"/accessibility?hl=de" || res.OpenerVisible {
 		t.Errorf("the link opened %q with window.opener visible=%v; want the sign-up page without an opener", res.TabURL, res.OpenerVisible)
 	}
 	if res.Again.Input == nil || res.FocusOnQuestion.ID != "answer" {
