@@ -89,7 +89,7 @@ func countWorld(t *testing.T, script func(c *dynamodb.Client) dynamo.API) *holdW
 			t.Fatal(err)
 		}
 	}
-	disclosures := dynamo.NewDisclosures(w.c, w.tables[schema.TablePrivacy], nil)
+	disclosures := dynamo.NewDisclosures(w.c, dynamo.DisclosureTables{Privacy: w.tables[schema.TablePrivacy], Accounts: w.tables[schema.TableAccounts]}, nil)
 	for i := range 30 {
 		if err := disclosures.RecordDisclosure(ctx, privacy.Disclosure{Recipient: jane.integrator, Sitekey: jane.sitekeys[0], Kind: privacy.DisclosureRiskIP,
 			Subject: "198.51.100.0/24", At: time.Now().Add(time.Duration(10+i) * time.Second)}); err != nil {
