@@ -225,10 +225,15 @@ func (a *Accounts) repairOrphan(ctx context.Context, r repairRecord, rep *Repair
 	if r.Kind == "site" {
 		// The secret compared, so the lookup deleted is the one the site points to (a
 		// rotation in between fails this, and the next run looks at the site again).
-		values[":hash"] = &types.AttributeValueMemberS{Value: r.SecretHash}
+		// A site stored without a hash has none to compare: its hash must still be absent.
+		secretCond := " AND attribute_not_exists(secret_hash)"
+		if r.SecretHash != "" {
+			secretCond = " AND secret_hash = :hash"
+			values[":hash"] = &types.AttributeValueMemberS{Value: r.SecretHash}
+		}
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
 			TableName: &a.table, Key: Key(r.PK, acctSKSite),
-			ConditionExpression: aws.String("attribute_exists(pk) AND " + cond + " AND secret_hash = :hash"), ExpressionAttributeValues: values,
+			ConditionExpression: aws.String("attribute_exists(pk) AND " + cond + secretCond), ExpressionAttributeValues: values,
 		}})
 		if r.SecretHash != "" {
 			items = append(items, types.TransactWriteItem{Delete: &types.Delete{

@@ -385,3 +385,32 @@ func TestRepairKeepsReferencesAndLookupsWhoseRecordReappears(t *testing.T) {
 		}
 	}
 }
+
+// A site stored without a secret hash (the erasure counts such sites too) whose owner is
+// gone is deleted like any other orphan, and a second run finds nothing left of it.
+func TestRepairDeletesAnOrphanSiteWithoutASecretHash(t *testing.T) {
+	w := newRepairWorld(t)
+	ctx := context.Background()
+	table := w.tables[schema.TableAccounts]
+	bob := w.people["bob"]
+	if _, err := w.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &table, Key: dynamo.Key("SITE#"+bob.sitekeys[0], "SITE"),
+		UpdateExpression: aws.String("REMOVE secret_hash")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: dynamo.Key("SECRET#"+bob.secretHashes[0], "SECRET")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.accounts.Repair(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if w.exists(t, "SITE#"+bob.sitekeys[0], "SITE") || w.exists(t, "INTEGRATOR#"+bob.integrator, "SITE#"+bob.sitekeys[0]) {
+		t.Errorf("Bob's site without a secret hash (or its reference) survived the repair")
+	}
+	again, err := w.accounts.Repair(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.OrphanSites != 0 || again.Skipped != 0 {
+		t.Errorf("second run %+v; want no orphan site and nothing skipped", again)
+	}
+}
