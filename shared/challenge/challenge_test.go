@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -278,6 +279,56 @@ func TestYesNoFallsBackToAnImageOfAGridJob(t *testing.T) {
 	yn := pub.Tasks[2]
 	if yn.ImageURL == "" || yn.Question != "Does this image show a "+rec.Tasks[2].Class+"?" {
 		t.Fatalf("yes/no task %+v", yn)
+	}
+}
+
+// A yes/no task about an image of a grid job shows crowdgate's own sentence, which exists in
+// every supported language, so it speaks the challenge's language, not the one of the job's
+// questions (those are grid instructions it does not show); the class name is the job's in
+// that language when it has one. The fresh challenge after a wrong answer does the same.
+func TestYesNoFromAGridJobSpeaksTheChallengesLanguage(t *testing.T) {
+	stocks := challengetest.DemoStocks(20, 30)[:1] // shapes only: questions in en and de
+	e := challengetest.NewEnv()
+	e.Deps.Pool = job.NewCatalog(stocks)
+	svc := challenge.New(e.Deps)
+	sentence := map[string]string{"fr": "Cette image montre-t-elle : %s ?", "es": "¿Esta imagen muestra: %s?"}
+	for _, hl := range []string{"fr", "es"} {
+		// The browser also reads German, which the job's grid questions are shown in.
+		browser := hl + ", de;q=0.8, en;q=0.5"
+		for _, accept := range []string{"", browser} {
+			pub, rec := issueIn(t, svc, e, hl, accept)
+			yn := len(pub.Tasks) - 1
+			if want := fmt.Sprintf(sentence[hl], rec.Tasks[yn].Class); pub.Tasks[yn].Question != want {
+				t.Errorf("hl %q, Accept-Language %q: yes/no question %q, want %q", hl, accept, pub.Tasks[yn].Question, want)
+			}
+		}
+		pub, rec := issueIn(t, svc, e, hl, browser)
+		if !strings.HasPrefix(pub.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") {
+			t.Errorf("hl %q: grid question %q, want the job's German one", hl, pub.Tasks[0].Question)
+		}
+		res, err := svc.Answer(ctx, challenge.AnswerRequest{ID: pub.ID, Sitekey: e.Sitekey, Answers: challengetest.Solve(rec, false),
+			Client: visitor, AcceptLanguage: browser, Telemetry: json.RawMessage(`{"v":1,"act":2}`)})
+		if err != nil || res.Pass || res.Challenge == nil {
+			t.Fatalf("wrong answers: %+v %v, want a fresh challenge", res, err)
+		}
+		frec, _ := e.Store.Record(res.Challenge.ID)
+		yn := len(res.Challenge.Tasks) - 1
+		if want := fmt.Sprintf(sentence[hl], frec.Tasks[yn].Class); res.Challenge.Tasks[yn].Question != want {
+			t.Errorf("hl %q: fresh yes/no question %q, want %q", hl, res.Challenge.Tasks[yn].Question, want)
+		}
+	}
+	// With French class names the French sentence uses them.
+	stocks[0].Job.ClassNames = map[string][]string{
+		"de": {"Kreis", "Quadrat", "Dreieck", "Stern"},
+		"fr": {"cercle", "carré", "triangle", "étoile"},
+	}
+	e.Deps.Pool = job.NewCatalog(stocks)
+	svc = challenge.New(e.Deps)
+	french := map[string]string{"circle": "cercle", "square": "carré", "triangle": "triangle", "star": "étoile"}
+	pub, rec := issueIn(t, svc, e, "fr", "fr, de;q=0.8")
+	yn := len(pub.Tasks) - 1
+	if want := "Cette image montre-t-elle : " + french[rec.Tasks[yn].Class] + " ?"; pub.Tasks[yn].Question != want {
+		t.Errorf("French class names: yes/no question %q, want %q", pub.Tasks[yn].Question, want)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // prompt's), accept the browser's Accept-Language.
 type language struct{ locale, accept string }
 
-// of is the language of a task of job j: the challenge's when the job has a question in
+// of is the language of job j's own question: the challenge's when the job has a question in
 // it, else — by the same rule over the job's own locales — the one the browser likes
 // best, else English. So a French visitor whose browser also reads German sees a job
 // written in English and German in German, not English.
@@ -46,14 +46,17 @@ var yesNoFromGrid = map[string]string{
 	"es": "¿Esta imagen muestra: {class}?",
 }
 
-// question is the text of a task about class from job j in locale.
-func question(j job.Job, kind TaskKind, locale, class string) string {
+// question is the text of a task about class from job j. Each text speaks the best of the
+// languages it exists in: crowdgate's own yes/no sentence about an image of a grid job
+// exists in every supported locale, so it speaks the challenge's (with the job's class name
+// in it, when the job has one); a job's own question speaks lang.of(j).
+func question(j job.Job, kind TaskKind, lang language, class string) string {
 	if kind == TaskYesNo && j.Kind == job.KindImageGrid {
-		q, ok := yesNoFromGrid[locale]
+		q, ok := yesNoFromGrid[lang.locale]
 		if !ok {
 			q = yesNoFromGrid["en"]
 		}
-		return strings.ReplaceAll(q, job.ClassPlaceholder, j.ClassName(locale, class))
+		return strings.ReplaceAll(q, job.ClassPlaceholder, j.ClassName(lang.locale, class))
 	}
-	return j.QuestionFor(locale, class)
+	return j.QuestionFor(lang.of(j), class)
 }
