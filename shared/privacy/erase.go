@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/job"
@@ -31,30 +32,30 @@ const (
 	KindPrivacyRequest  = "privacy_request"
 )
 
-// The phases of the jobs step, the first of an erasure. The fence comes first: from then
-// on no site, API key, secret or disclosure record of a holder can be created, so the
-// later passes find every one there is.
+// The phases of the jobs step. The numbers are stored in cursors, so they keep the
+// meanings they had before the fence existed; the fence is a flag of its own
+// (progress.Fenced, fenceOnce).
 const (
-	jobsPhaseFence  = 0 // mark every holder's profile (MarkErasing)
-	jobsPhaseRevoke = 1 // revoke the customers' API keys
-	jobsPhaseJobs   = 2 // erase the jobs one by one
+	jobsPhaseRevoke = 0 // revoke the customers' API keys
+	jobsPhaseJobs   = 1 // erase the jobs one by one
 )
 
-// eraseJobs fences the subject's profiles, then removes the jobs of its customer accounts:
-// first every API key is revoked (so no new job, item or export can appear while erasure
-// runs), then job by job its items, its media objects (the customer's uploads under
-// job.MediaPrefix), its consensus records and the job itself. An upload link issued
-// before the erasure still works for job.UploadTTL: the job's deletion leaves a marker
-// (job id and time), by which the daily sweep (job.SweepExpired) removes what such an
-// upload put under the prefix. Each phase ends in a checkpoint, so a retry does not
-// repeat a finished one.
+// eraseJobs fences the subject's profiles (fenceOnce), then removes the jobs of its
+// customer accounts: first every API key is revoked (so no new job, item or export can
+// appear while erasure runs), then job by job its items, its media objects (the
+// customer's uploads under job.MediaPrefix), its consensus records and the job itself. An
+// upload link issued before the erasure still works for job.UploadTTL: the job's deletion
+// leaves a marker (job id and time), by which the daily sweep (job.SweepExpired) removes
+// what such an upload put under the prefix. The fence and the revocation each end in a
+// checkpoint, so a retry does not repeat a finished one.
 func (d ExecDeps) eraseJobs(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
-	if p.Phase == jobsPhaseFence {
-		if err := d.fence(ctx, r, h); err != nil {
-			return false, err
+	if fenced, err := d.fenceOnce(ctx, r, h, p); fenced || err != nil {
+		// Revoke (again) once fenced: a cursor saved before the fence existed may be past
+		// its revocation, and a key created since then would outlive the jobs pass.
+		if fenced {
+			p.Phase = jobsPhaseRevoke
 		}
-		p.Phase = jobsPhaseRevoke
-		return false, nil
+		return false, err
 	}
 	if p.Phase == jobsPhaseRevoke {
 		for _, c := range h.Customers {
@@ -87,9 +88,47 @@ func (d ExecDeps) eraseJobs(ctx context.Context, r Request, h Holders, p *progre
 	return true, nil
 }
 
+// fenced runs step once the executor has fenced the holders (fenceOnce).
+func (d ExecDeps) fenced(step stepFunc) stepFunc {
+	return func(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+		if fenced, err := d.fenceOnce(ctx, r, h, p); fenced || err != nil {
+			return false, err
+		}
+		return step(ctx, r, h, p)
+	}
+}
+
+// fenceOnce is the first step of every erasure executor: it fences the holders (d.fence)
+// and records that in the executor's cursor, and reports whether it did so now (the step
+// then ends, and its checkpoint saves the flag). Every executor fences rather than only
+// the first: a request carried part-way by a release without the fence is fenced by
+// whichever step it reaches next, and an account registered under the address since the
+// previous executor is fenced before this one deletes anything. Marking a fenced profile
+// again changes nothing (MarkErasing keeps the first mark).
+func (d ExecDeps) fenceOnce(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+	if p.Fenced {
+		return false, nil
+	}
+	// The holders an accounts step recorded (remember) too: the address may no longer
+	// find one whose profile is still there.
+	h = Holders{Integrators: union(h.Integrators, p.Integrators), Customers: union(h.Customers, p.Customers)}
+	if err := d.fence(ctx, r, h); err != nil {
+		return false, err
+	}
+	p.Fenced = true
+	return true, nil
+}
+
+func union(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // fence marks the profile of every holder as being erased (AccountData.MarkErasing). A
-// holder registered under the address after this is caught by the accounts step, which
-// lists the holders again and makes a second pass after deleting each profile.
+// holder registered under the address after this is fenced by the next executor; the
+// accounts step, last, lists the holders again and makes a second pass after deleting
+// each profile for one registered while it runs.
 func (d ExecDeps) fence(ctx context.Context, r Request, h Holders) error {
 	at := d.Now().UTC()
 	for _, hs := range []struct {
@@ -224,11 +263,17 @@ func (d ExecDeps) eraseRequests(ctx context.Context, r Request, _ Holders, p *pr
 // secret lookups, the disclosures recorded since the disclosures step, the profile and then
 // any key or site created meanwhile and the disclosures they made; then each customer's API
 // keys, profile and any key created meanwhile.
-func (d ExecDeps) eraseAccounts(ctx context.Context, _ Request, h Holders, p *progress) (bool, error) {
+func (d ExecDeps) eraseAccounts(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+	// The fence first (fenceOnce), before anything is deleted, and the holders it fenced
+	// recorded in the same checkpoint, so the step deletes every profile it fenced.
+	fenced, err := d.fenceOnce(ctx, r, h, p)
+	if err != nil {
+		return false, err
+	}
 	// An account registered under the address after filing is found by the address only
 	// while its profile exists: a step that fails after deleting it (in a second pass)
 	// must find it again from the cursor, saved with every holder before any profile goes.
-	if p.remember(h) {
+	if p.remember(h) || fenced {
 		return false, nil
 	}
 	h = Holders{Integrators: p.Integrators, Customers: p.Customers}

@@ -212,11 +212,11 @@ func Executors(r Request, d ExecDeps) ([]Executor, error) {
 	var access, erase []Executor
 	if d.Accessibility != nil {
 		access = []Executor{mk(ExecAccessibility, d.accessAccessibility)}
-		erase = []Executor{mk(ExecAccessibility, d.eraseAccessibility)}
+		erase = []Executor{mk(ExecAccessibility, d.fenced(d.eraseAccessibility))}
 	}
 	if d.Suppression != nil {
 		access = append(access, mk(ExecSuppression, d.accessSuppression))
-		erase = append(erase, mk(ExecSuppression, d.eraseSuppression))
+		erase = append(erase, mk(ExecSuppression, d.fenced(d.eraseSuppression)))
 	}
 	switch t := r.Type; {
 	case t == TypeAccess:
@@ -230,9 +230,9 @@ func Executors(r Request, d ExecDeps) ([]Executor, error) {
 	case r.Erases():
 		return slices.Concat([]Executor{
 			mk(ExecJobs, d.eraseJobs),
-			mk(ExecExports, d.eraseExports),
-			mk(ExecDisclosures, d.eraseDisclosures),
-			mk(ExecRequests, d.eraseRequests),
+			mk(ExecExports, d.fenced(d.eraseExports)),
+			mk(ExecDisclosures, d.fenced(d.eraseDisclosures)),
+			mk(ExecRequests, d.fenced(d.eraseRequests)),
 		}, erase, []Executor{mk(ExecAccounts, d.eraseAccounts)}), nil
 	case t == TypeCorrect:
 		return []Executor{mk(ExecAccounts, wholeStep(d.correctAccounts))}, nil
@@ -301,6 +301,9 @@ type progress struct {
 	Last   string         `json:"last,omitempty"`
 	Parts  int            `json:"parts,omitempty"` // package parts written (access)
 	Counts map[string]int `json:"counts,omitempty"`
+	// Fenced: this erasure executor has fenced the holders (fenceOnce). A flag, not a
+	// phase, so cursors saved before the fence existed keep their meaning.
+	Fenced bool `json:"fenced,omitempty"`
 
 	// Integrators and Customers are the holders an erasure's accounts step works on,
 	// recorded before it deletes a profile (remember).
@@ -417,7 +420,7 @@ func (e *executor) Step(ctx context.Context, r Request, cursor string) (Step, er
 	}
 	s := Step{Done: done, Items: p.total() - before}
 	if done {
-		p.Phase, p.Pos, p.After = 0, 0, ""
+		p.Phase, p.Pos, p.After, p.Fenced = 0, 0, "", false
 		p.Integrators, p.Customers = nil, nil
 		s.Note = p.note()
 	}
