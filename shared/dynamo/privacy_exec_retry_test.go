@@ -49,7 +49,6 @@ func deletesSiteItems(in *dynamodb.BatchWriteItemInput) bool {
 // or one whose site went in the first batch stays in the table for good.
 func TestErasureRetriedAfterAFailedSiteBatchLeavesNoSecretLookup(t *testing.T) {
 	w := newHoldWorld(t)
-	ctx := context.Background()
 	jane := w.people["jane"]
 	for range 11 { // 13 sites: 26 site and secret items, more than a batch of 25
 		s := w.newSite(t, jane.integrator)
@@ -70,21 +69,7 @@ func TestErasureRetriedAfterAFailedSiteBatchLeavesNoSecretLookup(t *testing.T) {
 	h := dynamo.NewHoldings(api, dynamo.HoldingsTables{Accounts: w.tables[schema.TableAccounts], Labels: w.tables[schema.TableLabels], Privacy: w.tables[schema.TablePrivacy]}, nil)
 	w.deps.Accounts, w.deps.Labels, w.deps.Log = h, h, h
 
-	filed, err := w.svc.File(ctx, privacy.FileInput{Email: jane.email, Type: privacy.TypeDelete, Regulation: privacy.CCPA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := w.svc.Verify(ctx, filed.ID, w.mail.LastCode(jane.email)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.svc.Approve(ctx, filed.ID, privacy.Actor{Kind: privacy.ActorOperator}); err != nil {
-		t.Fatal(err)
-	}
-	run := func() (privacy.Request, error) {
-		return w.svc.RunJob(ctx, privacy.Job{V: 1, RequestID: filed.ID, Type: privacy.TypeDelete}, func(r privacy.Request) ([]privacy.Executor, error) {
-			return privacy.Executors(r, w.deps)
-		})
-	}
+	_, run := w.eraseJane(t)
 	if _, err := run(); err == nil || !failed {
 		t.Fatalf("first run: %v (batch failed: %v), want the injected failure", err, failed)
 	}
