@@ -34,7 +34,7 @@ const (
 
 // The phases of the jobs step. The numbers are stored in cursors, so they keep the
 // meanings they had before the fence existed; the fence is a flag of its own
-// (progress.Fenced, fenceOnce).
+// (progress.Fenced: the holders fenced, fenceOnce).
 const (
 	jobsPhaseRevoke = 0 // revoke the customers' API keys
 	jobsPhaseJobs   = 1 // erase the jobs one by one
@@ -98,26 +98,44 @@ func (d ExecDeps) fenced(step stepFunc) stepFunc {
 	}
 }
 
-// fenceOnce is the first step of every erasure executor: it fences the holders (d.fence)
-// and records that in the executor's cursor, and reports whether it did so now (the step
-// then ends, and its checkpoint saves the flag). Every executor fences rather than only
-// the first: a request carried part-way by a release without the fence is fenced by
-// whichever step it reaches next, and an account registered under the address since the
-// previous executor is fenced before this one deletes anything. Marking a fenced profile
-// again changes nothing (MarkErasing keeps the first mark).
+// fenceOnce is the first step of every erasure executor: it fences the holders not yet
+// fenced (d.fence), records them in the executor's cursor, and reports whether it fenced
+// any now (the step then ends, and its checkpoint saves them). Every executor fences
+// rather than only the first: a request carried part-way by a release without the fence
+// is fenced by whichever step it reaches next. The holders are looked up again with each
+// run of the worker (a run that stops or fails ends there), so an account registered
+// under the address since is fenced before the step that next finds it deletes anything.
+// Marking a fenced profile again changes nothing (MarkErasing keeps the first mark).
 func (d ExecDeps) fenceOnce(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
-	if p.Fenced {
-		return false, nil
-	}
 	// The holders an accounts step recorded (remember) too: the address may no longer
 	// find one whose profile is still there.
-	h = Holders{Integrators: union(h.Integrators, p.Integrators), Customers: union(h.Customers, p.Customers)}
-	if err := d.fence(ctx, r, h); err != nil {
+	var todo Holders
+	for _, id := range union(h.Integrators, p.Integrators) {
+		if !slices.Contains(p.Fenced, fenceID(HolderIntegrator, id)) {
+			todo.Integrators = append(todo.Integrators, id)
+		}
+	}
+	for _, id := range union(h.Customers, p.Customers) {
+		if !slices.Contains(p.Fenced, fenceID(HolderCustomer, id)) {
+			todo.Customers = append(todo.Customers, id)
+		}
+	}
+	if len(todo.Integrators)+len(todo.Customers) == 0 {
+		return false, nil
+	}
+	if err := d.fence(ctx, r, todo); err != nil {
 		return false, err
 	}
-	p.Fenced = true
+	for _, id := range todo.Integrators {
+		p.Fenced = append(p.Fenced, fenceID(HolderIntegrator, id))
+	}
+	for _, id := range todo.Customers {
+		p.Fenced = append(p.Fenced, fenceID(HolderCustomer, id))
+	}
 	return true, nil
 }
+
+func fenceID(kind HolderKind, id string) string { return string(kind) + ":" + id }
 
 func union(a, b []string) []string {
 	out := slices.Concat(a, b)
@@ -126,9 +144,9 @@ func union(a, b []string) []string {
 }
 
 // fence marks the profile of every holder as being erased (AccountData.MarkErasing). A
-// holder registered under the address after this is fenced by the next executor; the
-// accounts step, last, lists the holders again and makes a second pass after deleting
-// each profile for one registered while it runs.
+// holder registered under the address after this is fenced by the next step of the next
+// worker run (fenceOnce); the accounts step, last, makes a second pass after deleting
+// each profile for keys and sites created in between.
 func (d ExecDeps) fence(ctx context.Context, r Request, h Holders) error {
 	at := d.Now().UTC()
 	for _, hs := range []struct {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
 )
@@ -175,4 +177,55 @@ func TestErasureSavedBeforeTheFencePastTheJobsStepIsFencedBeforeItsNextDeletion(
 			w.checkBobUntouched(t)
 		})
 	}
+}
+
+// An account registered under the address after an executor fenced the holders it knew
+// (here: while the jobs pass ran, between two worker runs) is fenced, and its keys revoked,
+// before that executor deletes anything more; the erasure then removes it whole.
+func TestErasureFencesAnAccountRegisteredAfterItsExecutorFenced(t *testing.T) {
+	const lateCust, lateKey, lateJob = "55555555-5555-4555-8555-555555555555", "5555555500000001", "late-job"
+	w := newWorld(t, 3)
+	r, _ := w.verified(t, janeMail, privacy.TypeDelete)
+	if _, err := w.svc.Approve(ctx, r.ID, operator); err != nil {
+		t.Fatal(err)
+	}
+	failed := false
+	w.h.Fail = func(op string) error {
+		if op == "delete_entries" && !failed {
+			failed = true
+			return errors.New("throttled")
+		}
+		return nil
+	}
+	if _, err := w.run(r.ID); err == nil || !failed {
+		t.Fatalf("first run: %v (failed: %v), want the injected failure", err, failed)
+	}
+	w.h.Customers[lateCust] = account.Customer{ID: lateCust, Name: "Jane Three", Email: janeMail, Country: "US", CreatedAt: t0}
+	w.h.Keys[lateKey] = account.APIKey{ID: lateKey, CustomerID: lateCust, Name: "late", Hash: strings.Repeat("5", 64), CreatedAt: t0}
+	w.h.Jobs[lateJob] = job.Job{ID: lateJob, CustomerID: lateCust, Name: "late dataset", Kind: job.KindBinary, Classes: []string{"yes", "no"},
+		Question: map[string]string{"en": "Is it?"}, Status: job.StatusActive, CreatedAt: t0}
+	checked := false
+	w.h.Fail = func(op string) error {
+		if op == "delete_entries" && !checked {
+			checked = true
+			if w.h.Erasing[privacytest.FenceKey(privacy.HolderCustomer, lateCust)] != r.ID {
+				t.Errorf("the late customer was not fenced when the jobs pass went on: %v", w.h.Erasing)
+			}
+			if k := w.h.Keys[lateKey]; !k.Revoked() {
+				t.Errorf("the late customer's key was live when the jobs pass went on")
+			}
+		}
+		return nil
+	}
+	done, err := w.run(r.ID)
+	if err != nil || done.Status != privacy.StatusCompleted || !checked {
+		t.Fatalf("retry: %v, %v (jobs pass seen: %v)", done.Status, err, checked)
+	}
+	if _, ok := w.h.Customers[lateCust]; ok {
+		t.Errorf("the late customer's profile survived the erasure")
+	}
+	if _, ok := w.h.Jobs[lateJob]; ok {
+		t.Errorf("the late customer's job survived the erasure")
+	}
+	w.checkBobUntouched(t)
 }

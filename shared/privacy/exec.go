@@ -301,9 +301,10 @@ type progress struct {
 	Last   string         `json:"last,omitempty"`
 	Parts  int            `json:"parts,omitempty"` // package parts written (access)
 	Counts map[string]int `json:"counts,omitempty"`
-	// Fenced: this erasure executor has fenced the holders (fenceOnce). A flag, not a
-	// phase, so cursors saved before the fence existed keep their meaning.
-	Fenced bool `json:"fenced,omitempty"`
+	// Fenced lists the holders this erasure executor has fenced ("integrator:<id>",
+	// "customer:<id>"; fenceOnce). Not a phase, so cursors saved before the fence
+	// existed keep their meaning.
+	Fenced []string `json:"fenced,omitempty"`
 
 	// Integrators and Customers are the holders an erasure's accounts step works on,
 	// recorded before it deletes a profile (remember).
@@ -420,7 +421,7 @@ func (e *executor) Step(ctx context.Context, r Request, cursor string) (Step, er
 	}
 	s := Step{Done: done, Items: p.total() - before}
 	if done {
-		p.Phase, p.Pos, p.After, p.Fenced = 0, 0, "", false
+		p.Phase, p.Pos, p.After, p.Fenced = 0, 0, "", nil
 		p.Integrators, p.Customers = nil, nil
 		s.Note = p.note()
 	}
