@@ -187,22 +187,29 @@ func (a *Accounts) putRef(ctx context.Context, r repairRecord, rep *RepairReport
 	if err != nil {
 		return fmt.Errorf("encode reference: %w", err)
 	}
-	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	return a.repairWrite(ctx, rep, &rep.RefsWritten, fmt.Sprintf("write reference %s/%s", ownerPK, r.refSK()), []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &a.table, Item: ref, ConditionExpression: aws.String(acctCondNew)}},
 		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(ownerPK, acctSKProfile), ConditionExpression: aws.String("attribute_exists(pk)")}},
 		{ConditionCheck: &types.ConditionCheck{
 			TableName: &a.table, Key: Key(r.PK, recordSK(r)),
 			ConditionExpression: aws.String("attribute_exists(pk) AND " + cond), ExpressionAttributeValues: values,
 		}},
-	}})
+	})
+}
+
+// repairWrite commits one of the repair's conditional transactions and counts it in done;
+// one whose condition failed (the owner, the record or its secret changed under the run)
+// counts as skipped, for a later run to look at again.
+func (a *Accounts) repairWrite(ctx context.Context, rep *RepairReport, done *int, what string, items []types.TransactWriteItem) error {
+	_, err := a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if isLostRace(err) {
 		rep.Skipped++
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("write reference %s/%s: %w", ownerPK, r.refSK(), err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	rep.RefsWritten++
+	*done++
 	return nil
 }
 
@@ -248,20 +255,11 @@ func (a *Accounts) repairOrphan(ctx context.Context, r repairRecord, rep *Repair
 			ConditionExpression: aws.String("attribute_exists(pk) AND " + cond), ExpressionAttributeValues: values,
 		}})
 	}
-	_, err := a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if isLostRace(err) {
-		rep.Skipped++
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete orphan %s: %w", r.PK, err)
-	}
+	done := &rep.KeysDeleted
 	if r.Kind == "site" {
-		rep.SitesDeleted++
-	} else {
-		rep.KeysDeleted++
+		done = &rep.SitesDeleted
 	}
-	return nil
+	return a.repairWrite(ctx, rep, done, "delete orphan "+r.PK, items)
 }
 
 // recordSK is the sort key of a site or key record.
@@ -310,19 +308,10 @@ func (a *Accounts) repairRef(ctx context.Context, r repairRecord, rep *RepairRep
 	if rep.DryRun {
 		return nil
 	}
-	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	return a.repairWrite(ctx, rep, &rep.RefsDeleted, fmt.Sprintf("delete dangling reference %s/%s", r.PK, r.SK), []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: &a.table, Key: Key(pk, sk), ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Delete: &types.Delete{TableName: &a.table, Key: Key(r.PK, r.SK), ConditionExpression: aws.String("attribute_exists(pk)")}},
-	}})
-	if isLostRace(err) {
-		rep.Skipped++
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete dangling reference %s/%s: %w", r.PK, r.SK, err)
-	}
-	rep.RefsDeleted++
-	return nil
+	})
 }
 
 // repairSecret deletes a secret lookup that verifies nothing (its site gone or holding
@@ -353,7 +342,7 @@ func (a *Accounts) repairSecret(ctx context.Context, r repairRecord, rep *Repair
 	if rep.DryRun {
 		return nil
 	}
-	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	return a.repairWrite(ctx, rep, &rep.SecretsDeleted, "delete orphan secret lookup "+r.PK, []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
 			TableName: &a.table, Key: Key(acctSitePK(r.Sitekey), acctSKSite),
 			ConditionExpression:       aws.String("attribute_not_exists(pk) OR secret_hash <> :hash"),
@@ -364,14 +353,5 @@ func (a *Accounts) repairSecret(ctx context.Context, r repairRecord, rep *Repair
 			ConditionExpression:       aws.String("sitekey = :sitekey"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":sitekey": &types.AttributeValueMemberS{Value: r.Sitekey}},
 		}},
-	}})
-	if isLostRace(err) {
-		rep.Skipped++
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete orphan secret lookup %s: %w", r.PK, err)
-	}
-	rep.SecretsDeleted++
-	return nil
+	})
 }
