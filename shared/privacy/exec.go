@@ -328,9 +328,7 @@ func parseProgress(cursor string) (progress, error) {
 func (p *progress) remember(h Holders) bool {
 	merge := func(to *[]string, ids []string) bool {
 		n := len(*to)
-		*to = append(*to, ids...)
-		slices.Sort(*to)
-		*to = slices.Compact(*to)
+		*to = union(*to, ids)
 		return len(*to) > n
 	}
 	newInts := merge(&p.Integrators, h.Integrators)
