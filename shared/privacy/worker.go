@@ -2,11 +2,10 @@ package privacy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
+
+	"github.com/crowdgate/crowdgate/shared/strictjson"
 )
 
 // Message kinds of the privacy queue (docs/API.md): a Job (no kind, or KindRun) and the
@@ -31,15 +30,8 @@ var ErrBadMessage = errors.New("privacy: malformed queue message")
 // ParseMessage decodes and checks a privacy-queue message body.
 func ParseMessage(body string) (Message, error) {
 	var m Message
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
+	if err := strictjson.Decode([]byte(body), &m); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
-	}
-	// A second value would otherwise be dropped unread. More() is false before a stray
-	// '}' or ']', so only a second Decode reaching EOF proves the value was the whole body.
-	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
-		return Message{}, fmt.Errorf("%w: trailing data after the message", ErrBadMessage)
 	}
 	if m.V != JobVersion {
 		return Message{}, fmt.Errorf("%w: version %d (want %d)", ErrBadMessage, m.V, JobVersion)

@@ -12,7 +12,6 @@
 package token
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -25,6 +24,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/crowdgate/crowdgate/shared/strictjson"
 )
 
 const (
@@ -336,9 +337,7 @@ func (s *Signer) parse(tok string, now time.Time) (c Claims, miss *keyMiss, err 
 	// the key; the input is capped at MaxLen, and nothing from it is trusted until the MAC
 	// matches.
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil || dec.Decode(&json.RawMessage{}) != io.EOF {
+	if err := strictjson.Decode(payload, &w); err != nil {
 		return Claims{}, nil, ErrMalformed
 	}
 	if key, ok := s.keys[w.KeyID]; !ok || !hmac.Equal(mac(key, []byte(signed)), sum) {

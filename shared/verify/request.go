@@ -81,13 +81,10 @@ func parseJSON(b []byte) (Request, error) {
 		RemoteIP *string `json:"remoteip"`
 		Sitekey  *string `json:"sitekey"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&body); err != nil {
+	// Unknown fields are allowed (hCaptcha's clients may send more); json.Unmarshal
+	// refuses anything after the value.
+	if err := json.Unmarshal(b, &body); err != nil {
 		return Request{}, err
-	}
-	// More() is false before a stray '}' or ']': only EOF proves the value was all.
-	if dec.Decode(&json.RawMessage{}) != io.EOF {
-		return Request{}, errors.New("trailing data")
 	}
 	deref := func(p *string) string {
 		if p == nil {

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crowdgate/crowdgate/shared/strictjson"
 )
 
 // Error is an error with a stable, documented code and the HTTP status it maps to.
@@ -146,17 +148,15 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 func decodeBody(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := strictjson.Decode(body, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, strictjson.ErrTrailingData):
+		return Errorf(http.StatusBadRequest, CodeBadJSON, "body has trailing data after the JSON value")
+	default:
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "body is not valid JSON for this request: " + jsonProblem(err)}
 	}
-	// More() is false before a stray '}' or ']', so only a second Decode reaching EOF
-	// proves the value was the whole body.
-	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
-		return Errorf(http.StatusBadRequest, CodeBadJSON, "body has trailing data after the JSON value")
-	}
-	return nil
 }
 
 // jsonProblem describes a decode error without echoing the client's data back.

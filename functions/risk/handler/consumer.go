@@ -1,12 +1,10 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -73,14 +71,9 @@ func NewConsumer(d ConsumerDeps) platform.SQSHandler {
 
 func consume(ctx context.Context, d ConsumerDeps, rec events.SQSMessage) (applied, counted bool, err error) {
 	var ev challenge.RiskEvent
-	dec := json.NewDecoder(bytes.NewReader([]byte(rec.Body)))
-	if err := dec.Decode(&ev); err != nil {
-		return false, false, fmt.Errorf("%w: body is not a risk event: %v", challenge.ErrBadRiskEvent, err)
-	}
-	// A second value would otherwise be dropped unread. More() is false before a stray
-	// '}' or ']', so only a second Decode reaching EOF proves the value was the whole body.
-	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
-		return false, false, fmt.Errorf("%w: trailing data after the risk event", challenge.ErrBadRiskEvent)
+	// json.Unmarshal refuses anything after the value, which a Decoder would drop unread.
+	if err := json.Unmarshal([]byte(rec.Body), &ev); err != nil {
+		return false, false, fmt.Errorf("%w: body is not one risk event: %v", challenge.ErrBadRiskEvent, err)
 	}
 	if err := ev.Validate(); err != nil {
 		return false, false, err
