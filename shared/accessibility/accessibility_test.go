@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func (f *fix) answerOf(t *testing.T, id string) string {
 
 // The whole flow: the mailed link's code becomes a token, the token gets a question, a
 // right answer (typed in another case, with spaces) gets a pass token that the real
-// siteverify accepts once, for the site and hostname, with the accessibility reason.
+// siteverify accepts once, for the site and hostname, with no reason that names the path.
 func TestPassTokenVerifiesThroughSiteverify(t *testing.T) {
 	f := newFix(t)
 	ctx := context.Background()
@@ -144,6 +145,49 @@ func TestPassTokenVerifiesThroughSiteverify(t *testing.T) {
 	if err != nil || again.Success || again.ErrorCodes[0] != verify.CodeAlreadySeen {
 		t.Fatalf("second siteverify = %+v %v", again, err)
 	}
+}
+
+// The site cannot tell an accessibility pass from a visual one: siteverify answers both
+// with the same score and score_reason as a clean visual pass (shared/risk: humans score
+// about 0.001), so no fixed value marks the visitors who use text questions.
+func TestAccessibilityPassLooksLikeACleanVisualPassAtSiteverify(t *testing.T) {
+	f := newFix(t)
+	ctx := context.Background()
+	tok := f.token(t)
+	is := f.issue(t, tok)
+	res, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: f.answerOf(t, is.ID)})
+	if err != nil || !res.Pass {
+		t.Fatalf("Answer = %+v %v", res, err)
+	}
+	signer := challengetest.Signer()
+	visual, claims, err := signer.Issue(f.site.Sitekey, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.tokens.Put(ctx, token.Record{ID: claims.ID, Sitekey: f.site.Sitekey, Hostname: "shop.example.com",
+		ChallengeTS: f.clock.Now(), ExpiresAt: claims.ExpiresAt, Score: 0.0012}); err != nil {
+		t.Fatal(err)
+	}
+	v := &verify.Verifier{Parser: signer, Sites: f.accounts, Redeemer: f.tokens, Now: f.clock.Now}
+	text, err := v.Verify(ctx, verify.Request{Secret: f.secret, Response: res.Token})
+	if err != nil || !text.Success {
+		t.Fatalf("siteverify of the text pass = %+v %v", text, err)
+	}
+	image, err := v.Verify(ctx, verify.Request{Secret: f.secret, Response: visual})
+	if err != nil || !image.Success {
+		t.Fatalf("siteverify of the visual pass = %+v %v", image, err)
+	}
+	if text.Score == nil || image.Score == nil || *text.Score != *image.Score || !slices.Equal(text.ScoreReason, image.ScoreReason) {
+		t.Errorf("text pass: score %v reasons %v; clean visual pass: score %v reasons %v; the site can tell them apart",
+			deref(text.Score), text.ScoreReason, deref(image.Score), image.ScoreReason)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // What is stored never holds the address or the raw code/token, and the text challenge

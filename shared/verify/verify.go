@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -152,7 +153,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 	if rec.Sitekey != site.Sitekey {
 		return Failure(CodeInvalidResponse), nil
 	}
-	score := rec.Score
+	score := ReportedScore(rec.Score)
 	reasons := rec.ScoreReasons
 	if reasons == nil {
 		reasons = []string{}
@@ -165,6 +166,12 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 		ScoreReason: reasons,
 	}, nil
 }
+
+// ReportedScore is a risk score as siteverify reports it: to two decimals. That is ample
+// for a threshold, and a score computed to full precision would let one fixed value (an
+// accessibility pass's) single out the visitors who get it; rounded, it is the value
+// most human visual passes get too.
+func ReportedScore(s float64) float64 { return math.Round(s*100) / 100 }
 
 // validIP accepts an IPv4 or IPv6 address without zone.
 func validIP(s string) bool {
