@@ -978,7 +978,8 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   function showText(w, ch, note) {
     const d = w.dlg;
     d.ch = { id: String(ch.id), text: true };
-    w.lastChallenge = d.ch.id;
+    // w.lastChallenge stays the visual challenge set aside: as the response key, the text
+    // challenge's a_ id would tell the site that this visitor uses the accessibility path.
     d.dlg.setAttribute('data-challenge-id', d.ch.id);
     d.prompt.textContent = '';
     d.step.textContent = '';

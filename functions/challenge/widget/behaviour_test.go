@@ -637,3 +637,39 @@ func TestSignupLinkCarriesTheWidgetsLanguage(t *testing.T) {
 		}
 	}
 }
+
+// A pass through the text question (accessibility) gives the page the same kind of
+// response key as a visual pass: the visual challenge the visitor set aside, not the text
+// challenge's a_ id, which would tell the page (and the site's backend, which often keeps
+// the key with the token) that the visitor uses the accessibility path.
+func TestTextPassRespKeyDoesNotNameTheAccessibilityPath(t *testing.T) {
+	var got struct {
+		Key, Resolved, Token string
+	}
+	runWidget(t, `
+		h.load();
+		const el = h.div('slot');
+		const id = h.win.hcaptcha.render(el, { sitekey: 's' });
+		const p = h.win.hcaptcha.execute(id, { async: true });
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c_1111'));
+		await h.flush();
+		h.dialog().querySelector('#accessibility').click();
+		await h.flush();
+		h.last('/1/accessibility/challenges').answer(200, { id: 'a_2222', question: 'What is four plus seven?', expires_in: 300 });
+		await h.flush();
+		h.dialog().querySelector('#answer').value = '11';
+		h.dialog().querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/accessibility/challenges/a_2222/answers').answer(200, h.pass('P1_text'));
+		await h.flush();
+		const res = await p;
+		return { key: h.win.hcaptcha.getRespKey(id), resolved: res.key, token: h.win.hcaptcha.getResponse(id) };
+	`, nil, &got)
+	if got.Token != "P1_text" {
+		t.Fatalf("token %q after the text pass, want P1_text", got.Token)
+	}
+	if got.Key != "c_1111" || got.Resolved != "c_1111" {
+		t.Errorf("getRespKey %q, execute's key %q after a text pass; want the visual challenge's c_1111", got.Key, got.Resolved)
+	}
+}
