@@ -50,6 +50,10 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	if len(req.Telemetry) > MaxTelemetry {
 		return Result{}, ErrTelemetryTooLarge
 	}
+	if req.Sitekey == "" {
+		// Not another site's challenge (sitekey_mismatch): the request left out its part.
+		return Result{}, fmt.Errorf("%w: sitekey is required", ErrBadRequest)
+	}
 	if !validID(req.ID) {
 		return Result{}, ErrNotFound
 	}

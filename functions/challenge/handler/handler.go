@@ -214,7 +214,8 @@ func mapError(err error) error {
 	}
 	switch {
 	case errors.Is(err, challenge.ErrBadRequest):
-		return e(http.StatusBadRequest, web.CodeBadRequest, "sitekey and host are required")
+		// The domain's reason names the missing field ("sitekey is required").
+		return e(http.StatusBadRequest, web.CodeBadRequest, strings.TrimPrefix(err.Error(), challenge.ErrBadRequest.Error()+": "))
 	case errors.Is(err, challenge.ErrBadTelemetry):
 		// The message names the refused field (docs/TELEMETRY.md), never its value.
 		var fe *risk.FieldError

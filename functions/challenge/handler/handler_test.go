@@ -115,6 +115,7 @@ func TestEventErrorsMapToDocumentedStatusAndCode(t *testing.T) {
 		{"answer-invalid-answers.json", 400, "invalid_answers"},
 		{"answer-missing-task.json", 400, "invalid_answers"},
 		{"answer-foreign-site.json", 403, "sitekey_mismatch"},
+		{"answer-missing-sitekey.json", 400, "bad_request"}, // not another site's: none was sent
 	}
 	for _, c := range cases {
 		t.Run(c.event, func(t *testing.T) {
