@@ -5,7 +5,10 @@
 
 SHELL := /bin/bash
 GO ?= go
+# STACK is the CloudFormation stack synth, deploy and invoke build (the app's stackName
+# context): `make deploy STACK=CrowdgateStaging` puts a second stack in the same account.
 STACK ?= Crowdgate
+CDK_CONTEXT = -c stackName=$(STACK)
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_ARCH ?= arm64
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -30,7 +33,7 @@ help:
 	@echo "make cdk-cli install the pinned CDK CLI into node_modules/ (npm ci; nothing global)"
 	@echo "make synth   synthesize the CDK app offline into cdk.out/ (cdk-nag checked)"
 	@echo "make deploy  build and cdk deploy to the current AWS account"
-	@echo "make invoke FN=<logical id> EVENT=events/<fn>/<case>.json   sam local invoke"
+	@echo "make invoke FN=<construct id, e.g. VerifyFunction> EVENT=events/<fn>/<case>.json   sam local invoke"
 	@echo "make bench   run the Go benchmarks"
 	@echo "make lint    gofmt and go vet"
 	@echo "make fuzz    fuzz the token and siteverify parsers, every HTTP function's routes and every queue consumer"
@@ -72,14 +75,14 @@ build:
 	done
 
 synth: cdk-cli
-	node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting
+	node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting $(CDK_CONTEXT)
 
 # Not `tools`: a deploy host needs no browser, Java runtime or Lambda emulator.
 deploy: cdk-cli build
-	node_modules/.bin/cdk deploy --no-notices $(STACK) $(ARGS)
+	node_modules/.bin/cdk deploy --no-notices $(CDK_CONTEXT) $(STACK) $(ARGS)
 
 invoke:
-	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<fn>/<case>.json"; exit 2; }
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function construct or logical id, e.g. VerifyFunction> EVENT=events/<fn>/<case>.json"; exit 2; }
 	@command -v sam >/dev/null || { echo "sam local invoke needs the AWS SAM CLI (not installed); 'go test ./functions/...' replays events/ without it"; exit 2; }
 	@docker info >/dev/null 2>&1 || { echo "sam local invoke needs a running Docker engine (none found)"; exit 2; }
 	$(MAKE) build synth
