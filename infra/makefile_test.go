@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,51 @@ func TestMakeTargetsBuildTheStackTheyName(t *testing.T) {
 		}
 		if want != "" && !strings.Contains(string(out), want) {
 			t.Errorf("make %s STACK=%s does not run %q:\n%s", target, stack, want, out)
+		}
+	}
+}
+
+// The README's `make invoke` section lists the FN value of every function in the
+// template (its construct id, which sam local invoke accepts), and each events/<fn>/ folder
+// belongs to one of them.
+func TestInvokeDocsNameEveryFunction(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(raw), "`FN` is the function's CDK construct id (")
+	list, _, ok2 := strings.Cut(rest, ")")
+	if !ok || !ok2 {
+		t.Fatal("README.md does not list the construct ids `make invoke` takes")
+	}
+	documented := map[string]bool{}
+	for _, id := range strings.Split(list, ",") {
+		documented[strings.Trim(strings.TrimSpace(id), "`")] = true
+	}
+	inTemplate := map[string]bool{}
+	for id, r := range resources("AWS::Lambda::Function") {
+		p, _ := dig(r, "Metadata", "aws:cdk:path").(string)
+		construct := strings.TrimSuffix(strings.TrimPrefix(p, *built.stack.Node().Path()+"/"), "/Resource")
+		if construct == p || strings.Contains(construct, "/") {
+			t.Errorf("function %s: path %q is not <stack>/<construct>/Resource", id, p)
+		}
+		inTemplate[construct] = true
+		if !documented[construct] {
+			t.Errorf("README.md's `make invoke` list leaves out %s", construct)
+		}
+	}
+	for id := range documented {
+		if !inTemplate[id] {
+			t.Errorf("README.md's `make invoke` list names %s, which the template has no function for", id)
+		}
+	}
+	dirs, err := os.ReadDir(filepath.Join("..", "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !inTemplate[pascal(d.Name())+"Function"] {
+			t.Errorf("events/%s/: no function %sFunction in the template to invoke with it", d.Name(), pascal(d.Name()))
 		}
 	}
 }
