@@ -226,6 +226,11 @@ func (ac accountCommand) runKey(ctx context.Context, c *cli, args []string) int 
 		return usageErr(c, ac.noun+" key", "missing subcommand (create or revoke)")
 	}
 	sub, args := args[0], args[1:]
+	if isHelpFlag(sub) {
+		// `crowdgate integrator key -h` asks for help, as `crowdgate integrator -h` does.
+		fmt.Fprint(c.stdout, helpTexts[ac.noun])
+		return exitOK
+	}
 	name := ac.noun + " key " + sub
 	fs := newFlagSet(c, name)
 	var t target

@@ -306,6 +306,8 @@ func TestHelpFlagsExitZero(t *testing.T) {
 		{"accounts", "--help"},
 		{"accounts", "repair", "-h"},
 		{"customer", "key", "create", "--help"},
+		{"integrator", "key", "-h"},
+		{"customer", "key", "--help"},
 		{"eval", "-h"},
 		{"train", "--help"},
 	} {
