@@ -11,13 +11,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crowdgate/crowdgate/shared/schedules"
 )
 
 // The headers of infra/README.md's hand-kept tables; a changed header is a changed format,
 // which this file must learn too.
 const (
-	grantsHeader = "| function | DynamoDB | queues send | buckets | more (`access` fields) |"
-	sizingHeader = "| function | timeout | memory | why |"
+	grantsHeader    = "| function | DynamoDB | queues send | buckets | more (`access` fields) |"
+	sizingHeader    = "| function | timeout | memory | why |"
+	schedulesHeader = "| schedule | when (UTC) | target | payload |"
 )
 
 // Operators audit the roles from infra/README.md's grants table: every row states exactly
@@ -81,6 +84,40 @@ func TestReadmeSizingTableStatesFunctionsGo(t *testing.T) {
 		} else if n, _ := strconv.Atoi(m[1]); n != size.Memory {
 			t.Errorf("infra/README.md sizing table, row %s: memory %s, functions.go sets %d MB", name, cells[1], size.Memory)
 		}
+	}
+}
+
+// The scheduled-jobs table states each schedules.Table job's time, target and payload.
+func TestReadmeSchedulesTableStatesTheSchedules(t *testing.T) {
+	rows := readmeTable(t, schedulesHeader)
+	cron := regexp.MustCompile(`^cron\((\d+) (\d+|\*) \* \* \? \*\)$`)
+	for _, job := range schedules.Table {
+		cells, ok := rows["`"+job.Name+"`"]
+		if !ok {
+			t.Errorf("infra/README.md schedules table: no row for %s", job.Name)
+			continue
+		}
+		delete(rows, "`"+job.Name+"`")
+		var when string
+		if m := cron.FindStringSubmatch(job.Cron); m == nil {
+			t.Errorf("%s: %s is not a daily or hourly cron this test can state; teach it", job.Name, job.Cron)
+		} else if minute, _ := strconv.Atoi(m[1]); m[2] == "*" {
+			when = fmt.Sprintf("hourly at :%02d", minute)
+		} else {
+			hour, _ := strconv.Atoi(m[2])
+			when = fmt.Sprintf("daily %02d:%02d", hour, minute)
+		}
+		target := "`" + job.Function + "`"
+		if job.Queue != "" {
+			target = "`" + job.Queue + "` queue"
+		}
+		if cells[0] != when || cells[1] != target || !strings.HasPrefix(cells[2], "`"+job.Payload+"`") {
+			t.Errorf("infra/README.md schedules table, row %s: %q, %q, %q; schedules.Table runs it %s (%s) on %s with %s",
+				job.Name, cells[0], cells[1], cells[2], when, job.Cron, target, job.Payload)
+		}
+	}
+	for name := range rows {
+		t.Errorf("infra/README.md schedules table: row %s is no job of schedules.Table", name)
 	}
 }
 
