@@ -105,6 +105,8 @@ const evalHelp = `Usage:
       AUC and detection at 1% human false positives per bot family, on held-out people.
   crowdgate eval risk --humans DIR --lofo
       Leave one family out: trains without each bot family, AUC on the one left out.
+"crowdgate eval consensus -h" and "crowdgate eval risk -h" list every flag (eval risk
+also takes --model, --movements, --seed and --json).
 See shared/consensus/README.md and shared/risk/README.md.
 `
 
@@ -112,4 +114,5 @@ const trainHelp = `Usage:
   crowdgate train risk --humans DIR --out shared/risk/model.json [--seed N]
       Trains the pointer model on human recordings (SapiMouse layout) against the generated
       bot families and writes the weights; --seed 1 reproduces the committed model.
+      "crowdgate train risk -h" lists every flag (--families, --exclude, --rounds, --no-eval).
 `
