@@ -49,28 +49,15 @@ const (
 // what such an upload put under the prefix. The fence and the revocation each end in a
 // checkpoint, so a retry does not repeat a finished one.
 func (d ExecDeps) eraseJobs(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+	// fenceOnce revokes the keys of every customer it fences (its next piece of work): one
+	// registered since, and all of a cursor saved before the fence existed past its
+	// revocation, whose keys may have been created since.
 	if fenced, err := d.fenceOnce(ctx, r, h, p); fenced || err != nil {
-		// Revoke (again) once fenced: a cursor saved before the fence existed may be past
-		// its revocation, and a key created since then would outlive the jobs pass.
-		if fenced {
-			p.Phase = jobsPhaseRevoke
-		}
 		return false, err
 	}
 	if p.Phase == jobsPhaseRevoke {
-		for _, c := range h.Customers {
-			keys, err := d.Accounts.ListAPIKeys(ctx, c)
-			if err != nil {
-				return false, fmt.Errorf("list API keys: %w", err)
-			}
-			for _, k := range keys {
-				if k.Revoked() {
-					continue
-				}
-				if _, err := d.Accounts.RevokeAPIKey(ctx, c, k.ID, d.Now().UTC()); err != nil && !errors.Is(err, account.ErrNotFound) {
-					return false, fmt.Errorf("revoke API key: %w", err)
-				}
-			}
+		if err := d.revokeKeys(ctx, h.Customers); err != nil {
+			return false, err
 		}
 		p.Phase = jobsPhaseJobs
 		return false, nil
@@ -100,13 +87,25 @@ func (d ExecDeps) fenced(step stepFunc) stepFunc {
 
 // fenceOnce is the first step of every erasure executor: it fences the holders not yet
 // fenced (d.fence), records them in the executor's cursor, and reports whether it fenced
-// any now (the step then ends, and its checkpoint saves them). Every executor fences
+// any now (the step then ends, and its checkpoint saves them); the next step revokes the
+// API keys of the customers among them, and reports true as well. Every executor fences
 // rather than only the first: a request carried part-way by a release without the fence
 // is fenced by whichever step it reaches next. The holders are looked up again with each
 // run of the worker (a run that stops or fails ends there), so an account registered
 // under the address since is fenced before the step that next finds it deletes anything.
 // Marking a fenced profile again changes nothing (MarkErasing keeps the first mark).
 func (d ExecDeps) fenceOnce(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
+	// The keys of the customers fenced last time, in a checkpoint of their own so a failed
+	// revocation does not fence again: a fenced customer's keys could still add jobs, items
+	// and exports, which only the jobs step erases, so one fenced after that step would
+	// keep what it adds until the accounts step deleted its keys.
+	if len(p.Revoke) > 0 {
+		if err := d.revokeKeys(ctx, p.Revoke); err != nil {
+			return false, err
+		}
+		p.Revoke = nil
+		return true, nil
+	}
 	// The holders an accounts step recorded (remember) too: the address may no longer
 	// find one whose profile is still there.
 	var todo Holders
@@ -126,6 +125,7 @@ func (d ExecDeps) fenceOnce(ctx context.Context, r Request, h Holders, p *progre
 	if err := d.fence(ctx, r, todo); err != nil {
 		return false, err
 	}
+	p.Revoke = todo.Customers
 	for _, id := range todo.Integrators {
 		p.Fenced = append(p.Fenced, fenceID(HolderIntegrator, id))
 	}
@@ -157,6 +157,25 @@ func (d ExecDeps) fence(ctx context.Context, r Request, h Holders) error {
 			err := d.Accounts.MarkErasing(ctx, hs.kind, id, r.ID, at)
 			if err != nil && !errors.Is(err, account.ErrNotFound) {
 				return fmt.Errorf("fence %s: %w", hs.kind, err)
+			}
+		}
+	}
+	return nil
+}
+
+// revokeKeys revokes every live API key of the customers.
+func (d ExecDeps) revokeKeys(ctx context.Context, customers []string) error {
+	for _, c := range customers {
+		keys, err := d.Accounts.ListAPIKeys(ctx, c)
+		if err != nil {
+			return fmt.Errorf("list API keys: %w", err)
+		}
+		for _, k := range keys {
+			if k.Revoked() {
+				continue
+			}
+			if _, err := d.Accounts.RevokeAPIKey(ctx, c, k.ID, d.Now().UTC()); err != nil && !errors.Is(err, account.ErrNotFound) {
+				return fmt.Errorf("revoke API key: %w", err)
 			}
 		}
 	}

@@ -229,3 +229,54 @@ func TestErasureFencesAnAccountRegisteredAfterItsExecutorFenced(t *testing.T) {
 	}
 	w.checkBobUntouched(t)
 }
+
+// An account registered under the address after the jobs step finished is fenced by the
+// next step, and its API keys are revoked with the fence: no later step erases jobs, so a
+// key left working until the accounts step deletes it could add jobs, items and exports
+// that outlive the erasure.
+func TestErasureRevokesTheKeysOfAnAccountFencedAfterTheJobsStep(t *testing.T) {
+	const lateCust, lateKey = "55555555-5555-4555-8555-555555555555", "5555555500000001"
+	w := newWorld(t, 3)
+	r, _ := w.verified(t, janeMail, privacy.TypeDelete)
+	if _, err := w.svc.Approve(ctx, r.ID, operator); err != nil {
+		t.Fatal(err)
+	}
+	failed := false
+	w.exports.Fail = func(op string) error {
+		if strings.HasPrefix(op, "delete") && !failed {
+			failed = true
+			return errors.New("throttled")
+		}
+		return nil
+	}
+	mid, err := w.run(r.ID)
+	if err == nil || !failed || !mid.Progress[privacy.ExecJobs].Done {
+		t.Fatalf("first run: %v (failed: %v, jobs done: %v), want the injected failure after the jobs step", err, failed, mid.Progress[privacy.ExecJobs].Done)
+	}
+	w.h.Customers[lateCust] = account.Customer{ID: lateCust, Name: "Jane Three", Email: janeMail, Country: "US", CreatedAt: t0}
+	w.h.Keys[lateKey] = account.APIKey{ID: lateKey, CustomerID: lateCust, Name: "late", Hash: strings.Repeat("5", 64), CreatedAt: t0}
+	checked := false
+	w.exports.Fail = func(op string) error {
+		if strings.HasPrefix(op, "delete") && !checked {
+			checked = true
+			if w.h.Erasing[privacytest.FenceKey(privacy.HolderCustomer, lateCust)] != r.ID {
+				t.Errorf("the late customer was not fenced when the exports step went on: %v", w.h.Erasing)
+			}
+			if k := w.h.Keys[lateKey]; !k.Revoked() {
+				t.Errorf("the late customer's key still worked once it was fenced: it can add jobs no step erases")
+			}
+		}
+		return nil
+	}
+	done, err := w.run(r.ID)
+	if err != nil || done.Status != privacy.StatusCompleted || !checked {
+		t.Fatalf("retry: %v, %v (exports step seen: %v)", done.Status, err, checked)
+	}
+	if _, ok := w.h.Customers[lateCust]; ok {
+		t.Errorf("the late customer's profile survived the erasure")
+	}
+	if _, ok := w.h.Keys[lateKey]; ok {
+		t.Errorf("the late customer's key survived the erasure")
+	}
+	w.checkBobUntouched(t)
+}

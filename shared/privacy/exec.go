@@ -305,6 +305,9 @@ type progress struct {
 	// "customer:<id>"; fenceOnce). Not a phase, so cursors saved before the fence
 	// existed keep their meaning.
 	Fenced []string `json:"fenced,omitempty"`
+	// Revoke lists the customers fenced by the last step, whose API keys the next one
+	// revokes (fenceOnce).
+	Revoke []string `json:"revoke,omitempty"`
 
 	// Integrators and Customers are the holders an erasure's accounts step works on,
 	// recorded before it deletes a profile (remember).
@@ -419,7 +422,7 @@ func (e *executor) Step(ctx context.Context, r Request, cursor string) (Step, er
 	}
 	s := Step{Done: done, Items: p.total() - before}
 	if done {
-		p.Phase, p.Pos, p.After, p.Fenced = 0, 0, "", nil
+		p.Phase, p.Pos, p.After, p.Fenced, p.Revoke = 0, 0, "", nil, nil
 		p.Integrators, p.Customers = nil, nil
 		s.Note = p.note()
 	}
