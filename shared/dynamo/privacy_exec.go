@@ -307,7 +307,9 @@ func (h *Holdings) MarkErasing(ctx context.Context, kind privacy.HolderKind, id,
 // profileAttrs are the attributes UpdateProfile may set (account.Field* → attribute).
 var profileAttrs = map[string]string{account.FieldName: "name", account.FieldEmail: "email", account.FieldCountry: "country"}
 
-// UpdateProfile implements privacy.AccountData with one conditional UpdateItem.
+// UpdateProfile implements privacy.AccountData with one conditional UpdateItem: a
+// profile an erasure has fenced is left as it is (account.ErrErasing), since a corrected
+// address would no longer lead the erasure to it.
 func (h *Holdings) UpdateProfile(ctx context.Context, kind privacy.HolderKind, id string, fields map[string]string) error {
 	pk, err := profilePK(kind, id)
 	if err != nil {
@@ -328,23 +330,40 @@ func (h *Holdings) UpdateProfile(ctx context.Context, kind privacy.HolderKind, i
 	if len(sets) == 0 {
 		return nil
 	}
-	return h.updateExisting(ctx, Key(pk, acctSKProfile), "SET "+strings.Join(sets, ", "), names, values)
+	err = h.update(ctx, Key(pk, acctSKProfile), acctCondOpen, "SET "+strings.Join(sets, ", "), names, values)
+	if IsConditionFailed(err) {
+		if rerr := profileRefusal(ctx, h.api, h.tables.Accounts, pk); rerr != nil {
+			return rerr
+		}
+		return account.ErrConflict // the profile was open after all: a retry decides
+	}
+	return err
 }
 
 // updateExisting applies an update to an existing item (account.ErrNotFound otherwise).
 func (h *Holdings) updateExisting(ctx context.Context, key map[string]types.AttributeValue, update string, names map[string]string, values map[string]types.AttributeValue) error {
+	err := h.update(ctx, key, "attribute_exists(pk)", update, names, values)
+	if IsConditionFailed(err) {
+		return account.ErrNotFound
+	}
+	return err
+}
+
+// update applies an update to an item of the accounts table under a condition (a failed
+// one is returned as DynamoDB reports it).
+func (h *Holdings) update(ctx context.Context, key map[string]types.AttributeValue, cond, update string, names map[string]string, values map[string]types.AttributeValue) error {
 	if len(names) == 0 {
 		names = nil
 	}
 	_, err := h.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &h.tables.Accounts, Key: key,
 		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	if IsConditionFailed(err) {
-		return account.ErrNotFound
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("update account: %w", err)

@@ -385,7 +385,9 @@ func (d ExecDeps) eraseAPIKeys(ctx context.Context, kind HolderKind, id string, 
 // correctAccounts writes the requested corrections to every profile of the subject. The
 // old values are overwritten, not kept: the audit note names only the fields. A value the
 // account rules refuse (filing checks them too, so only rules changed since could) is
-// left out and counted as rejected.
+// left out and counted as rejected. A profile the subject's erasure has fenced is left to
+// it and counted as being erased: with its address corrected, the erasure would no longer
+// find a customer account (it finds those by the address alone).
 func (d ExecDeps) correctAccounts(ctx context.Context, r Request, h Holders, p *progress) (bool, error) {
 	fields := map[string]string{}
 	for _, c := range r.Corrections {
@@ -403,6 +405,10 @@ func (d ExecDeps) correctAccounts(ctx context.Context, r Request, h Holders, p *
 		for _, id := range ids {
 			err := d.Accounts.UpdateProfile(ctx, kind, id, fields)
 			if errors.Is(err, account.ErrNotFound) {
+				continue
+			}
+			if errors.Is(err, account.ErrErasing) {
+				p.add(string(kind)+" being erased", 1)
 				continue
 			}
 			if err != nil {

@@ -101,7 +101,8 @@ type AccountData interface {
 	// DeleteProfile removes an integrator's or customer's profile; false if there was none.
 	DeleteProfile(ctx context.Context, kind HolderKind, id string) (bool, error)
 	// UpdateProfile overwrites profile fields (account.Field* → stored value) of an
-	// existing profile (account.ErrNotFound otherwise).
+	// existing profile (account.ErrNotFound otherwise) that no erasure has fenced
+	// (account.ErrErasing otherwise: MarkErasing).
 	UpdateProfile(ctx context.Context, kind HolderKind, id string, fields map[string]string) error
 	// SetChoices sets choices on a profile (account.ErrNotFound if there is none), and
 	// SetSiteChoices on a site; choices already set stay set.

@@ -323,13 +323,16 @@ func setField(name, email, country *string, fields map[string]string) {
 	}
 }
 
-// UpdateProfile implements privacy.AccountData.
+// UpdateProfile implements privacy.AccountData (account.ErrErasing for a fenced profile).
 func (h *Holdings) UpdateProfile(_ context.Context, kind privacy.HolderKind, id string, fields map[string]string) error {
 	if err := h.fail("update_profile"); err != nil {
 		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, fenced := h.Erasing[FenceKey(kind, id)]; fenced {
+		return account.ErrErasing
+	}
 	if kind == privacy.HolderIntegrator {
 		return update(h.Integrators, id, func(it *account.Integrator) { setField(&it.Name, &it.Email, &it.Country, fields) })
 	}
