@@ -490,6 +490,11 @@ func (d ExecDeps) writePackage(ctx context.Context, r Request, jsonW, csvW FileW
 		}
 		for i := range cp.Parts {
 			raw, err := d.Files.Get(ctx, partKey(r.ID, ex, i))
+			if errors.Is(err, ErrNoFile) {
+				// An erasure of the subject deleted it (its requests step takes the parts of
+				// every other request): its records are erased, and a retry finds it no more.
+				continue
+			}
 			if err != nil {
 				return n, fmt.Errorf("read package part: %w", err)
 			}
