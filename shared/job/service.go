@@ -176,19 +176,20 @@ func NewService(store Store, media Media, now func() time.Time) *Service {
 	return &Service{store: store, media: media, now: now, rand: rand.Reader}
 }
 
-// NewJob is what a customer asks for. Zero MinAnswers, MaxAnswers, Target and Priority
-// take the defaults; a missing question of an image_grid or multiple_choice job takes the
-// built-in one in every locale.
+// NewJob is what a customer asks for. Nil MinAnswers, MaxAnswers, Target and Priority
+// take the defaults; a value given is checked as given, so an explicit 0 is refused rather
+// than read as "the default". A missing question of an image_grid or multiple_choice job
+// takes the built-in one in every locale.
 type NewJob struct {
 	Name       string
 	Kind       Kind
 	Question   map[string]string
 	Classes    []string
 	ClassNames map[string][]string
-	MinAnswers int
-	MaxAnswers int
-	Target     float64
-	Priority   int
+	MinAnswers *int
+	MaxAnswers *int
+	Target     *float64
+	Priority   *int
 	ExpiresAt  time.Time
 }
 
@@ -255,17 +256,14 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 	}
 	j := Job{
 		CustomerID: customerID, Name: name, Kind: in.Kind, Question: question, Classes: classes, ClassNames: in.ClassNames,
-		Priority: in.Priority, Status: StatusActive,
+		Priority: orDefault(in.Priority, 1), Status: StatusActive,
 		MinAnswers: orDefault(in.MinAnswers, DefaultMinAnswers), MaxAnswers: orDefault(in.MaxAnswers, DefaultMaxAnswers),
-		Target: in.Target, CreatedAt: s.now().UTC().Truncate(time.Second),
+		Target: orDefault(in.Target, DefaultTarget), CreatedAt: s.now().UTC().Truncate(time.Second),
 	}
-	if j.Target == 0 {
-		j.Target = DefaultTarget
+	if in.MinAnswers == nil && in.MaxAnswers != nil && *in.MaxAnswers >= 1 && *in.MaxAnswers < j.MinAnswers {
+		j.MinAnswers = *in.MaxAnswers // "max 2" alone means what it says
 	}
-	if in.MinAnswers == 0 && in.MaxAnswers != 0 && in.MaxAnswers < j.MinAnswers {
-		j.MinAnswers = in.MaxAnswers // "max 2" alone means what it says
-	}
-	if in.MaxAnswers == 0 && j.MaxAnswers < j.MinAnswers {
+	if in.MaxAnswers == nil && j.MaxAnswers < j.MinAnswers {
 		j.MaxAnswers = j.MinAnswers
 	}
 	if j.MaxAnswers > MaxAnswersLimit {
@@ -287,7 +285,8 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 		return Job{}, err
 	}
 	j.ID = id
-	j = j.Normalize()
+	// Not Normalize: every default is filled above, and Normalize would turn a 0 the
+	// customer sent into a default instead of letting Validate refuse it.
 	if err := j.Validate(); err != nil {
 		return Job{}, err
 	}
@@ -297,11 +296,12 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 	return j, nil
 }
 
-func orDefault(v, d int) int {
-	if v == 0 {
+// orDefault is *v, or d when the customer left the field out.
+func orDefault[T int | float64](v *T, d T) T {
+	if v == nil {
 		return d
 	}
-	return v
+	return *v
 }
 
 func hasControl(s string) bool {

@@ -84,7 +84,7 @@ func TestCreateAppliesDefaults(t *testing.T) {
 	if q := mc.QuestionFor("de", "dog"); q != "Zeigt dies: dog?" {
 		t.Fatalf("default German question %q", q)
 	}
-	bin := f.create(t, job.NewJob{Name: "Sentiment", Kind: job.KindBinary, Question: map[string]string{"en": "Is this review positive?"}, MaxAnswers: 2})
+	bin := f.create(t, job.NewJob{Name: "Sentiment", Kind: job.KindBinary, Question: map[string]string{"en": "Is this review positive?"}, MaxAnswers: new(2)})
 	if !slices.Equal(bin.Classes, []string{"yes", "no"}) || bin.MinAnswers != 2 || bin.MaxAnswers != 2 {
 		t.Fatalf("binary job %+v", bin)
 	}
@@ -109,10 +109,14 @@ func TestCreateRefusesBadJobs(t *testing.T) {
 		"binary no question":   {Name: "x", Kind: job.KindBinary},
 		"binary other classes": {Name: "x", Kind: job.KindBinary, Question: map[string]string{"en": "?"}, Classes: []string{"pos", "neg"}},
 		"question w/o class":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Question: map[string]string{"en": "Which?"}},
-		"min above max":        {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, MinAnswers: 5, MaxAnswers: 4},
-		"too many answers":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, MaxAnswers: 51},
-		"target above 1":       {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Target: 1.2},
-		"priority too high":    {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Priority: 1001},
+		"min above max":        {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, MinAnswers: new(5), MaxAnswers: new(4)},
+		"too many answers":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, MaxAnswers: new(51)},
+		"target above 1":       {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Target: new(1.2)},
+		"priority too high":    {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Priority: new(1001)},
+		"zero min answers":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, MinAnswers: new(0)},
+		"zero max answers":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, MaxAnswers: new(0)},
+		"zero target":          {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Target: new(0.0)},
+		"zero priority":        {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Priority: new(0)},
 		"class with newline":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a\n", "b"}},
 		"expiry in the past":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ExpiresAt: svcNow.Add(-time.Hour)},
 	}

@@ -139,10 +139,10 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, customer string) {
 		Question         map[string]string   `json:"question"`
 		Classes          []string            `json:"classes"`
 		ClassNames       map[string][]string `json:"class_names"`
-		MinAnswers       int                 `json:"min_answers"`
-		MaxAnswers       int                 `json:"max_answers"`
-		ConfidenceTarget float64             `json:"confidence_target"`
-		Priority         int                 `json:"priority"`
+		MinAnswers       *int                `json:"min_answers"` // nil: the default; 0 is refused
+		MaxAnswers       *int                `json:"max_answers"`
+		ConfidenceTarget *float64            `json:"confidence_target"`
+		Priority         *int                `json:"priority"`
 		ExpiresAt        *time.Time          `json:"expires_at"`
 	}
 	if err := web.DecodeJSON(r, MaxBody, &body); err != nil {

@@ -476,3 +476,21 @@ func TestInternalErrorsAreNotShown(t *testing.T) {
 		}
 	}
 }
+
+// A field sent as 0 is a value outside its documented range, not a request for the
+// default: a customer who asks for confidence_target 0 must not silently get 0.95. Only an
+// absent field (or null) takes the default.
+func TestCreateRefusesExplicitZeroSettings(t *testing.T) {
+	f := newFix(t)
+	const base = `"name":"x","type":"binary","question":{"en":"Is it?"}`
+	for _, field := range []string{"min_answers", "max_answers", "confidence_target", "priority"} {
+		body := `{` + base + `,"` + field + `":0}`
+		if status, m := f.do(t, "POST", "/v1/jobs", evKeyA, body); status != 400 || errCode(m) != "invalid_job" {
+			t.Errorf("%s: %d %v, want 400 invalid_job", body, status, m)
+		}
+	}
+	status, m := f.do(t, "POST", "/v1/jobs", evKeyA, `{`+base+`,"min_answers":null,"max_answers":null,"confidence_target":null,"priority":null}`)
+	if status != 201 || m["min_answers"] != 3.0 || m["max_answers"] != 9.0 || m["confidence_target"] != 0.95 || m["priority"] != 1.0 {
+		t.Errorf("null settings: %d %v, want 201 with the defaults", status, m)
+	}
+}
