@@ -472,6 +472,19 @@ type Upload struct {
 	ExpiresAt time.Time
 }
 
+// uploadLink signs a PUT of a pending item's image to its key, valid for UploadTTL from now.
+func (s *Service) uploadLink(ctx context.Context, e Entry, now time.Time) (*Upload, error) {
+	url, err := s.media.PresignPut(ctx, e.MediaKey, e.ContentType, e.Size, UploadTTL)
+	if err != nil {
+		return nil, fmt.Errorf("sign upload: %w", err)
+	}
+	return &Upload{
+		URL:       url,
+		Headers:   map[string]string{"Content-Type": e.ContentType, "Content-Length": fmt.Sprint(e.Size)},
+		ExpiresAt: now.Add(UploadTTL),
+	}, nil
+}
+
 // AddItems validates and stores a batch of items (1..MaxBatch; all or nothing). Text items
 // are open at once; image items wait for their upload and Commit.
 func (s *Service) AddItems(ctx context.Context, customerID, jobID string, items []NewItem) ([]Added, error) {
@@ -505,14 +518,8 @@ func (s *Service) AddItems(ctx context.Context, customerID, jobID string, items 
 		if e.Status != ItemPending {
 			continue
 		}
-		url, err := s.media.PresignPut(ctx, e.MediaKey, e.ContentType, e.Size, UploadTTL)
-		if err != nil {
-			return nil, fmt.Errorf("sign upload: %w", err)
-		}
-		out[i].Upload = &Upload{
-			URL:       url,
-			Headers:   map[string]string{"Content-Type": e.ContentType, "Content-Length": fmt.Sprint(e.Size)},
-			ExpiresAt: now.Add(UploadTTL),
+		if out[i].Upload, err = s.uploadLink(ctx, e, now); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.store.AddEntries(ctx, j, entries); err != nil {
@@ -607,6 +614,10 @@ type Committed struct {
 	ID     string
 	Status ItemStatus // ItemOpen on success (or already committed), ItemPending, or "rejected"
 	Err    error      // nil, ErrNotFound, ErrNotUploaded or an ErrNotImage with the reason
+	// Upload is a fresh link to the same key with ErrNotUploaded: the one the item was
+	// added with works for UploadTTL only, and its id stays taken while it is pending, so
+	// without a new link a customer who missed the first could not upload the image at all.
+	Upload *Upload
 }
 
 // ItemRejected is the status Commit reports for a refused upload (the item is removed).
@@ -671,7 +682,12 @@ func (s *Service) commit(ctx context.Context, j Job, id string) (Committed, erro
 	}
 	head, size, err := s.media.ReadHead(ctx, e.MediaKey, headBytes)
 	if errors.Is(err, ErrNoObject) {
+		// The sweeps wait UploadGrace (longer than UploadTTL) after the item or the job
+		// expires, or the job is deleted, so they still catch an upload through this link.
 		c.Status, c.Err = ItemPending, ErrNotUploaded
+		if c.Upload, err = s.uploadLink(ctx, e, s.now().UTC().Truncate(time.Second)); err != nil {
+			return c, err
+		}
 		return c, nil
 	}
 	if err != nil {

@@ -276,6 +276,13 @@ func toItemJSON(e job.Entry) itemJSON {
 	return out
 }
 
+func toUploadJSON(u *job.Upload) *uploadJSON {
+	if u == nil {
+		return nil
+	}
+	return &uploadJSON{Method: http.MethodPut, URL: u.URL, Headers: u.Headers, ExpiresAt: u.ExpiresAt.UTC()}
+}
+
 func (a *api) addItems(w http.ResponseWriter, r *http.Request, customer string) {
 	var body struct {
 		Items []struct {
@@ -308,9 +315,7 @@ func (a *api) addItems(w http.ResponseWriter, r *http.Request, customer string) 
 	}{Items: make([]itemJSON, len(added))}
 	for i, ad := range added {
 		out.Items[i] = toItemJSON(ad.Entry)
-		if u := ad.Upload; u != nil {
-			out.Items[i].Upload = &uploadJSON{Method: http.MethodPut, URL: u.URL, Headers: u.Headers, ExpiresAt: u.ExpiresAt.UTC()}
-		}
+		out.Items[i].Upload = toUploadJSON(ad.Upload)
 	}
 	web.Logger(r.Context()).InfoContext(r.Context(), "items added", "customer_id", customer, "job_id", jobID, "items", len(added))
 	web.WriteJSON(w, http.StatusCreated, out)
@@ -338,19 +343,20 @@ func (a *api) commit(w http.ResponseWriter, r *http.Request, customer string) {
 		ID     string         `json:"id"`
 		Status job.ItemStatus `json:"status,omitempty"`
 		Error  *problem       `json:"error,omitempty"`
+		Upload *uploadJSON    `json:"upload,omitempty"` // not_uploaded: a fresh link
 	}
 	out := struct {
 		Items []committed `json:"items"`
 	}{Items: make([]committed, len(res))}
 	rejected := 0
 	for i, c := range res {
-		out.Items[i] = committed{ID: c.ID, Status: c.Status}
+		out.Items[i] = committed{ID: c.ID, Status: c.Status, Upload: toUploadJSON(c.Upload)}
 		switch {
 		case c.Err == nil:
 		case errors.Is(c.Err, job.ErrNotFound):
 			out.Items[i].Error = &problem{CodeItemNotFound, "no such item (or its upload expired): add it again"}
 		case errors.Is(c.Err, job.ErrNotUploaded):
-			out.Items[i].Error = &problem{CodeNotUploaded, "nothing uploaded yet: PUT the image to the upload URL, then commit again"}
+			out.Items[i].Error = &problem{CodeNotUploaded, "nothing uploaded yet: PUT the image to the upload URL (a fresh one is in upload), then commit again"}
 		case errors.Is(c.Err, job.ErrNotImage):
 			rejected++
 			out.Items[i].Error = &problem{CodeNotAnImage, strings.TrimPrefix(c.Err.Error(), job.ErrNotImage.Error()+": ") + "; the item was removed"}

@@ -111,6 +111,12 @@ func versionCount(t *testing.T, c *s3.Client, prefix string) int {
 // stores, and returns a client holding a fresh customer's key.
 func testAPI(t *testing.T, media job.Media) (customerAPI, *jobtest.Store) {
 	t.Helper()
+	return testAPIAt(t, media, time.Now)
+}
+
+// testAPIAt is testAPI with the jobs service on clock now.
+func testAPIAt(t *testing.T, media job.Media, now func() time.Time) (customerAPI, *jobtest.Store) {
+	t.Helper()
 	accounts := &accounttest.Store{}
 	keys := account.NewCustomerService(accounts, time.Now)
 	c, err := keys.CreateCustomer(context.Background(), account.NewCustomer{Name: "Buyer", Email: "data@buyer.example", Country: "GB"})
@@ -121,8 +127,8 @@ func testAPI(t *testing.T, media job.Media) (customerAPI, *jobtest.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &jobtest.Store{}
-	h := handler.New(handler.Deps{Keys: keys, Jobs: job.NewService(store, media, time.Now)})
+	store := &jobtest.Store{Now: now}
+	h := handler.New(handler.Deps{Keys: keys, Jobs: job.NewService(store, media, now)})
 	return customerAPI{t: t, h: h, key: key}, store
 }
 
@@ -221,5 +227,49 @@ func TestMediaAdapterMapsMissingObjects(t *testing.T) {
 	}
 	if !strings.HasPrefix(job.MediaKey("j", "i"), job.MediaPrefix("j")) {
 		t.Fatal("media keys must live under the job's prefix, or deletion misses them")
+	}
+}
+
+// A customer who misses the 15 minutes of an item's upload link cannot add the id again
+// while it is pending (409 item_exists), so the commit that finds nothing uploaded hands
+// out a fresh link to the same object: upload through it, commit again.
+func TestCommitOfAMissedUploadGivesAFreshLink(t *testing.T) {
+	c := s3Client(t)
+	now := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
+	api, _ := testAPIAt(t, &handler.Media{Store: blob.New(c), Bucket: mediaBucket}, func() time.Time { return now })
+	id := api.call("POST", "/v1/jobs", map[string]any{"name": "Pets", "type": "image_grid", "classes": []string{"cat", "dog"}}, 201)["id"].(string)
+	good := pngBytes(t, 16, 16)
+	added := api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
+		map[string]any{"id": "photo-1", "image": map[string]any{"content_type": "image/png", "size": len(good)}},
+	}}, 201)["items"].([]any)[0].(map[string]any)
+
+	now = now.Add(job.UploadTTL + 5*time.Minute) // the first link has expired
+	api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
+		map[string]any{"id": "photo-1", "image": map[string]any{"content_type": "image/png", "size": len(good)}},
+	}}, 409)
+	res := api.call("POST", "/v1/jobs/"+id+"/items/commit", map[string]any{"items": []string{"photo-1"}}, 200)
+	it := res["items"].([]any)[0].(map[string]any)
+	if it["status"] != "pending" || errCode(map[string]any{"error": it["error"]}) != "not_uploaded" {
+		t.Fatalf("commit before the upload: %v", it)
+	}
+	up, ok := it["upload"].(map[string]any)
+	if !ok {
+		t.Fatalf("commit before the upload: %v, want a fresh upload link", it)
+	}
+	if exp, _ := time.Parse(time.RFC3339, up["expires_at"].(string)); !exp.Equal(now.Add(job.UploadTTL)) {
+		t.Errorf("fresh link expires %v, want %v", up["expires_at"], now.Add(job.UploadTTL))
+	}
+	if mediaKeyOf(t, it, mediaBucket) != mediaKeyOf(t, added, mediaBucket) {
+		t.Errorf("the fresh link writes another object than the item's")
+	}
+	if h := up["headers"].(map[string]any); h["Content-Type"] != "image/png" || h["Content-Length"] != fmt.Sprint(len(good)) {
+		t.Errorf("fresh link headers %v", h)
+	}
+	if status := upload(t, it, good); status != 200 {
+		t.Fatalf("PUT through the fresh link: %d", status)
+	}
+	res = api.call("POST", "/v1/jobs/"+id+"/items/commit", map[string]any{"items": []string{"photo-1"}}, 200)
+	if it := res["items"].([]any)[0].(map[string]any); it["status"] != "open" || it["error"] != nil || it["upload"] != nil {
+		t.Fatalf("commit after the upload: %v", it)
 	}
 }
