@@ -249,8 +249,9 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 	}
 	for loc, names := range in.ClassNames {
 		for _, n := range names {
-			if !utf8.ValidString(n) || hasControl(n) || len(n) > MaxClassLen {
-				return Job{}, invalid("class names (%s): plain text of at most %d bytes", loc, MaxClassLen)
+			// "" falls back to the class; a blank name would show visitors an empty question.
+			if !utf8.ValidString(n) || hasControl(n) || len(n) > MaxClassLen || n != strings.TrimSpace(n) {
+				return Job{}, invalid("class names (%s): plain text of at most %d bytes, no surrounding spaces", loc, MaxClassLen)
 			}
 		}
 	}
@@ -302,6 +303,11 @@ func orDefault[T int | float64](v *T, d T) T {
 		return d
 	}
 	return *v
+}
+
+// hasControlBesidesLayout is hasControl for multi-line text: tabs and line breaks are kept.
+func hasControlBesidesLayout(s string) bool {
+	return hasControl(strings.NewReplacer("\n", "", "\r", "", "\t", "").Replace(s))
 }
 
 func hasControl(s string) bool {
@@ -589,8 +595,8 @@ func (s *Service) entry(j Job, in NewItem, now time.Time) (Entry, error) {
 		if j.Kind == KindImageGrid {
 			return Entry{}, invalid("image_grid jobs take images only")
 		}
-		if strings.TrimSpace(in.Text) == "" || !utf8.ValidString(in.Text) || len(in.Text) > MaxTextLen {
-			return Entry{}, invalid("text must be 1-%d bytes of text", MaxTextLen)
+		if strings.TrimSpace(in.Text) == "" || !utf8.ValidString(in.Text) || len(in.Text) > MaxTextLen || hasControlBesidesLayout(in.Text) {
+			return Entry{}, invalid("text must be 1-%d bytes of text (line breaks and tabs allowed, no other control characters)", MaxTextLen)
 		}
 		e.Text = in.Text
 	default:

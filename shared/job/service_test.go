@@ -118,6 +118,7 @@ func TestCreateRefusesBadJobs(t *testing.T) {
 		"zero target":          {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Target: new(0.0)},
 		"zero priority":        {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Priority: new(0)},
 		"class with newline":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a\n", "b"}},
+		"blank class name":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ClassNames: map[string][]string{"de": {"  ", "B"}}},
 		"expiry in the past":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ExpiresAt: svcNow.Add(-time.Hour)},
 	}
 	for name, in := range bad {
@@ -181,6 +182,8 @@ func TestAddItemsValidatesTheWholeBatch(t *testing.T) {
 		"bad id":                {mc.ID, []job.NewItem{{ID: "a/b", Text: "a"}}},
 		"same id twice":         {mc.ID, []job.NewItem{{ID: "a", Text: "a"}, {ID: "a", Text: "b"}}},
 		"text too long":         {mc.ID, []job.NewItem{{Text: strings.Repeat("x", job.MaxTextLen+1)}}},
+		"text with a NUL":       {mc.ID, []job.NewItem{{Text: "a\x00b"}}},
+		"text with an escape":   {mc.ID, []job.NewItem{{Text: "a\x1b[2Jb"}}},
 		"empty batch":           {mc.ID, nil},
 		"one good then one bad": {mc.ID, []job.NewItem{{ID: "good", Text: "fine"}, {Text: "b", Gold: "cow"}}},
 	}
@@ -538,5 +541,19 @@ func TestDeleteIsBoundedAndRemovesEverything(t *testing.T) {
 	}
 	if _, err := f.svc.Delete(ctx, cust, j.ID); !errors.Is(err, job.ErrNotFound) {
 		t.Fatalf("deleting again: %v", err)
+	}
+}
+
+// Item text is shown to visitors as written, over several lines if it has them.
+func TestTextItemsKeepLineBreaksAndTabs(t *testing.T) {
+	f := newSvc()
+	mc := f.create(t, job.NewJob{Name: "MC", Kind: job.KindMultipleChoice, Classes: []string{"cat", "dog"}})
+	text := "Line one\r\nLine two\n\tindented"
+	if _, err := f.svc.AddItems(context.Background(), cust, mc.ID, []job.NewItem{{ID: "m", Text: text}}); err != nil {
+		t.Fatalf("multi-line text refused: %v", err)
+	}
+	page, err := f.svc.Items(context.Background(), cust, mc.ID, "", 0)
+	if err != nil || len(page.Items) != 1 || page.Items[0].Text != text {
+		t.Fatalf("stored %+v, %v; want text %q", page.Items, err, text)
 	}
 }
