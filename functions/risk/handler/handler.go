@@ -28,6 +28,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/routes"
+	"github.com/crowdgate/crowdgate/shared/verify"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -168,6 +169,7 @@ func unauthorized(w http.ResponseWriter, r *http.Request) {
 	web.Unauthorized(w, r, "crowdgate risk", "send an integrator API key as Authorization: Bearer cgi_…")
 }
 
+// assessmentJSON's score is rounded as /siteverify rounds it, so the two agree for a pass.
 type assessmentJSON struct {
 	Score   float64  `json:"score"`
 	Reasons []string `json:"reasons"`
@@ -225,11 +227,11 @@ func (d Deps) challenge(w http.ResponseWriter, r *http.Request, who caller) {
 	}
 	out := challengeJSON{ID: c.ID, Sitekey: c.Sitekey}
 	if c.Issued {
-		out.Issue = &issueJSON{IssuedAt: rfc3339(c.IssuedAt), Tasks: c.Tasks, assessmentJSON: assessmentJSON{c.IssueScore, reasons(c.IssueReasons)}}
+		out.Issue = &issueJSON{IssuedAt: rfc3339(c.IssuedAt), Tasks: c.Tasks, assessmentJSON: assessmentJSON{verify.ReportedScore(c.IssueScore), reasons(c.IssueReasons)}}
 	}
 	if c.Outcome != "" {
 		out.Answer = &answerJSON{Outcome: string(c.Outcome), AnsweredAt: rfc3339(c.AnsweredAt), SolveMS: c.SolveTime.Milliseconds(),
-			assessmentJSON: assessmentJSON{c.AnswerScore, reasons(c.AnswerReasons)}}
+			assessmentJSON: assessmentJSON{verify.ReportedScore(c.AnswerScore), reasons(c.AnswerReasons)}}
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 }

@@ -164,8 +164,8 @@ func (f *lookupFakes) ChallengeRisk(_ context.Context, id string) (challenge.Cha
 	switch id {
 	case passedID:
 		return challenge.ChallengeRisk{ID: id, Sitekey: ownSite, Issued: true, IssuedAt: lookupTime.Add(-2 * time.Minute), Tasks: 3,
-			IssueScore: 0.41, IssueReasons: []string{"no_interaction"}, Outcome: challenge.OutcomePassed,
-			AnsweredAt: lookupTime.Add(-100 * time.Second), SolveTime: 12200 * time.Millisecond, AnswerScore: 0.08}, nil
+			IssueScore: 0.4149, IssueReasons: []string{"no_interaction"}, Outcome: challenge.OutcomePassed,
+			AnsweredAt: lookupTime.Add(-100 * time.Second), SolveTime: 12200 * time.Millisecond, AnswerScore: 0.0751}, nil
 	case otherChalID:
 		return challenge.ChallengeRisk{ID: id, Sitekey: otherSite, Issued: true}, nil
 	}
