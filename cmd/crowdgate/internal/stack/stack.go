@@ -163,7 +163,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	env := newEnv(LocalAWS(dyn.Endpoint(), s3srv.Endpoint()), publicURL, st, outboxDir, s.broker.Sender, s.log)
 
-	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	// Set-up takes about a second; the bound only stops a stand-in that hangs, and is wide
+	// because a race-enabled test binary on a busy two-core machine is far slower.
+	setupCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if err := dynamo.CreateTables(setupCtx, env.DynamoDB(), env.Config.Tables); err != nil {
 		return nil, err
