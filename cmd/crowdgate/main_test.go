@@ -318,6 +318,29 @@ func TestHelpFlagsExitZero(t *testing.T) {
 	}
 }
 
+// The offline tools' own -h says what the command does and how it is called, like the rest
+// of the CLI, not the flag package's bare "Usage of …" flag list.
+func TestToolHelpDescribesTheCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"eval", "consensus", "-h"}, []string{"usage: crowdgate eval consensus --answers", "Replays the answers", "-truth"}},
+		{[]string{"eval", "risk", "-h"}, []string{"usage: crowdgate eval risk --in", "crowdgate eval risk --humans DIR --lofo", "scores one session per line", "-movements"}},
+		{[]string{"train", "risk", "--help"}, []string{"usage: crowdgate train risk --humans DIR --out FILE", "Trains the pointer model", "-no-eval"}},
+	} {
+		code, out, errOut := runCLI(t, nil, tc.args...)
+		if code != exitOK || strings.Contains(errOut, "Usage of") {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out+errOut, w) {
+				t.Errorf("%v: help lacks %q:\n%s", tc.args, w, out+errOut)
+			}
+		}
+	}
+}
+
 // The admin token belongs to the local stack: it never goes to another host (a deployed
 // stack is IAM-authorised and takes --aws), whether it came from the environment or a flag.
 func TestAdminTokenIsNeverSentToANonLocalEndpoint(t *testing.T) {

@@ -24,8 +24,16 @@ import (
 // are the words after "train risk". It trains, writes the model and prints the training
 // report followed by the held-out evaluation.
 func RunTrainCLI(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("train risk", flag.ContinueOnError)
+	fs := flag.NewFlagSet("crowdgate train risk", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: crowdgate train risk --humans DIR --out FILE [--seed N] [--rounds N] [--families LIST] [--exclude LIST] [--no-eval]
+Trains the pointer model on human recordings (SapiMouse layout) against the generated bot
+families, writes the weights to --out and prints the held-out evaluation; --seed 1
+reproduces the committed model.
+`)
+		fs.PrintDefaults()
+	}
 	humans := fs.String("humans", "", "SapiMouse directory with user*/session_*.csv (default: ../shared/datasets/mouse/sapimouse, found by walking up, or $CROWDGATE_SHARED)")
 	out := fs.String("out", "", "write the model JSON here (required), e.g. shared/risk/model.json")
 	seed := fs.Uint64("seed", 1, "seed for the user split and the generated bots")
@@ -104,8 +112,18 @@ func RunTrainCLI(args []string, stdout, stderr io.Writer) error {
 //
 // --model FILE uses a model file instead of the embedded one.
 func RunEvalCLI(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval risk", flag.ContinueOnError)
+	fs := flag.NewFlagSet("crowdgate eval risk", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: crowdgate eval risk --in FILE|- [--model FILE]
+       crowdgate eval risk --humans DIR --bots generated|FILE [--detail] [--json]
+       crowdgate eval risk --humans DIR --lofo [--json]
+--in scores one session per line and prints {"id","score","reasons"} per line; --bots
+reports AUC and detection at 1% human false positives per bot family on held-out people;
+--lofo trains without each bot family and reports AUC on the one left out.
+`)
+		fs.PrintDefaults()
+	}
 	in := fs.String("in", "", "sessions JSON Lines to score ('-' = stdin)")
 	humans := fs.String("humans", "", "SapiMouse directory (for --bots and --lofo; default: found like train)")
 	bots := fs.String("bots", "", "'generated' (botgen families) or a sessions JSON Lines file of bot sessions")
