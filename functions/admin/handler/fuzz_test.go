@@ -18,7 +18,7 @@ import (
 // id, {keyId} the fuzzed key id.
 var fuzzRoutes = webtest.RoutesOf(routes.For(routes.FunctionAdmin), map[string]int{
 	"POST /admin/integrators": handler.MaxBody, "POST /admin/integrators/{id}/sites": handler.MaxBody,
-	"PATCH /admin/sites/{sitekey}": handler.MaxBody, "POST /admin/integrators/{id}/keys": handler.MaxBody,
+	"PATCH /admin/sites/{sitekey}": handler.MaxBody, "POST /admin/sites/{sitekey}/secret": handler.MaxBody, "POST /admin/integrators/{id}/keys": handler.MaxBody,
 	"POST /admin/customers": handler.MaxBody, "POST /admin/customers/{id}/keys": handler.MaxBody,
 })
 
@@ -74,6 +74,9 @@ func FuzzAdminAPI(f *testing.F) {
 		`{"label":"x"}`, `null`, `[]`, " \n", `{"name":"\u0085"}`, strings.Repeat(" ", handler.MaxBody+1)} {
 		f.Add(route("POST", "/admin/customers/{id}/keys"), evCustomer, "", []byte(body))
 		f.Add(route("POST", "/admin/integrators/{id}/keys"), evKeyIntegrator, "", []byte(body))
+	}
+	for _, body := range []string{``, `{}`, " \n", `null`, `[]`, `{"secret":"0x00"}`, `not json`, strings.Repeat(" ", handler.MaxBody+1)} {
+		f.Add(route("POST", "/admin/sites/{sitekey}/secret"), evSitekey, "", []byte(body))
 	}
 	for _, c := range []struct{ route, id, keyID string }{
 		{"/admin/customers/{id}/keys/{keyId}", evCustomer, "0a1b2c3d4e5f6a7b"}, {"/admin/customers/{id}/keys/{keyId}", evCustomer, "7f6e5d4c3b2a1908"},

@@ -201,6 +201,12 @@ func (a *api) updateSite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	// The route takes no body (or {}); anything else is refused like any unknown field,
+	// before the old secret is thrown away.
+	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
+		web.WriteError(w, r, err)
+		return
+	}
 	site, secret, err := a.accounts.RotateSecret(r.Context(), r.PathValue("sitekey"))
 	if err != nil {
 		web.WriteError(w, r, domainError(err, CodeSiteNotFound))

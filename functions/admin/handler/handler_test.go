@@ -209,6 +209,36 @@ func TestSiteLifecycle(t *testing.T) {
 	}
 }
 
+// Rotation takes no body (or {}), like approving a privacy request: a body with any field
+// is refused under the admin API's unknown-field rule, and the old secret keeps working.
+func TestRotateSecretRefusesABody(t *testing.T) {
+	f := newFix(t)
+	path := "/admin/sites/" + evSitekey + "/secret"
+	for _, c := range []struct {
+		body   string
+		status int
+		code   string
+	}{
+		{`{"secret":"0x` + strings.Repeat("ab", 20) + `"}`, 400, "invalid_json"},
+		{`{"dry_run":true}`, 400, "invalid_json"},
+		{`not json`, 400, "invalid_json"},
+		{`[]`, 400, "invalid_json"},
+		{strings.Repeat(" ", handler.MaxBody+1), 413, "body_too_large"},
+	} {
+		if status, m := f.do(t, "POST", path, c.body); status != c.status || errCode(m) != c.code {
+			t.Errorf("rotate with body %.40q: %d %v, want %d %s", c.body, status, m, c.status, c.code)
+		}
+	}
+	if site, err := f.svc.SiteBySecret(context.Background(), evSecret); err != nil || site.Sitekey != evSitekey {
+		t.Fatalf("a refused rotation changed the secret: %v", err)
+	}
+	for _, body := range []string{"", "{}", " {} \n"} {
+		if status, m := f.do(t, "POST", path, body); status != 200 || m["secret"] == nil {
+			t.Errorf("rotate with body %q: %d %v, want 200 with a secret", body, status, m)
+		}
+	}
+}
+
 // fakeAccounts fails on a store error the handler cannot name.
 type fakeAccounts struct {
 	handler.Accounts

@@ -20,6 +20,7 @@ import (
 // routes the function also mounts are fuzzed in functions/export/api.
 var fuzzRoutes = webtest.RoutesOf(routes.For(routes.FunctionJobs), map[string]int{
 	"POST /v1/jobs": handler.MaxBody, "POST /v1/jobs/{id}/items": handler.MaxBody, "POST /v1/jobs/{id}/items/commit": handler.MaxBody,
+	"POST /v1/jobs/{id}/pause": handler.MaxBody, "POST /v1/jobs/{id}/resume": handler.MaxBody,
 }, exportapi.Routes[0].Pattern(), exportapi.Routes[1].Pattern())
 
 // jobsCodes are the error codes docs/API.md lists for the jobs routes, with their status.
@@ -88,6 +89,10 @@ func FuzzJobsAPI(f *testing.F) {
 		`{"items":[]}`, `{"items":[""]}`, `{"items":[1]}`, `{"items":"upload-001"}`, `{"items":["photo-0001","photo-0003","../x"]}`,
 	} {
 		f.Add(commit, evJobA, "", []byte(body), "")
+	}
+	for _, body := range []string{``, `{}`, " \n", `null`, `[]`, `{"priority":5}`, `not json`, strings.Repeat(" ", handler.MaxBody+1)} {
+		f.Add(route("POST", "/v1/jobs/{id}/pause"), evJobA, "", []byte(body), "")
+		f.Add(route("POST", "/v1/jobs/{id}/resume"), evJobA, "", []byte(body), "")
 	}
 	for _, q := range []string{"", "limit=2", "limit=1000", "limit=0", "limit=-1", "limit=1001", "limit=99999999999999999999",
 		"limit=ten", "cursor=cGhvdG8tMDAwMw", "cursor=%21%21", "cursor=", "cursor=Lg", "limit=2&limit=3&cursor=x&cursor=y", "%zz=1;&&="} {

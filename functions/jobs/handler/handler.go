@@ -198,6 +198,12 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request, customer string) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request, customer string, change func(context.Context, string, string) (job.Job, error)) {
+	// Pause and resume take no body (or {}); anything else is refused like any unknown
+	// field, so a setting sent here is not mistaken for one that was applied.
+	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
+		web.WriteError(w, r, err)
+		return
+	}
 	j, err := change(r.Context(), customer, r.PathValue("id"))
 	if err != nil {
 		web.WriteError(w, r, domainError(err, web.CodeBadRequest))

@@ -294,6 +294,47 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
+// Pause and resume take no body (or {}): a body with a field is refused under the jobs
+// API's unknown-field rule (a customer who sent a setting here learns it was not applied),
+// and the job's status stays as it was.
+func TestPauseAndResumeRefuseABody(t *testing.T) {
+	f := newFix(t)
+	status := func() job.Status {
+		t.Helper()
+		j, err := f.svc.Get(context.Background(), evCustomerA, evJobA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Status
+	}
+	for _, step := range []struct{ verb, after string }{{"pause", "paused"}, {"resume", "active"}} {
+		before := status()
+		for _, c := range []struct {
+			body   string
+			status int
+			code   string
+		}{
+			{`{"priority":5}`, 400, "invalid_json"},
+			{`{"until":"2027-01-01T00:00:00Z"}`, 400, "invalid_json"},
+			{`not json`, 400, "invalid_json"},
+			{`[]`, 400, "invalid_json"},
+			{strings.Repeat(" ", handler.MaxBody+1), 413, "body_too_large"},
+		} {
+			if got, m := f.do(t, "POST", "/v1/jobs/"+evJobA+"/"+step.verb, evKeyA, c.body); got != c.status || errCode(m) != c.code {
+				t.Errorf("%s with body %.40q: %d %v, want %d %s", step.verb, c.body, got, m, c.status, c.code)
+			}
+		}
+		if s := status(); s != before {
+			t.Fatalf("a refused %s changed the job from %s to %s", step.verb, before, s)
+		}
+		for _, body := range []string{"{}", " {} \n", ""} {
+			if got, m := f.do(t, "POST", "/v1/jobs/"+evJobA+"/"+step.verb, evKeyA, body); got != 200 || m["status"] != step.after {
+				t.Errorf("%s with body %q: %d %v, want 200 %s", step.verb, body, got, m, step.after)
+			}
+		}
+	}
+}
+
 // Every route that names a job answers 404 for another customer's job and changes nothing.
 func TestOtherCustomersJobsAreInvisible(t *testing.T) {
 	f := newFix(t)
