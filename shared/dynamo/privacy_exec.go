@@ -543,11 +543,51 @@ func (h *Holdings) RequestsOf(ctx context.Context, subjectHash string) ([]privac
 	return out, nil
 }
 
-// ScrubAccountIDs implements privacy.RequestLog with a read and a put conditional on the
-// version read, which moves on, so a change made from the old state cannot write the ids
-// back. (A put rather than UpdateItem REMOVE: the local stack's minidyn ignores REMOVE of
-// a list attribute.)
+// ScrubAccountIDs implements privacy.RequestLog.
 func (h *Holdings) ScrubAccountIDs(ctx context.Context, id string) (bool, error) {
+	return h.editRequest(ctx, id, func(item map[string]types.AttributeValue) (bool, error) {
+		st := attrString(item, "status")
+		if _, ok := item["account_ids"]; !ok || (st != string(privacy.StatusCompleted) && st != string(privacy.StatusDenied)) {
+			return false, nil
+		}
+		delete(item, "account_ids")
+		return true, nil
+	})
+}
+
+// DropAccountIDs implements privacy.RequestLog.
+func (h *Holdings) DropAccountIDs(ctx context.Context, id string, ids []string) (bool, error) {
+	return h.editRequest(ctx, id, func(item map[string]types.AttributeValue) (bool, error) {
+		av, ok := item["account_ids"]
+		if !ok {
+			return false, nil
+		}
+		var have []string
+		if err := attributevalue.Unmarshal(av, &have); err != nil {
+			return false, fmt.Errorf("request %s account ids: %w", id, err)
+		}
+		kept := slices.DeleteFunc(slices.Clone(have), func(a string) bool { return slices.Contains(ids, a) })
+		if len(kept) == len(have) {
+			return false, nil
+		}
+		if len(kept) == 0 {
+			delete(item, "account_ids")
+			return true, nil
+		}
+		av, err := attributevalue.Marshal(kept)
+		if err != nil {
+			return false, fmt.Errorf("request %s account ids: %w", id, err)
+		}
+		item["account_ids"] = av
+		return true, nil
+	})
+}
+
+// editRequest rewrites a request item with a read and a put conditional on the version
+// read, which moves on, so a change made from the old state cannot write the old values
+// back. edit changes the item in place and reports whether it changed it. (A put rather
+// than UpdateItem REMOVE: the local stack's minidyn ignores REMOVE of a list attribute.)
+func (h *Holdings) editRequest(ctx context.Context, id string, edit func(map[string]types.AttributeValue) (bool, error)) (bool, error) {
 	key := Key(privReqPK(id), privSKRequest)
 	for range 3 {
 		out, err := h.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &h.tables.Privacy, Key: key, ConsistentRead: aws.Bool(true)})
@@ -555,8 +595,7 @@ func (h *Holdings) ScrubAccountIDs(ctx context.Context, id string) (bool, error)
 			return false, fmt.Errorf("read request: %w", err)
 		}
 		item := out.Item
-		st := attrString(item, "status")
-		if _, ok := item["account_ids"]; !ok || (st != string(privacy.StatusCompleted) && st != string(privacy.StatusDenied)) {
+		if len(item) == 0 {
 			return false, nil
 		}
 		prev, ok := item["version"].(*types.AttributeValueMemberN)
@@ -567,7 +606,9 @@ func (h *Holdings) ScrubAccountIDs(ctx context.Context, id string) (bool, error)
 		if err != nil {
 			return false, fmt.Errorf("request %s version: %w", id, err)
 		}
-		delete(item, "account_ids")
+		if changed, err := edit(item); !changed || err != nil {
+			return false, err
+		}
 		item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(v+1, 10)}
 		_, err = h.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: &h.tables.Privacy, Item: item,
@@ -579,11 +620,11 @@ func (h *Holdings) ScrubAccountIDs(ctx context.Context, id string) (bool, error)
 			continue // changed meanwhile: read again
 		}
 		if err != nil {
-			return false, fmt.Errorf("scrub request: %w", err)
+			return false, fmt.Errorf("rewrite request: %w", err)
 		}
 		return true, nil
 	}
-	return false, fmt.Errorf("scrub request: %w", privacy.ErrConflict)
+	return false, fmt.Errorf("rewrite request: %w", privacy.ErrConflict)
 }
 
 func attrString(item map[string]types.AttributeValue, name string) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +303,43 @@ func TestHoldingsPageDisclosuresAndScrubOnlyFinishedRequests(t *testing.T) {
 	reqs, err := w.holdings.RequestsOf(ctx, privacy.SubjectHash(bytes.Repeat([]byte{3}, 32), strings.ToLower(jane.email)))
 	if err != nil || len(reqs) != 1 || reqs[0].ID != filed.ID || len(reqs[0].AccountIDs) != 1 {
 		t.Fatalf("RequestsOf = %+v, %v", reqs, err)
+	}
+}
+
+// Jane's opt-out, still open while her erasure runs, names her integrator (matched at
+// filing); once the erasure has deleted that account, the request keeps its id neither
+// while open nor once it is denied. DropAccountIDs removes only the ids it is given.
+func TestHoldingsErasureDropsItsAccountIDsFromAnOpenRequest(t *testing.T) {
+	w := newHoldWorld(t)
+	ctx := context.Background()
+	jane, bob := w.people["jane"], w.people["bob"]
+	optOut, err := w.svc.File(ctx, privacy.FileInput{Email: jane.email, Type: privacy.TypeOptOut, Regulation: privacy.CCPA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := w.run(t, jane.email, privacy.TypeDelete)
+	if n := privacy.ReportOf(done)[privacy.ExecAccounts][privacy.KindRequestScrubbed]; n != 1 {
+		t.Errorf("accounts report counts %d requests cleared of account ids, want 1", n)
+	}
+	if _, err := w.svc.Deny(ctx, optOut.ID, privacy.DenyNoMatch, "", privacy.Actor{Kind: privacy.ActorOperator}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := w.svc.Get(ctx, optOut.ID); err != nil || r.Status != privacy.StatusDenied || slices.Contains(r.AccountIDs, jane.integrator) {
+		t.Fatalf("denied opt-out: %s with account ids %v (%v), want none of the erased integrator", r.Status, r.AccountIDs, err)
+	}
+
+	filed, err := w.svc.File(ctx, privacy.FileInput{Email: bob.email, Type: privacy.TypeOptOut, Regulation: privacy.CCPA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := w.holdings.DropAccountIDs(ctx, filed.ID, []string{jane.integrator}); ok || err != nil {
+		t.Fatalf("dropped ids Bob's request does not hold: %v, %v", ok, err)
+	}
+	if ok, err := w.holdings.DropAccountIDs(ctx, filed.ID, []string{bob.integrator}); !ok || err != nil {
+		t.Fatalf("DropAccountIDs of Bob's integrator: %v, %v", ok, err)
+	}
+	r, _, err := w.svc.Get(ctx, filed.ID)
+	if err != nil || len(r.AccountIDs) != 0 || !r.Status.Open() {
+		t.Fatalf("after the drop Bob's request is %s with %v (%v)", r.Status, r.AccountIDs, err)
 	}
 }

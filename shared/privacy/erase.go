@@ -348,6 +348,34 @@ func (d ExecDeps) eraseAccounts(ctx context.Context, r Request, h Holders, p *pr
 			return false, err
 		}
 	}
+	return d.dropErasedIDs(ctx, r, h.Integrators, p)
+}
+
+// dropErasedIDs removes the ids of the integrators just deleted from the subject's other
+// requests. The requests step scrubbed only those finished then; one still open, or
+// finished since, would otherwise keep the ids in the request log once it closes. Only
+// the erased ids go: an open request may name an integrator this erasure did not find
+// (one whose address changed since that request was filed), which it still serves.
+func (d ExecDeps) dropErasedIDs(ctx context.Context, r Request, integrators []string, p *progress) (bool, error) {
+	if len(integrators) == 0 {
+		return true, nil
+	}
+	reqs, err := d.Log.RequestsOf(ctx, r.SubjectHash)
+	if err != nil {
+		return false, fmt.Errorf("list the subject's requests: %w", err)
+	}
+	for _, o := range reqs {
+		if o.ID == r.ID || !slices.ContainsFunc(o.AccountIDs, func(a string) bool { return slices.Contains(integrators, a) }) {
+			continue
+		}
+		ok, err := d.Log.DropAccountIDs(ctx, o.ID, integrators)
+		if err != nil {
+			return false, fmt.Errorf("drop erased account ids: %w", err)
+		}
+		if ok {
+			p.add(KindRequestScrubbed, 1)
+		}
+	}
 	return true, nil
 }
 

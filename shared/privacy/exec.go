@@ -158,6 +158,9 @@ type RequestLog interface {
 	// ScrubAccountIDs removes the account ids from a finished (completed or denied)
 	// request; false if it has none or is not finished.
 	ScrubAccountIDs(ctx context.Context, id string) (bool, error)
+	// DropAccountIDs removes ids from a request's account ids, open or finished; false if
+	// it holds none of them.
+	DropAccountIDs(ctx context.Context, id string, ids []string) (bool, error)
 }
 
 // Files is the privacy bucket (shared/blob), where access packages are built.

@@ -531,6 +531,27 @@ func (h *Holdings) ScrubAccountIDs(ctx context.Context, id string) (bool, error)
 	return true, h.Requests.Save(ctx, privacy.Change{Request: r})
 }
 
+// DropAccountIDs implements privacy.RequestLog.
+func (h *Holdings) DropAccountIDs(ctx context.Context, id string, ids []string) (bool, error) {
+	if err := h.fail("drop_account_ids"); err != nil {
+		return false, err
+	}
+	r, err := h.Requests.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	kept := slices.DeleteFunc(slices.Clone(r.AccountIDs), func(a string) bool { return slices.Contains(ids, a) })
+	if len(kept) == len(r.AccountIDs) {
+		return false, nil
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	r.AccountIDs = kept
+	r.Version++
+	return true, h.Requests.Save(ctx, privacy.Change{Request: r})
+}
+
 // Bucket is an in-memory bucket: privacy.Objects and privacy.Files.
 type Bucket struct {
 	Fail func(op string) error
