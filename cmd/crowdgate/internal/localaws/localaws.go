@@ -36,10 +36,12 @@ func defaults(opts []Option) options {
 }
 
 // WithAddr sets the listen address (default 127.0.0.1 on a random port). Only loopback
-// addresses are accepted: the stand-ins check no credentials.
+// addresses are accepted: the stand-ins authenticate no one (the S3 stand-in's presigned
+// link check uses the well-known local credentials, for parity with S3, not protection).
 func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
 
-// WithClock replaces the wall clock the DynamoDB stand-in uses to find expired items.
+// WithClock replaces the wall clock the DynamoDB stand-in uses to find expired items and
+// the S3 stand-in uses to find expired presigned links.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithSweepInterval sets how often the DynamoDB stand-in deletes expired items (30 s).

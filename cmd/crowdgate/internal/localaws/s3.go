@@ -25,8 +25,11 @@ import (
 // S3Dir is the directory under the data directory that holds the S3 objects.
 const S3Dir = "s3"
 
-// S3 is the local S3: gofakes3 (path-style addressing, presigned URLs accepted without
-// checking signatures, multipart uploads) on a loopback port. Objects are served from
+// S3 is the local S3: gofakes3 (path-style addressing, multipart uploads) on a loopback
+// port. Presigned links are verified as S3 does (expiry, and the SigV4 signature over the
+// method, path, query and signed headers such as Content-Type and Content-Length, with the
+// local credentials AccessKeyID/SecretAccessKey), answering 403 with S3's XML errors;
+// requests signed in an Authorization header are not checked. Objects are served from
 // memory and written through to <dataDir>/s3/<bucket>/ as one file per object, so they
 // survive restarts. Versioning is not supported locally.
 //
@@ -68,7 +71,8 @@ func StartS3(ctx context.Context, dataDir string, log *slog.Logger, opts ...Opti
 	}
 	faker := gofakes3.New(backend, gofakes3.WithLogger(s3Log{log}))
 	s := &S3{log: log, ln: ln}
-	s.srv = serve(ln, faker.Server(), log)
+	check := presignCheck{next: faker.Server(), now: o.now, secrets: map[string]string{AccessKeyID: SecretAccessKey}, log: log}
+	s.srv = serve(ln, check, log)
 	log.Info("local s3 started", "endpoint", s.Endpoint(), "objects", objects, "persisted", dataDir != "")
 	return s, nil
 }

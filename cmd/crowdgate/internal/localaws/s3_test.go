@@ -3,12 +3,14 @@ package localaws
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,9 +35,9 @@ func s3Client(endpoint string) *s3.Client {
 	return env.S3()
 }
 
-func startS3(t *testing.T, dir string) *S3 {
+func startS3(t *testing.T, dir string, opts ...Option) *S3 {
 	t.Helper()
-	s, err := StartS3(ctxT(t), dir, quietLog())
+	s, err := StartS3(ctxT(t), dir, quietLog(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +143,133 @@ func TestS3PresignedLinksWorkWithPlainHTTP(t *testing.T) {
 	}
 	if _, got := get(t, c, "exports", "upload.bin"); got != "uploaded" {
 		t.Fatalf("uploaded object = %q", got)
+	}
+}
+
+// sendS3 sends method to url with body and headers and returns the status and, for an
+// error, S3's error code and message.
+func sendS3(t *testing.T, method, url, body string, header map[string]string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Code, Message string }
+	if resp.StatusCode >= 300 {
+		if err := xml.NewDecoder(resp.Body).Decode(&e); err != nil {
+			t.Fatalf("%s: %d with a body that is not S3's XML error: %v", method, resp.StatusCode, err)
+		}
+	}
+	return resp.StatusCode, e.Code, e.Message
+}
+
+// A presigned upload link fixes type, size and lifetime locally as it does on AWS, so a
+// developer on the local stack sees the 403s a wrong upload gets in production.
+func TestS3PresignedPutEnforcesSignedHeadersAndExpiry(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := startS3(t, "", WithClock(clock))
+	c := s3Client(srv.Endpoint())
+	ctx := ctxT(t)
+	mustBucket(t, c, "media")
+	presign := s3.NewPresignClient(c)
+	link := func(key string) string {
+		t.Helper()
+		req, err := presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("media"), Key: aws.String(key),
+			ContentType: aws.String("image/png"), ContentLength: aws.Int64(5)}, s3.WithPresignExpires(15*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req.URL
+	}
+	exists := func(key string) bool {
+		_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("media"), Key: aws.String(key)})
+		return err == nil
+	}
+	png := map[string]string{"Content-Type": "image/png"}
+
+	for _, tc := range []struct {
+		name, key, body string
+		header          map[string]string
+	}{
+		{"wrong content type", "jobs/j1/type.png", "12345", map[string]string{"Content-Type": "image/jpeg"}},
+		{"no content type", "jobs/j1/none.png", "12345", nil},
+		{"wrong length", "jobs/j1/length.png", "123456", png},
+	} {
+		status, code, msg := sendS3(t, http.MethodPut, link(tc.key), tc.body, tc.header)
+		if status != http.StatusForbidden || code != "SignatureDoesNotMatch" {
+			t.Errorf("%s: PUT = %d %s %q, want 403 SignatureDoesNotMatch", tc.name, status, code, msg)
+		}
+		if exists(tc.key) {
+			t.Errorf("%s: the refused upload was stored", tc.name)
+		}
+	}
+
+	good := link("jobs/j1/good.png")
+	if status, code, msg := sendS3(t, http.MethodPut, good, "12345", png); status != http.StatusOK {
+		t.Fatalf("PUT as signed = %d %s %q", status, code, msg)
+	}
+	if _, body := get(t, c, "media", "jobs/j1/good.png"); body != "12345" {
+		t.Fatalf("uploaded object = %q", body)
+	}
+	// A browser's CORS preflight carries the link's query but no signature to check.
+	if status, _, _ := sendS3(t, http.MethodOptions, good, "", map[string]string{"Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "PUT"}); status != http.StatusOK {
+		t.Fatalf("preflight = %d", status)
+	}
+
+	late := link("jobs/j1/late.png")
+	mu.Lock()
+	now = now.Add(15*time.Minute + 2*time.Second)
+	mu.Unlock()
+	status, code, msg := sendS3(t, http.MethodPut, late, "12345", png)
+	if status != http.StatusForbidden || code != "AccessDenied" || msg != "Request has expired" {
+		t.Fatalf("PUT after expiry = %d %s %q, want 403 AccessDenied Request has expired", status, code, msg)
+	}
+	if exists("jobs/j1/late.png") {
+		t.Fatal("the upload after expiry was stored")
+	}
+}
+
+// Download links with response overrides (exports, access packages) still work, and a
+// changed query or foreign credentials are refused as on AWS.
+func TestS3PresignedGetChecksQueryAndCredentials(t *testing.T) {
+	srv := startS3(t, "")
+	c := s3Client(srv.Endpoint())
+	ctx := ctxT(t)
+	mustBucket(t, c, "exports")
+	key := "job-1/export ü+.jsonl"
+	put(t, c, "exports", key, "line\n", "application/x-ndjson", nil)
+	in := &s3.GetObjectInput{Bucket: aws.String("exports"), Key: aws.String(key),
+		ResponseContentDisposition: aws.String(`attachment; filename*=UTF-8''export%20%C3%BC.jsonl`)}
+	req, err := s3.NewPresignClient(c).PresignGetObject(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, code, msg := sendS3(t, http.MethodGet, req.URL, "", nil); status != http.StatusOK {
+		t.Fatalf("GET as signed = %d %s %q", status, code, msg)
+	}
+	tampered := strings.Replace(req.URL, "response-content-disposition=attachment", "response-content-disposition=inline", 1)
+	if status, code, _ := sendS3(t, http.MethodGet, tampered, "", nil); status != http.StatusForbidden || code != "SignatureDoesNotMatch" {
+		t.Fatalf("GET with a changed query = %d %s, want 403 SignatureDoesNotMatch", status, code)
+	}
+	other := s3.New(c.Options(), func(o *s3.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider("AKIAOTHER", "secret", "")
+	})
+	req, err = s3.NewPresignClient(other).PresignGetObject(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, code, _ := sendS3(t, http.MethodGet, req.URL, "", nil); status != http.StatusForbidden || code != "InvalidAccessKeyId" {
+		t.Fatalf("GET signed with unknown credentials = %d %s, want 403 InvalidAccessKeyId", status, code)
 	}
 }
 
