@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/localaws"
 	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/schema"
@@ -27,12 +28,12 @@ func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (stri
 	return u, ok, nil
 }
 
-// LocalAWS returns an SDK configuration for the loopback DynamoDB and S3 servers with static
-// credentials (the stand-ins accept any).
+// LocalAWS returns an SDK configuration for the loopback DynamoDB and S3 servers with the
+// stand-ins' static credentials (local S3 checks presigned links with them).
 func LocalAWS(dynamoURL, s3URL string) aws.Config {
 	return aws.Config{
 		Region:           Region,
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
+		Credentials:      credentials.NewStaticCredentialsProvider(localaws.AccessKeyID, localaws.SecretAccessKey, ""),
 		ConfigSources:    []any{endpoints{"DynamoDB": dynamoURL, "S3": s3URL}},
 		RetryMaxAttempts: 3,
 	}
