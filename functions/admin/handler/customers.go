@@ -122,6 +122,9 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) {
+	if !bodyless(w, r) {
+		return
+	}
 	k, err := a.customers.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("keyId"))
 	if err != nil {
 		web.WriteError(w, r, customerError(err, CodeKeyNotFound))

@@ -200,11 +200,19 @@ func (a *api) updateSite(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, toSiteJSON(site, ""))
 }
 
-func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	// The route takes no body (or {}); anything else is refused like any unknown field,
-	// before the old secret is thrown away.
+// bodyless answers false, having written the error, when a route that takes no body (or
+// {}) got one: it is refused like any unknown field, so a setting sent there is not
+// mistaken for one that was applied.
+func bodyless(w http.ResponseWriter, r *http.Request) bool {
 	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
 		web.WriteError(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	if !bodyless(w, r) { // before the old secret is thrown away
 		return
 	}
 	site, secret, err := a.accounts.RotateSecret(r.Context(), r.PathValue("sitekey"))

@@ -63,6 +63,9 @@ func (a *api) createIntegratorKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) revokeIntegratorKey(w http.ResponseWriter, r *http.Request) {
+	if !bodyless(w, r) {
+		return
+	}
 	k, err := a.integratorKeys.RevokeKey(r.Context(), r.PathValue("id"), r.PathValue("keyId"))
 	if errors.Is(err, account.ErrNotFound) {
 		web.WriteError(w, r, &web.Error{Status: http.StatusNotFound, Code: CodeKeyNotFound, Message: "the integrator has no such API key", Err: err})

@@ -127,3 +127,51 @@ func TestIntegratorKeyRoutesRefuseBadInput(t *testing.T) {
 		t.Fatalf("revoked %v", revoked)
 	}
 }
+
+// Revoking a key takes no body (or {}): one with a field is refused and revokes nothing.
+func TestKeyRevocationsRefuseABody(t *testing.T) {
+	f := newCustFix(t)
+	var revoked []string
+	h := handler.New(handler.Deps{Accounts: account.NewService(&accounttest.Store{}, nil), Customers: f.svc, IntegratorKeys: newIntKeyFix(&revoked)})
+	custKeyID := strings.Split(evKey, "_")[1]
+	live := func() bool {
+		t.Helper()
+		keys, err := f.svc.ListAPIKeys(context.Background(), evCustomer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if k.ID == custKeyID {
+				return !k.Revoked()
+			}
+		}
+		t.Fatalf("customer key %s not found", custKeyID)
+		return false
+	}
+	if !live() {
+		t.Fatal("the customer key starts revoked")
+	}
+	do := func(path, body string) (int, map[string]any) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("DELETE", path, strings.NewReader(body)))
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m
+	}
+	paths := []string{"/admin/customers/" + evCustomer + "/keys/" + custKeyID, "/admin/integrators/" + evKeyIntegrator + "/keys/" + evIntKeyID}
+	for _, path := range paths {
+		for _, body := range []string{`{"reason":"leaked"}`, `not json`, `[]`} {
+			if status, m := do(path, body); status != 400 || errCode(m) != "invalid_json" {
+				t.Errorf("DELETE %s with %q: %d %v, want 400 invalid_json", path, body, status, m)
+			}
+		}
+	}
+	if len(revoked) != 0 || !live() {
+		t.Fatalf("a refused revocation revoked: integrator %v, customer key live %v", revoked, live())
+	}
+	for _, path := range paths {
+		if status, m := do(path, "{}"); status != 200 || m["revoked_at"] == nil {
+			t.Errorf("DELETE %s with {}: %d %v, want 200 with revoked_at", path, status, m)
+		}
+	}
+}

@@ -214,6 +214,11 @@ func (a *api) status(w http.ResponseWriter, r *http.Request, customer string, ch
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request, customer string) {
+	// No body (or {}), as pause and resume: an option sent here would not be applied.
+	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
+		web.WriteError(w, r, err)
+		return
+	}
 	id := r.PathValue("id")
 	d, err := a.jobs.Delete(r.Context(), customer, id)
 	if err != nil {

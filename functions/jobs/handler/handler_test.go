@@ -335,6 +335,22 @@ func TestPauseAndResumeRefuseABody(t *testing.T) {
 	}
 }
 
+// Deleting a job takes no body (or {}): one with a field is refused and deletes nothing.
+func TestDeleteRefusesABody(t *testing.T) {
+	f := newFix(t)
+	for _, body := range []string{`{"keep_exports":true}`, `not json`, `[]`} {
+		if got, m := f.do(t, "DELETE", "/v1/jobs/"+evJobA, evKeyA, body); got != 400 || errCode(m) != "invalid_json" {
+			t.Errorf("delete with body %q: %d %v, want 400 invalid_json", body, got, m)
+		}
+	}
+	if _, err := f.svc.Get(context.Background(), evCustomerA, evJobA); err != nil {
+		t.Fatalf("a refused delete removed the job: %v", err)
+	}
+	if got, m := f.do(t, "DELETE", "/v1/jobs/"+evJobA, evKeyA, "{}"); got/100 != 2 || m["id"] != evJobA {
+		t.Fatalf("delete with {}: %d %v", got, m)
+	}
+}
+
 // Every route that names a job answers 404 for another customer's job and changes nothing.
 func TestOtherCustomersJobsAreInvisible(t *testing.T) {
 	f := newFix(t)
