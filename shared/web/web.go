@@ -136,6 +136,18 @@ func DecodeOptionalJSON(r *http.Request, limit int64, v any) error {
 	return decodeBody(body, v)
 }
 
+// NoBody reports whether r came without a body (or with {}); otherwise it writes the error
+// (400 invalid_json, 413 body_too_large) and reports false. A route that takes no body
+// refuses one like any unknown field, so a setting sent there is not mistaken for one that
+// was applied.
+func NoBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	if err := DecodeOptionalJSON(r, limit, &struct{}{}); err != nil {
+		WriteError(w, r, err)
+		return false
+	}
+	return true
+}
+
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {

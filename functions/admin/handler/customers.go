@@ -122,7 +122,7 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) {
-	if !bodyless(w, r) {
+	if !web.NoBody(w, r, MaxBody) {
 		return
 	}
 	k, err := a.customers.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("keyId"))

@@ -200,19 +200,8 @@ func (a *api) updateSite(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, toSiteJSON(site, ""))
 }
 
-// bodyless answers false, having written the error, when a route that takes no body (or
-// {}) got one: it is refused like any unknown field, so a setting sent there is not
-// mistaken for one that was applied.
-func bodyless(w http.ResponseWriter, r *http.Request) bool {
-	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
-		web.WriteError(w, r, err)
-		return false
-	}
-	return true
-}
-
 func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	if !bodyless(w, r) { // before the old secret is thrown away
+	if !web.NoBody(w, r, MaxBody) { // before the old secret is thrown away
 		return
 	}
 	site, secret, err := a.accounts.RotateSecret(r.Context(), r.PathValue("sitekey"))

@@ -63,7 +63,7 @@ func (a *api) createIntegratorKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) revokeIntegratorKey(w http.ResponseWriter, r *http.Request) {
-	if !bodyless(w, r) {
+	if !web.NoBody(w, r, MaxBody) {
 		return
 	}
 	k, err := a.integratorKeys.RevokeKey(r.Context(), r.PathValue("id"), r.PathValue("keyId"))

@@ -198,10 +198,7 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request, customer string) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request, customer string, change func(context.Context, string, string) (job.Job, error)) {
-	// Pause and resume take no body (or {}); anything else is refused like any unknown
-	// field, so a setting sent here is not mistaken for one that was applied.
-	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
-		web.WriteError(w, r, err)
+	if !web.NoBody(w, r, MaxBody) {
 		return
 	}
 	j, err := change(r.Context(), customer, r.PathValue("id"))
@@ -214,9 +211,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request, customer string, ch
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request, customer string) {
-	// No body (or {}), as pause and resume: an option sent here would not be applied.
-	if err := web.DecodeOptionalJSON(r, MaxBody, &struct{}{}); err != nil {
-		web.WriteError(w, r, err)
+	if !web.NoBody(w, r, MaxBody) {
 		return
 	}
 	id := r.PathValue("id")

@@ -382,8 +382,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) approve(w http.ResponseWriter, r *http.Request) {
-	if err := web.DecodeOptionalJSON(r, MaxOperatorBody, &struct{}{}); err != nil {
-		web.WriteError(w, r, err)
+	if !web.NoBody(w, r, MaxOperatorBody) {
 		return
 	}
 	req, err := a.svc.Approve(r.Context(), r.PathValue("id"), operator(r))
