@@ -146,12 +146,16 @@ var grants = map[string]access{
 		SuppressionList: true,                                                                     // erasure removes the subject's address; access packages say whether it is listed
 	},
 	// The accessibility pages and text challenges: sites (hostname check) and its own A11Y#
-	// records in the accounts table, text challenges and pass tokens in the challenges table.
+	// records in the accounts table, text challenges and pass tokens in the challenges table;
+	// a pass ends the visual challenge set aside (challenges) and publishes its risk event
+	// (the day's risk salt, the risk-events queue).
 	routes.FunctionAccessibility: {
 		Tables: map[string]tableAccess{
 			schema.TableAccounts:   {Actions: []string{getItem}},                      // Accounts.get (sites), its A11Y# records
-			schema.TableChallenges: {Actions: []string{getItem, putItem, updateItem}}, // TextChallenges.Put/Get/Consume, Tokens.Put
+			schema.TableChallenges: {Actions: []string{getItem, putItem, updateItem}}, // TextChallenges.Put/Get/Consume, Tokens.Put, Challenges.Get/Consume
+			schema.TableRisk:       {Actions: []string{getItem, putItem}},             // Salts.get/load (the risk salt)
 		},
+		SendQueues:        []string{schema.QueueRiskEvents},                                                 // the set-aside challenge's pass
 		WritePrefixTables: map[string]prefixWrite{schema.TableAccounts: {"A11Y#", tablePrefixWriteActions}}, // sign-ups, tokens, rate-limit counters only
 		SigningKeys:       true,                                                                             // pass tokens
 		PrivacyKey:        true,                                                                             // subject hashes a privacy request finds

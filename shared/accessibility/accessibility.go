@@ -13,7 +13,9 @@
 //     pass), which /siteverify accepts exactly like any other.
 //
 // The e-mail is never linked to answers: text challenges carry no reference to the token
-// or the subject, and nothing is published to the answers or risk-events queues. Sign-up
+// or the subject, and nothing is published to the answers queue. A pass ends the visual
+// challenge the visitor set aside with the risk event a clean visual pass would have, so
+// the response key does not mark the path (Service.Answer). Sign-up
 // mails are rate limited per address and per network pseudonym, text challenges per token.
 //
 // It imports no AWS SDK: shared/dynamo implements Store and Challenges, shared/mail the
@@ -198,6 +200,18 @@ type Challenges interface {
 	Consume(ctx context.Context, id string, now time.Time) error
 }
 
+// VisualChallenges is the visual challenge store (challenge.Store): a text pass ends the
+// visual challenge the visitor set aside.
+type VisualChallenges interface {
+	Get(ctx context.Context, id string) (challenge.Record, error)
+	Consume(ctx context.Context, id string, now time.Time) error
+}
+
+// RiskRecorder publishes an outcome to the risk-events queue (challenge.ScoringHook).
+type RiskRecorder interface {
+	Record(ctx context.Context, r challenge.RiskRecord) error
+}
+
 // Mailer sends one plain-text e-mail (shared/mail).
 type Mailer interface {
 	Send(ctx context.Context, to, subject, text string) error
@@ -221,6 +235,10 @@ type Deps struct {
 	Sites      challenge.Sites
 	Signer     Signer
 	Tokens     Tokens
+	// Visual and Risk end the visual challenge a text pass stands in for, and record its
+	// pass as a visual pass's is recorded (Service.Answer).
+	Visual VisualChallenges
+	Risk   RiskRecorder
 	// Key is the privacy key: subject hashes must be the privacy service's, so a privacy
 	// request finds these records; it also keys code hashes and network pseudonyms.
 	Key []byte
@@ -241,8 +259,8 @@ type Service struct {
 
 // New checks the ports and returns the Service.
 func New(d Deps) (*Service, error) {
-	if d.Store == nil || d.Challenges == nil || d.Mailer == nil || d.Sites == nil || d.Signer == nil || d.Tokens == nil {
-		return nil, errors.New("accessibility: Store, Challenges, Mailer, Sites, Signer and Tokens are required")
+	if d.Store == nil || d.Challenges == nil || d.Mailer == nil || d.Sites == nil || d.Signer == nil || d.Tokens == nil || d.Visual == nil || d.Risk == nil {
+		return nil, errors.New("accessibility: Store, Challenges, Mailer, Sites, Signer, Tokens, Visual and Risk are required")
 	}
 	if len(d.Key) < privacy.MinKeyBytes {
 		return nil, fmt.Errorf("accessibility: key must have at least %d bytes", privacy.MinKeyBytes)

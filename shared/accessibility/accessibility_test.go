@@ -40,12 +40,20 @@ type fix struct {
 	site     account.Site
 	secret   string
 	accounts *account.Service
+	visual   *challengetest.Store
+	risk     *challengetest.Risk
+	recorded []challenge.RiskRecord
 }
 
 func newFix(t *testing.T) *fix {
 	t.Helper()
 	f := &fix{mailbox: &accessibilitytest.Mailbox{}, tokens: &verifytest.Tokens{}, clock: challengetest.NewClock(time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC))}
 	f.store, f.mem = accessibilitytest.NewStore()
+	f.visual = challengetest.NewStore()
+	f.risk = &challengetest.Risk{RecordFunc: func(_ context.Context, r challenge.RiskRecord) error {
+		f.recorded = append(f.recorded, r)
+		return nil
+	}}
 	chals, chalMem := accessibilitytest.NewChallenges()
 	f.chals = chalMem
 	f.accounts = account.NewService(&accounttest.Store{}, f.clock.Now)
@@ -61,7 +69,7 @@ func newFix(t *testing.T) *fix {
 	f.svc, err = accessibility.New(accessibility.Deps{
 		Store: f.store, Challenges: chals, Mailer: accessibilitytest.NewMailer(f.mailbox),
 		Sites:  challengetest.NewSites(challenge.SiteInfo{Sitekey: f.site.Sitekey, Hostnames: f.site.Hostnames}),
-		Signer: challengetest.Signer(), Tokens: f.tokens, Key: key, BaseURL: base, Now: f.clock.Now,
+		Signer: challengetest.Signer(), Tokens: f.tokens, Visual: f.visual, Risk: f.risk, Key: key, BaseURL: base, Now: f.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +429,7 @@ func TestSignUpRefusals(t *testing.T) {
 	f.store.PutSignupFunc = func(context.Context, accessibility.Signup) error { return nil }
 	mailer := &accessibilitytest.Mailer{SendFunc: func(context.Context, string, string, string) error { return errors.New("ses down") }}
 	svc, err := accessibility.New(accessibility.Deps{Store: f.store, Challenges: &accessibilitytest.Challenges{}, Mailer: mailer,
-		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Key: key, BaseURL: base, Now: f.clock.Now})
+		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Visual: f.visual, Risk: f.risk, Key: key, BaseURL: base, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +441,7 @@ func TestSignUpRefusals(t *testing.T) {
 func TestNewRefusesMissingPortsAndShortKeys(t *testing.T) {
 	f := newFix(t)
 	good := accessibility.Deps{Store: f.store, Challenges: &accessibilitytest.Challenges{}, Mailer: &accessibilitytest.Mailer{},
-		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Key: key, BaseURL: base}
+		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Visual: f.visual, Risk: f.risk, Key: key, BaseURL: base}
 	if _, err := accessibility.New(good); err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +471,7 @@ func TestAFailedMailDoesNotUseUpTheAddresssSignUps(t *testing.T) {
 		return working.Send(ctx, to, subject, text)
 	}}
 	svc, err := accessibility.New(accessibility.Deps{Store: f.store, Challenges: &accessibilitytest.Challenges{}, Mailer: mailer,
-		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Key: key, BaseURL: base, Now: f.clock.Now})
+		Sites: challengetest.NewSites(), Signer: challengetest.Signer(), Tokens: f.tokens, Visual: f.visual, Risk: f.risk, Key: key, BaseURL: base, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,5 +492,92 @@ func TestAFailedMailDoesNotUseUpTheAddresssSignUps(t *testing.T) {
 	}
 	if n := len(box.All()); n != accessibility.MailsPerAddress {
 		t.Fatalf("%d mails sent, want %d", n, accessibility.MailsPerAddress)
+	}
+}
+
+// A text pass ends the visual challenge the visitor set aside as a visual pass would: used
+// up, with a pass recorded for it (score PassScore, no reasons, its own task count and the
+// time since it was issued). Otherwise a risk lookup of the response key — that visual
+// challenge — would find it issued and never answered, which no visual pass shows. Another
+// site's challenge, one already answered, one expired or a wrong text answer ends nothing.
+func TestTextPassEndsTheSetAsideVisualChallenge(t *testing.T) {
+	ctx := context.Background()
+	visualOf := func(f *fix, id, sitekey string, used bool) challenge.Record {
+		issued := f.clock.Now()
+		r := challenge.Record{ID: id, Sitekey: sitekey, Host: "shop.example.com", IssuedAt: issued, ExpiresAt: issued.Add(5 * time.Minute),
+			Used: used, Tasks: []challenge.TaskRecord{{ID: "t0"}, {ID: "t1"}, {ID: "t2"}}}
+		if err := f.visual.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	const setAside = "c_0123456789abcdef0123456789abcdef"
+
+	f := newFix(t)
+	tok := f.token(t)
+	visualOf(f, setAside, f.site.Sitekey, false)
+	f.clock.Advance(40 * time.Second)
+	is := f.issue(t, tok)
+	res, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: f.answerOf(t, is.ID),
+		SetAside: setAside, IP: net.ParseIP("203.0.113.7")})
+	if err != nil || !res.Pass {
+		t.Fatalf("Answer = %+v %v", res, err)
+	}
+	if r, _ := f.visual.Record(setAside); !r.Used {
+		t.Error("the set-aside visual challenge can still be answered after the text pass")
+	}
+	if len(f.recorded) != 1 {
+		t.Fatalf("recorded %+v, want the set-aside challenge's pass", f.recorded)
+	}
+	got := f.recorded[0]
+	if got.Outcome != challenge.OutcomePassed || got.ChallengeID != setAside || got.Sitekey != f.site.Sitekey ||
+		got.Tasks != 3 || got.SolveTime != 40*time.Second || got.Assessment.Score != accessibility.PassScore ||
+		len(got.Assessment.Reasons) != 0 || !got.IP.Equal(net.ParseIP("203.0.113.7")) || !got.At.Equal(f.clock.Now()) {
+		t.Errorf("recorded %+v", got)
+	}
+
+	for name, c := range map[string]struct {
+		sitekey string
+		used    bool
+		wrong   bool
+		late    bool
+	}{
+		"another site's":       {sitekey: "10000000-ffff-ffff-ffff-000000000001"},
+		"answered already":     {used: true},
+		"expired":              {late: true},
+		"after a wrong answer": {wrong: true},
+	} {
+		f := newFix(t)
+		tok := f.token(t)
+		sitekey := f.site.Sitekey
+		if c.sitekey != "" {
+			sitekey = c.sitekey
+		}
+		before := visualOf(f, setAside, sitekey, c.used)
+		if c.late {
+			f.clock.Advance(6 * time.Minute)
+		}
+		is := f.issue(t, tok)
+		answer := f.answerOf(t, is.ID)
+		if c.wrong {
+			answer = "not the answer"
+		}
+		if _, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: answer, SetAside: setAside}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if after, _ := f.visual.Record(setAside); after.Used != before.Used || len(f.recorded) != 0 {
+			t.Errorf("%s: used %v→%v, recorded %+v; want nothing ended", name, before.Used, after.Used, f.recorded)
+		}
+	}
+
+	// Not a visual challenge id: refused before the question is used up.
+	f = newFix(t)
+	tok = f.token(t)
+	is = f.issue(t, tok)
+	if _, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: f.answerOf(t, is.ID), SetAside: "a_" + strings.Repeat("0", 32)}); !errors.Is(err, accessibility.ErrBadRequest) {
+		t.Fatalf("set_aside a text id: %v, want ErrBadRequest", err)
+	}
+	if res, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: f.answerOf(t, is.ID)}); err != nil || !res.Pass {
+		t.Fatalf("the question after a refused set_aside: %+v %v, want a pass", res, err)
 	}
 }

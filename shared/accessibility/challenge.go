@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/locale"
 	"github.com/crowdgate/crowdgate/shared/token"
+	"github.com/crowdgate/crowdgate/shared/web"
 )
 
 // IssueInput asks for a text challenge.
@@ -97,6 +99,10 @@ type AnswerInput struct {
 	Answer string
 	// Sitekey, when set, must be the challenge's (as on the visual answer route).
 	Sitekey string
+	// SetAside, when set, is the visual challenge the visitor turned to the text question
+	// from (the widget's response key). IP is the visitor's address, for its risk event.
+	SetAside string
+	IP       net.IP
 }
 
 // Result is the outcome of Answer: a pass token, or no pass (the challenge is used up
@@ -107,14 +113,18 @@ type Result struct {
 	TokenTTL time.Duration
 }
 
-// Answer grades a text challenge. A pass mints an ordinary pass token; nothing is
-// published anywhere (no labeled data, no risk event).
+// Answer grades a text challenge. A pass mints an ordinary pass token, and ends the
+// visual challenge set aside as a visual pass would (endSetAside); no labeled data is
+// published.
 func (s *Service) Answer(ctx context.Context, in AnswerInput) (Result, error) {
 	if _, err := s.Authenticate(ctx, in.Token); err != nil {
 		return Result{}, err
 	}
 	if !ValidChallengeID(in.ID) {
 		return Result{}, ErrNotFound
+	}
+	if in.SetAside != "" && !challenge.ValidID(in.SetAside) {
+		return Result{}, fmt.Errorf("%w: set_aside is not a visual challenge id", ErrBadRequest)
 	}
 	now := s.d.Now()
 	c, err := s.d.Challenges.Get(ctx, in.ID, now)
@@ -160,7 +170,44 @@ func (s *Service) Answer(ctx context.Context, in AnswerInput) (Result, error) {
 	}); err != nil {
 		return Result{}, fmt.Errorf("store token: %w", err)
 	}
+	s.endSetAside(ctx, in, c, now)
 	return Result{Pass: true, Token: tok, TokenTTL: token.TTL}, nil
+}
+
+// endSetAside uses up the visual challenge the visitor set aside and records its pass as
+// a visual pass is recorded (score PassScore, no reasons). Left open, a risk lookup of
+// the response key — that challenge — would find it issued and never answered, which no
+// visual pass shows: a hint that the visitor uses the accessibility path (PRIVACY.md). Only
+// an unused, unexpired challenge of the same site counts, so a text pass cannot mark
+// another site's challenge, or one answered already. Losing the record costs only the
+// risk windows a little, so a failure is logged and the pass stands.
+func (s *Service) endSetAside(ctx context.Context, in AnswerInput, text TextChallenge, now time.Time) {
+	if in.SetAside == "" {
+		return
+	}
+	log := web.Logger(ctx)
+	v, err := s.d.Visual.Get(ctx, in.SetAside)
+	switch {
+	case errors.Is(err, challenge.ErrNotFound):
+		return
+	case err != nil:
+		log.WarnContext(ctx, "loading the set-aside challenge failed", "err", err)
+		return
+	case v.Sitekey != text.Sitekey || v.Used || !now.Before(v.ExpiresAt):
+		return
+	}
+	if err := s.d.Visual.Consume(ctx, v.ID, now); err != nil {
+		if !errors.Is(err, challenge.ErrUsed) && !errors.Is(err, challenge.ErrExpired) && !errors.Is(err, challenge.ErrNotFound) {
+			log.WarnContext(ctx, "using up the set-aside challenge failed", "err", err)
+		}
+		return
+	}
+	if err := s.d.Risk.Record(ctx, challenge.RiskRecord{
+		Outcome: challenge.OutcomePassed, ChallengeID: v.ID, Sitekey: v.Sitekey, IP: in.IP, Tasks: len(v.Tasks),
+		SolveTime: max(now.Sub(v.IssuedAt), 0), Assessment: challenge.Assessment{Score: PassScore}, At: now,
+	}); err != nil {
+		log.WarnContext(ctx, "recording the set-aside challenge's pass failed", "err", err)
+	}
 }
 
 // ValidChallengeID reports whether id is shaped like a text challenge id.

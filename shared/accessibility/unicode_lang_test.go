@@ -26,7 +26,7 @@ func TestDecomposedAnswerMatchesComposedOne(t *testing.T) {
 	svc, err := accessibility.New(accessibility.Deps{
 		Store: store, Challenges: chals, Mailer: accessibilitytest.NewMailer(&accessibilitytest.Mailbox{}),
 		Sites:  challengetest.NewSites(challenge.SiteInfo{Sitekey: challengetest.DemoSitekey, Hostnames: []string{challengetest.DemoHostname}}),
-		Signer: challengetest.Signer(), Tokens: &verifytest.Tokens{}, Key: key, BaseURL: base, Now: func() time.Time { return now },
+		Signer: challengetest.Signer(), Tokens: &verifytest.Tokens{}, Visual: challengetest.NewStore(), Risk: &challengetest.Risk{}, Key: key, BaseURL: base, Now: func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func newA11yWorld(t *testing.T) *a11yWorld {
 	chals, _ := accessibilitytest.NewChallenges()
 	w.a11y, err = accessibility.New(accessibility.Deps{
 		Store: w.store, Challenges: chals, Mailer: accessibilitytest.NewMailer(w.mailbox), Sites: challengetest.NewSites(),
-		Signer: challengetest.Signer(), Tokens: &verifytest.Tokens{}, Key: key, BaseURL: "https://cg.example", Now: w.clock.Now,
+		Signer: challengetest.Signer(), Tokens: &verifytest.Tokens{}, Visual: challengetest.NewStore(), Risk: &challengetest.Risk{}, Key: key, BaseURL: "https://cg.example", Now: w.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

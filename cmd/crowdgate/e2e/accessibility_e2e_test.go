@@ -380,11 +380,16 @@ func TestAccessibilityWidgetTextChallengeWithKeyboard(t *testing.T) {
 	}
 	api.a11yMu.Lock()
 	bodies := slices.Clone(api.a11yBodies)
+	setAside := slices.Clone(api.setAside)
 	api.a11yMu.Unlock()
 	for _, b := range bodies {
 		if b["sitekey"] != fakeSitekey || b["host"] != "127.0.0.1" || b["hl"] != "en" || len(b) != 3 {
 			t.Errorf("text challenge request %v: want exactly sitekey, host and hl", b)
 		}
+	}
+	// Both answers name the visual challenge set aside, which the pass ends (API.md).
+	if len(setAside) != 2 || setAside[0] != res.After.RespKey || setAside[1] != res.After.RespKey {
+		t.Errorf("text answers named set_aside %q, want the response key %q in both", setAside, res.After.RespKey)
 	}
 	for _, c := range res.Console {
 		t.Errorf("console: %s", c)
@@ -788,6 +793,14 @@ func enrollAndPass(t *testing.T, d *demoInfo, box *mailbox, email, solver string
 	}
 	if err := json.Unmarshal([]byte(res.VerifyText), &verdict); err != nil || !verdict.Success || verdict.Hostname != "127.0.0.1" {
 		t.Fatalf("the demo backend's siteverify answered %q (%v), want success on 127.0.0.1", res.VerifyText, err)
+	}
+	// The response key is the visual challenge set aside; a risk lookup of it finds it
+	// passed with a clean visual pass's score, not issued and never answered (PRIVACY.md).
+	lookup := eventually(t, d.URL, d.Secret, "/v1/risk/challenges/"+res.After.RespKey, func(c map[string]any) bool {
+		return c["answer"] != nil && c["issue"] != nil
+	})
+	if answer, _ := lookup["answer"].(map[string]any); answer["outcome"] != "pass" || answer["score"] != float64(0) || len(answer["reasons"].([]any)) != 0 {
+		t.Errorf("risk lookup of the response key after a text pass: %v; want a pass with score 0 and no reasons", lookup)
 	}
 	for _, line := range res.Console {
 		t.Errorf("console: %s", line)

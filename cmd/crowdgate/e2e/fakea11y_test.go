@@ -33,6 +33,8 @@ type fakeA11y struct {
 	a11yWithCookie   int
 	a11yRequests     int
 	a11yBodies       []map[string]any
+	// setAside is the set_aside of each text answer, in order.
+	setAside []string
 }
 
 type fakeQuestion struct {
@@ -198,12 +200,16 @@ func (f *fakeA11y) issueText(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeA11y) answerText(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Answer string `json:"answer"`
+		Answer   string `json:"answer"`
+		SetAside string `json:"set_aside"`
 	}
 	if err := web.DecodeJSON(r, 64<<10, &body); err != nil {
 		web.WriteError(w, r, err)
 		return
 	}
+	f.a11yMu.Lock()
+	f.setAside = append(f.setAside, body.SetAside)
+	f.a11yMu.Unlock()
 	if _, ok := f.token(w, r); !ok {
 		return
 	}

@@ -109,7 +109,7 @@ var fakeShapes = []string{"circle", "square", "triangle"}
 // tiles), so a random clicker passes about once in a million, then a yes/no question about
 // an image and one about a sentence.
 func (f *fakeAPI) newChallenge(sitekey string) map[string]any {
-	id := "c_" + randomHex(8)
+	id := "c_" + randomHex(16)
 	yesNo := func(b bool) string {
 		if b {
 			return "yes"

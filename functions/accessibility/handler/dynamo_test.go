@@ -20,6 +20,7 @@ import (
 	"github.com/crowdgate/crowdgate/functions/accessibility/handler"
 	"github.com/crowdgate/crowdgate/shared/accessibility"
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/config"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -40,13 +41,15 @@ func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (stri
 }
 
 // The function as Wire builds it over DynamoDB Local and the file outbox: sign up, confirm,
-// a text question, a pass that siteverify's store redeems once, no queue touched; then a
+// a text question, a pass that siteverify's store redeems once and that ends the visual
+// challenge set aside (its risk event the only message sent); then a
 // privacy erasure of the address removes every A11Y# record and the token stops working.
 func TestWiredFunctionOnDynamoDB(t *testing.T) {
 	db := dynamotest.Client(t)
 	tables := dynamotest.Tables(t, db)
 	ctx := context.Background()
 	outbox := t.TempDir()
+	riskEvents := &sentMessages{}
 	env := &platform.Env{
 		Config: config.Config{
 			Tables: tables, SigningKeys: challengetest.SigningKeys, ChallengeTTL: 5 * time.Minute,
@@ -56,7 +59,10 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 			ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(t)}}},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 		Queues: func(logical string) (platform.Sender, error) {
-			t.Errorf("the accessibility function asked for queue %s: an accessibility pass publishes nothing", logical)
+			if logical == schema.QueueRiskEvents {
+				return riskEvents, nil
+			}
+			t.Errorf("the accessibility function asked for queue %s: an accessibility pass publishes no labeled data", logical)
 			return nil, fmt.Errorf("no queue %s", logical)
 		},
 	}
@@ -124,13 +130,35 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec = do("POST", "/1/accessibility/challenges/"+is.ID+"/answers", "application/json", `{"answer":"`+strings.ToUpper(stored.Answers[0])+`"}`, tok)
+	// The visual challenge the visitor set aside, as the challenge function stores it.
+	visual := dynamo.NewChallenges(db, tables[schema.TableChallenges])
+	setAside := challenge.Record{ID: "c_" + strings.Repeat("5e", 16), Sitekey: site.Sitekey, Host: "shop.example",
+		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(4 * time.Minute), Tasks: []challenge.TaskRecord{{ID: "t0"}}}
+	if err := visual.Put(ctx, setAside); err != nil {
+		t.Fatal(err)
+	}
+	rec = do("POST", "/1/accessibility/challenges/"+is.ID+"/answers", "application/json",
+		`{"answer":"`+strings.ToUpper(stored.Answers[0])+`","set_aside":"`+setAside.ID+`"}`, tok)
 	var pass struct {
 		Pass  bool   `json:"pass"`
 		Token string `json:"token"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &pass); err != nil || !pass.Pass {
 		t.Fatalf("answer %d %s (question %q)", rec.Code, rec.Body, is.Question)
+	}
+	// The pass ended the set-aside challenge with a visual pass's risk event, which names
+	// nothing of the text question, the token or the subject.
+	if r, err := visual.Get(ctx, setAside.ID); err != nil || !r.Used {
+		t.Errorf("set-aside challenge after the pass: used %v (%v), want used up", r.Used, err)
+	}
+	if len(riskEvents.msgs) != 1 {
+		t.Fatalf("risk events %v, want the set-aside challenge's pass", riskEvents.msgs)
+	}
+	ev, _ := riskEvents.msgs[0].(challenge.RiskEvent)
+	raw, _ := json.Marshal(riskEvents.msgs[0])
+	if ev.Kind != challenge.RiskEventAnswer || ev.Outcome != challenge.OutcomePassed || ev.Challenge != setAside.ID || ev.Score != 0 ||
+		len(ev.Reasons) != 0 || ev.IP == "" || strings.Contains(string(raw), is.ID) || strings.Contains(string(raw), tok) {
+		t.Errorf("risk event %s", raw)
 	}
 	v := &verify.Verifier{Parser: challengetest.Signer(), Sites: accounts, Redeemer: dynamo.NewTokens(db, tables[schema.TableChallenges]), Now: time.Now}
 	out, err := v.Verify(ctx, verify.Request{Secret: secret, Response: pass.Token})
@@ -184,7 +212,8 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 // Wire refuses an environment it cannot run in, naming what to set.
 func TestWireNamesMissingSettings(t *testing.T) {
 	good := config.Config{
-		Tables:      map[string]string{schema.TableAccounts: "a", schema.TableChallenges: "c"},
+		Tables:      map[string]string{schema.TableAccounts: "a", schema.TableChallenges: "c", schema.TableRisk: "r"},
+		Queues:      map[string]string{schema.QueueRiskEvents: "https://sqs.example/risk-events"},
 		SigningKeys: challengetest.SigningKeys, PrivacyKey: base64.StdEncoding.EncodeToString(key),
 		MailOutboxDir: t.TempDir(), PublicURL: "https://cg.example",
 	}
@@ -193,9 +222,13 @@ func TestWireNamesMissingSettings(t *testing.T) {
 		want string
 	}{
 		"no accounts table": {func(c *config.Config) { c.Tables = map[string]string{schema.TableChallenges: "c"} }, "TABLE_ACCOUNTS"},
-		"no public URL":     {func(c *config.Config) { c.PublicURL = "" }, "PUBLIC_URL"},
-		"no privacy key":    {func(c *config.Config) { c.PrivacyKey = "" }, "PRIVACY_KEY"},
-		"no mailer":         {func(c *config.Config) { c.MailOutboxDir = "" }, "MAIL_FROM"},
+		"no risk table": {func(c *config.Config) {
+			c.Tables = map[string]string{schema.TableAccounts: "a", schema.TableChallenges: "c"}
+		}, "TABLE_RISK"},
+		"no risk-events queue": {func(c *config.Config) { c.Queues = nil }, "QUEUE_RISK_EVENTS_URL"},
+		"no public URL":        {func(c *config.Config) { c.PublicURL = "" }, "PUBLIC_URL"},
+		"no privacy key":       {func(c *config.Config) { c.PrivacyKey = "" }, "PRIVACY_KEY"},
+		"no mailer":            {func(c *config.Config) { c.MailOutboxDir = "" }, "MAIL_FROM"},
 	} {
 		cfg := good
 		c.edit(&cfg)
@@ -207,4 +240,12 @@ func TestWireNamesMissingSettings(t *testing.T) {
 	if _, err := handler.Wire(context.Background(), &platform.Env{Config: good}); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
+}
+
+// sentMessages is a platform.Sender that keeps what it was given.
+type sentMessages struct{ msgs []any }
+
+func (s *sentMessages) SendJSON(_ context.Context, msgs ...any) error {
+	s.msgs = append(s.msgs, msgs...)
+	return nil
 }

@@ -309,6 +309,8 @@ type answerRequest struct {
 	Answer string `json:"answer"`
 	// Sitekey is optional; when sent it must be the challenge's.
 	Sitekey string `json:"sitekey"`
+	// SetAside is optional: the visual challenge the visitor turned from.
+	SetAside string `json:"set_aside"`
 }
 
 type passResponse struct {
@@ -356,7 +358,8 @@ func (a *api) answer(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, err)
 		return
 	}
-	res, err := a.svc.Answer(r.Context(), accessibility.AnswerInput{Token: tokenOf(r), ID: r.PathValue("id"), Answer: body.Answer, Sitekey: body.Sitekey})
+	res, err := a.svc.Answer(r.Context(), accessibility.AnswerInput{Token: tokenOf(r), ID: r.PathValue("id"), Answer: body.Answer, Sitekey: body.Sitekey,
+		SetAside: body.SetAside, IP: web.ClientIP(r)})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -389,7 +392,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch {
 	case errors.Is(err, accessibility.ErrBadRequest):
-		err = e(http.StatusBadRequest, web.CodeBadRequest, "sitekey and host are required")
+		err = e(http.StatusBadRequest, web.CodeBadRequest, strings.TrimPrefix(err.Error(), accessibility.ErrBadRequest.Error()+": "))
 	case errors.Is(err, accessibility.ErrInvalidAnswer):
 		err = e(http.StatusBadRequest, CodeInvalidAnswer, fmt.Sprintf("the answer must be 1 to %d characters", accessibility.MaxAnswerRunes))
 	case errors.Is(err, accessibility.ErrUnknownSite):
@@ -410,14 +413,23 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // Wire builds the handler from the function's environment: accessibility records in the
 // accounts table (A11Y#…), sites from the accounts table, text challenges and pass tokens
-// in the challenges table, the signing keys, the privacy key (subject hashes) and SES (or
-// the local outbox). It uses no queue: an accessibility pass publishes nothing.
+// in the challenges table (with the visual challenge a pass ends), the signing keys, the
+// privacy key (subject hashes), SES (or the local outbox), and the risk salts and
+// risk-events queue for that visual challenge's pass. No labeled data is published.
 func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 	accounts, err := env.Config.Table(schema.TableAccounts)
 	if err != nil {
 		return nil, err
 	}
 	challenges, err := env.Config.Table(schema.TableChallenges)
+	if err != nil {
+		return nil, err
+	}
+	riskTable, err := env.Config.Table(schema.TableRisk)
+	if err != nil {
+		return nil, err
+	}
+	riskEvents, err := env.Queue(schema.QueueRiskEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -445,10 +457,17 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 		Sites:      challenge.AccountSites{Store: dynamo.NewAccounts(db, accounts)},
 		Signer:     signer,
 		Tokens:     dynamo.NewTokens(db, challenges),
-		Key:        key,
-		BaseURL:    env.Config.PublicURL,
-		TTL:        env.Config.ChallengeTTL,
-		Now:        now,
+		Visual:     dynamo.NewChallenges(db, challenges),
+		// Only Record is used: it needs the salts and the queue, not the windows.
+		Risk: &challenge.ScoringHook{
+			Salts:  dynamo.NewSalts(db, riskTable, dynamo.SaltPurposeRisk),
+			Events: riskEvents,
+			Now:    now,
+		},
+		Key:     key,
+		BaseURL: env.Config.PublicURL,
+		TTL:     env.Config.ChallengeTTL,
+		Now:     now,
 	}}
 	if _, err := accessibility.New(d.Deps); err != nil {
 		return nil, err

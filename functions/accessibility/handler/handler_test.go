@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -65,12 +66,21 @@ type fix struct {
 	mailbox *accessibilitytest.Mailbox
 	tokens  *verifytest.Tokens
 	clock   *challengetest.Clock
+	visual  *challengetest.Store
+	risk    *challengetest.Risk
+	// recorded is what the risk hook was given.
+	recorded []challenge.RiskRecord
 }
 
 func newFix(t testing.TB) *fix {
 	t.Helper()
 	f := &fix{mailbox: &accessibilitytest.Mailbox{}, tokens: &verifytest.Tokens{}, clock: challengetest.NewClock(time.Now().UTC().Truncate(time.Hour))}
 	f.store, f.mem = accessibilitytest.NewStore()
+	f.visual = challengetest.NewStore()
+	f.risk = &challengetest.Risk{RecordFunc: func(_ context.Context, r challenge.RiskRecord) error {
+		f.recorded = append(f.recorded, r)
+		return nil
+	}}
 	chals, mem := accessibilitytest.NewChallenges()
 	f.chals = mem
 	ctx := context.Background()
@@ -85,7 +95,7 @@ func newFix(t testing.TB) *fix {
 	f.h = handler.New(handler.Deps{Deps: accessibility.Deps{
 		Store: f.store, Challenges: chals, Mailer: accessibilitytest.NewMailer(f.mailbox),
 		Sites:  challengetest.NewSites(challenge.SiteInfo{Sitekey: challengetest.DemoSitekey, Hostnames: []string{challengetest.DemoHostname}}),
-		Signer: challengetest.Signer(), Tokens: f.tokens, Key: key, BaseURL: evBase, Now: f.clock.Now, Rand: &sevens{left: 32},
+		Signer: challengetest.Signer(), Tokens: f.tokens, Visual: f.visual, Risk: f.risk, Key: key, BaseURL: evBase, Now: f.clock.Now, Rand: &sevens{left: 32},
 	}})
 	return f
 }
@@ -138,6 +148,7 @@ func TestJSONRouteErrors(t *testing.T) {
 		{"answer-wrong-types.json", 400, "invalid_json"},
 		{"answer-empty.json", 400, "invalid_answer"},
 		{"answer-foreign-site.json", 403, "sitekey_mismatch"},
+		{"answer-bad-set-aside.json", 400, "bad_request"},
 	} {
 		t.Run(c.event, func(t *testing.T) {
 			f := newFix(t)
@@ -213,6 +224,29 @@ func TestIssueAndAnswerWithCredentialedCORS(t *testing.T) {
 	}
 	if again := f.event(t, "answer.json"); again.StatusCode != 409 || code(t, again) != "challenge_used" {
 		t.Fatalf("second answer %d %s", again.StatusCode, again.Body)
+	}
+}
+
+// The widget names the visual challenge it set aside (set_aside): a pass uses it up and
+// records its pass with the visitor's address, as a visual pass would be recorded, so a
+// risk lookup of the response key does not find it issued and never answered.
+func TestTextPassEndsTheSetAsideVisualChallenge(t *testing.T) {
+	f := newFix(t)
+	const setAside = "c_0123456789abcdef0123456789abcdef" // events/accessibility/answer.json
+	now := f.clock.Now()
+	if err := f.visual.Put(context.Background(), challenge.Record{ID: setAside, Sitekey: challengetest.DemoSitekey,
+		Host: challengetest.DemoHostname, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Tasks: []challenge.TaskRecord{{ID: "t0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.event(t, "answer.json"); resp.StatusCode != 200 || !strings.Contains(resp.Body, `"pass":true`) {
+		t.Fatalf("answer %d %s", resp.StatusCode, resp.Body)
+	}
+	if r, _ := f.visual.Record(setAside); !r.Used {
+		t.Error("the set-aside challenge is still open")
+	}
+	if len(f.recorded) != 1 || f.recorded[0].ChallengeID != setAside || f.recorded[0].Outcome != challenge.OutcomePassed ||
+		!f.recorded[0].IP.Equal(net.ParseIP("203.0.113.77")) {
+		t.Fatalf("recorded %+v, want the set-aside challenge's pass from 203.0.113.77", f.recorded)
 	}
 }
 
