@@ -79,10 +79,13 @@ func NewErrorBody(r *http.Request, code, message string) ErrorBody {
 	return body
 }
 
-// WriteJSON writes v as a JSON answer with the given status.
+// WriteJSON writes v as a JSON answer with the given status: never cached (answers carry
+// keys, secrets and tokens) and never sniffed by a browser into another type (error
+// messages name paths and fields the caller sent).
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -247,3 +247,19 @@ func TestCallersRequestIDIsKeptOnlyWhenItLooksLikeOne(t *testing.T) {
 		}
 	}
 }
+
+// JSON answers carry keys, secrets and pass tokens, and error messages that name what the
+// caller sent: a browser must never sniff one into HTML or script, nor a cache keep it.
+func TestWriteJSONForbidsSniffingAndCaching(t *testing.T) {
+	rec := httptest.NewRecorder()
+	web.WriteJSON(rec, http.StatusCreated, map[string]string{"secret": "0x…"})
+	for name, want := range map[string]string{
+		"Content-Type":           "application/json; charset=utf-8",
+		"X-Content-Type-Options": "nosniff",
+		"Cache-Control":          "no-store",
+	} {
+		if got := rec.Header().Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
