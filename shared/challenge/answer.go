@@ -68,6 +68,9 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	switch {
 	case rec.Sitekey != req.Sitekey:
 		return Result{}, ErrSitekeyMismatch
+	case !OriginAllows(req.Origin, rec.Host):
+		// Refused before the challenge is used up: the page it was issued to keeps it.
+		return Result{}, ErrHostNotAllowed
 	case !now.Before(rec.ExpiresAt):
 		return Result{}, ErrExpired
 	case rec.Used:

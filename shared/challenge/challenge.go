@@ -191,6 +191,8 @@ type IssueRequest struct {
 	AcceptLanguage string
 	Telemetry      json.RawMessage
 	Client         Client
+	// Origin is the request's Origin header ("" when none was sent): see OriginAllows.
+	Origin string
 }
 
 // TaskAnswer answers one task: Selected (tile ids, possibly empty but not nil) for an
@@ -214,6 +216,8 @@ type AnswerRequest struct {
 	// OptOut: the visitor's browser sent Global Privacy Control (Sec-GPC: 1). Their answers
 	// still pass or fail the challenge but are never published as labeled data.
 	OptOut bool
+	// Origin is the request's Origin header ("" when none was sent): see OriginAllows.
+	Origin string
 }
 
 // Challenge is the public view of a challenge: what the widget shows.

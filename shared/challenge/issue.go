@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/account"
@@ -42,6 +43,9 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 	if err := s.checkSite(ctx, req.Sitekey, host); err != nil {
 		return Result{}, err
 	}
+	if !OriginAllows(req.Origin, host) {
+		return Result{}, ErrHostNotAllowed
+	}
 	now := s.d.Now()
 	c := req.Client
 	a := s.assess(ctx, RiskInput{Stage: RiskIssue, Telemetry: tel, IP: c.IP, UserAgent: c.UserAgent, Headers: c.Headers, Sitekey: req.Sitekey})
@@ -56,6 +60,19 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 	}
 	s.record(ctx, RiskRecord{Outcome: OutcomeIssued, ChallengeID: ch.ID, Sitekey: req.Sitekey, IP: c.IP, Tasks: len(ch.Tasks), Assessment: a, At: issuedAt})
 	return Result{Challenge: ch}, nil
+}
+
+// OriginAllows reports whether a request with the Origin header origin may act for a page
+// on host: a browser names the page that sends a request in Origin, which page scripts
+// cannot set, so a page on another site cannot use a sitekey by claiming one of its
+// hostnames as host. No Origin (a client that is not a browser) allows any host; one
+// without a hostname ("null", from a sandboxed frame or a file) allows none.
+func OriginAllows(origin, host string) bool {
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Hostname() != "" && NormalizeHost(u.Hostname()) == NormalizeHost(host)
 }
 
 // NormalizeHost is account.CanonicalHost: lower-case, no trailing dot, IPs canonical and

@@ -119,7 +119,7 @@ func issue(svc *challenge.Service) http.Handler {
 		}
 		res, err := svc.Issue(r.Context(), challenge.IssueRequest{
 			Sitekey: body.Sitekey, Host: body.Host, Locale: body.HL, AcceptLanguage: r.Header.Get("Accept-Language"),
-			Telemetry: body.Telemetry, Client: client(r),
+			Telemetry: body.Telemetry, Client: client(r), Origin: r.Header.Get("Origin"),
 		})
 		if err != nil {
 			writeError(w, r, err)
@@ -146,7 +146,7 @@ func answer(svc *challenge.Service) http.Handler {
 		}
 		res, err := svc.Answer(r.Context(), challenge.AnswerRequest{
 			ID: r.PathValue("id"), Sitekey: body.Sitekey, Answers: answers, Telemetry: body.Telemetry, Client: client(r),
-			AcceptLanguage: r.Header.Get("Accept-Language"), OptOut: GlobalPrivacyControl(r),
+			AcceptLanguage: r.Header.Get("Accept-Language"), OptOut: GlobalPrivacyControl(r), Origin: r.Header.Get("Origin"),
 		})
 		if err != nil {
 			writeError(w, r, err)

@@ -416,3 +416,46 @@ func TestWireNamesTheMissingSetting(t *testing.T) {
 		}
 	}
 }
+
+// A page on another site may not use a sitekey by claiming one of its hostnames: the
+// browser's Origin names the page, so a challenge is neither issued nor graded for a host
+// other than the Origin's. A refused answer does not use the challenge up.
+func TestOriginMustBeTheChallengesHost(t *testing.T) {
+	f := newFix(t)
+	issue := `{"sitekey":"` + f.env.Sitekey + `","host":"` + f.env.Hostname + `"}`
+	for _, origin := range []string{"https://phish.example.net", "https://" + f.env.Hostname + ".phish.example.net", "null"} {
+		r := f.post("/1/challenges", issue, map[string]string{"Origin": origin})
+		if r.Code != http.StatusForbidden || !strings.Contains(r.Body.String(), `"hostname_not_allowed"`) {
+			t.Errorf("issue from Origin %s: %d %s, want 403 hostname_not_allowed", origin, r.Code, r.Body)
+		}
+	}
+	own := map[string]string{"Origin": "https://" + strings.ToUpper(f.env.Hostname) + ":8443"}
+	issued := f.post("/1/challenges", issue, own)
+	if issued.Code != http.StatusOK {
+		t.Fatalf("issue from the site's own origin: %d %s", issued.Code, issued.Body)
+	}
+	c := decodeChallenge(t, issued.Body.Bytes())
+	rec, ok := f.env.Store.Record(c.Challenge.ID)
+	if !ok {
+		t.Fatal("challenge not stored")
+	}
+	body, err := json.Marshal(map[string]any{"sitekey": f.env.Sitekey, "answers": wire(challengetest.Solve(rec, true))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/1/challenges/" + c.Challenge.ID + "/answers"
+	r := f.post(path, string(body), map[string]string{"Origin": "https://phish.example.net"})
+	if r.Code != http.StatusForbidden || !strings.Contains(r.Body.String(), `"hostname_not_allowed"`) {
+		t.Fatalf("answer from another origin: %d %s, want 403 hostname_not_allowed", r.Code, r.Body)
+	}
+	if len(f.env.Tokens.All()) != 0 {
+		t.Fatal("an answer from another origin minted a token")
+	}
+	// Without Origin (no browser) and from the page's origin the rules are as before.
+	if r := f.post(path, string(body), own); r.Code != http.StatusOK || !strings.Contains(r.Body.String(), `"pass":true`) {
+		t.Fatalf("answer from the page's origin: %d %s", r.Code, r.Body)
+	}
+	if r := f.post("/1/challenges", issue, nil); r.Code != http.StatusOK {
+		t.Fatalf("issue without Origin: %d %s", r.Code, r.Body)
+	}
+}
