@@ -79,9 +79,15 @@ type api struct {
 // --- pages ----------------------------------------------------------------------------
 
 // pageLocale is the page language: hl (query or form) and Accept-Language, as
-// locale.Pick weighs them.
+// locale.Pick weighs them. The form is parseForm's, read within MaxFormBody: FormValue
+// would read a body itself, a GET's too (multipart, up to 32 MiB), so a GET page takes hl
+// from its query alone.
 func pageLocale(r *http.Request) string {
-	return locale.Pick(r.FormValue("hl"), r.Header.Get("Accept-Language"), accessibility.Locales)
+	form := r.Form
+	if form == nil {
+		form = r.URL.Query()
+	}
+	return locale.Pick(form.Get("hl"), r.Header.Get("Accept-Language"), accessibility.Locales)
 }
 
 func hidden(loc string, kv ...string) map[string]string {

@@ -1,6 +1,9 @@
 package handler_test
 
 import (
+	"bytes"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -78,5 +81,42 @@ func TestABadAddressIsExplainedInThePagesLanguage(t *testing.T) {
 	checkPage(t, resp, 400, "de", "name@example.com")
 	if strings.Contains(resp.Body, " it ") || strings.Contains(resp.Body, "must be") {
 		t.Errorf("English reason on the German page: %s", resp.Body)
+	}
+}
+
+// countingReader counts the bytes a handler reads from a request body.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// The GET pages take hl from the query only: a body sent with one (form fields in
+// multipart, far over the forms' 4 KiB) is neither read nor obeyed.
+func TestGetPagesReadNoBody(t *testing.T) {
+	f := newFix(t)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("hl", "de")
+	_ = mw.WriteField("c", "from-the-body")
+	_ = mw.WriteField("pad", strings.Repeat("x", 64<<10))
+	_ = mw.Close()
+	for _, target := range []string{"/accessibility?hl=en", "/accessibility/confirm?c=abc&hl=en"} {
+		in := &countingReader{r: bytes.NewReader(body.Bytes())}
+		req := httptest.NewRequest(http.MethodGet, target, in)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		rec := httptest.NewRecorder()
+		f.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<html lang="en">`) || strings.Contains(rec.Body.String(), "from-the-body") {
+			t.Errorf("GET %s with a body: %d %s, want the English page", target, rec.Code, rec.Body.String())
+		}
+		if in.n != 0 {
+			t.Errorf("GET %s read %d bytes of its body", target, in.n)
+		}
 	}
 }
