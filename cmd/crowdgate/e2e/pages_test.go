@@ -20,7 +20,7 @@ type pageServer struct {
 }
 
 var formTmpl = template.Must(template.New("form").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign up</title>
+<html lang="{{or .Lang "en"}}"{{if .Dir}} dir="{{.Dir}}"{{end}}><head><meta charset="utf-8"><title>Sign up</title>
 <script>
 window.events = [];
 function rec(name) { return function (arg) { window.events.push(arg === undefined ? name : name + ':' + arg); }; }
@@ -133,7 +133,7 @@ func newPageServer(t *testing.T, api string, verify func(token string) bool) *pa
 		page(w, formTmpl, map[string]any{
 			"Script":  api + "/1/api.js?" + script.Encode(),
 			"Sitekey": q.Get("sitekey"), "Theme": q.Get("theme"), "Size": q.Get("size"),
-			"Button": q.Get("button") != "",
+			"Button": q.Get("button") != "", "Lang": q.Get("lang"), "Dir": q.Get("dir"),
 		}, "")
 	})
 	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, r *http.Request) {

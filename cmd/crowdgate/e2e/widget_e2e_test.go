@@ -34,6 +34,7 @@ type dialogInfo struct {
 	Error      string   `json:"error"`
 	Buttons    []string `json:"buttons"`
 	Background string   `json:"background"`
+	Direction  string   `json:"direction"`
 }
 
 type widgetInfo struct {
@@ -41,6 +42,7 @@ type widgetInfo struct {
 	Label         string `json:"label"`
 	Status        string `json:"status"`
 	BoxBackground string `json:"boxBackground"`
+	BoxDirection  string `json:"boxDirection"`
 	LabelColor    string `json:"labelColor"`
 	CBWidth       string `json:"cbWidth"`
 	CBBorder      string `json:"cbBorder"`
@@ -523,6 +525,7 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 	pages := newPageServer(t, api.URL(), api.verify)
 	cases := []struct {
 		name, theme, hl, locale, label, title, background string
+		dir                                               string // the page's
 		dialog                                            bool
 	}{
 		{name: "dark-de", theme: "dark", hl: "de", label: "Ich bin ein Mensch", title: "Bestätigen Sie, dass Sie ein Mensch sind", background: "rgb(31, 33, 36)", dialog: true},
@@ -530,6 +533,9 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 		{name: "contrast-fr", theme: "contrast", hl: "fr", label: "Je suis humain", background: "rgb(0, 0, 0)"},
 		// No hl: the browser's languages (navigator.languages, in order) decide.
 		{name: "browser-es", locale: "es-ES", label: "Soy humano", background: "rgb(250, 250, 250)"},
+		// A right-to-left page in a language the widget does not speak: English, laid out
+		// left to right as on any page.
+		{name: "rtl-page-ar", hl: "ar", dir: "rtl", label: "I am human", title: "Verify you are human", background: "rgb(250, 250, 250)", dialog: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -539,6 +545,10 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 			}
 			if c.hl != "" {
 				q.Set("hl", c.hl)
+			}
+			if c.dir != "" {
+				q.Set("dir", c.dir)
+				q.Set("lang", c.hl)
 			}
 			var res themeResult
 			runScenario(t, "theme", map[string]any{"pageURL": pages.URL("/form", q), "name": c.name, "locale": c.locale, "openDialog": c.dialog}, &res)
@@ -553,6 +563,10 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 			}
 			if c.dialog && res.Dialog.Background != c.background {
 				t.Errorf("dialog background %q, want the theme's %q", res.Dialog.Background, c.background)
+			}
+			// Every language the widget speaks is written left to right, whatever the page's direction.
+			if res.Widget.BoxDirection != "ltr" || (c.dialog && res.Dialog.Direction != "ltr") {
+				t.Errorf("text direction: widget %q, dialog %q; want ltr", res.Widget.BoxDirection, res.Dialog.Direction)
 			}
 			for _, shot := range []string{res.WidgetShot, res.DialogShot, res.YesNoShot} {
 				if shot == "" {

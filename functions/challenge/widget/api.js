@@ -353,6 +353,15 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     return el;
   }
 
+  // langOf marks a widget's host with the widget's language and its direction: every
+  // language the widget speaks is written left to right, and without dir its texts would
+  // take the page's (on a right-to-left page, "Is this positive?" shows as "?Is this
+  // positive", and the checkbox moves to the right).
+  function langOf(host, lang) {
+    host.lang = lang;
+    host.dir = 'ltr';
+  }
+
   function btn(cls, text) {
     const b = mk('button', cls, text);
     b.type = 'button';
@@ -472,7 +481,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   function buildCheckbox(w) {
     const t = w.t;
     w.host = mk('div');
-    w.host.lang = w.lang;
+    langOf(w.host, w.lang);
     const root = shadow(w.host);
     const box = mk('div', 'box th ' + w.theme + ' ' + w.size);
     const cb = mk('div', 'cb');
@@ -659,7 +668,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   function buildDialog(w) {
     const t = w.t;
     const host = mk('div');
-    host.lang = w.lang;
+    langOf(host, w.lang);
     const root = shadow(host);
     const ov = mk('div', 'ov th ' + w.theme);
     const dlg = mk('div', 'dlg');

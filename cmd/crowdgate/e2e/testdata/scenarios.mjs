@@ -17,7 +17,7 @@ async function dialogState(page) {
       title: title ? title.textContent : '', task: task ? task.getAttribute('data-task-id') : null,
       error: alert ? alert.textContent : '', busy: d.getAttribute('aria-busy') === 'true',
       buttons: Array.from(d.querySelectorAll('button')).map((b) => b.getAttribute('aria-label') || b.textContent),
-      background: getComputedStyle(d).backgroundColor,
+      background: getComputedStyle(d).backgroundColor, direction: getComputedStyle(d).direction,
     };
   });
 }
@@ -34,6 +34,7 @@ async function widgetState(page) {
       label: label ? label.textContent : null,
       status: status ? status.textContent : null,
       boxBackground: box ? getComputedStyle(box).backgroundColor : null,
+      boxDirection: box ? getComputedStyle(box).direction : null,
       labelColor: label ? getComputedStyle(label).color : null,
       cbWidth: cb ? getComputedStyle(cb).width : null,
       cbBorder: cb ? getComputedStyle(cb).borderTopStyle : null,
