@@ -517,6 +517,12 @@ type themeResult struct {
 	Dialog     dialogInfo `json:"dialog"`
 	DialogShot string     `json:"dialogShot"`
 	YesNoShot  string     `json:"yesNoShot"`
+	// Choices is the background of the chosen Yes (pressed) and of the other answer: a
+	// border shade alone does not tell them apart.
+	Choices struct {
+		Pressed   string `json:"pressed"`
+		Unpressed string `json:"unpressed"`
+	} `json:"choices"`
 }
 
 func TestWidgetThemesAndLanguages(t *testing.T) {
@@ -526,7 +532,7 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 	cases := []struct {
 		name, theme, hl, locale, label, title, background string
 		dir                                               string // the page's
-		dialog                                            bool
+		dialog, forcedColors                              bool
 	}{
 		{name: "dark-de", theme: "dark", hl: "de", label: "Ich bin ein Mensch", title: "Bestätigen Sie, dass Sie ein Mensch sind", background: "rgb(31, 33, 36)", dialog: true},
 		{name: "light-en", theme: "light", hl: "en", label: "I am human", title: "Verify you are human", background: "rgb(250, 250, 250)", dialog: true},
@@ -536,6 +542,8 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 		// A right-to-left page in a language the widget does not speak: English, laid out
 		// left to right as on any page.
 		{name: "rtl-page-ar", hl: "ar", dir: "rtl", label: "I am human", title: "Verify you are human", background: "rgb(250, 250, 250)", dialog: true},
+		// Forced colors (Windows High Contrast): the system's colours, whatever the theme.
+		{name: "forced-colors", hl: "en", label: "I am human", title: "Verify you are human", dialog: true, forcedColors: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -551,22 +559,26 @@ func TestWidgetThemesAndLanguages(t *testing.T) {
 				q.Set("lang", c.hl)
 			}
 			var res themeResult
-			runScenario(t, "theme", map[string]any{"pageURL": pages.URL("/form", q), "name": c.name, "locale": c.locale, "openDialog": c.dialog}, &res)
+			runScenario(t, "theme", map[string]any{"pageURL": pages.URL("/form", q), "name": c.name, "locale": c.locale, "openDialog": c.dialog,
+				"forcedColors": c.forcedColors}, &res)
 			if res.Widget.Label != c.label {
 				t.Errorf("checkbox label %q, want %q", res.Widget.Label, c.label)
 			}
-			if res.Widget.BoxBackground != c.background {
+			if c.background != "" && res.Widget.BoxBackground != c.background {
 				t.Errorf("widget background %q, want %q", res.Widget.BoxBackground, c.background)
 			}
 			if c.dialog && res.Dialog.Title != c.title {
 				t.Errorf("dialog title %q, want %q", res.Dialog.Title, c.title)
 			}
-			if c.dialog && res.Dialog.Background != c.background {
+			if c.dialog && c.background != "" && res.Dialog.Background != c.background {
 				t.Errorf("dialog background %q, want the theme's %q", res.Dialog.Background, c.background)
 			}
 			// Every language the widget speaks is written left to right, whatever the page's direction.
 			if res.Widget.BoxDirection != "ltr" || (c.dialog && res.Dialog.Direction != "ltr") {
 				t.Errorf("text direction: widget %q, dialog %q; want ltr", res.Widget.BoxDirection, res.Dialog.Direction)
+			}
+			if c.dialog && res.Choices.Pressed == res.Choices.Unpressed {
+				t.Errorf("the chosen answer looks like the other one (%s)", res.Choices.Pressed)
 			}
 			for _, shot := range []string{res.WidgetShot, res.DialogShot, res.YesNoShot} {
 				if shot == "" {

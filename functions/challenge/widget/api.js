@@ -115,6 +115,8 @@
 
   // Styles live in constructable stylesheets adopted by shadow roots: CSSOM is not
   // subject to a page's style-src, so pages that forbid inline styles still work.
+  // In forced colors (Windows High Contrast) the browser paints every button alike, so a
+  // pressed Yes/No or tile is drawn in the system's Highlight colours instead.
   const CSS = `
 :host{all:initial;display:block}
 .th{--bg:#fafafa;--fg:#1f2328;--muted:#57606a;--line:#c4cbd3;--field:#fff;--accent:#0b5cad;--accent-fg:#fff;--ok:#1a7f37;--err:#b42318;--focus:#0b5cad;
@@ -165,6 +167,7 @@ h2{margin:0;font-size:17px;font-weight:600}
 a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 .in{box-sizing:border-box;width:100%;min-height:40px;padding:8px;border:2px solid var(--line);border-radius:4px;background:var(--field);color:var(--fg);font:inherit}
 .in:focus,a:focus{outline:3px solid var(--focus);outline-offset:2px}
+@media (forced-colors:active){.btn[aria-pressed=true],.tile[aria-pressed=true],.tile[aria-pressed=true]::after{forced-color-adjust:none;border-color:Highlight;background:Highlight;color:HighlightText}}
 `;
 
   const widgets = new Map();

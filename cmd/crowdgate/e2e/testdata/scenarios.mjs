@@ -233,6 +233,7 @@ const scenarios = {
   async theme(page) {
     const out = { console: [] };
     watch(page, out.console);
+    if (cfg.forcedColors) await page.emulateMedia({ forcedColors: 'active' });
     await page.goto(cfg.pageURL);
     await page.locator('#checkbox').waitFor();
     out.widget = await widgetState(page);
@@ -251,6 +252,13 @@ const scenarios = {
       }
       await page.locator('[role=dialog] button[data-choice]').first().waitFor();
       await page.waitForFunction(() => Array.from(window.__deep('[role=dialog]').querySelectorAll('img')).every((i) => i.complete));
+      // How a chosen answer looks next to the other one.
+      await page.locator('[role=dialog] button[data-choice="yes"]').click();
+      out.choices = await page.evaluate(() => {
+        const look = (b) => getComputedStyle(b).backgroundColor;
+        const d = window.__deep('[role=dialog]');
+        return { pressed: look(d.querySelector('[data-choice="yes"]')), unpressed: look(d.querySelector('[data-choice="no"]')) };
+      });
       out.yesNoShot = await shot(page, (cfg.name || 'theme') + '-yes-no');
     }
     return out;
