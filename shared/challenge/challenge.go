@@ -233,6 +233,10 @@ type Task struct {
 	ID       string
 	Kind     TaskKind
 	Question string
+	// Lang is Question's language, which can differ from the prompt's (a job without a
+	// question in the challenge's language): the widget marks the question with it, so a
+	// screen reader reads it in the right voice.
+	Lang     string
 	Tiles    []Tile // image_grid
 	ImageURL string // yes_no with an image
 	Text     string // yes_no with a text

@@ -251,6 +251,13 @@ func TestAJobsLanguageFollowsTheBrowserWhenItLacksTheChallenges(t *testing.T) {
 	if rec.Tasks[2].JobID == "sentiment" && pub.Tasks[2].Question != "Cette phrase est-elle positive ?" {
 		t.Errorf("yes/no question %q", pub.Tasks[2].Question)
 	}
+	// Each question says its language, which the widget marks it with for screen readers.
+	if pub.Tasks[0].Lang != "de" {
+		t.Errorf("German grid question in a French challenge: lang %q, want de", pub.Tasks[0].Lang)
+	}
+	if rec.Tasks[2].JobID == "sentiment" && pub.Tasks[2].Lang != "fr" {
+		t.Errorf("French yes/no question: lang %q, want fr", pub.Tasks[2].Lang)
+	}
 	res, err := svc.Answer(ctx, challenge.AnswerRequest{ID: pub.ID, Sitekey: e.Sitekey, Answers: challengetest.Solve(rec, false),
 		Client: visitor, AcceptLanguage: browser, Telemetry: json.RawMessage(`{"v":1,"act":2}`)})
 	if err != nil || res.Pass || res.Challenge == nil {
@@ -266,8 +273,8 @@ func TestAJobsLanguageFollowsTheBrowserWhenItLacksTheChallenges(t *testing.T) {
 	}
 	// A browser that reads no German sees the shapes job in English.
 	pub, rec = issueIn(t, svc, e, "fr", "fr")
-	if want := "Select every image that shows a " + rec.Tasks[0].Class; pub.Tasks[0].Question != want {
-		t.Errorf("French-only browser: grid question %q, want %q", pub.Tasks[0].Question, want)
+	if want := "Select every image that shows a " + rec.Tasks[0].Class; pub.Tasks[0].Question != want || pub.Tasks[0].Lang != "en" {
+		t.Errorf("French-only browser: grid question %q (lang %q), want %q (en)", pub.Tasks[0].Question, pub.Tasks[0].Lang, want)
 	}
 }
 
@@ -298,8 +305,8 @@ func TestYesNoFromAGridJobSpeaksTheChallengesLanguage(t *testing.T) {
 		for _, accept := range []string{"", browser} {
 			pub, rec := issueIn(t, svc, e, hl, accept)
 			yn := len(pub.Tasks) - 1
-			if want := fmt.Sprintf(sentence[hl], rec.Tasks[yn].Class); pub.Tasks[yn].Question != want {
-				t.Errorf("hl %q, Accept-Language %q: yes/no question %q, want %q", hl, accept, pub.Tasks[yn].Question, want)
+			if want := fmt.Sprintf(sentence[hl], rec.Tasks[yn].Class); pub.Tasks[yn].Question != want || pub.Tasks[yn].Lang != hl {
+				t.Errorf("hl %q, Accept-Language %q: yes/no question %q (lang %q), want %q", hl, accept, pub.Tasks[yn].Question, pub.Tasks[yn].Lang, want)
 			}
 		}
 		pub, rec := issueIn(t, svc, e, hl, browser)

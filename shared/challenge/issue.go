@@ -219,7 +219,8 @@ func (s *Service) task(ctx context.Context, id string, dr draw, lang language, m
 	rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 
 	tr := TaskRecord{ID: id, Kind: dr.kind, JobID: d.Job.ID, Class: d.Class}
-	t := Task{ID: id, Kind: dr.kind, Question: question(d.Job, dr.kind, lang, d.Class)}
+	t := Task{ID: id, Kind: dr.kind}
+	t.Question, t.Lang = question(d.Job, dr.kind, lang, d.Class)
 	for _, it := range items {
 		ir := ItemRecord{ItemID: it.ID, Gold: it.Gold, Truth: it.Gold && it.GoldLabel == d.Class}
 		var url string

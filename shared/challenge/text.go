@@ -46,17 +46,19 @@ var yesNoFromGrid = map[string]string{
 	"es": "¿Esta imagen muestra: {class}?",
 }
 
-// question is the text of a task about class from job j. Each text speaks the best of the
-// languages it exists in: crowdgate's own yes/no sentence about an image of a grid job
-// exists in every supported locale, so it speaks the challenge's (with the job's class name
-// in it, when the job has one); a job's own question speaks lang.of(j).
-func question(j job.Job, kind TaskKind, lang language, class string) string {
+// question is the text of a task about class from job j, and its language. Each text
+// speaks the best of the languages it exists in: crowdgate's own yes/no sentence about an
+// image of a grid job exists in every supported locale, so it speaks the challenge's (with
+// the job's class name in it, when the job has one); a job's own question speaks
+// lang.of(j).
+func question(j job.Job, kind TaskKind, lang language, class string) (text, locale string) {
 	if kind == TaskYesNo && j.Kind == job.KindImageGrid {
 		q, ok := yesNoFromGrid[lang.locale]
 		if !ok {
 			q = yesNoFromGrid["en"]
 		}
-		return strings.ReplaceAll(q, job.ClassPlaceholder, j.ClassName(lang.locale, class))
+		return strings.ReplaceAll(q, job.ClassPlaceholder, j.ClassName(lang.locale, class)), lang.locale
 	}
-	return j.QuestionFor(lang.of(j), class)
+	l := lang.of(j)
+	return j.QuestionFor(l, class), l
 }

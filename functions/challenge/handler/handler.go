@@ -100,6 +100,7 @@ type taskJSON struct {
 	ID       string     `json:"id"`
 	Kind     string     `json:"kind"`
 	Question string     `json:"question"`
+	Lang     string     `json:"lang"`
 	Tiles    []tileJSON `json:"tiles,omitempty"`
 	ImageURL string     `json:"image_url,omitempty"`
 	Text     string     `json:"text,omitempty"`
@@ -183,7 +184,7 @@ func result(res challenge.Result) any {
 	c := res.Challenge
 	out := challengeJSON{ID: c.ID, ExpiresIn: seconds(c.ExpiresIn), Prompt: c.Prompt, Tasks: make([]taskJSON, len(c.Tasks))}
 	for i, t := range c.Tasks {
-		tj := taskJSON{ID: t.ID, Kind: string(t.Kind), Question: t.Question, ImageURL: t.ImageURL, Text: t.Text}
+		tj := taskJSON{ID: t.ID, Kind: string(t.Kind), Question: t.Question, Lang: t.Lang, ImageURL: t.ImageURL, Text: t.Text}
 		for _, tile := range t.Tiles {
 			tj.Tiles = append(tj.Tiles, tileJSON{ID: tile.ID, ImageURL: tile.ImageURL})
 		}

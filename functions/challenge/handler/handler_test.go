@@ -162,6 +162,7 @@ type challengeBody struct {
 			ID       string `json:"id"`
 			Kind     string `json:"kind"`
 			Question string `json:"question"`
+			Lang     string `json:"lang"`
 			Tiles    []struct {
 				ID       string `json:"id"`
 				ImageURL string `json:"image_url"`
@@ -195,7 +196,7 @@ func TestIssueEventReturnsADocumentedChallenge(t *testing.T) {
 	}
 	kinds := []string{"image_grid", "image_grid", "yes_no"}
 	for i, task := range c.Challenge.Tasks {
-		if task.Kind != kinds[i] || task.Question == "" {
+		if task.Kind != kinds[i] || task.Question == "" || task.Lang != "en" {
 			t.Fatalf("task %d: %+v", i, task)
 		}
 		if task.Kind == "image_grid" && len(task.Tiles) != 9 {
@@ -219,8 +220,9 @@ func TestIssueEventsInGerman(t *testing.T) {
 		f := newFix(t)
 		r := f.invoke(t, event)
 		c := decodeChallenge(t, r.body)
-		if c.Challenge.Prompt != "Bitte beantworten Sie 3 Fragen" || !strings.HasPrefix(c.Challenge.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") {
-			t.Errorf("%s: prompt %q question %q", event, c.Challenge.Prompt, c.Challenge.Tasks[0].Question)
+		if c.Challenge.Prompt != "Bitte beantworten Sie 3 Fragen" || !strings.HasPrefix(c.Challenge.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") ||
+			c.Challenge.Tasks[0].Lang != "de" {
+			t.Errorf("%s: prompt %q question %q (lang %q)", event, c.Challenge.Prompt, c.Challenge.Tasks[0].Question, c.Challenge.Tasks[0].Lang)
 		}
 	}
 }

@@ -821,6 +821,9 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     body.setAttribute('data-task-id', task.id || '');
     const q = mk('p', 'q', task.question || '');
     q.id = 'question';
+    // A job without a question in the widget's language asks in another one: a screen
+    // reader then reads it in that language's voice.
+    if (typeof task.lang === 'string' && /^[a-z]{2,3}$/.test(task.lang)) q.lang = task.lang;
     body.appendChild(q);
     if (task.kind === 'image_grid' && Array.isArray(task.tiles)) {
       const picked = d.answers[task.id] || (d.answers[task.id] = { task: task.id, selected: [] });

@@ -673,3 +673,31 @@ func TestTextPassRespKeyDoesNotNameTheAccessibilityPath(t *testing.T) {
 		t.Errorf("getRespKey %q, execute's key %q after a text pass; want the visual challenge's c_1111", got.Key, got.Resolved)
 	}
 }
+
+// A question in another language than the widget's (a job without a question in it) is
+// marked with its own language, so a screen reader reads it in that language's voice; a
+// question without a lang (or with a malformed one) speaks the widget's.
+func TestQuestionIsMarkedWithItsLanguage(t *testing.T) {
+	var got struct{ Host, First, Second, Third string }
+	runWidget(t, `
+		`+openWidget("fr")+`
+		h.open()[0].answer(200, { pass: false, challenge: { id: 'c_1', expires_in: 300, prompt: 'Veuillez répondre à 3 questions', tasks: [
+			{ id: 't0', kind: 'yes_no', question: 'Ist dieser Satz positiv?', lang: 'de', text: 'x' },
+			{ id: 't1', kind: 'yes_no', question: 'Cette phrase est-elle positive ?', text: 'y' },
+			{ id: 't2', kind: 'yes_no', question: 'Is this positive?', lang: 'en" onclick="x', text: 'z' }] } });
+		await h.flush();
+		const d = h.dialog();
+		const lang = () => d.querySelector('#question').lang || '';
+		const out = { host: d.host.lang, first: lang() };
+		for (const key of ['second', 'third']) {
+			d.querySelector('[data-choice=yes]').click();
+			d.querySelector('#submit').click();
+			await h.flush();
+			out[key] = lang();
+		}
+		return out;
+	`, nil, &got)
+	if got.Host != "fr" || got.First != "de" || got.Second != "" || got.Third != "" {
+		t.Errorf("dialog lang %q; question langs %q, %q, %q; want fr; de, none, none", got.Host, got.First, got.Second, got.Third)
+	}
+}
