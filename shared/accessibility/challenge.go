@@ -33,8 +33,12 @@ type IssueInput struct {
 
 // Issued is the public view of a text challenge.
 type Issued struct {
-	ID        string
-	Question  string
+	ID       string
+	Question string
+	// Lang is Question's language (one of Locales), which can differ from the widget's: a
+	// French widget gets English or German questions. The widget marks the question with
+	// it, so a screen reader reads it in the right voice.
+	Lang      string
 	ExpiresIn time.Duration
 }
 
@@ -65,7 +69,8 @@ func (s *Service) Issue(ctx context.Context, in IssueInput) (Issued, error) {
 		return Issued{}, err
 	}
 	rng := newRand()
-	q := NewQuestion(locale.Pick(in.Locale, in.AcceptLanguage, Locales), rng)
+	lang := locale.Pick(in.Locale, in.AcceptLanguage, Locales)
+	q := NewQuestion(lang, rng)
 	var id [16]byte
 	_, _ = crand.Read(id[:]) // crypto/rand never fails (it panics instead)
 	tc := TextChallenge{
@@ -75,7 +80,7 @@ func (s *Service) Issue(ctx context.Context, in IssueInput) (Issued, error) {
 	if err := s.d.Challenges.Put(ctx, tc); err != nil {
 		return Issued{}, fmt.Errorf("store text challenge: %w", err)
 	}
-	return Issued{ID: tc.ID, Question: q.Text, ExpiresIn: s.d.TTL}, nil
+	return Issued{ID: tc.ID, Question: q.Text, Lang: lang, ExpiresIn: s.d.TTL}, nil
 }
 
 func (s *Service) checkSite(ctx context.Context, sitekey, host string) error {

@@ -308,6 +308,7 @@ type issueRequest struct {
 type issueResponse struct {
 	ID        string `json:"id"`
 	Question  string `json:"question"`
+	Lang      string `json:"lang"`
 	ExpiresIn int    `json:"expires_in"`
 }
 
@@ -355,7 +356,7 @@ func (a *api) issue(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, issueResponse{ID: is.ID, Question: is.Question, ExpiresIn: int(is.ExpiresIn / time.Second)})
+	web.WriteJSON(w, http.StatusOK, issueResponse{ID: is.ID, Question: is.Question, Lang: is.Lang, ExpiresIn: int(is.ExpiresIn / time.Second)})
 }
 
 func (a *api) answer(w http.ResponseWriter, r *http.Request) {

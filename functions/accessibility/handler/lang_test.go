@@ -42,7 +42,8 @@ func TestConfirmLinkOpensInTheSignupLanguage(t *testing.T) {
 
 // The text question follows the same language rule as the pages: a widget set to a
 // language we have no questions in ("fr") does not override a browser that asks for one we
-// have; a supported hl wins over the browser; with neither, English.
+// have; a supported hl wins over the browser; with neither, English. The answer names the
+// question's language (lang), which the widget marks the question with for screen readers.
 func TestTextQuestionLanguage(t *testing.T) {
 	german := []string{"Was ist ", "Welches Wort ", "Geben Sie "}
 	english := []string{"What is ", "Which word ", "Type the first "}
@@ -67,12 +68,16 @@ func TestTextQuestionLanguage(t *testing.T) {
 		})
 		var is struct {
 			Question string `json:"question"`
+			Lang     string `json:"lang"`
 		}
 		if err := json.Unmarshal([]byte(resp.Body), &is); resp.StatusCode != http.StatusOK || err != nil {
 			t.Fatalf("hl %q, Accept-Language %q: %d %s", tc.hl, tc.acceptLanguage, resp.StatusCode, resp.Body)
 		}
 		if !slices.ContainsFunc(tc.want, func(p string) bool { return strings.HasPrefix(is.Question, p) }) {
 			t.Errorf("hl %q, Accept-Language %q: question %q, want one starting with one of %q", tc.hl, tc.acceptLanguage, is.Question, tc.want)
+		}
+		if wantLang := map[bool]string{true: "de", false: "en"}[tc.want[0] == german[0]]; is.Lang != wantLang {
+			t.Errorf("hl %q, Accept-Language %q: lang %q, want %q", tc.hl, tc.acceptLanguage, is.Lang, wantLang)
 		}
 	}
 }

@@ -365,6 +365,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     host.dir = 'ltr';
   }
 
+  // markLang marks a question with its own language (the server's lang), which can differ
+  // from the widget's: a job, or the text questions, lacking the widget's language ask in
+  // another one, which a screen reader should read in that language's voice.
+  function markLang(el, lang) {
+    if (typeof lang === 'string' && /^[a-z]{2,3}$/.test(lang)) el.lang = lang;
+  }
+
   function btn(cls, text) {
     const b = mk('button', cls, text);
     b.type = 'button';
@@ -821,9 +828,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     body.setAttribute('data-task-id', task.id || '');
     const q = mk('p', 'q', task.question || '');
     q.id = 'question';
-    // A job without a question in the widget's language asks in another one: a screen
-    // reader then reads it in that language's voice.
-    if (typeof task.lang === 'string' && /^[a-z]{2,3}$/.test(task.lang)) q.lang = task.lang;
+    markLang(q, task.lang);
     body.appendChild(q);
     if (task.kind === 'image_grid' && Array.isArray(task.tiles)) {
       const picked = d.answers[task.id] || (d.answers[task.id] = { task: task.id, selected: [] });
@@ -1007,6 +1012,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     body.setAttribute('data-task-id', 'text');
     const q = mk('label', 'q', String(ch.question));
     q.id = 'question';
+    markLang(q, ch.lang);
     q.htmlFor = 'answer';
     const input = d.input = mk('input', 'in');
     input.id = 'answer';

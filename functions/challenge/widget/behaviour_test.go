@@ -674,11 +674,12 @@ func TestTextPassRespKeyDoesNotNameTheAccessibilityPath(t *testing.T) {
 	}
 }
 
-// A question in another language than the widget's (a job without a question in it) is
-// marked with its own language, so a screen reader reads it in that language's voice; a
-// question without a lang (or with a malformed one) speaks the widget's.
+// A question in another language than the widget's (a job without a question in it, or
+// the text questions, which exist in English and German only) is marked with its own
+// language, so a screen reader reads it in that language's voice; a question without a
+// lang (or with a malformed one) speaks the widget's.
 func TestQuestionIsMarkedWithItsLanguage(t *testing.T) {
-	var got struct{ Host, First, Second, Third string }
+	var got struct{ Host, First, Second, Third, Text string }
 	runWidget(t, `
 		`+openWidget("fr")+`
 		h.open()[0].answer(200, { pass: false, challenge: { id: 'c_1', expires_in: 300, prompt: 'Veuillez répondre à 3 questions', tasks: [
@@ -695,9 +696,15 @@ func TestQuestionIsMarkedWithItsLanguage(t *testing.T) {
 			await h.flush();
 			out[key] = lang();
 		}
+		d.querySelector('#accessibility').click();
+		await h.flush();
+		h.last('/1/accessibility/challenges').answer(200, { id: 'a_1', question: 'What is four plus seven?', lang: 'en', expires_in: 300 });
+		await h.flush();
+		out.text = lang();
 		return out;
 	`, nil, &got)
-	if got.Host != "fr" || got.First != "de" || got.Second != "" || got.Third != "" {
-		t.Errorf("dialog lang %q; question langs %q, %q, %q; want fr; de, none, none", got.Host, got.First, got.Second, got.Third)
+	if got.Host != "fr" || got.First != "de" || got.Second != "" || got.Third != "" || got.Text != "en" {
+		t.Errorf("dialog lang %q; question langs %q, %q, %q, text question %q; want fr; de, none, none, en",
+			got.Host, got.First, got.Second, got.Third, got.Text)
 	}
 }
