@@ -465,7 +465,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       lang: locale(cfg.hl || opts.hl),
       theme: ['dark', 'contrast'].indexOf(cfg.theme) >= 0 ? cfg.theme : 'light',
       size: bound ? 'invisible' : (['compact', 'invisible'].indexOf(cfg.size) >= 0 ? cfg.size : 'normal'),
-      token: '', key: '', data: null, pending: [], busy: false, timer: 0, dlg: null, fields: [], host: null, cb: null, status: null,
+      token: '', key: '', data: null, pending: [], busy: false, timer: 0, expiresAt: 0, dlg: null, fields: [], host: null, cb: null, status: null,
       gen: 0,
     };
     w.t = STRINGS[w.lang];
@@ -591,6 +591,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   // start is what a checkbox click, a bound button and execute() do.
   // A reset (or remove) while its request is in flight makes the answer stale: gen tells.
   async function start(w) {
+    stale(w);
     if (w.token) { settle(w); return; }
     if (w.busy || w.dlg) return;
     const gen = w.gen;
@@ -649,6 +650,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     clearTimeout(w.timer);
     const secs = +res.expires_in > 0 ? +res.expires_in : 120;
     w.timer = setTimeout(() => expire(w), secs * 1000);
+    w.expiresAt = Date.now() + secs * 1000;
     if (back && back.focus) back.focus();
     fire(w, 'callback', w.token);
     settle(w);
@@ -656,10 +658,24 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   function clearToken(w) {
     clearTimeout(w.timer);
+    w.expiresAt = 0;
     w.token = '';
     w.key = '';
     w.fields.forEach((f) => { f.value = ''; });
     if (w.cb) w.cb.setAttribute('aria-checked', 'false');
+  }
+
+  // stale expires a token whose time is up by the wall clock. A timer alone misses that:
+  // timers stand still while a device sleeps or a mobile browser freezes a page in the
+  // background, so on return the form would still carry (and send) a dead token. So the
+  // clock is also read when the page comes back, when a form is submitted, and when the
+  // page asks for the response.
+  function stale(w) {
+    if (w.token && w.expiresAt && Date.now() >= w.expiresAt) expire(w);
+  }
+
+  function staleAll() {
+    widgets.forEach(stale);
   }
 
   function expire(w) {
@@ -1143,11 +1159,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   function getResponse(id) {
     const w = get(id);
+    if (w) stale(w);
     return w ? w.token : '';
   }
 
   function getRespKey(id) {
     const w = get(id);
+    if (w) stale(w);
     return w ? w.key : '';
   }
 
@@ -1162,6 +1180,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     const w = typeof a === 'object' && a !== null ? get() : get(a);
     if (w) w.data = typeof a === 'object' && a !== null ? a : b;
   }
+
+  // A submit listener runs before the browser collects the form's fields, so a dead
+  // token is cleared before it would be sent.
+  D.addEventListener('visibilitychange', staleAll);
+  D.addEventListener('submit', staleAll, true);
+  W.addEventListener('pageshow', staleAll);
+  W.addEventListener('focus', staleAll);
 
   const hcaptcha = { render, execute, reset, remove, getResponse, getRespKey, close, setData };
   Object.defineProperty(hcaptcha, '__crowdgate', { value: true });

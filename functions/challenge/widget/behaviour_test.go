@@ -708,3 +708,59 @@ func TestQuestionIsMarkedWithItsLanguage(t *testing.T) {
 			got.Host, got.First, got.Second, got.Third, got.Text)
 	}
 }
+
+// Timers stand still while a device sleeps or a mobile browser freezes a background page,
+// so the expiry timer can fire long after the token died. The wall clock decides when the
+// page comes back, when the form is submitted (before its fields are read) and when the
+// page asks for the response: the dead token is cleared and expired-callback fires once.
+func TestTokenExpiresByTheWallClockAfterTheDeviceSlept(t *testing.T) {
+	var got struct {
+		Before                      string
+		Visible, Submit, GetResp    string
+		Events, SubmitEv, GetRespEv []string
+	}
+	runWidget(t, `
+		h.load();
+		let wall = 1e12;
+		h.win.Date = { now: () => wall };
+		const pass = async (el) => {
+			const events = [];
+			const id = h.win.hcaptcha.render(el, { sitekey: 's', callback: () => events.push('callback'), 'expired-callback': () => events.push('expired') });
+			h.win.hcaptcha.execute(id);
+			await h.flush();
+			h.open()[0].answer(200, h.pass('tok'));
+			await h.flush();
+			return { id, events };
+		};
+		const a = await pass(h.div('a'));
+		const before = h.field(h.doc.getElementById('a'), 'h-captcha-response');
+		wall += 10 * 60 * 1000; // ten minutes asleep: no timer ran
+		await h.tick(1000);
+		h.dispatch(h.doc, 'visibilitychange', {});
+		const visible = h.field(h.doc.getElementById('a'), 'h-captcha-response');
+		h.win.hcaptcha.remove(a.id);
+
+		const b = await pass(h.div('b'));
+		wall += 10 * 60 * 1000;
+		h.dispatch(h.doc.getElementById('b'), 'submit', {});
+		const submit = h.field(h.doc.getElementById('b'), 'h-captcha-response');
+		h.win.hcaptcha.remove(b.id);
+
+		const c = await pass(h.div('c'));
+		wall += 10 * 60 * 1000;
+		const getResp = h.win.hcaptcha.getResponse(c.id) + '|' + h.field(h.doc.getElementById('c'), 'h-captcha-response');
+		await h.tick(200000); // the late timer fires no second expired-callback
+		return { before, visible, submit, getResp, events: a.events, submitEv: b.events, getRespEv: c.events };
+	`, nil, &got)
+	if got.Before != "tok" {
+		t.Fatalf("token before sleeping %q", got.Before)
+	}
+	if got.Visible != "" || got.Submit != "" || got.GetResp != "|" {
+		t.Errorf("after ten minutes asleep the token is still there: on visibilitychange %q, on submit %q, getResponse|field %q", got.Visible, got.Submit, got.GetResp)
+	}
+	for _, ev := range [][]string{got.Events, got.SubmitEv, got.GetRespEv} {
+		if len(ev) != 2 || ev[0] != "callback" || ev[1] != "expired" {
+			t.Errorf("callbacks %v, want callback then expired once", ev)
+		}
+	}
+}
