@@ -53,6 +53,8 @@ var Table = []Route{
 	{Method: "POST", Path: "/1/challenges/{id}/answers", Function: FunctionChallenge, Auth: Public, Browser: true},
 
 	{Method: "POST", Path: "/siteverify", Function: FunctionVerify, Auth: Public},
+	// hCaptcha answers GET with the parameters in the query string, and integrations use it.
+	{Method: "GET", Path: "/siteverify", Function: FunctionVerify, Auth: Public},
 
 	{Method: "POST", Path: "/admin/integrators", Function: FunctionAdmin, Auth: Operator},
 	{Method: "GET", Path: "/admin/integrators/{id}", Function: FunctionAdmin, Auth: Operator},

@@ -54,6 +54,43 @@ func ParseRequest(contentType string, body io.Reader) (Request, error) {
 	if err != nil {
 		return Request{}, ErrBadRequest
 	}
+	return clean(r)
+}
+
+// WithQuery fills the parameters r lacks from a URL query string (without "?"), where
+// hCaptcha reads them too: integrations call GET /siteverify?secret=…&response=… (the
+// official WordPress plugin before 1.18, PHP's file_get_contents) or POST them with an
+// empty body. A parameter in the body wins. A query string over MaxBody, or one that does
+// not decode, is ErrBadRequest.
+func (r Request) WithQuery(rawQuery string) (Request, error) {
+	if rawQuery == "" {
+		return r, nil
+	}
+	if len(rawQuery) > MaxBody {
+		return Request{}, ErrBadRequest
+	}
+	q, err := parseForm([]byte(rawQuery))
+	if err != nil {
+		return Request{}, ErrBadRequest
+	}
+	if q, err = clean(q); err != nil {
+		return Request{}, err
+	}
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&r.Secret, q.Secret}, {&r.Response, q.Response}, {&r.RemoteIP, q.RemoteIP}, {&r.Sitekey, q.Sitekey},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	return r, nil
+}
+
+// clean refuses parameters that are not UTF-8 and trims the rest.
+func clean(r Request) (Request, error) {
 	for _, v := range []string{r.Secret, r.Response, r.RemoteIP, r.Sitekey} {
 		if !utf8.ValidString(v) {
 			return Request{}, ErrBadRequest

@@ -44,6 +44,35 @@ func TestParseRequestFormats(t *testing.T) {
 	}
 }
 
+// WithQuery takes the parameters a body lacks from the query string (GET /siteverify?…, or
+// a POST with an empty body), trimmed as in a body; the body's own win.
+func TestWithQuery(t *testing.T) {
+	cases := []struct {
+		name  string
+		body  verify.Request
+		query string
+		want  verify.Request
+	}{
+		{"no query", verify.Request{Secret: "0xa"}, "", verify.Request{Secret: "0xa"}},
+		{"all from the query", verify.Request{}, "secret=0xabc&response=P1_x.y+&remoteip=192.0.2.1&sitekey=sk&extra=1",
+			verify.Request{Secret: "0xabc", Response: "P1_x.y", RemoteIP: "192.0.2.1", Sitekey: "sk"}},
+		{"the body wins", verify.Request{Secret: "0xbody", Response: "P1_body"}, "secret=0xquery&response=P1_query&sitekey=sk",
+			verify.Request{Secret: "0xbody", Response: "P1_body", Sitekey: "sk"}},
+		{"an empty query parameter stays absent", verify.Request{}, "secret=&response=P1_x", verify.Request{Response: "P1_x"}},
+	}
+	for _, c := range cases {
+		got, err := c.body.WithQuery(c.query)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
+		}
+	}
+	for _, q := range []string{"secret=%zz", "secret=%ff", "secret=a;b", "response=" + strings.Repeat("a", verify.MaxBody)} {
+		if _, err := (verify.Request{}).WithQuery(q); !errors.Is(err, verify.ErrBadRequest) {
+			t.Errorf("WithQuery(%.20q): %v, want ErrBadRequest", q, err)
+		}
+	}
+}
+
 func TestParseRequestBadRequests(t *testing.T) {
 	huge := "secret=0x&response=" + strings.Repeat("a", verify.MaxBody)
 	for _, c := range []struct{ name, ct, body string }{

@@ -124,6 +124,11 @@ func (f *fix) do(method, contentType, body string) answer {
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
+	return f.serve(r)
+}
+
+func (f *fix) serve(r *http.Request) answer {
+	f.t.Helper()
 	w := httptest.NewRecorder()
 	f.h.ServeHTTP(w, r)
 	a := answer{status: w.Code, raw: w.Body.String()}
@@ -134,6 +139,21 @@ func (f *fix) do(method, contentType, body string) answer {
 		f.t.Fatalf("Content-Type %q", ct)
 	}
 	return a
+}
+
+// query sends method /siteverify with q as its query string (nil: a broken one) and the
+// given body.
+func (f *fix) query(method string, q url.Values, contentType, body string) answer {
+	f.t.Helper()
+	raw := "secret=%zz"
+	if q != nil {
+		raw = q.Encode()
+	}
+	r := httptest.NewRequest(method, "/siteverify?"+raw, strings.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	return f.serve(r)
 }
 
 func (f *fix) form(v url.Values) answer {

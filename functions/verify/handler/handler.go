@@ -1,10 +1,11 @@
-// Package handler is the verify function: POST /siteverify in hCaptcha's protocol.
+// Package handler is the verify function: POST (and GET) /siteverify in hCaptcha's protocol.
 package handler
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/account"
@@ -35,11 +36,15 @@ func New(d Deps) http.Handler {
 	}
 	v := &verify.Verifier{Parser: d.Parser, Sites: d.Sites, Redeemer: d.Redeemer, Now: d.Now}
 	mux := http.NewServeMux()
+	allow := map[string][]string{}
 	for _, r := range routes.For(routes.FunctionVerify) {
 		mux.Handle(r.Pattern(), siteverify(v))
+		allow[r.Path] = append(allow[r.Path], r.Method)
+	}
+	for path, methods := range allow {
 		// Other methods get hCaptcha's JSON shape too, with 405.
-		mux.HandleFunc(r.Path, func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Allow", r.Method)
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
 			web.WriteJSON(w, http.StatusMethodNotAllowed, verify.Failure(verify.CodeBadRequest))
 		})
 	}
@@ -50,6 +55,9 @@ func New(d Deps) http.Handler {
 func siteverify(v *verify.Verifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := verify.ParseRequest(r.Header.Get("Content-Type"), r.Body)
+		if err == nil {
+			req, err = req.WithQuery(r.URL.RawQuery)
+		}
 		if err != nil {
 			web.WriteJSON(w, http.StatusOK, verify.Failure(verify.CodeBadRequest))
 			return

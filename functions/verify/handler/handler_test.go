@@ -137,7 +137,25 @@ func TestSiteverifyContract(t *testing.T) {
 			}
 			return a
 		}, want{status: 200, success: true, hostname: "dummy-key-pass"}},
-		{"GET is 405", func(f *fix) answer { return f.do(http.MethodGet, "", "") }, want{status: 405, codes: "bad-request"}},
+		// hCaptcha reads the query string too, and integrations rely on it: the official
+		// WordPress plugin before 1.18 and many PHP forms call
+		// GET /siteverify?secret=…&response=… (wp_remote_get, file_get_contents).
+		{"GET with the parameters in the query string", func(f *fix) answer {
+			return f.query(http.MethodGet, url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}, "remoteip": {"203.0.113.9"}}, "", "")
+		}, ok},
+		{"POST with the parameters in the query string and no body", func(f *fix) answer {
+			return f.query(http.MethodPost, url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}}, "", "")
+		}, ok},
+		{"the body's parameters win over the query string's", func(f *fix) answer {
+			return f.query(http.MethodPost, url.Values{"secret": {"0x" + strings.Repeat("9", 40)}, "response": {"P1_x.y"}},
+				form, url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}}.Encode())
+		}, ok},
+		{"GET without parameters: both missing", func(f *fix) answer { return f.do(http.MethodGet, "", "") },
+			fail("missing-input-secret,missing-input-response")},
+		{"bad-request: broken query string", func(f *fix) answer {
+			return f.query(http.MethodGet, nil, "", "")
+		}, fail("bad-request")},
+		{"PUT is 405", func(f *fix) answer { return f.do(http.MethodPut, "", "") }, want{status: 405, codes: "bad-request"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,6 +202,7 @@ func TestEvents(t *testing.T) {
 	expect := map[string]want{
 		"verify-test-keys.json":        {200, true, ""},
 		"verify-form.json":             {200, true, ""},
+		"verify-get-query.json":        {200, true, ""},
 		"verify-json.json":             {200, true, ""},
 		"verify-multipart.json":        {200, true, ""},
 		"verify-missing-secret.json":   {200, false, "missing-input-secret"},
