@@ -31,7 +31,8 @@ const (
 	CodeMissingRemoteIP       = "missing-remoteip"
 	CodeInvalidRemoteIP       = "invalid-remoteip"
 	CodeSitekeyMismatch       = "sitekey-secret-mismatch"
-	CodeNotUsingDummyPasscode = "not-using-dummy-passcode"
+	CodeNotUsingDummyPasscode = "not-using-dummy-passcode" // test secret, real token
+	CodeNotUsingDummySecret   = "not-using-dummy-secret"   // test token, another secret
 )
 
 // TestHostname is the hostname hCaptcha reports for the test keys.
@@ -97,15 +98,17 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 	}
 
 	// hCaptcha's test keys: the test secret verifies only the test token, and the test
-	// token verifies only with the test secret; no store is involved.
+	// token verifies only with the test secret; no store is involved. Each mismatch has
+	// its own code, as on hCaptcha: a test token with any other secret, even a malformed
+	// one, is not-using-dummy-secret.
 	testSecret, testToken := r.Secret == token.TestSecret, r.Response == token.TestResponse
-	if testSecret || testToken {
-		switch {
-		case !account.IsSecret(r.Secret):
-			return Failure(CodeInvalidSecret), nil
-		case testSecret != testToken:
-			return Failure(CodeNotUsingDummyPasscode), nil
-		case r.Sitekey != "" && r.Sitekey != token.TestSitekey:
+	switch {
+	case testToken && !testSecret:
+		return Failure(CodeNotUsingDummySecret), nil
+	case testSecret && !testToken:
+		return Failure(CodeNotUsingDummyPasscode), nil
+	case testSecret:
+		if r.Sitekey != "" && r.Sitekey != token.TestSitekey {
 			return Failure(CodeSitekeyMismatch), nil
 		}
 		return Response{Success: true, ChallengeTS: now.UTC().Format(time.RFC3339), Hostname: TestHostname}, nil

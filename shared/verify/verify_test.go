@@ -84,7 +84,8 @@ func TestRefusalsThatNeedNoStore(t *testing.T) {
 		{"tampered token", verify.Request{Secret: secret, Response: tampered}, []string{verify.CodeInvalidResponse}},
 		{"expired token", verify.Request{Secret: secret, Response: expired}, []string{verify.CodeExpiredResponse}},
 		{"bad remoteip", verify.Request{Secret: secret, Response: good, RemoteIP: "300.1.1.1"}, []string{verify.CodeInvalidRemoteIP}},
-		{"test token, real secret", verify.Request{Secret: secret, Response: token.TestResponse}, []string{verify.CodeNotUsingDummyPasscode}},
+		{"test token, real secret", verify.Request{Secret: secret, Response: token.TestResponse}, []string{verify.CodeNotUsingDummySecret}},
+		{"test token, malformed secret", verify.Request{Secret: "not-the-dummy-secret", Response: token.TestResponse}, []string{verify.CodeNotUsingDummySecret}},
 		{"test secret, real token", verify.Request{Secret: token.TestSecret, Response: good}, []string{verify.CodeNotUsingDummyPasscode}},
 		{"test keys, other sitekey", verify.Request{Secret: token.TestSecret, Response: token.TestResponse, Sitekey: sitekey}, []string{verify.CodeSitekeyMismatch}},
 	}

@@ -23,7 +23,7 @@ var siteverifyCodes = map[string]bool{
 	verify.CodeMissingSecret: true, verify.CodeInvalidSecret: true, verify.CodeMissingResponse: true,
 	verify.CodeInvalidResponse: true, verify.CodeExpiredResponse: true, verify.CodeAlreadySeen: true,
 	verify.CodeBadRequest: true, verify.CodeMissingRemoteIP: true, verify.CodeInvalidRemoteIP: true,
-	verify.CodeSitekeyMismatch: true, verify.CodeNotUsingDummyPasscode: true,
+	verify.CodeSitekeyMismatch: true, verify.CodeNotUsingDummyPasscode: true, verify.CodeNotUsingDummySecret: true,
 }
 
 // eventBody returns the content type and decoded body of an events/verify file: their
@@ -48,7 +48,7 @@ func eventBody(t testing.TB, name string) (string, string) {
 func FuzzSiteverify(f *testing.F) {
 	for _, name := range []string{"verify-form.json", "verify-json.json", "verify-multipart.json", "verify-test-keys.json",
 		"verify-expired.json", "verify-forged.json", "verify-sitekey-mismatch.json", "verify-invalid-remoteip.json",
-		"verify-dummy-passcode.json", "verify-bad-request.json"} {
+		"verify-dummy-secret.json", "verify-bad-request.json"} {
 		ct, body := eventBody(f, name)
 		f.Add(ct, body)
 	}

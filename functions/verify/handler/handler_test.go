@@ -123,9 +123,9 @@ func TestSiteverifyContract(t *testing.T) {
 		{"not-using-dummy-passcode: test secret, real token", func(f *fix) answer {
 			return f.form(url.Values{"secret": {token.TestSecret}, "response": {f.pass(evSitekey)}})
 		}, fail("not-using-dummy-passcode")},
-		{"not-using-dummy-passcode: test token, real secret", func(f *fix) answer {
+		{"not-using-dummy-secret: test token, real secret", func(f *fix) answer {
 			return f.form(url.Values{"secret": {evSecret}, "response": {token.TestResponse}})
-		}, fail("not-using-dummy-passcode")},
+		}, fail("not-using-dummy-secret")},
 		{"test keys verify, repeatedly, without any store", func(f *fix) answer {
 			records := f.tokens.Len()
 			var a answer
@@ -213,7 +213,7 @@ func TestEvents(t *testing.T) {
 		"verify-expired.json":          {200, false, "expired-input-response"},
 		"verify-sitekey-mismatch.json": {200, false, "sitekey-secret-mismatch"},
 		"verify-invalid-remoteip.json": {200, false, "invalid-remoteip"},
-		"verify-dummy-passcode.json":   {200, false, "not-using-dummy-passcode"},
+		"verify-dummy-secret.json":     {200, false, "not-using-dummy-secret"},
 	}
 	platformtest.EachEvent(t, "../../../events/verify", expect, func(t *testing.T, file string, w want) {
 		resp := replay(t, newFix(t), file)
