@@ -402,14 +402,19 @@ func TestIssueChecksTheSite(t *testing.T) {
 			t.Errorf("Issue(%q, %q): %v, want %v", c.sitekey, c.host, err, c.want)
 		}
 	}
-	// hCaptcha's test sitekey gets a question, and a right answer the test token.
-	is, err := f.svc.Issue(ctx, accessibility.IssueInput{Token: tok, Sitekey: token.TestSitekey, Host: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: f.answerOf(t, is.ID)})
-	if err != nil || !res.Pass || res.Token != token.TestResponse {
-		t.Fatalf("test sitekey: %+v %v", res, err)
+	// hCaptcha's test sitekeys get a question, and a right answer their test token.
+	for sitekey, want := range map[string]string{
+		token.TestSitekey:                      token.TestResponse,
+		"30000000-ffff-ffff-ffff-000000000003": "30000000-aaaa-bbbb-cccc-000000000003",
+	} {
+		is, err := f.svc.Issue(ctx, accessibility.IssueInput{Token: tok, Sitekey: sitekey, Host: "localhost"})
+		if err != nil {
+			t.Fatalf("%s: %v", sitekey, err)
+		}
+		res, err := f.svc.Answer(ctx, accessibility.AnswerInput{Token: tok, ID: is.ID, Answer: f.answerOf(t, is.ID)})
+		if err != nil || !res.Pass || res.Token != want {
+			t.Fatalf("test sitekey %s: %+v %v", sitekey, res, err)
+		}
 	}
 }
 

@@ -56,18 +56,27 @@ func answer(svc *challenge.Service, e *challengetest.Env, id string, answers []c
 	return svc.Answer(ctx, challenge.AnswerRequest{ID: id, Sitekey: e.Sitekey, Answers: answers, Client: visitor, Telemetry: json.RawMessage(`{"v":1,"act":2}`)})
 }
 
+// Each of hCaptcha's test sitekeys (publisher, and the enterprise "safe end user" and "bot
+// detected" sets the official WordPress plugin offers as test modes) passes at once with
+// its own test token.
 func TestTestSitekeyPassesAtOnceWithTheTestToken(t *testing.T) {
-	e := challengetest.NewEnv()
-	svc := challenge.New(e.Deps)
-	res, err := svc.Issue(ctx, challenge.IssueRequest{Sitekey: token.TestSitekey, Host: "anything.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Pass || res.Token != token.TestResponse || res.TokenTTL != 120*time.Second || res.Challenge != nil {
-		t.Fatalf("result %+v", res)
-	}
-	if e.Store.Len() != 0 || len(e.Tokens.All()) != 0 {
-		t.Fatal("the test sitekey stored something")
+	for sitekey, want := range map[string]string{
+		token.TestSitekey:                      token.TestResponse,
+		"20000000-ffff-ffff-ffff-000000000002": "20000000-aaaa-bbbb-cccc-000000000002",
+		"30000000-ffff-ffff-ffff-000000000003": "30000000-aaaa-bbbb-cccc-000000000003",
+	} {
+		e := challengetest.NewEnv()
+		svc := challenge.New(e.Deps)
+		res, err := svc.Issue(ctx, challenge.IssueRequest{Sitekey: sitekey, Host: "anything.example"})
+		if err != nil {
+			t.Fatalf("%s: %v", sitekey, err)
+		}
+		if !res.Pass || res.Token != want || res.TokenTTL != 120*time.Second || res.Challenge != nil {
+			t.Fatalf("%s: result %+v", sitekey, res)
+		}
+		if e.Store.Len() != 0 || len(e.Tokens.All()) != 0 {
+			t.Fatalf("the test sitekey %s stored something", sitekey)
+		}
 	}
 }
 

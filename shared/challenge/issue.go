@@ -20,8 +20,8 @@ import (
 // IDPrefix starts every challenge id.
 const IDPrefix = "c_"
 
-// Issue returns a challenge for a visitor on host, or — for hCaptcha's test sitekey — a
-// pass with the test token at once (nothing is stored).
+// Issue returns a challenge for a visitor on host, or — for one of hCaptcha's test
+// sitekeys — a pass with its test token at once (nothing is stored).
 func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 	if len(req.Telemetry) > MaxTelemetry {
 		return Result{}, ErrTelemetryTooLarge
@@ -29,8 +29,8 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Result, error) {
 	if req.Sitekey == "" {
 		return Result{}, fmt.Errorf("%w: sitekey is required", ErrBadRequest)
 	}
-	if req.Sitekey == token.TestSitekey {
-		return Result{Pass: true, Token: token.TestResponse, TokenTTL: token.TTL}, nil
+	if k, ok := token.TestKeyBySitekey(req.Sitekey); ok {
+		return Result{Pass: true, Token: k.Response, TokenTTL: token.TTL}, nil
 	}
 	host := NormalizeHost(req.Host)
 	if host == "" {

@@ -97,21 +97,26 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 		return Failure(CodeInvalidRemoteIP), nil
 	}
 
-	// hCaptcha's test keys: the test secret verifies only the test token, and the test
+	// hCaptcha's test keys: the test secret verifies only the test tokens, and a test
 	// token verifies only with the test secret; no store is involved. Each mismatch has
 	// its own code, as on hCaptcha: a test token with any other secret, even a malformed
 	// one, is not-using-dummy-secret.
-	testSecret, testToken := r.Secret == token.TestSecret, r.Response == token.TestResponse
+	testKey, testToken := token.TestKeyByResponse(r.Response)
+	testSecret := r.Secret == token.TestSecret
 	switch {
 	case testToken && !testSecret:
 		return Failure(CodeNotUsingDummySecret), nil
 	case testSecret && !testToken:
 		return Failure(CodeNotUsingDummyPasscode), nil
 	case testSecret:
-		if r.Sitekey != "" && r.Sitekey != token.TestSitekey {
+		if r.Sitekey != "" && r.Sitekey != testKey.Sitekey {
 			return Failure(CodeSitekeyMismatch), nil
 		}
-		return Response{Success: true, ChallengeTS: now.UTC().Format(time.RFC3339), Hostname: TestHostname}, nil
+		resp := Response{Success: true, ChallengeTS: now.UTC().Format(time.RFC3339), Hostname: TestHostname}
+		if testKey.HasScore {
+			resp.Score = &testKey.Score
+		}
+		return resp, nil
 	}
 
 	if !account.IsSecret(r.Secret) {

@@ -103,6 +103,38 @@ func TestRefusalsThatNeedNoStore(t *testing.T) {
 	}
 }
 
+// hCaptcha's enterprise test key sets verify with the test secret and report the score
+// hCaptcha reports for them: 0 for the safe end user, 1 for the bot; no score_reason.
+func TestEnterpriseTestKeys(t *testing.T) {
+	v := &verify.Verifier{Parser: mustSigner(t, "0123456789abcdef0123456789abcdef"), Sites: &fakeSites{t: t}, Redeemer: &fakeRedeemer{t: t}, Now: func() time.Time { return now }}
+	const (
+		safeSitekey, safeToken = "20000000-ffff-ffff-ffff-000000000002", "20000000-aaaa-bbbb-cccc-000000000002"
+		botSitekey, botToken   = "30000000-ffff-ffff-ffff-000000000003", "30000000-aaaa-bbbb-cccc-000000000003"
+	)
+	for _, c := range []struct {
+		sitekey, response string
+		score             float64
+	}{{safeSitekey, safeToken, 0}, {"", safeToken, 0}, {botSitekey, botToken, 1}} {
+		got, err := v.Verify(context.Background(), verify.Request{Secret: token.TestSecret, Response: c.response, Sitekey: c.sitekey})
+		if err != nil || !got.Success || got.Hostname != verify.TestHostname || got.Score == nil || *got.Score != c.score || got.ScoreReason != nil {
+			t.Errorf("%s with sitekey %q: %+v, %v; want success with score %v", c.response, c.sitekey, got, err, c.score)
+		}
+	}
+	for _, c := range []struct {
+		req  verify.Request
+		want string
+	}{
+		{verify.Request{Secret: secret, Response: botToken}, verify.CodeNotUsingDummySecret},
+		{verify.Request{Secret: token.TestSecret, Response: botToken, Sitekey: safeSitekey}, verify.CodeSitekeyMismatch},
+		{verify.Request{Secret: token.TestSecret, Response: token.TestResponse, Sitekey: botSitekey}, verify.CodeSitekeyMismatch},
+	} {
+		got, err := v.Verify(context.Background(), c.req)
+		if err != nil || got.Success || !slices.Equal(got.ErrorCodes, []string{c.want}) {
+			t.Errorf("%+v: %+v, %v; want %s", c.req, got, err, c.want)
+		}
+	}
+}
+
 func TestOrderOfStoreChecks(t *testing.T) {
 	signer := mustSigner(t, "0123456789abcdef0123456789abcdef")
 	tok, claims, _ := signer.Issue(sitekey, now.Add(-5*time.Second))

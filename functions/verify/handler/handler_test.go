@@ -192,6 +192,19 @@ func TestSiteverifyContract(t *testing.T) {
 	}
 }
 
+// hCaptcha's enterprise test key sets (which the WordPress plugin offers as test modes)
+// verify with the test secret and carry hCaptcha's score for them, without score_reason.
+func TestEnterpriseTestKeysReportTheirScore(t *testing.T) {
+	f := newFix(t)
+	for response, score := range map[string]float64{"20000000-aaaa-bbbb-cccc-000000000002": 0, "30000000-aaaa-bbbb-cccc-000000000003": 1} {
+		a := f.form(url.Values{"secret": {token.TestSecret}, "response": {response}})
+		_, reasons := a.body["score_reason"]
+		if a.status != 200 || a.body["success"] != true || a.body["hostname"] != "dummy-key-pass" || a.body["score"] != score || reasons {
+			t.Errorf("%s: %d %s; want success, dummy-key-pass, score %v, no score_reason", response, a.status, a.raw, score)
+		}
+	}
+}
+
 // TestEvents replays every events/verify file through the Lambda adapter, as Lambda does.
 func TestEvents(t *testing.T) {
 	type want struct {
