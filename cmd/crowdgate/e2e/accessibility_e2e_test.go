@@ -54,6 +54,7 @@ type a11yDialog struct {
 	Input    *struct {
 		LabelledBy string `json:"labelledBy"`
 		Type       string `json:"type"`
+		MaxLength  int    `json:"maxLength"`
 	} `json:"input"`
 	Alt *struct {
 		Text   string `json:"text"`
@@ -145,6 +146,11 @@ func checkTextJourney(t *testing.T, j a11yJourney, wrongFirst bool) {
 	}
 	if j.Text.Input == nil || j.Text.Tiles != 0 {
 		t.Fatalf("after choosing the accessibility challenge: %+v; want a text input in place of the images", j.Text)
+	}
+	// The input takes no more than the server grades (longer is 400 invalid_answer, which the
+	// visitor would see only as "Something went wrong").
+	if j.Text.Input.MaxLength != accessibility.MaxAnswerRunes {
+		t.Errorf("the answer input takes %d characters, the server at most %d", j.Text.Input.MaxLength, accessibility.MaxAnswerRunes)
 	}
 	if !strings.HasPrefix(j.Text.ID, "a_") || j.Text.Question == "" || j.Text.Input.Type != "text" {
 		t.Errorf("text challenge %q question %q input %+v", j.Text.ID, j.Text.Question, j.Text.Input)

@@ -1035,7 +1035,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     input.type = 'text';
     input.autocomplete = 'off';
     input.spellcheck = false;
-    input.maxLength = 200;
+    input.maxLength = 100; // the server refuses longer answers (MaxAnswerRunes)
     input.setAttribute('autocapitalize', 'off');
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter') {

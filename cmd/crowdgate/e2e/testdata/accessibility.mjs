@@ -23,7 +23,7 @@ async function dialogState(page) {
       id: d.getAttribute('data-challenge-id'), task: task ? task.getAttribute('data-task-id') : null,
       busy: d.getAttribute('aria-busy') === 'true',
       error: alert ? alert.textContent : '', question: q ? q.textContent : '',
-      input: input ? { labelledBy: input.labels && input.labels.length ? input.labels[0].textContent : '', type: input.type } : null,
+      input: input ? { labelledBy: input.labels && input.labels.length ? input.labels[0].textContent : '', type: input.type, maxLength: input.maxLength } : null,
       alt: alt ? { text: alt.textContent, hidden: alt.hidden, tag: alt.tagName.toLowerCase() } : null,
       link: link ? { href: link.href, target: link.target, rel: link.rel, text: link.textContent, describedBy: link.getAttribute('aria-describedby') } : null,
       info: info ? info.textContent : '',
