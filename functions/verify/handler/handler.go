@@ -54,6 +54,13 @@ func New(d Deps) http.Handler {
 
 func siteverify(v *verify.Verifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The router sends HEAD to the GET route; verifying on a HEAD would use a token up
+		// for a caller that reads no answer.
+		if r.Method == http.MethodHead {
+			w.Header().Set("Allow", "GET, POST")
+			web.WriteJSON(w, http.StatusMethodNotAllowed, verify.Failure(verify.CodeBadRequest))
+			return
+		}
 		req, err := verify.ParseRequest(r.Header.Get("Content-Type"), r.Body)
 		if err == nil {
 			req, err = req.WithQuery(r.URL.RawQuery)

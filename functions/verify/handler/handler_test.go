@@ -156,6 +156,15 @@ func TestSiteverifyContract(t *testing.T) {
 			return f.query(http.MethodGet, nil, "", "")
 		}, fail("bad-request")},
 		{"PUT is 405", func(f *fix) answer { return f.do(http.MethodPut, "", "") }, want{status: 405, codes: "bad-request"}},
+		// Go's router sends HEAD to a GET route; a HEAD (a link checker, a proxy's probe)
+		// must not use a token up.
+		{"HEAD is 405 and leaves the token for the GET", func(f *fix) answer {
+			q := url.Values{"secret": {evSecret}, "response": {f.pass(evSitekey)}}
+			if head := f.query(http.MethodHead, q, "", ""); head.status != http.StatusMethodNotAllowed {
+				f.t.Fatalf("HEAD: %d %s, want 405", head.status, head.raw)
+			}
+			return f.query(http.MethodGet, q, "", "")
+		}, ok},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
