@@ -20,6 +20,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 )
 
@@ -387,5 +388,38 @@ func TestReestimationPassesRunOneAtATimeAndContinueNearTheDeadline(t *testing.T)
 		if !strings.Contains(m, `"kind":"reestimate"`) || !strings.Contains(m, `"job_id":"`) {
 			t.Errorf("sent again: %s", m)
 		}
+	}
+}
+
+// A message whose records make the store (or the model) panic fails alone, as
+// platform.IsolatePanics promises every consumer: the batch's messages run on their own
+// goroutines, where a panic nothing recovers would end the process (on AWS the whole
+// batch returns to the queue, batch after batch; locally `crowdgate serve` dies).
+func TestAMessageThatPanicsFailsAloneAndTheRestApply(t *testing.T) {
+	ev := loadEvent(t, "answers-binary.json")
+	var second string
+	if err := json.Unmarshal([]byte(ev.Records[1].Body), &struct {
+		Answerer *string `json:"answerer"`
+	}{&second}); err != nil {
+		t.Fatal(err)
+	}
+	empty := &fakeStore{}
+	store := &fakeStore{LoadFn: func(ctx context.Context, jobID, answerer string, ids []string, k int) (dynamo.ConsensusSnapshot, error) {
+		if answerer == "2026-11-30/"+second {
+			var confusion []float64
+			_ = confusion[k] // a record of another shape than the code expects
+		}
+		return empty.Load(ctx, jobID, answerer, ids, k)
+	}}
+	h := platform.IsolatePanics(handler.New(handler.Deps{Jobs: jobs(), Store: store}), slog.New(slog.DiscardHandler))
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{ev.Records[1].MessageId}) {
+		t.Errorf("failed %v, want only the second message", got)
+	}
+	if got := len(store.committedItems()); got == 0 {
+		t.Error("the other messages of the batch were not applied")
 	}
 }
