@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -127,14 +126,8 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			// A panic on this goroutine would end the process, which platform.IsolatePanics
-			// cannot catch from the handler's: it fails this message alone instead.
-			defer func() {
-				if p := recover(); p != nil {
-					errs[i] = fmt.Errorf("consensus: message handling panicked: %v\n%s", p, debug.Stack())
-				}
-			}()
-			errs[i] = c.message(ctx, ev.Records[i])
+			// A panic fails this message alone (recovered).
+			errs[i] = recovered(func() error { return c.message(ctx, ev.Records[i]) })
 		}()
 	}
 	wg.Wait()

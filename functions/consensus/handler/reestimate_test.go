@@ -380,3 +380,26 @@ func TestALoadThatRunsOutOfTimeEndsThePartWithoutFailing(t *testing.T) {
 		t.Errorf("sent %q; want the same cursor again with one stall", q.msgs)
 	}
 }
+
+// A pass whose write-back panics (the writes run on goroutines of their own) fails its
+// message alone; the answers in its batch still apply.
+func TestAPassWhoseWriteBackPanicsFailsAlone(t *testing.T) {
+	w := newPassWorld(t, 4, 3)
+	store := w.store()
+	store.PutItemFn = func(ctx context.Context, jobID string, it dynamo.ConsensusItem) error {
+		var m map[string]int
+		m[it.ID]++ // a nil map: a bug in the write path
+		return nil
+	}
+	h := platform.IsolatePanics(handler.New(handler.Deps{Jobs: fakeJobs{"reviews": reviewsJob(), w.j.ID: w.j}, Store: store, Queue: &queueBox{},
+		Now: func() time.Time { return passNow }}), slog.New(slog.DiscardHandler))
+	ev := loadEvent(t, "answers-binary.json")
+	ev.Records = append(ev.Records, batch([]string{`{"v":1,"kind":"reestimate","job_id":"crowd"}`}, 0).Records...)
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{"m-000000"}) {
+		t.Errorf("failed %v, want only the pass", got)
+	}
+}
