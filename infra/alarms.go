@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -23,10 +24,17 @@ const (
 	api5xxThreshold = 5
 )
 
+// backlogSeconds is the age past which a queue's oldest message alarms: every receive it
+// may get, each holding it for a visibility timeout, before SQS moves it to the
+// dead-letter queue. An older message is not being received, and would be deleted
+// unprocessed at the end of the queue's retention.
+func backlogSeconds(q schema.Queue) int { return q.MaxReceives * q.VisibilitySeconds }
+
 // addAlarms creates the alarms and the topic they notify: the AlarmTopicArn parameter, or
 // when it is empty a topic of the stack's own (CreateAlarmTopic condition), so a first
 // deploy works without preparing one. Alarms:
 //   - per dead-letter queue: any message visible (a message failed every retry);
+//   - per queue: its oldest message older than its retries could take (backlogSeconds);
 //   - per function: any error, any throttle;
 //   - the API: 5xx responses.
 func (s *crowdgate) addAlarms() {
@@ -98,6 +106,13 @@ func (s *crowdgate) addAlarms() {
 			s.deadLetters[q.Name].MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
 			0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 			"messages of the "+q.Name+" queue failed every retry and wait in its dead-letter queue: inspect them, fix the cause, redrive (docs/DEPLOY.md)")
+	}
+	for _, q := range schema.Queues {
+		alarm(pascal(q.Name)+"BacklogAlarm",
+			s.queues[q.Name].MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
+			float64(backlogSeconds(q)), awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			fmt.Sprintf("a message of the %s queue has waited longer than its %d tries could take: the %s function is not receiving (event source disabled, throttled) or falls behind; SQS deletes messages unprocessed after %d days, without a dead letter",
+				q.Name, q.MaxReceives, q.Consumer, queueRetentionDays))
 	}
 	names := make([]string, 0, len(s.functions))
 	for name := range s.functions {

@@ -266,6 +266,19 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 			t.Errorf("%s dead letters: alarm %v %v, want any message", q.Name, p["ComparisonOperator"], p["Threshold"])
 		}
 	}
+	// A queue nobody receives from (event source disabled, function throttled) fills no
+	// dead-letter queue: SQS deletes its messages unprocessed after the retention period.
+	// Its oldest message outliving every retry it could have had is the sign.
+	for _, q := range schema.Queues {
+		retries := float64(q.MaxReceives * q.VisibilitySeconds)
+		if p := find("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", logicalID(t, pascal(q.Name)+"Queue")); p != nil &&
+			(p["Threshold"] != retries || p["ComparisonOperator"] != "GreaterThanThreshold" || p["Statistic"] != "Maximum") {
+			t.Errorf("%s backlog: alarm %v %v %v, want Maximum > %v s (its retries)", q.Name, p["Statistic"], p["ComparisonOperator"], p["Threshold"], retries)
+		}
+		if retries >= queueRetentionDays*24*3600 {
+			t.Errorf("%s: retries take %v s, the queue keeps messages %d days", q.Name, retries, queueRetentionDays)
+		}
+	}
 	for _, name := range deployed() {
 		fn := logicalID(t, pascal(name)+"Function")
 		for _, metric := range []string{"Errors", "Throttles"} {
@@ -278,7 +291,7 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 	if p := find("AWS/ApiGateway", "5xx", "ApiId", logicalID(t, "Api")); p != nil && p["Threshold"] != float64(api5xxThreshold) {
 		t.Errorf("API 5xx alarm threshold %v", p["Threshold"])
 	}
-	if want := len(schema.Queues) + 2*len(deployed()) + 1; len(alarms) != want {
+	if want := 2*len(schema.Queues) + 2*len(deployed()) + 1; len(alarms) != want {
 		t.Errorf("%d alarms, want %d", len(alarms), want)
 	}
 }
