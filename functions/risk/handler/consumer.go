@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -31,7 +32,17 @@ type ConsumerDeps struct {
 	Store EventStore
 	// Analytics keeps the daily aggregates; required.
 	Analytics DayCounter
+	// Reserve is how long before the invocation's deadline no further event starts
+	// (default DefaultConsumerReserve).
+	Reserve time.Duration
+	// Wall is the clock the deadline is judged by (default time.Now).
+	Wall func() time.Time
 }
+
+// DefaultConsumerReserve is a fifth of the function's 10 s: an event whose writes are
+// throttled can take seconds of SDK retries, and one that Lambda's timeout cuts off returns
+// the whole batch, the events already counted with it, and counts as a function error.
+const DefaultConsumerReserve = 2 * time.Second
 
 // NewConsumer returns the risk-events queue's handler. A message that fails is reported
 // as a batch item failure, so SQS retries only it; a malformed message fails every time
@@ -40,10 +51,25 @@ type ConsumerDeps struct {
 // the daily aggregates, each idempotent on its own: after a failure of either, SQS's retry
 // completes the other without counting the first twice.
 func NewConsumer(d ConsumerDeps) platform.SQSHandler {
+	if d.Reserve == 0 {
+		d.Reserve = DefaultConsumerReserve
+	}
+	if d.Wall == nil {
+		d.Wall = time.Now
+	}
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		applied, dup, counted := 0, 0, 0
-		for _, rec := range ev.Records {
+		deadline, bounded := ctx.Deadline()
+		for i, rec := range ev.Records {
+			if bounded && !d.Wall().Before(deadline.Add(-d.Reserve)) {
+				// Near the timeout: hand the rest back for SQS to deliver again.
+				web.Logger(ctx).WarnContext(ctx, "invocation deadline near; returning the batch's unprocessed events to the queue", "events", len(ev.Records)-i)
+				for _, rest := range ev.Records[i:] {
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rest.MessageId})
+				}
+				break
+			}
 			ok, aggregated, err := consume(ctx, d, rec)
 			if err != nil {
 				log := web.Logger(ctx).With("message_id", rec.MessageId, "receive_count", rec.Attributes["ApproximateReceiveCount"])

@@ -415,3 +415,37 @@ func TestLookupByAnIntegratorBeingErasedIsUnauthorized(t *testing.T) {
 		}
 	}
 }
+
+// Events whose writes are slow (a throttled table: the SDK's retries take seconds) must not
+// run the invocation into Lambda's timeout, which would return the whole batch, the
+// events already counted with it, as a function error. Near the deadline the rest of the
+// batch is handed back as batch item failures, for SQS to deliver again.
+func TestConsumerHandsBackWhatItCannotFinishBeforeTheTimeout(t *testing.T) {
+	start := time.Now()
+	var mu sync.Mutex
+	wall := start
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }
+	store := &memEvents{applied: map[string]challenge.RiskEvent{}, fail: func(challenge.RiskEvent) error {
+		mu.Lock()
+		wall = wall.Add(3 * time.Second)
+		mu.Unlock()
+		return nil
+	}}
+	h := handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: newMemDays(), Wall: now})
+	var ev events.SQSEvent
+	readEvent(t, "risk-events.json", &ev)
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(10*time.Second)) // the function's timeout
+	defer cancel()
+	resp, err := h(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 s each: the third ends at 9 s, past the 2 s reserve before 10 s.
+	var want []string
+	for _, r := range ev.Records[3:] {
+		want = append(want, r.MessageId)
+	}
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, want) || len(store.applied) != 3 {
+		t.Fatalf("failed %v (want %v), applied %d (want 3)", got, want, len(store.applied))
+	}
+}
