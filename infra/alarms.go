@@ -35,6 +35,7 @@ func backlogSeconds(q schema.Queue) int { return q.MaxReceives * q.VisibilitySec
 // deploy works without preparing one. Alarms:
 //   - per dead-letter queue: any message visible (a message failed every retry);
 //   - per queue: its oldest message older than its retries could take (backlogSeconds);
+//   - the schedules' dead-letter queue: any message (a run Scheduler could not deliver);
 //   - per function: any error, any throttle;
 //   - the API: 5xx responses.
 func (s *crowdgate) addAlarms() {
@@ -107,6 +108,10 @@ func (s *crowdgate) addAlarms() {
 			0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 			"messages of the "+q.Name+" queue failed every retry and wait in its dead-letter queue: inspect them, fix the cause, redrive (docs/DEPLOY.md)")
 	}
+	alarm("ScheduleDeadLetterAlarm",
+		s.scheduleDeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
+		0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		"a scheduled job's run could not be delivered to its function or queue after its retries: its dead letter says which and why (docs/DEPLOY.md)")
 	for _, q := range schema.Queues {
 		alarm(pascal(q.Name)+"BacklogAlarm",
 			s.queues[q.Name].MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),

@@ -184,6 +184,12 @@ func TestSchedulesTargetTheirConsumerWithAScopedRole(t *testing.T) {
 		if dig(p, "Target", "RetryPolicy", "MaximumRetryAttempts") == nil {
 			t.Errorf("%s: no retry policy", sc.Name)
 		}
+		// A run Scheduler could not deliver after its retries (role, queue or function
+		// refusing it) would otherwise vanish: no function error, no message.
+		dlq := logicalID(t, "ScheduleDeadLetterQueue")
+		if got := refs(dig(p, "Target", "DeadLetterConfig", "Arn")); fmt.Sprint(got) != "["+dlq+"]" {
+			t.Errorf("%s: dead letters go to %v, want %s", sc.Name, got, dlq)
+		}
 		role := logicalID(t, sc.Name+"ScheduleRole")
 		if got := refs(dig(p, "Target", "RoleArn")); fmt.Sprint(got) != "["+role+"]" {
 			t.Errorf("%s: role %v, want its own %s", sc.Name, got, role)
@@ -201,15 +207,27 @@ func TestSchedulesTargetTheirConsumerWithAScopedRole(t *testing.T) {
 		if sc.Queue != "" {
 			want = "[sqs:SendMessage]"
 		}
-		var stmts []any
+		// Each statement's actions on each resource, which the role may do and nothing else.
+		var may []string
 		for _, pol := range resources("AWS::IAM::Policy") {
-			if slices.Contains(refs(dig(pol, "Properties", "Roles")), role) {
-				stmts = append(stmts, list(dig(pol, "Properties", "PolicyDocument", "Statement"))...)
+			if !slices.Contains(refs(dig(pol, "Properties", "Roles")), role) {
+				continue
+			}
+			for _, st := range list(dig(pol, "Properties", "PolicyDocument", "Statement")) {
+				if dig(st, "Effect") != "Allow" || dig(st, "Condition") != nil {
+					may = append(may, fmt.Sprint(st))
+					continue
+				}
+				for _, r := range list(dig(st, "Resource")) {
+					may = append(may, fmt.Sprint(list(dig(st, "Action")))+" "+fmt.Sprint(refs(r)))
+				}
 			}
 		}
-		if len(stmts) != 1 || fmt.Sprint(list(dig(stmts[0], "Action"))) != want || dig(stmts[0], "Effect") != "Allow" ||
-			len(list(dig(stmts[0], "Resource"))) != 1 || fmt.Sprint(refs(dig(stmts[0], "Resource"))) != "["+target+"]" {
-			t.Errorf("%s: role may %v, want only %s on %s", sc.Name, stmts, want, target)
+		slices.Sort(may)
+		wantMay := []string{want + " [" + target + "]", "[sqs:SendMessage] [" + dlq + "]"}
+		slices.Sort(wantMay)
+		if !slices.Equal(may, wantMay) {
+			t.Errorf("%s: role may %v, want only %v", sc.Name, may, wantMay)
 		}
 	}
 	// The payloads are what the targets understand.
@@ -279,6 +297,10 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 			t.Errorf("%s: retries take %v s, the queue keeps messages %d days", q.Name, retries, queueRetentionDays)
 		}
 	}
+	if p := find("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", logicalID(t, "ScheduleDeadLetterQueue")); p != nil &&
+		(p["Threshold"] != float64(0) || p["ComparisonOperator"] != "GreaterThanThreshold") {
+		t.Errorf("schedule dead letters: alarm %v %v, want any message", p["ComparisonOperator"], p["Threshold"])
+	}
 	for _, name := range deployed() {
 		fn := logicalID(t, pascal(name)+"Function")
 		for _, metric := range []string{"Errors", "Throttles"} {
@@ -291,7 +313,7 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 	if p := find("AWS/ApiGateway", "5xx", "ApiId", logicalID(t, "Api")); p != nil && p["Threshold"] != float64(api5xxThreshold) {
 		t.Errorf("API 5xx alarm threshold %v", p["Threshold"])
 	}
-	if want := 2*len(schema.Queues) + 2*len(deployed()) + 1; len(alarms) != want {
+	if want := 2*len(schema.Queues) + 1 + 2*len(deployed()) + 1; len(alarms) != want {
 		t.Errorf("%d alarms, want %d", len(alarms), want)
 	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/schedules"
 )
 
@@ -19,6 +22,17 @@ const (
 // addSchedules creates each schedule with its own role, which Scheduler may assume only
 // for this account and which may reach only that schedule's target.
 func (s *crowdgate) addSchedules(list []schedules.Job) error {
+	// A run Scheduler cannot deliver after its retries (the role, queue or function refusing
+	// it) would vanish without a function error or a message: it goes here, and alarms.
+	s.scheduleDeadLetters = awssqs.NewQueue(s.stack, jsii.String("ScheduleDeadLetterQueue"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
+		// Like every queue's (queue_size_test.go); a dead-letter event holds the payload.
+		MaxMessageSizeBytes: jsii.Number(platform.MaxMessageBytes),
+	})
+	suppressOne(s.scheduleDeadLetters, "AwsSolutions-SQS3",
+		"It is a dead-letter queue: the EventBridge Scheduler schedules' (Target.DeadLetterConfig), which no SQS redrive policy names.")
 	for _, sc := range list {
 		role := awsiam.NewRole(s.stack, jsii.String(sc.Name+"ScheduleRole"), &awsiam.RoleProps{
 			AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
@@ -50,6 +64,9 @@ func (s *crowdgate) addSchedules(list []schedules.Job) error {
 		default:
 			return fmt.Errorf("schedule %s: set exactly one of Function and Queue", sc.Name)
 		}
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings("sqs:SendMessage"), ResourceArns: &[]*string{s.scheduleDeadLetters.QueueArn()},
+		})
 		awsscheduler.NewCfnSchedule(s.stack, jsii.String(sc.Name+"Schedule"), &awsscheduler.CfnScheduleProps{
 			Description:                jsii.String("crowdgate: " + sc.Why),
 			ScheduleExpression:         jsii.String(sc.Cron),
@@ -60,6 +77,9 @@ func (s *crowdgate) addSchedules(list []schedules.Job) error {
 				Arn:     target,
 				RoleArn: role.RoleArn(),
 				Input:   jsii.String(sc.Payload),
+				DeadLetterConfig: &awsscheduler.CfnSchedule_DeadLetterConfigProperty{
+					Arn: s.scheduleDeadLetters.QueueArn(),
+				},
 				RetryPolicy: &awsscheduler.CfnSchedule_RetryPolicyProperty{
 					MaximumRetryAttempts:     jsii.Number(scheduleRetries),
 					MaximumEventAgeInSeconds: jsii.Number(scheduleMaxAgeSec),

@@ -50,9 +50,11 @@ type crowdgate struct {
 	roles       map[string]awsiam.Role
 	functions   map[string]awslambda.Function
 	deadLetters map[string]awssqs.Queue // by the queue they belong to
-	api         awsapigatewayv2.HttpApi
-	stage       awsapigatewayv2.HttpStage
-	params      parameters
+	// scheduleDeadLetters takes the runs Scheduler could not deliver (addSchedules).
+	scheduleDeadLetters awssqs.Queue
+	api                 awsapigatewayv2.HttpApi
+	stage               awsapigatewayv2.HttpStage
+	params              parameters
 	// alarmTopicArn is where alarms go (addAlarms).
 	alarmTopicArn *string
 	// privacyNotices is the SES configuration set of the privacy notices (addPrivacyNotices).
