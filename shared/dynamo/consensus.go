@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -675,7 +676,9 @@ func floatAttr(item map[string]types.AttributeValue, name string) (float64, erro
 	return v, nil
 }
 
-// forEach runs fn for every key with at most n at a time and returns the first error.
+// forEach runs fn for every key with at most n at a time and returns the first error. A
+// panic in fn is returned as an error: on a goroutine of its own it would end the process,
+// out of reach of platform.IsolatePanics, and every message of the batch with it.
 func forEach(ctx context.Context, keys []string, n int, fn func(context.Context, string) error) error {
 	if len(keys) <= 1 {
 		for _, k := range keys {
@@ -694,6 +697,12 @@ func forEach(ctx context.Context, keys []string, n int, fn func(context.Context,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			defer func() {
+				if p := recover(); p != nil {
+					err := fmt.Errorf("dynamo: panicked: %v\n%s", p, debug.Stack())
+					once.Do(func() { first = err })
+				}
+			}()
 			if err := fn(ctx, k); err != nil {
 				once.Do(func() { first = err })
 			}
