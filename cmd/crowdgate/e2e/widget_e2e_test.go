@@ -254,6 +254,7 @@ func TestWidgetEscapeCloseAndNewChallenge(t *testing.T) {
 		AfterEscape      widgetInfo `json:"afterEscape"`
 		ExecResult       string     `json:"execResult"`
 		Final            widgetInfo `json:"final"`
+		FocusAfterReset  focusInfo  `json:"focusAfterReset"`
 	}
 	runScenario(t, "escape", map[string]any{"pageURL": pages.URL("/form", url.Values{"sitekey": {fakeSitekey}})}, &res)
 	if res.Renewed.ID == "" || res.Renewed.ID == res.FirstID {
@@ -261,6 +262,11 @@ func TestWidgetEscapeCloseAndNewChallenge(t *testing.T) {
 	}
 	if res.FocusAfterEscape.ID != "checkbox" {
 		t.Errorf("focus after Escape is on %+v, want the checkbox", res.FocusAfterEscape)
+	}
+	// Focus was trapped in the dialog; reset() removes it, and a keyboard or screen-reader
+	// visitor must not be left on the page's body.
+	if res.FocusAfterReset.ID != "checkbox" {
+		t.Errorf("focus after reset() closed the open dialog is on %+v, want the checkbox", res.FocusAfterReset)
 	}
 	if !slices.Contains(res.AfterEscape.Events, "open") || !slices.Contains(res.AfterEscape.Events, "close") {
 		t.Errorf("events after Escape: %v, want open and close", res.AfterEscape.Events)

@@ -803,13 +803,18 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     d.host.remove();
     const back = w.cb || (d.returnTo && d.returnTo.isConnected ? d.returnTo : null);
     if (!byUser) return back;
-    // A dialog still open underneath (another widget's) gets focus back, not its host.
-    const under = openDialogs[openDialogs.length - 1];
-    if (under) focusFirst(under);
-    else if (back && back.focus) back.focus();
+    refocus(back);
     fire(w, 'close-callback');
     rejectAll(w, 'challenge-closed');
     return back;
+  }
+
+  // refocus gives focus back after a dialog closed: to a dialog still open underneath
+  // (another widget's), else to back, not to the page's body.
+  function refocus(back) {
+    const under = openDialogs[openDialogs.length - 1];
+    if (under) focusFirst(under);
+    else if (back && back.focus) back.focus();
   }
 
   function showError(w, msg) {
@@ -1140,7 +1145,10 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     if (!w) return;
     w.gen++;
     setBusy(w, false);
-    closeDialog(w, false);
+    // Focus was trapped in an open dialog: it goes back as on a close, not to the body.
+    const open = !!w.dlg;
+    const back = closeDialog(w, false);
+    if (open) refocus(back);
     rejectAll(w, 'challenge-closed');
     clearToken(w);
     setStatus(w, '');

@@ -294,6 +294,13 @@ const scenarios = {
     await page.evaluate(() => { window.hcaptcha.close(); });
     await until(async () => !(await dialogState(page)), 'hcaptcha.close() to close the dialog');
     out.final = await widgetState(page);
+    // The page resets the widget while its dialog is open (a form timer, a page change).
+    await page.locator('#checkbox').focus();
+    await page.keyboard.press('Enter');
+    await until(() => dialogState(page), 'the dialog before reset()');
+    await page.evaluate(() => { window.hcaptcha.reset(); });
+    await until(async () => !(await dialogState(page)), 'hcaptcha.reset() to close the dialog');
+    out.focusAfterReset = await deepActive(page);
     return out;
   },
 
