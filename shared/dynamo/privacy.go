@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ import (
 //	OPEN#<subject>#<type>    OPEN                the open request of a subject hash and type
 //	                                             (duplicate detection); deleted when the request
 //	                                             closes; ttl = the request's
+//	FILINGS#<network key>    COUNT               requests filed from a network this hour (n);
+//	                                             the key changes every hour; ttl = the hour's end
 //
 // Every state change is one transaction conditional on the request's version, so
 // concurrent changes cannot overwrite each other. Times are RFC 3339 UTC with nanoseconds;
@@ -38,7 +41,10 @@ type Privacy struct {
 	now   func() time.Time
 }
 
-var _ privacy.Store = (*Privacy)(nil)
+var (
+	_ privacy.Store         = (*Privacy)(nil)
+	_ privacy.FilingCounter = (*Privacy)(nil)
+)
 
 // NewPrivacy returns the store on the deployed privacy table; now (nil: time.Now) judges
 // expiry, since DynamoDB deletes expired records lazily.
@@ -561,4 +567,28 @@ func (p *Privacy) listQuery(status privacy.Status, q privacy.Query, now time.Tim
 // past its ttl).
 func (p *Privacy) get(ctx context.Context, pk, sk string, v any) error {
 	return getDecoded(ctx, p.api, p.table, Key(pk, sk), p.now(), v, privacy.ErrNotFound, sk)
+}
+
+// TakeFiling implements privacy.FilingCounter: one conditional increment, so racing
+// filings never count past the limit. The key changes with every window, so a record is
+// never counted again after its window: no reset is needed, and the ttl removes it.
+func (p *Privacy) TakeFiling(ctx context.Context, key string, limit int, windowEnd, now time.Time) (bool, error) {
+	_, err := p.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &p.table,
+		Key:                      Key("FILINGS#"+key, "COUNT"),
+		UpdateExpression:         aws.String("ADD n :one SET #kind = :kind, #ttl = :ttl"),
+		ConditionExpression:      aws.String("attribute_not_exists(n) OR n < :limit"),
+		ExpressionAttributeNames: map[string]string{"#kind": "kind", "#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": &types.AttributeValueMemberN{Value: "1"}, ":limit": &types.AttributeValueMemberN{Value: strconv.Itoa(limit)},
+			":kind": &types.AttributeValueMemberS{Value: "filings"}, ":ttl": TTL(windowEnd),
+		},
+	})
+	if IsConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("count filings: %w", err) // never the key: a network pseudonym
+	}
+	return true, nil
 }

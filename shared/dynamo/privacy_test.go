@@ -29,6 +29,11 @@ func TestPrivacyStoreContract(t *testing.T) {
 	})
 }
 
+func TestFilingCounterContract(t *testing.T) {
+	c := dynamotest.Client(t)
+	privacytest.TestFilingCounter(t, dynamo.NewPrivacy(c, dynamotest.Tables(t, c)[schema.TablePrivacy], nil))
+}
+
 // Every record the store writes carries a ttl, and nothing it writes holds the address
 // once the request is closed.
 func TestPrivacyRecordsExpireAndForgetTheAddress(t *testing.T) {

@@ -84,6 +84,7 @@ func TestInventoryRetentionMatchesTheCode(t *testing.T) {
 		"export.LinkTTL":                 export.LinkTTL,
 		"schema.exports.ExpireDays":      days(bucketDays(schema.BucketExports)),
 		"privacy.CodeLifetime":           privacy.CodeLifetime,
+		"privacy.FilingWindow":           privacy.FilingWindow,
 		"privacy.UnverifiedWindow":       privacy.UnverifiedWindow,
 		"privacy.PackageKeepDays":        days(privacy.PackageKeepDays),
 		"schema.privacy.ExpireDays":      days(bucketDays(schema.BucketPrivacy)),

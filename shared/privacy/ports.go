@@ -73,6 +73,15 @@ type Page struct {
 	More bool
 }
 
+// FilingCounter counts the requests filed per network (Service.File). Implementations:
+// shared/dynamo.Privacy, privacytest.Filings.
+type FilingCounter interface {
+	// TakeFiling counts one filing under key (NetworkKey) and reports whether the count
+	// stayed within limit; the count is kept until windowEnd. A refused filing counts
+	// nothing.
+	TakeFiling(ctx context.Context, key string, limit int, windowEnd, now time.Time) (bool, error)
+}
+
 // Mailer sends one plain-text e-mail. Implementations: shared/mail (SES, Outbox).
 type Mailer interface {
 	Send(ctx context.Context, to, subject, text string) error

@@ -249,7 +249,8 @@ var (
 	ErrDuplicate = errors.New("privacy: an open request exists for this subject and type")
 	// ErrCodeExpired: no usable code (expired, used up by wrong attempts, or never sent).
 	ErrCodeExpired = errors.New("privacy: verification code expired or used up")
-	// ErrTooManyCodes: the resend limit was reached; try again after CodeWindow.
+	// ErrTooManyCodes: the resend limit was reached; try again after CodeWindow. (A
+	// network's filings over FilingsPerNetwork are a *FilingLimitError.)
 	ErrTooManyCodes = errors.New("privacy: too many verification codes requested")
 	// ErrAlreadyExtended: the one extension was used.
 	ErrAlreadyExtended = errors.New("privacy: deadline already extended")
@@ -308,4 +309,14 @@ func (e *TransitionError) Error() string {
 		return fmt.Sprintf("privacy: cannot %s a %s request: %s", verb, e.From, e.Why)
 	}
 	return fmt.Sprintf("privacy: cannot %s a %s request", verb, e.From)
+}
+
+// FilingLimitError: FilingsPerNetwork requests were filed from the caller's network this
+// window; RetryAfter is the time until the next.
+type FilingLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *FilingLimitError) Error() string {
+	return fmt.Sprintf("privacy: %d requests were filed from this network this hour; try again in %s", FilingsPerNetwork, e.RetryAfter.Round(time.Second))
 }

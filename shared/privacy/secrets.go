@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +25,29 @@ const (
 	MaxCodesPerWindow = 5
 	CodeWindow        = 24 * time.Hour
 )
+
+// FilingsPerNetwork requests may be filed from one network (an IPv4 address or an IPv6
+// /64) per FilingWindow, the clock hour. Each filing mails a code to an address anyone may
+// type, and the per-request limit above holds per address only: this bounds the mail one
+// source can direct at other people's inboxes (and at the sender's reputation). A person
+// filing for themselves files a few.
+const (
+	FilingsPerNetwork = 20
+	FilingWindow      = time.Hour
+)
+
+// NetworkKey is the keyed pseudonym of ip's network in the FilingWindow that holds now:
+// the filing counter's key, which changes every window and cannot be reversed without the
+// key.
+func NetworkKey(key []byte, ip net.IP, now time.Time) string {
+	n := ip.String()
+	if v4 := ip.To4(); v4 != nil {
+		n = v4.String()
+	} else if v6 := ip.To16(); v6 != nil {
+		n = (&net.IPNet{IP: v6.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+	}
+	return keyedHash(key, "filing-network", strconv.FormatInt(now.Truncate(FilingWindow).Unix(), 10), n)
+}
 
 // MinKeyBytes is the least key material Service accepts for its keyed hashes.
 const MinKeyBytes = 32

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type Deps struct {
 	Clock    Clock
 	// Subjects, when set, finds data held under the subject hash alone (Request.Holds).
 	Subjects SubjectData
+	// Filings, when set, limits filings per network (FilingsPerNetwork); the privacy
+	// worker, which files nothing, has none.
+	Filings FilingCounter
 	// Key keys the subject and code hashes (at least MinKeyBytes). It must stay the same
 	// for as long as requests are kept: a new key makes open requests unfindable by subject.
 	Key []byte
@@ -86,6 +90,8 @@ type FileInput struct {
 	Regulation  Regulation
 	Details     string
 	Corrections []Correction
+	// Network is the filer's address, for the per-network limit; nil skips it.
+	Network net.IP
 }
 
 // Filed is the outcome of File. The answer to the filer must look the same whether or not
@@ -104,6 +110,9 @@ type Filed struct {
 func (s *Service) File(ctx context.Context, in FileInput) (Filed, error) {
 	email, err := validFiling(in)
 	if err != nil {
+		return Filed{}, err
+	}
+	if err := s.countFiling(ctx, in.Network); err != nil {
 		return Filed{}, err
 	}
 	subject := SubjectHash(s.d.Key, email)
@@ -127,6 +136,24 @@ func (s *Service) File(ctx context.Context, in FileInput) (Filed, error) {
 		return f, err
 	}
 	return Filed{}, ErrConflict
+}
+
+// countFiling counts a filing against its network, after validation (a malformed filing
+// sends no mail) and before anything is stored or sent.
+func (s *Service) countFiling(ctx context.Context, network net.IP) error {
+	if network == nil || s.d.Filings == nil {
+		return nil
+	}
+	now := s.now()
+	end := now.Truncate(FilingWindow).Add(FilingWindow)
+	ok, err := s.d.Filings.TakeFiling(ctx, NetworkKey(s.d.Key, network, now), FilingsPerNetwork, end, now)
+	if err != nil {
+		return fmt.Errorf("count filings: %w", err)
+	}
+	if !ok {
+		return &FilingLimitError{RetryAfter: max(end.Sub(now), time.Second)}
+	}
+	return nil
 }
 
 func validFiling(in FileInput) (string, error) {

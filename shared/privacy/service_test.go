@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	svc, err := privacy.NewService(privacy.Deps{
 		Store: f.store, Mailer: f.mail, Queue: f.queue, Clock: f.clock, Key: key,
 		Accounts: privacytest.Accounts{"jane.doe@example.com": {janeAccount}},
+		Filings:  &privacytest.Filings{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -738,5 +740,51 @@ func TestSubjectHash(t *testing.T) {
 	other := bytes.Repeat([]byte{8}, 32)
 	if privacy.SubjectHash(key, a) == privacy.SubjectHash(other, a) {
 		t.Fatal("the hash does not depend on the key")
+	}
+}
+
+// Each filing mails a code to an address anyone may type: one network (an IPv4 address, an
+// IPv6 /64) may file FilingsPerNetwork requests per clock hour, to any addresses, and is
+// then told when it may file again; the refused filing sends nothing. A malformed filing
+// (which sends nothing) does not count; other networks, and the next hour, count afresh.
+func TestFilingsPerNetworkAreLimited(t *testing.T) {
+	f := newFixture(t)
+	office := net.ParseIP("198.51.100.23")
+	file := func(i int, ip net.IP) error {
+		_, err := f.svc.File(ctx, privacy.FileInput{Email: fmt.Sprintf("person%d@example.org", i), Type: privacy.TypeAccess, Regulation: privacy.GDPR, Network: ip})
+		return err
+	}
+	if _, err := f.svc.File(ctx, privacy.FileInput{Email: "not an address", Type: privacy.TypeAccess, Regulation: privacy.GDPR, Network: office}); err == nil {
+		t.Fatal("a malformed filing was accepted")
+	}
+	for i := range privacy.FilingsPerNetwork {
+		if err := file(i, office); err != nil {
+			t.Fatalf("filing %d: %v", i+1, err)
+		}
+	}
+	mails := len(f.mail.Sent())
+	var limited *privacy.FilingLimitError
+	// The clock ticks a millisecond per reading: the hour ends a little under 30 minutes on.
+	if err := file(100, office); !errors.As(err, &limited) || limited.RetryAfter <= 29*time.Minute || limited.RetryAfter > 30*time.Minute {
+		t.Fatalf("filing %d from one network: %v, want a FilingLimitError to retry when the hour ends, in 30 minutes (t0 is hh:30)", privacy.FilingsPerNetwork+1, err)
+	}
+	if len(f.mail.Sent()) != mails {
+		t.Error("the refused filing sent a mail")
+	}
+	if err := file(101, net.ParseIP("198.51.100.24")); err != nil {
+		t.Errorf("another IPv4 address: %v", err)
+	}
+	// An IPv6 /64 is one network.
+	for i := range privacy.FilingsPerNetwork {
+		if err := file(200+i, net.ParseIP(fmt.Sprintf("2001:db8:1:2::%x", i+1))); err != nil {
+			t.Fatalf("IPv6 filing %d: %v", i+1, err)
+		}
+	}
+	if err := file(300, net.ParseIP("2001:db8:1:2:ffff::1")); !errors.As(err, &limited) {
+		t.Errorf("another address of the same /64: %v, want a FilingLimitError", err)
+	}
+	f.clock.Add(30 * time.Minute)
+	if err := file(400, office); err != nil {
+		t.Errorf("the next hour: %v", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -107,5 +109,23 @@ func TestWireOnDynamoDB(t *testing.T) {
 	}
 	if strings.Join(actions, ",") != "filed,code_sent,verify_failed,verified,approved" {
 		t.Fatalf("audit %v", actions)
+	}
+
+	// One network (httptest's 192.0.2.1) files for FilingsPerNetwork addresses in all; the
+	// next filing is 429 with Retry-After and mails nothing.
+	for i := 1; i < privacy.FilingsPerNetwork; i++ {
+		call("POST", "/v1/privacy/requests", fmt.Sprintf(`{"email":"person%d@example.org","type":"access","regulation":"gdpr"}`, i), 202)
+	}
+	r := httptest.NewRequest("POST", "/v1/privacy/requests", strings.NewReader(`{"email":"one.more@example.org","type":"access","regulation":"gdpr"}`))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var refused map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &refused)
+	e, _ := refused["error"].(map[string]any)
+	if w.Code != http.StatusTooManyRequests || e["code"] != "too_many_requests" || w.Header().Get("Retry-After") == "" || e["retry_after"] == nil {
+		t.Fatalf("filing %d from one network: %d %v %s, want 429 too_many_requests with Retry-After", privacy.FilingsPerNetwork+1, w.Code, w.Header(), w.Body)
+	}
+	if all, _ := msgs.Messages(); len(all) != privacy.FilingsPerNetwork {
+		t.Errorf("%d mails for %d accepted filings", len(all), privacy.FilingsPerNetwork)
 	}
 }

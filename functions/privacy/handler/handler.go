@@ -151,8 +151,10 @@ func Wire(ctx context.Context, env *platform.Env) (http.Handler, error) {
 		return nil, err
 	}
 	now := env.Clock()
+	store := dynamo.NewPrivacy(env.DynamoDB(), privTable, now)
 	svc, err := privacy.NewService(privacy.Deps{
-		Store:    dynamo.NewPrivacy(env.DynamoDB(), privTable, now),
+		Store:    store,
+		Filings:  store, // the per-network filing counters
 		Mailer:   mailer,
 		Notices:  notices, // denial and extension notices
 		Accounts: dynamo.NewAccounts(env.DynamoDB(), acctTable),
@@ -246,11 +248,18 @@ func (a *api) file(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, err)
 		return
 	}
-	in := privacy.FileInput{Email: body.Email, Type: privacy.Type(body.Type), Regulation: privacy.Regulation(body.Regulation), Details: body.Details}
+	in := privacy.FileInput{Email: body.Email, Type: privacy.Type(body.Type), Regulation: privacy.Regulation(body.Regulation), Details: body.Details,
+		Network: web.ClientIP(r)}
 	for _, c := range body.Corrections {
 		in.Corrections = append(in.Corrections, privacy.Correction{Field: c.Field, Value: c.Value})
 	}
 	filed, err := a.svc.File(r.Context(), in)
+	var limited *privacy.FilingLimitError
+	if errors.As(err, &limited) {
+		secs := web.RetrySeconds(limited.RetryAfter)
+		web.WriteTryLater(w, r, CodeTooManyRequests, fmt.Sprintf("%d requests were filed from this network this hour; try again in %d seconds", privacy.FilingsPerNetwork, secs), secs)
+		return
+	}
 	if err != nil {
 		web.WriteError(w, r, mapError(err))
 		return

@@ -404,3 +404,38 @@ func normal(r privacy.Request) privacy.Request {
 	}
 	return r
 }
+
+// TestFilingCounter checks a privacy.FilingCounter: each key counts up to its limit and
+// refuses beyond it, without counting the refusals, whatever the concurrency; keys are
+// independent.
+func TestFilingCounter(t *testing.T, fc privacy.FilingCounter) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	end := now.Add(time.Hour)
+	const limit = 5
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 * limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := fc.TakeFiling(ctx, "contract-a", limit, end, now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				granted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if granted.Load() != limit {
+		t.Errorf("%d of %d concurrent filings counted, want the limit %d", granted.Load(), 3*limit, limit)
+	}
+	if ok, err := fc.TakeFiling(ctx, "contract-a", limit+1, end, now); err != nil || !ok {
+		t.Errorf("a higher limit after refusals: %v %v; want counted (refusals do not count)", ok, err)
+	}
+	if ok, err := fc.TakeFiling(ctx, "contract-b", limit, end, now); err != nil || !ok {
+		t.Errorf("another key: %v %v, want counted", ok, err)
+	}
+}

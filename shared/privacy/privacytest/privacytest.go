@@ -347,3 +347,24 @@ func (c *Clock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// Filings is an in-memory privacy.FilingCounter; the zero value is ready.
+type Filings struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+var _ privacy.FilingCounter = (*Filings)(nil)
+
+func (f *Filings) TakeFiling(_ context.Context, key string, limit int, _, _ time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.counts == nil {
+		f.counts = map[string]int{}
+	}
+	if f.counts[key] >= limit {
+		return false, nil
+	}
+	f.counts[key]++
+	return true, nil
+}

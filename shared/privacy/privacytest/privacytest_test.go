@@ -9,4 +9,5 @@ import (
 
 func TestInMemoryStoreContract(t *testing.T) {
 	privacytest.TestStore(t, func(*testing.T) privacy.Store { return &privacytest.Store{} })
+	privacytest.TestFilingCounter(t, &privacytest.Filings{})
 }
