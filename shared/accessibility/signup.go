@@ -184,12 +184,6 @@ func (s *Service) codeHash(code string) string { return s.keyed("code", code) }
 // NetworkWindow: the window's start is hashed in, so pseudonyms of different windows
 // cannot be linked, and nothing stored reveals the address.
 func (s *Service) networkPseudonym(ip net.IP, now time.Time) string {
-	n := ip.String()
-	if v4 := ip.To4(); v4 != nil {
-		n = v4.String()
-	} else if v6 := ip.To16(); v6 != nil {
-		n = (&net.IPNet{IP: v6.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
-	}
 	window := now.Truncate(NetworkWindow).Unix()
-	return s.keyed("network", strconv.FormatInt(window, 10), n)
+	return s.keyed("network", strconv.FormatInt(window, 10), privacy.Network(ip))
 }

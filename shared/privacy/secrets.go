@@ -36,17 +36,23 @@ const (
 	FilingWindow      = time.Hour
 )
 
-// NetworkKey is the keyed pseudonym of ip's network in the FilingWindow that holds now:
+// Network is the network a rate limit counts ip under: an IPv4 address itself, an IPv6
+// address's /64 (one household or host gets a whole /64).
+func Network(ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	if v6 := ip.To16(); v6 != nil {
+		return (&net.IPNet{IP: v6.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+	}
+	return ip.String()
+}
+
+// NetworkKey is the keyed pseudonym of ip's Network in the FilingWindow that holds now:
 // the filing counter's key, which changes every window and cannot be reversed without the
 // key.
 func NetworkKey(key []byte, ip net.IP, now time.Time) string {
-	n := ip.String()
-	if v4 := ip.To4(); v4 != nil {
-		n = v4.String()
-	} else if v6 := ip.To16(); v6 != nil {
-		n = (&net.IPNet{IP: v6.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
-	}
-	return keyedHash(key, "filing-network", strconv.FormatInt(now.Truncate(FilingWindow).Unix(), 10), n)
+	return keyedHash(key, "filing-network", strconv.FormatInt(now.Truncate(FilingWindow).Unix(), 10), Network(ip))
 }
 
 // MinKeyBytes is the least key material Service accepts for its keyed hashes.
