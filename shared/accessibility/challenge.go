@@ -198,9 +198,10 @@ func (s *Service) endSetAside(ctx context.Context, in AnswerInput, text TextChal
 	case err != nil:
 		log.WarnContext(ctx, "loading the set-aside challenge failed", "err", err)
 		return
-	case v.Sitekey != text.Sitekey || v.Used || !now.Before(v.ExpiresAt):
+	case v.Sitekey != text.Sitekey:
 		return
 	}
+	// Consume refuses one used or expired, atomically.
 	if err := s.d.Visual.Consume(ctx, v.ID, now); err != nil {
 		if !errors.Is(err, challenge.ErrUsed) && !errors.Is(err, challenge.ErrExpired) && !errors.Is(err, challenge.ErrNotFound) {
 			log.WarnContext(ctx, "using up the set-aside challenge failed", "err", err)
