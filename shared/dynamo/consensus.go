@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/platform"
 )
 
 // Consensus keeps the state of label consensus (shared/consensus) on the labels table,
@@ -697,13 +697,7 @@ func forEach(ctx context.Context, keys []string, n int, fn func(context.Context,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			defer func() {
-				if p := recover(); p != nil {
-					err := fmt.Errorf("dynamo: panicked: %v\n%s", p, debug.Stack())
-					once.Do(func() { first = err })
-				}
-			}()
-			if err := fn(ctx, k); err != nil {
+			if err := platform.Recovered(func() error { return fn(ctx, k) }); err != nil {
 				once.Do(func() { first = err })
 			}
 		}()

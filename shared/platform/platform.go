@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -345,6 +346,18 @@ func IsolatePanics(h SQSHandler, log *slog.Logger) SQSHandler {
 		}
 		return out, nil
 	}
+}
+
+// Recovered runs fn and returns a panic in it as an error (with the stack). A consumer's
+// work on goroutines of its own needs it: a panic there would end the process, out of
+// reach of IsolatePanics, and every message of the batch with it.
+func Recovered(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn()
 }
 
 // callSQS runs h and returns what it panicked with, if it did.

@@ -126,8 +126,8 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			// A panic fails this message alone (recovered).
-			errs[i] = recovered(func() error { return c.message(ctx, ev.Records[i]) })
+			// A panic fails this message alone.
+			errs[i] = platform.Recovered(func() error { return c.message(ctx, ev.Records[i]) })
 		}()
 	}
 	wg.Wait()

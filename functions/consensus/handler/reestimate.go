@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/job"
+	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -335,7 +335,7 @@ func putInOrder(ctx context.Context, n int, stop func() bool, put func(ctx conte
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			switch perr := recovered(func() error { return put(ctx, i) }); {
+			switch perr := platform.Recovered(func() error { return put(ctx, i) }); {
 			case errors.Is(perr, job.ErrConflict):
 				c.Add(1)
 			case perr != nil:
@@ -351,15 +351,4 @@ func putInOrder(ctx context.Context, n int, stop func() bool, put func(ctx conte
 	}
 	wg.Wait()
 	return started, int(w.Load()), int(c.Load()), err
-}
-
-// recovered runs fn, turning a panic into an error: on a goroutine of its own a panic
-// would end the process, out of reach of platform.IsolatePanics.
-func recovered(fn func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("consensus: panicked: %v\n%s", p, debug.Stack())
-		}
-	}()
-	return fn()
 }
