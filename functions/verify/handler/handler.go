@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,11 +43,17 @@ func New(d Deps) http.Handler {
 		allow[r.Path] = append(allow[r.Path], r.Method)
 	}
 	for path, methods := range allow {
-		// Other methods get hCaptcha's JSON shape too, with 405.
-		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+		// Other methods get hCaptcha's JSON shape too, with 405. HEAD too: the router would
+		// send it to the GET route, and verifying on a HEAD would use a token up for a
+		// caller that reads no answer.
+		notAllowed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
 			web.WriteJSON(w, http.StatusMethodNotAllowed, verify.Failure(verify.CodeBadRequest))
 		})
+		mux.Handle(path, notAllowed)
+		if slices.Contains(methods, http.MethodGet) {
+			mux.Handle(http.MethodHead+" "+path, notAllowed)
+		}
 	}
 	mux.Handle("/", web.NotFound())
 	return web.CanonicalPathsOnly(mux)
@@ -54,13 +61,6 @@ func New(d Deps) http.Handler {
 
 func siteverify(v *verify.Verifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The router sends HEAD to the GET route; verifying on a HEAD would use a token up
-		// for a caller that reads no answer.
-		if r.Method == http.MethodHead {
-			w.Header().Set("Allow", "GET, POST")
-			web.WriteJSON(w, http.StatusMethodNotAllowed, verify.Failure(verify.CodeBadRequest))
-			return
-		}
 		req, err := verify.ParseRequest(r.Header.Get("Content-Type"), r.Body)
 		if err == nil {
 			req, err = req.WithQuery(r.URL.RawQuery)
