@@ -234,21 +234,29 @@ func TestFreshChallengeFollowsTheAnswersAcceptLanguage(t *testing.T) {
 	const browser = "fr-FR,fr;q=0.9,de;q=0.8"
 	hdr := map[string]string{"Accept-Language": browser, "Content-Type": "application/json"}
 	issued := f.post("/1/challenges", `{"sitekey":"`+f.env.Sitekey+`","host":"`+f.env.Hostname+`","hl":"fr"}`, hdr)
-	c := decodeChallenge(t, issued.Body.Bytes())
-	rec, ok := f.env.Store.Record(c.Challenge.ID)
-	if !ok {
-		t.Fatal("challenge not stored")
-	}
-	body, err := json.Marshal(map[string]any{"sitekey": f.env.Sitekey, "answers": wire(challengetest.Solve(rec, false))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := f.post("/1/challenges/"+c.Challenge.ID+"/answers", string(body), hdr)
+	path, body := f.answers(t, issued.Body.Bytes(), false)
+	r := f.post(path, body, hdr)
 	fresh := decodeChallenge(t, r.Body.Bytes())
 	// The shapes job (first task) has English and German, no French.
 	if fresh.Challenge.Prompt != "Veuillez répondre à 3 questions" || !strings.HasPrefix(fresh.Challenge.Tasks[0].Question, "Wählen Sie alle Bilder mit: ") {
 		t.Fatalf("fresh challenge: prompt %q question %q", fresh.Challenge.Prompt, fresh.Challenge.Tasks[0].Question)
 	}
+}
+
+// answers is the answer route of the challenge an issue answer (issued) holds, and a body
+// that passes it (or fails, with pass false), as a visitor would send them.
+func (f *fix) answers(t *testing.T, issued []byte, pass bool) (path, body string) {
+	t.Helper()
+	c := decodeChallenge(t, issued)
+	rec, ok := f.env.Store.Record(c.Challenge.ID)
+	if !ok {
+		t.Fatal("challenge not stored")
+	}
+	b, err := json.Marshal(map[string]any{"sitekey": f.env.Sitekey, "answers": wire(challengetest.Solve(rec, pass))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "/1/challenges/" + c.Challenge.ID + "/answers", string(b)
 }
 
 // wire is answers as the widget sends them.
@@ -436,17 +444,8 @@ func TestOriginMustBeTheChallengesHost(t *testing.T) {
 	if issued.Code != http.StatusOK {
 		t.Fatalf("issue from the site's own origin: %d %s", issued.Code, issued.Body)
 	}
-	c := decodeChallenge(t, issued.Body.Bytes())
-	rec, ok := f.env.Store.Record(c.Challenge.ID)
-	if !ok {
-		t.Fatal("challenge not stored")
-	}
-	body, err := json.Marshal(map[string]any{"sitekey": f.env.Sitekey, "answers": wire(challengetest.Solve(rec, true))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := "/1/challenges/" + c.Challenge.ID + "/answers"
-	r := f.post(path, string(body), map[string]string{"Origin": "https://phish.example.net"})
+	path, body := f.answers(t, issued.Body.Bytes(), true)
+	r := f.post(path, body, map[string]string{"Origin": "https://phish.example.net"})
 	if r.Code != http.StatusForbidden || !strings.Contains(r.Body.String(), `"hostname_not_allowed"`) {
 		t.Fatalf("answer from another origin: %d %s, want 403 hostname_not_allowed", r.Code, r.Body)
 	}
@@ -454,7 +453,7 @@ func TestOriginMustBeTheChallengesHost(t *testing.T) {
 		t.Fatal("an answer from another origin minted a token")
 	}
 	// Without Origin (no browser) and from the page's origin the rules are as before.
-	if r := f.post(path, string(body), own); r.Code != http.StatusOK || !strings.Contains(r.Body.String(), `"pass":true`) {
+	if r := f.post(path, body, own); r.Code != http.StatusOK || !strings.Contains(r.Body.String(), `"pass":true`) {
 		t.Fatalf("answer from the page's origin: %d %s", r.Code, r.Body)
 	}
 	if r := f.post("/1/challenges", issue, nil); r.Code != http.StatusOK {

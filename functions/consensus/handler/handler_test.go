@@ -201,21 +201,28 @@ func TestPoisonMessagesFailAndTheRestOfTheBatchSucceeds(t *testing.T) {
 	}
 }
 
-func TestAStoreFailureFailsOnlyThatMessage(t *testing.T) {
-	ev := loadEvent(t, "answers-binary.json")
-	var second string
-	if err := json.Unmarshal([]byte(ev.Records[1].Body), &struct {
+// storeFailingOn is a store whose Load for the answerer of ev's record i returns fail(k)
+// (fail may panic); every other load finds nothing stored.
+func storeFailingOn(t *testing.T, ev events.SQSEvent, i int, fail func(k int) error) *fakeStore {
+	t.Helper()
+	var answerer string
+	if err := json.Unmarshal([]byte(ev.Records[i].Body), &struct {
 		Answerer *string `json:"answerer"`
-	}{&second}); err != nil {
+	}{&answerer}); err != nil {
 		t.Fatal(err)
 	}
 	empty := &fakeStore{}
-	store := &fakeStore{LoadFn: func(ctx context.Context, jobID, answerer string, ids []string, k int) (dynamo.ConsensusSnapshot, error) {
-		if answerer == "2026-11-30/"+second {
-			return dynamo.ConsensusSnapshot{}, errors.New("throttled")
+	return &fakeStore{LoadFn: func(ctx context.Context, jobID, a string, ids []string, k int) (dynamo.ConsensusSnapshot, error) {
+		if a == "2026-11-30/"+answerer {
+			return dynamo.ConsensusSnapshot{}, fail(k)
 		}
-		return empty.Load(ctx, jobID, answerer, ids, k)
+		return empty.Load(ctx, jobID, a, ids, k)
 	}}
+}
+
+func TestAStoreFailureFailsOnlyThatMessage(t *testing.T) {
+	ev := loadEvent(t, "answers-binary.json")
+	store := storeFailingOn(t, ev, 1, func(int) error { return errors.New("throttled") })
 	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Parallel: 1})
 	resp, _ := h(context.Background(), ev)
 	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{ev.Records[1].MessageId}) {
@@ -397,20 +404,11 @@ func TestReestimationPassesRunOneAtATimeAndContinueNearTheDeadline(t *testing.T)
 // batch returns to the queue, batch after batch; locally `crowdgate serve` dies).
 func TestAMessageThatPanicsFailsAloneAndTheRestApply(t *testing.T) {
 	ev := loadEvent(t, "answers-binary.json")
-	var second string
-	if err := json.Unmarshal([]byte(ev.Records[1].Body), &struct {
-		Answerer *string `json:"answerer"`
-	}{&second}); err != nil {
-		t.Fatal(err)
-	}
-	empty := &fakeStore{}
-	store := &fakeStore{LoadFn: func(ctx context.Context, jobID, answerer string, ids []string, k int) (dynamo.ConsensusSnapshot, error) {
-		if answerer == "2026-11-30/"+second {
-			var confusion []float64
-			_ = confusion[k] // a record of another shape than the code expects
-		}
-		return empty.Load(ctx, jobID, answerer, ids, k)
-	}}
+	store := storeFailingOn(t, ev, 1, func(k int) error {
+		var confusion []float64
+		_ = confusion[k] // a record of another shape than the code expects
+		return nil
+	})
 	h := platform.IsolatePanics(handler.New(handler.Deps{Jobs: jobs(), Store: store}), slog.New(slog.DiscardHandler))
 	resp, err := h(context.Background(), ev)
 	if err != nil {
