@@ -71,16 +71,23 @@ func (s *crowdgate) personalDataKey() awskms.Key {
 	return s.dataKey
 }
 
+// deadLetterQueue creates a dead-letter queue: kept deadLetterRetentionDays, and as large
+// a message as any queue's (a redriven message, or a schedule's dead-letter event with its
+// payload, is as large as it was).
+func (s *crowdgate) deadLetterQueue(id string) awssqs.Queue {
+	return awssqs.NewQueue(s.stack, jsii.String(id), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:          jsii.Bool(true),
+		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
+		MaxMessageSizeBytes: jsii.Number(platform.MaxMessageBytes),
+	})
+}
+
 // addQueues creates schema.Queues, each with its own dead-letter queue. Messages are
 // transient, so queues go with the stack.
 func (s *crowdgate) addQueues() {
 	for _, q := range schema.Queues {
-		dlq := awssqs.NewQueue(s.stack, jsii.String(pascal(q.Name)+"DeadLetterQueue"), &awssqs.QueueProps{
-			Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
-			EnforceSSL:          jsii.Bool(true),
-			RetentionPeriod:     awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
-			MaxMessageSizeBytes: jsii.Number(platform.MaxMessageBytes), // a redriven message is as large as it was
-		})
+		dlq := s.deadLetterQueue(pascal(q.Name) + "DeadLetterQueue")
 		s.deadLetters[q.Name] = dlq
 		s.queues[q.Name] = awssqs.NewQueue(s.stack, jsii.String(pascal(q.Name)+"Queue"), &awssqs.QueueProps{
 			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,

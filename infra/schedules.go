@@ -3,13 +3,10 @@ package main
 import (
 	"fmt"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/schedules"
 )
 
@@ -24,13 +21,7 @@ const (
 func (s *crowdgate) addSchedules(list []schedules.Job) error {
 	// A run Scheduler cannot deliver after its retries (the role, queue or function refusing
 	// it) would vanish without a function error or a message: it goes here, and alarms.
-	s.scheduleDeadLetters = awssqs.NewQueue(s.stack, jsii.String("ScheduleDeadLetterQueue"), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
-		// Like every queue's (queue_size_test.go); a dead-letter event holds the payload.
-		MaxMessageSizeBytes: jsii.Number(platform.MaxMessageBytes),
-	})
+	s.scheduleDeadLetters = s.deadLetterQueue("ScheduleDeadLetterQueue")
 	suppressOne(s.scheduleDeadLetters, "AwsSolutions-SQS3",
 		"It is a dead-letter queue: the EventBridge Scheduler schedules' (Target.DeadLetterConfig), which no SQS redrive policy names.")
 	for _, sc := range list {
