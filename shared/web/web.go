@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -353,12 +354,15 @@ func ClientIP(r *http.Request) net.IP {
 // answer names the caller's origin instead of "*", which browsers require before they
 // expose a credentialed answer, and varies by Origin so caches keep answers apart. The
 // handler must itself decide what a cookie may do for an origin (the accessibility routes
-// require the page's hostname to be the origin's). Preflight requests are answered here.
+// require the page's hostname to be the origin's). Only a web page's origin is named:
+// "null" (a sandboxed frame, a file, a redirect across sites) is shared by every such
+// document, so granting it would let any of them read a visitor's credentialed answers.
+// Preflight requests are answered here.
 func CORSWithCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
-		if origin := r.Header.Get("Origin"); origin != "" {
+		if origin := r.Header.Get("Origin"); IsWebOrigin(origin) {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
@@ -371,6 +375,14 @@ func CORSWithCredentials(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// IsWebOrigin reports whether an Origin header names a web page's origin, as browsers
+// send it: http or https, a host, nothing after it ("https://shop.example:8443").
+func IsWebOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" &&
+		origin == u.Scheme+"://"+u.Host
 }
 
 // BearerToken returns the token of "Authorization: Bearer <token>" (the scheme is
