@@ -343,12 +343,9 @@ func (a *api) issue(w http.ResponseWriter, r *http.Request) {
 	// A browser names the page that sent the cookie in Origin: a page may ask for questions
 	// only for its own hostname, so another site cannot spend the visitor's token on a
 	// sitekey that does not allow it.
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || challenge.NormalizeHost(u.Hostname()) != challenge.NormalizeHost(body.Host) {
-			a.writeError(w, r, accessibility.ErrHostNotAllowed)
-			return
-		}
+	if !challenge.OriginAllows(r.Header.Get("Origin"), body.Host) {
+		a.writeError(w, r, accessibility.ErrHostNotAllowed)
+		return
 	}
 	is, err := a.svc.Issue(r.Context(), accessibility.IssueInput{Token: tokenOf(r), Sitekey: body.Sitekey, Host: body.Host,
 		Locale: body.HL, AcceptLanguage: r.Header.Get("Accept-Language")})
