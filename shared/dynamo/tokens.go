@@ -30,6 +30,10 @@ const tokSK = "TOKEN"
 
 func tokPK(id string) string { return "TOKEN#" + id }
 
+// tokIdempotencyKey is the attribute of a redeemed record that holds the caller's
+// idempotency key: a random UUID the integrator chose, kept only until the token's ttl.
+const tokIdempotencyKey = "idempotency_key"
+
 type tokItem struct {
 	PK          string    `dynamodbav:"pk"`
 	SK          string    `dynamodbav:"sk"`
@@ -74,21 +78,29 @@ func normalizeTok(it tokItem) tokItem {
 }
 
 // Redeem marks the token used and returns its record, in one conditional UpdateItem so that
-// of any number of concurrent calls exactly one succeeds. Failures: token.ErrAlreadyRedeemed,
-// token.ErrExpired (its ttl has passed; DynamoDB may not have deleted it yet) or
-// token.ErrNotFound.
-func (t *Tokens) Redeem(ctx context.Context, id string, now time.Time) (token.Record, error) {
+// of any number of concurrent calls exactly one succeeds. A non-empty idempotencyKey is
+// stored with the redemption, and a later call with the same key, before the token
+// expires, gets the record again (token.IdempotentReplay). Failures:
+// token.ErrAlreadyRedeemed, token.ErrExpired (its ttl has passed; DynamoDB may not have
+// deleted it yet) or token.ErrNotFound.
+func (t *Tokens) Redeem(ctx context.Context, id string, now time.Time, idempotencyKey string) (token.Record, error) {
 	key := Key(tokPK(id), tokSK)
+	update := "SET redeemed_at = :now"
+	values := map[string]types.AttributeValue{
+		":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
+		":sec": epoch(now),
+	}
+	if idempotencyKey != "" {
+		update += ", " + tokIdempotencyKey + " = :key"
+		values[":key"] = &types.AttributeValueMemberS{Value: idempotencyKey}
+	}
 	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &t.table,
-		Key:                      key,
-		UpdateExpression:         aws.String("SET redeemed_at = :now"),
-		ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(redeemed_at) AND #ttl > :sec"),
-		ExpressionAttributeNames: map[string]string{"#ttl": schema.TTLAttribute},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
-			":sec": epoch(now),
-		},
+		TableName:                           &t.table,
+		Key:                                 key,
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND attribute_not_exists(redeemed_at) AND #ttl > :sec"),
+		ExpressionAttributeNames:            map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -104,6 +116,10 @@ func (t *Tokens) Redeem(ctx context.Context, id string, now time.Time) (token.Re
 	case len(item) == 0:
 		return token.Record{}, token.ErrNotFound
 	case item["redeemed_at"] != nil:
+		stored, ok := item[tokIdempotencyKey].(*types.AttributeValueMemberS)
+		if ok && idempotencyKey != "" && stored.Value == idempotencyKey && !Expired(item, now) {
+			return tokRecord(item)
+		}
 		return token.Record{}, token.ErrAlreadyRedeemed
 	case Expired(item, now):
 		return token.Record{}, token.ErrExpired

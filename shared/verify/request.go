@@ -21,6 +21,9 @@ type Request struct {
 	Response string
 	RemoteIP string // optional: the visitor's IP as the integrator saw it
 	Sitekey  string // optional: the sitekey the integrator expects
+	// IdempotencyKey (optional, a UUID): a retry of a call whose answer was lost, sent
+	// with the same key, gets the same success instead of already-seen-response.
+	IdempotencyKey string
 }
 
 // ErrBadRequest: the body could not be read as a siteverify request (→ bad-request).
@@ -81,6 +84,7 @@ func (r Request) WithQuery(rawQuery string) (Request, error) {
 		src string
 	}{
 		{&r.Secret, q.Secret}, {&r.Response, q.Response}, {&r.RemoteIP, q.RemoteIP}, {&r.Sitekey, q.Sitekey},
+		{&r.IdempotencyKey, q.IdempotencyKey},
 	} {
 		if *f.dst == "" {
 			*f.dst = f.src
@@ -91,15 +95,12 @@ func (r Request) WithQuery(rawQuery string) (Request, error) {
 
 // clean refuses parameters that are not UTF-8 and trims the rest.
 func clean(r Request) (Request, error) {
-	for _, v := range []string{r.Secret, r.Response, r.RemoteIP, r.Sitekey} {
-		if !utf8.ValidString(v) {
+	for _, v := range []*string{&r.Secret, &r.Response, &r.RemoteIP, &r.Sitekey, &r.IdempotencyKey} {
+		if !utf8.ValidString(*v) {
 			return Request{}, ErrBadRequest
 		}
+		*v = strings.TrimSpace(*v)
 	}
-	r.Secret = strings.TrimSpace(r.Secret)
-	r.Response = strings.TrimSpace(r.Response)
-	r.RemoteIP = strings.TrimSpace(r.RemoteIP)
-	r.Sitekey = strings.TrimSpace(r.Sitekey)
 	return r, nil
 }
 
@@ -108,7 +109,8 @@ func parseForm(b []byte) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	return Request{Secret: v.Get("secret"), Response: v.Get("response"), RemoteIP: v.Get("remoteip"), Sitekey: v.Get("sitekey")}, nil
+	return Request{Secret: v.Get("secret"), Response: v.Get("response"), RemoteIP: v.Get("remoteip"), Sitekey: v.Get("sitekey"),
+		IdempotencyKey: v.Get("idempotency_key")}, nil
 }
 
 func parseJSON(b []byte) (Request, error) {
@@ -117,6 +119,7 @@ func parseJSON(b []byte) (Request, error) {
 		Response *string `json:"response"`
 		RemoteIP *string `json:"remoteip"`
 		Sitekey  *string `json:"sitekey"`
+		Key      *string `json:"idempotency_key"`
 	}
 	// Unknown fields are allowed (hCaptcha's clients may send more); json.Unmarshal
 	// refuses anything after the value.
@@ -129,7 +132,8 @@ func parseJSON(b []byte) (Request, error) {
 		}
 		return *p
 	}
-	return Request{Secret: deref(body.Secret), Response: deref(body.Response), RemoteIP: deref(body.RemoteIP), Sitekey: deref(body.Sitekey)}, nil
+	return Request{Secret: deref(body.Secret), Response: deref(body.Response), RemoteIP: deref(body.RemoteIP), Sitekey: deref(body.Sitekey),
+		IdempotencyKey: deref(body.Key)}, nil
 }
 
 // parseMultipart reads form fields from a multipart body (PHP's curl sends one when given an
@@ -161,5 +165,6 @@ func parseMultipart(b []byte, boundary string) (Request, error) {
 			}
 		}
 	}
-	return Request{Secret: fields["secret"], Response: fields["response"], RemoteIP: fields["remoteip"], Sitekey: fields["sitekey"]}, nil
+	return Request{Secret: fields["secret"], Response: fields["response"], RemoteIP: fields["remoteip"], Sitekey: fields["sitekey"],
+		IdempotencyKey: fields["idempotency_key"]}, nil
 }

@@ -13,11 +13,11 @@ import (
 )
 
 func TestParseRequestFormats(t *testing.T) {
-	want := verify.Request{Secret: "0xabc", Response: "P1_x.y", RemoteIP: "192.0.2.1", Sitekey: "sk"}
-	form := "secret=0xabc&response=P1_x.y&remoteip=192.0.2.1&sitekey=sk&extra=1"
+	want := verify.Request{Secret: "0xabc", Response: "P1_x.y", RemoteIP: "192.0.2.1", Sitekey: "sk", IdempotencyKey: "k"}
+	form := "secret=0xabc&response=P1_x.y&remoteip=192.0.2.1&sitekey=sk&idempotency_key=k&extra=1"
 	var mp bytes.Buffer
 	mw := multipart.NewWriter(&mp)
-	for k, v := range map[string]string{"secret": "0xabc", "response": "P1_x.y", "remoteip": "192.0.2.1", "sitekey": "sk"} {
+	for k, v := range map[string]string{"secret": "0xabc", "response": "P1_x.y", "remoteip": "192.0.2.1", "sitekey": "sk", "idempotency_key": "k"} {
 		_ = mw.WriteField(k, v)
 	}
 	_ = mw.Close()
@@ -26,8 +26,8 @@ func TestParseRequestFormats(t *testing.T) {
 		{"application/x-www-form-urlencoded; charset=UTF-8", form},
 		{"", form},
 		{"text/plain", form},
-		{"application/json", `{"secret":"0xabc","response":"P1_x.y","remoteip":"192.0.2.1","sitekey":"sk","idempotency_key":"z"}`},
-		{"application/json; charset=utf-8", `{"secret":" 0xabc ","response":"P1_x.y\n","remoteip":"192.0.2.1","sitekey":"sk"}`},
+		{"application/json", `{"secret":"0xabc","response":"P1_x.y","remoteip":"192.0.2.1","sitekey":"sk","idempotency_key":"k","extra":1}`},
+		{"application/json; charset=utf-8", `{"secret":" 0xabc ","response":"P1_x.y\n","remoteip":"192.0.2.1","sitekey":"sk","idempotency_key":" k"}`},
 		{mw.FormDataContentType(), mp.String()},
 	}
 	for _, c := range cases {
@@ -54,8 +54,8 @@ func TestWithQuery(t *testing.T) {
 		want  verify.Request
 	}{
 		{"no query", verify.Request{Secret: "0xa"}, "", verify.Request{Secret: "0xa"}},
-		{"all from the query", verify.Request{}, "secret=0xabc&response=P1_x.y+&remoteip=192.0.2.1&sitekey=sk&extra=1",
-			verify.Request{Secret: "0xabc", Response: "P1_x.y", RemoteIP: "192.0.2.1", Sitekey: "sk"}},
+		{"all from the query", verify.Request{}, "secret=0xabc&response=P1_x.y+&remoteip=192.0.2.1&sitekey=sk&idempotency_key=k&extra=1",
+			verify.Request{Secret: "0xabc", Response: "P1_x.y", RemoteIP: "192.0.2.1", Sitekey: "sk", IdempotencyKey: "k"}},
 		{"the body wins", verify.Request{Secret: "0xbody", Response: "P1_body"}, "secret=0xquery&response=P1_query&sitekey=sk",
 			verify.Request{Secret: "0xbody", Response: "P1_body", Sitekey: "sk"}},
 		{"an empty query parameter stays absent", verify.Request{}, "secret=&response=P1_x", verify.Request{Response: "P1_x"}},

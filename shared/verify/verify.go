@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/crowdgate/crowdgate/shared/account"
@@ -65,9 +66,11 @@ type Sites interface {
 }
 
 // Redeemer marks a token used exactly once (dynamo.Tokens, verifytest.Tokens):
-// token.ErrAlreadyRedeemed, token.ErrNotFound or token.ErrExpired when it cannot.
+// token.ErrAlreadyRedeemed, token.ErrNotFound or token.ErrExpired when it cannot. A call
+// with the redemption's idempotency key (not empty) gets the record again until the token
+// expires.
 type Redeemer interface {
-	Redeem(ctx context.Context, tokenID string, now time.Time) (token.Record, error)
+	Redeem(ctx context.Context, tokenID string, now time.Time, idempotencyKey string) (token.Record, error)
 }
 
 // Verifier answers siteverify requests.
@@ -95,6 +98,9 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 	}
 	if r.RemoteIP != "" && !validIP(r.RemoteIP) {
 		return Failure(CodeInvalidRemoteIP), nil
+	}
+	if r.IdempotencyKey != "" && !account.IsUUID(r.IdempotencyKey) {
+		return Failure(CodeBadRequest), nil
 	}
 
 	// hCaptcha's test keys: the test secret verifies only the test tokens, and a test
@@ -147,7 +153,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 		return Failure(CodeMissingRemoteIP), nil
 	}
 
-	rec, err := v.Redeemer.Redeem(ctx, claims.ID, now)
+	rec, err := v.Redeemer.Redeem(ctx, claims.ID, now, strings.ToLower(r.IdempotencyKey))
 	switch {
 	case errors.Is(err, token.ErrAlreadyRedeemed):
 		return Failure(CodeAlreadySeen), nil

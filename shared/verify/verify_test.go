@@ -47,16 +47,16 @@ func (f *fakeSites) SiteBySecret(_ context.Context, s string) (account.Site, err
 
 type fakeRedeemer struct {
 	t      testing.TB
-	redeem func(id string, now time.Time) (token.Record, error)
+	redeem func(id string, now time.Time, idempotencyKey string) (token.Record, error)
 }
 
 var _ verify.Redeemer = (*fakeRedeemer)(nil)
 
-func (f *fakeRedeemer) Redeem(_ context.Context, id string, n time.Time) (token.Record, error) {
+func (f *fakeRedeemer) Redeem(_ context.Context, id string, n time.Time, idempotencyKey string) (token.Record, error) {
 	if f.redeem == nil {
 		f.t.Fatalf("unexpected redemption")
 	}
-	return f.redeem(id, n)
+	return f.redeem(id, n, idempotencyKey)
 }
 
 func TestRefusalsThatNeedNoStore(t *testing.T) {
@@ -148,7 +148,7 @@ func TestOrderOfStoreChecks(t *testing.T) {
 			}
 			return site, nil
 		}},
-		Redeemer: &fakeRedeemer{t: t, redeem: func(id string, n time.Time) (token.Record, error) {
+		Redeemer: &fakeRedeemer{t: t, redeem: func(id string, n time.Time, _ string) (token.Record, error) {
 			redeemed++
 			if id != claims.ID || !n.Equal(now) {
 				t.Fatalf("Redeem(%q, %v)", id, n)
@@ -206,7 +206,7 @@ func TestRedeemOutcomes(t *testing.T) {
 	} {
 		v := &verify.Verifier{Parser: signer, Now: func() time.Time { return now },
 			Sites:    &fakeSites{t: t, siteBySecret: func(string) (account.Site, error) { return account.Site{Sitekey: sitekey}, nil }},
-			Redeemer: &fakeRedeemer{t: t, redeem: func(string, time.Time) (token.Record, error) { return c.rec, c.err }}}
+			Redeemer: &fakeRedeemer{t: t, redeem: func(string, time.Time, string) (token.Record, error) { return c.rec, c.err }}}
 		got, err := v.Verify(context.Background(), verify.Request{Secret: secret, Response: tok})
 		if err != nil || !slices.Equal(got.ErrorCodes, []string{c.want}) {
 			t.Errorf("Redeem error %v: %+v, %v; want %s", c.err, got, err, c.want)
@@ -214,7 +214,7 @@ func TestRedeemOutcomes(t *testing.T) {
 	}
 	v := &verify.Verifier{Parser: signer, Now: func() time.Time { return now },
 		Sites:    &fakeSites{t: t, siteBySecret: func(string) (account.Site, error) { return account.Site{Sitekey: sitekey}, nil }},
-		Redeemer: &fakeRedeemer{t: t, redeem: func(string, time.Time) (token.Record, error) { return token.Record{}, boom }}}
+		Redeemer: &fakeRedeemer{t: t, redeem: func(string, time.Time, string) (token.Record, error) { return token.Record{}, boom }}}
 	if _, err := v.Verify(context.Background(), verify.Request{Secret: secret, Response: tok}); !errors.Is(err, boom) {
 		t.Fatalf("store failure: %v, want it passed on", err)
 	}

@@ -182,7 +182,7 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Siteverify's store redeems the token and finds the hostname the visitor was on.
-	r, err := dynamo.NewTokens(db, tables[schema.TableChallenges]).Redeem(ctx, claims.ID, time.Now())
+	r, err := dynamo.NewTokens(db, tables[schema.TableChallenges]).Redeem(ctx, claims.ID, time.Now(), "")
 	if err != nil || r.Hostname != "shop.example" || r.Sitekey != site.Sitekey {
 		t.Fatalf("token record %+v: %v", r, err)
 	}

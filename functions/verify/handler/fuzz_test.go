@@ -118,7 +118,7 @@ func FuzzSiteverify(f *testing.F) {
 			t.Fatalf("failure without codes, or with a success field: %s", rec.Body)
 		}
 		for _, id := range evTokenIDs {
-			if _, err := fx.tokens.Redeem(context.Background(), id, fx.now()); errors.Is(err, token.ErrAlreadyRedeemed) {
+			if _, err := fx.tokens.Redeem(context.Background(), id, fx.now(), ""); errors.Is(err, token.ErrAlreadyRedeemed) {
 				t.Fatalf("refused request (%v) used up token %s", resp.ErrorCodes, id)
 			}
 		}

@@ -214,6 +214,52 @@ func TestEnterpriseTestKeysReportTheirScore(t *testing.T) {
 	}
 }
 
+// An integrator whose siteverify answer was lost (a timeout, a dropped connection) retries
+// with the idempotency_key it sent the first time and gets the same pass, as Cloudflare
+// Turnstile allows; anyone replaying the token without that key gets already-seen-response.
+func TestIdempotencyKeyMakesARetryGetTheSamePass(t *testing.T) {
+	f := newFix(t)
+	tok := f.pass(evSitekey)
+	key := "1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b6"
+	first := f.form(url.Values{"secret": {evSecret}, "response": {tok}, "idempotency_key": {key}})
+	if first.status != 200 || first.body["success"] != true {
+		t.Fatalf("first call: %d %s", first.status, first.raw)
+	}
+	f.advance(20 * time.Second)
+	// The retry may come in another encoding, and with the key in capitals.
+	retry := f.do(http.MethodPost, "application/json", `{"secret":"`+evSecret+`","response":"`+tok+`","idempotency_key":"`+strings.ToUpper(key)+`"}`)
+	if retry.status != 200 || retry.raw != first.raw {
+		t.Fatalf("retry with the key: %d %s; want the first answer %s", retry.status, retry.raw, first.raw)
+	}
+	for name, v := range map[string]url.Values{
+		"no key":       {"secret": {evSecret}, "response": {tok}},
+		"another key":  {"secret": {evSecret}, "response": {tok}, "idempotency_key": {"1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b7"}},
+		"an empty key": {"secret": {evSecret}, "response": {tok}, "idempotency_key": {""}},
+	} {
+		if a := f.form(v); a.body["success"] != false || a.codes() != "already-seen-response" {
+			t.Errorf("%s: %s; want already-seen-response", name, a.raw)
+		}
+	}
+	// The right key with another site's secret is still that site's refusal.
+	_, otherSecret := f.site(false)
+	if a := f.form(url.Values{"secret": {otherSecret}, "response": {tok}, "idempotency_key": {key}}); a.body["success"] != false {
+		t.Fatalf("another site's secret with the key: %s", a.raw)
+	}
+	// A malformed key is bad-request, and the token is not used up.
+	fresh := f.pass(evSitekey)
+	if a := f.form(url.Values{"secret": {evSecret}, "response": {fresh}, "idempotency_key": {"retry-1"}}); a.body["success"] != false || a.codes() != "bad-request" {
+		t.Fatalf("malformed key: %s; want bad-request", a.raw)
+	}
+	if a := f.form(url.Values{"secret": {evSecret}, "response": {fresh}}); a.body["success"] != true {
+		t.Fatalf("the token after a malformed key: %s; want it still valid", a.raw)
+	}
+	// After the token's expiry the key gets nothing.
+	f.advance(token.TTL)
+	if a := f.form(url.Values{"secret": {evSecret}, "response": {tok}, "idempotency_key": {key}}); a.body["success"] != false {
+		t.Fatalf("retry after expiry: %s", a.raw)
+	}
+}
+
 // TestEvents replays every events/verify file through the Lambda adapter, as Lambda does.
 func TestEvents(t *testing.T) {
 	type want struct {
@@ -224,6 +270,7 @@ func TestEvents(t *testing.T) {
 	expect := map[string]want{
 		"verify-test-keys.json":        {200, true, ""},
 		"verify-form.json":             {200, true, ""},
+		"verify-idempotency-key.json":  {200, true, ""},
 		"verify-get-query.json":        {200, true, ""},
 		"verify-json.json":             {200, true, ""},
 		"verify-multipart.json":        {200, true, ""},

@@ -17,7 +17,9 @@ import (
 // TokenStore is what the challenge function writes through and siteverify redeems through.
 type TokenStore interface {
 	Put(ctx context.Context, r token.Record) error
-	Redeem(ctx context.Context, id string, now time.Time) (token.Record, error)
+	// Redeem uses the token up; a call with the idempotency key of the redemption (not
+	// empty) gets the record again until the token expires.
+	Redeem(ctx context.Context, id string, now time.Time, idempotencyKey string) (token.Record, error)
 }
 
 // Tokens is an in-memory TokenStore. The zero value is ready to use.
@@ -29,6 +31,7 @@ type Tokens struct {
 type entry struct {
 	rec      token.Record
 	redeemed bool
+	key      string // the idempotency key of the redemption
 }
 
 var _ TokenStore = (*Tokens)(nil)
@@ -68,19 +71,20 @@ func sameRecord(a, b token.Record) bool {
 
 // Redeem implements TokenStore: the first call for an unexpired record wins. Expiry is by
 // whole seconds, as the DynamoDB ttl attribute is.
-func (t *Tokens) Redeem(_ context.Context, id string, now time.Time) (token.Record, error) {
+func (t *Tokens) Redeem(_ context.Context, id string, now time.Time, idempotencyKey string) (token.Record, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.records[id]
+	expired := ok && now.Unix() >= e.rec.ExpiresAt.Unix()
 	switch {
 	case !ok:
 		return token.Record{}, token.ErrNotFound
-	case e.redeemed:
+	case e.redeemed && (idempotencyKey == "" || idempotencyKey != e.key || expired):
 		return token.Record{}, token.ErrAlreadyRedeemed
-	case now.Unix() >= e.rec.ExpiresAt.Unix():
+	case expired:
 		return token.Record{}, token.ErrExpired
 	}
-	e.redeemed = true
+	e.redeemed, e.key = true, idempotencyKey
 	r := e.rec
 	r.ScoreReasons = slices.Clone(r.ScoreReasons)
 	return r, nil
