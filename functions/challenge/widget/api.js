@@ -622,6 +622,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     const msg = later ? fmt(w.t.later, Math.max(1, Math.ceil((e.retryAfter || 60) / 60))) : w.t[c[1]];
     if (w.dlg) {
       showError(w, msg);
+      // A refusal for minutes (try_later) or a site not set up for this page ends the
+      // attempt: nothing in the dialog leads to a pass now, so a page awaiting
+      // execute({async: true}) hears the code at once, as from hCaptcha, not a
+      // challenge-closed whenever the visitor closes the dialog. What the visitor can retry
+      // from the dialog (network, server, a moment's throttling) leaves the promise to the
+      // pass or the close.
+      if (later || c[1] === 'config') rejectAll(w, c[0]);
       return;
     }
     setStatus(w, msg, true, later);

@@ -764,3 +764,84 @@ func TestTokenExpiresByTheWallClockAfterTheDeviceSlept(t *testing.T) {
 		}
 	}
 }
+
+// A visitor refused for minutes (429 try_later, here after a failed answer) reads "try
+// again in about N min" in the dialog, and nothing in it can lead to a pass now. A page
+// awaiting execute({async: true}) hears it at once, as hCaptcha's promise rejects with
+// the error-callback's code: rate-limited, not a promise left pending until the visitor
+// closes the dialog (and then rejected as challenge-closed).
+func TestRateLimitedInTheDialogRejectsTheExecutePromise(t *testing.T) {
+	var got struct {
+		Settled, Message string
+		Errors, Closes   []string
+	}
+	runWidget(t, `
+		h.load();
+		const errors = [];
+		const closes = [];
+		const id = h.win.hcaptcha.render(h.div('slot'), { sitekey: 's', 'error-callback': (c) => errors.push(c), 'close-callback': () => closes.push('close') });
+		let settled = 'pending';
+		h.win.hcaptcha.execute(id, { async: true }).then((r) => { settled = 'resolved:' + r.response; }, (e) => { settled = 'rejected:' + e; });
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		const d = h.dialog();
+		d.querySelector('button[data-choice=no]').click();
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').answer(429, { error: { code: 'try_later', message: 'm', retry_after: 900 } });
+		await h.flush();
+		const out = { settled, message: d.querySelector('.err').textContent };
+		d.querySelector('.x').click(); // the visitor read it and closes the dialog
+		await h.flush();
+		out.settled += '|' + settled;
+		return Object.assign(out, { errors, closes });
+	`, nil, &got)
+	if got.Settled != "rejected:rate-limited|rejected:rate-limited" {
+		t.Errorf("execute({async: true}) after a try_later in the dialog, then after the close: %s; want rejected:rate-limited at once", got.Settled)
+	}
+	if !strings.Contains(got.Message, "15 min") {
+		t.Errorf("dialog message %q, want the wait (about 15 min)", got.Message)
+	}
+	if len(got.Errors) != 1 || got.Errors[0] != "rate-limited" || len(got.Closes) != 1 {
+		t.Errorf("error-callback %v, close-callback %v; want [rate-limited] once, and the close", got.Errors, got.Closes)
+	}
+}
+
+// An error the visitor can retry from the dialog (the network failed while sending the
+// answers) fires error-callback but ends nothing: the same challenge submitted again
+// passes, and the page's execute({async: true}) resolves with that pass.
+func TestARetryableErrorInTheDialogLeavesTheExecutePromiseToThePass(t *testing.T) {
+	var got struct {
+		Settled string
+		Errors  []string
+	}
+	runWidget(t, `
+		h.load();
+		const errors = [];
+		const id = h.win.hcaptcha.render(h.div('slot'), { sitekey: 's', 'error-callback': (c) => errors.push(c) });
+		let settled = 'pending';
+		h.win.hcaptcha.execute(id, { async: true }).then((r) => { settled = 'resolved:' + r.response; }, (e) => { settled = 'rejected:' + e; });
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		const d = h.dialog();
+		d.querySelector('button[data-choice=yes]').click();
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').drop();
+		await h.flush();
+		const between = settled;
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').answer(200, h.pass('tok'));
+		await h.flush();
+		return { settled: between + '|' + settled, errors };
+	`, nil, &got)
+	if got.Settled != "pending|resolved:tok" {
+		t.Errorf("execute({async: true}) after a network error in the dialog, then after the retried pass: %s; want pending|resolved:tok", got.Settled)
+	}
+	if len(got.Errors) != 1 || got.Errors[0] != "network-error" {
+		t.Errorf("error-callback %v, want [network-error]", got.Errors)
+	}
+}
