@@ -616,7 +616,6 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   function fail(w, e) {
     const c = classify(e);
-    fire(w, 'error-callback', c[0]);
     // A refusal says when to come back; it is announced at once (role=alert).
     const later = c[1] === 'later';
     const msg = later ? fmt(w.t.later, Math.max(1, Math.ceil((e.retryAfter || 60) / 60))) : w.t[c[1]];
@@ -629,10 +628,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       // from the dialog (network, server, a moment's throttling) leaves the promise to the
       // pass or the close.
       if (later || c[1] === 'config') rejectAll(w, c[0]);
-      return;
+    } else {
+      setStatus(w, msg, true, later);
+      rejectAll(w, c[0]);
     }
-    setStatus(w, msg, true, later);
-    rejectAll(w, c[0]);
+    // error-callback runs last: a page that resets the widget there (react-hcaptcha does)
+    // would otherwise turn the promise's code into reset's challenge-closed.
+    fire(w, 'error-callback', c[0]);
   }
 
   function rejectAll(w, code) {

@@ -808,40 +808,35 @@ func TestRateLimitedInTheDialogRejectsTheExecutePromise(t *testing.T) {
 	}
 }
 
-// An error the visitor can retry from the dialog (the network failed while sending the
-// answers) fires error-callback but ends nothing: the same challenge submitted again
-// passes, and the page's execute({async: true}) resolves with that pass.
-func TestARetryableErrorInTheDialogLeavesTheExecutePromiseToThePass(t *testing.T) {
-	var got struct {
-		Settled string
-		Errors  []string
-	}
+// A page that resets the widget in its error-callback (react-hcaptcha does) still learns
+// why the attempt ended: the promise is rejected with the error's code before the callback
+// runs, not with the challenge-closed that the reset would give it.
+func TestExecutePromiseCarriesTheErrorCodeWhenTheErrorCallbackResets(t *testing.T) {
+	var got struct{ Start, Dialog string }
 	runWidget(t, `
 		h.load();
-		const errors = [];
-		const id = h.win.hcaptcha.render(h.div('slot'), { sitekey: 's', 'error-callback': (c) => errors.push(c) });
-		let settled = 'pending';
-		h.win.hcaptcha.execute(id, { async: true }).then((r) => { settled = 'resolved:' + r.response; }, (e) => { settled = 'rejected:' + e; });
-		await h.flush();
-		h.open()[0].answer(200, h.challenge('c1'));
-		await h.flush();
-		const d = h.dialog();
-		d.querySelector('button[data-choice=yes]').click();
-		d.querySelector('#submit').click();
-		await h.flush();
-		h.last('/1/challenges/c1/answers').drop();
-		await h.flush();
-		const between = settled;
-		d.querySelector('#submit').click();
-		await h.flush();
-		h.last('/1/challenges/c1/answers').answer(200, h.pass('tok'));
-		await h.flush();
-		return { settled: between + '|' + settled, errors };
+		const run = async (slot, inDialog) => {
+			const id = h.win.hcaptcha.render(h.div(slot), { sitekey: 's', 'error-callback': () => h.win.hcaptcha.reset(id) });
+			let settled = 'pending';
+			h.win.hcaptcha.execute(id, { async: true }).then(() => { settled = 'resolved'; }, (e) => { settled = 'rejected:' + e; });
+			await h.flush();
+			if (inDialog) {
+				h.last('/1/challenges').answer(200, h.challenge('c-' + slot));
+				await h.flush();
+				h.dialog().querySelector('button[data-choice=no]').click();
+				h.dialog().querySelector('#submit').click();
+				await h.flush();
+				h.last('/1/challenges/c-' + slot + '/answers').answer(429, { error: { code: 'try_later', message: 'm', retry_after: 60 } });
+			} else {
+				h.last('/1/challenges').answer(404, { error: { code: 'unknown_sitekey', message: 'm' } });
+			}
+			await h.flush();
+			return settled;
+		};
+		return { start: await run('a', false), dialog: await run('b', true) };
 	`, nil, &got)
-	if got.Settled != "pending|resolved:tok" {
-		t.Errorf("execute({async: true}) after a network error in the dialog, then after the retried pass: %s; want pending|resolved:tok", got.Settled)
-	}
-	if len(got.Errors) != 1 || got.Errors[0] != "network-error" {
-		t.Errorf("error-callback %v, want [network-error]", got.Errors)
+	if got.Start != "rejected:invalid-data" || got.Dialog != "rejected:rate-limited" {
+		t.Errorf("execute({async: true}) with a resetting error-callback: unknown sitekey %s, try_later in the dialog %s; want rejected:invalid-data, rejected:rate-limited",
+			got.Start, got.Dialog)
 	}
 }
