@@ -621,13 +621,15 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     const msg = later ? fmt(w.t.later, Math.max(1, Math.ceil((e.retryAfter || 60) / 60))) : w.t[c[1]];
     if (w.dlg) {
       showError(w, msg);
-      // A refusal for minutes (try_later) or a site not set up for this page ends the
-      // attempt: nothing in the dialog leads to a pass now, so a page awaiting
-      // execute({async: true}) hears the code at once, as from hCaptcha, not a
-      // challenge-closed whenever the visitor closes the dialog. What the visitor can retry
-      // from the dialog (network, server, a moment's throttling) leaves the promise to the
-      // pass or the close.
-      if (later || c[1] === 'config') rejectAll(w, c[0]);
+      // hCaptcha's error-callback means "an error, and it cannot continue" (its clients
+      // reset the widget there), and the promise rejects with it. So what the visitor can
+      // retry from the dialog (network, server, a moment's throttling) is shown there only,
+      // and the pass or the close settles the promise. A refusal for minutes (try_later)
+      // or a site not set up for this page ends the attempt: nothing in the dialog leads
+      // to a pass now, so the page hears the code at once, not a challenge-closed whenever
+      // the visitor closes the dialog.
+      if (!later && c[1] !== 'config') return;
+      rejectAll(w, c[0]);
     } else {
       setStatus(w, msg, true, later);
       rejectAll(w, c[0]);
@@ -960,8 +962,9 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       if (w.dlg !== d) return;
       const c = classify(e);
       if (c[2]) {
+        // A challenge gone (expired, used, swept) is replaced in the dialog: no
+        // error-callback, which would tell the page the attempt ended.
         if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
-        else fire(w, 'error-callback', c[0]);
         // Awaited, so the dialog stays busy until the fresh challenge is shown.
         await refresh(w, w.t[c[1]], true);
         return;
@@ -1113,7 +1116,6 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       const c = classify(e);
       if (c[2]) {
         if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
-        else fire(w, 'error-callback', c[0]);
         await textChallenge(w, w.t[c[1]], true);
       } else if (e.code === 'accessibility_token_required') {
         showSignup(w, e.signup);

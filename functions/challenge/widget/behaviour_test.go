@@ -840,3 +840,56 @@ func TestExecutePromiseCarriesTheErrorCodeWhenTheErrorCallbackResets(t *testing.
 			got.Start, got.Dialog)
 	}
 }
+
+// hCaptcha's error-callback means "an error, and it cannot continue": its official clients
+// reset the widget there (react-hcaptcha does), and pages tell the visitor to start again.
+// A failure the visitor can get past inside the open dialog is therefore shown there only:
+// the network failing while the answers are sent (Submit again), or the answered challenge
+// being gone (a fresh one is shown). Neither calls error-callback, so a page that resets on
+// it does not close the dialog under the visitor; the retried pass resolves the promise.
+func TestARetryableErrorInTheDialogIsNotAnErrorCallback(t *testing.T) {
+	var got struct {
+		Settled string
+		Errors  []string
+		Shown   string
+	}
+	runWidget(t, `
+		h.load();
+		const errors = [];
+		// as react-hcaptcha does: reset the widget on every error-callback
+		const id = h.win.hcaptcha.render(h.div('slot'), { sitekey: 's', 'error-callback': (c) => { errors.push(c); h.win.hcaptcha.reset(id); } });
+		let settled = 'pending';
+		h.win.hcaptcha.execute(id, { async: true }).then((r) => { settled = 'resolved:' + r.response; }, (e) => { settled = 'rejected:' + e; });
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		const d = h.dialog();
+		d.querySelector('button[data-choice=yes]').click();
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').drop();
+		await h.flush();
+		const between = settled;
+		if (!h.dialog()) return { settled: between, errors, shown: 'closed after the network error' };
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').answer(409, { error: { code: 'challenge_used', message: 'm' } });
+		await h.flush();
+		h.last('/1/challenges').answer(200, h.challenge('c2'));
+		await h.flush();
+		if (!h.dialog()) return { settled: between + '|' + settled, errors, shown: 'closed after the used challenge' };
+		const shown = h.dialog().querySelector('.dlg').getAttribute('data-challenge-id');
+		h.dialog().querySelector('button[data-choice=yes]').click();
+		h.dialog().querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c2/answers').answer(200, h.pass('tok'));
+		await h.flush();
+		return { settled: between + '|' + settled, errors, shown };
+	`, nil, &got)
+	if len(got.Errors) != 0 {
+		t.Errorf("error-callback %v for failures the dialog got past; want none", got.Errors)
+	}
+	if got.Shown != "c2" || got.Settled != "pending|resolved:tok" {
+		t.Errorf("after a network error and a used challenge the dialog shows %q and execute({async: true}) is %s; want c2, pending|resolved:tok", got.Shown, got.Settled)
+	}
+}
