@@ -315,6 +315,10 @@ func (m minter) newSecret() (string, error) {
 	return "0x" + hex.EncodeToString(b[:]), nil
 }
 
+// NewUUID returns a random (version 4) UUID, for a caller that needs one of its own: the
+// demo backend's siteverify idempotency key.
+func NewUUID() (string, error) { return newMinter(nil).uuid() }
+
 func (m minter) uuid() (string, error) {
 	var b [16]byte
 	if _, err := io.ReadFull(m.rand, b[:]); err != nil {

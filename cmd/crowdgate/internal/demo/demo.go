@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/token"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
@@ -112,7 +113,19 @@ func (d *site) submit(w http.ResponseWriter, r *http.Request) {
 	if ip := web.ClientIP(r); ip != nil {
 		form.Set("remoteip", ip.String())
 	}
+	// A backend should be able to retry a siteverify call whose answer it lost without
+	// failing a visitor who passed: the key makes the retry get the first call's answer.
+	key, err := account.NewUUID()
+	if err != nil {
+		render(w, http.StatusInternalServerError, resultTmpl, result{Problem: "no idempotency key", Result: "{}", Back: back})
+		return
+	}
+	form.Set("idempotency_key", key)
 	raw, err := d.verify(r.Context(), form)
+	if err != nil {
+		web.Logger(r.Context()).WarnContext(r.Context(), "demo backend: siteverify call failed; retrying once with the same idempotency key", "err", err)
+		raw, err = d.verify(r.Context(), form)
+	}
 	if err != nil {
 		web.Logger(r.Context()).WarnContext(r.Context(), "demo backend: siteverify call failed", "err", err)
 		render(w, http.StatusBadGateway, resultTmpl, result{Problem: "siteverify could not be reached", Result: "{}", Back: back})
@@ -148,6 +161,9 @@ func (d *site) verify(ctx context.Context, form url.Values) ([]byte, error) {
 		return nil, fmt.Errorf("call siteverify: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return nil, fmt.Errorf("siteverify answered %s", resp.Status)
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("read siteverify answer: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crowdgate/crowdgate/shared/account"
 	"github.com/crowdgate/crowdgate/shared/token"
 )
 
@@ -139,6 +140,40 @@ func TestSubmitWithTestKeysUsesTheTestSecretAndRecaptchaField(t *testing.T) {
 	}
 	if got.Get("secret") != token.TestSecret || got.Get("response") != token.TestResponse || got.Get("sitekey") != token.TestSitekey {
 		t.Errorf("siteverify got %v", *got)
+	}
+}
+
+// The demo backend is a model integrator: when it loses siteverify's answer (the connection
+// drops after the call was made), it retries once with the same idempotency key, and the
+// visitor who passed is not turned away.
+func TestSubmitRetriesALostAnswerWithTheSameIdempotencyKey(t *testing.T) {
+	var keys []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		keys = append(keys, r.PostForm.Get("idempotency_key"))
+		if len(keys) == 1 {
+			// The call arrived and was acted on; its answer is lost on the way back.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"success":true,"hostname":"localhost"}`)
+	}))
+	t.Cleanup(srv.Close)
+	rec := submit(t, New(Config{Sitekey: "sk", Secret: "0xsecret", VerifyURL: srv.URL}), url.Values{"h-captcha-response": {"P1_tok"}})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Verified") {
+		t.Fatalf("status %d body:\n%s", rec.Code, rec.Body.String())
+	}
+	if len(keys) != 2 || !account.IsUUID(keys[0]) || keys[1] != keys[0] {
+		t.Fatalf("idempotency keys sent %q: want one UUID, sent twice", keys)
+	}
+	// Every submission has a key of its own.
+	_ = submit(t, New(Config{Sitekey: "sk", Secret: "0xsecret", VerifyURL: srv.URL}), url.Values{"h-captcha-response": {"P1_tok"}})
+	if len(keys) != 3 || keys[2] == keys[0] {
+		t.Fatalf("idempotency keys %q: want a new one for a new submission", keys)
 	}
 }
 
