@@ -14,7 +14,7 @@ func TestSweepRemovesWhatExpiredJobsLeave(t *testing.T) {
 	ctx := context.Background()
 	f := newSvc()
 	expiring := func(in job.NewJob, after time.Duration) job.NewJob {
-		in.ExpiresAt = svcNow.Add(after)
+		in.ExpiresAt = new(svcNow.Add(after))
 		return in
 	}
 	soon := f.create(t, expiring(job.NewJob{Name: "Soon", Kind: job.KindBinary, Question: map[string]string{"en": "Positive?"}}, time.Hour))
@@ -70,7 +70,7 @@ func TestSweepRemovesWhatExpiredJobsLeave(t *testing.T) {
 func TestSweepAfterTheCustomerDeletedTheJob(t *testing.T) {
 	ctx := context.Background()
 	f := newSvc()
-	j := f.create(t, job.NewJob{Name: "Gone", Kind: job.KindBinary, Question: map[string]string{"en": "Positive?"}, ExpiresAt: svcNow.Add(time.Hour)})
+	j := f.create(t, job.NewJob{Name: "Gone", Kind: job.KindBinary, Question: map[string]string{"en": "Positive?"}, ExpiresAt: new(svcNow.Add(time.Hour))})
 	if d, err := f.svc.Delete(ctx, cust, j.ID); err != nil || !d.Done {
 		t.Fatalf("delete %+v, %v", d, err)
 	}

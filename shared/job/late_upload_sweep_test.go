@@ -64,7 +64,7 @@ func TestAnImageUploadedAfterTheJobsDeletionIsSwept(t *testing.T) {
 			f := newLateFix()
 			in := job.NewJob{Name: "Pets", Kind: job.KindImageGrid, Classes: []string{"cat", "dog"}}
 			if expires > 0 {
-				in.ExpiresAt = svcNow.Add(expires)
+				in.ExpiresAt = new(svcNow.Add(expires))
 			}
 			j, err := f.svc.Create(ctx, cust, in)
 			if err != nil {
@@ -100,7 +100,7 @@ func TestAnImageUploadedAfterTheJobsExpiryIsSwept(t *testing.T) {
 	ctx := context.Background()
 	f := newLateFix()
 	expiry := svcNow.Add(time.Hour)
-	j, err := f.svc.Create(ctx, cust, job.NewJob{Name: "Pets", Kind: job.KindImageGrid, Classes: []string{"cat", "dog"}, ExpiresAt: expiry})
+	j, err := f.svc.Create(ctx, cust, job.NewJob{Name: "Pets", Kind: job.KindImageGrid, Classes: []string{"cat", "dog"}, ExpiresAt: &expiry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,8 +177,9 @@ func NewService(store Store, media Media, now func() time.Time) *Service {
 }
 
 // NewJob is what a customer asks for. Nil MinAnswers, MaxAnswers, Target and Priority
-// take the defaults; a value given is checked as given, so an explicit 0 is refused rather
-// than read as "the default". A missing question of an image_grid or multiple_choice job
+// take the defaults, and a nil ExpiresAt keeps the job until it is deleted; a value given
+// is checked as given, so an explicit 0 is refused rather than read as "the default" (and
+// the zero time as an expiry long past, not as none). A missing question of an image_grid or multiple_choice job
 // takes the built-in one in every locale.
 type NewJob struct {
 	Name       string
@@ -190,7 +191,7 @@ type NewJob struct {
 	MaxAnswers *int
 	Target     *float64
 	Priority   *int
-	ExpiresAt  time.Time
+	ExpiresAt  *time.Time
 }
 
 // defaultQuestions are the built-in questions per kind.
@@ -273,7 +274,7 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 	if j.Target <= 0 || j.Target > 1 {
 		return Job{}, invalid("confidence_target %v (want more than 0, at most 1)", j.Target)
 	}
-	if !in.ExpiresAt.IsZero() {
+	if in.ExpiresAt != nil {
 		// Compare what is stored: both times are whole seconds, so an expiry within the
 		// creation second would make the job gone as soon as it is created.
 		j.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Second)

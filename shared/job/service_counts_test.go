@@ -20,13 +20,13 @@ func TestCreateRefusesAnExpiryWithinItsCreationSecond(t *testing.T) {
 	svc := job.NewService(&jobtest.Store{Now: clock}, &jobtest.Media{}, clock)
 	in := job.NewJob{Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}}
 	for _, exp := range []time.Time{svcNow.Add(100 * time.Millisecond), svcNow.Add(800 * time.Millisecond)} {
-		in.ExpiresAt = exp
+		in.ExpiresAt = &exp
 		if j, err := svc.Create(ctx, cust, in); !errors.Is(err, job.ErrInvalid) {
 			t.Errorf("expiry %v, created at %v: %+v, %v, want ErrInvalid", exp, now, j, err)
 		}
 	}
 	for _, exp := range []time.Time{svcNow.Add(time.Second), svcNow.Add(1500 * time.Millisecond)} {
-		in.ExpiresAt = exp
+		in.ExpiresAt = &exp
 		j, err := svc.Create(ctx, cust, in)
 		if err != nil || !j.ExpiresAt.Equal(svcNow.Add(time.Second)) {
 			t.Fatalf("expiry %v: %+v, %v", exp, j, err)

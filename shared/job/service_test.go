@@ -119,7 +119,7 @@ func TestCreateRefusesBadJobs(t *testing.T) {
 		"zero priority":        {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Priority: new(0)},
 		"class with newline":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a\n", "b"}},
 		"blank class name":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ClassNames: map[string][]string{"de": {"  ", "B"}}},
-		"expiry in the past":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ExpiresAt: svcNow.Add(-time.Hour)},
+		"expiry in the past":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ExpiresAt: new(svcNow.Add(-time.Hour))},
 	}
 	for name, in := range bad {
 		if _, err := f.svc.Create(context.Background(), cust, in); !errors.Is(err, job.ErrInvalid) {

@@ -152,9 +152,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, customer string) {
 	in := job.NewJob{
 		Name: body.Name, Kind: body.Type, Question: body.Question, Classes: body.Classes, ClassNames: body.ClassNames,
 		MinAnswers: body.MinAnswers, MaxAnswers: body.MaxAnswers, Target: body.ConfidenceTarget, Priority: body.Priority,
-	}
-	if body.ExpiresAt != nil {
-		in.ExpiresAt = *body.ExpiresAt
+		ExpiresAt: body.ExpiresAt,
 	}
 	j, err := a.jobs.Create(r.Context(), customer, in)
 	if err != nil {

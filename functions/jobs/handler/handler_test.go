@@ -551,3 +551,20 @@ func TestCreateRefusesExplicitZeroSettings(t *testing.T) {
 		t.Errorf("null settings: %d %v, want 201 with the defaults", status, m)
 	}
 }
+
+// An expires_at that is sent is checked as sent: the earliest time JSON can carry (Go's
+// zero time, which the service reads as "no expiry") is in the past like any other, not a
+// job kept until it is deleted.
+func TestCreateRefusesTheEarliestExpiry(t *testing.T) {
+	f := newFix(t)
+	for _, at := range []string{"0001-01-01T00:00:00Z", "0001-01-01T01:00:00+01:00"} {
+		body := `{"name":"x","type":"binary","question":{"en":"Is it?"},"expires_at":"` + at + `"}`
+		if status, m := f.do(t, "POST", "/v1/jobs", evKeyA, body); status != 400 || errCode(m) != "invalid_job" {
+			t.Errorf("expires_at %s: %d %v, want 400 invalid_job", at, status, m)
+		}
+	}
+	before := len(f.store.Stocks())
+	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 1 || len(f.store.Stocks()) != before {
+		t.Errorf("a refused create stored a job: %d jobs", len(jobs))
+	}
+}
