@@ -530,6 +530,9 @@ func (s *Service) AddItems(ctx context.Context, customerID, jobID string, items 
 		}
 	}
 	if err := s.store.AddEntries(ctx, j, entries); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return s.replay(ctx, j, items, entries, now, err)
+		}
 		return nil, fmt.Errorf("add items: %w", err)
 	}
 	// A DELETE may have started since the job was read, and may already have passed its
@@ -551,6 +554,48 @@ func (s *Service) AddItems(ctx context.Context, customerID, jobID string, items 
 		return nil, ErrNotFound
 	}
 	return nil, ErrDeleting
+}
+
+// replay answers a batch refused because an id is taken (conflict, from AddEntries) as
+// the request that stored it was answered, when every item of the batch has its id and is
+// stored as this batch says: a customer whose add timed out can send the same batch
+// again, and a batch is stored whole or not at all, so finding all of it means an earlier
+// send succeeded. The items show as they are now; an image not yet committed gets a fresh
+// link to the object its item holds. Anything else is the conflict: an id is taken by
+// another item.
+func (s *Service) replay(ctx context.Context, j Job, items []NewItem, entries []Entry, now time.Time, conflict error) ([]Added, error) {
+	out := make([]Added, len(entries))
+	for i, want := range entries {
+		if items[i].ID == "" { // a generated id names nothing stored
+			return nil, conflict
+		}
+		got, err := s.store.GetEntry(ctx, j.ID, want.ID)
+		if errors.Is(err, ErrNotFound) {
+			return nil, conflict
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read item %s: %w", want.ID, err)
+		}
+		if !sameContent(got, want) {
+			return nil, conflict
+		}
+		out[i].Entry = got
+		if got.Status == ItemPending {
+			if out[i].Upload, err = s.uploadLink(ctx, got, now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// sameContent reports whether stored is the item an add request describes as want: the
+// same text, or an image of the same type and size, and the same known answer used the
+// same way. The media key is not compared (each request names a new one).
+func sameContent(stored, want Entry) bool {
+	return stored.Text == want.Text && (stored.MediaKey == "") == (want.MediaKey == "") &&
+		stored.ContentType == want.ContentType && stored.Size == want.Size &&
+		stored.Gold == want.Gold && stored.GoldLabel == want.GoldLabel && stored.Holdout == want.Holdout
 }
 
 func (s *Service) entry(j Job, in NewItem, now time.Time) (Entry, error) {

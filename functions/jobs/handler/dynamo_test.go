@@ -83,6 +83,16 @@ func TestWireOnDynamoDBAndS3(t *testing.T) {
 		map[string]any{"id": "g", "image": map[string]any{"content_type": "image/png", "size": len(good)}, "gold": "dog"},
 		map[string]any{"id": "t", "text": "a small dog barking"},
 	}}, 201)
+	// The same batch again (a retry after a timeout) answers the stored items, with a link
+	// to the same object; the same id with other content is taken.
+	again := api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
+		map[string]any{"id": "g", "image": map[string]any{"content_type": "image/png", "size": len(good)}, "gold": "dog"},
+		map[string]any{"id": "t", "text": "a small dog barking"},
+	}}, 201)
+	if g := again["items"].([]any)[0].(map[string]any); g["status"] != "pending" || mediaKeyOf(t, g, "media") != mediaKeyOf(t, added["items"].([]any)[0].(map[string]any), "media") {
+		t.Fatalf("the batch again: %v", again)
+	}
+	api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{map[string]any{"id": "t", "text": "a big dog"}}}, 409)
 	if status := upload(t, added["items"].([]any)[0].(map[string]any), good); status != 200 {
 		t.Fatalf("PUT: %d", status)
 	}

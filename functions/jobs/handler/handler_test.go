@@ -568,3 +568,73 @@ func TestCreateRefusesTheEarliestExpiry(t *testing.T) {
 		t.Errorf("a refused create stored a job: %d jobs", len(jobs))
 	}
 }
+
+// A customer whose add request timed out cannot know whether it was stored. Sending the
+// same batch again (every item with its id) is safe: when every item exists already as
+// sent, the answer is the 201 the first request would have given, with the items as they
+// are now and a fresh link to the same object for an image not yet uploaded, and nothing
+// is added twice. A batch that only shares ids with stored items is still 409.
+func TestRetryingAnAddedBatchAnswersItsItems(t *testing.T) {
+	f := newFix(t)
+	_, j := f.do(t, "POST", "/v1/jobs", evKeyA, `{"name":"Pets","type":"multiple_choice","classes":["cat","dog"]}`)
+	id := j["id"].(string)
+	img := pngBytes(t, 2, 2)
+	batch := `{"items":[
+		{"id":"t1","text":"a small dog, barking\nloudly"},
+		{"id":"p1","image":{"content_type":"image/png","size":` + fmt.Sprint(len(img)) + `}},
+		{"id":"g1","text":"a cat","gold":"cat"},
+		{"id":"h1","text":"a dog","gold":"dog","holdout":true}]}`
+	status, first := f.do(t, "POST", "/v1/jobs/"+id+"/items", evKeyA, batch)
+	if status != 201 {
+		t.Fatalf("add %d %v", status, first)
+	}
+	keyOf := func(m map[string]any) string {
+		u := m["items"].([]any)[1].(map[string]any)["upload"].(map[string]any)["url"].(string)
+		return strings.SplitN(u, "?", 2)[0]
+	}
+	status, again := f.do(t, "POST", "/v1/jobs/"+id+"/items", evKeyA, batch)
+	if status != 201 || len(again["items"].([]any)) != 4 || keyOf(again) != keyOf(first) {
+		t.Fatalf("the same batch again: %d %v, want 201 with the items and a link to the same object", status, again)
+	}
+	for i, x := range again["items"].([]any) {
+		want := first["items"].([]any)[i].(map[string]any)
+		got := x.(map[string]any)
+		for _, field := range []string{"id", "status", "text", "gold", "holdout", "created_at"} {
+			if fmt.Sprint(got[field]) != fmt.Sprint(want[field]) {
+				t.Errorf("item %d %s: %v, first answer %v", i, field, got[field], want[field])
+			}
+		}
+	}
+	if n := f.store.Items(id); n != 4 {
+		t.Fatalf("%d items stored, want 4", n)
+	}
+
+	// Once the image is uploaded and committed, a retry shows it open and signs no link.
+	f.media.Upload(strings.TrimPrefix(keyOf(first), "https://media.test/"), img)
+	if status, c := f.do(t, "POST", "/v1/jobs/"+id+"/items/commit", evKeyA, `{"items":["p1"]}`); status != 200 || !strings.Contains(fmt.Sprint(c), "status:open") {
+		t.Fatalf("commit %d %v", status, c)
+	}
+	status, again = f.do(t, "POST", "/v1/jobs/"+id+"/items", evKeyA, batch)
+	if p1 := again["items"].([]any)[1].(map[string]any); status != 201 || p1["status"] != "open" || p1["upload"] != nil {
+		t.Fatalf("the batch again after the commit: %d %v", status, again)
+	}
+
+	// Same ids, other content: not a retry.
+	for _, other := range []string{
+		`{"items":[{"id":"t1","text":"a small dog, barking loudly"}]}`,
+		`{"items":[{"id":"t1","text":"a small dog, barking\nloudly","gold":"dog"}]}`,
+		`{"items":[{"id":"g1","text":"a cat","gold":"cat","holdout":true}]}`,
+		`{"items":[{"id":"h1","text":"a dog","gold":"dog"}]}`,
+		`{"items":[{"id":"p1","image":{"content_type":"image/png","size":` + fmt.Sprint(len(img)+1) + `}}]}`,
+		`{"items":[{"id":"p1","image":{"content_type":"image/gif","size":` + fmt.Sprint(len(img)) + `}}]}`,
+		`{"items":[{"id":"p1","text":"a picture"}]}`,
+		`{"items":[{"id":"t1","text":"a small dog, barking\nloudly"},{"id":"new","text":"a bird"}]}`,
+	} {
+		if status, m := f.do(t, "POST", "/v1/jobs/"+id+"/items", evKeyA, other); status != 409 || errCode(m) != "item_exists" {
+			t.Errorf("%s: %d %v, want 409 item_exists", other, status, m)
+		}
+	}
+	if n := f.store.Items(id); n != 4 {
+		t.Fatalf("%d items stored, want 4", n)
+	}
+}

@@ -231,8 +231,9 @@ func TestMediaAdapterMapsMissingObjects(t *testing.T) {
 }
 
 // A customer who misses the 15 minutes of an item's upload link cannot add the id again
-// while it is pending (409 item_exists), so the commit that finds nothing uploaded hands
-// out a fresh link to the same object: upload through it, commit again.
+// with another announcement while it is pending (409 item_exists), so the commit that finds
+// nothing uploaded hands out a fresh link to the same object: upload through it, commit
+// again. (Adding the same announcement again is a retry and answers a fresh link too.)
 func TestCommitOfAMissedUploadGivesAFreshLink(t *testing.T) {
 	c := s3Client(t)
 	now := time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC)
@@ -245,8 +246,14 @@ func TestCommitOfAMissedUploadGivesAFreshLink(t *testing.T) {
 
 	now = now.Add(job.UploadTTL + 5*time.Minute) // the first link has expired
 	api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
-		map[string]any{"id": "photo-1", "image": map[string]any{"content_type": "image/png", "size": len(good)}},
+		map[string]any{"id": "photo-1", "image": map[string]any{"content_type": "image/png", "size": len(good) + 1}},
 	}}, 409)
+	readded := api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
+		map[string]any{"id": "photo-1", "image": map[string]any{"content_type": "image/png", "size": len(good)}},
+	}}, 201)["items"].([]any)[0].(map[string]any)
+	if mediaKeyOf(t, readded, mediaBucket) != mediaKeyOf(t, added, mediaBucket) {
+		t.Errorf("adding the same item again links another object than the item's")
+	}
 	res := api.call("POST", "/v1/jobs/"+id+"/items/commit", map[string]any{"items": []string{"photo-1"}}, 200)
 	it := res["items"].([]any)[0].(map[string]any)
 	if it["status"] != "pending" || errCode(map[string]any{"error": it["error"]}) != "not_uploaded" {
