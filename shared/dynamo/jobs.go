@@ -26,6 +26,8 @@ import (
 //	                       gsi1 POOL#<job>#gold or POOL#<job>#open / <shuffle>#<item>,
 //	                       where shuffle is random so a range from a random point is a
 //	                       random sample
+//	JOBKEY#<hash>  JOBKEY  the job a create's idempotency key made (job.CreateKey; ttl
+//	                       job.CreateKeyTTL)
 //
 // Jobs and items are customer data: they carry a ttl only when the job has an ExpiresAt,
 // otherwise they stay until the customer deletes the job. Reads skip expired records.

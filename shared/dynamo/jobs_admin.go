@@ -72,6 +72,44 @@ func (s *Jobs) transact(ctx context.Context, ops []types.TransactWriteItem, what
 // CreateJob implements job.Store: the job and (when active) its pool entry in one
 // transaction, refused with job.ErrConflict if the id is taken.
 func (s *Jobs) CreateJob(ctx context.Context, j job.Job) error {
+	return s.createJob(ctx, j)
+}
+
+// jobsKeyPK is the partition of a create's idempotency key (job.CreateKey, a hash).
+func jobsKeyPK(key string) string { return "JOBKEY#" + key }
+
+const jobsKeySK = "JOBKEY"
+
+// jobsKeyItem records which job a create's idempotency key made, until its ttl. It holds
+// the key's hash and the job id only: no customer id, so it names nobody.
+type jobsKeyItem struct {
+	PK    string `dynamodbav:"pk"`
+	SK    string `dynamodbav:"sk"`
+	Kind  string `dynamodbav:"kind"`
+	JobID string `dynamodbav:"job_id"`
+	TTL   int64  `dynamodbav:"ttl"`
+}
+
+// CreateJobOnce implements job.Store: CreateJob's transaction with the key's record, new
+// or replacing an expired one, so of two requests with one key exactly one creates.
+func (s *Jobs) CreateJobOnce(ctx context.Context, j job.Job, key string, until time.Time) error {
+	item, err := attributevalue.MarshalMap(jobsKeyItem{PK: jobsKeyPK(key), SK: jobsKeySK, Kind: "job-key", JobID: j.ID, TTL: until.Unix()})
+	if err != nil {
+		return fmt.Errorf("encode job key: %w", err)
+	}
+	return s.createJob(ctx, j, types.TransactWriteItem{Put: putNewOrExpired(s.table, item, time.Now())})
+}
+
+// JobOfKey implements job.Store.
+func (s *Jobs) JobOfKey(ctx context.Context, key string) (string, error) {
+	var it jobsKeyItem
+	if err := getDecoded(ctx, s.api, s.table, Key(jobsKeyPK(key), jobsKeySK), time.Now(), &it, job.ErrNotFound, "job key"); err != nil {
+		return "", err
+	}
+	return it.JobID, nil
+}
+
+func (s *Jobs) createJob(ctx context.Context, j job.Job, also ...types.TransactWriteItem) error {
 	j = j.Normalize()
 	if err := j.Validate(); err != nil {
 		return err
@@ -95,7 +133,7 @@ func (s *Jobs) CreateJob(ctx context.Context, j job.Job) error {
 	if marker != nil {
 		ops = append(ops, *marker)
 	}
-	return s.transact(ctx, ops, "create job")
+	return s.transact(ctx, append(ops, also...), "create job")
 }
 
 // ChangeStatus implements job.Store: the job's status changes only if it is still from,

@@ -3,11 +3,14 @@ package job
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +58,9 @@ const (
 	// DefaultPage and MaxPage are the item listing's page sizes.
 	DefaultPage = 100
 	MaxPage     = 1000
+	// CreateKeyTTL is how long a create's idempotency key names the job it made: a retry
+	// comes within minutes; a day also covers a batch script run again the same day.
+	CreateKeyTTL = 24 * time.Hour
 )
 
 // More errors of the customer API.
@@ -63,6 +69,9 @@ var (
 	ErrConflict = errors.New("job: conflict")
 	// ErrDeleting: the job is being deleted; only Delete and reads are allowed.
 	ErrDeleting = errors.New("job: job is being deleted")
+	// ErrKeyReused: a create's idempotency key names a job made by another request (other
+	// settings), or one that has been deleted since.
+	ErrKeyReused = errors.New("job: idempotency key used for another job")
 )
 
 // Store is what the customer API needs from job storage. Implementations:
@@ -71,6 +80,13 @@ type Store interface {
 	// CreateJob stores a new job and, when it is active, its pool entry (ErrConflict if
 	// the id exists).
 	CreateJob(ctx context.Context, j Job) error
+	// CreateJobOnce is CreateJob that, in the same write, records key (CreateKey: an
+	// opaque hash) as naming the job until until; ErrConflict if the key is recorded and
+	// unexpired already (or the id is taken).
+	CreateJobOnce(ctx context.Context, j Job, key string, until time.Time) error
+	// JobOfKey returns the id of the job a recorded key names (ErrNotFound if none, or
+	// expired), with a strongly consistent read.
+	JobOfKey(ctx context.Context, key string) (string, error)
 	// GetJob returns ErrNotFound for an unknown or expired job.
 	GetJob(ctx context.Context, id string) (Job, error)
 	// ListJobs returns a customer's jobs, oldest first.
@@ -213,6 +229,18 @@ var defaultQuestions = map[Kind]map[string]string{
 // Create validates and stores a new job of the customer. It is active at once: the
 // challenge pool picks it up within its refresh interval (30 s) once it has gold items.
 func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job, error) {
+	j, err := s.newJob(customerID, in)
+	if err != nil {
+		return Job{}, err
+	}
+	if err := s.store.CreateJob(ctx, j); err != nil {
+		return Job{}, fmt.Errorf("create job: %w", err)
+	}
+	return j, nil
+}
+
+// newJob is the job a create request asks for, validated, with a fresh id.
+func (s *Service) newJob(customerID string, in NewJob) (Job, error) {
 	name := strings.TrimSpace(in.Name)
 	if name == "" || !utf8.ValidString(name) || len(name) > MaxNameLen || hasControl(name) {
 		return Job{}, invalid("name is required: 1-%d bytes of text", MaxNameLen)
@@ -292,10 +320,89 @@ func (s *Service) Create(ctx context.Context, customerID string, in NewJob) (Job
 	if err := j.Validate(); err != nil {
 		return Job{}, err
 	}
-	if err := s.store.CreateJob(ctx, j); err != nil {
-		return Job{}, fmt.Errorf("create job: %w", err)
+	return j, nil
+}
+
+// CreateOnce is Create with the customer's idempotency key (1-255 printable ASCII
+// characters, no spaces): a request sent again with its key within CreateKeyTTL, after a
+// timeout say, gets the job the first one made (replayed true) instead of a second job.
+// ErrKeyReused if the key's job has other settings, or has been deleted since. The key is
+// stored only hashed with the customer's id (CreateKey).
+func (s *Service) CreateOnce(ctx context.Context, customerID, key string, in NewJob) (j Job, replayed bool, err error) {
+	if !ValidIdempotencyKey(key) {
+		return Job{}, false, invalid("idempotency key: 1-255 printable ASCII characters without spaces")
+	}
+	j, err = s.newJob(customerID, in)
+	if err != nil {
+		return Job{}, false, err
+	}
+	hash := CreateKey(customerID, key)
+	id, err := s.store.JobOfKey(ctx, hash)
+	if err == nil {
+		j, err = s.replayCreate(ctx, customerID, id, j)
+		return j, err == nil, err
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Job{}, false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	err = s.store.CreateJobOnce(ctx, j, hash, j.CreatedAt.Add(CreateKeyTTL))
+	if errors.Is(err, ErrConflict) {
+		// A request with the same key was faster: answer with its job.
+		if id, err = s.store.JobOfKey(ctx, hash); err != nil {
+			return Job{}, false, fmt.Errorf("read idempotency key: %w", err)
+		}
+		j, err = s.replayCreate(ctx, customerID, id, j)
+		return j, err == nil, err
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("create job: %w", err)
+	}
+	return j, false, nil
+}
+
+// replayCreate answers a create whose key names job id: that job as it is now, if want
+// (the job this request would have made) has its settings.
+func (s *Service) replayCreate(ctx context.Context, customerID, id string, want Job) (Job, error) {
+	j, err := s.Get(ctx, customerID, id)
+	if errors.Is(err, ErrNotFound) {
+		return Job{}, fmt.Errorf("%w: its job has been deleted (use a new key to create another)", ErrKeyReused)
+	}
+	if err != nil {
+		return Job{}, err
+	}
+	if !sameSettings(j, want) {
+		return Job{}, fmt.Errorf("%w: its job %s was created with other settings", ErrKeyReused, j.ID)
 	}
 	return j, nil
+}
+
+// sameSettings reports whether two jobs were asked for alike (id, status and creation
+// time aside).
+func sameSettings(a, b Job) bool {
+	return a.Name == b.Name && a.Kind == b.Kind && maps.Equal(a.Question, b.Question) && slices.Equal(a.Classes, b.Classes) &&
+		maps.EqualFunc(a.ClassNames, b.ClassNames, slices.Equal) && a.MinAnswers == b.MinAnswers && a.MaxAnswers == b.MaxAnswers &&
+		a.Target == b.Target && a.Priority == b.Priority && a.ExpiresAt.Equal(b.ExpiresAt)
+}
+
+// ValidIdempotencyKey accepts 1-255 printable ASCII characters without spaces (a UUID, a
+// timestamp, a name of the client's own).
+func ValidIdempotencyKey(key string) bool {
+	if key == "" || len(key) > 255 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// CreateKey is what storage keeps of a customer's idempotency key: a hash with the
+// customer's id, so keys of two customers never meet and the record names neither.
+func CreateKey(customerID, key string) string {
+	sum := sha256.Sum256([]byte(customerID + "\x00" + key))
+	return hex.EncodeToString(sum[:])
 }
 
 // orDefault is *v, or d when the customer left the field out.

@@ -78,6 +78,7 @@ func TestInventoryRetentionMatchesTheCode(t *testing.T) {
 		"challenge.RiskEventRetention":   challenge.RiskEventRetention,
 		"dynamo.SaltRetention":           dynamo.SaltRetention,
 		"job.PendingTTL":                 job.PendingTTL,
+		"job.CreateKeyTTL":               job.CreateKeyTTL,
 		"consensus.AnswererRetention":    consensushandler.AnswererRetention,
 		"consensus.ClassCountsRetention": consensushandler.ClassCountsRetention,
 		"export.Retention":               export.Retention,

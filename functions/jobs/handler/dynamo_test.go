@@ -2,8 +2,10 @@ package handler_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +80,24 @@ func TestWireOnDynamoDBAndS3(t *testing.T) {
 
 	j := api.call("POST", "/v1/jobs", map[string]any{"name": "Pets", "type": "multiple_choice", "classes": []string{"cat", "dog"}}, 201)
 	id := j["id"].(string)
+
+	// A create sent twice with its Idempotency-Key makes one job.
+	var created []string
+	for range 2 {
+		r := httptest.NewRequest("POST", "/v1/jobs", strings.NewReader(`{"name":" Reviews ","type":"multiple_choice","classes":["pos","neg"],"class_names":{"de":["positiv",""],"fr":["",""]},"min_answers":2,"confidence_target":0.9,"priority":7,"expires_at":"2099-01-01T00:00:00.5Z"}`))
+		r.Header.Set("Authorization", "Bearer "+key)
+		r.Header.Set("Idempotency-Key", "nightly-2026-12-02")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var m map[string]any
+		if w.Code != 201 || json.Unmarshal(w.Body.Bytes(), &m) != nil {
+			t.Fatalf("create with a key: %d %s", w.Code, w.Body.String())
+		}
+		created = append(created, m["id"].(string))
+	}
+	if jobs := api.call("GET", "/v1/jobs", nil, 200)["jobs"].([]any); created[0] != created[1] || len(jobs) != 2 {
+		t.Fatalf("a create sent twice with its key made %v; the customer has %d jobs, want 2", created, len(jobs))
+	}
 	good := pngBytes(t, 16, 16)
 	added := api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
 		map[string]any{"id": "g", "image": map[string]any{"content_type": "image/png", "size": len(good)}, "gold": "dog"},

@@ -25,7 +25,7 @@ var fuzzRoutes = webtest.RoutesOf(routes.For(routes.FunctionJobs), map[string]in
 
 // jobsCodes are the error codes docs/API.md lists for the jobs routes, with their status.
 var jobsCodes = webtest.Codes{"invalid_json": 400, "bad_request": 400, "invalid_job": 400, "invalid_items": 400,
-	"unauthorized": 401, "job_not_found": 404, "not_found": 404, "item_exists": 409, "job_deleting": 409, "conflict": 409,
+	"unauthorized": 401, "job_not_found": 404, "not_found": 404, "item_exists": 409, "job_deleting": 409, "conflict": 409, "idempotency_key_reused": 409,
 	"body_too_large": 413}
 
 // FuzzJobsAPI sends arbitrary bodies, ids, query strings and Authorization headers to every

@@ -30,6 +30,7 @@ const (
 	CodeInvalidItems = "invalid_items"
 	CodeItemExists   = "item_exists"
 	CodeJobDeleting  = "job_deleting"
+	CodeKeyReused    = "idempotency_key_reused"
 	// Per-item codes in a commit answer.
 	CodeItemNotFound = "item_not_found"
 	CodeNotUploaded  = "not_uploaded"
@@ -44,6 +45,7 @@ type Keys interface {
 // Jobs is the customer jobs API's logic (job.Service).
 type Jobs interface {
 	Create(ctx context.Context, customerID string, in job.NewJob) (job.Job, error)
+	CreateOnce(ctx context.Context, customerID, key string, in job.NewJob) (job.Job, bool, error)
 	Get(ctx context.Context, customerID, id string) (job.Job, error)
 	List(ctx context.Context, customerID string) ([]job.Job, error)
 	Pause(ctx context.Context, customerID, id string) (job.Job, error)
@@ -154,14 +156,35 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, customer string) {
 		MinAnswers: body.MinAnswers, MaxAnswers: body.MaxAnswers, Target: body.ConfidenceTarget, Priority: body.Priority,
 		ExpiresAt: body.ExpiresAt,
 	}
-	j, err := a.jobs.Create(r.Context(), customer, in)
+	var j job.Job
+	var err error
+	replayed := false
+	if key, ok := r.Header[idempotencyKey]; ok {
+		// A repeated header could name two keys: refuse it rather than pick one.
+		if len(key) != 1 || !job.ValidIdempotencyKey(key[0]) {
+			web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "Idempotency-Key must be one header of 1-255 printable ASCII characters without spaces"))
+			return
+		}
+		j, replayed, err = a.jobs.CreateOnce(r.Context(), customer, key[0], in)
+	} else {
+		j, err = a.jobs.Create(r.Context(), customer, in)
+	}
 	if err != nil {
 		web.WriteError(w, r, domainError(err, CodeInvalidJob))
 		return
 	}
-	web.Logger(r.Context()).InfoContext(r.Context(), "job created", "customer_id", customer, "job_id", j.ID, "type", j.Kind)
+	if replayed {
+		// A retry: the answer the first request got (as the job is now), marked so.
+		w.Header().Set("Idempotent-Replayed", "true")
+		web.Logger(r.Context()).InfoContext(r.Context(), "job create replayed", "customer_id", customer, "job_id", j.ID)
+	} else {
+		web.Logger(r.Context()).InfoContext(r.Context(), "job created", "customer_id", customer, "job_id", j.ID, "type", j.Kind)
+	}
 	web.WriteJSON(w, http.StatusCreated, toJobJSON(j))
 }
+
+// idempotencyKey is the header that makes a create safe to send again (canonical form).
+const idempotencyKey = "Idempotency-Key"
 
 func (a *api) list(w http.ResponseWriter, r *http.Request, customer string) {
 	jobs, err := a.jobs.List(r.Context(), customer)
@@ -445,6 +468,9 @@ func domainError(err error, invalidCode string) error {
 	case errors.Is(err, job.ErrInvalid):
 		msg := strings.Replace(err.Error(), job.ErrInvalid.Error()+": ", "", 1)
 		return &web.Error{Status: http.StatusBadRequest, Code: invalidCode, Message: msg, Err: err}
+	case errors.Is(err, job.ErrKeyReused):
+		msg := strings.Replace(err.Error(), job.ErrKeyReused.Error()+": ", "", 1)
+		return &web.Error{Status: http.StatusConflict, Code: CodeKeyReused, Message: "this Idempotency-Key was used before: " + msg, Err: err}
 	case errors.Is(err, job.ErrDeleting):
 		return &web.Error{Status: http.StatusConflict, Code: CodeJobDeleting, Message: "the job is being deleted: repeat DELETE until it is gone", Err: err}
 	case errors.Is(err, job.ErrConflict) && invalidCode == CodeInvalidItems:

@@ -638,3 +638,73 @@ func TestRetryingAnAddedBatchAnswersItsItems(t *testing.T) {
 		t.Fatalf("%d items stored, want 4", n)
 	}
 }
+
+func (f *fix) create(t *testing.T, key, idem, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/v1/jobs", strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+key)
+	if idem != "" {
+		r.Header.Set("Idempotency-Key", idem)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	var m map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("answer is not JSON: %q", w.Body.String())
+	}
+	return w.Code, m, w.Header()
+}
+
+// A create sent again with its Idempotency-Key (a retry after a timeout) answers the job
+// the first one made instead of making a second active job; the same key with another
+// body is refused, and another customer's same key is theirs alone.
+func TestRetryingACreateWithItsIdempotencyKeyAnswersTheSameJob(t *testing.T) {
+	f := newFix(t)
+	body := `{"name":"Reviews","type":"binary","question":{"en":"Is this review positive?"},"expires_at":"2027-01-01T00:00:00Z"}`
+	status, first, h := f.create(t, evKeyA, "c0ffee-2026-11-30.1", body)
+	if status != 201 || h.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("create %d %v", status, first)
+	}
+	status, again, h := f.create(t, evKeyA, "c0ffee-2026-11-30.1", body)
+	if status != 201 || again["id"] != first["id"] || h.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the same create again: %d %v (replayed %q), want 201 with job %v", status, again, h.Get("Idempotent-Replayed"), first["id"])
+	}
+	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 2 {
+		t.Fatalf("customer A has %d jobs, want the fixture's and one new", len(jobs))
+	}
+
+	other := strings.Replace(body, "Reviews", "Reviews 2", 1)
+	if status, m, _ := f.create(t, evKeyA, "c0ffee-2026-11-30.1", other); status != 409 || errCode(m) != "idempotency_key_reused" {
+		t.Errorf("the key with another body: %d %v, want 409 idempotency_key_reused", status, m)
+	}
+	if status, m, _ := f.create(t, evKeyB, "c0ffee-2026-11-30.1", body); status != 201 || m["id"] == first["id"] {
+		t.Errorf("customer B with A's key: %d %v, want a job of their own", status, m)
+	}
+	for _, bad := range []string{strings.Repeat("k", 256), "with space", "tab\tkey", "ü"} {
+		if status, m, _ := f.create(t, evKeyA, bad, body); status != 400 || errCode(m) != "bad_request" {
+			t.Errorf("Idempotency-Key %q: %d %v, want 400 bad_request", bad, status, m)
+		}
+	}
+	// A bad body is refused as without a key.
+	if status, m, _ := f.create(t, evKeyA, "c0ffee-2026-11-30.1", `{"name":"x"}`); status != 400 || errCode(m) != "invalid_job" {
+		t.Errorf("bad body with a used key: %d %v", status, m)
+	}
+
+	// Once the job is deleted, its key answers 409 rather than making it again.
+	id := first["id"].(string)
+	for {
+		d, err := f.svc.Delete(context.Background(), evCustomerA, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Done {
+			break
+		}
+	}
+	if status, m, _ := f.create(t, evKeyA, "c0ffee-2026-11-30.1", body); status != 409 || errCode(m) != "idempotency_key_reused" {
+		t.Errorf("the key of a deleted job: %d %v, want 409 idempotency_key_reused", status, m)
+	}
+	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 1 {
+		t.Errorf("customer A has %d jobs, want the fixture's", len(jobs))
+	}
+}

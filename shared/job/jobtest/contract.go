@@ -85,6 +85,46 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		}
 	})
 
+	t.Run("a create's key names its job once", func(t *testing.T) {
+		s := newStore(t)
+		key := job.CreateKey(fmt.Sprint("cust-", n.Add(1)), "retry-me")
+		if _, err := s.JobOfKey(ctx, key); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("JobOfKey before: %v, want ErrNotFound", err)
+		}
+		j := newJob("cust-key")
+		if err := s.CreateJobOnce(ctx, j, key, time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("CreateJobOnce: %v", err)
+		}
+		if id, err := s.JobOfKey(ctx, key); err != nil || id != j.ID {
+			t.Fatalf("JobOfKey: %q, %v, want %s", id, err, j.ID)
+		}
+		if got, err := s.GetJob(ctx, j.ID); err != nil || got.Name != j.Name {
+			t.Fatalf("the job: %+v, %v", got, err)
+		}
+		other := newJob("cust-key")
+		if err := s.CreateJobOnce(ctx, other, key, time.Now().Add(time.Hour)); !errors.Is(err, job.ErrConflict) {
+			t.Fatalf("a second job under the key: %v, want ErrConflict", err)
+		}
+		if _, err := s.GetJob(ctx, other.ID); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("the refused job was stored: %v", err)
+		}
+		// An expired key (DynamoDB removes it lazily) names nothing and may be used again.
+		old := job.CreateKey("cust-key", fmt.Sprint("expired-", n.Add(1)))
+		if err := s.CreateJobOnce(ctx, newJob("cust-key"), old, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.JobOfKey(ctx, old); !errors.Is(err, job.ErrNotFound) {
+			t.Fatalf("JobOfKey of an expired key: %v, want ErrNotFound", err)
+		}
+		again := newJob("cust-key")
+		if err := s.CreateJobOnce(ctx, again, old, time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("CreateJobOnce over an expired key: %v", err)
+		}
+		if id, err := s.JobOfKey(ctx, old); err != nil || id != again.ID {
+			t.Fatalf("JobOfKey after reuse: %q, %v", id, err)
+		}
+	})
+
 	t.Run("status changes are conditional and move the job in and out of the pool", func(t *testing.T) {
 		s, j := withJob(t)
 		if err := s.ChangeStatus(ctx, j.ID, job.StatusPaused, job.StatusActive); !errors.Is(err, job.ErrConflict) {

@@ -26,7 +26,13 @@ type Store struct {
 	items    map[string]map[string]job.Entry // job id → item id → entry
 	expiries map[string]job.Expiry           // expiryKey → marker
 	uploads  map[string]job.UploadMarker     // job id and batch → marker
+	keys     map[string]createKey            // job.CreateKey → the job it names
 	batches  int
+}
+
+type createKey struct {
+	jobID string
+	until time.Time
 }
 
 var (
@@ -40,6 +46,7 @@ func (s *Store) init() {
 		s.items = map[string]map[string]job.Entry{}
 		s.expiries = map[string]job.Expiry{}
 		s.uploads = map[string]job.UploadMarker{}
+		s.keys = map[string]createKey{}
 	}
 }
 
@@ -57,6 +64,37 @@ func (s *Store) CreateJob(_ context.Context, j job.Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
+	return s.createJob(j)
+}
+
+// CreateJobOnce implements job.Store.
+func (s *Store) CreateJobOnce(_ context.Context, j job.Job, key string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if k, ok := s.keys[key]; ok && !expired(k.until, s.now()) {
+		return job.ErrConflict
+	}
+	if err := s.createJob(j); err != nil {
+		return err
+	}
+	s.keys[key] = createKey{jobID: j.ID, until: until}
+	return nil
+}
+
+// JobOfKey implements job.Store.
+func (s *Store) JobOfKey(_ context.Context, key string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	k, ok := s.keys[key]
+	if !ok || expired(k.until, s.now()) {
+		return "", job.ErrNotFound
+	}
+	return k.jobID, nil
+}
+
+func (s *Store) createJob(j job.Job) error {
 	if old, ok := s.jobs[j.ID]; ok && !expired(old.ExpiresAt, s.now()) {
 		return job.ErrConflict
 	}
