@@ -782,8 +782,10 @@ type Committed struct {
 // ItemRejected is the status Commit reports for a refused upload (the item is removed).
 const ItemRejected ItemStatus = "rejected"
 
-// headBytes is how much of an upload Commit reads: enough for any image header (JPEG
-// metadata segments before the frame header can be long).
+// headBytes is how much of an upload Commit reads first: enough for almost any image
+// header. A JPEG's metadata segments before its frame header can be longer (phones store
+// depth maps and XMP there), so an upload whose header does not decode from this much is
+// read whole (at most MaxImageBytes) before it is refused.
 const headBytes = 1 << 20
 
 // Commit checks the uploads of pending items (1..MaxBatch ids) and turns each good one
@@ -852,7 +854,16 @@ func (s *Service) commit(ctx context.Context, j Job, id string) (Committed, erro
 	if err != nil {
 		return c, fmt.Errorf("read upload %s: %w", id, err)
 	}
-	if problem := CheckImage(head, size, e.ContentType, e.Size); problem != nil {
+	problem := CheckImage(head, size, e.ContentType, e.Size)
+	if problem != nil && int64(len(head)) < size && size == e.Size && size <= MaxImageBytes {
+		// The header may lie past the head (see headBytes): refusing removes the item and
+		// the object, so look at all of it first.
+		if head, size, err = s.media.ReadHead(ctx, e.MediaKey, size); err != nil {
+			return c, fmt.Errorf("read upload %s: %w", id, err)
+		}
+		problem = CheckImage(head, size, e.ContentType, e.Size)
+	}
+	if problem != nil {
 		// The object goes first: an item without its object could be committed again and
 		// would find nothing; an object without its item is swept by SweepExpired (or when
 		// the job is deleted).

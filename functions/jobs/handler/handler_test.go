@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -706,5 +707,46 @@ func TestRetryingACreateWithItsIdempotencyKeyAnswersTheSameJob(t *testing.T) {
 	}
 	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 1 {
 		t.Errorf("customer A has %d jobs, want the fixture's", len(jobs))
+	}
+}
+
+// jpegWithMetadata is a valid JPEG whose APP1 segments (XMP, say: phones put depth maps
+// there) hold about meta bytes before the frame header, as cameras write them.
+func jpegWithMetadata(t *testing.T, meta int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 3)), nil); err != nil {
+		t.Fatal(err)
+	}
+	plain := buf.Bytes()
+	out := append([]byte{}, plain[:2]...) // SOI
+	for meta > 0 {
+		n := min(meta, 65533)
+		seg := append([]byte{0xFF, 0xE1, byte((n + 2) >> 8), byte(n + 2)}, bytes.Repeat([]byte{'x'}, n)...)
+		out = append(out, seg...)
+		meta -= n
+	}
+	out = append(out, plain[2:]...)
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(out)); err != nil || cfg.Width != 4 {
+		t.Fatalf("test image: %+v, %v", cfg, err)
+	}
+	return out
+}
+
+// A valid JPEG is accepted whatever its metadata: one whose frame header lies beyond the
+// first MiB (long APP segments before it) is an image like any other, not "not_an_image".
+func TestCommitAcceptsAJPEGWithLongMetadata(t *testing.T) {
+	f := newFix(t)
+	img := jpegWithMetadata(t, 1300<<10)
+	status, added := f.do(t, "POST", "/v1/jobs/"+evJobA+"/items", evKeyA,
+		fmt.Sprintf(`{"items":[{"id":"portrait","image":{"content_type":"image/jpeg","size":%d}}]}`, len(img)))
+	if status != 201 {
+		t.Fatalf("add %d %v", status, added)
+	}
+	u := added["items"].([]any)[0].(map[string]any)["upload"].(map[string]any)["url"].(string)
+	f.media.Upload(strings.TrimPrefix(strings.SplitN(u, "?", 2)[0], "https://media.test/"), img)
+	status, res := f.do(t, "POST", "/v1/jobs/"+evJobA+"/items/commit", evKeyA, `{"items":["portrait"]}`)
+	if it := res["items"].([]any)[0].(map[string]any); status != 200 || it["status"] != "open" {
+		t.Fatalf("commit: %d %v, want the item open", status, it)
 	}
 }

@@ -151,6 +151,8 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := []byte("<html>not an image</html>")
+	portrait := jpegWithMetadata(t, 1300<<10)    // its frame header is past the first MiB
+	junk := bytes.Repeat([]byte{0x89}, 1200<<10) // as long, and no image at all
 	img := func(ct string, n int) map[string]any { return map[string]any{"content_type": ct, "size": n} }
 	added := api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
 		map[string]any{"id": "png", "image": img("image/png", len(good)), "gold": "cat"},
@@ -159,6 +161,8 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 		map[string]any{"id": "html", "image": img("image/png", len(text))},
 		map[string]any{"id": "renamed", "image": img("image/jpeg", len(good))}, // a PNG sent as JPEG
 		map[string]any{"id": "later", "image": img("image/png", len(good))},
+		map[string]any{"id": "portrait", "image": img("image/jpeg", len(portrait))},
+		map[string]any{"id": "junk", "image": img("image/png", len(junk))},
 	}}, 201)
 	items := map[string]map[string]any{}
 	for _, x := range added["items"].([]any) {
@@ -169,7 +173,7 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 	if signed := u.Query().Get("X-Amz-SignedHeaders"); signed != "content-length;content-type;host" {
 		t.Fatalf("the upload link signs %q; type and size must be signed", signed)
 	}
-	for id, body := range map[string][]byte{"png": good, "jpeg": jpg.Bytes(), "gif": gf.Bytes(), "html": text, "renamed": good} {
+	for id, body := range map[string][]byte{"png": good, "jpeg": jpg.Bytes(), "gif": gf.Bytes(), "html": text, "renamed": good, "portrait": portrait, "junk": junk} {
 		if status := upload(t, items[id], body); status != 200 {
 			t.Fatalf("PUT %s: %d", id, status)
 		}
@@ -179,7 +183,7 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 		t.Fatalf("pool before commit %+v", st)
 	}
 
-	res := api.call("POST", "/v1/jobs/"+id+"/items/commit", map[string]any{"items": []string{"png", "jpeg", "gif", "html", "renamed", "later"}}, 200)
+	res := api.call("POST", "/v1/jobs/"+id+"/items/commit", map[string]any{"items": []string{"png", "jpeg", "gif", "html", "renamed", "later", "portrait", "junk"}}, 200)
 	got := map[string]string{}
 	for _, x := range res["items"].([]any) {
 		it := x.(map[string]any)
@@ -188,11 +192,12 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 	want := map[string]string{
 		"png": "open ", "jpeg": "open ", "gif": "open ",
 		"html": "rejected not_an_image", "renamed": "rejected not_an_image", "later": "pending not_uploaded",
+		"portrait": "open ", "junk": "rejected not_an_image",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("commit\n got %v\nwant %v", got, want)
 	}
-	for _, rejected := range []string{"html", "renamed"} {
+	for _, rejected := range []string{"html", "renamed", "junk"} {
 		if n := versionCount(t, c, mediaKeyOf(t, items[rejected], mediaBucket)); n != 0 {
 			t.Errorf("rejected upload %s: %d versions left in the bucket", rejected, n)
 		}
@@ -201,7 +206,7 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 		t.Errorf("accepted upload: %d versions in the bucket, want 1", n)
 	}
 	st := jobs.Stocks()
-	if len(st[0].Gold) != 1 || st[0].Gold[0].ID != "png" || len(st[0].Open) != 2 {
+	if len(st[0].Gold) != 1 || st[0].Gold[0].ID != "png" || len(st[0].Open) != 3 {
 		t.Fatalf("pool after commit: gold %+v open %+v", st[0].Gold, st[0].Open)
 	}
 	// The late upload commits on a second try.
@@ -212,7 +217,7 @@ func TestUploadThroughPresignedPutAndCommit(t *testing.T) {
 	}
 
 	// Deleting the job removes every object under its prefix.
-	if d := api.call("DELETE", "/v1/jobs/"+id, nil, 200); d["done"] != true || d["objects_removed"] != 4.0 {
+	if d := api.call("DELETE", "/v1/jobs/"+id, nil, 200); d["done"] != true || d["objects_removed"] != 5.0 {
 		t.Fatalf("delete %v", d)
 	}
 	if n := versionCount(t, c, job.MediaPrefix(id)); n != 0 {
