@@ -638,23 +638,39 @@ func (s *Service) Extend(ctx context.Context, id, reason string, by Actor) (Outc
 	return Outcome{Request: next, NoticeSent: s.notify(ctx, next, r.Email, "extension", subject, text)}, nil
 }
 
+// Closing is what one CloseUnverified call did.
+type Closing struct {
+	// Denied counts the requests it denied.
+	Denied int
+	// Done is false when it stopped early because late said so, with requests left to
+	// deny; calling again continues (a denied request is no longer listed).
+	Done bool
+}
+
 // CloseUnverified denies (insufficient_verification) every request that needs
 // verification and was received more than olderThan ago without being verified, so their
-// addresses are not kept. The privacy worker runs it on a schedule. It returns how many
-// requests it closed.
-func (s *Service) CloseUnverified(ctx context.Context, olderThan time.Duration) (int, error) {
+// addresses are not kept. The privacy worker runs it on a schedule. Before each denial it
+// asks late (nil: never) whether to stop, so the worker can stop before its invocation's
+// deadline and send the sweep again; with nothing left to deny it is Done however late.
+func (s *Service) CloseUnverified(ctx context.Context, olderThan time.Duration, late func() bool) (Closing, error) {
+	if late == nil {
+		late = func() bool { return false }
+	}
 	cutoff := s.now().Add(-olderThan)
 	// Newest first, so start just before the cutoff: everything after is older.
 	q := Query{Statuses: []Status{StatusReceived}, After: &Position{ReceivedAt: cutoff}, Limit: MaxListLimit}
-	closed := 0
+	var c Closing
 	for {
 		page, err := s.d.Store.List(ctx, q)
 		if err != nil {
-			return closed, fmt.Errorf("list unverified: %w", err)
+			return c, fmt.Errorf("list unverified: %w", err)
 		}
 		for _, r := range page.Requests {
 			if !r.Type.NeedsVerification() || !r.ReceivedAt.Before(cutoff) {
 				continue
+			}
+			if late() {
+				return c, nil
 			}
 			days := int(olderThan / (24 * time.Hour))
 			_, err := s.Deny(ctx, r.ID, DenyInsufficientVerification, fmt.Sprintf("not verified within %d days", days), Actor{Kind: ActorSystem})
@@ -663,12 +679,13 @@ func (s *Service) CloseUnverified(ctx context.Context, olderThan time.Duration) 
 				continue // verified or closed meanwhile
 			}
 			if err != nil {
-				return closed, err
+				return c, err
 			}
-			closed++
+			c.Denied++
 		}
 		if !page.More || len(page.Requests) == 0 {
-			return closed, nil
+			c.Done = true
+			return c, nil
 		}
 		last := page.Requests[len(page.Requests)-1]
 		q.After = &Position{ReceivedAt: last.ReceivedAt, ID: last.ID}

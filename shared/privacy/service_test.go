@@ -614,9 +614,9 @@ func TestCloseUnverified(t *testing.T) {
 	oldVerified, _ := f.verified(t, strangerMail, privacy.TypeAccess)
 	f.clock.Add(privacy.UnverifiedWindow + time.Hour)
 	recent := f.file(t, "third@example.net", privacy.TypeDelete)
-	n, err := f.svc.CloseUnverified(ctx, privacy.UnverifiedWindow)
-	if err != nil || n != 1 {
-		t.Fatalf("closed %d, %v", n, err)
+	c, err := f.svc.CloseUnverified(ctx, privacy.UnverifiedWindow, nil)
+	if err != nil || c != (privacy.Closing{Denied: 1, Done: true}) {
+		t.Fatalf("closed %+v, %v", c, err)
 	}
 	if r := f.get(t, old.ID); r.Status != privacy.StatusDenied || r.DenyReason != privacy.DenyInsufficientVerification || r.Email != "" {
 		t.Fatalf("old unverified %+v", r)
@@ -625,6 +625,45 @@ func TestCloseUnverified(t *testing.T) {
 		if r := f.get(t, id); r.Status.Open() != true || r.Email == "" {
 			t.Errorf("%s (%s) was closed", id, r.Type)
 		}
+	}
+}
+
+// CloseUnverified asks late before every denial: once it says so, it stops with the rest
+// still open and not Done, and the next call denies them. With nothing left to deny it is
+// Done however late.
+func TestCloseUnverifiedStopsWhenLate(t *testing.T) {
+	f := newFixture(t)
+	var filed []string
+	for _, email := range []string{janeEmail, strangerMail, "third@example.net"} {
+		filed = append(filed, f.file(t, email, privacy.TypeDelete).ID)
+	}
+	f.clock.Add(privacy.UnverifiedWindow + time.Hour)
+	// late judges the fixture's clock against a deadline that the first denial passes.
+	deadline := f.clock.Now().Add(time.Minute)
+	late := func() bool { return !f.clock.Now().Before(deadline) }
+	c, err := f.svc.CloseUnverified(ctx, privacy.UnverifiedWindow, func() bool {
+		defer f.clock.Add(time.Minute) // each denial takes a minute
+		return late()
+	})
+	if err != nil || c != (privacy.Closing{Denied: 1, Done: false}) {
+		t.Fatalf("late after one denial: %+v, %v", c, err)
+	}
+	open := 0
+	for _, id := range filed {
+		if f.get(t, id).Status == privacy.StatusReceived {
+			open++
+		}
+	}
+	if open != 2 {
+		t.Fatalf("%d requests left open, want 2", open)
+	}
+	c, err = f.svc.CloseUnverified(ctx, privacy.UnverifiedWindow, nil)
+	if err != nil || c != (privacy.Closing{Denied: 2, Done: true}) {
+		t.Fatalf("next call: %+v, %v", c, err)
+	}
+	c, err = f.svc.CloseUnverified(ctx, privacy.UnverifiedWindow, func() bool { return true })
+	if err != nil || c != (privacy.Closing{Done: true}) {
+		t.Fatalf("nothing left, late: %+v, %v", c, err)
 	}
 }
 

@@ -3,9 +3,10 @@
 // privacy.Service, which checkpoints after every step, so a redelivered or re-sent job
 // resumes where the last run stopped. When an invocation nears its deadline the worker
 // stops between steps and sends the job to the queue again, so a large erasure takes as
-// many invocations as it needs without using up the message's receives. The scheduled
-// sweep messages deny requests left unverified (privacy.UnverifiedWindow) and remove what
-// jobs past their expires_at or deleted, and uploads never committed, leave behind
+// many invocations as it needs without using up the message's receives; the scheduled
+// sweeps likewise stop between requests or batches and send themselves again. The sweeps
+// deny requests left unverified (privacy.UnverifiedWindow) and remove what jobs past
+// their expires_at or deleted, and uploads never committed, leave behind
 // (job.SweepExpired).
 package handler
 
@@ -26,7 +27,7 @@ import (
 // Runner carries requests out (*privacy.Service).
 type Runner interface {
 	RunJob(ctx context.Context, j privacy.Job, build func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error)
-	CloseUnverified(ctx context.Context, olderThan time.Duration) (int, error)
+	CloseUnverified(ctx context.Context, olderThan time.Duration, late func() bool) (privacy.Closing, error)
 }
 
 var _ Runner = (*privacy.Service)(nil)
@@ -94,26 +95,32 @@ func handle(ctx context.Context, d Deps, rec events.SQSMessage) error {
 	if deadline, ok := ctx.Deadline(); ok {
 		until = deadline.Add(-d.Reserve)
 	}
+	late := func() bool { return !until.IsZero() && !d.Now().Before(until) }
 	switch m.Kind {
 	case privacy.KindCloseUnverified:
-		n, err := d.Runner.CloseUnverified(ctx, privacy.UnverifiedWindow)
+		c, err := d.Runner.CloseUnverified(ctx, privacy.UnverifiedWindow, late)
+		log.InfoContext(ctx, "unverified privacy requests denied", "denied", c.Denied, "done", c.Done)
 		if err != nil {
 			return fmt.Errorf("close unverified requests: %w", err)
 		}
-		log.InfoContext(ctx, "unverified privacy requests denied", "denied", n)
+		if !c.Done {
+			if err := d.Queue.SendJSON(ctx, sweepMessage(privacy.KindCloseUnverified)); err != nil {
+				return fmt.Errorf("send the sweep again: %w", err)
+			}
+			log.InfoContext(ctx, "unverified requests sweep continues in a new message (invocation deadline near)")
+		}
 		return nil
 	case privacy.KindExpireJobs:
 		if d.ExpiredJobs == nil || d.Media == nil {
 			return errors.New("expired-jobs sweep: no job store or media bucket wired")
 		}
-		late := func() bool { return !until.IsZero() && !d.Now().Before(until) }
 		sw, err := job.SweepExpired(ctx, d.ExpiredJobs, d.Media, d.Now(), late)
 		log.InfoContext(ctx, "expired jobs swept", "jobs", sw.Jobs, "items", sw.Items, "objects", sw.Objects, "abandoned_uploads", sw.Abandoned, "done", sw.Done)
 		if err != nil {
 			return fmt.Errorf("sweep expired jobs: %w", err)
 		}
 		if !sw.Done {
-			if err := d.Queue.SendJSON(ctx, expireJobsMessage); err != nil {
+			if err := d.Queue.SendJSON(ctx, sweepMessage(privacy.KindExpireJobs)); err != nil {
 				return fmt.Errorf("send the sweep again: %w", err)
 			}
 			log.InfoContext(ctx, "expired jobs sweep continues in a new message (invocation deadline near)")
@@ -155,11 +162,13 @@ func handle(ctx context.Context, d Deps, rec events.SQSMessage) error {
 	return err
 }
 
-// expireJobsMessage is the expired-jobs sweep, as the daily schedule sends it.
-var expireJobsMessage = struct {
-	V    int    `json:"v"`
-	Kind string `json:"kind"`
-}{privacy.JobVersion, privacy.KindExpireJobs}
+// sweepMessage is a scheduled sweep's message, as the daily schedule sends it.
+func sweepMessage(kind string) any {
+	return struct {
+		V    int    `json:"v"`
+		Kind string `json:"kind"`
+	}{privacy.JobVersion, kind}
+}
 
 // budgeted refuses to start a step once the invocation's time is nearly up.
 type budgeted struct {

@@ -25,7 +25,7 @@ import (
 // Runner is a fake handler.Runner.
 type Runner struct {
 	RunJobFunc          func(ctx context.Context, j privacy.Job, build func(privacy.Request) ([]privacy.Executor, error)) (privacy.Request, error)
-	CloseUnverifiedFunc func(ctx context.Context, olderThan time.Duration) (int, error)
+	CloseUnverifiedFunc func(ctx context.Context, olderThan time.Duration, late func() bool) (privacy.Closing, error)
 
 	mu   sync.Mutex
 	jobs []privacy.Job
@@ -45,14 +45,14 @@ func (r *Runner) RunJob(ctx context.Context, j privacy.Job, build func(privacy.R
 	return r.RunJobFunc(ctx, j, build)
 }
 
-func (r *Runner) CloseUnverified(ctx context.Context, olderThan time.Duration) (int, error) {
+func (r *Runner) CloseUnverified(ctx context.Context, olderThan time.Duration, late func() bool) (privacy.Closing, error) {
 	r.mu.Lock()
 	r.sweeps++
 	r.mu.Unlock()
 	if r.CloseUnverifiedFunc == nil {
-		return 0, nil
+		return privacy.Closing{Done: true}, nil
 	}
-	return r.CloseUnverifiedFunc(ctx, olderThan)
+	return r.CloseUnverifiedFunc(ctx, olderThan, late)
 }
 
 func loadEvent(t *testing.T, name string) events.SQSEvent {
@@ -134,14 +134,20 @@ func (w *worker) handlerDeps() handler.Deps {
 
 func newWorker(t *testing.T) *worker {
 	t.Helper()
-	w := &worker{store: &privacytest.Store{}, mail: &privacytest.Mailer{}, queue: &privacytest.Queue{}, jobs: &jobtest.Store{}, media: &jobtest.Media{}}
+	return newWorkerOn(t, privacy.ClockFunc(time.Now))
+}
+
+// newWorkerOn is newWorker with the workflow (and its store) on clock.
+func newWorkerOn(t *testing.T, clock privacy.Clock) *worker {
+	t.Helper()
+	w := &worker{store: &privacytest.Store{Now: clock.Now}, mail: &privacytest.Mailer{}, queue: &privacytest.Queue{}, jobs: &jobtest.Store{}, media: &jobtest.Media{}}
 	w.world = privacytest.NewHoldings(w.store)
 	w.world.Integrators["0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09"] = account.Integrator{ID: "0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09", Name: "Jane", Email: "jane@example.com"}
 	for _, sk := range []string{"s1", "s2", "s3"} {
 		w.world.AddSite(account.Site{Sitekey: sk, IntegratorID: "0b6f8a52-7c1e-4d3a-9b2f-5e4d3c2b1a09", SecretHash: "h" + sk})
 	}
 	svc, err := privacy.NewService(privacy.Deps{Store: w.store, Mailer: w.mail, Accounts: w.world, Queue: w.queue,
-		Clock: privacy.ClockFunc(time.Now), Key: bytes.Repeat([]byte{9}, 32)})
+		Clock: clock, Key: bytes.Repeat([]byte{9}, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,5 +294,95 @@ func TestExpiredJobsSweepRemovesTheirImages(t *testing.T) {
 	}
 	if due, _ := w.jobs.DueExpiries(ctx, now, 10); len(due) != 0 {
 		t.Errorf("markers left: %v", due)
+	}
+}
+
+// The daily sweep of unverified requests stops between denials when the invocation nears
+// its deadline (judged by the worker's clock) and sends itself again; the next message
+// denies the rest. Whatever it did not reach stays open until then, never lost.
+func TestUnverifiedSweepNearTheDeadlineContinuesInANewMessage(t *testing.T) {
+	ctx := context.Background()
+	clock := privacytest.NewClock(time.Date(2026, 11, 30, 19, 30, 0, 0, time.UTC))
+	w := newWorkerOn(t, clock)
+	var filed []string
+	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		f, err := w.svc.File(ctx, privacy.FileInput{Email: email, Type: privacy.TypeDelete, Regulation: privacy.GDPR})
+		if err != nil {
+			t.Fatal(err)
+		}
+		filed = append(filed, f.ID)
+	}
+	clock.Add(privacy.UnverifiedWindow + time.Hour)
+	open := func() int {
+		n := 0
+		for _, id := range filed {
+			r, err := w.store.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status == privacy.StatusReceived {
+				n++
+			}
+		}
+		return n
+	}
+
+	// The invocation's deadline is an hour off; the worker's clock reads 3.5, 2.5, 1.5 …
+	// minutes before it, one minute later on every reading, so with a two-minute reserve
+	// two denials start and the third does not.
+	deadline := time.Now().Add(time.Hour)
+	tick := deadline.Add(-3*time.Minute - 30*time.Second)
+	deps := w.handlerDeps()
+	deps.Reserve = 2 * time.Minute
+	deps.Now = func() time.Time { now := tick; tick = tick.Add(time.Minute); return now }
+	bounded, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	sweep := loadEvent(t, "close-unverified.json")
+	resp, err := handler.New(deps)(bounded, sweep)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("near the deadline: %+v, %v; want the message acknowledged", resp, err)
+	}
+	if got := open(); got != 1 {
+		t.Fatalf("%d requests left unverified, want 1 (two denials before the reserve)", got)
+	}
+	jobs := w.queue.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("%d messages sent, want the sweep again", len(jobs))
+	}
+	again, err := json.Marshal(jobs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := privacy.ParseMessage(string(again)); err != nil || m.Kind != privacy.KindCloseUnverified {
+		t.Fatalf("sent %s: %+v, %v", again, m, err)
+	}
+
+	sweep.Records[0].Body = string(again)
+	resp, err = handler.New(w.handlerDeps())(ctx, sweep)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("second message: %+v, %v", resp, err)
+	}
+	if got := open(); got != 0 {
+		t.Errorf("%d requests left unverified after the second message", got)
+	}
+	if got := len(w.queue.Jobs()); got != 1 {
+		t.Errorf("the finished sweep sent %d more messages", got-1)
+	}
+}
+
+// With nothing to deny the sweep is done however late it is, so it does not send itself
+// again for ever (the SAM-parity replay runs it under a 30 s timeout, inside the reserve).
+func TestUnverifiedSweepWithNothingToDenyIsDoneWhenLate(t *testing.T) {
+	w := newWorker(t)
+	deps := w.handlerDeps()
+	deps.Reserve = time.Hour
+	bounded, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Minute))
+	defer cancel()
+	resp, err := handler.New(deps)(bounded, loadEvent(t, "close-unverified.json"))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("%+v, %v", resp, err)
+	}
+	if got := len(w.queue.Jobs()); got != 0 {
+		t.Errorf("%d messages sent, want none", got)
 	}
 }
