@@ -57,7 +57,6 @@ type disclosureItem struct {
 	Sitekey   string `dynamodbav:"sitekey"`
 	What      string `dynamodbav:"what"`
 	Subject   string `dynamodbav:"subject"`
-	RequestID string `dynamodbav:"request_id,omitempty"`
 	TTL       int64  `dynamodbav:"ttl"`
 }
 
@@ -68,7 +67,7 @@ func disclosurePK(recipient string) string { return "DISCLOSURE#" + recipient }
 func (x disclosureItem) disclosure() (privacy.Disclosure, error) {
 	at, err := time.Parse(time.RFC3339Nano, x.At)
 	return privacy.Disclosure{
-		ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject, RequestID: x.RequestID,
+		ID: x.ID, At: at, Recipient: x.Recipient, Sitekey: x.Sitekey, Kind: x.What, Subject: x.Subject,
 	}, err
 }
 
@@ -103,7 +102,7 @@ func (d *Disclosures) RecordDisclosures(ctx context.Context, xs ...privacy.Discl
 		item, err := attributevalue.MarshalMap(disclosureItem{
 			PK: disclosurePK(x.Recipient), SK: sort, GSI1PK: "DISCLOSED#" + x.Subject, GSI1SK: sort,
 			Kind: "disclosure", ID: x.ID, At: x.At.UTC().Format(time.RFC3339Nano), Recipient: x.Recipient,
-			Sitekey: x.Sitekey, What: x.Kind, Subject: x.Subject, RequestID: x.RequestID, TTL: x.ExpiresAt().Unix(),
+			Sitekey: x.Sitekey, What: x.Kind, Subject: x.Subject, TTL: x.ExpiresAt().Unix(),
 		})
 		if err != nil {
 			return fmt.Errorf("encode disclosure: %w", err)

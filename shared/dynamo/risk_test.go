@@ -301,7 +301,7 @@ func TestDisclosuresAreKept24Months(t *testing.T) {
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	for _, d := range []privacy.Disclosure{
-		{At: at, Recipient: "integrator-1", Sitekey: riskSite, Kind: privacy.DisclosureRiskChallenge, Subject: chalID(1), RequestID: "req-1"},
+		{At: at, Recipient: "integrator-1", Sitekey: riskSite, Kind: privacy.DisclosureRiskChallenge, Subject: chalID(1)},
 		{At: at.Add(time.Second), Recipient: "integrator-1", Sitekey: riskSite, Kind: privacy.DisclosureRiskIP, Subject: "203.0.113.0/24"},
 		{At: at, Recipient: "integrator-2", Sitekey: "other", Kind: privacy.DisclosureRiskIP, Subject: "198.51.100.0/24"},
 	} {
@@ -313,7 +313,7 @@ func TestDisclosuresAreKept24Months(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Subject != chalID(1) || got[0].RequestID != "req-1" || !got[0].At.Equal(at) || got[1].Kind != privacy.DisclosureRiskIP || got[0].ID == "" {
+	if len(got) != 2 || got[0].Subject != chalID(1) || !got[0].At.Equal(at) || got[1].Kind != privacy.DisclosureRiskIP || got[0].ID == "" {
 		t.Fatalf("disclosures %+v", got)
 	}
 	out, _ := c.Scan(ctx, &dynamodb.ScanInput{TableName: &table})

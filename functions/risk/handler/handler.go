@@ -341,14 +341,20 @@ func prefixLen(a netip.Addr) int {
 // whose erasure has begun (account.ErrErasing), or whose account is gone, gets the 401 of
 // a revoked key: its keys and sites are being deleted, and it authenticated just before.
 func (d Deps) disclose(w http.ResponseWriter, r *http.Request, integratorID, kind, subject string, sitekeys ...string) bool {
-	at, requestID := d.Now().UTC(), web.RequestID(r.Context())
+	at := d.Now().UTC()
 	records := make([]privacy.Disclosure, 0, len(sitekeys))
+	ids := make([]string, 0, len(sitekeys))
 	for _, sitekey := range sitekeys {
-		records = append(records, privacy.Disclosure{At: at, Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject, RequestID: requestID})
+		// Ids of our own, logged below with the request's id: the records (kept 24 months)
+		// keep nothing the caller chose, such as its X-Request-Id.
+		id := web.NewID()[:16]
+		ids = append(ids, id)
+		records = append(records, privacy.Disclosure{ID: id, At: at, Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject})
 	}
 	err := d.Disclosures.RecordDisclosures(r.Context(), records...)
 	switch {
 	case err == nil:
+		web.Logger(r.Context()).InfoContext(r.Context(), "risk information disclosed", "disclosures", ids)
 		return true
 	case errors.Is(err, account.ErrErasing), errors.Is(err, account.ErrNotFound):
 		unauthorized(w, r)

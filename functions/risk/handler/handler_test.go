@@ -1,7 +1,9 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,7 +238,7 @@ func TestLookupOfOwnChallenge(t *testing.T) {
 		t.Fatalf("%d disclosures recorded", len(f.disclosed))
 	}
 	d := f.disclosed[0]
-	if d.Recipient != "integrator-own" || d.Sitekey != ownSite || d.Kind != privacy.DisclosureRiskChallenge || d.Subject != passedID || d.RequestID == "" || !d.At.Equal(lookupTime) {
+	if d.Recipient != "integrator-own" || d.Sitekey != ownSite || d.Kind != privacy.DisclosureRiskChallenge || d.Subject != passedID || d.ID == "" || !d.At.Equal(lookupTime) {
 		t.Fatalf("disclosure %+v", d)
 	}
 }
@@ -447,5 +449,35 @@ func TestConsumerHandsBackWhatItCannotFinishBeforeTheTimeout(t *testing.T) {
 	}
 	if got := platformtest.FailedIDs(resp); !slices.Equal(got, want) || len(store.applied) != 3 {
 		t.Fatalf("failed %v (want %v), applied %d (want 3)", got, want, len(store.applied))
+	}
+}
+
+// A disclosure record is kept 24 months; the caller's X-Request-Id, a string of its own
+// choosing (here an address in base64), is not part of it: it serves the logs (30 days),
+// whose line for the lookup names the record instead.
+func TestDisclosureKeepsNoCallerChosenRequestID(t *testing.T) {
+	f := &lookupFakes{}
+	var req events.APIGatewayV2HTTPRequest
+	readEvent(t, "lookup-challenge.json", &req)
+	chosen := base64.StdEncoding.EncodeToString([]byte("visitor@example.com"))
+	req.Headers["x-request-id"] = chosen
+	var logged bytes.Buffer
+	h := web.Middleware(slog.New(slog.NewJSONHandler(&logged, nil)), handler.New(handler.Deps{Keys: f, Sites: f, Store: f,
+		Salts: challengetest.NewSalts(), Disclosures: f, Analytics: newMemDays(), Now: func() time.Time { return lookupTime }}))
+	raw, _ := json.Marshal(req)
+	out, err := platform.MixedHandler(h, nil)(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := out.(events.APIGatewayV2HTTPResponse); resp.StatusCode != 200 || len(f.disclosed) != 1 {
+		t.Fatalf("%d %s; %d disclosures", resp.StatusCode, resp.Body, len(f.disclosed))
+	}
+	d := f.disclosed[0]
+	if rec := fmt.Sprintf("%+v", d); strings.Contains(rec, chosen) {
+		t.Errorf("the disclosure record keeps the caller's request id: %s", rec)
+	}
+	// The operator still gets from the record to the request's log line.
+	if d.ID == "" || !strings.Contains(logged.String(), d.ID) {
+		t.Errorf("no log line names disclosure %q:\n%s", d.ID, logged.String())
 	}
 }
