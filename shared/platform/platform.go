@@ -290,7 +290,8 @@ func ProxyHTTP(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequ
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		ev.RawPath = encodedPath(ev.RawPath)
 		ev.RequestContext.HTTP.Path = encodedPath(ev.RequestContext.HTTP.Path)
-		return adapter.ProxyWithContext(context.WithValue(ctx, eventHeadersKey{}, ev.Headers), ev)
+		ctx = web.WithGatewayRequestID(context.WithValue(ctx, eventHeadersKey{}, ev.Headers), ev.RequestContext.RequestID)
+		return adapter.ProxyWithContext(ctx, ev)
 	}
 }
 

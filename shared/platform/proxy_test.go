@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/web"
 )
 
 // Chrome 120's client hints put the GREASE brand first; a handler must see the whole
@@ -100,5 +103,29 @@ func TestHTTPPathsAPIGatewayDecodedReachTheRoute(t *testing.T) {
 	}
 	if strings.Contains(logged.String(), "203.0.113.7") || strings.Contains(logged.String(), "secret-code") {
 		t.Errorf("the adapter logged the path or query: %s", logged.String())
+	}
+}
+
+// Under Lambda a request is named by API Gateway's request id, the one its access logs
+// show, and not by an X-Request-Id the caller sent.
+func TestRequestsAreNamedByAPIGatewaysRequestID(t *testing.T) {
+	var seen string
+	h := web.Middleware(slog.New(slog.NewJSONHandler(io.Discard, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = web.RequestID(r.Context())
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RawPath: "/siteverify", Headers: map[string]string{"x-request-id": "amFuZUBleGFtcGxlLmNvbQ=="},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "Q1w2E3r4T5y6U7i=", DomainName: "api.crowdgate.example",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/siteverify", SourceIP: "192.0.2.1"},
+		},
+	}
+	resp, err := platform.ProxyHTTP(h)(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != "Q1w2E3r4T5y6U7i=" || resp.Headers["X-Request-Id"] != seen {
+		t.Fatalf("request named %q, answered X-Request-Id %q; want API Gateway's Q1w2E3r4T5y6U7i=", seen, resp.Headers["X-Request-Id"])
 	}
 }

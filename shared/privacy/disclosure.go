@@ -10,9 +10,8 @@ import (
 // crowdgate knows about a challenge or an address's traffic on the integrator's own site,
 // and each answer is logged here, so an access request can be told to whom such
 // information went. A disclosure holds no address: an address lookup names only its
-// network (/24 IPv4, /48 IPv6). Nor does it hold the API request's id, which the caller may
-// choose (X-Request-Id) and which serves only the logs, kept 30 days: the log line of the
-// request names the record's ID instead.
+// network (/24 IPv4, /48 IPv6). Nor does it hold the API request's id, which serves only
+// the logs, kept 30 days: the log line of the request names the record's ID instead.
 type Disclosure struct {
 	// ID names the record (the log fills in a random one when it is empty).
 	ID string

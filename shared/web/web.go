@@ -225,7 +225,15 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyLogger
+	keyGatewayRequestID
 )
+
+// WithGatewayRequestID carries the id API Gateway gave a request (its requestContext's
+// requestId, which its access logs show) to Middleware, which then names the request by
+// it instead of an id of its own.
+func WithGatewayRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, keyGatewayRequestID, id)
+}
 
 // RequestID returns the id assigned to the request by Middleware.
 func RequestID(ctx context.Context) string {
@@ -255,11 +263,13 @@ func NewID() string {
 
 // Middleware assigns a request id, logs one line per request (method, route pattern,
 // status — never paths, bodies, query strings or client addresses) and turns panics into
-// 500s.
+// 500s. The id is API Gateway's (WithGatewayRequestID) or a random one, never a caller's
+// X-Request-Id: the logs would then hold any string a caller chose to put there, and
+// whatever shape check let ids through would let an address in base64 through too.
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !clientRequestID(id) {
+		id, _ := r.Context().Value(keyGatewayRequestID).(string)
+		if !gatewayRequestID(id) {
 			id = NewID()
 		}
 		l := log.With("request_id", id)
@@ -286,10 +296,9 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// clientRequestID reports whether a caller's X-Request-Id may stand in the logs: up to 64
-// letters, digits and - _ = (API Gateway's ids, UUIDs, base64). Anything else, such as an
-// address or an e-mail a caller put there, gets an id of ours instead.
-func clientRequestID(id string) bool {
+// gatewayRequestID reports whether an id looks like API Gateway's (up to 64 letters,
+// digits and - _ =); a test event or a stand-in may carry anything.
+func gatewayRequestID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
 	}

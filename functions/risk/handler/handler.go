@@ -345,8 +345,8 @@ func (d Deps) disclose(w http.ResponseWriter, r *http.Request, integratorID, kin
 	records := make([]privacy.Disclosure, 0, len(sitekeys))
 	ids := make([]string, 0, len(sitekeys))
 	for _, sitekey := range sitekeys {
-		// Ids of our own, logged below with the request's id: the records (kept 24 months)
-		// keep nothing the caller chose, such as its X-Request-Id.
+		// Ids of the records' own, logged below with the request's id, which serves only the
+		// logs (kept 30 days, where the records are kept 24 months).
 		id := web.NewID()[:16]
 		ids = append(ids, id)
 		records = append(records, privacy.Disclosure{ID: id, At: at, Recipient: integratorID, Sitekey: sitekey, Kind: kind, Subject: subject})
