@@ -14,8 +14,9 @@ import (
 
 // Retention of the stores that only exist to debug or audit.
 const (
-	queueRetentionDays      = 4  // SQS's default, set so docs/PRIVACY.md can name it: messages in flight
-	deadLetterRetentionDays = 14 // the SQS maximum: time to inspect and redrive
+	// Queues' retentions live in shared/schema: the local broker expires messages by them.
+	queueRetentionDays      = schema.QueueRetentionDays
+	deadLetterRetentionDays = schema.DeadLetterRetentionDays
 	accessLogRetentionDays  = 90 // S3 server access logs
 	noncurrentVersionDays   = 30 // how long an overwritten or deleted media object can be restored
 )

@@ -1,7 +1,8 @@
 // Package queue is the local stack's stand-in for SQS plus Lambda's SQS event source
 // mapping: an in-process Broker that delivers events.SQSEvent batches to consumer
-// handlers with SQS's visibility timeout, receive counting and dead-letter queue, and
-// Lambda's handling of batch errors and partial batch responses (BatchItemFailures).
+// handlers with SQS's visibility timeout, receive counting, dead-letter queue and message
+// retention (the deployed queues', schema.QueueRetentionDays and DeadLetterRetentionDays),
+// and Lambda's handling of batch errors and partial batch responses (BatchItemFailures).
 //
 // Messages live in memory; Save and Restore (persist.go) carry them across a clean restart
 // of the local stack, as SQS keeps them while no consumer runs.
@@ -79,6 +80,9 @@ type queue struct {
 	dlqARN      string
 	maxReceives int
 	visibility  time.Duration
+	// retention and deadRetention: how long after it was enqueued a message, or a dead
+	// letter, is deleted unhandled (the deployed queues' MessageRetentionPeriod).
+	retention, deadRetention time.Duration
 	// deadline bounds one batch's handling, as Lambda's timeout does: the consumer's
 	// timeout (the visibility timeout where none is declared), unscaled, in real time.
 	deadline time.Duration
@@ -90,16 +94,19 @@ type queue struct {
 type message struct {
 	id, body, md5 string
 	sent          time.Time
-	firstReceive  time.Time
-	receives      int
-	visibleAt     time.Time
-	receipt       string
+	// enqueued starts the retention: the send, or the redrive that moved a dead letter
+	// back. Moving to the dead-letter queue keeps it, as SQS does for standard queues.
+	enqueued     time.Time
+	firstReceive time.Time
+	receives     int
+	visibleAt    time.Time
+	receipt      string
 }
 
 // newMessage is a message sent at sent and visible from then on.
 func newMessage(id, body string, sent time.Time) *message {
 	sum := md5.Sum([]byte(body))
-	return &message{id: id, body: body, md5: hex.EncodeToString(sum[:]), sent: sent, visibleAt: sent}
+	return &message{id: id, body: body, md5: hex.EncodeToString(sum[:]), sent: sent, enqueued: sent, visibleAt: sent}
 }
 
 // NewBroker returns an empty broker; Declare the queues before use.
@@ -128,17 +135,21 @@ func (b *Broker) Declare(q schema.Queue) {
 		return
 	}
 	b.queues[q.Name] = &queue{
-		log:         b.log.With("queue", q.Name),
-		name:        q.Name,
-		arn:         arn(q.Name),
-		dlqARN:      arn(q.Name + "-dlq"),
-		maxReceives: q.MaxReceives,
-		visibility:  vis,
-		deadline:    deadline,
+		log:           b.log.With("queue", q.Name),
+		name:          q.Name,
+		arn:           arn(q.Name),
+		dlqARN:        arn(q.Name + "-dlq"),
+		maxReceives:   q.MaxReceives,
+		visibility:    vis,
+		retention:     days(schema.QueueRetentionDays),
+		deadRetention: days(schema.DeadLetterRetentionDays),
+		deadline:      deadline,
 	}
 }
 
 func arn(name string) string { return "arn:aws:sqs:" + Region + ":" + Account + ":" + name }
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
 // Sender returns a platform.Sender for a declared queue.
 func (b *Broker) Sender(name string) (platform.Sender, error) {
@@ -232,7 +243,7 @@ func (b *Broker) next(q *queue, batchSize int) ([]delivery, bool) {
 			return nil, false
 		}
 		now := b.clock.Now()
-		moved := q.redrive(now)
+		moved := q.sweep(now)
 		if batch := q.receive(now, batchSize); len(batch) > 0 {
 			q.running++
 			b.notify()
@@ -276,6 +287,51 @@ func (q *queue) receive(now time.Time, n int) []delivery {
 		batch = append(batch, delivery{msg: m, receipt: m.receipt})
 	}
 	return batch
+}
+
+// sweep deletes the messages and dead letters past their retention, then moves the
+// exhausted ones to the dead-letter queue (redrive). It reports whether it changed
+// anything.
+func (q *queue) sweep(now time.Time) bool {
+	expired := q.expire(now)
+	return q.redrive(now) || expired
+}
+
+// expire deletes the messages (in flight too) and dead letters enqueued longer ago than
+// their queue's retention, as SQS does; a message being handled meanwhile is then settled
+// as already deleted.
+func (q *queue) expire(now time.Time) bool {
+	n := len(q.msgs) + len(q.dead)
+	q.msgs = slices.DeleteFunc(q.msgs, func(m *message) bool { return q.expired(m, q.retention, now) })
+	q.dead = slices.DeleteFunc(q.dead, func(m *message) bool { return q.expired(m, q.deadRetention, now) })
+	return len(q.msgs)+len(q.dead) != n
+}
+
+func (q *queue) expired(m *message, retention time.Duration, now time.Time) bool {
+	if retention <= 0 || now.Before(m.enqueued.Add(retention)) {
+		return false
+	}
+	q.log.Warn("message deleted unhandled at the end of its retention", "message_id", m.id, "receives", m.receives, "retention", retention.String())
+	return true
+}
+
+// nextExpiry returns when the earliest message or dead letter reaches its retention.
+func (q *queue) nextExpiry() (time.Time, bool) {
+	var at time.Time
+	for _, list := range []struct {
+		msgs      []*message
+		retention time.Duration
+	}{{q.msgs, q.retention}, {q.dead, q.deadRetention}} {
+		if list.retention <= 0 {
+			continue
+		}
+		for _, m := range list.msgs {
+			if end := m.enqueued.Add(list.retention); at.IsZero() || end.Before(at) {
+				at = end
+			}
+		}
+	}
+	return at, !at.IsZero()
 }
 
 // redrive moves visible messages that used up their receives to the dead-letter queue.
@@ -399,7 +455,7 @@ func (b *Broker) Stats(name string) (visible, inFlight, dead int) {
 		return 0, 0, 0
 	}
 	now := b.clock.Now()
-	if q.redrive(now) {
+	if q.sweep(now) {
 		b.notify()
 	}
 	for _, m := range q.msgs {
@@ -421,7 +477,7 @@ func (b *Broker) DeadLetters(name string) []events.SQSMessage {
 	if !ok {
 		return nil
 	}
-	q.redrive(b.clock.Now())
+	q.sweep(b.clock.Now())
 	out := make([]events.SQSMessage, len(q.dead))
 	for i, m := range q.dead {
 		out[i] = q.record(delivery{msg: m, receipt: m.receipt})
@@ -442,7 +498,7 @@ func (b *Broker) Redrive(name string) int {
 	now := b.clock.Now()
 	n := len(q.dead)
 	for _, m := range q.dead {
-		m.receives, m.firstReceive, m.receipt, m.visibleAt = 0, time.Time{}, "", now
+		m.receives, m.firstReceive, m.receipt, m.visibleAt, m.enqueued = 0, time.Time{}, "", now, now
 		q.msgs = append(q.msgs, m)
 	}
 	q.dead = nil
@@ -466,11 +522,15 @@ func (b *Broker) waitUntil(ctx context.Context, busy func(q *queue, now time.Tim
 		anyBusy := false
 		var wakeAt time.Time
 		for _, q := range b.queues {
-			q.redrive(now)
+			q.sweep(now)
 			if busy(q, now) {
 				anyBusy = true
 			}
 			if at, ok := q.nextVisible(now); ok && (wakeAt.IsZero() || at.Before(wakeAt)) {
+				wakeAt = at
+			}
+			// Messages nobody receives end at their retention.
+			if at, ok := q.nextExpiry(); ok && (wakeAt.IsZero() || at.Before(wakeAt)) {
 				wakeAt = at
 			}
 		}

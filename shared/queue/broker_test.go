@@ -451,3 +451,75 @@ func TestHandlersRunUnderADeadline(t *testing.T) {
 		}
 	}
 }
+
+// A message nobody handles is deleted at the end of the queue's retention
+// (schema.QueueRetentionDays, what infra sets on the deployed queues), counted from its
+// send, as SQS does: a local stack left stopped for a week does not deliver last week's
+// messages when it starts again, and a queue nobody consumes drains once they expire.
+func TestMessagesExpireAtTheEndOfTheQueuesRetention(t *testing.T) {
+	retention := time.Duration(schema.QueueRetentionDays) * 24 * time.Hour
+	b, clock := newTestBroker(t)
+	send(t, b, "old")
+	clock.Advance(time.Hour)
+	send(t, b, "new")
+	clock.Advance(retention - time.Hour - time.Second)
+	wantStats(t, b, 2, 0, 0)
+	drained := make(chan error, 1)
+	go func() { drained <- b.Drain(ctxT(t)) }()
+	clock.Advance(time.Second)
+	wantStats(t, b, 1, 0, 0)
+	clock.Advance(time.Hour)
+	if err := <-drained; err != nil {
+		t.Fatalf("drain with only expired messages left: %v", err)
+	}
+	wantStats(t, b, 0, 0, 0)
+
+	// Messages saved at a stop expire by their send time after the restart too.
+	send(t, b, "saved")
+	b.Close()
+	data, err := b.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, nextClock := newTestBroker(t)
+	nextClock.Advance(clock.Now().Sub(nextClock.Now()) + retention)
+	if restored, _, err := next.Restore(data); err != nil || restored != 1 {
+		t.Fatalf("restore: %d, %v", restored, err)
+	}
+	rec := &recorder{}
+	next.Subscribe(testQueue.Name, rec.handle, 10)
+	if err := next.Drain(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Fatalf("delivered messages past their retention: %+v", got)
+	}
+}
+
+// A dead letter stays for schema.DeadLetterRetentionDays from its original send (SQS keeps
+// a standard queue's enqueue time when it moves a message), longer than the queue's own
+// retention, so there is time to inspect and redrive it; a redrive starts its retention
+// afresh.
+func TestDeadLettersExpireAtTheEndOfTheDeadLetterRetention(t *testing.T) {
+	b, clock := newTestBroker(t)
+	sent := clock.Now()
+	failUntilDead(t, b, clock, "dead")
+	clock.Advance(sent.Add(time.Duration(schema.DeadLetterRetentionDays)*24*time.Hour - time.Second).Sub(clock.Now()))
+	wantStats(t, b, 0, 0, 1)
+	clock.Advance(time.Second)
+	wantStats(t, b, 0, 0, 0)
+	if dead := b.DeadLetters(testQueue.Name); len(dead) != 0 {
+		t.Fatalf("dead letters past their retention: %+v", dead)
+	}
+
+	b2, clock2 := newTestBroker(t)
+	failUntilDead(t, b2, clock2, "dead")
+	clock2.Advance(time.Duration(schema.QueueRetentionDays) * 24 * time.Hour)
+	wantStats(t, b2, 0, 0, 1)
+	b2.Close() // no consumer: the redriven message waits in the queue
+	if n := b2.Redrive(testQueue.Name); n != 1 {
+		t.Fatalf("redrive moved %d", n)
+	}
+	clock2.Advance(time.Duration(schema.QueueRetentionDays)*24*time.Hour - time.Second)
+	wantStats(t, b2, 1, 0, 0)
+}

@@ -7,7 +7,8 @@ import (
 )
 
 // The local stack keeps its queues across restarts, as SQS keeps messages while no
-// consumer runs: Save after Close, Restore after Declare and before Subscribe. A message in
+// consumer runs (until their retention ends, counted from the send, restart or not):
+// Save after Close, Restore after Declare and before Subscribe. A message in
 // flight at the save is visible again after the restore (its visibility timeout would have
 // run out while the stack was down) and keeps its receive count, so a poison message still
 // reaches the dead-letter queue; dead letters stay dead.
@@ -23,9 +24,11 @@ type savedQueue struct {
 }
 
 type savedMessage struct {
-	ID           string    `json:"id"`
-	Body         string    `json:"body"`
-	Sent         time.Time `json:"sent"`
+	ID   string    `json:"id"`
+	Body string    `json:"body"`
+	Sent time.Time `json:"sent"`
+	// Enqueued starts the retention when it is not the send (a redriven dead letter).
+	Enqueued     time.Time `json:"enqueued,omitzero"`
 	FirstReceive time.Time `json:"first_receive,omitzero"`
 	Receives     int       `json:"receives,omitempty"`
 }
@@ -57,7 +60,11 @@ func (b *Broker) Save() ([]byte, error) {
 }
 
 func saveMessage(m *message) savedMessage {
-	return savedMessage{ID: m.id, Body: m.body, Sent: m.sent, FirstReceive: m.firstReceive, Receives: m.receives}
+	s := savedMessage{ID: m.id, Body: m.body, Sent: m.sent, FirstReceive: m.firstReceive, Receives: m.receives}
+	if !m.enqueued.Equal(m.sent) {
+		s.Enqueued = m.enqueued
+	}
+	return s
 }
 
 // Restore adds what Save returned to the declared queues and reports how many messages it
@@ -94,5 +101,8 @@ func (b *Broker) Restore(data []byte) (restored, dropped int, err error) {
 func restoreMessage(s savedMessage, now time.Time) *message {
 	m := newMessage(s.ID, s.Body, s.Sent)
 	m.firstReceive, m.receives, m.visibleAt = s.FirstReceive, s.Receives, now
+	if !s.Enqueued.IsZero() {
+		m.enqueued = s.Enqueued
+	}
 	return m
 }

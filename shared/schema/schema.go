@@ -77,6 +77,15 @@ const (
 	QueuePrivacy    = "privacy"
 )
 
+// How long a queue keeps a message, counted from when it was sent: the deployed queues'
+// and dead-letter queues' MessageRetentionPeriod (infra) and the local broker's expiry
+// (shared/queue), so the two expire messages alike. A dead letter keeps its send time, as
+// SQS counts a standard queue's dead letter from its original enqueue time.
+const (
+	QueueRetentionDays      = 4  // SQS's default, set so docs/PRIVACY.md can name it: messages in flight
+	DeadLetterRetentionDays = 14 // the SQS maximum: time to inspect and redrive
+)
+
 // Queues lists every queue of the service.
 var Queues = []Queue{
 	{Name: QueueAnswers, MaxReceives: 5, TimeoutSeconds: 50, VisibilitySeconds: 300, Consumer: "consensus", BatchSize: 10},
