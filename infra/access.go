@@ -55,6 +55,10 @@ type access struct {
 	WritePrefixTables map[string]prefixWrite
 	// PublicURL: the API's URL (PUBLIC_URL), for links in e-mails.
 	PublicURL bool
+	// FailedRuns: the function is invoked asynchronously (a schedule's target): it gets a
+	// queue of its own, <Function>FailedRunsQueue, which Lambda sends a run that failed every
+	// retry to with the function's role (sqs:SendMessage; keepFailedRuns).
+	FailedRuns bool
 }
 
 // grants is the least-privilege table of every function. Queue consumers also receive
@@ -165,6 +169,7 @@ var grants = map[string]access{
 	functionRotateKeys: {
 		Tables:            map[string]tableAccess{schema.TableRisk: {Actions: []string{deleteItem}}}, // SaltSweeper.Destroy: expired daily salts
 		RotateSigningKeys: true,
+		FailedRuns:        true, // DestroySalts runs
 	},
 	routes.FunctionJobs: {
 		Tables: map[string]tableAccess{
@@ -295,6 +300,15 @@ func (s *crowdgate) grant(function string, role awsiam.IRole) (map[string]*strin
 			Grantee: role, Actions: jsii.Strings(secretReadActions...), ResourceArns: jsii.Strings(*s.signingKeys.SecretArn()),
 		})
 		env["SIGNING_SECRET_ARN"] = s.signingKeys.SecretArn()
+	}
+	if a.FailedRuns {
+		q := s.deadLetterQueue(pascal(function) + "FailedRunsQueue")
+		suppressOne(q, "AwsSolutions-SQS3",
+			"It is a dead-letter queue: the "+function+" function's on-failure destination for the runs its schedules invoke, which no SQS redrive policy names.")
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee: role, Actions: jsii.Strings(queueSendActions...), ResourceArns: jsii.Strings(*q.QueueArn()),
+		})
+		s.failedRuns[function] = q
 	}
 	if a.SuppressionList {
 		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -36,6 +37,7 @@ func backlogSeconds(q schema.Queue) int { return q.MaxReceives * q.VisibilitySec
 //   - per dead-letter queue: any message visible (a message failed every retry);
 //   - per queue: its oldest message older than its retries could take (backlogSeconds);
 //   - the schedules' dead-letter queue: any message (a run Scheduler could not deliver);
+//   - per scheduled function's failed-runs queue: any message (a run failed every retry);
 //   - per function: any error, any throttle;
 //   - the API: 5xx responses.
 func (s *crowdgate) addAlarms() {
@@ -112,6 +114,12 @@ func (s *crowdgate) addAlarms() {
 		s.scheduleDeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
 		0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 		"a scheduled job's run could not be delivered to its function or queue after its retries: its dead letter says which and why (docs/DEPLOY.md)")
+	for _, name := range slices.Sorted(maps.Keys(s.failedRuns)) {
+		alarm(pascal(name)+"FailedRunsAlarm",
+			s.failedRuns[name].MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
+			0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			"a scheduled run of the "+name+" function failed every retry: its record in "+pascal(name)+"FailedRunsQueue holds the payload and the error (docs/DEPLOY.md)")
+	}
 	for _, q := range schema.Queues {
 		alarm(pascal(q.Name)+"BacklogAlarm",
 			s.queues[q.Name].MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),

@@ -217,6 +217,9 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 			schema.TableRisk: {del}, // SaltSweeper.Destroy
 			// The rotation protocol (handler.Deps): rotate, value, createSecret, finishSecret, dropPending.
 			"secret:SigningKeys": {"secretsmanager:DescribeSecret", readSecret, "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"},
+			// Not its code: Lambda sends a scheduled run that failed every try to the
+			// function's on-failure destination with the function's role.
+			"failed-runs:" + functionRotateKeys: {send},
 		},
 		routes.FunctionJobs: {
 			schema.TableAccounts: {get}, // Accounts.get: customer API keys
@@ -241,6 +244,9 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 	}
 	for _, q := range schema.Queues {
 		names[logicalID(t, pascal(q.Name)+"Queue")] = "queue:" + q.Name
+	}
+	for _, fn := range scheduledFunctions() {
+		names[logicalID(t, pascal(fn)+"FailedRunsQueue")] = "failed-runs:" + fn
 	}
 	for _, s := range []string{"SigningKeys", "PrivacyKey"} {
 		names[logicalID(t, s)] = "secret:" + s

@@ -245,6 +245,62 @@ func TestSchedulesTargetTheirConsumerWithAScopedRole(t *testing.T) {
 	}
 }
 
+// scheduledFunctions lists the functions a schedule invokes (asynchronously, as Scheduler
+// invokes Lambda).
+func scheduledFunctions() []string {
+	var out []string
+	for _, sc := range schedules.Table {
+		if sc.Function != "" && !slices.Contains(out, sc.Function) {
+			out = append(out, sc.Function)
+		}
+	}
+	return out
+}
+
+// A scheduled function's run that fails every try Lambda gives it must not vanish: its
+// invocation record (payload, error) goes to a queue of its own, which alarms
+// (TestAlarmsCoverDeadLettersFunctionsAndTheAPI); only the function's role may send to it.
+func TestScheduledFunctionsKeepTheirFailedRuns(t *testing.T) {
+	configs := resources("AWS::Lambda::EventInvokeConfig")
+	if len(configs) != len(scheduledFunctions()) || len(configs) == 0 {
+		t.Errorf("%d async invoke configurations, want one per scheduled function %v", len(configs), scheduledFunctions())
+	}
+	for _, name := range scheduledFunctions() {
+		fn := logicalID(t, pascal(name)+"Function")
+		queue := logicalID(t, pascal(name)+"FailedRunsQueue")
+		var found []map[string]any
+		for _, c := range configs {
+			if slices.Contains(refs(dig(c, "Properties", "FunctionName")), fn) {
+				found = append(found, c)
+			}
+		}
+		if len(found) != 1 {
+			t.Errorf("%s: %d async invoke configurations, want 1", name, len(found))
+			continue
+		}
+		p := found[0]["Properties"]
+		if got := refs(dig(p, "DestinationConfig", "OnFailure", "Destination")); fmt.Sprint(got) != "["+queue+"]" {
+			t.Errorf("%s: failed runs go to %v, want %s", name, got, queue)
+		}
+		if dig(p, "DestinationConfig", "OnSuccess") != nil || dig(p, "Qualifier") != "$LATEST" ||
+			dig(p, "MaximumRetryAttempts") != float64(asyncRetries) || dig(p, "MaximumEventAgeInSeconds") != float64(asyncMaxAgeSec) {
+			t.Errorf("%s: async invoke configuration %v", name, p)
+		}
+		// Lambda checks the role may send to the destination when the configuration is made.
+		policy := logicalID(t, pascal(name)+"Role/DefaultPolicy")
+		if !slices.Contains(list(found[0]["DependsOn"]), any(policy)) {
+			t.Errorf("%s: the configuration does not wait for the role's policy %s: %v", name, policy, found[0]["DependsOn"])
+		}
+		q := resources("")[queue]["Properties"]
+		if dig(q, "SqsManagedSseEnabled") != true || dig(q, "MessageRetentionPeriod") != float64(deadLetterRetentionDays*24*3600) {
+			t.Errorf("%s: failed-runs queue %v", name, q)
+		}
+		if !slices.Contains(suppressed(queue), "AwsSolutions-SQS3") {
+			t.Errorf("%s: failed-runs queue without the SQS3 reason", name)
+		}
+	}
+}
+
 // topicChoice is the alarm actions' value: the stack's topic when the parameter is empty.
 const topicChoice = "map[Fn::If:[CreateAlarmTopic map[Ref:%s] map[Ref:AlarmTopicArn]]]"
 
@@ -301,6 +357,12 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 		(p["Threshold"] != float64(0) || p["ComparisonOperator"] != "GreaterThanThreshold") {
 		t.Errorf("schedule dead letters: alarm %v %v, want any message", p["ComparisonOperator"], p["Threshold"])
 	}
+	for _, name := range scheduledFunctions() {
+		if p := find("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", logicalID(t, pascal(name)+"FailedRunsQueue")); p != nil &&
+			(p["Threshold"] != float64(0) || p["ComparisonOperator"] != "GreaterThanThreshold") {
+			t.Errorf("%s failed runs: alarm %v %v, want any message", name, p["ComparisonOperator"], p["Threshold"])
+		}
+	}
 	for _, name := range deployed() {
 		fn := logicalID(t, pascal(name)+"Function")
 		for _, metric := range []string{"Errors", "Throttles"} {
@@ -313,7 +375,7 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 	if p := find("AWS/ApiGateway", "5xx", "ApiId", logicalID(t, "Api")); p != nil && p["Threshold"] != float64(api5xxThreshold) {
 		t.Errorf("API 5xx alarm threshold %v", p["Threshold"])
 	}
-	if want := 2*len(schema.Queues) + 1 + 2*len(deployed()) + 1; len(alarms) != want {
+	if want := 2*len(schema.Queues) + 1 + len(scheduledFunctions()) + 2*len(deployed()) + 1; len(alarms) != want {
 		t.Errorf("%d alarms, want %d", len(alarms), want)
 	}
 }

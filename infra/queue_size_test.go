@@ -16,8 +16,8 @@ func TestQueuesTakeMessagesOfTheSendersLimit(t *testing.T) {
 		t.Fatalf("platform.MaxMessageBytes = %d, SQS takes at most 1 MiB", platform.MaxMessageBytes)
 	}
 	all := resources("AWS::SQS::Queue")
-	if len(all) != 2*len(schema.Queues)+1 {
-		t.Errorf("%d queues, want %d and a dead-letter queue each, and the schedules' dead-letter queue", len(all), len(schema.Queues))
+	if len(all) != 2*len(schema.Queues)+1+len(scheduledFunctions()) {
+		t.Errorf("%d queues, want %d and a dead-letter queue each, the schedules' dead-letter queue and a failed-runs queue per scheduled function", len(all), len(schema.Queues))
 	}
 	for id, q := range all {
 		if got := dig(q, "Properties", "MaximumMessageSize"); got != float64(platform.MaxMessageBytes) {

@@ -52,9 +52,12 @@ type crowdgate struct {
 	deadLetters map[string]awssqs.Queue // by the queue they belong to
 	// scheduleDeadLetters takes the runs Scheduler could not deliver (addSchedules).
 	scheduleDeadLetters awssqs.Queue
-	api                 awsapigatewayv2.HttpApi
-	stage               awsapigatewayv2.HttpStage
-	params              parameters
+	// failedRuns: by function a schedule invokes, the runs that failed every retry
+	// (keepFailedRuns).
+	failedRuns map[string]awssqs.Queue
+	api        awsapigatewayv2.HttpApi
+	stage      awsapigatewayv2.HttpStage
+	params     parameters
 	// alarmTopicArn is where alarms go (addAlarms).
 	alarmTopicArn *string
 	// privacyNotices is the SES configuration set of the privacy notices (addPrivacyNotices).
@@ -85,6 +88,7 @@ func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions)
 		functions: map[string]awslambda.Function{},
 
 		deadLetters: map[string]awssqs.Queue{},
+		failedRuns:  map[string]awssqs.Queue{},
 	}
 	s.addTables()
 	s.addQueues()

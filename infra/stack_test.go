@@ -542,6 +542,9 @@ func TestFunctionPoliciesNameOnlyGrantedResources(t *testing.T) {
 		if a.RotateSigningKeys {
 			add(logicalID(t, "SigningKeys"), signingKeyRotationActions...)
 		}
+		if a.FailedRuns {
+			add(logicalID(t, pascal(name)+"FailedRunsQueue"), queueSendActions...)
+		}
 		if a.PrivacyKey {
 			add(logicalID(t, "PrivacyKey"), secretReadActions...)
 		}
