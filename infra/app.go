@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -71,8 +72,17 @@ func newApp(root string) (awscdk.App, error) {
 	return app, nil
 }
 
-func stackName(app awscdk.App) string {
-	return contextString(app, ctxStackName, defaultStackName)
+// stackNamePattern is CloudFormation's rule for a stack name (at most 128 characters).
+var stackNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+
+// stackName is the stackName context, checked here: the Stack construct refuses a bad
+// name with a jsii panic and a goroutine dump.
+func stackName(app awscdk.App) (string, error) {
+	name := contextString(app, ctxStackName, defaultStackName)
+	if !stackNamePattern.MatchString(name) {
+		return "", fmt.Errorf("context %s %q: a CloudFormation stack name is a letter, then letters, digits and hyphens, at most 128 characters", ctxStackName, name)
+	}
+	return name, nil
 }
 
 func lambdaDir(app awscdk.App, root string) string {

@@ -48,7 +48,11 @@ func run() error {
 	if opts.BurstLimit, err = contextNumber(app, ctxBurst, defaultBurstLimit); err != nil {
 		return err
 	}
-	if _, err := newCrowdgateStack(app, stackName(app), opts); err != nil {
+	name, err := stackName(app)
+	if err != nil {
+		return err
+	}
+	if _, err := newCrowdgateStack(app, name, opts); err != nil {
 		return err
 	}
 	return synth(app)

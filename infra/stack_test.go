@@ -60,7 +60,11 @@ func setup() (*lambdaCode, error) {
 	if err != nil {
 		return nil, err
 	}
-	built, err = newCrowdgateStack(app, stackName(app), stackOptions{Code: code, Consumers: consumers})
+	name, err := stackName(app)
+	if err != nil {
+		return code, err
+	}
+	built, err = newCrowdgateStack(app, name, stackOptions{Code: code, Consumers: consumers})
 	if err != nil {
 		return code, err
 	}
