@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
 	"github.com/crowdgate/crowdgate/functions/consensus/handler"
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -401,5 +403,29 @@ func TestAPassWhoseWriteBackPanicsFailsAlone(t *testing.T) {
 	}
 	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{"m-000000"}) {
 		t.Errorf("failed %v, want only the pass", got)
+	}
+}
+
+// Every log line of an invocation carries Lambda's request id, so that an operator can
+// join a pass's line (which job, how long loading and EM took) or a failed message's to
+// Lambda's REPORT line for the invocation (duration, memory used) and to its timeout.
+func TestEveryLogLineNamesTheInvocation(t *testing.T) {
+	w := newPassWorld(t, 30, 3)
+	var logs lockedBuffer
+	ctx := web.WithLogger(context.Background(), slog.New(slog.NewJSONHandler(&logs, nil)))
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "4f1c1d3e-invocation"})
+	h := w.consumer(&queueBox{})
+	ev := batch([]string{`{"v":1,"kind":"reestimate","job_id":"crowd"}`, `{"v":2}`}, 0)
+	if _, err := h(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want the pass's line and the poison message's, got:\n%s", logs.String())
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, `"request_id":"4f1c1d3e-invocation"`) || !strings.Contains(line, `"message_id":`) {
+			t.Errorf("a line names not both the invocation and the message: %s", line)
+		}
 	}
 }
