@@ -85,8 +85,9 @@ type consumer struct {
 
 	mu   sync.Mutex
 	jobs map[string]cachedJob
-	// passes runs one re-estimation pass at a time: a pass holds a whole job's consensus
-	// state in memory, and a batch can carry up to ten of them.
+	// passes runs one re-estimation pass at a time, also when batches are handled
+	// concurrently (handle runs a batch's passes in one lane already): a pass holds a
+	// whole job's consensus state in memory, and a batch can carry up to ten of them.
 	passes sync.Mutex
 }
 
@@ -125,15 +126,33 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 		ctx = web.WithLogger(ctx, web.Logger(ctx).With("request_id", lc.AwsRequestID))
 	}
 	errs := make([]error, len(ev.Records))
-	sem := make(chan struct{}, c.d.Parallel)
+	// A panic fails its message alone.
+	run := func(i int) { errs[i] = platform.Recovered(func() error { return c.message(ctx, ev.Records[i]) }) }
+	// Re-estimation passes run one after another in a lane of their own, beside the slots:
+	// a pass holds a whole job's state, so one at a time, and the batch's answers must not
+	// wait behind the passes (the hourly fan-out puts one request per job on the queue).
+	var passes []int
 	var wg sync.WaitGroup
-	for i := range ev.Records {
+	sem := make(chan struct{}, c.d.Parallel)
+	for i, rec := range ev.Records {
+		if isPass(rec.Body) {
+			passes = append(passes, i)
+			continue
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			// A panic fails this message alone.
-			errs[i] = platform.Recovered(func() error { return c.message(ctx, ev.Records[i]) })
+			run(i)
+		}()
+	}
+	if len(passes) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, i := range passes {
+				run(i)
+			}
 		}()
 	}
 	wg.Wait()
@@ -152,6 +171,13 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
 	return resp, nil
+}
+
+// isPass reports whether a message body is a request for one job's re-estimation pass.
+// A body that does not decode is not: it fails in a slot like any poison message.
+func isPass(body string) bool {
+	m, err := decode(body)
+	return err == nil && m.Kind == KindReestimate && m.JobID != ""
 }
 
 func (c *consumer) message(ctx context.Context, rec events.SQSMessage) error {

@@ -362,6 +362,63 @@ func (s *passCounter) LoadJob(ctx context.Context, jobID string, k int) (dynamo.
 	return s.fakeStore.LoadJob(ctx, jobID, k)
 }
 
+// The answers of a batch do not wait behind its re-estimation requests: the passes run one
+// after another in a lane of their own while the answers take the slots. Here the first
+// pass can end only once the answers are stored; when waiting passes held the slots (four
+// requests, four slots), the answers never started.
+func TestAnswersDoNotWaitBehindReestimationPasses(t *testing.T) {
+	pass := loadEvent(t, "reestimate-job.json").Records[0]
+	answers := loadEvent(t, "answers-binary.json").Records[0]
+	var ev events.SQSEvent
+	for i, id := range []string{"reviews", "shapes", "reviews", "shapes"} {
+		r := pass
+		r.MessageId, r.Body = fmt.Sprint("p", i), `{"v":1,"kind":"reestimate","job_id":"`+id+`"}`
+		ev.Records = append(ev.Records, r)
+	}
+	ev.Records = append(ev.Records, answers)
+
+	answered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	store := &passCounter{fakeStore: &fakeStore{
+		CommitFn: func(context.Context, dynamo.ConsensusCommit) error {
+			once.Do(func() { close(answered) })
+			return nil
+		},
+		LoadJobFn: func(context.Context, string, int) (dynamo.JobConsensus, error) {
+			select {
+			case <-answered:
+			case <-release:
+			}
+			return dynamo.JobConsensus{Job: consensus.NewJob(2)}, nil
+		},
+	}}
+	q := &queueBox{}
+	h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Queue: q})
+	type result struct {
+		resp events.SQSEventResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := h(context.Background(), ev)
+		done <- result{resp, err}
+	}()
+	// Only a guard against hanging: the answers start at once or never.
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		t.Error("the answers waited behind the re-estimation requests")
+		close(release)
+	}
+	res := <-done
+	if res.err != nil || len(res.resp.BatchItemFailures) > 0 {
+		t.Fatalf("err %v, failed %v: nothing may fail", res.err, platformtest.FailedIDs(res.resp))
+	}
+	if store.passes != 4 || store.most != 1 || len(q.msgs) != 0 {
+		t.Fatalf("%d passes, at most %d at once, %d re-sent; want all 4 run one at a time in this invocation", store.passes, store.most, len(q.msgs))
+	}
+}
+
 // A batch of re-estimation requests (the hourly fan-out puts one per job on the queue) runs
 // its passes one at a time, each holding one job's state; a request that finds too little
 // of the invocation left is sent again instead of being cut off with its batch.
