@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -323,7 +324,20 @@ func isHex(c byte) bool {
 // StartSQS builds a queue consumer once and serves it.
 func StartSQS(build func(ctx context.Context, env *Env) (SQSHandler, error)) {
 	env, h := mustBuild(build)
-	lambda.Start(IsolatePanics(h, env.Log))
+	lambda.Start(InvocationLogged(IsolatePanics(h, env.Log), env.Log))
+}
+
+// InvocationLogged gives the lines a queue consumer logs through web.Logger the Lambda
+// invocation's request id, which ties them to Lambda's own lines for the invocation
+// (REPORT: duration and memory used; timeouts). HTTP requests are named by API Gateway's
+// id instead (ProxyHTTP).
+func InvocationLogged(h SQSHandler, log *slog.Logger) SQSHandler {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+			ctx = web.WithLogger(ctx, log.With("request_id", lc.AwsRequestID))
+		}
+		return h(ctx, ev)
+	}
 }
 
 // IsolatePanics makes a panic fail only the messages that cause it. A panic would end the
@@ -382,7 +396,7 @@ func StartHTTPAndSQS(buildHTTP func(ctx context.Context, env *Env) (http.Handler
 		env.Log.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(MixedHandler(web.Middleware(env.Log, h), IsolatePanics(q, env.Log)))
+	lambda.Start(MixedHandler(web.Middleware(env.Log, h), InvocationLogged(IsolatePanics(q, env.Log), env.Log)))
 }
 
 // MixedHandler answers SQS events (Records from aws:sqs) with q and everything else as

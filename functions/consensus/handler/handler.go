@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/crowdgate/crowdgate/shared/consensus"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -120,11 +119,6 @@ func New(d Deps) platform.SQSHandler {
 }
 
 func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		// The invocation's id ties every line of the batch to Lambda's own lines for it
-		// (REPORT: duration and memory used, what a pass is bounded by; timeouts).
-		ctx = web.WithLogger(ctx, web.Logger(ctx).With("request_id", lc.AwsRequestID))
-	}
 	errs := make([]error, len(ev.Records))
 	// A panic fails its message alone.
 	run := func(i int) { errs[i] = platform.Recovered(func() error { return c.message(ctx, ev.Records[i]) }) }

@@ -406,15 +406,15 @@ func TestAPassWhoseWriteBackPanicsFailsAlone(t *testing.T) {
 	}
 }
 
-// Every log line of an invocation carries Lambda's request id, so that an operator can
-// join a pass's line (which job, how long loading and EM took) or a failed message's to
-// Lambda's REPORT line for the invocation (duration, memory used) and to its timeout.
+// Every log line of an invocation carries Lambda's request id (platform.StartSQS wraps
+// the consumer in platform.InvocationLogged), so that an operator can join a pass's line
+// (which job, how long loading and EM took) or a failed message's to Lambda's REPORT line
+// for the invocation (duration, memory used) and to its timeout.
 func TestEveryLogLineNamesTheInvocation(t *testing.T) {
 	w := newPassWorld(t, 30, 3)
 	var logs lockedBuffer
-	ctx := web.WithLogger(context.Background(), slog.New(slog.NewJSONHandler(&logs, nil)))
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "4f1c1d3e-invocation"})
-	h := w.consumer(&queueBox{})
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "4f1c1d3e-invocation"})
+	h := platform.InvocationLogged(w.consumer(&queueBox{}), slog.New(slog.NewJSONHandler(&logs, nil)))
 	ev := batch([]string{`{"v":1,"kind":"reestimate","job_id":"crowd"}`, `{"v":2}`}, 0)
 	if _, err := h(ctx, ev); err != nil {
 		t.Fatal(err)
