@@ -127,7 +127,7 @@ func (it jobsItem) job() job.Job {
 func jobItem(j job.Job) (map[string]types.AttributeValue, error) {
 	rec := jobsRecord(j, jobsPK(j.ID), jobsSK)
 	rec.GSI1PK = "CUSTOMER#" + j.CustomerID + "#JOBS"
-	rec.GSI1SK = j.CreatedAt.UTC().Format(time.RFC3339) + "#" + j.ID
+	rec.GSI1SK = jobsListSK(j.Position())
 	item, err := attributevalue.MarshalMap(rec)
 	if err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
@@ -179,10 +179,57 @@ func (s *Jobs) GetJob(ctx context.Context, id string) (job.Job, error) {
 	return it.job(), nil
 }
 
-// ListJobs returns a customer's jobs, oldest first; expired jobs DynamoDB has not deleted
-// yet are left out, as GetJob leaves them out.
-func (s *Jobs) ListJobs(ctx context.Context, customerID string) ([]job.Job, error) {
-	return s.listJobs(ctx, customerID, time.Now())
+// jobsListSK is a job's gsi1 sort key in its customer's listing: the creation second
+// (RFC 3339, fixed width) and the id, so that the index's order is the listing's
+// (job.JobPosition; "#" sorts before every character an id may have).
+func jobsListSK(p job.JobPosition) string {
+	return p.Created.UTC().Format(time.RFC3339) + "#" + p.ID
+}
+
+// ListJobs implements job.Store: a page of the customer's jobs from gsi1, after after.
+// Expired jobs DynamoDB has not deleted yet are left out, as GetJob leaves them out.
+func (s *Jobs) ListJobs(ctx context.Context, customerID string, after job.JobPosition, limit int) ([]job.Job, bool, error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("%w: page size %d", job.ErrInvalid, limit)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(schema.GSI1.Name),
+		KeyConditionExpression:    aws.String("gsi1pk = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "CUSTOMER#" + customerID + "#JOBS"}},
+	}
+	if after != (job.JobPosition{}) {
+		// A key condition rather than an ExclusiveStartKey: the job the position names may
+		// have been deleted since (see ListEntries).
+		in.KeyConditionExpression = aws.String("gsi1pk = :p AND gsi1sk > :a")
+		in.ExpressionAttributeValues[":a"] = &types.AttributeValueMemberS{Value: jobsListSK(after)}
+	}
+	now := time.Now()
+	var jobs []job.Job
+	for {
+		// One more than asked for tells whether there is a next page.
+		in.Limit = aws.Int32(int32(limit + 1 - len(jobs)))
+		out, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, false, fmt.Errorf("list jobs: %w", err)
+		}
+		for _, item := range out.Items {
+			if Expired(item, now) {
+				continue
+			}
+			var it jobsItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, false, fmt.Errorf("decode job: %w", err)
+			}
+			jobs = append(jobs, it.job())
+		}
+		if len(jobs) > limit {
+			return jobs[:limit], true, nil
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return jobs, false, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // listJobs lists the customer's jobs whose ttl has not passed at now; the zero now lists

@@ -82,12 +82,12 @@ func TestJobsPutGetListAndStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list, err := s.ListJobs(ctx, "cust-1")
+	list, more, err := s.ListJobs(ctx, "cust-1", job.JobPosition{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[0].ID != "shapes" || list[1].ID != "later" {
-		t.Fatalf("customer's jobs: %+v", list)
+	if len(list) != 2 || list[0].ID != "shapes" || list[1].ID != "later" || more {
+		t.Fatalf("customer's jobs: %+v, more %v", list, more)
 	}
 	if err := s.SetJobStatus(ctx, "shapes", job.StatusPaused); err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestJobsWithExpiryCarryTTLAndVanishWhenExpired(t *testing.T) {
 	if len(stocks) != 1 || stocks[0].Job.ID != "keep" {
 		t.Fatalf("stocks: %+v", stocks)
 	}
-	listed, err := s.ListJobs(ctx, keep.CustomerID)
+	listed, _, err := s.ListJobs(ctx, keep.CustomerID, job.JobPosition{}, 10)
 	if err != nil || len(listed) != 1 || listed[0].ID != "keep" {
 		t.Fatalf("listed %+v (%v); want only the job that has not expired", listed, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -58,6 +57,12 @@ const (
 	// DefaultPage and MaxPage are the item listing's page sizes.
 	DefaultPage = 100
 	MaxPage     = 1000
+	// DefaultJobPage and MaxJobPage are the job listing's page sizes. A job can be 50 times
+	// the size of an item (four questions, ten classes with names in four locales): a page
+	// of MaxJobPage of the largest jobs must stay well inside Lambda's 6 MB response
+	// (functions/jobs/handler checks it).
+	DefaultJobPage = 100
+	MaxJobPage     = 200
 	// CreateKeyTTL is how long a create's idempotency key names the job it made: a retry
 	// comes within minutes; a day also covers a batch script run again the same day.
 	CreateKeyTTL = 24 * time.Hour
@@ -89,8 +94,10 @@ type Store interface {
 	JobOfKey(ctx context.Context, key string) (string, error)
 	// GetJob returns ErrNotFound for an unknown or expired job.
 	GetJob(ctx context.Context, id string) (Job, error)
-	// ListJobs returns a customer's jobs, oldest first.
-	ListJobs(ctx context.Context, customerID string) ([]Job, error)
+	// ListJobs returns up to limit of a customer's jobs that come after position after (the
+	// zero JobPosition: from the first) in listing order (JobPosition), and whether more
+	// follow. Expired jobs are left out; a page is full unless it is the last.
+	ListJobs(ctx context.Context, customerID string, after JobPosition, limit int) (jobs []Job, more bool, err error)
 	// ChangeStatus moves a job from status from to status to and keeps its pool entry in
 	// step (present exactly while active). ErrConflict if the job's status is not from;
 	// ErrNotFound if there is no such job.
@@ -442,21 +449,87 @@ func (s *Service) Get(ctx context.Context, customerID, id string) (Job, error) {
 	return j, nil
 }
 
-// List returns the customer's jobs, oldest first.
-func (s *Service) List(ctx context.Context, customerID string) ([]Job, error) {
-	jobs, err := s.store.ListJobs(ctx, customerID)
+// JobPosition is where a job stands in its customer's listing, which is ordered by
+// creation time in whole seconds, then by id. The zero JobPosition comes before every job.
+type JobPosition struct {
+	Created time.Time
+	ID      string
+}
+
+// Position is j's place in its customer's listing.
+func (j Job) Position() JobPosition {
+	return JobPosition{Created: j.CreatedAt.UTC().Truncate(time.Second), ID: j.ID}
+}
+
+// Compare orders positions as the listing does.
+func (p JobPosition) Compare(q JobPosition) int {
+	if c := p.Created.Compare(q.Created); c != 0 {
+		return c
+	}
+	return strings.Compare(p.ID, q.ID)
+}
+
+// cursor is p as a job listing cursor's position: "<created, RFC 3339>/<id>".
+func (p JobPosition) cursor() string { return p.Created.UTC().Format(time.RFC3339) + "/" + p.ID }
+
+// parseJobPosition reads what JobPosition.cursor wrote, in exactly that form.
+func parseJobPosition(s string) (JobPosition, bool) {
+	created, id, ok := strings.Cut(s, "/")
+	t, err := time.Parse(time.RFC3339, created)
+	if !ok || err != nil || t.UTC().Format(time.RFC3339) != created || ValidID(id) != nil {
+		return JobPosition{}, false
+	}
+	return JobPosition{Created: t.UTC(), ID: id}, true
+}
+
+// JobPage is one page of a customer's jobs.
+type JobPage struct {
+	Jobs []Job
+	// Next continues the listing ("" on the last page).
+	Next string
+}
+
+// List lists the customer's jobs, oldest first, limit per page (0: DefaultJobPage).
+// cursor is the Next of the previous page of the same customer's listing ("" for the
+// first page). A job created while a listing is paged through comes after the jobs
+// listed before it, unless it was created in the same second as the cursor's job with a
+// smaller id.
+func (s *Service) List(ctx context.Context, customerID, cursor string, limit int) (JobPage, error) {
+	if limit == 0 {
+		limit = DefaultJobPage
+	}
+	if limit < 1 || limit > MaxJobPage {
+		return JobPage{}, invalid("limit must be a number from 1 to %d", MaxJobPage)
+	}
+	var after JobPosition
+	if cursor != "" {
+		// A cursor names its customer: one of another customer's listing is refused like a
+		// forged one rather than read as a position in this listing.
+		pos, ok := decodeCursor(cursor, customerID)
+		if ok {
+			after, ok = parseJobPosition(pos)
+		}
+		if !ok {
+			return JobPage{}, invalid("cursor is not one this API returned for this listing")
+		}
+	}
+	jobs, more, err := s.store.ListJobs(ctx, customerID, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return JobPage{}, fmt.Errorf("list jobs: %w", err)
+	}
+	var p JobPage
+	if more && len(jobs) > 0 {
+		// From the last job read, even if it is dropped below: the next page starts after it.
+		p.Next = encodeCursor(customerID, jobs[len(jobs)-1].Position().cursor())
 	}
 	// Expired jobs wait for DynamoDB's lazy TTL deletion; they no longer exist.
 	now := s.now()
-	live := jobs[:0]
 	for _, j := range jobs {
 		if j.ExpiresAt.IsZero() || now.Before(j.ExpiresAt) {
-			live = append(live, j)
+			p.Jobs = append(p.Jobs, j)
 		}
 	}
-	return live, nil
+	return p, nil
 }
 
 // Pause takes a job out of the challenge pool (within the pool's refresh interval).
@@ -916,9 +989,8 @@ func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, l
 	if cursor != "" {
 		// A cursor names its job: one of another job would list this job from a position
 		// in another, silently skipping items.
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		cursorJob, id, ok := strings.Cut(string(b), "/")
-		if err != nil || !ok || cursorJob != jobID || ValidID(id) != nil {
+		id, ok := decodeCursor(cursor, jobID)
+		if !ok || ValidID(id) != nil {
 			return ItemPage{}, invalid("cursor is not one this API returned for this job")
 		}
 		after = id
@@ -932,7 +1004,7 @@ func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, l
 	}
 	p := ItemPage{Items: entries}
 	if next != "" {
-		p.Next = base64.RawURLEncoding.EncodeToString([]byte(jobID + "/" + next))
+		p.Next = encodeCursor(jobID, next)
 	}
 	return p, nil
 }

@@ -126,8 +126,8 @@ func TestCreateRefusesBadJobs(t *testing.T) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
 	}
-	if jobs, _ := f.svc.List(context.Background(), cust); len(jobs) != 0 {
-		t.Fatalf("refused jobs were stored: %+v", jobs)
+	if page, _ := f.svc.List(context.Background(), cust, "", 0); len(page.Jobs) != 0 {
+		t.Fatalf("refused jobs were stored: %+v", page.Jobs)
 	}
 }
 
@@ -154,8 +154,8 @@ func TestJobsOfOtherCustomersAreNotFound(t *testing.T) {
 	if got, err := f.svc.Get(ctx, cust, j.ID); err != nil || got.Status != job.StatusActive {
 		t.Fatalf("the owner's job changed: %+v, %v", got, err)
 	}
-	if jobs, _ := f.svc.List(ctx, other); len(jobs) != 0 {
-		t.Fatalf("another customer lists %+v", jobs)
+	if page, _ := f.svc.List(ctx, other, "", 0); len(page.Jobs) != 0 {
+		t.Fatalf("another customer lists %+v", page.Jobs)
 	}
 	if page, _ := f.svc.Items(ctx, cust, j.ID, "", 0); len(page.Items) != 1 {
 		t.Fatalf("items after refused calls: %+v", page.Items)

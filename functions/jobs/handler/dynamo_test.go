@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,32 @@ func TestWireOnDynamoDBAndS3(t *testing.T) {
 	if jobs := api.call("GET", "/v1/jobs", nil, 200)["jobs"].([]any); created[0] != created[1] || len(jobs) != 2 {
 		t.Fatalf("a create sent twice with its key made %v; the customer has %d jobs, want 2", created, len(jobs))
 	}
+	// The listing in pages of one, from DynamoDB's index: the same jobs in the same order,
+	// next_cursor null on the last page; another customer's cursor is refused.
+	whole := api.call("GET", "/v1/jobs", nil, 200)
+	first := api.call("GET", "/v1/jobs?limit=1", nil, 200)
+	next, _ := first["next_cursor"].(string)
+	second := api.call("GET", "/v1/jobs?limit=1&cursor="+url.QueryEscape(next), nil, 200)
+	jobID := func(page map[string]any) string {
+		jobs := page["jobs"].([]any)
+		if len(jobs) != 1 {
+			t.Fatalf("a page of one: %v", page)
+		}
+		return jobs[0].(map[string]any)["id"].(string)
+	}
+	if listed := whole["jobs"].([]any); whole["next_cursor"] != nil || second["next_cursor"] != nil || next == "" ||
+		jobID(first) != listed[0].(map[string]any)["id"] || jobID(second) != listed[1].(map[string]any)["id"] {
+		t.Fatalf("pages %v then %v; whole listing %v", first, second, whole)
+	}
+	other, err := keys.CreateCustomer(ctx, account.NewCustomer{Name: "Other", Email: "data@other.example", Country: "GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := keys.CreateAPIKey(ctx, other.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	customerAPI{t: t, h: h, key: otherKey}.call("GET", "/v1/jobs?cursor="+url.QueryEscape(next), nil, 400)
 	good := pngBytes(t, 16, 16)
 	added := api.call("POST", "/v1/jobs/"+id+"/items", map[string]any{"items": []any{
 		map[string]any{"id": "g", "image": map[string]any{"content_type": "image/png", "size": len(good)}, "gold": "dog"},

@@ -140,11 +140,11 @@ func (f *fix) state(t *testing.T) string {
 	ctx := context.Background()
 	var b strings.Builder
 	for _, c := range []string{evCustomerA, evCustomerB} {
-		jobs, err := f.svc.List(ctx, c)
+		jobs, err := f.svc.List(ctx, c, "", job.MaxJobPage)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, j := range jobs {
+		for _, j := range jobs.Jobs {
 			page, err := f.svc.Items(ctx, c, j.ID, "", job.MaxPage)
 			if err != nil {
 				t.Fatal(err)

@@ -47,7 +47,7 @@ type Jobs interface {
 	Create(ctx context.Context, customerID string, in job.NewJob) (job.Job, error)
 	CreateOnce(ctx context.Context, customerID, key string, in job.NewJob) (job.Job, bool, error)
 	Get(ctx context.Context, customerID, id string) (job.Job, error)
-	List(ctx context.Context, customerID string) ([]job.Job, error)
+	List(ctx context.Context, customerID, cursor string, limit int) (job.JobPage, error)
 	Pause(ctx context.Context, customerID, id string) (job.Job, error)
 	Resume(ctx context.Context, customerID, id string) (job.Job, error)
 	Delete(ctx context.Context, customerID, id string) (job.Deletion, error)
@@ -187,18 +187,41 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, customer string) {
 const idempotencyKey = "Idempotency-Key"
 
 func (a *api) list(w http.ResponseWriter, r *http.Request, customer string) {
-	jobs, err := a.jobs.List(r.Context(), customer)
+	limit, ok := pageLimit(w, r, job.MaxJobPage)
+	if !ok {
+		return
+	}
+	page, err := a.jobs.List(r.Context(), customer, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		web.WriteError(w, r, err)
+		web.WriteError(w, r, domainError(err, web.CodeBadRequest))
 		return
 	}
 	out := struct {
-		Jobs []jobJSON `json:"jobs"`
-	}{Jobs: make([]jobJSON, len(jobs))}
-	for i, j := range jobs {
+		Jobs       []jobJSON `json:"jobs"`
+		NextCursor *string   `json:"next_cursor"`
+	}{Jobs: make([]jobJSON, len(page.Jobs))}
+	for i, j := range page.Jobs {
 		out.Jobs[i] = toJobJSON(j)
 	}
+	if page.Next != "" {
+		out.NextCursor = &page.Next
+	}
 	web.WriteJSON(w, http.StatusOK, out)
+}
+
+// pageLimit reads a listing's limit parameter (0 when absent: the service's default), or
+// answers 400 and reports false.
+func pageLimit(w http.ResponseWriter, r *http.Request, most int) (int, bool) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n == 0 { // 0 would mean "the default" to the service, not what was asked
+		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "limit must be a number from 1 to %d", most))
+		return 0, false
+	}
+	return n, true
 }
 
 func (a *api) get(w http.ResponseWriter, r *http.Request, customer string) {
@@ -397,17 +420,11 @@ func (a *api) commit(w http.ResponseWriter, r *http.Request, customer string) {
 }
 
 func (a *api) listItems(w http.ResponseWriter, r *http.Request, customer string) {
-	q := r.URL.Query()
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n == 0 { // 0 would mean "the default" to the service, not what was asked
-			web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "limit must be a number from 1 to %d", job.MaxPage))
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, r, job.MaxPage)
+	if !ok {
+		return
 	}
-	page, err := a.jobs.Items(r.Context(), customer, r.PathValue("id"), q.Get("cursor"), limit)
+	page, err := a.jobs.Items(r.Context(), customer, r.PathValue("id"), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		web.WriteError(w, r, domainError(err, web.CodeBadRequest))
 		return

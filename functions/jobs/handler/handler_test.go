@@ -509,8 +509,8 @@ func TestBodyLimitsAndBadInput(t *testing.T) {
 // failingJobs fails with an error the handler cannot name.
 type failingJobs struct{ handler.Jobs }
 
-func (failingJobs) List(context.Context, string) ([]job.Job, error) {
-	return nil, errors.New("table labels-prod unreachable")
+func (failingJobs) List(context.Context, string, string, int) (job.JobPage, error) {
+	return job.JobPage{}, errors.New("table labels-prod unreachable")
 }
 
 type failingKeys struct{}
@@ -565,8 +565,8 @@ func TestCreateRefusesTheEarliestExpiry(t *testing.T) {
 		}
 	}
 	before := len(f.store.Stocks())
-	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 1 || len(f.store.Stocks()) != before {
-		t.Errorf("a refused create stored a job: %d jobs", len(jobs))
+	if page, _ := f.svc.List(context.Background(), evCustomerA, "", 0); len(page.Jobs) != 1 || len(f.store.Stocks()) != before {
+		t.Errorf("a refused create stored a job: %d jobs", len(page.Jobs))
 	}
 }
 
@@ -670,8 +670,8 @@ func TestRetryingACreateWithItsIdempotencyKeyAnswersTheSameJob(t *testing.T) {
 	if status != 201 || again["id"] != first["id"] || h.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("the same create again: %d %v (replayed %q), want 201 with job %v", status, again, h.Get("Idempotent-Replayed"), first["id"])
 	}
-	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 2 {
-		t.Fatalf("customer A has %d jobs, want the fixture's and one new", len(jobs))
+	if page, _ := f.svc.List(context.Background(), evCustomerA, "", 0); len(page.Jobs) != 2 {
+		t.Fatalf("customer A has %d jobs, want the fixture's and one new", len(page.Jobs))
 	}
 
 	other := strings.Replace(body, "Reviews", "Reviews 2", 1)
@@ -705,8 +705,8 @@ func TestRetryingACreateWithItsIdempotencyKeyAnswersTheSameJob(t *testing.T) {
 	if status, m, _ := f.create(t, evKeyA, "c0ffee-2026-11-30.1", body); status != 409 || errCode(m) != "idempotency_key_reused" {
 		t.Errorf("the key of a deleted job: %d %v, want 409 idempotency_key_reused", status, m)
 	}
-	if jobs, _ := f.svc.List(context.Background(), evCustomerA); len(jobs) != 1 {
-		t.Errorf("customer A has %d jobs, want the fixture's", len(jobs))
+	if page, _ := f.svc.List(context.Background(), evCustomerA, "", 0); len(page.Jobs) != 1 {
+		t.Errorf("customer A has %d jobs, want the fixture's", len(page.Jobs))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,15 +74,73 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		if err := s.CreateJob(ctx, newJob("someone-else")); err != nil {
 			t.Fatal(err)
 		}
-		list, err := s.ListJobs(ctx, j.CustomerID)
-		if err != nil || len(list) != 2 || list[0].ID != j.ID || list[1].ID != later.ID {
-			t.Fatalf("ListJobs = %+v, %v", list, err)
+		list, more, err := s.ListJobs(ctx, j.CustomerID, job.JobPosition{}, 10)
+		if err != nil || len(list) != 2 || list[0].ID != j.ID || list[1].ID != later.ID || more {
+			t.Fatalf("ListJobs = %+v, more %v, %v", list, more, err)
 		}
 		if _, err := s.GetJob(ctx, "job_never_created"); !errors.Is(err, job.ErrNotFound) {
 			t.Fatalf("unknown job: %v", err)
 		}
 		if _, ok := inPool(t, s, j); !ok {
 			t.Fatal("a new active job is not in the pool")
+		}
+	})
+
+	t.Run("job listing pages are exact: creation second, then id; expired jobs skipped", func(t *testing.T) {
+		s, customer := newStore(t), fmt.Sprint("cust-", n.Add(1))
+		base := fmt.Sprintf("job_list_%d_%d", created.Unix(), n.Add(1))
+		mk := func(suffix string, at time.Time) job.Job {
+			j := newJob(customer)
+			j.ID, j.CreatedAt = base+"-"+suffix, at
+			return j
+		}
+		gone := mk("x", created.Add(2*time.Minute))
+		gone.ExpiresAt = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+		theirs := mk("y", created.Add(time.Minute))
+		theirs.CustomerID = "someone-else"
+		// Stored out of order; a and b share a second.
+		for _, j := range []job.Job{mk("d", created.Add(3*time.Minute)), mk("b", created), gone, mk("c", created.Add(time.Minute)), theirs, mk("a", created)} {
+			if err := s.CreateJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page := func(after job.JobPosition, limit int) (string, bool, job.JobPosition) {
+			t.Helper()
+			jobs, more, err := s.ListJobs(ctx, customer, after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			var last job.JobPosition
+			for _, j := range jobs {
+				ids = append(ids, strings.TrimPrefix(j.ID, base+"-"))
+				last = j.Position()
+			}
+			return strings.Join(ids, ","), more, last
+		}
+		var pages []string
+		after := job.JobPosition{}
+		for range 5 {
+			ids, more, last := page(after, 2)
+			pages = append(pages, fmt.Sprint(ids, " more=", more))
+			if !more {
+				break
+			}
+			after = last
+		}
+		if fmt.Sprint(pages) != "[a,b more=true c,d more=false]" {
+			t.Fatalf("pages of 2: %v", pages)
+		}
+		if ids, more, _ := page(job.JobPosition{}, 4); ids != "a,b,c,d" || more {
+			t.Fatalf("one page of exactly all: %s, more %v", ids, more)
+		}
+		// The job a cursor was made from may be deleted before the next page is asked for.
+		b := mk("b", created)
+		if err := s.DeleteJob(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if ids, more, _ := page(b.Position(), 10); ids != "c,d" || more {
+			t.Fatalf("after a deleted job: %s, more %v", ids, more)
 		}
 	})
 

@@ -201,18 +201,24 @@ func (s *Store) GetJob(_ context.Context, id string) (job.Job, error) {
 }
 
 // ListJobs implements job.Store.
-func (s *Store) ListJobs(_ context.Context, customerID string) ([]job.Job, error) {
+func (s *Store) ListJobs(_ context.Context, customerID string, after job.JobPosition, limit int) ([]job.Job, bool, error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("%w: page size %d", job.ErrInvalid, limit)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
 	var out []job.Job
 	for _, j := range s.jobs {
-		if j.CustomerID == customerID && !expired(j.ExpiresAt, s.now()) {
+		if j.CustomerID == customerID && !expired(j.ExpiresAt, s.now()) && j.Position().Compare(after) > 0 {
 			out = append(out, clone(j))
 		}
 	}
-	slices.SortFunc(out, func(a, b job.Job) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
-	return out, nil
+	slices.SortFunc(out, func(a, b job.Job) int { return a.Position().Compare(b.Position()) })
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
 }
 
 // ChangeStatus implements job.Store.
