@@ -161,6 +161,11 @@ func (j Job) Validate() error {
 		if len(q) > MaxQuestionLen {
 			return invalid("question (%s) longer than %d bytes", loc, MaxQuestionLen)
 		}
+		// Before the {class} check, so every type refuses it alike: a binary question has
+		// no placeholder to miss, and an empty one would be stored and shown as it is.
+		if strings.TrimSpace(q) == "" {
+			return invalid("question (%s) is empty: give a text or leave the locale out", loc)
+		}
 		if j.Kind != KindBinary && !strings.Contains(q, ClassPlaceholder) {
 			return invalid("question (%s) must contain %s for %s jobs", loc, ClassPlaceholder, j.Kind)
 		}

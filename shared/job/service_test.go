@@ -557,3 +557,29 @@ func TestTextItemsKeepLineBreaksAndTabs(t *testing.T) {
 		t.Fatalf("stored %+v, %v; want text %q", page.Items, err, text)
 	}
 }
+
+// A question given in a locale must say something, whatever the job's type: an empty (or
+// blank) German question is refused for a binary job as for a multiple_choice one, with
+// the same reason, rather than stored for a binary job and shown as an empty prompt.
+func TestCreateRefusesAnEmptyQuestionInAnyLocale(t *testing.T) {
+	f := newSvc()
+	ctx := context.Background()
+	for _, blank := range []string{"", "   "} {
+		binary := job.NewJob{Name: "B", Kind: job.KindBinary, Question: map[string]string{"en": "Is it positive?", "de": blank}}
+		mc := job.NewJob{Name: "MC", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, Question: map[string]string{"en": "A {class}?", "de": blank}}
+		var reasons []string
+		for _, in := range []job.NewJob{binary, mc} {
+			j, err := f.svc.Create(ctx, cust, in)
+			if !errors.Is(err, job.ErrInvalid) {
+				t.Fatalf("%s job with de %q: %+v, %v; want ErrInvalid", in.Kind, blank, j.Question, err)
+			}
+			reasons = append(reasons, err.Error())
+		}
+		if reasons[0] != reasons[1] || !strings.Contains(reasons[0], "question (de)") {
+			t.Errorf("de %q: binary says %q, multiple_choice %q; want the same reason naming the locale", blank, reasons[0], reasons[1])
+		}
+	}
+	if page, _ := f.svc.List(ctx, cust, "", 0); len(page.Jobs) != 0 {
+		t.Fatalf("refused jobs were stored: %+v", page.Jobs)
+	}
+}

@@ -750,3 +750,20 @@ func TestCommitAcceptsAJPEGWithLongMetadata(t *testing.T) {
 		t.Fatalf("commit: %d %v, want the item open", status, it)
 	}
 }
+
+// A binary job with an empty German question is 400 invalid_job, as a multiple_choice one
+// is, and nothing is stored.
+func TestCreateRefusesAnEmptyQuestion(t *testing.T) {
+	f := newFix(t)
+	for _, body := range []string{
+		`{"name":"x","type":"binary","question":{"en":"Is it?","de":""}}`,
+		`{"name":"x","type":"multiple_choice","classes":["a","b"],"question":{"en":"A {class}?","de":""}}`,
+	} {
+		if status, m := f.do(t, "POST", "/v1/jobs", evKeyA, body); status != 400 || errCode(m) != "invalid_job" {
+			t.Errorf("%s: %d %v, want 400 invalid_job", body, status, m)
+		}
+	}
+	if page, _ := f.svc.List(context.Background(), evCustomerA, "", 0); len(page.Jobs) != 1 {
+		t.Errorf("a refused create stored a job: %d jobs", len(page.Jobs))
+	}
+}
