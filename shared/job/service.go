@@ -861,7 +861,7 @@ const ItemRejected ItemStatus = "rejected"
 // read whole (at most MaxImageBytes) before it is refused.
 const headBytes = 1 << 20
 
-// Commit checks the uploads of pending items (1..MaxBatch ids) and turns each good one
+// Commit checks the uploads of pending items (1..MaxBatch distinct ids) and turns each good one
 // into an open (or gold) item in the challenge pool. An upload that is not a decodable
 // image of its announced type and size is rejected: its item and object are removed, and
 // the id may be added again.
@@ -875,6 +875,17 @@ func (s *Service) Commit(ctx context.Context, customerID, jobID string, ids []st
 	}
 	if len(ids) == 0 || len(ids) > MaxBatch {
 		return nil, invalid("%d items (want 1-%d per request)", len(ids), MaxBatch)
+	}
+	// An id listed twice would be checked twice at once: when its upload is rejected, one
+	// answer could say "rejected" and the other "pending" with a link to the item just
+	// removed. The batch is refused before anything is checked, as AddItems refuses one.
+	// (The id is not echoed: it has not been validated, and may be long.)
+	first := make(map[string]int, len(ids))
+	for i, id := range ids {
+		if at, ok := first[id]; ok {
+			return nil, invalid("item %d is item %d again: list each id once", i, at)
+		}
+		first[id] = i
 	}
 	out := make([]Committed, len(ids))
 	errs := make([]error, len(ids))

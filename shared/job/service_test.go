@@ -583,3 +583,34 @@ func TestCreateRefusesAnEmptyQuestionInAnyLocale(t *testing.T) {
 		t.Fatalf("refused jobs were stored: %+v", page.Jobs)
 	}
 }
+
+// An id listed twice in one commit is refused as a whole (ErrInvalid, 400 invalid_items),
+// as in an add, before anything is checked: both copies would check the same upload at
+// once, and when it is rejected one could report "rejected" and the other "pending" with
+// a link to an item that was just removed. The item and its upload stay as they were.
+func TestCommitRefusesAnIDListedTwice(t *testing.T) {
+	f := newSvc()
+	ctx := context.Background()
+	j := f.create(t, job.NewJob{Name: "Pets", Kind: job.KindImageGrid, Classes: []string{"cat", "dog"}})
+	added := f.add(t, j.ID,
+		job.NewItem{ID: "bad", Image: &job.ImageUpload{ContentType: "image/png", Size: 11}},
+		job.NewItem{ID: "good", Image: &job.ImageUpload{ContentType: "image/png", Size: int64(len(encode(t, "png", 2, 2)))}})
+	f.media.Upload(added[0].Entry.MediaKey, []byte("hello world"))
+	f.media.Upload(added[1].Entry.MediaKey, encode(t, "png", 2, 2))
+	for _, ids := range [][]string{{"bad", "bad"}, {"good", "bad", "good"}} {
+		res, err := f.svc.Commit(ctx, cust, j.ID, ids)
+		if !errors.Is(err, job.ErrInvalid) || !strings.Contains(fmt.Sprint(err), "list each id once") {
+			t.Fatalf("commit %v: %+v, %v; want ErrInvalid: list each id once", ids, res, err)
+		}
+	}
+	page, err := f.svc.Items(ctx, cust, j.ID, "", 0)
+	if err != nil || len(page.Items) != 2 || page.Items[0].Status != job.ItemPending || page.Items[1].Status != job.ItemPending ||
+		!f.media.Has(added[0].Entry.MediaKey) || !f.media.Has(added[1].Entry.MediaKey) {
+		t.Fatalf("after refused commits: %+v, %v; want both items pending with their uploads", page.Items, err)
+	}
+	// Each once, the same commit is answered item by item.
+	res, err := f.svc.Commit(ctx, cust, j.ID, []string{"good", "bad"})
+	if err != nil || len(res) != 2 || res[0].Status != job.ItemOpen || res[1].Status != job.ItemRejected {
+		t.Fatalf("commit of each once: %+v, %v", res, err)
+	}
+}

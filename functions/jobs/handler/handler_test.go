@@ -767,3 +767,18 @@ func TestCreateRefusesAnEmptyQuestion(t *testing.T) {
 		t.Errorf("a refused create stored a job: %d jobs", len(page.Jobs))
 	}
 }
+
+// Committing an id twice in one request is 400 invalid_items and checks nothing: the
+// rejected upload of the fixture is neither removed nor reported twice.
+func TestCommitRefusesAnIDListedTwice(t *testing.T) {
+	f := newFix(t)
+	status, m := f.do(t, "POST", "/v1/jobs/"+evJobA+"/items/commit", evKeyA, `{"items":["upload-002","upload-001","upload-002"]}`)
+	if status != 400 || errCode(m) != "invalid_items" {
+		t.Fatalf("commit with an id twice: %d %v, want 400 invalid_items", status, m)
+	}
+	for _, id := range []string{"upload-001", "upload-002"} {
+		if e, err := f.store.GetEntry(context.Background(), evJobA, id); err != nil || e.Status != job.ItemPending || !f.media.Has(e.MediaKey) {
+			t.Errorf("%s after the refused commit: %+v, %v; want pending with its upload", id, e, err)
+		}
+	}
+}
