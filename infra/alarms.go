@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
 
@@ -39,6 +40,7 @@ func backlogSeconds(q schema.Queue) int { return q.MaxReceives * q.VisibilitySec
 //   - the schedules' dead-letter queue: any message (a run Scheduler could not deliver);
 //   - per scheduled function's failed-runs queue: any message (a run failed every retry);
 //   - per function: any error, any throttle;
+//   - per queue consumer: any ERROR line in its log (errorLogsMetric);
 //   - the API: 5xx responses.
 func (s *crowdgate) addAlarms() {
 	create := awscdk.NewCfnCondition(s.stack, jsii.String("CreateAlarmTopic"), &awscdk.CfnConditionProps{
@@ -140,7 +142,38 @@ func (s *crowdgate) addAlarms() {
 		alarm(pascal(name)+"ThrottlesAlarm", fn.MetricThrottles(opts), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			"the "+name+" function was throttled (account concurrency exhausted)")
 	}
+	// A consumer reports a message that failed as a batch item failure, not as an error
+	// of the invocation, so the Errors alarm never sees it, and the dead-letter alarm only
+	// after every retry; nor does it see a pass that gave up ("re-estimation gave up"),
+	// which fails nothing. Each of these logs an ERROR line.
+	consumers := map[string]bool{}
+	for _, q := range schema.Queues {
+		consumers[q.Consumer] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(consumers)) {
+		if s.logGroups[name] == nil {
+			continue
+		}
+		alarm(pascal(name)+"ErrorLogsAlarm", s.errorLogsMetric(name, period), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			"the "+name+" function logged an ERROR line (a message that failed and will be retried, or work it gave up): its log group says which (docs/DEPLOY.md)")
+	}
 	alarm("Api5xxAlarm", s.api.MetricServerError(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
 		api5xxThreshold, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		"the API answered with 5xx responses; see the functions' logs and the access log")
+}
+
+// errorLogsNamespace holds the metrics the functions' log groups count (metric filters).
+const errorLogsNamespace = "crowdgate"
+
+// errorLogsMetric counts the ERROR lines (log/slog's JSON "level") in a function's log
+// group, as <Function>ErrorLogs.
+func (s *crowdgate) errorLogsMetric(name string, period awscdk.Duration) awscloudwatch.IMetric {
+	f := awslogs.NewMetricFilter(s.stack, jsii.String(pascal(name)+"ErrorLogsFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        s.logGroups[name],
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.level"), jsii.String("="), jsii.String("ERROR")),
+		MetricNamespace: jsii.String(errorLogsNamespace),
+		MetricName:      jsii.String(pascal(name) + "ErrorLogs"),
+		MetricValue:     jsii.String("1"),
+	})
+	return f.Metric(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")})
 }

@@ -94,6 +94,7 @@ func (s *crowdgate) function(name string) (awslambda.Function, error) {
 	}
 	s.roles[name] = role
 	s.functions[name] = fn
+	s.logGroups[name] = logs
 	return fn, nil
 }
 

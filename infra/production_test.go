@@ -375,7 +375,46 @@ func TestAlarmsCoverDeadLettersFunctionsAndTheAPI(t *testing.T) {
 	if p := find("AWS/ApiGateway", "5xx", "ApiId", logicalID(t, "Api")); p != nil && p["Threshold"] != float64(api5xxThreshold) {
 		t.Errorf("API 5xx alarm threshold %v", p["Threshold"])
 	}
-	if want := 2*len(schema.Queues) + 1 + len(scheduledFunctions()) + 2*len(deployed()) + 1; len(alarms) != want {
+	// A queue consumer's failed message is a batch item failure, not an invocation error:
+	// each consumer's ERROR log lines are counted and alarm at the first one.
+	consumers := map[string]bool{}
+	for _, q := range schema.Queues {
+		consumers[q.Consumer] = true
+	}
+	filters := resources("AWS::Logs::MetricFilter")
+	for name := range consumers {
+		metric := pascal(name) + "ErrorLogs"
+		var matched int
+		for _, f := range filters {
+			p := f["Properties"].(map[string]any)
+			tr := list(p["MetricTransformations"])
+			if len(tr) == 1 && dig(tr[0], "MetricName") == metric {
+				matched++
+				if p["FilterPattern"] != `{ $.level = "ERROR" }` || !slices.Contains(refs(p["LogGroupName"]), logicalID(t, pascal(name)+"Logs")) ||
+					dig(tr[0], "MetricNamespace") != errorLogsNamespace || dig(tr[0], "MetricValue") != "1" {
+					t.Errorf("%s error-log filter: %v", name, p)
+				}
+			}
+		}
+		if matched != 1 {
+			t.Errorf("%d metric filters count %s, want 1", matched, metric)
+		}
+		var alarmed int
+		for _, a := range alarms {
+			p := a["Properties"].(map[string]any)
+			if p["Namespace"] == errorLogsNamespace && p["MetricName"] == metric {
+				alarmed++
+				if p["Threshold"] != float64(1) || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["Statistic"] != "Sum" ||
+					fmt.Sprint(list(p["AlarmActions"])) != "["+topic+"]" || p["TreatMissingData"] != "notBreaching" {
+					t.Errorf("%s error-log alarm: %v", name, p)
+				}
+			}
+		}
+		if alarmed != 1 {
+			t.Errorf("%d alarms on %s, want 1", alarmed, metric)
+		}
+	}
+	if want := 2*len(schema.Queues) + 1 + len(scheduledFunctions()) + 2*len(deployed()) + len(consumers) + 1; len(alarms) != want {
 		t.Errorf("%d alarms, want %d", len(alarms), want)
 	}
 }

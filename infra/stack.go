@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
@@ -49,7 +50,8 @@ type crowdgate struct {
 	privacyKey  awssecretsmanager.Secret
 	roles       map[string]awsiam.Role
 	functions   map[string]awslambda.Function
-	deadLetters map[string]awssqs.Queue // by the queue they belong to
+	logGroups   map[string]awslogs.LogGroup // by function
+	deadLetters map[string]awssqs.Queue     // by the queue they belong to
 	// scheduleDeadLetters takes the runs Scheduler could not deliver (addSchedules).
 	scheduleDeadLetters awssqs.Queue
 	// failedRuns: by function a schedule invokes, the runs that failed every retry
@@ -86,6 +88,7 @@ func newCrowdgateStack(scope constructs.Construct, id string, opts stackOptions)
 		buckets:   map[string]awss3.Bucket{},
 		roles:     map[string]awsiam.Role{},
 		functions: map[string]awslambda.Function{},
+		logGroups: map[string]awslogs.LogGroup{},
 
 		deadLetters: map[string]awssqs.Queue{},
 		failedRuns:  map[string]awssqs.Queue{},
