@@ -240,6 +240,9 @@ type Task struct {
 	Tiles    []Tile // image_grid
 	ImageURL string // yes_no with an image
 	Text     string // yes_no with a text
+	// TextLang is Text's language, the job's item language (job.Job.ItemLang; "" when
+	// the job has none): the widget marks the text with it, as the question with Lang.
+	TextLang string
 }
 
 // Tile is one image of a grid.

@@ -287,6 +287,39 @@ func TestAJobsLanguageFollowsTheBrowserWhenItLacksTheChallenges(t *testing.T) {
 	}
 }
 
+// A text item's language is its job's item language, whatever the language of the
+// challenge and of the question: the task carries it beside the text, for the widget to
+// mark the text with. An image, and a text of a job without one, carry none.
+func TestYesNoTextCarriesItsJobsItemLanguage(t *testing.T) {
+	stocks := challengetest.DemoStocks(20, 30)
+	stocks[1].Job.ItemLang = "pt-BR" // the sentiment job, whose items are texts
+	e := challengetest.NewEnv()
+	e.Deps.Pool = job.NewCatalog(stocks)
+	svc := challenge.New(e.Deps)
+	for _, hl := range []string{"en", "fr"} {
+		pub, rec := issue(t, svc, e, hl)
+		yn := len(pub.Tasks) - 1
+		if rec.Tasks[yn].JobID != "sentiment" || pub.Tasks[yn].Text == "" || pub.Tasks[yn].TextLang != "pt-BR" {
+			t.Errorf("hl %q: yes/no task %+v of job %q, want a text with TextLang pt-BR", hl, pub.Tasks[yn], rec.Tasks[yn].JobID)
+		}
+		for _, grid := range pub.Tasks[:yn] {
+			if grid.TextLang != "" {
+				t.Errorf("hl %q: grid task with TextLang %q", hl, grid.TextLang)
+			}
+		}
+	}
+	e.Deps.Pool = job.NewCatalog(challengetest.DemoStocks(20, 30)) // no item language
+	svc = challenge.New(e.Deps)
+	if pub, _ := issue(t, svc, e, "en"); pub.Tasks[len(pub.Tasks)-1].TextLang != "" {
+		t.Errorf("a job without an item language: TextLang %q", pub.Tasks[len(pub.Tasks)-1].TextLang)
+	}
+	e.Deps.Pool = job.NewCatalog(challengetest.DemoStocks(20, 30)[:1]) // shapes only: an image
+	svc = challenge.New(e.Deps)
+	if pub, _ := issue(t, svc, e, "en"); pub.Tasks[len(pub.Tasks)-1].TextLang != "" {
+		t.Errorf("an image yes/no task: TextLang %q", pub.Tasks[len(pub.Tasks)-1].TextLang)
+	}
+}
+
 func TestYesNoFallsBackToAnImageOfAGridJob(t *testing.T) {
 	e := challengetest.NewEnv()
 	e.Deps.Pool = job.NewCatalog(challengetest.DemoStocks(20, 30)[:1]) // shapes only

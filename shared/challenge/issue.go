@@ -237,6 +237,9 @@ func (s *Service) task(ctx context.Context, id string, dr draw, lang language, m
 			t.Tiles = append(t.Tiles, Tile{ID: ir.Tile, ImageURL: url})
 		case TaskYesNo:
 			t.ImageURL, t.Text = url, it.Text
+			if it.Text != "" {
+				t.TextLang = d.Job.ItemLang
+			}
 		}
 		tr.Items = append(tr.Items, ir)
 	}

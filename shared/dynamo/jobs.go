@@ -63,6 +63,7 @@ type jobsItem struct {
 	Question   map[string]string   `dynamodbav:"question"`
 	Classes    []string            `dynamodbav:"classes"`
 	ClassNames map[string][]string `dynamodbav:"class_names,omitempty"`
+	ItemLang   string              `dynamodbav:"item_lang,omitempty"`
 	Priority   int                 `dynamodbav:"priority"`
 	Status     string              `dynamodbav:"status"`
 	MinAnswers int                 `dynamodbav:"min_answers"`
@@ -101,7 +102,7 @@ func jobsTTL(j job.Job) int64 {
 func jobsRecord(j job.Job, pk, sk string) jobsItem {
 	it := jobsItem{
 		PK: pk, SK: sk, Kind: "job", ID: j.ID, CustomerID: j.CustomerID, Name: j.Name, JobKind: string(j.Kind),
-		Question: j.Question, Classes: j.Classes, ClassNames: j.ClassNames, Priority: j.Priority, Status: string(j.Status),
+		Question: j.Question, Classes: j.Classes, ClassNames: j.ClassNames, ItemLang: j.ItemLang, Priority: j.Priority, Status: string(j.Status),
 		MinAnswers: j.MinAnswers, MaxAnswers: j.MaxAnswers, Target: j.Target, CreatedAt: j.CreatedAt.UTC(), TTL: jobsTTL(j),
 	}
 	if !j.ExpiresAt.IsZero() {
@@ -114,7 +115,7 @@ func jobsRecord(j job.Job, pk, sk string) jobsItem {
 func (it jobsItem) job() job.Job {
 	j := job.Job{
 		ID: it.ID, CustomerID: it.CustomerID, Name: it.Name, Kind: job.Kind(it.JobKind), Question: it.Question,
-		Classes: it.Classes, ClassNames: it.ClassNames, Priority: it.Priority, Status: job.Status(it.Status),
+		Classes: it.Classes, ClassNames: it.ClassNames, ItemLang: it.ItemLang, Priority: it.Priority, Status: job.Status(it.Status),
 		MinAnswers: it.MinAnswers, MaxAnswers: it.MaxAnswers, Target: it.Target, CreatedAt: it.CreatedAt,
 	}
 	if it.ExpiresAt != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/text/language"
 )
 
 // Kind is how a job's items are asked about.
@@ -73,6 +75,12 @@ type Job struct {
 	// ClassNames optionally translates Classes for display: locale → names in the order of
 	// Classes. Without an entry the class itself is shown.
 	ClassNames map[string][]string
+	// ItemLang is the language of the job's text items (a BCP 47 tag in its canonical
+	// form, "de", "pt-BR"), which can differ from the question's and from the visitor's:
+	// the widget marks an item's text with it, so a screen reader reads it in that
+	// language's voice. Empty: not given (the text takes the widget's language). Set at
+	// create only, like Question.
+	ItemLang string
 	// Priority weighs the job when challenges draw items (1–1000; higher is drawn more).
 	Priority int
 	Status   Status
@@ -194,6 +202,17 @@ func (j Job) Validate() error {
 			return invalid("class names (%s): %d names for %d classes", loc, len(names), len(j.Classes))
 		}
 	}
+	if j.ItemLang != "" {
+		// Stored canonical, so the widget gets one spelling per language; the API
+		// canonicalizes what the customer sent before this check (newJob).
+		c, err := canonicalLang(j.ItemLang)
+		if err != nil {
+			return err
+		}
+		if c != j.ItemLang {
+			return invalid("item_lang %q is not in canonical form (%s)", j.ItemLang, c)
+		}
+	}
 	if j.Priority < 1 || j.Priority > MaxPriority {
 		return invalid("priority %d (want 1-%d)", j.Priority, MaxPriority)
 	}
@@ -305,6 +324,38 @@ func ValidID(id string) error {
 		}
 	}
 	return nil
+}
+
+// maxLangLen caps ItemLang: BCP 47 asks every implementation to handle tags of 35
+// characters, which every language tag in use fits in.
+const maxLangLen = 35
+
+// canonicalLang returns tag's canonical BCP 47 form ("pt-br" → "pt-BR", "iw" → "he"), or
+// ErrInvalid unless tag is a well-formed tag of a known language. Unlike a question's
+// locale it is not limited to the languages crowdgate has texts in: it says what the
+// customer's items are written in, which the widget only marks, never translates.
+func canonicalLang(tag string) (string, error) {
+	bad := invalid("item_lang %q is not a BCP 47 language tag (such as de, pt-BR or zh-Hant)", tag)
+	if tag == "" || len(tag) > maxLangLen {
+		return "", bad
+	}
+	// Letters, digits and hyphens only: language.Parse also reads "en_US" and would store
+	// something other than what was sent for a tag that is not well-formed.
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return "", bad
+		}
+	}
+	t, err := language.Parse(tag)
+	if err != nil {
+		return "", bad
+	}
+	// "und" and private-use-only tags ("x-foo") name no language: leave item_lang out.
+	if _, conf := t.Base(); conf != language.Exact {
+		return "", bad
+	}
+	return t.String(), nil
 }
 
 func knownLocale(l string) bool {

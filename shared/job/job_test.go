@@ -25,6 +25,8 @@ func TestValidateAcceptsGoodJobsAndNamesTheProblem(t *testing.T) {
 		gridJob("shapes", 5),
 		job.Job{ID: "s1", Kind: job.KindBinary, Question: map[string]string{"en": "Is this positive?"}}.Normalize(),
 		{ID: "mc", Kind: job.KindMultipleChoice, Question: map[string]string{"en": "Does it show a {class}?"}, Classes: []string{"a", "b"}, Priority: 1, Status: job.StatusPaused, MinAnswers: 1, MaxAnswers: 1},
+		job.Job{ID: "it", Kind: job.KindBinary, Question: map[string]string{"en": "Is this positive?"}, ItemLang: "pt-BR"}.Normalize(),
+		job.Job{ID: "ar", Kind: job.KindBinary, Question: map[string]string{"en": "Is this positive?"}, ItemLang: "ar"}.Normalize(),
 	}
 	for _, j := range ok {
 		if err := j.Validate(); err != nil {
@@ -47,6 +49,16 @@ func TestValidateAcceptsGoodJobsAndNamesTheProblem(t *testing.T) {
 		"max below min":          func(j *job.Job) { j.MinAnswers, j.MaxAnswers = 3, 2 },
 		"max above the limit":    func(j *job.Job) { j.MaxAnswers = job.MaxAnswersLimit + 1 },
 		"target above 1":         func(j *job.Job) { j.Target = 1.5 },
+		// ItemLang: a well-formed, known BCP 47 tag, stored in its canonical form.
+		"item lang a word":        func(j *job.Job) { j.ItemLang = "german" },
+		"item lang unknown":       func(j *job.Job) { j.ItemLang = "zz" },
+		"item lang undetermined":  func(j *job.Job) { j.ItemLang = "und" },
+		"item lang private only":  func(j *job.Job) { j.ItemLang = "x-klingon" },
+		"item lang not canonical": func(j *job.Job) { j.ItemLang = "pt-br" },
+		"item lang with a space":  func(j *job.Job) { j.ItemLang = "de " },
+		"item lang trailing dash": func(j *job.Job) { j.ItemLang = "de-" },
+		"item lang markup":        func(j *job.Job) { j.ItemLang = `de" onclick="x` },
+		"item lang over 35 chars": func(j *job.Job) { j.ItemLang = "de-DE-1901-1996-" + strings.Repeat("a", 20) },
 	}
 	for name, mutate := range bad {
 		j := gridJob("shapes", 1)

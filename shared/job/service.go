@@ -200,9 +200,10 @@ func NewService(store Store, media Media, now func() time.Time) *Service {
 }
 
 // NewJob is what a customer asks for. Nil MinAnswers, MaxAnswers, Target and Priority
-// take the defaults, and a nil ExpiresAt keeps the job until it is deleted; a value given
-// is checked as given, so an explicit 0 is refused rather than read as "the default" (and
-// the zero time as an expiry long past, not as none). A missing question of an image_grid or multiple_choice job
+// take the defaults, a nil ExpiresAt keeps the job until it is deleted and a nil ItemLang
+// leaves its items without a language; a value given is checked as given, so an explicit
+// 0 is refused rather than read as "the default" (and the zero time as an expiry long
+// past, not as none, and "" as no language tag). A missing question of an image_grid or multiple_choice job
 // takes the built-in one in every locale.
 type NewJob struct {
 	Name       string
@@ -210,6 +211,8 @@ type NewJob struct {
 	Question   map[string]string
 	Classes    []string
 	ClassNames map[string][]string
+	// ItemLang is the language of the text items (nil: not given); see Job.ItemLang.
+	ItemLang   *string
 	MinAnswers *int
 	MaxAnswers *int
 	Target     *float64
@@ -291,8 +294,15 @@ func (s *Service) newJob(customerID string, in NewJob) (Job, error) {
 			}
 		}
 	}
+	var itemLang string
+	if in.ItemLang != nil {
+		var err error
+		if itemLang, err = canonicalLang(*in.ItemLang); err != nil {
+			return Job{}, err
+		}
+	}
 	j := Job{
-		CustomerID: customerID, Name: name, Kind: in.Kind, Question: question, Classes: classes, ClassNames: in.ClassNames,
+		CustomerID: customerID, Name: name, Kind: in.Kind, Question: question, Classes: classes, ClassNames: in.ClassNames, ItemLang: itemLang,
 		Priority: orDefault(in.Priority, 1), Status: StatusActive,
 		MinAnswers: orDefault(in.MinAnswers, DefaultMinAnswers), MaxAnswers: orDefault(in.MaxAnswers, DefaultMaxAnswers),
 		Target: orDefault(in.Target, DefaultTarget), CreatedAt: s.now().UTC().Truncate(time.Second),
@@ -388,7 +398,7 @@ func (s *Service) replayCreate(ctx context.Context, customerID, id string, want 
 func sameSettings(a, b Job) bool {
 	return a.Name == b.Name && a.Kind == b.Kind && maps.Equal(a.Question, b.Question) && slices.Equal(a.Classes, b.Classes) &&
 		maps.EqualFunc(a.ClassNames, b.ClassNames, slices.Equal) && a.MinAnswers == b.MinAnswers && a.MaxAnswers == b.MaxAnswers &&
-		a.Target == b.Target && a.Priority == b.Priority && a.ExpiresAt.Equal(b.ExpiresAt)
+		a.Target == b.Target && a.Priority == b.Priority && a.ExpiresAt.Equal(b.ExpiresAt) && a.ItemLang == b.ItemLang
 }
 
 // ValidIdempotencyKey accepts 1-255 printable ASCII characters without spaces (a UUID, a

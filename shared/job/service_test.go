@@ -120,6 +120,11 @@ func TestCreateRefusesBadJobs(t *testing.T) {
 		"class with newline":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a\n", "b"}},
 		"blank class name":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ClassNames: map[string][]string{"de": {"  ", "B"}}},
 		"expiry in the past":   {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ExpiresAt: new(svcNow.Add(-time.Hour))},
+		"item lang a word":     {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ItemLang: new("Deutsch")},
+		"item lang unknown":    {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ItemLang: new("xyz")},
+		"item lang und":        {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ItemLang: new("und")},
+		"item lang malformed":  {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ItemLang: new("en--US")},
+		"item lang empty":      {Name: "x", Kind: job.KindMultipleChoice, Classes: []string{"a", "b"}, ItemLang: new("")},
 	}
 	for name, in := range bad {
 		if _, err := f.svc.Create(context.Background(), cust, in); !errors.Is(err, job.ErrInvalid) {
@@ -555,6 +560,24 @@ func TestTextItemsKeepLineBreaksAndTabs(t *testing.T) {
 	page, err := f.svc.Items(context.Background(), cust, mc.ID, "", 0)
 	if err != nil || len(page.Items) != 1 || page.Items[0].Text != text {
 		t.Fatalf("stored %+v, %v; want text %q", page.Items, err, text)
+	}
+}
+
+// A job's item language is any known BCP 47 tag, not only the four question locales (a
+// customer's texts can be in Portuguese or Arabic), kept in its canonical form, which is
+// what the widget marks item texts with. Without it the job has none.
+func TestCreateKeepsTheItemLanguageCanonical(t *testing.T) {
+	f := newSvc()
+	for in, want := range map[string]string{"": "", "de": "de", "pt-br": "pt-BR", "ZH-hant-tw": "zh-Hant-TW", "ar": "ar", "iw": "he"} {
+		var lang *string // "": not given
+		if in != "" {
+			lang = &in
+		}
+		j := f.create(t, job.NewJob{Name: "Reviews", Kind: job.KindBinary, Question: map[string]string{"en": "Positive?"}, ItemLang: lang})
+		stored, err := f.svc.Get(context.Background(), cust, j.ID)
+		if j.ItemLang != want || err != nil || stored.ItemLang != want {
+			t.Errorf("item_lang %q: created %q, stored %q (%v); want %q", in, j.ItemLang, stored.ItemLang, err, want)
+		}
 	}
 }
 

@@ -104,6 +104,7 @@ type taskJSON struct {
 	Tiles    []tileJSON `json:"tiles,omitempty"`
 	ImageURL string     `json:"image_url,omitempty"`
 	Text     string     `json:"text,omitempty"`
+	TextLang string     `json:"text_lang,omitempty"`
 }
 
 type tileJSON struct {
@@ -184,7 +185,7 @@ func result(res challenge.Result) any {
 	c := res.Challenge
 	out := challengeJSON{ID: c.ID, ExpiresIn: seconds(c.ExpiresIn), Prompt: c.Prompt, Tasks: make([]taskJSON, len(c.Tasks))}
 	for i, t := range c.Tasks {
-		tj := taskJSON{ID: t.ID, Kind: string(t.Kind), Question: t.Question, Lang: t.Lang, ImageURL: t.ImageURL, Text: t.Text}
+		tj := taskJSON{ID: t.ID, Kind: string(t.Kind), Question: t.Question, Lang: t.Lang, ImageURL: t.ImageURL, Text: t.Text, TextLang: t.TextLang}
 		for _, tile := range t.Tiles {
 			tj.Tiles = append(tj.Tiles, tileJSON{ID: tile.ID, ImageURL: tile.ImageURL})
 		}

@@ -58,7 +58,12 @@ type fix struct {
 
 func newFix(t testing.TB) *fix {
 	t.Helper()
-	e := challengetest.NewEnv()
+	return newFixWith(t, challengetest.NewEnv())
+}
+
+// newFixWith is newFix over an environment the test has changed (its pool, say).
+func newFixWith(t testing.TB, e *challengetest.Env) *fix {
+	t.Helper()
 	if err := e.Store.Put(context.Background(), fixtureRecord(e.Clock.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +174,7 @@ type challengeBody struct {
 			} `json:"tiles"`
 			ImageURL string `json:"image_url"`
 			Text     string `json:"text"`
+			TextLang string `json:"text_lang"`
 		} `json:"tasks"`
 	} `json:"challenge"`
 }
@@ -210,6 +216,35 @@ func TestIssueEventReturnsADocumentedChallenge(t *testing.T) {
 	}
 	if _, ok := f.env.Store.Record(c.Challenge.ID); !ok {
 		t.Fatal("issued challenge not stored")
+	}
+}
+
+// A job's item language (its item_lang) reaches the widget as the yes/no task's
+// text_lang, beside the text it is the language of, whatever the challenge's language; a
+// job without one sends none, and the text takes the widget's language.
+func TestIssueCarriesTheItemTextsLanguage(t *testing.T) {
+	for _, lang := range []string{"pt-BR", ""} {
+		e := challengetest.NewEnv()
+		e.Stocks[1].Job.ItemLang = lang // the sentiment job, whose items are texts
+		e.Catalog = job.NewCatalog(e.Stocks)
+		e.Deps.Pool = e.Catalog
+		f := newFixWith(t, e)
+		for _, event := range []string{"issue.json", "issue-german.json"} {
+			r := f.invoke(t, event)
+			c := decodeChallenge(t, r.body)
+			rec, _ := e.Store.Record(c.Challenge.ID)
+			yn := len(c.Challenge.Tasks) - 1
+			task := c.Challenge.Tasks[yn]
+			if rec.Tasks[yn].JobID != "sentiment" || task.Text == "" {
+				t.Fatalf("%s: yes/no task %+v from job %q, want a text of the sentiment job", event, task, rec.Tasks[yn].JobID)
+			}
+			if task.TextLang != lang {
+				t.Errorf("%s, item_lang %q: text_lang %q", event, lang, task.TextLang)
+			}
+			if lang == "" && bytes.Contains(r.body, []byte(`"text_lang"`)) {
+				t.Errorf("%s: a job without item_lang sends text_lang: %s", event, r.body)
+			}
+		}
 	}
 }
 

@@ -367,9 +367,11 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   // markLang marks a question with its own language (the server's lang), which can differ
   // from the widget's: a job, or the text questions, lacking the widget's language ask in
-  // another one, which a screen reader should read in that language's voice.
+  // another one, which a screen reader should read in that language's voice. An item's
+  // text gets its job's item language (text_lang), a BCP 47 tag such as pt-BR. Anything
+  // not shaped like a tag leaves the element in the widget's language.
   function markLang(el, lang) {
-    if (typeof lang === 'string' && /^[a-z]{2,3}$/.test(lang)) el.lang = lang;
+    if (typeof lang === 'string' && /^[a-z]{2,3}(-[a-z0-9]{1,8})*$/i.test(lang)) el.lang = lang;
   }
 
   function btn(cls, text) {
@@ -894,7 +896,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
         img.src = task.image_url;
         body.appendChild(img);
       }
-      if (task.text) body.appendChild(mk('blockquote', 'text', task.text));
+      if (task.text) markLang(body.appendChild(mk('blockquote', 'text', task.text)), task.text_lang);
       const row = mk('div', 'yn');
       row.setAttribute('role', 'group');
       row.setAttribute('aria-labelledby', 'question');

@@ -709,6 +709,49 @@ func TestQuestionIsMarkedWithItsLanguage(t *testing.T) {
 	}
 }
 
+// A yes/no task's text is the customer's item, in the language the job says its items are
+// in (text_lang), which can be neither the widget's nor the question's: the text is marked
+// with it, so a screen reader reads a Portuguese review in a French widget with a
+// Portuguese voice, and the question keeps its own. A text without text_lang (or with a
+// malformed one) speaks the widget's language, as before.
+func TestItemTextIsMarkedWithItsLanguage(t *testing.T) {
+	var got []struct{ Question, Text, Content string }
+	runWidget(t, `
+		`+openWidget("fr")+`
+		h.open()[0].answer(200, { pass: false, challenge: { id: 'c_1', expires_in: 300, prompt: 'Veuillez répondre à 3 questions', tasks: [
+			{ id: 't0', kind: 'yes_no', question: 'Cette phrase est-elle positive ?', lang: 'fr', text: 'Chegou no prazo, ótimo', text_lang: 'pt-BR' },
+			{ id: 't1', kind: 'yes_no', question: 'Cette phrase est-elle positive ?', lang: 'fr', text: 'Arrivé à temps' },
+			{ id: 't2', kind: 'yes_no', question: 'Cette phrase est-elle positive ?', lang: 'fr', text: 'z', text_lang: 'de" onclick="x' }] } });
+		await h.flush();
+		const d = h.dialog();
+		const langOf = (el) => (el && (el.lang || el.getAttribute('lang'))) || '';
+		const seen = () => {
+			const text = d.querySelector('blockquote.text');
+			return { question: langOf(d.querySelector('#question')), text: langOf(text), content: text ? text.textContent : '' };
+		};
+		const out = [seen()];
+		for (let i = 0; i < 2; i++) {
+			d.querySelector('[data-choice=yes]').click();
+			d.querySelector('#submit').click();
+			await h.flush();
+			out.push(seen());
+		}
+		return out;
+	`, nil, &got)
+	want := []struct{ Question, Text, Content string }{
+		{"fr", "pt-BR", "Chegou no prazo, ótimo"}, {"fr", "", "Arrivé à temps"}, {"fr", "", "z"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("tasks seen %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("task %d: question lang %q, text lang %q (text %q); want %q, %q (%q)",
+				i, got[i].Question, got[i].Text, got[i].Content, want[i].Question, want[i].Text, want[i].Content)
+		}
+	}
+}
+
 // Timers stand still while a device sleeps or a mobile browser freezes a background page,
 // so the expiry timer can fire long after the token died. The wall clock decides when the
 // page comes back, when the form is submitted (before its fields are read) and when the

@@ -112,6 +112,7 @@ type jobJSON struct {
 	Question         map[string]string   `json:"question"`
 	Classes          []string            `json:"classes"`
 	ClassNames       map[string][]string `json:"class_names,omitempty"`
+	ItemLang         string              `json:"item_lang,omitempty"`
 	MinAnswers       int                 `json:"min_answers"`
 	MaxAnswers       int                 `json:"max_answers"`
 	ConfidenceTarget float64             `json:"confidence_target"`
@@ -124,7 +125,7 @@ type jobJSON struct {
 func toJobJSON(j job.Job) jobJSON {
 	out := jobJSON{
 		ID: j.ID, Name: j.Name, Type: j.Kind, Question: j.Question, Classes: j.Classes, ClassNames: j.ClassNames,
-		MinAnswers: j.MinAnswers, MaxAnswers: j.MaxAnswers, ConfidenceTarget: j.Target, Priority: j.Priority,
+		ItemLang: j.ItemLang, MinAnswers: j.MinAnswers, MaxAnswers: j.MaxAnswers, ConfidenceTarget: j.Target, Priority: j.Priority,
 		Status: j.Status, CreatedAt: j.CreatedAt.UTC(),
 	}
 	if !j.ExpiresAt.IsZero() {
@@ -141,6 +142,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, customer string) {
 		Question         map[string]string   `json:"question"`
 		Classes          []string            `json:"classes"`
 		ClassNames       map[string][]string `json:"class_names"`
+		ItemLang         *string             `json:"item_lang"`   // nil: none; "" is refused
 		MinAnswers       *int                `json:"min_answers"` // nil: the default; 0 is refused
 		MaxAnswers       *int                `json:"max_answers"`
 		ConfidenceTarget *float64            `json:"confidence_target"`
@@ -153,7 +155,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, customer string) {
 	}
 	in := job.NewJob{
 		Name: body.Name, Kind: body.Type, Question: body.Question, Classes: body.Classes, ClassNames: body.ClassNames,
-		MinAnswers: body.MinAnswers, MaxAnswers: body.MaxAnswers, Target: body.ConfidenceTarget, Priority: body.Priority,
+		ItemLang: body.ItemLang, MinAnswers: body.MinAnswers, MaxAnswers: body.MaxAnswers, Target: body.ConfidenceTarget, Priority: body.Priority,
 		ExpiresAt: body.ExpiresAt,
 	}
 	var j job.Job

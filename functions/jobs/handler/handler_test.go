@@ -782,3 +782,47 @@ func TestCommitRefusesAnIDListedTwice(t *testing.T) {
 		}
 	}
 }
+
+// A job's item_lang (the language its text items are written in) is kept in its canonical
+// form and shown with the job by create, get and list; a job without one shows none. A
+// malformed or unknown tag is 400 invalid_job and stores nothing, and a retried create
+// that asks for another item language is another job's settings.
+func TestCreateKeepsTheItemLanguage(t *testing.T) {
+	f := newFix(t)
+	body := `{"name":"Rezensionen","type":"binary","question":{"en":"Is this review positive?","de":"Ist diese Rezension positiv?"},"item_lang":"de-ch"}`
+	status, created, _ := f.create(t, evKeyA, "item-lang-1", body)
+	if status != 201 || created["item_lang"] != "de-CH" {
+		t.Fatalf("create: %d %v, want 201 with item_lang de-CH", status, created)
+	}
+	id, _ := created["id"].(string)
+	if status, got := f.do(t, "GET", "/v1/jobs/"+id, evKeyA, ""); status != 200 || got["item_lang"] != "de-CH" {
+		t.Errorf("get: %d %v, want item_lang de-CH", status, got)
+	}
+	status, list := f.do(t, "GET", "/v1/jobs", evKeyA, "")
+	jobs, _ := list["jobs"].([]any)
+	if status != 200 || len(jobs) != 2 {
+		t.Fatalf("list: %d %v", status, list)
+	}
+	for _, j := range jobs {
+		j := j.(map[string]any)
+		lang, ok := j["item_lang"]
+		if j["id"] == id && lang != "de-CH" || j["id"] != id && ok {
+			t.Errorf("list: job %v has item_lang %v (present %v)", j["id"], lang, ok)
+		}
+	}
+	other := strings.Replace(body, `"de-ch"`, `"fr-CH"`, 1)
+	if status, m, _ := f.create(t, evKeyA, "item-lang-1", other); status != 409 || errCode(m) != "idempotency_key_reused" {
+		t.Errorf("the key with another item_lang: %d %v, want 409 idempotency_key_reused", status, m)
+	}
+	for lang, code := range map[string]string{`"german"`: "invalid_job", `"zz"`: "invalid_job", `"und"`: "invalid_job",
+		`"en_US"`: "invalid_job", `"de-"`: "invalid_job", `"x-private"`: "invalid_job", `""`: "invalid_job",
+		`"` + strings.Repeat("a", 40) + `"`: "invalid_job", `7`: "invalid_json"} {
+		bad := strings.Replace(body, `"de-ch"`, lang, 1)
+		if status, m := f.do(t, "POST", "/v1/jobs", evKeyA, bad); status != 400 || errCode(m) != code {
+			t.Errorf("item_lang %s: %d %v, want 400 %s", lang, status, m, code)
+		}
+	}
+	if page, _ := f.svc.List(context.Background(), evCustomerA, "", 0); len(page.Jobs) != 2 {
+		t.Errorf("refused creates stored jobs: %d jobs, want the fixture's and one new", len(page.Jobs))
+	}
+}

@@ -27,7 +27,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		return job.Job{
 			ID: fmt.Sprintf("job_contract_%d_%d", created.Unix(), n.Add(1)), CustomerID: customer, Name: "Pets",
 			Kind: job.KindMultipleChoice, Question: map[string]string{"en": "Does this show a {class}?"},
-			Classes: []string{"cat", "dog"}, Priority: 2, Status: job.StatusActive,
+			Classes: []string{"cat", "dog"}, ItemLang: "pt-BR", Priority: 2, Status: job.StatusActive,
 			MinAnswers: 3, MaxAnswers: 9, Target: 0.95, CreatedAt: created,
 		}
 	}
@@ -81,8 +81,13 @@ func TestStore(t *testing.T, newStore func(t *testing.T) job.Store, stocks func(
 		if _, err := s.GetJob(ctx, "job_never_created"); !errors.Is(err, job.ErrNotFound) {
 			t.Fatalf("unknown job: %v", err)
 		}
-		if _, ok := inPool(t, s, j); !ok {
+		st, ok := inPool(t, s, j)
+		if !ok {
 			t.Fatal("a new active job is not in the pool")
+		}
+		// Challenges take the job from the pool: its item language must be there too.
+		if st.Job.ItemLang != j.ItemLang {
+			t.Fatalf("pool job item language %q, want %q", st.Job.ItemLang, j.ItemLang)
 		}
 	})
 
