@@ -170,21 +170,17 @@ func (p *pipeline) get(path string) (int, []byte) {
 	return rec.Code, rec.Body.Bytes()
 }
 
-// A visitor's address, user agent and telemetry reach no store, queue message or log line
-// on the way from the challenge function through the risk-events queue to the risk
-// function's counters, daily aggregates and lookups: only keyed pseudonyms and, in the
-// disclosure log, the /24 or /48 network. The visitor answers just before and just after
-// midnight UTC, so the lookup has to join the two days' pseudonyms (two salts) into one
-// 24-hour window.
-func TestVisitorDataReachesNoStoreQueueOrLogAcrossMidnight(t *testing.T) {
+// visitAcrossMidnight runs the pipeline's visits: at 23:58 UTC on 30 November a
+// challenge and a wrong answer (which brings a fresh challenge), at 00:02 the fresh one
+// answered right; another visitor, over IPv6, passes after midnight. The clock is left at
+// 00:04:47.
+func visitAcrossMidnight(t *testing.T) (p *pipeline, first, second, v6 string) {
+	t.Helper()
 	midnight := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	p := newPipeline(t, midnight.Add(-2*time.Minute))
-
-	// 23:58: a challenge, a wrong answer (which brings a fresh challenge); 00:02 the
-	// fresh one answered right. Another visitor, over IPv6, passes after midnight.
-	first := p.issue(leakIPv4)
+	p = newPipeline(t, midnight.Add(-2*time.Minute))
+	first = p.issue(leakIPv4)
 	p.env.Clock.Advance(9 * time.Second)
-	second := p.answer(leakIPv4, first, false)
+	second = p.answer(leakIPv4, first, false)
 	if second == "" {
 		t.Fatal("a failed answer brought no fresh challenge")
 	}
@@ -192,10 +188,42 @@ func TestVisitorDataReachesNoStoreQueueOrLogAcrossMidnight(t *testing.T) {
 	if p.answer(leakIPv4, second, true) != "" {
 		t.Fatal("a pass brought a challenge")
 	}
-	v6 := p.issue(leakIPv6)
+	v6 = p.issue(leakIPv6)
 	p.env.Clock.Advance(8 * time.Second)
 	p.answer(leakIPv6, v6, true)
 	p.env.Clock.Advance(2 * time.Minute) // 00:04:47
+	return p, first, second, v6
+}
+
+// riskItems returns every item of the pipeline's risk table as plain values.
+func (p *pipeline) riskItems() []map[string]any {
+	p.t.Helper()
+	scan, err := p.client.Scan(context.Background(), &dynamodb.ScanInput{TableName: ptr("risk")})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if len(scan.Items) == 0 {
+		p.t.Fatal("the risk table is empty")
+	}
+	var out []map[string]any
+	for _, it := range scan.Items {
+		var item map[string]any
+		if err := attributevalue.UnmarshalMap(it, &item); err != nil {
+			p.t.Fatal(err)
+		}
+		out = append(out, item)
+	}
+	return out
+}
+
+// A visitor's address, user agent and telemetry reach no store, queue message or log line
+// on the way from the challenge function through the risk-events queue to the risk
+// function's counters, daily aggregates and lookups: only keyed pseudonyms and, in the
+// disclosure log, the /24 or /48 network. The visitor answers just before and just after
+// midnight UTC, so the lookup has to join the two days' pseudonyms (two salts) into one
+// 24-hour window.
+func TestVisitorDataReachesNoStoreQueueOrLogAcrossMidnight(t *testing.T) {
+	p, first, second, v6 := visitAcrossMidnight(t)
 
 	// The lookup joins both days: 2 issued and the failure on 30 November, the pass on
 	// 1 December.
@@ -226,18 +254,7 @@ func TestVisitorDataReachesNoStoreQueueOrLogAcrossMidnight(t *testing.T) {
 	// What was kept: every record of the risk table, every queue message, the challenge
 	// and token stores, the disclosures, every log line.
 	kept := map[string]string{"logs": p.logs.String()}
-	scan, err := p.client.Scan(context.Background(), &dynamodb.ScanInput{TableName: ptr("risk")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(scan.Items) == 0 {
-		t.Fatal("the risk table is empty")
-	}
-	for i, it := range scan.Items {
-		var item map[string]any
-		if err := attributevalue.UnmarshalMap(it, &item); err != nil {
-			t.Fatal(err)
-		}
+	for i, item := range p.riskItems() {
 		raw, _ := json.Marshal(item)
 		kept[fmt.Sprintf("risk table item %d", i)] = string(raw)
 	}
