@@ -258,14 +258,18 @@ func TestRiskEventValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mut := range map[string]func(*challenge.RiskEvent){
-		"version":           func(e *challenge.RiskEvent) { e.V = 2 },
-		"raw address":       func(e *challenge.RiskEvent) { e.IP = "203.0.113.7" },
-		"subnet alone":      func(e *challenge.RiskEvent) { e.IP = "" },
-		"answer as issued":  func(e *challenge.RiskEvent) { e.Outcome = challenge.OutcomeIssued },
-		"refusal with id":   func(e *challenge.RiskEvent) { e.Kind, e.Outcome = "issue", challenge.OutcomeRefused },
-		"score":             func(e *challenge.RiskEvent) { e.Score = 1.5 },
-		"no time":           func(e *challenge.RiskEvent) { e.At = time.Time{} },
-		"bad day":           func(e *challenge.RiskEvent) { e.Day = "yesterday" },
+		"version":          func(e *challenge.RiskEvent) { e.V = 2 },
+		"raw address":      func(e *challenge.RiskEvent) { e.IP = "203.0.113.7" },
+		"subnet alone":     func(e *challenge.RiskEvent) { e.IP = "" },
+		"answer as issued": func(e *challenge.RiskEvent) { e.Outcome = challenge.OutcomeIssued },
+		"refusal with id":  func(e *challenge.RiskEvent) { e.Kind, e.Outcome = "issue", challenge.OutcomeRefused },
+		"score":            func(e *challenge.RiskEvent) { e.Score = 1.5 },
+		"no time":          func(e *challenge.RiskEvent) { e.At = time.Time{} },
+		"bad day":          func(e *challenge.RiskEvent) { e.Day = "yesterday" },
+		// The day names the salt and the analytics day, whose aggregate is kept 13 months
+		// after it: a day other than at's would count elsewhere and be kept longer.
+		"day after at's":    func(e *challenge.RiskEvent) { e.Day = "2099-01-01" },
+		"day before at's":   func(e *challenge.RiskEvent) { e.Day = "2026-11-29" },
 		"bad challenge id":  func(e *challenge.RiskEvent) { e.Challenge = "c_x" },
 		"answer without id": func(e *challenge.RiskEvent) { e.Challenge = "" },
 	} {

@@ -42,7 +42,7 @@ type RiskEvent struct {
 	Outcome   Outcome `json:"outcome"`
 	Challenge string  `json:"challenge,omitempty"`
 	Sitekey   string  `json:"sitekey"`
-	// Day is the UTC day whose salt made IP and Subnet.
+	// Day is the UTC day of At, whose salt made IP and Subnet.
 	Day    string `json:"day"`
 	IP     string `json:"ip,omitempty"`
 	Subnet string `json:"subnet,omitempty"`
@@ -89,6 +89,12 @@ func (e RiskEvent) Validate() error {
 	}
 	if _, err := time.Parse(time.DateOnly, e.Day); err != nil {
 		return bad("day is not a date")
+	}
+	// The day picks the salt of the pseudonyms and the analytics day, whose aggregate is
+	// kept 13 months after it: another day than at's would count where the event did not
+	// happen, and a later one would be kept longer than its retention.
+	if e.Day != e.At.UTC().Format(time.DateOnly) {
+		return bad("day %s is not the UTC day of at", e.Day)
 	}
 	switch e.Kind {
 	case RiskEventIssue:

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/analytics"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -102,6 +105,33 @@ func TestConsumerCountsDailyAggregatesOnce(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// An event whose day is not the UTC day of its time fails until it reaches the dead-letter
+// queue and counts nowhere: its day would pick another day's aggregate (one far ahead kept
+// 13 months after that day) and another day's pseudonyms.
+func TestConsumerFailsAnEventDatedOnAnotherDay(t *testing.T) {
+	days := newMemDays()
+	store := &memEvents{applied: map[string]challenge.RiskEvent{}}
+	h := handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: days})
+	at := time.Now().UTC().Add(-time.Minute)
+	var batch events.SQSEvent
+	for i, day := range []string{at.Format(time.DateOnly), "2099-01-01", at.AddDate(0, 0, -3).Format(time.DateOnly)} {
+		ev := challenge.RiskEvent{V: 1, ID: fmt.Sprintf("r_%032d", i), Kind: "issue", Outcome: challenge.OutcomeRefused,
+			Sitekey: ownSite, Day: day, At: at}
+		raw, _ := json.Marshal(ev)
+		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprint("m", i), Body: string(raw)})
+	}
+	resp, err := h(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{"m1", "m2"}) {
+		t.Fatalf("failed %v, want the two events dated on another day", got)
+	}
+	if len(store.applied) != 1 || len(days.days[ownSite]) != 1 || days.days[ownSite][at.Format(time.DateOnly)][analytics.Blocked] != 1 {
+		t.Fatalf("applied %d, aggregates %v: only the event of its own day counts", len(store.applied), days.days[ownSite])
 	}
 }
 

@@ -132,7 +132,7 @@ func TestEveryRiskRecordAndEventFieldIsInTheInventory(t *testing.T) {
 
 	// Every field of a risk event, each set.
 	ev := challenge.RiskEvent{V: 1, ID: "c_x:answer", Kind: "answer", Outcome: challenge.OutcomeFailed, Challenge: "c_x", Sitekey: "s",
-		Day: "2026-11-30", IP: "ip", Subnet: "net", Tasks: 3, SolveMS: 1, Score: 0.5, Reasons: []string{"r"}, At: now}
+		Day: now.Format(time.DateOnly), IP: "ip", Subnet: "net", Tasks: 3, SolveMS: 1, Score: 0.5, Reasons: []string{"r"}, At: now}
 	raw, _ := json.Marshal(ev)
 	var fields map[string]any
 	if err := json.Unmarshal(raw, &fields); err != nil {
