@@ -321,7 +321,9 @@ func (d Deps) ip(w http.ResponseWriter, r *http.Request, who caller) {
 	}}
 	out.Answers.Count = a.Scores
 	if a.Scores > 0 {
-		m := a.ScoreSum / float64(a.Scores)
+		// To two decimals like every score given out (verify.ReportedScore): at full
+		// precision an exact value, such as an accessibility text pass's 0, would stand out.
+		m := verify.ReportedScore(a.ScoreSum / float64(a.Scores))
 		out.Answers.MeanScore = &m
 	}
 	web.WriteJSON(w, http.StatusOK, out)

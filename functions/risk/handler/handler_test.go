@@ -179,7 +179,7 @@ func (f *lookupFakes) SiteActivity(_ context.Context, sitekey string, q challeng
 	for _, p := range q.Keys {
 		if sitekey == ownSite && p.IP == ownIP {
 			a.Minutes[challenge.MinuteOf(lookupTime.Add(-2*time.Minute))] = challenge.Counts{Issued: 2, Failed: 1, Passed: 1}
-			a.ScoreSum, a.Scores = 0.49, 2
+			a.ScoreSum, a.Scores = 0.5, 2
 		}
 		if sitekey == secondSite && p.IP == ownIP {
 			a.Minutes[challenge.MinuteOf(lookupTime.Add(-2*time.Minute))] = challenge.Counts{Issued: 1, Passed: 1}
@@ -328,7 +328,7 @@ func TestLookupWithSiteSecretSeesOneSite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Sitekey != ownSite || !slices.Equal(got.Sitekeys, []string{ownSite}) || got.Windows["15m"]["issued"] != 2 ||
-		got.Windows["24h"]["refused"] != 0 || got.Answers.Count != 2 || *got.Answers.MeanScore != 0.245 {
+		got.Windows["24h"]["refused"] != 0 || got.Answers.Count != 2 || *got.Answers.MeanScore != 0.25 {
 		t.Fatalf("body %s", body)
 	}
 	if len(f.disclosed) != 1 || f.disclosed[0].Sitekey != ownSite || strings.Contains(f.disclosed[0].Subject, "77") {
