@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -388,5 +389,34 @@ func TestRiskEventStaleAndAheadOfTheClock(t *testing.T) {
 		if stale != c.stale || errors.Is(err, challenge.ErrBadRiskEvent) != c.fail {
 			t.Errorf("at now%+v: stale %v, err %v; want stale %v, refused %v", c.at.Sub(now), stale, err, c.stale, c.fail)
 		}
+	}
+}
+
+// Ten failures in 15 minutes refuse the address also when midnight UTC falls between
+// them: the failures before it are counted under the old day's pseudonyms (its salt),
+// those after under the new day's, and the window reads both.
+func TestFailuresAcrossMidnightCountInOneWindow(t *testing.T) {
+	midnight := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clock := challengetest.NewClock(midnight.Add(-3 * time.Minute))
+	rf := challengetest.NewRiskFunction()
+	hook := &challenge.ScoringHook{Salts: challengetest.NewSalts(), Windows: rf, Events: rf.Publisher(), Now: clock.Now}
+	ip := net.ParseIP("198.51.100.23")
+	for i := range challenge.FailuresToBlock {
+		id := fmt.Sprintf("c_%032x", i)
+		if err := hook.Record(ctx, challenge.RiskRecord{Outcome: challenge.OutcomeFailed, ChallengeID: id, Sitekey: "s", IP: ip, At: clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(40 * time.Second) // 23:57:00 … 00:03:00
+	}
+	days := map[string]bool{}
+	for _, ev := range rf.Events() {
+		days[ev.Day+" "+ev.IP] = true
+	}
+	if len(days) != 2 {
+		t.Fatalf("the failures were counted under %v, want two days' pseudonyms", days)
+	}
+	a, err := hook.Assess(ctx, challenge.RiskInput{Stage: challenge.RiskIssue, IP: ip, UserAgent: plainClient.UserAgent})
+	if err != nil || a.RetryAfter <= 0 {
+		t.Fatalf("after %d failures across midnight: %+v %v, want a refusal", challenge.FailuresToBlock, a, err)
 	}
 }
