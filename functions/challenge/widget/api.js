@@ -896,7 +896,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
         img.src = task.image_url;
         body.appendChild(img);
       }
-      if (task.text) markLang(body.appendChild(mk('blockquote', 'text', task.text)), task.text_lang);
+      if (task.text) {
+        const text = body.appendChild(mk('blockquote', 'text', task.text));
+        // Customer data in any script: the browser takes its direction from its first
+        // strong letter, so an Arabic or Hebrew review reads right to left in any widget.
+        text.setAttribute('dir', 'auto');
+        markLang(text, task.text_lang);
+      }
       const row = mk('div', 'yn');
       row.setAttribute('role', 'group');
       row.setAttribute('aria-labelledby', 'question');

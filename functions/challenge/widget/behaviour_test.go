@@ -715,7 +715,7 @@ func TestQuestionIsMarkedWithItsLanguage(t *testing.T) {
 // Portuguese voice, and the question keeps its own. A text without text_lang (or with a
 // malformed one) speaks the widget's language, as before.
 func TestItemTextIsMarkedWithItsLanguage(t *testing.T) {
-	var got []struct{ Question, Text, Content string }
+	var got []struct{ Question, Text, Content, Dir string }
 	runWidget(t, `
 		`+openWidget("fr")+`
 		h.open()[0].answer(200, { pass: false, challenge: { id: 'c_1', expires_in: 300, prompt: 'Veuillez répondre à 3 questions', tasks: [
@@ -727,7 +727,8 @@ func TestItemTextIsMarkedWithItsLanguage(t *testing.T) {
 		const langOf = (el) => (el && (el.lang || el.getAttribute('lang'))) || '';
 		const seen = () => {
 			const text = d.querySelector('blockquote.text');
-			return { question: langOf(d.querySelector('#question')), text: langOf(text), content: text ? text.textContent : '' };
+			return { question: langOf(d.querySelector('#question')), text: langOf(text), content: text ? text.textContent : '',
+				dir: text ? text.getAttribute('dir') || '' : '' };
 		};
 		const out = [seen()];
 		for (let i = 0; i < 2; i++) {
@@ -738,16 +739,18 @@ func TestItemTextIsMarkedWithItsLanguage(t *testing.T) {
 		}
 		return out;
 	`, nil, &got)
-	want := []struct{ Question, Text, Content string }{
-		{"fr", "pt-BR", "Chegou no prazo, ótimo"}, {"fr", "", "Arrivé à temps"}, {"fr", "", "z"},
+	// Every item text takes its direction from its own letters (dir=auto), whatever the
+	// widget's.
+	want := []struct{ Question, Text, Content, Dir string }{
+		{"fr", "pt-BR", "Chegou no prazo, ótimo", "auto"}, {"fr", "", "Arrivé à temps", "auto"}, {"fr", "", "z", "auto"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("tasks seen %+v, want %+v", got, want)
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("task %d: question lang %q, text lang %q (text %q); want %q, %q (%q)",
-				i, got[i].Question, got[i].Text, got[i].Content, want[i].Question, want[i].Text, want[i].Content)
+			t.Errorf("task %d: question lang %q, text lang %q dir %q (text %q); want %q, %q %q (%q)",
+				i, got[i].Question, got[i].Text, got[i].Dir, got[i].Content, want[i].Question, want[i].Text, want[i].Dir, want[i].Content)
 		}
 	}
 }
