@@ -1,9 +1,9 @@
 // Package analytics is the integrator's daily, de-identified view of a site's traffic:
 // per UTC day, how many challenges were issued, passed, failed and how many requests the
-// risk checks blocked. It decides which risk events count in which cell, which cells are
-// too small to show (and which others must hide with them), how long the aggregates are
-// kept and which date ranges may be asked for. No AWS code lives here (shared/dynamo
-// stores the aggregates).
+// risk checks blocked. It decides which risk events count in which cell, when a day's
+// counts are final (shown, and never changed again), which cells are too small to show
+// (and which others must hide with them), how long the aggregates are kept and which date
+// ranges may be asked for. No AWS code lives here (shared/dynamo stores the aggregates).
 package analytics
 
 import (
@@ -26,6 +26,19 @@ const RetentionMonths = 13
 
 // MaxDays is the longest range one query may ask for.
 const MaxDays = 90
+
+// FinalAfter is how long after a UTC day ends its counts become final: only then are they
+// published, and they never change afterwards. A day's counts shown while they grow would
+// let a reader who polls them match each +1 (a fail, a blocked request) with their own
+// request logs and so single out the visitor; a final day's counts are one snapshot.
+// It is as long as an event may wait to be counted (challenge.RiskEventRetention: retries),
+// so a day is final once its events, even its last moment's, had their chance.
+const FinalAfter = 24 * time.Hour
+
+// CountMargin is how long before a day is final its counting stops: a count decided just
+// before would otherwise land just after (a consumer invocation runs for seconds, SDK
+// retries included; a read may lag a write by a moment), changing a day already shown.
+const CountMargin = time.Minute
 
 // Cell names a count of a day (the JSON field names of the API).
 type Cell string
@@ -72,18 +85,38 @@ func Expires(day time.Time) time.Time {
 	return d.AddDate(0, RetentionMonths, 1)
 }
 
+// FinalAt is when the counts of day (any time in it; UTC) become final: FinalAfter after
+// the day ends.
+func FinalAt(day time.Time) time.Time {
+	return day.UTC().Truncate(24 * time.Hour).Add(24*time.Hour + FinalAfter)
+}
+
+// Final reports whether day's counts are final at now, and so published.
+func Final(day, now time.Time) bool { return !now.Before(FinalAt(day)) }
+
+// Countable reports whether an event of day may still be added to its counts at now:
+// until CountMargin before the day is final. An event processed later (a redrive from the
+// dead-letter queue, a retry) is not counted; it is not a failure, and everything else
+// the event feeds still takes it.
+func Countable(day, now time.Time) bool { return now.Before(FinalAt(day).Add(-CountMargin)) }
+
 // Suppressed reports whether a count is too small to show (1..MinCell-1).
 func Suppressed(n int) bool { return n >= 1 && n < MinCell }
 
-// Published is a day as the integrator sees it: a nil cell is suppressed, and Suppressed
-// lists the suppressed cells in Cells order.
+// Published is a day as the integrator sees it. A day not yet Final shows no count: every
+// cell is nil and Suppressed is empty (nothing was hidden for being small; the day is
+// withheld whole). On a final day a nil cell is suppressed, and Suppressed lists the
+// suppressed cells in Cells order.
 type Published struct {
 	Date       string
+	Final      bool
 	Values     map[Cell]*int
 	Suppressed []Cell
 }
 
-// Publish applies the suppression rules to a day's counts.
+// Publish is date's counts c as shown at now: nothing until the day is Final (FinalAfter),
+// then the counts with the suppression rules applied. A date that is no date is never
+// final.
 //
 // Primary: every count of 1..MinCell-1 is hidden.
 //
@@ -98,9 +131,16 @@ type Published struct {
 // C − 1 >= MinCell-1 bounds neither further; with all three hidden, C <= MinCell-1 caps
 // each answer cell at MinCell-2 — one value less, inherent to a day that small. Blocked requests are not challenges and relate to no other cell,
 // and the API offers no totals (over days, sites or cells) that a hidden cell could be
-// subtracted from, so no other relation exists.
-func Publish(date string, c Counts) Published {
+// subtracted from, so no other relation exists. Nor does time: a day is shown once, final,
+// not while it grows (each +1 of a day shown as it grows would be a difference of two
+// published counts).
+func Publish(date string, c Counts, now time.Time) Published {
 	p := Published{Date: date, Values: map[Cell]*int{}}
+	day, err := time.Parse(time.DateOnly, date)
+	if err != nil || !Final(day, now) {
+		return p
+	}
+	p.Final = true
 	hidden := map[Cell]bool{}
 	for _, cell := range Cells {
 		hidden[cell] = Suppressed(c[cell])

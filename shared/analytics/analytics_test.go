@@ -27,6 +27,9 @@ func TestEveryOutcomeCountsInItsCell(t *testing.T) {
 	}
 }
 
+// final is a time at which every day the tests publish is final.
+var final = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func value(p analytics.Published, c analytics.Cell) string {
 	if v := p.Values[c]; v != nil {
 		return fmt.Sprint(*v)
@@ -35,18 +38,18 @@ func value(p analytics.Published, c analytics.Cell) string {
 }
 
 func TestSmallCellsAreSuppressedAndZeroShown(t *testing.T) {
-	p := analytics.Publish("2026-11-30", analytics.Counts{analytics.Challenges: 123, analytics.Passes: 100, analytics.Fails: 10, analytics.Blocked: 0})
+	p := analytics.Publish("2026-11-30", analytics.Counts{analytics.Challenges: 123, analytics.Passes: 100, analytics.Fails: 10, analytics.Blocked: 0}, final)
 	if value(p, analytics.Challenges) != "123" || value(p, analytics.Passes) != "100" || value(p, analytics.Fails) != "hidden" ||
 		value(p, analytics.Blocked) != "0" || !slices.Equal(p.Suppressed, []analytics.Cell{analytics.Fails}) {
 		t.Fatalf("%+v %v", p, p.Suppressed)
 	}
 	for n, want := range map[int]string{0: "0", 1: "hidden", 10: "hidden", 11: "11", 5000: "5000"} {
-		p := analytics.Publish("d", analytics.Counts{analytics.Blocked: n})
+		p := analytics.Publish("2026-11-30", analytics.Counts{analytics.Blocked: n}, final)
 		if got := value(p, analytics.Blocked); got != want {
 			t.Errorf("blocked %d shown as %s, want %s", n, got, want)
 		}
 	}
-	if p := analytics.Publish("d", nil); len(p.Suppressed) != 0 || value(p, analytics.Challenges) != "0" || value(p, analytics.Fails) != "0" {
+	if p := analytics.Publish("2026-11-30", nil, final); len(p.Suppressed) != 0 || value(p, analytics.Challenges) != "0" || value(p, analytics.Fails) != "0" {
 		t.Errorf("a day without traffic: %+v", p)
 	}
 }
@@ -65,7 +68,7 @@ func TestChallengesHideWhenTheyWouldGiveAnAnswerCellAway(t *testing.T) {
 		{15, 0, 7, []analytics.Cell{analytics.Fails}},                         // fails <= 15
 	}
 	for _, c := range cases {
-		p := analytics.Publish("d", analytics.Counts{analytics.Challenges: c.c, analytics.Passes: c.p, analytics.Fails: c.f})
+		p := analytics.Publish("2026-11-30", analytics.Counts{analytics.Challenges: c.c, analytics.Passes: c.p, analytics.Fails: c.f}, final)
 		if !slices.Equal(p.Suppressed, c.want) {
 			t.Errorf("challenges %d passes %d fails %d: suppressed %v, want %v", c.c, c.p, c.f, p.Suppressed, c.want)
 		}
@@ -84,7 +87,7 @@ func TestNoSuppressedCellCanBeWorkedOut(t *testing.T) {
 		for p := 0; p <= maxA; p++ {
 			for f := 0; f <= maxA && p+f <= c; f++ {
 				counts := analytics.Counts{analytics.Challenges: c, analytics.Passes: p, analytics.Fails: f}
-				pub := analytics.Publish("d", counts)
+				pub := analytics.Publish("2026-11-30", counts, final)
 				var o obs
 				for i, cell := range analytics.Cells {
 					o[i] = value(pub, cell)
@@ -182,5 +185,64 @@ func TestRetention(t *testing.T) {
 	}
 	if _, err := analytics.ParseQuery("2025-10-30", "2025-10-30", end); !errors.Is(err, analytics.ErrNotKeptSince) {
 		t.Fatalf("a day asked for when its aggregate expires: %v", err)
+	}
+}
+
+// A day's counts are shown only once they are final, FinalAfter after the day ends: until
+// then every cell is null and nothing is named suppressed, however large the counts; from
+// then on the counts are shown with the usual suppression, the same at every later time.
+func TestADayIsPublishedOnlyOnceFinal(t *testing.T) {
+	counts := analytics.Counts{analytics.Challenges: 1000, analytics.Passes: 999, analytics.Fails: 1, analytics.Blocked: 40}
+	finalAt := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC) // 2026-11-30 ends 12-01 00:00, + 24 h
+	if got := analytics.FinalAt(time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC)); !got.Equal(finalAt) {
+		t.Fatalf("2026-11-30 final at %v, want %v", got, finalAt)
+	}
+	for _, now := range []time.Time{
+		time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), // today
+		time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),   // just ended
+		finalAt.Add(-time.Nanosecond),                  // the last moment before final
+	} {
+		p := analytics.Publish("2026-11-30", counts, now)
+		if p.Final || len(p.Suppressed) != 0 || p.Date != "2026-11-30" {
+			t.Errorf("at %v: %+v, want the day listed, not final, nothing suppressed", now, p)
+		}
+		for _, cell := range analytics.Cells {
+			if p.Values[cell] != nil {
+				t.Errorf("at %v: %s shown as %d before the day is final", now, cell, *p.Values[cell])
+			}
+		}
+	}
+	for _, now := range []time.Time{finalAt, finalAt.Add(time.Hour), finalAt.AddDate(1, 0, 0)} {
+		p := analytics.Publish("2026-11-30", counts, now)
+		if !p.Final || value(p, analytics.Passes) != "999" || value(p, analytics.Blocked) != "40" || value(p, analytics.Fails) != "hidden" ||
+			value(p, analytics.Challenges) != "hidden" || !slices.Equal(p.Suppressed, []analytics.Cell{analytics.Challenges, analytics.Fails}) {
+			t.Errorf("at %v: %+v %v, want the final day with challenges and fails suppressed", now, p, p.Suppressed)
+		}
+	}
+	if p := analytics.Publish("not a day", counts, finalAt); p.Final || p.Values[analytics.Passes] != nil {
+		t.Errorf("a malformed date published: %+v", p)
+	}
+}
+
+// An event is counted only while its day is not final, and stops CountMargin before, so
+// that no count lands on a day already shown: a redrive days later counts nothing.
+func TestAnEventIsCountableOnlyBeforeItsDayIsFinal(t *testing.T) {
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	finalAt := analytics.FinalAt(day)
+	for now, want := range map[time.Time]bool{
+		day.Add(time.Minute):                                  true,
+		day.Add(24 * time.Hour):                               true, // the next day
+		finalAt.Add(-analytics.CountMargin - time.Nanosecond): true,
+		finalAt.Add(-analytics.CountMargin):                   false,
+		finalAt.Add(-time.Second):                             false,
+		finalAt:                                               false,
+		finalAt.AddDate(0, 0, 3):                              false, // a redrive from the dead-letter queue
+	} {
+		if got := analytics.Countable(day.Add(15*time.Hour), now); got != want {
+			t.Errorf("an event of %s at %v countable %v, want %v", day.Format(time.DateOnly), now, got, want)
+		}
+		if !analytics.Countable(day, now) && !analytics.Final(day, now.Add(analytics.CountMargin)) {
+			t.Errorf("at %v counting stopped although the day is not final a margin later", now)
+		}
 	}
 }

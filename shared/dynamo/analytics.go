@@ -26,7 +26,9 @@ import (
 // An aggregate holds counts only: no address, pseudonym, challenge id or time finer than
 // the day. The marker (which names the event, so a challenge id, like the risk store's own
 // EVT#…/EVENT marker) lives 24 hours like every other per-event record; events older than
-// that are not counted, since a redelivery could then no longer be recognised.
+// that are not counted, since a redelivery could then no longer be recognised. Nor are
+// events of a day no longer analytics.Countable: a day's counts are published once final
+// and must not change afterwards.
 type Analytics struct {
 	api   API
 	table string
@@ -54,8 +56,9 @@ var analyticsAttr = map[analytics.Cell]string{
 
 // Count adds a risk event to its site's day, at most once per event id, in one
 // transaction (the conditional marker put and the counter's ADD): counted is false for an
-// event counted before, one older than challenge.RiskEventRetention and one that counts in
-// no cell. A malformed event, or one dated ahead of the clock, is challenge.ErrBadRiskEvent.
+// event counted before, one older than challenge.RiskEventRetention, one whose day is no
+// longer analytics.Countable (final, or about to be) and one that counts in no cell. A
+// malformed event, or one dated ahead of the clock, is challenge.ErrBadRiskEvent.
 func (a *Analytics) Count(ctx context.Context, ev challenge.RiskEvent) (counted bool, err error) {
 	if err := ev.Validate(); err != nil {
 		return false, err
@@ -64,13 +67,18 @@ func (a *Analytics) Count(ctx context.Context, ev challenge.RiskEvent) (counted 
 	if !ok {
 		return false, nil
 	}
-	if stale, err := ev.Stale(a.now()); stale || err != nil {
+	now := a.now()
+	if stale, err := ev.Stale(now); stale || err != nil {
 		return false, err
 	}
 	date := analytics.DayOf(ev)
 	day, err := time.Parse(time.DateOnly, date)
 	if err != nil {
 		return false, fmt.Errorf("%w: day %q", challenge.ErrBadRiskEvent, date)
+	}
+	if !analytics.Countable(day, now) {
+		// Its day is (nearly) final and may be shown already: published counts never change.
+		return false, nil
 	}
 	marker := Key(riskEventPK(ev.ID), analyticsSKMarker)
 	marker["kind"] = &types.AttributeValueMemberS{Value: "analytics-event"}

@@ -144,3 +144,27 @@ func TestAnalyticsConcurrentEventsAllCount(t *testing.T) {
 		t.Fatalf("%d passes counted, want %d", got, n)
 	}
 }
+
+// A day's counts do not change once it is final: an event of the day processed from
+// analytics.CountMargin before that on (a late retry, a redrive from the dead-letter queue
+// days later) is not counted, and that is no error.
+func TestAnalyticsDoNotCountAnEventOnAFinalDay(t *testing.T) {
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	finalAt := analytics.FinalAt(day)
+	at := day.Add(24*time.Hour - 30*time.Second) // 23:59:30, still fresh a day later
+	db, table := localTable(t, schema.TableRisk)
+	counter := func(now time.Time) *dynamo.Analytics {
+		return dynamo.NewAnalytics(db, table, func() time.Time { return now })
+	}
+	if !count(t, counter(finalAt.Add(-analytics.CountMargin-time.Second)), riskEvent(1, challenge.OutcomeRefused, at, ipA)) {
+		t.Fatal("an event processed just before its day stops counting was not counted")
+	}
+	for i, now := range []time.Time{finalAt.Add(-analytics.CountMargin), finalAt, finalAt.AddDate(0, 0, 3)} {
+		if count(t, counter(now), riskEvent(2+i, challenge.OutcomeRefused, at, ipA)) {
+			t.Errorf("an event of %s processed at %v was counted", day.Format(time.DateOnly), now)
+		}
+	}
+	if got := daily(t, counter(finalAt), riskSite, "2026-11-30", "2026-11-30", finalAt)["2026-11-30"]; got[analytics.Blocked] != 1 {
+		t.Fatalf("the final day: %v, want 1 blocked", got)
+	}
+}

@@ -21,12 +21,14 @@ import (
 	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
-// An integrator with a key made by `crowdgate integrator key create` reads its new site's
-// day after 12 visitors passed and 3 failed, without a browser: the passes are shown, the
-// fails (3) suppressed, and challenges (18: a failed answer comes with a fresh challenge)
-// with them, since 18 − 12 would bound the fails. Another integrator's key gets 404, no
-// key 401, a reversed range 400.
-func TestStackAnalyticsShowPassesAndSuppressFails(t *testing.T) {
+// 12 visitors pass and 3 fail on an integrator's new site, without a browser: the day's
+// aggregate counts them (18 challenges: a failed answer comes with a fresh challenge), and
+// once final it would show the passes and suppress the fails (3) and challenges with them,
+// since 18 − 12 would bound the fails. The integrator, with a key made by `crowdgate
+// integrator key create`, sees today listed but not final, every count null: the stack
+// runs on the real clock, and a day is published only 24 hours after it ends. Another
+// integrator's key gets 404, no key 401, a reversed range 400.
+func TestStackAnalyticsCountTodayAndWithholdItUntilFinal(t *testing.T) {
 	d := startStack(t)
 	u, _ := url.Parse(d.URL)
 	integrator := adminPost(t, d, "/admin/integrators", map[string]any{"name": "Analytics Shop", "email": "ops@analytics.example", "country": "NL"})
@@ -69,18 +71,26 @@ func TestStackAnalyticsShowPassesAndSuppressFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := analytics.Counts{analytics.Challenges: 18, analytics.Passes: 12, analytics.Fails: 3}
+	var counts analytics.Counts
 	waitFor(t, "the day's aggregate to count 18 challenges, 12 passes, 3 fails", func() bool {
 		got, err := store.Daily(context.Background(), sitekey, q)
 		if err != nil {
 			t.Fatal(err)
 		}
+		counts = got[today]
 		for _, cell := range analytics.Cells {
-			if got[today][cell] != want[cell] {
+			if counts[cell] != want[cell] {
 				return false
 			}
 		}
 		return true
 	})
+	// What the day will show once final.
+	final := analytics.Publish(today, counts, analytics.FinalAt(start))
+	if !final.Final || final.Values[analytics.Passes] == nil || *final.Values[analytics.Passes] != 12 ||
+		!slices.Equal(final.Suppressed, []analytics.Cell{analytics.Challenges, analytics.Fails}) {
+		t.Fatalf("today once final: %+v %v", final, final.Suppressed)
+	}
 
 	status, body := analyticsGet(t, d.URL, key, sitekey, "from="+today+"&to="+today)
 	days, _ := body["days"].([]any)
@@ -88,13 +98,14 @@ func TestStackAnalyticsShowPassesAndSuppressFails(t *testing.T) {
 		t.Fatalf("analytics: %d %v", status, body)
 	}
 	day := days[0].(map[string]any)
-	var suppressed []string
-	for _, s := range day["suppressed"].([]any) {
-		suppressed = append(suppressed, s.(string))
+	suppressed, _ := day["suppressed"].([]any)
+	if day["date"] != today || day["final"] != false || suppressed == nil || len(suppressed) != 0 {
+		t.Fatalf("today: %v, want listed, not final, nothing suppressed", day)
 	}
-	if day["date"] != today || day["passes"] != float64(12) || day["fails"] != nil || day["challenges"] != nil || day["blocked"] != float64(0) ||
-		!slices.Equal(suppressed, []string{"challenges", "fails"}) {
-		t.Fatalf("today: %v", day)
+	for _, cell := range analytics.Cells {
+		if v, ok := day[string(cell)]; !ok || v != nil {
+			t.Errorf("today's %s: %v (present %v), want null until the day is final", cell, v, ok)
+		}
 	}
 
 	// The aggregate holds nothing about a visitor.

@@ -21,6 +21,7 @@ type DailyReader interface {
 
 type dayJSON struct {
 	Date       string           `json:"date"`
+	Final      bool             `json:"final"`
 	Challenges *int             `json:"challenges"`
 	Passes     *int             `json:"passes"`
 	Fails      *int             `json:"fails"`
@@ -37,8 +38,8 @@ type dailyJSON struct {
 }
 
 // daily answers GET /v1/analytics/sites/{sitekey}/daily?from=YYYY-MM-DD&to=YYYY-MM-DD:
-// one entry per day of the range, zeros for days without traffic, small cells suppressed
-// (analytics.Publish). Another integrator's site (with a site secret: any other site) is
+// one entry per day of the range, zeros for days without traffic, small cells suppressed,
+// and no counts at all for a day not yet final (analytics.Publish). Another integrator's site (with a site secret: any other site) is
 // 404, exactly like an unknown one. The counts are de-identified aggregates, not
 // information about a person, so no disclosure is recorded.
 func (d Deps) daily(w http.ResponseWriter, r *http.Request, who caller) {
@@ -47,7 +48,8 @@ func (d Deps) daily(w http.ResponseWriter, r *http.Request, who caller) {
 		web.WriteError(w, r, web.Errorf(http.StatusNotFound, CodeSiteNotFound, "no site with this sitekey among yours"))
 		return
 	}
-	q, err := analytics.ParseQuery(r.URL.Query().Get("from"), r.URL.Query().Get("to"), d.Now())
+	now := d.Now()
+	q, err := analytics.ParseQuery(r.URL.Query().Get("from"), r.URL.Query().Get("to"), now)
 	if err != nil {
 		web.WriteError(w, r, web.Errorf(http.StatusBadRequest, web.CodeBadRequest, "%s", queryProblem(err)))
 		return
@@ -59,9 +61,9 @@ func (d Deps) daily(w http.ResponseWriter, r *http.Request, who caller) {
 	}
 	out := dailyJSON{Sitekey: sitekey, From: q.From.Format("2006-01-02"), To: q.To.Format("2006-01-02"), MinCell: analytics.MinCell, Days: []dayJSON{}}
 	for _, day := range q.Days() {
-		p := analytics.Publish(day, counts[day])
+		p := analytics.Publish(day, counts[day], now)
 		out.Days = append(out.Days, dayJSON{
-			Date: day, Challenges: p.Values[analytics.Challenges], Passes: p.Values[analytics.Passes],
+			Date: day, Final: p.Final, Challenges: p.Values[analytics.Challenges], Passes: p.Values[analytics.Passes],
 			Fails: p.Values[analytics.Fails], Blocked: p.Values[analytics.Blocked], Suppressed: append([]analytics.Cell{}, p.Suppressed...),
 		})
 	}

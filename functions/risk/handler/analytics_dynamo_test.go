@@ -13,6 +13,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/functions/risk/handler"
 	"github.com/crowdgate/crowdgate/shared/account"
+	"github.com/crowdgate/crowdgate/shared/analytics"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -23,8 +24,8 @@ import (
 )
 
 // The analytics over DynamoDB Local: the events/risk queue files, redelivered, land once
-// in the aggregates; the integrator's key reads its site's days with small cells hidden,
-// and another integrator's site is 404.
+// in the aggregates; the integrator's key reads its site's days, once final, with small
+// cells hidden, and another integrator's site is 404.
 func TestAnalyticsOnDynamoDB(t *testing.T) {
 	db := dynamotest.Client(t)
 	tables := dynamotest.Tables(t, db)
@@ -56,7 +57,8 @@ func TestAnalyticsOnDynamoDB(t *testing.T) {
 		Salts:       challengetest.NewSalts(),
 		Disclosures: dynamo.NewDisclosures(db, dynamo.DisclosureTables{Privacy: tables[schema.TablePrivacy], Accounts: tables[schema.TableAccounts]}, now),
 		Analytics:   days,
-		Now:         now,
+		// Read when every day asked for is final (counted at lookupTime, 2026-11-30).
+		Now: func() time.Time { return finalTime },
 	})
 	lambda := platform.MixedHandler(web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h), nil)
 	call := func(file string) events.APIGatewayV2HTTPResponse {
@@ -83,5 +85,53 @@ func TestAnalyticsOnDynamoDB(t *testing.T) {
 	}
 	if resp := call("analytics-daily-other-site.json"); resp.StatusCode != 404 {
 		t.Fatalf("another integrator's site: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// storeSpy records which events the risk store applied.
+type storeSpy struct {
+	handler.EventStore
+	applied map[string]bool
+}
+
+func (s *storeSpy) Apply(ctx context.Context, ev challenge.RiskEvent) (bool, error) {
+	ok, err := s.EventStore.Apply(ctx, ev)
+	s.applied[ev.ID] = ok
+	return ok, err
+}
+
+// An event processed when its day is about to be final (a late retry) still feeds the
+// risk windows, is acknowledged, and does not change the day's counts, which may be shown
+// already.
+func TestConsumerLeavesAFinalDaysCountsAlone(t *testing.T) {
+	db := dynamotest.Client(t)
+	tables := dynamotest.Tables(t, db)
+	at := time.Date(2026, 11, 30, 23, 59, 30, 0, time.UTC)
+	var now time.Time
+	clock := func() time.Time { return now }
+	store := &storeSpy{EventStore: dynamo.NewRisk(db, tables[schema.TableRisk], clock), applied: map[string]bool{}}
+	days := dynamo.NewAnalytics(db, tables[schema.TableRisk], clock)
+	consumer := handler.NewConsumer(handler.ConsumerDeps{Store: store, Analytics: days})
+	deliver := func(i int) {
+		t.Helper()
+		ev := challenge.RiskEvent{V: 1, ID: fmt.Sprintf("r_%032d", i), Kind: "issue", Outcome: challenge.OutcomeRefused,
+			Sitekey: ownSite, Day: "2026-11-30", At: at}
+		raw, _ := json.Marshal(ev)
+		resp, err := consumer(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: fmt.Sprint("m", i), Body: string(raw)}}})
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("event %d at %v: %v %+v", i, now, err, resp.BatchItemFailures)
+		}
+		if !store.applied[ev.ID] {
+			t.Errorf("event %d at %v: not applied to the risk windows", i, now)
+		}
+	}
+	now = finalTime.Add(-analytics.CountMargin - time.Second)
+	deliver(1)
+	now = finalTime.Add(-analytics.CountMargin)
+	deliver(2)
+	q, _ := analytics.ParseQuery("2026-11-30", "2026-11-30", finalTime)
+	got, err := days.Daily(context.Background(), ownSite, q)
+	if err != nil || got["2026-11-30"][analytics.Blocked] != 1 {
+		t.Fatalf("2026-11-30 %v %v, want the first event counted only", got, err)
 	}
 }

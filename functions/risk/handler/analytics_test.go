@@ -171,6 +171,7 @@ type dailyBody struct {
 	MinCell int    `json:"min_cell"`
 	Days    []struct {
 		Date       string   `json:"date"`
+		Final      *bool    `json:"final"`
 		Challenges *int     `json:"challenges"`
 		Passes     *int     `json:"passes"`
 		Fails      *int     `json:"fails"`
@@ -179,10 +180,20 @@ type dailyBody struct {
 	} `json:"days"`
 }
 
+// finalTime is when 2026-11-30, the last day the analytics-daily*.json requests ask for,
+// is final: 24 hours after it ended.
+var finalTime = time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+
+// invokeAnalytics sends the request in file at finalTime, when every day asked for is final.
 func invokeAnalytics(t *testing.T, days *memDays, file string) (int, []byte) {
 	t.Helper()
+	return invokeAnalyticsAt(t, days, file, finalTime)
+}
+
+func invokeAnalyticsAt(t *testing.T, days *memDays, file string, now time.Time) (int, []byte) {
+	t.Helper()
 	f := &lookupFakes{}
-	lambda := platform.MixedHandler(newLookup(f, days), nil)
+	lambda := platform.MixedHandler(newLookupAt(f, days, now), nil)
 	var req events.APIGatewayV2HTTPRequest
 	out, err := lambda(context.Background(), readEvent(t, file, &req))
 	if err != nil {
@@ -233,7 +244,7 @@ func TestAnalyticsShowsOwnSiteWithSmallCellsSuppressed(t *testing.T) {
 		}
 		for i, d := range got.Days {
 			w := want[i]
-			if d.Date != w.date || show(d.Challenges) != w.c || show(d.Passes) != w.p || show(d.Fails) != w.f || show(d.Blocked) != w.b ||
+			if d.Date != w.date || d.Final == nil || !*d.Final || show(d.Challenges) != w.c || show(d.Passes) != w.p || show(d.Fails) != w.f || show(d.Blocked) != w.b ||
 				!slices.Equal(d.Suppressed, w.suppressed) {
 				t.Errorf("%s: day %d %s, want %+v", file, i, mustJSON(d), w)
 			}
@@ -265,5 +276,55 @@ func TestAnalyticsRefusals(t *testing.T) {
 		if status != want.status || e.Error.Code != want.code {
 			t.Errorf("%s: %d %s, want %d %s", file, status, body, want.status, want.code)
 		}
+	}
+}
+
+// A day is shown only once final, 24 hours after it ends: before, it is listed with
+// "final": false, every cell null and nothing named suppressed, so polling today (or
+// yesterday) shows no +1 as visitors fail or are blocked.
+func TestAnalyticsWithholdADayUntilFinal(t *testing.T) {
+	days := newMemDays()
+	days.add(ownSite, "2026-11-28", analytics.Challenges, 50)
+	days.add(ownSite, "2026-11-29", analytics.Challenges, 123)
+	days.add(ownSite, "2026-11-30", analytics.Challenges, 200)
+	days.add(ownSite, "2026-11-30", analytics.Passes, 150)
+	days.add(ownSite, "2026-11-30", analytics.Fails, 12)
+	read := func(now time.Time) (dailyBody, string) {
+		t.Helper()
+		status, body := invokeAnalyticsAt(t, days, "analytics-daily.json", now)
+		var got dailyBody
+		if err := json.Unmarshal(body, &got); status != 200 || err != nil || len(got.Days) != 3 {
+			t.Fatalf("at %v: %d %s", now, status, body)
+		}
+		return got, string(body)
+	}
+	withheld := func(now time.Time, i int, got dailyBody) {
+		t.Helper()
+		d := got.Days[i]
+		if d.Final == nil || *d.Final || d.Challenges != nil || d.Passes != nil || d.Fails != nil || d.Blocked != nil ||
+			d.Suppressed == nil || len(d.Suppressed) != 0 {
+			t.Errorf("at %v: %s shown as %s, want not final, every cell null, nothing suppressed", now, d.Date, mustJSON(d))
+		}
+	}
+	// Today, 2026-11-30 19:32: 2026-11-28 is final (since 11-30 00:00), the others not.
+	got, before := read(lookupTime)
+	if d := got.Days[0]; d.Final == nil || !*d.Final || show(d.Challenges) != 50 {
+		t.Errorf("a final day: %s", mustJSON(d))
+	}
+	withheld(lookupTime, 1, got)
+	withheld(lookupTime, 2, got)
+	// A visitor fails and another is blocked: the next poll is the same.
+	days.add(ownSite, "2026-11-30", analytics.Fails, 1)
+	days.add(ownSite, "2026-11-30", analytics.Blocked, 1)
+	if _, after := read(lookupTime.Add(time.Minute)); after != before {
+		t.Errorf("today changed between two polls:\n%s\n%s", before, after)
+	}
+	// The last moment before 2026-11-30 is final, and the moment it is.
+	got, _ = read(finalTime.Add(-time.Nanosecond))
+	withheld(finalTime.Add(-time.Nanosecond), 2, got)
+	got, _ = read(finalTime)
+	if d := got.Days[2]; d.Final == nil || !*d.Final || show(d.Challenges) != 200 || show(d.Passes) != 150 || show(d.Fails) != 13 ||
+		show(d.Blocked) != nil || !slices.Equal(d.Suppressed, []string{"blocked"}) {
+		t.Errorf("2026-11-30 when final: %s", mustJSON(d))
 	}
 }

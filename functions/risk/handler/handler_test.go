@@ -197,9 +197,12 @@ func (f *lookupFakes) RecordDisclosures(_ context.Context, ds ...privacy.Disclos
 
 // newLookup is the risk function's HTTP handler over f and days at lookupTime, with the
 // middleware platform.StartHTTPAndSQS puts around it.
-func newLookup(f *lookupFakes, days *memDays) http.Handler {
+func newLookup(f *lookupFakes, days *memDays) http.Handler { return newLookupAt(f, days, lookupTime) }
+
+// newLookupAt is newLookup at time now.
+func newLookupAt(f *lookupFakes, days *memDays, now time.Time) http.Handler {
 	h := handler.New(handler.Deps{Keys: f, Sites: f, Store: f, Salts: challengetest.NewSalts(), Disclosures: f, Analytics: days,
-		Now: func() time.Time { return lookupTime }})
+		Now: func() time.Time { return now }})
 	return web.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), h)
 }
 
