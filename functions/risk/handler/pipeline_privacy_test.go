@@ -21,6 +21,7 @@ import (
 
 	challengehandler "github.com/crowdgate/crowdgate/functions/challenge/handler"
 	"github.com/crowdgate/crowdgate/functions/risk/handler"
+	"github.com/crowdgate/crowdgate/shared/analytics"
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/challenge/challengetest"
 	"github.com/crowdgate/crowdgate/shared/dynamo"
@@ -246,8 +247,11 @@ func TestVisitorDataReachesNoStoreQueueOrLogAcrossMidnight(t *testing.T) {
 	if status, body := p.get("/v1/risk/challenges/" + first); status != http.StatusOK {
 		t.Fatalf("challenge lookup: %d %s", status, body)
 	}
+	// The two days' counts once they are published (final, analytics.FinalAt): too small
+	// to show.
+	p.env.Clock.Advance(analytics.FinalAt(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)).Sub(p.env.Clock.Now()))
 	if status, body := p.get("/v1/analytics/sites/" + p.env.Sitekey + "/daily?from=2026-11-30&to=2026-12-01"); status != http.StatusOK ||
-		strings.Contains(string(body), `"challenges":2`) || strings.Contains(string(body), `"passes":2`) {
+		strings.Count(string(body), `"final":true`) != 2 || strings.Contains(string(body), `"challenges":2`) || strings.Contains(string(body), `"passes":2`) {
 		t.Fatalf("analytics (small counts must be suppressed): %d %s", status, body)
 	}
 
