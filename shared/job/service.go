@@ -57,6 +57,14 @@ const (
 	// DefaultPage and MaxPage are the item listing's page sizes.
 	DefaultPage = 100
 	MaxPage     = 1000
+	// MaxPageBytes bounds the bytes of the strings a page of items shows (ids, texts,
+	// known answers, labels): a page ends early, with a cursor, once the next item would
+	// pass it. A thousand of the largest items (texts of MaxTextLen quotes, each growing
+	// to four bytes in the Lambda response that carries the JSON body as a string) came to
+	// 4.8 MB, too close to Lambda's 6 MB response limit; at this bound a page of the
+	// largest items stays near 4 MB (functions/jobs/handler checks it), and a page of
+	// ordinary items is not cut.
+	MaxPageBytes = 1 << 20
 	// DefaultJobPage and MaxJobPage are the job listing's page sizes. A job can be 50 times
 	// the size of an item (four questions, ten classes with names in four locales): a page
 	// of MaxJobPage of the largest jobs must stay well inside Lambda's 6 MB response
@@ -997,8 +1005,9 @@ type ItemPage struct {
 	Next string
 }
 
-// Items lists a job's items in id order, limit per page (0: DefaultPage). cursor is the
-// Next of the previous page of the same job.
+// Items lists a job's items in id order, limit per page (0: DefaultPage), fewer when the
+// page would show more than MaxPageBytes. cursor is the Next of the previous page of the
+// same job.
 func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, limit int) (ItemPage, error) {
 	if limit == 0 {
 		limit = DefaultPage
@@ -1023,11 +1032,25 @@ func (s *Service) Items(ctx context.Context, customerID, jobID, cursor string, l
 	if err != nil {
 		return ItemPage{}, fmt.Errorf("list items: %w", err)
 	}
+	// A page cut by MaxPageBytes continues after its last item: ids are the listing order.
+	shown := 0
+	for i, e := range entries {
+		if shown += shownBytes(e); shown > MaxPageBytes && i > 0 {
+			entries, next = entries[:i], entries[i-1].ID
+			break
+		}
+	}
 	p := ItemPage{Items: entries}
 	if next != "" {
 		p.Next = encodeCursor(jobID, next)
 	}
 	return p, nil
+}
+
+// shownBytes is the size of the strings the item listing shows of e, the part of an item
+// that grows with what the customer sent.
+func shownBytes(e Entry) int {
+	return len(e.ID) + len(e.Text) + len(e.Truth()) + len(e.Label)
 }
 
 // Progress summarises a job's items.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,105 @@ func TestJobListingPages(t *testing.T) {
 		if status, body, _ := listJobs(t, f, query); status != 400 || errCode(body) != "bad_request" {
 			t.Errorf("%s: %d %v, want 400 bad_request", query, status, body)
 		}
+	}
+}
+
+// listItems sends GET /v1/jobs/{id}/items with query through the Lambda adapter, as
+// listJobs does the job listing, and returns the answer's status and body and the size of
+// the response payload the Lambda runtime writes.
+func listItems(t *testing.T, f *fix, jobID, query string) (int, map[string]any, int) {
+	t.Helper()
+	resp, body := platformtest.ReplayJSON(t, f.h, "../../../events/jobs/jobs-list-items.json", func(ev *events.APIGatewayV2HTTPRequest) {
+		ev.RawPath, ev.RequestContext.HTTP.Path = "/v1/jobs/"+jobID+"/items", "/v1/jobs/"+jobID+"/items"
+		ev.PathParameters = map[string]string{"id": jobID}
+		ev.RawQueryString = query
+		ev.QueryStringParameters = map[string]string{}
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range q {
+			ev.QueryStringParameters[k] = q.Get(k)
+		}
+	})
+	var payload bytes.Buffer
+	enc := json.NewEncoder(&payload)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body, payload.Len()
+}
+
+// A page of the most items the item listing gives (limit=1000), each as large as the API
+// accepts, still fits a Lambda response with room to spare: texts of 1000 bytes in the
+// character that grows most on its way out (a quote: \" in the JSON body, \\\" in the
+// Lambda response that carries the body as a string; a backslash grows alike, a line
+// break or a U+2028 less, and <>& are not escaped by either encoder), ids of 128
+// characters, and a holdout answer and a consensus label that are the job's longest
+// classes, likewise all quotes.
+func TestItemListingOfTheLargestItemsFitsALambdaResponse(t *testing.T) {
+	f := newFix(t)
+	ctx := context.Background()
+	big := largestJob(0)
+	quotes := strings.Repeat(`"`, job.MaxClassLen)
+	big.Classes[0] = quotes
+	j, err := f.svc.Create(ctx, evCustomerA, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat(`"`, job.MaxTextLen)
+	const items = job.MaxPage + 1 // one more, so that the page is full and has a next_cursor
+	for start := 0; start < items; start += job.MaxBatch {
+		batch := make([]job.NewItem, 0, job.MaxBatch)
+		for i := start; i < min(start+job.MaxBatch, items); i++ {
+			batch = append(batch, job.NewItem{ID: fmt.Sprintf("%0*d", job.MaxIDLen, i), Text: text, Gold: quotes, Holdout: true})
+		}
+		added, err := f.svc.AddItems(ctx, evCustomerA, j.ID, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range added {
+			if err := f.store.SetResult(j.ID, a.Entry.ID, job.ItemDone, job.MaxAnswersLimit, quotes, 0.12345678901234567); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, query := range []string{"", fmt.Sprint("limit=", job.MaxPage)} {
+		status, body, size := listItems(t, f, j.ID, query)
+		got, _ := body["items"].([]any)
+		next, _ := body["next_cursor"].(string)
+		if status != 200 || len(got) == 0 || next == "" {
+			t.Fatalf("GET /v1/jobs/{id}/items?%s: %d, %d items, next_cursor %q", query, status, len(got), next)
+		}
+		if first := got[0].(map[string]any); first["text"] != text || first["gold"] != quotes || first["label"] != quotes {
+			t.Fatalf("GET /v1/jobs/{id}/items?%s: the first item is not one of the largest: %v", query, first)
+		}
+		t.Logf("GET /v1/jobs/{id}/items?%s: %d items, response payload %d bytes", query, len(got), size)
+		if size > lambdaResponseLimit*3/4 {
+			t.Errorf("GET /v1/jobs/{id}/items?%s: a response payload of %d bytes (%d items) is not well inside Lambda's %d", query, size, len(got), lambdaResponseLimit)
+		}
+	}
+
+	// A page cut short by size continues where it ended: following the cursors lists every
+	// item once, in id order.
+	var listed []string
+	query := fmt.Sprint("limit=", job.MaxPage)
+	for range items {
+		status, body, _ := listItems(t, f, j.ID, query)
+		if status != 200 {
+			t.Fatalf("%s: %d %v", query, status, body)
+		}
+		for _, it := range body["items"].([]any) {
+			listed = append(listed, it.(map[string]any)["id"].(string))
+		}
+		next, _ := body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		query = fmt.Sprint("limit=", job.MaxPage, "&cursor=", url.QueryEscape(next))
+	}
+	if len(listed) != items || !slices.IsSorted(listed) || len(slices.Compact(slices.Clone(listed))) != items {
+		t.Fatalf("following the cursors listed %d items (sorted %v), want each of the %d once", len(listed), slices.IsSorted(listed), items)
 	}
 }
