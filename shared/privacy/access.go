@@ -334,10 +334,13 @@ func jobRecord(j job.Job) Record {
 		"customer_id": j.CustomerID, "name": j.Name, "kind": string(j.Kind), "classes": strings.Join(j.Classes, " | "),
 		"status": string(j.Status), "priority": strconv.Itoa(j.Priority), "min_answers": strconv.Itoa(j.MinAnswers),
 		"max_answers": strconv.Itoa(j.MaxAnswers), "target": strconv.FormatFloat(j.Target, 'f', -1, 64),
-		"created_at": ts(j.CreatedAt), "expires_at": ts(j.ExpiresAt),
+		"created_at": ts(j.CreatedAt), "expires_at": ts(j.ExpiresAt), "item_lang": j.ItemLang,
 	})
 	for loc, q := range j.Question {
 		f["question_"+loc] = q
+	}
+	for loc, names := range j.ClassNames {
+		f["class_names_"+loc] = strings.Join(names, " | ")
 	}
 	return Record{Store: storeLabels, Kind: KindJob, ID: j.ID, Fields: f}
 }
