@@ -99,6 +99,17 @@ var Queues = []Queue{
 	{Name: QueuePrivacy, MaxReceives: 5, TimeoutSeconds: 600, VisibilitySeconds: 3600, Consumer: "privacyworker", BatchSize: 10},
 }
 
+// QueueNamed returns the queue of Queues called name. It panics for any other name: that is
+// a programming error, which a consumer's tests catch when they build its handler.
+func QueueNamed(name string) Queue {
+	for _, q := range Queues {
+		if q.Name == name {
+			return q
+		}
+	}
+	panic("schema: no queue " + name)
+}
+
 // Bucket describes one S3 bucket.
 type Bucket struct {
 	Name string

@@ -19,3 +19,19 @@ func TestQueueSettingsAreOnesSQSAccepts(t *testing.T) {
 		}
 	}
 }
+
+// QueueNamed finds every queue by its name and refuses any other name loudly, so a
+// consumer that names a queue wrongly fails when its handler is built.
+func TestQueueNamed(t *testing.T) {
+	for _, q := range schema.Queues {
+		if got := schema.QueueNamed(q.Name); got != q {
+			t.Errorf("QueueNamed(%q) = %+v, want %+v", q.Name, got, q)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("QueueNamed of an unknown queue did not panic")
+		}
+	}()
+	schema.QueueNamed("no-such-queue")
+}

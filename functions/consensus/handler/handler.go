@@ -160,12 +160,16 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 		if errors.Is(err, errPoison) {
 			log.WarnContext(ctx, "poison message: failing it until it moves to the dead-letter queue", "reason", err.Error())
 		} else {
-			log.ErrorContext(ctx, "message failed; it will be retried", "err", err)
+			log.ErrorContext(ctx, "message failed; "+platform.NextForFailed(rec, maxReceives), "err", err)
 		}
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
 	return resp, nil
 }
+
+// maxReceives is the answers queue's receive on which a failing message, instead of coming
+// back, moves to the dead-letter queue (what the log line of a failure says).
+var maxReceives = schema.QueueNamed(schema.QueueAnswers).MaxReceives
 
 // isPass reports whether a message body is a request for one job's re-estimation pass.
 // A body that does not decode is not: it fails in a slot like any poison message.

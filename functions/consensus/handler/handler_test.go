@@ -22,6 +22,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
+	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // The handler logs through slog's default logger; tests keep it quiet.
@@ -476,5 +477,30 @@ func TestAMessageThatPanicsFailsAloneAndTheRestApply(t *testing.T) {
 	}
 	if got := len(store.committedItems()); got == 0 {
 		t.Error("the other messages of the batch were not applied")
+	}
+}
+
+// A message that fails is logged as one to be retried on every receive but the answers
+// queue's last, and on the last as one that moves to the dead-letter queue, so an operator
+// knows which to expect.
+func TestAFailedMessageIsLoggedRetriedOrDeadLetteredByItsReceive(t *testing.T) {
+	last := schema.QueueNamed(schema.QueueAnswers).MaxReceives
+	for count, want := range map[int]string{
+		1:        "message failed; it will be retried",
+		last - 1: "message failed; it will be retried",
+		last:     fmt.Sprintf("message failed; that was its last receive (%d): it moves to the dead-letter queue", last),
+	} {
+		ev := loadEvent(t, "answers-binary.json")
+		ev.Records[1].Attributes = map[string]string{"ApproximateReceiveCount": fmt.Sprint(count)}
+		store := storeFailingOn(t, ev, 1, func(int) error { return errors.New("throttled") })
+		h := handler.New(handler.Deps{Jobs: jobs(), Store: store, Parallel: 1})
+		var logged platformtest.Logged
+		resp, _ := h(logged.Context(context.Background()), ev)
+		if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{ev.Records[1].MessageId}) {
+			t.Fatalf("receive %d: failed %v, want only the second message", count, got)
+		}
+		if got := logged.Errors(t); !slices.Equal(got, []string{want}) {
+			t.Errorf("receive %d of %d: logged errors %q, want %q", count, last, got, want)
+		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -89,7 +88,7 @@ func New(d Deps) platform.SQSHandler {
 		d.Now = time.Now
 	}
 	if d.MaxReceives == 0 {
-		d.MaxReceives = queueMaxReceives()
+		d.MaxReceives = schema.QueueNamed(schema.QueueExports).MaxReceives
 	}
 	if d.Reserve == 0 {
 		d.Reserve = DefaultReserve
@@ -98,26 +97,17 @@ func New(d Deps) platform.SQSHandler {
 		var resp events.SQSEventResponse
 		for _, rec := range ev.Records {
 			if err := run(ctx, d, rec); err != nil {
-				log := web.Logger(ctx).With("message_id", rec.MessageId)
+				log := web.Logger(ctx).With("message_id", rec.MessageId, "receive_count", rec.Attributes["ApproximateReceiveCount"])
 				if errors.Is(err, errPoison) {
 					log.WarnContext(ctx, "poison message: failing it until it moves to the dead-letter queue", "reason", err.Error())
 				} else {
-					log.ErrorContext(ctx, "export failed; it will be retried", "err", err)
+					log.ErrorContext(ctx, "export failed; "+platform.NextForFailed(rec, d.MaxReceives), "err", err)
 				}
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 			}
 		}
 		return resp, nil
 	}
-}
-
-func queueMaxReceives() int {
-	for _, q := range schema.Queues {
-		if q.Name == schema.QueueExports {
-			return q.MaxReceives
-		}
-	}
-	return 1
 }
 
 // errPoison marks a message that can never be run.
@@ -253,8 +243,7 @@ func (d Deps) startFailed(ctx context.Context, id string, rec events.SQSMessage,
 
 // lastReceive reports whether SQS will not deliver the message again.
 func (d Deps) lastReceive(rec events.SQSMessage) bool {
-	n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-	return n >= d.MaxReceives
+	return platform.LastReceive(rec, d.MaxReceives)
 }
 
 func (d Deps) fail(ctx context.Context, e export.Export, reason string) error {

@@ -211,15 +211,20 @@ func TestAFailingUploadIsRetriedAndMarkedFailedOnTheLastReceive(t *testing.T) {
 		event    string
 		id       string
 		wantFail bool
+		wantLog  string // the ERROR line: what becomes of the message
 	}{
-		{"export-manifest.json", "exp_0123456789abcdef01234567", false}, // receive 1 of 3
-		{"export-csv-last-attempt.json", "exp_89abcdef0123456789abcdef", true},
+		{"export-manifest.json", "exp_0123456789abcdef01234567", false, "export failed; it will be retried"}, // receive 1 of 3
+		{"export-csv-last-attempt.json", "exp_89abcdef0123456789abcdef", true, "export failed; that was its last receive (3): it moves to the dead-letter queue"},
 	} {
 		ex := &fakeExports{StartFn: running(tc.id, export.FormatCSV)}
 		up := &memUploads{failAt: 1}
 		h := handler.New(handler.Deps{Exports: ex, Jobs: fakeJobs{"shapes": shapes}, Rows: labeled, Bucket: up})
 		ev := loadEvent(t, tc.event)
-		resp, _ := h(context.Background(), ev)
+		var logged platformtest.Logged
+		resp, _ := h(logged.Context(context.Background()), ev)
+		if got := logged.Errors(t); !slices.Equal(got, []string{tc.wantLog}) {
+			t.Errorf("%s: logged errors %q, want %q", tc.event, got, tc.wantLog)
+		}
 		if !slices.Equal(platformtest.FailedIDs(resp), []string{ev.Records[0].MessageId}) {
 			t.Errorf("%s: failures %v, want the message retried", tc.event, platformtest.FailedIDs(resp))
 		}

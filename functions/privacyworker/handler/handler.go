@@ -21,8 +21,13 @@ import (
 	"github.com/crowdgate/crowdgate/shared/job"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/privacy"
+	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
+
+// maxReceives is the privacy queue's receive on which a failing message, instead of coming
+// back, moves to the dead-letter queue (what the log line of a failure says).
+var maxReceives = schema.QueueNamed(schema.QueuePrivacy).MaxReceives
 
 // Runner carries requests out (*privacy.Service).
 type Runner interface {
@@ -76,7 +81,7 @@ func New(d Deps) platform.SQSHandler {
 				if errors.Is(err, privacy.ErrBadMessage) {
 					log.WarnContext(ctx, "poison message: failing it until it moves to the dead-letter queue", "reason", err.Error())
 				} else {
-					log.ErrorContext(ctx, "privacy job failed; it will be retried", "err", err, "receive_count", rec.Attributes["ApproximateReceiveCount"])
+					log.ErrorContext(ctx, "privacy job failed; "+platform.NextForFailed(rec, maxReceives), "err", err, "receive_count", rec.Attributes["ApproximateReceiveCount"])
 				}
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
 	"github.com/crowdgate/crowdgate/shared/privacy"
 	"github.com/crowdgate/crowdgate/shared/privacy/privacytest"
+	"github.com/crowdgate/crowdgate/shared/schema"
 )
 
 // Runner is a fake handler.Runner.
@@ -384,5 +386,33 @@ func TestUnverifiedSweepWithNothingToDenyIsDoneWhenLate(t *testing.T) {
 	}
 	if got := len(w.queue.Jobs()); got != 0 {
 		t.Errorf("%d messages sent, want none", got)
+	}
+}
+
+// A privacy job that fails is logged as one to be retried on every receive but the privacy
+// queue's last, and on the last as one that moves to the dead-letter queue.
+func TestAFailedRunIsLoggedRetriedOrDeadLetteredByItsReceive(t *testing.T) {
+	last := schema.QueueNamed(schema.QueuePrivacy).MaxReceives
+	for count, want := range map[int]string{
+		1:    "privacy job failed; it will be retried",
+		last: fmt.Sprintf("privacy job failed; that was its last receive (%d): it moves to the dead-letter queue", last),
+	} {
+		w := newWorker(t)
+		msg := w.approved(t)
+		msg.Records[0].Attributes = map[string]string{"ApproximateReceiveCount": fmt.Sprint(count)}
+		w.world.Fail = func(op string) error {
+			if op == "delete_profile" {
+				return errors.New("throttled")
+			}
+			return nil
+		}
+		var logged platformtest.Logged
+		resp, _ := handler.New(w.handlerDeps())(logged.Context(context.Background()), msg)
+		if got := platformtest.FailedIDs(resp); !slices.Equal(got, []string{msg.Records[0].MessageId}) {
+			t.Fatalf("receive %d: failed %v, want the message", count, got)
+		}
+		if got := logged.Errors(t); !slices.Equal(got, []string{want}) {
+			t.Errorf("receive %d of %d: logged errors %q, want %q", count, last, got, want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/platform"
 	"github.com/crowdgate/crowdgate/shared/platform/platformtest"
+	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -326,5 +327,35 @@ func TestAnalyticsWithholdADayUntilFinal(t *testing.T) {
 	if d := got.Days[2]; d.Final == nil || !*d.Final || show(d.Challenges) != 200 || show(d.Passes) != 150 || show(d.Fails) != 13 ||
 		show(d.Blocked) != nil || !slices.Equal(d.Suppressed, []string{"blocked"}) {
 		t.Errorf("2026-11-30 when final: %s", mustJSON(d))
+	}
+}
+
+// A risk event that fails is logged as one to be retried on every receive but the
+// risk-events queue's last, and on the last as one that moves to the dead-letter queue.
+func TestConsumerLogsAFailedEventRetriedOrDeadLetteredByItsReceive(t *testing.T) {
+	last := schema.QueueNamed(schema.QueueRiskEvents).MaxReceives
+	for count, want := range map[int]string{
+		1:    "message failed; it will be retried",
+		last: fmt.Sprintf("message failed; that was its last receive (%d): it moves to the dead-letter queue", last),
+	} {
+		days := newMemDays()
+		days.fail = func(ev challenge.RiskEvent) error {
+			if ev.Outcome == challenge.OutcomePassed {
+				return errors.New("throttled")
+			}
+			return nil
+		}
+		h := handler.NewConsumer(handler.ConsumerDeps{Store: &memEvents{applied: map[string]challenge.RiskEvent{}}, Analytics: days})
+		var ev events.SQSEvent
+		readEvent(t, "risk-events.json", &ev)
+		ev.Records[3].Attributes = map[string]string{"ApproximateReceiveCount": fmt.Sprint(count)}
+		var logged platformtest.Logged
+		resp, err := h(logged.Context(context.Background()), ev)
+		if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != ev.Records[3].MessageId {
+			t.Fatalf("receive %d: failures %+v, %v; want the pass only", count, resp.BatchItemFailures, err)
+		}
+		if got := logged.Errors(t); !slices.Equal(got, []string{want}) {
+			t.Errorf("receive %d of %d: logged errors %q, want %q", count, last, got, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/shared/challenge"
 	"github.com/crowdgate/crowdgate/shared/platform"
+	"github.com/crowdgate/crowdgate/shared/schema"
 	"github.com/crowdgate/crowdgate/shared/web"
 )
 
@@ -44,6 +45,10 @@ type ConsumerDeps struct {
 // the whole batch, the events already counted with it, and counts as a function error.
 const DefaultConsumerReserve = 2 * time.Second
 
+// maxReceives is the risk-events queue's receive on which a failing message, instead of coming
+// back, moves to the dead-letter queue (what the log line of a failure says).
+var maxReceives = schema.QueueNamed(schema.QueueRiskEvents).MaxReceives
+
 // NewConsumer returns the risk-events queue's handler. A message that fails is reported
 // as a batch item failure, so SQS retries only it; a malformed message fails every time
 // and ends in the dead-letter queue. Duplicates (SQS delivers at least once) are
@@ -76,7 +81,7 @@ func NewConsumer(d ConsumerDeps) platform.SQSHandler {
 				if errors.Is(err, challenge.ErrBadRiskEvent) {
 					log.WarnContext(ctx, "poison message: failing it until it moves to the dead-letter queue", "reason", err.Error())
 				} else {
-					log.ErrorContext(ctx, "message failed; it will be retried", "err", err)
+					log.ErrorContext(ctx, "message failed; "+platform.NextForFailed(rec, maxReceives), "err", err)
 				}
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 				continue
