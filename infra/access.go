@@ -159,12 +159,14 @@ var grants = map[string]access{
 			schema.TableChallenges: {Actions: []string{getItem, putItem, updateItem}}, // TextChallenges.Put/Get/Consume, Tokens.Put, Challenges.Get/Consume
 			schema.TableRisk:       {Actions: []string{getItem, putItem}},             // Salts.get/load (the risk salt)
 		},
-		SendQueues:        []string{schema.QueueRiskEvents},                                                 // the set-aside challenge's pass
-		WritePrefixTables: map[string]prefixWrite{schema.TableAccounts: {"A11Y#", tablePrefixWriteActions}}, // sign-ups, tokens, rate-limit counters only
-		SigningKeys:       true,                                                                             // pass tokens
-		PrivacyKey:        true,                                                                             // subject hashes a privacy request finds
-		SendEmail:         true,                                                                             // the confirm link
-		PublicURL:         true,                                                                             // the confirm link's base
+		SendQueues: []string{schema.QueueRiskEvents}, // the set-aside challenge's pass
+		// Sign-ups, tokens, rate-limit counters only; the condition check is PutToken's,
+		// on the subject's erasure fence (A11Y#FENCE#).
+		WritePrefixTables: map[string]prefixWrite{schema.TableAccounts: {"A11Y#", append(slices.Clone(tablePrefixWriteActions), conditionCheckItem)}},
+		SigningKeys:       true, // pass tokens
+		PrivacyKey:        true, // subject hashes a privacy request finds
+		SendEmail:         true, // the confirm link
+		PublicURL:         true, // the confirm link's base
 	},
 	functionRotateKeys: {
 		Tables:            map[string]tableAccess{schema.TableRisk: {Actions: []string{deleteItem}}}, // SaltSweeper.Destroy: expired daily salts

@@ -22,10 +22,11 @@ type prefixWrite struct {
 // tablePrefixWriteActions are the single-item writes, the usual prefix grant.
 var tablePrefixWriteActions = []string{putItem, updateItem, deleteItem}
 
-// prefixableActions are the writes whose requests name every item's partition key, so
-// dynamodb:LeadingKeys restricts them. A Scan names none, and ForAllValues holds for a
-// request without keys: a Scan under the condition would read the whole table.
-var prefixableActions = append(slices.Clone(tablePrefixWriteActions), batchWriteItem)
+// prefixableActions are the writes (and the condition check of a transaction) whose
+// requests name every item's partition key, so dynamodb:LeadingKeys restricts them. A
+// Scan names none, and ForAllValues holds for a request without keys: a Scan under the
+// condition would read the whole table.
+var prefixableActions = append(slices.Clone(tablePrefixWriteActions), batchWriteItem, conditionCheckItem)
 
 // check refuses an entry the LeadingKeys condition would not confine.
 func (p prefixWrite) check() error {

@@ -205,11 +205,11 @@ func TestRolesMakeOnlyTheDataCallsTheirCodeMakes(t *testing.T) {
 			"secret:PrivacyKey":            {readSecret},
 		},
 		routes.FunctionAccessibility: {
-			schema.TableAccounts:              {get},              // Accounts.get (sites), Accessibility reads
-			schema.TableAccounts + "[A11Y#*]": {put, update, del}, // Accessibility.Take/GiveBack/TakeSignup/DeleteToken
-			schema.TableChallenges:            {get, put, update}, // TextChallenges, Tokens.Put, Challenges.Get/Consume (set aside)
-			schema.TableRisk:                  {get, put},         // Salts.get/load
-			"queue:" + schema.QueueRiskEvents: {send},             // the set-aside challenge's pass
+			schema.TableAccounts:              {get},                     // Accounts.get (sites), Accessibility reads
+			schema.TableAccounts + "[A11Y#*]": {check, put, update, del}, // Accessibility.Take/GiveBack/TakeSignup/DeleteToken, PutToken (fence check)
+			schema.TableChallenges:            {get, put, update},        // TextChallenges, Tokens.Put, Challenges.Get/Consume (set aside)
+			schema.TableRisk:                  {get, put},                // Salts.get/load
+			"queue:" + schema.QueueRiskEvents: {send},                    // the set-aside challenge's pass
 			"secret:SigningKeys":              {readSecret},
 			"secret:PrivacyKey":               {readSecret},
 		},

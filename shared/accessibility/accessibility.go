@@ -41,6 +41,11 @@ const (
 	CodeTTL = time.Hour
 	// TokenTTL is how long an accessibility token works after confirmation.
 	TokenTTL = 24 * time.Hour
+	// FenceTTL is how long an erasure's fence on a subject lasts (privacy.AccessibilityData.
+	// FenceAccessibility): longer than any token made before it works, plus a margin for
+	// the clocks of the two functions, so no token of the subject made before the erasure
+	// works again, however late the erasure's listing saw it.
+	FenceTTL = TokenTTL + time.Hour
 
 	// MailsPerAddress sign-up mails may go to one address per MailWindow.
 	MailsPerAddress = 3
@@ -94,7 +99,10 @@ var (
 	// ErrTokenRequired: the accessibility token is missing, malformed, unknown, expired
 	// or revoked.
 	ErrTokenRequired = errors.New("accessibility: accessibility token required")
-	ErrBadRequest    = errors.New("accessibility: bad request")
+	// ErrErasing: an erasure has fenced the token's subject (Store.PutToken), so no token
+	// of it may be stored until the fence expires (FenceTTL).
+	ErrErasing    = errors.New("accessibility: the address is being erased")
+	ErrBadRequest = errors.New("accessibility: bad request")
 	// ErrInvalidAnswer: the answer is empty or too long (the challenge is not used up).
 	ErrInvalidAnswer   = errors.New("accessibility: invalid answer")
 	ErrUnknownSite     = challenge.ErrUnknownSite
@@ -159,10 +167,12 @@ type Store interface {
 	// TakeSignup removes and returns the sign-up of a code hash, once: ErrInvalidCode
 	// if there is none or it expired at now.
 	TakeSignup(ctx context.Context, codeHash string, now time.Time) (Signup, error)
-	// PutToken stores a token (ttl = ExpiresAt).
+	// PutToken stores a token (ttl = ExpiresAt), in one write with the check that no
+	// erasure has fenced its subject at t.CreatedAt (ErrErasing, nothing stored).
 	PutToken(ctx context.Context, t Token) error
-	// Token returns the token of a hash: ErrTokenRequired if there is none or it expired
-	// at now.
+	// Token returns the token of a hash: ErrTokenRequired if there is none, it expired
+	// at now or an erasure has fenced its subject (a token made a moment before the
+	// erasure's fence, which the erasure's listing may miss, stops working all the same).
 	Token(ctx context.Context, hash string, now time.Time) (Token, error)
 	// DeleteToken removes a token (no error if there is none).
 	DeleteToken(ctx context.Context, hash string) error

@@ -107,6 +107,11 @@ func (s *Service) Confirm(ctx context.Context, code string) (string, time.Time, 
 	tok := TokenPrefix + raw
 	t := Token{Hash: TokenHash(tok), Subject: su.Subject, CreatedAt: now, ExpiresAt: now.Add(TokenTTL)}
 	if err := s.d.Store.PutToken(ctx, t); err != nil {
+		if errors.Is(err, ErrErasing) {
+			// The address's accessibility records are being erased: the sign-up counts as
+			// one of them (the erasure's listing may not see it in time).
+			return "", time.Time{}, ErrInvalidCode
+		}
 		return "", time.Time{}, fmt.Errorf("store token: %w", err)
 	}
 	return tok, t.ExpiresAt, nil

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,9 +26,12 @@ import (
 //	A11Y#SIGNUP#<code hash>  A11Y  a pending sign-up: subject hash; ttl 1 hour
 //	A11Y#TOKEN#<sha-256>     A11Y  an accessibility token: subject hash; ttl 24 hours
 //	A11Y#RL#<counter key>    A11Y  a rate-limit counter: n, win_end; ttl = win_end
+//	A11Y#FENCE#<subject>     A11Y  an erasure's fence: no token of the subject is stored or
+//	                               works; ttl accessibility.FenceTTL
 //
 // Records tied to a subject carry gsi1pk A11Y#SUBJECT#<subject hash> (gsi1sk = pk), which
-// is how a privacy request finds them; network counters carry no subject.
+// is how a privacy request finds them; network counters carry no subject. A fence carries
+// none: it is the erasure's, which must not find and delete it.
 type Accessibility struct {
 	api   API
 	table string
@@ -105,10 +109,76 @@ func (a *Accessibility) TakeSignup(ctx context.Context, codeHash string, now tim
 	return accessibility.Signup{CodeHash: codeHash, Subject: it.Subject, CreatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt}, nil
 }
 
-// PutToken implements accessibility.Store.
-func (a *Accessibility) PutToken(ctx context.Context, t accessibility.Token) error {
-	return a.put(ctx, a11yItemOf(A11YPrefix+"TOKEN#"+t.Hash, privacy.KindAccessibilityToken, t.Subject, t.CreatedAt, t.ExpiresAt))
+func a11yFenceKey(subject string) map[string]types.AttributeValue {
+	return Key(A11YPrefix+"FENCE#"+subject, a11ySK)
 }
+
+// PutToken implements accessibility.Store: the token's put and the check that its subject
+// is not fenced are one transaction, so no token commits once an erasure's fence is up.
+func (a *Accessibility) PutToken(ctx context.Context, t accessibility.Token) error {
+	rec, err := attributevalue.MarshalMap(a11yItemOf(A11YPrefix+"TOKEN#"+t.Hash, privacy.KindAccessibilityToken, t.Subject, t.CreatedAt, t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("encode accessibility token: %w", err)
+	}
+	_, err = a.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: &a.table, Key: a11yFenceKey(t.Subject),
+			// An expired fence DynamoDB has not deleted yet fences nothing.
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl <= :now"),
+			ExpressionAttributeNames:  map[string]string{"#ttl": schema.TTLAttribute},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": epoch(t.CreatedAt)},
+		}},
+		{Put: &types.Put{TableName: &a.table, Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+	}})
+	if acctFailedAt(err, 0) {
+		return accessibility.ErrErasing
+	}
+	if err != nil {
+		return fmt.Errorf("put accessibility token: %w", err)
+	}
+	return nil
+}
+
+// FenceAccessibility implements privacy.AccessibilityData with one write. UpdateItem, not
+// PutItem: it is the write the privacy worker may make on the accounts table.
+func (a *Accessibility) FenceAccessibility(ctx context.Context, subjectHash string, now time.Time) error {
+	if subjectHash == "" {
+		return nil
+	}
+	until := now.Add(accessibility.FenceTTL)
+	_, err := a.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(a.table),
+		Key:                      a11yFenceKey(subjectHash),
+		UpdateExpression:         aws.String("SET kind = :kind, created_at = :at, expires_at = :until, #ttl = :ttl"),
+		ExpressionAttributeNames: map[string]string{"#ttl": schema.TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":kind":  &types.AttributeValueMemberS{Value: "accessibility_fence"},
+			":at":    &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
+			":until": &types.AttributeValueMemberS{Value: until.UTC().Format(time.RFC3339Nano)},
+			":ttl":   &types.AttributeValueMemberN{Value: strconv.FormatInt(chalTTLSeconds(until), 10)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("fence accessibility records: %w", err)
+	}
+	return nil
+}
+
+// fenced reports whether an erasure's fence on subject is up at now (a strongly
+// consistent read, so a fence put a moment ago counts).
+func (a *Accessibility) fenced(ctx context.Context, subject string, now time.Time) (bool, error) {
+	if subject == "" {
+		return false, nil
+	}
+	var it a11yItem
+	err := getDecoded(ctx, a.api, a.table, a11yFenceKey(subject), now, &it, errNoFence, "accessibility fence")
+	if errors.Is(err, errNoFence) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+var errNoFence = errors.New("no fence")
 
 // Token implements accessibility.Store; an expired token DynamoDB has not deleted yet
 // does not work.
@@ -119,6 +189,14 @@ func (a *Accessibility) Token(ctx context.Context, hash string, now time.Time) (
 		return accessibility.Token{}, err
 	}
 	if !now.Before(it.ExpiresAt) {
+		return accessibility.Token{}, accessibility.ErrTokenRequired
+	}
+	// A token its subject's erasure did not list (stored a moment before the fence, gsi1
+	// not caught up) must not go on working: one more read per use.
+	switch fenced, err := a.fenced(ctx, it.Subject, now); {
+	case err != nil:
+		return accessibility.Token{}, err
+	case fenced:
 		return accessibility.Token{}, accessibility.ErrTokenRequired
 	}
 	return accessibility.Token{Hash: hash, Subject: it.Subject, CreatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt}, nil

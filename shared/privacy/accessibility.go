@@ -46,14 +46,30 @@ type AccessibilityData interface {
 	// removed, also when it fails part-way: a key already gone is no error and not among
 	// them, so the report counts each record once, by the deletion that removed it.
 	DeleteAccessibility(ctx context.Context, keys []string) ([]string, error)
+	// FenceAccessibility fences a subject hash from now for accessibility.FenceTTL: no
+	// token of it is stored from then on, and none stored before works. The erasure
+	// lists the records only after, so a confirmation racing it either commits before
+	// the fence (and is refused on use even if the listing misses it: gsi1 lists a record
+	// only a moment after its write) or is refused. Fencing again extends the fence.
+	FenceAccessibility(ctx context.Context, subjectHash string, now time.Time) error
 }
 
-// eraseAccessibility deletes every accessibility record of the request's subject, Batch at
-// a time, counting them by kind for the erasure report. It needs no account: the subject
-// hash finds them.
+// eraseAccessibility fences the request's subject (FenceAccessibility), then deletes every
+// accessibility record of it, Batch at a time, counting them by kind for the erasure
+// report. It needs no account: the subject hash finds them.
 func (d ExecDeps) eraseAccessibility(ctx context.Context, r Request, _ Holders, p *progress) (bool, error) {
 	if d.Accessibility == nil {
 		return true, nil
+	}
+	if p.Phase == 0 {
+		// The fence first, in a checkpoint of its own: once it is up no token of the
+		// subject commits, and one made just before it, which the listing below may not
+		// see yet, no longer works.
+		if err := d.Accessibility.FenceAccessibility(ctx, r.SubjectHash, d.Now()); err != nil {
+			return false, fmt.Errorf("fence accessibility records: %w", err)
+		}
+		p.Phase = 1
+		return false, nil
 	}
 	recs, err := d.Accessibility.AccessibilityOf(ctx, r.SubjectHash)
 	if err != nil {

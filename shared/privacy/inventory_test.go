@@ -92,6 +92,7 @@ func TestInventoryRetentionMatchesTheCode(t *testing.T) {
 		"privacy.PackageLinkTTL":         privacy.PackageLinkTTL,
 		"accessibility.CodeTTL":          accessibility.CodeTTL,
 		"accessibility.TokenTTL":         accessibility.TokenTTL,
+		"accessibility.FenceTTL":         accessibility.FenceTTL,
 		"accessibility.MailWindow":       accessibility.MailWindow,
 		"accessibility.NetworkWindow":    accessibility.NetworkWindow,
 		"accessibility.TokenWindow":      accessibility.TokenWindow,

@@ -166,6 +166,14 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 		t.Fatalf("siteverify %+v %v", out, err)
 	}
 
+	// A second link, opened while the erasure below runs.
+	if rec := do("POST", "/accessibility/signup", form, "email="+url.QueryEscape(email), ""); rec.Code != 200 {
+		t.Fatalf("second sign-up %d %s", rec.Code, rec.Body)
+	}
+	msgs, _ = box.Messages()
+	_, after, _ = strings.Cut(msgs[len(msgs)-1].Text, "http://127.0.0.1:8080/accessibility/confirm?c=")
+	raced, _, _ := strings.Cut(after, "&hl=")
+
 	// Erasure of the address, by the privacy worker's executor over the same table.
 	store := dynamo.NewAccessibility(db, tables[schema.TableAccounts])
 	subject := privacy.SubjectHash(key, strings.ToLower(email))
@@ -184,12 +192,19 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 		if ex.Name() != privacy.ExecAccessibility {
 			continue
 		}
-		// The first step fences the subject's accounts (it has none here), the next erases.
+		// The first step fences the subject (it has no account to fence), the next erases.
 		cursor := ""
 		for i := 0; ; i++ {
 			step, err := ex.Step(ctx, r, cursor)
 			if err != nil || i == 2 {
 				t.Fatalf("step %d: %+v %v", i, step, err)
+			}
+			if i == 0 {
+				// The fence is up: the link makes no token, which the listing would miss.
+				rec := do("POST", "/accessibility/confirm", form, "c="+raced, "")
+				if rec.Code != 400 || len(rec.Result().Cookies()) != 0 {
+					t.Fatalf("confirm during the erasure: %d %v, want 400 and no cookie", rec.Code, rec.Result().Cookies())
+				}
 			}
 			counted += step.Items
 			if step.Done {
@@ -198,7 +213,9 @@ func TestWiredFunctionOnDynamoDB(t *testing.T) {
 			cursor = step.Cursor
 		}
 	}
-	if counted != 3 { // the token, the address's mail counter, the token's question counter
+	// The token, the address's mail counter, the token's question counter (the second
+	// sign-up went with the refused confirm).
+	if counted != 3 {
 		t.Fatalf("erased %d records, want 3", counted)
 	}
 	if recs, err := store.AccessibilityOf(ctx, subject); err != nil || len(recs) != 0 {

@@ -27,6 +27,7 @@ type Store struct {
 	GiveBackFunc            func(ctx context.Context, c accessibility.Counter, now time.Time) error
 	AccessibilityOfFunc     func(ctx context.Context, subjectHash string) ([]privacy.AccessibilityRecord, error)
 	DeleteAccessibilityFunc func(ctx context.Context, keys []string) ([]string, error)
+	FenceAccessibilityFunc  func(ctx context.Context, subjectHash string, now time.Time) error
 	HoldsFunc               func(ctx context.Context, subjectHash string) ([]string, error)
 }
 
@@ -72,6 +73,10 @@ func (f *Store) DeleteAccessibility(ctx context.Context, keys []string) ([]strin
 	return f.DeleteAccessibilityFunc(ctx, keys)
 }
 
+func (f *Store) FenceAccessibility(ctx context.Context, subjectHash string, now time.Time) error {
+	return f.FenceAccessibilityFunc(ctx, subjectHash, now)
+}
+
 func (f *Store) Holds(ctx context.Context, subjectHash string) ([]string, error) {
 	return f.HoldsFunc(ctx, subjectHash)
 }
@@ -84,6 +89,14 @@ type Memory struct {
 
 	mu   sync.Mutex
 	recs map[string]*memRec
+	// fences is when each fenced subject's fence expires (FenceAccessibility).
+	fences map[string]time.Time
+}
+
+// fenced reports whether an erasure's fence on subject is up at now (m.mu held).
+func (m *Memory) fenced(subject string, now time.Time) bool {
+	until, ok := m.fences[subject]
+	return ok && subject != "" && !expired(until, now)
 }
 
 type memRec struct {
@@ -118,7 +131,7 @@ func (m *Memory) Subjects() []string {
 
 // NewStore returns an in-memory Store with the DynamoDB adapter's semantics, and its state.
 func NewStore() (*Store, *Memory) {
-	m := &Memory{recs: map[string]*memRec{}}
+	m := &Memory{recs: map[string]*memRec{}, fences: map[string]time.Time{}}
 	put := func(key string, r *memRec) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -143,13 +156,19 @@ func NewStore() (*Store, *Memory) {
 			return r.signup, nil
 		},
 		PutTokenFunc: func(_ context.Context, t accessibility.Token) error {
+			m.mu.Lock()
+			fenced := m.fenced(t.Subject, t.CreatedAt)
+			m.mu.Unlock()
+			if fenced {
+				return accessibility.ErrErasing
+			}
 			return put("TOKEN#"+t.Hash, &memRec{kind: privacy.KindAccessibilityToken, subject: t.Subject, token: t, createdAt: t.CreatedAt, expiresAt: t.ExpiresAt})
 		},
 		TokenFunc: func(_ context.Context, hash string, now time.Time) (accessibility.Token, error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			r, ok := m.recs["TOKEN#"+hash]
-			if !ok || expired(r.expiresAt, now) {
+			if !ok || expired(r.expiresAt, now) || m.fenced(r.subject, now) {
 				return accessibility.Token{}, accessibility.ErrTokenRequired
 			}
 			return r.token, nil
@@ -206,6 +225,15 @@ func NewStore() (*Store, *Memory) {
 				}
 			}
 			return gone, nil
+		},
+		FenceAccessibilityFunc: func(_ context.Context, subjectHash string, now time.Time) error {
+			if subjectHash == "" {
+				return nil
+			}
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.fences[subjectHash] = now.Add(accessibility.FenceTTL)
+			return nil
 		},
 		HoldsFunc: func(_ context.Context, subjectHash string) ([]string, error) {
 			now := time.Now()

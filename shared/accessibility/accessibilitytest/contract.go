@@ -69,6 +69,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T) FullStore) {
 	ctx := context.Background()
 	t0 := futureHour()
 
+	t.Run("an erasure's fence refuses the subject's tokens, new and old", func(t *testing.T) { storeFence(t, newStore) })
+
 	t.Run("a sign-up is taken once", func(t *testing.T) {
 		s := newStore(t)
 		su := accessibility.Signup{CodeHash: hexID(), Subject: hexID(), CreatedAt: t0, ExpiresAt: t0.Add(accessibility.CodeTTL)}
@@ -277,6 +279,63 @@ func TestStore(t *testing.T, newStore func(t *testing.T) FullStore) {
 			t.Fatalf("deleting again removed %v, %v; want none, no error", gone, err)
 		}
 	})
+}
+
+// storeFence checks an erasure's fence (FenceAccessibility) on top of the Store
+// contract: from the fence on, no token of the subject is stored and none stored before
+// works — a token made a moment before, which the erasure's listing may miss, included —
+// until the fence expires; other subjects see no change, and the fence is no record of
+// the subject's that an erasure or access request finds.
+func storeFence(t *testing.T, newStore func(t *testing.T) FullStore) {
+	ctx := context.Background()
+	t0 := futureHour()
+	s := newStore(t)
+	subject, other := hexID(), hexID()
+	mk := func(subject string, at time.Time) accessibility.Token {
+		return accessibility.Token{Hash: hexID(), Subject: subject, CreatedAt: at, ExpiresAt: at.Add(accessibility.TokenTTL)}
+	}
+	before, others := mk(subject, t0), mk(other, t0)
+	for _, tok := range []accessibility.Token{before, others} {
+		if err := s.PutToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fencedAt := t0.Add(time.Minute)
+	if err := s.FenceAccessibility(ctx, subject, fencedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FenceAccessibility(ctx, subject, fencedAt); err != nil {
+		t.Fatalf("fencing again: %v", err)
+	}
+	if _, err := s.Token(ctx, before.Hash, fencedAt.Add(time.Second)); !errors.Is(err, accessibility.ErrTokenRequired) {
+		t.Fatalf("a token made before the fence still works: %v", err)
+	}
+	late := mk(subject, fencedAt.Add(time.Second))
+	if err := s.PutToken(ctx, late); !errors.Is(err, accessibility.ErrErasing) {
+		t.Fatalf("PutToken after the fence: %v, want ErrErasing", err)
+	}
+	if _, err := s.Token(ctx, late.Hash, fencedAt.Add(2*time.Second)); !errors.Is(err, accessibility.ErrTokenRequired) {
+		t.Fatalf("a refused token works: %v", err)
+	}
+	if _, err := s.Token(ctx, others.Hash, fencedAt.Add(time.Second)); err != nil {
+		t.Fatalf("another subject's token stopped working: %v", err)
+	}
+	if err := s.PutToken(ctx, mk(other, fencedAt.Add(time.Second))); err != nil {
+		t.Fatalf("another subject's new token was refused: %v", err)
+	}
+	recs, err := s.AccessibilityOf(ctx, subject)
+	if err != nil || len(recs) != 1 || recs[0].Kind != privacy.KindAccessibilityToken {
+		t.Fatalf("AccessibilityOf = %+v, %v; want the token alone, not the fence", recs, err)
+	}
+	// Once the fence has expired (whether or not it is deleted yet), the address may sign
+	// up afresh.
+	after := mk(subject, fencedAt.Add(accessibility.FenceTTL))
+	if err := s.PutToken(ctx, after); err != nil {
+		t.Fatalf("PutToken once the fence expired: %v", err)
+	}
+	if _, err := s.Token(ctx, after.Hash, after.CreatedAt.Add(time.Second)); err != nil {
+		t.Fatalf("a token made after the fence expired: %v", err)
+	}
 }
 
 // TestChallenges checks the Challenges contract; NewChallenges and
