@@ -50,7 +50,17 @@ func largestJob(i int) job.NewJob {
 // payload the Lambda runtime writes (it encodes without HTML escaping, as here).
 func listJobs(t *testing.T, f *fix, query string) (int, map[string]any, int) {
 	t.Helper()
-	resp, body := platformtest.ReplayJSON(t, f.h, "../../../events/jobs/jobs-list.json", func(ev *events.APIGatewayV2HTTPRequest) {
+	return replayListing(t, f, "jobs-list.json", query, nil)
+}
+
+// replayListing replays events/jobs/<file> with query as its query string (and edit, if
+// any, applied first) and measures the Lambda payload, for listJobs and listItems.
+func replayListing(t *testing.T, f *fix, file, query string, edit func(*events.APIGatewayV2HTTPRequest)) (int, map[string]any, int) {
+	t.Helper()
+	resp, body := platformtest.ReplayJSON(t, f.h, "../../../events/jobs/"+file, func(ev *events.APIGatewayV2HTTPRequest) {
+		if edit != nil {
+			edit(ev)
+		}
 		ev.RawQueryString = query
 		ev.QueryStringParameters = map[string]string{}
 		q, err := url.ParseQuery(query)
@@ -162,26 +172,10 @@ func TestJobListingPages(t *testing.T) {
 // the response payload the Lambda runtime writes.
 func listItems(t *testing.T, f *fix, jobID, query string) (int, map[string]any, int) {
 	t.Helper()
-	resp, body := platformtest.ReplayJSON(t, f.h, "../../../events/jobs/jobs-list-items.json", func(ev *events.APIGatewayV2HTTPRequest) {
+	return replayListing(t, f, "jobs-list-items.json", query, func(ev *events.APIGatewayV2HTTPRequest) {
 		ev.RawPath, ev.RequestContext.HTTP.Path = "/v1/jobs/"+jobID+"/items", "/v1/jobs/"+jobID+"/items"
 		ev.PathParameters = map[string]string{"id": jobID}
-		ev.RawQueryString = query
-		ev.QueryStringParameters = map[string]string{}
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := range q {
-			ev.QueryStringParameters[k] = q.Get(k)
-		}
 	})
-	var payload bytes.Buffer
-	enc := json.NewEncoder(&payload)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(resp); err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body, payload.Len()
 }
 
 // A page of the most items the item listing gives (limit=1000), each as large as the API
