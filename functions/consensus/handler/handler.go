@@ -120,8 +120,11 @@ func New(d Deps) platform.SQSHandler {
 
 func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	errs := make([]error, len(ev.Records))
+	msgs := make([]message, len(ev.Records))
 	// A panic fails its message alone.
-	run := func(i int) { errs[i] = platform.Recovered(func() error { return c.message(ctx, ev.Records[i]) }) }
+	run := func(i int) {
+		errs[i] = platform.Recovered(func() error { return c.message(ctx, ev.Records[i].MessageId, msgs[i]) })
+	}
 	// Re-estimation passes run one after another in a lane of their own, beside the slots:
 	// a pass holds a whole job's state, so one at a time, and the batch's answers must not
 	// wait behind the passes (the hourly fan-out puts one request per job on the queue).
@@ -129,7 +132,11 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, c.d.Parallel)
 	for i, rec := range ev.Records {
-		if isPass(rec.Body) {
+		// Each body is decoded once, here; one that does not decode fails alone.
+		if errs[i] = platform.Recovered(func() (err error) { msgs[i], err = decode(rec.Body); return err }); errs[i] != nil {
+			continue
+		}
+		if msgs[i].Kind == KindReestimate && msgs[i].JobID != "" {
 			passes = append(passes, i)
 			continue
 		}
@@ -171,19 +178,9 @@ func (c *consumer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 // back, moves to the dead-letter queue (what the log line of a failure says).
 var maxReceives = schema.QueueNamed(schema.QueueAnswers).MaxReceives
 
-// isPass reports whether a message body is a request for one job's re-estimation pass.
-// A body that does not decode is not: it fails in a slot like any poison message.
-func isPass(body string) bool {
-	m, err := decode(body)
-	return err == nil && m.Kind == KindReestimate && m.JobID != ""
-}
-
-func (c *consumer) message(ctx context.Context, rec events.SQSMessage) error {
-	m, err := decode(rec.Body)
-	if err != nil {
-		return err
-	}
-	ctx = web.WithLogger(ctx, web.Logger(ctx).With("message_id", rec.MessageId))
+// message handles one decoded message of the batch.
+func (c *consumer) message(ctx context.Context, messageID string, m message) error {
+	ctx = web.WithLogger(ctx, web.Logger(ctx).With("message_id", messageID))
 	if m.Kind == KindReestimate {
 		if m.JobID == "" {
 			return c.fanOut(ctx)
