@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/crowdgate/crowdgate/shared/schema"
@@ -106,20 +107,19 @@ func (s *crowdgate) addAlarms() {
 		})
 	}
 
+	// anyMessage alarms on a queue whose every message is a failure (a dead letter).
+	anyMessage := func(id string, q awssqs.IQueue, desc string) {
+		alarm(id, q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
+			0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, desc)
+	}
 	for _, q := range schema.Queues {
-		alarm(pascal(q.Name)+"DeadLetterAlarm",
-			s.deadLetters[q.Name].MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
-			0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		anyMessage(pascal(q.Name)+"DeadLetterAlarm", s.deadLetters[q.Name],
 			"messages of the "+q.Name+" queue failed every retry and wait in its dead-letter queue: inspect them, fix the cause, redrive (docs/DEPLOY.md)")
 	}
-	alarm("ScheduleDeadLetterAlarm",
-		s.scheduleDeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
-		0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+	anyMessage("ScheduleDeadLetterAlarm", s.scheduleDeadLetters,
 		"a scheduled job's run could not be delivered to its function or queue after its retries: its dead letter says which and why (docs/DEPLOY.md)")
 	for _, name := range slices.Sorted(maps.Keys(s.failedRuns)) {
-		alarm(pascal(name)+"FailedRunsAlarm",
-			s.failedRuns[name].MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
-			0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		anyMessage(pascal(name)+"FailedRunsAlarm", s.failedRuns[name],
 			"a scheduled run of the "+name+" function failed every retry: its record in "+pascal(name)+"FailedRunsQueue holds the payload and the error (docs/DEPLOY.md)")
 	}
 	for _, q := range schema.Queues {
