@@ -546,6 +546,10 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   // api posts JSON to the challenge API. Failures reject with {status, code}: status 0
   // means the network (or the timeout) failed. Only a11yAPI sets cred: every other request
   // is anonymous, so the page's visitors carry no crowdgate cookie into challenges.
+  // No Referer leaves the page's origin, whatever the page's Referrer-Policy: the body
+  // names the page's hostname, and its path and query (a search, an order, a reset link)
+  // are none of crowdgate's business. (same-origin, not no-referrer: the Origin header the
+  // host check reads stays intact on every browser.)
   async function api(path, body, cred) {
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = ctl ? setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS) : 0;
@@ -553,7 +557,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     let data = null;
     try {
       res = await fetch(API + path, {
-        method: 'POST', mode: 'cors', credentials: cred ? 'include' : 'omit', cache: 'no-store',
+        method: 'POST', mode: 'cors', credentials: cred ? 'include' : 'omit', cache: 'no-store', referrerPolicy: 'same-origin',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
         signal: ctl ? ctl.signal : undefined,
@@ -631,6 +635,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       // to a pass now, so the page hears the code at once, not a challenge-closed whenever
       // the visitor closes the dialog.
       if (!later && c[1] !== 'config') return;
+      endDialog(w);
       rejectAll(w, c[0]);
     } else {
       setStatus(w, msg, true, later);
@@ -639,6 +644,18 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     // error-callback runs last: a page that resets the widget there (react-hcaptcha does)
     // would otherwise turn the promise's code into reset's challenge-closed.
     fire(w, 'error-callback', c[0]);
+  }
+
+  // endDialog leaves Close the only control after an error that ended the attempt: a
+  // retry from the dialog could not pass now, and each would call error-callback again.
+  // The challenge's timer stops too, so nothing replaces the challenge behind the message.
+  function endDialog(w) {
+    const d = w.dlg;
+    d.ended = true;
+    d.lapsed = false;
+    clearTimeout(d.timer);
+    d.dlg.querySelectorAll('button,input').forEach((el) => { if (el !== d.close) el.disabled = true; });
+    d.close.focus();
   }
 
   function rejectAll(w, code) {
@@ -742,7 +759,9 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     ov.appendChild(dlg);
     root.appendChild(ov);
 
-    const d = w.dlg = { host, root, dlg, prompt, alt, info, step, body, err, fresh, primary, input: null, ch: null, i: 0, answers: {}, busy: false, timer: 0 };
+    const d = w.dlg = { host, root, dlg, prompt, alt, info, step, body, err, fresh, primary, close: x, input: null, ch: null, i: 0, answers: {},
+      busy: false, timer: 0, ended: false, lapsed: false };
+    d.expire = () => { if (w.dlg === d) chalExpired(w); };
     d.returnTo = D.activeElement;
     x.addEventListener('click', () => closeDialog(w, true));
     fresh.addEventListener('click', () => refresh(w, ''));
@@ -777,6 +796,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   function focusFirst(w) {
     const d = w.dlg;
+    if (d.ended) { d.close.focus(); return; }
     const first = d.body.querySelector('input,button') || d.primary;
     first.focus();
   }
@@ -846,7 +866,8 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     d.prompt.textContent = ch.prompt || '';
     showError(w, note);
     clearTimeout(d.timer);
-    if (+ch.expires_in > 0) d.timer = setTimeout(() => chalExpired(w), ch.expires_in * 1000);
+    d.lapsed = false;
+    if (+ch.expires_in > 0) d.timer = setTimeout(d.expire, ch.expires_in * 1000);
     showTask(w);
     focusFirst(w);
   }
@@ -928,6 +949,13 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   function setDialogBusy(d, busy) {
     d.busy = busy;
+    if (!busy && d.lapsed) {
+      // The challenge ran out while busy and is still shown: expire it once the reply's
+      // handling has finished.
+      d.lapsed = false;
+      clearTimeout(d.timer);
+      d.timer = setTimeout(d.expire, 0);
+    }
     [d.primary, d.fresh].forEach((b) => {
       if (busy) b.setAttribute('aria-disabled', 'true');
       else b.removeAttribute('aria-disabled');
@@ -938,7 +966,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   function advance(w) {
     const d = w.dlg;
-    if (!d || d.busy) return;
+    if (!d || d.busy || d.ended) return;
     if (d.ch.text) { submitText(w); return; }
     const task = d.ch.tasks[d.i] || {};
     if (task.kind !== 'image_grid' && task.kind !== 'yes_no') { showError(w, w.t.unsupported); return; }
@@ -972,6 +1000,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       if (c[2]) {
         // A challenge gone (expired, used, swept) is replaced in the dialog: no
         // error-callback, which would tell the page the attempt ended.
+        d.lapsed = false; // this reply is the challenge's end: the timer adds nothing
         if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
         // Awaited, so the dialog stays busy until the fresh challenge is shown.
         await refresh(w, w.t[c[1]], true);
@@ -987,7 +1016,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   async function refresh(w, note, force) {
     const d = w.dlg;
     if (d && d.ch && d.ch.text) return textChallenge(w, note, force);
-    if (!d || (d.busy && !force)) return;
+    if (!d || d.ended || (d.busy && !force)) return;
     setDialogBusy(d, true);
     try {
       const res = await newChallenge(w);
@@ -1000,8 +1029,15 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     }
   }
 
+  // chalExpired runs when the shown challenge's time is up. With answers or a new challenge
+  // on the way, their reply decides: a pass stands, a challenge_expired reply replaces the
+  // challenge (and is the one chalexpired-callback), a new challenge takes its place. Only
+  // when the reply leaves the dead challenge shown does this run again (setDialogBusy).
   function chalExpired(w) {
-    if (!w.dlg) return;
+    const d = w.dlg;
+    if (!d || d.ended) return;
+    if (d.busy) { d.lapsed = true; return; }
+    d.lapsed = false;
     fire(w, 'chalexpired-callback');
     refresh(w, w.t.chalexpired, true);
   }
@@ -1017,7 +1053,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
 
   async function textChallenge(w, note, force) {
     const d = w.dlg;
-    if (!d || (d.busy && !force)) return;
+    if (!d || d.ended || (d.busy && !force)) return;
     setDialogBusy(d, true);
     try {
       const res = await a11yAPI('', { sitekey: w.sitekey, host: W.location.hostname, hl: w.lang });
@@ -1048,7 +1084,8 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     d.alt.hidden = true;
     d.primary.textContent = w.t.submit;
     clearTimeout(d.timer);
-    if (+ch.expires_in > 0) d.timer = setTimeout(() => chalExpired(w), ch.expires_in * 1000);
+    d.lapsed = false;
+    if (+ch.expires_in > 0) d.timer = setTimeout(d.expire, ch.expires_in * 1000);
     const body = mk('div', 'task');
     body.setAttribute('data-task-id', 'text');
     const q = mk('label', 'q', String(ch.question));
@@ -1092,7 +1129,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     a.id = 'signup';
     a.href = u.href;
     a.target = '_blank';
-    a.rel = 'noopener';
+    a.rel = 'noopener noreferrer'; // the page's URL is not the sign-up page's business
     a.setAttribute('aria-describedby', p.id);
     d.info.textContent = '';
     d.info.append(p, a);
@@ -1123,6 +1160,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
       if (w.dlg !== d) return;
       const c = classify(e);
       if (c[2]) {
+        d.lapsed = false;
         if (c[0] === 'challenge-expired') fire(w, 'chalexpired-callback');
         await textChallenge(w, w.t[c[1]], true);
       } else if (e.code === 'accessibility_token_required') {
@@ -1176,12 +1214,25 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
   function remove(id) {
     const w = get(id);
     if (!w) return;
+    const d = w.dlg;
     reset(w.id);
     if (w.onClick) w.el.removeEventListener('click', w.onClick);
     if (w.host) w.host.remove();
     w.fields.forEach((f) => f.remove());
     w.el.removeAttribute('data-hcaptcha-widget-id');
     widgets.delete(w.id);
+    // Focus was in the dialog, and reset gave it to the checkbox, which is gone now: it
+    // goes to what had it before the dialog opened, else the widget's container, never to
+    // the page's body (a keyboard user would start over at the top of the page).
+    if (d) refocus(d.returnTo && d.returnTo.isConnected ? d.returnTo : focusable(w.el));
+  }
+
+  // focusable makes a container that is not focusable focusable by script only
+  // (tabindex=-1 keeps it out of the tab order).
+  function focusable(el) {
+    if (!el.isConnected) return null;
+    if (el.tabIndex < 0 && !el.hasAttribute('tabindex')) el.setAttribute('tabindex', '-1');
+    return el;
   }
 
   function getResponse(id) {

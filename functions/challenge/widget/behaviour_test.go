@@ -166,7 +166,7 @@ const requests = [];
 function fetch_(url, init) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    requests.push({ path: u.pathname, body: JSON.parse(init.body), credentials: init.credentials, open: true,
+    requests.push({ origin: u.origin, path: u.pathname, body: JSON.parse(init.body), credentials: init.credentials, referrerPolicy: init.referrerPolicy, open: true,
       answer(status, data) { this.open = false; resolve({ ok: status >= 200 && status < 300, status, json: async () => data }); },
       drop() { this.open = false; reject(new TypeError('Failed to fetch')); },
       // stall sends the headers, then never the body: only the request's signal ends it.
@@ -937,5 +937,209 @@ func TestARetryableErrorInTheDialogIsNotAnErrorCallback(t *testing.T) {
 	}
 	if got.Shown != "c2" || got.Settled != "pending|resolved:tok" {
 		t.Errorf("after a network error and a used challenge the dialog shows %q and execute({async: true}) is %s; want c2, pending|resolved:tok", got.Shown, got.Settled)
+	}
+}
+
+// A refusal for minutes (429 try_later) or a site not set up for the page ends the
+// attempt: the page has heard error-callback once, and nothing in the dialog can lead to a
+// pass now. So Submit, New challenge and the accessibility link are disabled (pressing them
+// sends nothing and calls nothing back again), focus moves to Close, the one control left,
+// and the challenge's timer no longer replaces the challenge behind the message.
+func TestAnAttemptEndingErrorDisablesTheDialog(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+		want   string
+	}{{429, "try_later", "rate-limited"}, {403, "hostname_not_allowed", "invalid-data"}} {
+		var got struct {
+			Errors, Chalexpired []string
+			Requests            int
+			Disabled            []bool
+			Focus               string
+		}
+		runWidget(t, `
+			h.load();
+			const errors = [];
+			const chalexpired = [];
+			h.win.hcaptcha.render(h.div('slot'), { sitekey: 's', 'error-callback': (c) => errors.push(c), 'chalexpired-callback': () => chalexpired.push('x') });
+			h.checkbox(h.doc.getElementById('slot')).click();
+			await h.flush();
+			h.open()[0].answer(200, h.challenge('c1'));
+			await h.flush();
+			const d = h.dialog();
+			d.querySelector('button[data-choice=yes]').click();
+			d.querySelector('#submit').click();
+			await h.flush();
+			h.last('/1/challenges/c1/answers').answer(`+strconv.Itoa(tc.status)+`, { error: { code: '`+tc.code+`', message: 'm', retry_after: 900 } });
+			await h.flush();
+			const sent = h.requests.length;
+			const controls = ['#submit', '#new-challenge', '#accessibility'].map((s) => d.querySelector(s));
+			controls.forEach((b) => b.click());
+			await h.flush();
+			await h.tick(600000); // the challenge's 300 s run out behind the message
+			h.open().forEach((r) => r.answer(200, h.challenge('c2')));
+			await h.flush();
+			const f = h.doc.focused;
+			return { errors, chalexpired, requests: h.requests.length - sent, disabled: controls.map((b) => b.disabled === true),
+				focus: f ? (f.getAttribute('aria-label') || f.id || f.tagName) : 'none' };
+		`, nil, &got)
+		if len(got.Errors) != 1 || got.Errors[0] != tc.want || got.Requests != 0 || len(got.Chalexpired) != 0 {
+			t.Errorf("%s in the dialog, then Submit, New challenge and the accessibility link pressed and the challenge's time run out: error-callback %v, %d more requests, chalexpired-callback %v; want [%s] once, none, none",
+				tc.code, got.Errors, got.Requests, got.Chalexpired, tc.want)
+		}
+		for i, name := range []string{"Submit", "New challenge", "the accessibility link"} {
+			if i >= len(got.Disabled) || !got.Disabled[i] {
+				t.Errorf("%s: %s is not disabled (%v)", tc.code, name, got.Disabled)
+			}
+		}
+		if got.Focus != "Close" {
+			t.Errorf("%s: focus on %q, want the Close button", tc.code, got.Focus)
+		}
+	}
+}
+
+// hcaptcha.remove(id) while the widget's dialog is open takes the checkbox away with the
+// dialog: keyboard focus goes to the widget's container (made focusable for it), not to the
+// page's body, where a keyboard or screen-reader user would start over at the top. An
+// invisible widget's dialog gives focus back to what had it before it opened.
+func TestRemoveWithTheDialogOpenKeepsFocusOnThePage(t *testing.T) {
+	var got struct {
+		Checkbox, Invisible string
+		Tabindex            string
+	}
+	runWidget(t, `
+		h.load();
+		const name = () => { const f = h.doc.focused; return f ? f.tagName + '#' + f.id : 'body'; };
+		const el = h.div('slot');
+		const id = h.win.hcaptcha.render(el, { sitekey: 's' });
+		h.checkbox(el).focus();
+		h.checkbox(el).click();
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		h.win.hcaptcha.remove(id);
+		const checkbox = name();
+		const tabindex = el.getAttribute('tabindex');
+
+		const button = h.doc.body.appendChild(new h.El('button'));
+		button.id = 'go';
+		const id2 = h.win.hcaptcha.render(h.div('inv'), { sitekey: 's', size: 'invisible' });
+		button.focus();
+		h.win.hcaptcha.execute(id2);
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c2'));
+		await h.flush();
+		h.win.hcaptcha.remove(id2);
+		return { checkbox, tabindex, invisible: name() };
+	`, nil, &got)
+	if got.Checkbox != "DIV#slot" || got.Tabindex != "-1" {
+		t.Errorf("remove() with the checkbox's dialog open: focus on %s (container tabindex %q); want DIV#slot, made focusable with tabindex -1", got.Checkbox, got.Tabindex)
+	}
+	if got.Invisible != "BUTTON#go" {
+		t.Errorf("remove() with an invisible widget's dialog open: focus on %s, want BUTTON#go, which had it before", got.Invisible)
+	}
+}
+
+// The challenge's time running out while its answers are on the way: the answer decides.
+// Answered too late, the server says challenge_expired and chalexpired-callback fires once
+// with one fresh challenge (not once for the timer and again for the answer, with two
+// fresh challenges racing); answered in time, the pass stands and nothing expired; the
+// answer lost to the network, the dialog then replaces the expired challenge.
+func TestChallengeExpiringWhileItsAnswerIsInFlightExpiresOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply      string
+		chalexpired      int
+		issued           int
+		token, challenge string
+	}{
+		{"expired", `r.answer(410, { error: { code: 'challenge_expired', message: 'm' } })`, 1, 2, "", "c2"},
+		{"passed", `r.answer(200, h.pass('tok'))`, 0, 1, "tok", ""},
+		{"network", `r.drop()`, 1, 2, "", "c2"},
+	} {
+		var got struct {
+			Chalexpired, Issued int
+			Token, Challenge    string
+		}
+		runWidget(t, `
+			h.load();
+			let chalexpired = 0;
+			const id = h.win.hcaptcha.render(h.div('slot'), { sitekey: 's', 'chalexpired-callback': () => chalexpired++ });
+			h.win.hcaptcha.execute(id);
+			await h.flush();
+			h.open()[0].answer(200, h.challenge('c1'));
+			await h.flush();
+			const d = h.dialog();
+			d.querySelector('button[data-choice=yes]').click();
+			d.querySelector('#submit').click();
+			await h.flush();
+			await h.tick(300000); // the challenge's expires_in passes while the answer is out
+			const r = h.last('/1/challenges/c1/answers');
+			`+tc.reply+`;
+			await h.tick(0); // what the reply's handling left to run next
+			h.open().forEach((o) => o.answer(200, h.challenge('c2')));
+			await h.flush();
+			const dlg = h.dialog();
+			return { chalexpired, issued: h.count('/1/challenges'), token: h.win.hcaptcha.getResponse(id),
+				challenge: dlg ? dlg.querySelector('.dlg').getAttribute('data-challenge-id') : '' };
+		`, nil, &got)
+		if got.Chalexpired != tc.chalexpired || got.Issued != tc.issued || got.Token != tc.token || got.Challenge != tc.challenge {
+			t.Errorf("%s: chalexpired-callback %d times, %d challenges requested, token %q, dialog shows %q; want %d, %d, %q, %q",
+				tc.name, got.Chalexpired, got.Issued, got.Token, got.Challenge, tc.chalexpired, tc.issued, tc.token, tc.challenge)
+		}
+	}
+}
+
+// The host page's URL (its path and query: a search, an order number, a reset token) is
+// not the widget's to send. Every request the widget makes carries the page's hostname
+// only (in the body; the browser adds Origin), whatever Referrer-Policy the page chose:
+// the requests are made with referrerPolicy same-origin, so a page with a policy such as
+// unsafe-url does not hand its full URL to crowdgate. The accessibility sign-up link opens
+// without a referrer for the same reason; tile images already load with none.
+func TestRequestsCarryNoReferrer(t *testing.T) {
+	var got struct {
+		Policies []string
+		Hosts    []string
+		Rel      string
+	}
+	runWidget(t, `
+		h.load();
+		h.win.hcaptcha.execute(h.win.hcaptcha.render(h.div('slot'), { sitekey: 's' }));
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		const d = h.dialog();
+		d.querySelector('button[data-choice=yes]').click();
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/challenges/c1/answers').answer(200, h.challenge('c2'));
+		await h.flush();
+		d.querySelector('#accessibility').click();
+		await h.flush();
+		h.last('/1/accessibility/challenges').answer(200, { id: 'a_1', question: 'What is four plus seven?', expires_in: 300 });
+		await h.flush();
+		d.querySelector('#answer').value = '11';
+		d.querySelector('#submit').click();
+		await h.flush();
+		h.last('/1/accessibility/challenges/a_1/answers').answer(401, { error: { code: 'accessibility_token_required', message: 'm', signup_url: 'https://cg.example/accessibility' } });
+		await h.flush();
+		const a = d.querySelector('#signup');
+		return { policies: h.requests.map((r) => r.path + ' ' + r.referrerPolicy), hosts: h.requests.filter((r) => 'host' in r.body).map((r) => r.body.host),
+			rel: a ? a.rel : 'no link' };
+	`, nil, &got)
+	if len(got.Policies) != 4 {
+		t.Fatalf("requests %v, want 4", got.Policies)
+	}
+	for _, p := range got.Policies {
+		if !strings.HasSuffix(p, " same-origin") {
+			t.Errorf("request %s: want referrerPolicy same-origin", p)
+		}
+	}
+	for _, h := range got.Hosts {
+		if h != "shop.example" {
+			t.Errorf("a request names the page as %q, want its hostname shop.example only", h)
+		}
+	}
+	if !strings.Contains(" "+got.Rel+" ", " noreferrer ") {
+		t.Errorf("the sign-up link's rel is %q, want noreferrer", got.Rel)
 	}
 }
