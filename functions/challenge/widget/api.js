@@ -221,11 +221,18 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     });
     // Keys: only times. A keyup ends the oldest press still held (no key identity is read,
     // not even to pair them). Typing into password fields is left out: its rhythm could
-    // say something about the password. The field is the composed path's first node: a
-    // field inside a web component reaches the document retargeted to the component.
+    // say something about the password. So is typing into fields whose autocomplete names
+    // a one-time code or a card's number, security code or expiry (the rhythm of digits
+    // says something about them, the count gives the length). The field is the composed
+    // path's first node: a field inside a web component reaches the document retargeted to
+    // the component.
+    const SECRET_AC = ['current-password', 'new-password', 'one-time-code', 'cc-number', 'cc-csc', 'cc-exp', 'cc-exp-month', 'cc-exp-year'];
     const secret = (e) => {
       const el = typeof e.composedPath === 'function' ? e.composedPath()[0] || e.target : e.target;
-      return !!el && el.type === 'password';
+      if (!el) return false;
+      if (el.type === 'password') return true;
+      const ac = typeof el.getAttribute === 'function' ? el.getAttribute('autocomplete') : null;
+      return !!ac && String(ac).toLowerCase().split(/\s+/).some((t) => SECRET_AC.indexOf(t) >= 0);
     };
     on(D, 'keydown', (e) => {
       if (e.repeat || secret(e)) return;

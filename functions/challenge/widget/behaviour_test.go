@@ -1143,3 +1143,47 @@ func TestRequestsCarryNoReferrer(t *testing.T) {
 		t.Errorf("the sign-up link's rel is %q, want noreferrer", got.Rel)
 	}
 }
+
+// Key timing is left out, like a password's, in fields whose autocomplete says they take a
+// one-time code or a payment card's number, security code or expiry: the rhythm of typing
+// digits says something about the digits, and the number of presses gives the length. Other
+// fields (an e-mail address) still count.
+func TestKeysInCodeAndCardFieldsAreLeftOut(t *testing.T) {
+	var got struct {
+		Secret []string
+		Email  int
+	}
+	runWidget(t, `
+		h.load();
+		const press = (el) => { h.dispatch(el, 'keydown', { key: '4' }); h.dispatch(el, 'keyup', { key: '4' }); };
+		const telemetryKeys = async () => {
+			const el = h.div();
+			const id = h.win.hcaptcha.render(el, { sitekey: 's', size: 'invisible' });
+			h.win.hcaptcha.execute(id);
+			await h.flush();
+			const r = h.last('/1/challenges');
+			r.answer(200, h.pass('tok'));
+			await h.flush();
+			h.win.hcaptcha.remove(id);
+			return (r.body.telemetry.k || []).length;
+		};
+		const field = (ac) => { const f = h.div().appendChild(new h.El('input')); f.type = 'text'; f.setAttribute('autocomplete', ac); return f; };
+		// every document carries the presses since the script started: count what one adds
+		const secret = [];
+		let before = await telemetryKeys();
+		for (const ac of ['cc-number', 'section-pay billing cc-csc', 'CC-EXP', 'cc-exp-month', 'one-time-code', 'shipping cc-exp-year']) {
+			press(field(ac));
+			const after = await telemetryKeys();
+			if (after !== before) secret.push(ac);
+			before = after;
+		}
+		press(field('email'));
+		return { secret, email: (await telemetryKeys()) - before };
+	`, nil, &got)
+	if len(got.Secret) != 0 {
+		t.Errorf("key presses were sent from fields with autocomplete %q", got.Secret)
+	}
+	if got.Email != 1 {
+		t.Errorf("an e-mail field: %d presses sent, want 1", got.Email)
+	}
+}

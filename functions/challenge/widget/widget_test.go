@@ -165,7 +165,10 @@ func TestScriptAvoidsForbiddenConstructs(t *testing.T) {
 	forbidden := []struct{ re, why string }{
 		{`\binnerHTML\b|\bouterHTML\b|insertAdjacentHTML|document\.write`, "HTML parsing of data"},
 		{`\beval\s*\(|new\s+Function\s*\(|set(?:Timeout|Interval)\(\s*['"\x60]`, "eval (blocked by CSP without unsafe-eval)"},
-		{`localStorage|sessionStorage|document\.cookie|indexedDB`, "browser storage"},
+		{`localStorage|sessionStorage|document\.cookie|indexedDB|\bcaches\.|serviceWorker`, "browser storage"},
+		// docs/PRIVACY.md lists every request the widget makes: the one fetch in api() and the
+		// challenge images. Anything else would be a channel the list does not name.
+		{`sendBeacon|XMLHttpRequest|WebSocket|EventSource|postMessage|new\s+Image\b|import\s*\(|<link|@import|url\(`, "a request outside api() and the challenge images"},
 		{`setAttribute\(\s*['"]style['"]|\.cssText\b`, "style attributes (blocked by style-src without unsafe-inline)"},
 		{`\?\.[A-Za-z_$(\[]|\?\?`, "syntax newer than ES2018"},
 	}
@@ -173,6 +176,14 @@ func TestScriptAvoidsForbiddenConstructs(t *testing.T) {
 		if loc := regexp.MustCompile(f.re).FindStringIndex(src); loc != nil {
 			t.Errorf("api.js uses %s: %q", f.why, src[loc[0]:loc[1]])
 		}
+	}
+	if n := strings.Count(src, "fetch("); n != 1 {
+		t.Errorf("api.js calls fetch %d times, want once (api)", n)
+	}
+	// Every image the widget loads is a challenge image from the server's signed links, and
+	// none carries the page's URL as its Referer.
+	if srcs, policies := strings.Count(src, ".src = "), strings.Count(src, ".referrerPolicy = 'no-referrer';"); srcs != policies {
+		t.Errorf("api.js sets %d image sources and %d no-referrer policies", srcs, policies)
 	}
 	for _, lang := range []string{"en", "de", "fr", "es"} {
 		if !regexp.MustCompile(`\n    ` + lang + `: \{`).MatchString(src) {
