@@ -72,6 +72,9 @@ func TestServesScriptWithCachingHeaders(t *testing.T) {
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
 		t.Errorf("Access-Control-Allow-Origin %q: @hcaptcha/loader loads the script with crossorigin=anonymous", got)
 	}
+	if c := resp.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("the script sets cookies %q; docs/PRIVACY.md: the widget stores nothing in the browser", c)
+	}
 	if resp.Header.Get("Content-Encoding") != "" {
 		t.Errorf("identity request answered with Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
