@@ -1231,7 +1231,7 @@ a.btn{display:inline-block;margin-top:8px;text-decoration:none}
     // Focus was in the dialog, and reset gave it to the checkbox, which is gone now: it
     // goes to what had it before the dialog opened, else the widget's container, never to
     // the page's body (a keyboard user would start over at the top of the page).
-    if (d) refocus(d.returnTo && d.returnTo.isConnected ? d.returnTo : focusable(w.el));
+    if (d) refocus(d.returnTo && d.returnTo !== D.body && d.returnTo.isConnected ? d.returnTo : focusable(w.el));
   }
 
   // focusable makes a container that is not focusable focusable by script only

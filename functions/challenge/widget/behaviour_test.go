@@ -1187,3 +1187,25 @@ func TestKeysInCodeAndCardFieldsAreLeftOut(t *testing.T) {
 		t.Errorf("an e-mail field: %d presses sent, want 1", got.Email)
 	}
 }
+
+// A page that calls execute() with nothing focused (the body) and then remove() while the
+// dialog is open: there was nowhere to return to, so focus goes to the widget's container,
+// not to the body.
+func TestRemoveAfterExecuteWithNothingFocusedFocusesTheContainer(t *testing.T) {
+	var got string
+	runWidget(t, `
+		h.load();
+		const el = h.div('slot');
+		const id = h.win.hcaptcha.render(el, { sitekey: 's' });
+		h.win.hcaptcha.execute(id);
+		await h.flush();
+		h.open()[0].answer(200, h.challenge('c1'));
+		await h.flush();
+		h.win.hcaptcha.remove(id);
+		const f = h.doc.focused;
+		return f ? f.tagName + '#' + f.id : 'body';
+	`, nil, &got)
+	if got != "DIV#slot" {
+		t.Errorf("remove() after execute() with nothing focused: focus on %s, want the container DIV#slot", got)
+	}
+}
