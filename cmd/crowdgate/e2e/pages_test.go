@@ -130,6 +130,9 @@ func newPageServer(t *testing.T, api string, verify func(token string) bool) *pa
 			}
 		}
 		script.Set("onload", "onHC")
+		if p := q.Get("referrer"); p != "" {
+			w.Header().Set("Referrer-Policy", p) // a page that hands its full URL to every request
+		}
 		page(w, formTmpl, map[string]any{
 			"Script":  api + "/1/api.js?" + script.Encode(),
 			"Sitekey": q.Get("sitekey"), "Theme": q.Get("theme"), "Size": q.Get("size"),

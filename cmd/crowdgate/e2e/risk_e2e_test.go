@@ -44,8 +44,9 @@ type recorder struct {
 }
 
 type recorded struct {
-	Path string
-	Body []byte
+	Path            string
+	Body            []byte
+	Referer, Origin string
 }
 
 func newRecorder(t *testing.T, target string) *recorder {
@@ -61,7 +62,7 @@ func newRecorder(t *testing.T, target string) *recorder {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			rec.mu.Lock()
-			rec.bodies = append(rec.bodies, recorded{r.URL.Path, body})
+			rec.bodies = append(rec.bodies, recorded{r.URL.Path, body, r.Header.Get("Referer"), r.Header.Get("Origin")})
 			refuse := rec.refuse
 			rec.mu.Unlock()
 			if refuse > 0 {
@@ -230,7 +231,10 @@ func TestWidgetTelemetryFollowsTheSchema(t *testing.T) {
 	}
 }
 
-// A refused visitor sees why, in the widget's own language, announced as an alert.
+// A refused visitor sees why, in the widget's own language, announced as an alert. The
+// page's Referrer-Policy is unsafe-url and its URL has a query, yet the challenge request
+// carries no Referer (the page's hostname is in the body, its origin in Origin), and the
+// widget left nothing in the page's cookies or storage (docs/PRIVACY.md).
 func TestWidgetShowsARefusalAsAnAlert(t *testing.T) {
 	requireBrowser(t)
 	api := newFakeAPI(t)
@@ -243,13 +247,31 @@ func TestWidgetShowsARefusalAsAnAlert(t *testing.T) {
 			Role string `json:"role"`
 		} `json:"status"`
 		Events []string `json:"events"`
+		Stored struct {
+			Cookie         string `json:"cookie"`
+			Local, Session int
+		} `json:"stored"`
 	}
-	runRiskScenario(t, "refused", map[string]any{"pageURL": pages.URL("/form", url.Values{"sitekey": {fakeSitekey}, "hl": {"de"}})}, &res)
+	pageURL := pages.URL("/form", url.Values{"sitekey": {fakeSitekey}, "hl": {"de"}, "referrer": {"unsafe-url"}, "order": {"4711"}})
+	runRiskScenario(t, "refused", map[string]any{"pageURL": pageURL}, &res)
 	if res.Status.Role != "alert" || !strings.Contains(res.Status.Text, "3 Min") || !strings.Contains(res.Status.Text, "Zu viele Versuche") {
 		t.Fatalf("status %+v: want the German message with the minutes to wait, as role=alert", res.Status)
 	}
 	if !slices.Contains(res.Events, "error:rate-limited") {
 		t.Errorf("error-callback events %v, want rate-limited", res.Events)
+	}
+	u, _ := url.Parse(pageURL)
+	reqs := rec.requests()
+	if len(reqs) == 0 {
+		t.Fatal("the recorder saw no challenge request")
+	}
+	for _, r := range reqs {
+		if r.Referer != "" || r.Origin != u.Scheme+"://"+u.Host {
+			t.Errorf("%s from a page with Referrer-Policy unsafe-url: Referer %q, Origin %q; want no Referer and Origin %s://%s", r.Path, r.Referer, r.Origin, u.Scheme, u.Host)
+		}
+	}
+	if res.Stored.Cookie != "" || res.Stored.Local != 0 || res.Stored.Session != 0 {
+		t.Errorf("the page's storage after the widget ran: %+v, want nothing", res.Stored)
 	}
 }
 

@@ -253,6 +253,7 @@ const scenarios = {
       return s && s.textContent ? { text: s.textContent, role: s.getAttribute('role') } : null;
     }), 'the refusal message');
     out.events = await page.evaluate(() => window.events || []);
+    out.stored = await page.evaluate(() => ({ cookie: document.cookie, local: localStorage.length, session: sessionStorage.length }));
     return out;
   },
 };
