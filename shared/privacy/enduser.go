@@ -47,7 +47,8 @@ func EndUser() EndUserAnswer {
 			{
 				Data: "Browser, device and behavioural signals (mouse, scroll, keys, touch, motion, timing)",
 				Form: "Reduced to a risk score and reasons while your request is handled; the signals themselves are not stored.",
-				Kept: "Not kept. The score and reasons stay with the challenge or pass token.",
+				Kept: "Not kept. The score and reasons stay with the challenge or pass token. Nothing is stored in your browser either: " +
+					"the widget sets no cookies and uses no browser storage.",
 			},
 			{
 				Data: "Challenges you were shown and pass tokens",

@@ -51,3 +51,17 @@ func TestEndUserAnswerNamesTheAccessibilityNetworkCounter(t *testing.T) {
 	}
 	t.Fatal("no holding about the network address")
 }
+
+// The widget stores nothing in the visitor's browser (docs/PRIVACY.md, "The widget in the
+// visitor's browser"); a visitor asking what is kept about them should hear that too.
+func TestEndUserAnswerSaysNothingIsStoredInTheBrowser(t *testing.T) {
+	for _, h := range privacy.EndUser().Holdings {
+		if strings.HasPrefix(h.Data, "Browser, device") {
+			if !strings.Contains(h.Kept, "no cookies") || !strings.Contains(h.Kept, "no browser storage") {
+				t.Fatalf("the browser holding does not say the widget stores nothing in the browser: %+v", h)
+			}
+			return
+		}
+	}
+	t.Fatal("no holding about browser signals")
+}
