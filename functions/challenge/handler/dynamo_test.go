@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -60,20 +61,31 @@ func (q *queueBox) SendJSON(_ context.Context, msgs ...any) error {
 	return nil
 }
 
-// The whole function as Wire builds it, over DynamoDB Local, gofakes3 and an in-process
-// queue: a visitor gets a challenge with working image links, passes, and the token, the
-// salt and the queue messages land where siteverify and consensus look for them.
-func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
-	db := dynamotest.Client(t)
-	tables := dynamotest.Tables(t, db)
+// wired is the challenge function as Wire builds it, over DynamoDB Local, gofakes3 and
+// in-process queues, with an integrator's site and a job whose images are in the media
+// bucket.
+type wired struct {
+	h                http.Handler
+	env              *platform.Env
+	db               *dynamodb.Client
+	tables           map[string]string
+	site             account.Site
+	secret           string
+	queue, riskQueue *queueBox
+}
+
+func newWired(tb testing.TB) *wired {
+	tb.Helper()
+	db := dynamotest.Client(tb)
+	tables := dynamotest.Tables(tb, db)
 	ctx := context.Background()
 
 	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(s3srv.Close)
+	tb.Cleanup(s3srv.Close)
 	awsCfg := aws.Config{
 		Region:        "us-east-1",
 		Credentials:   credentials.NewStaticCredentialsProvider("local", "local", ""),
-		ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(t), "S3": s3srv.URL}},
+		ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(tb), "S3": s3srv.URL}},
 	}
 	queue, riskQueue := &queueBox{}, &queueBox{}
 	env := &platform.Env{
@@ -93,41 +105,69 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 		},
 	}
 	if _, err := env.S3().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("media-test")}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 
-	// An integrator's site, and a job whose images are in the media bucket.
 	accounts := account.NewService(dynamo.NewAccounts(db, tables[schema.TableAccounts]), time.Now)
 	it, err := accounts.CreateIntegrator(ctx, account.NewIntegrator{Name: "Shop", Email: "ops@shop.example", Country: "DE"})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	site, _, err := accounts.CreateSite(ctx, it.ID, account.NewSite{Name: "shop", Hostnames: []string{"shop.example"}})
+	site, secret, err := accounts.CreateSite(ctx, it.ID, account.NewSite{Name: "shop", Hostnames: []string{"shop.example"}})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	jobs := dynamo.NewJobs(db, tables[schema.TableLabels])
 	j := challengetest.ShapesJob
 	j.CreatedAt = time.Now()
 	if err := jobs.PutJob(ctx, j); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	stock := challengetest.DemoStocks(8, 10)[0]
 	items := append(stock.Gold, stock.Open...)
 	media := blob.New(env.S3())
 	for _, x := range items {
 		if err := media.Put(ctx, "media-test", x.MediaKey, "image/png", strings.NewReader("png:"+x.ID)); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	if err := jobs.PutItems(ctx, j, items...); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 
 	h, err := handler.Wire(ctx, env)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return &wired{h: h, env: env, db: db, tables: tables, site: site, secret: secret, queue: queue, riskQueue: riskQueue}
+}
+
+// solve answers a stored challenge correctly, as the answers route's body.
+func (w *wired) solve(tb testing.TB, id string) string {
+	tb.Helper()
+	stored, err := dynamo.NewChallenges(w.db, w.tables[schema.TableChallenges]).Get(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	answers := []map[string]any{}
+	for _, a := range challengetest.Solve(stored, true) {
+		if a.Selected != nil {
+			answers = append(answers, map[string]any{"task": a.Task, "selected": a.Selected})
+		} else {
+			answers = append(answers, map[string]any{"task": a.Task, "choice": a.Choice})
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"sitekey": w.site.Sitekey, "answers": answers})
+	return string(body)
+}
+
+// The whole function as Wire builds it, over DynamoDB Local, gofakes3 and an in-process
+// queue: a visitor gets a challenge with working image links, passes, and the token, the
+// salt and the queue messages land where siteverify and consensus look for them.
+func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
+	w := newWired(t)
+	db, tables, site, h, queue, riskQueue := w.db, w.tables, w.site, w.h, w.queue, w.riskQueue
+	ctx := context.Background()
 	post := func(path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 		req.RemoteAddr = "203.0.113.77:4711"
@@ -153,20 +193,8 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 		t.Fatalf("tile link %s: %d %q", tileURL, resp.StatusCode, img)
 	}
 
-	stored, err := dynamo.NewChallenges(db, tables[schema.TableChallenges]).Get(ctx, c.Challenge.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answers := []map[string]any{}
-	for _, a := range challengetest.Solve(stored, true) {
-		if a.Selected != nil {
-			answers = append(answers, map[string]any{"task": a.Task, "selected": a.Selected})
-		} else {
-			answers = append(answers, map[string]any{"task": a.Task, "choice": a.Choice})
-		}
-	}
-	body, _ := json.Marshal(map[string]any{"sitekey": site.Sitekey, "answers": answers})
-	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", string(body))
+	body := w.solve(t, c.Challenge.ID)
+	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", body)
 	if rec.Code != 200 {
 		t.Fatalf("answer: %d %s", rec.Code, rec.Body)
 	}
@@ -225,7 +253,7 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 		t.Fatalf("today's salt: %v", err)
 	}
 
-	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", string(body))
+	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", body)
 	if rec.Code != 409 {
 		t.Fatalf("replay: %d %s", rec.Code, rec.Body)
 	}
