@@ -62,6 +62,9 @@ type entry struct {
 	open []Item
 	// pos and neg index gold by class: gold items that do / do not show the class.
 	pos, neg map[string][]int
+	// goldAt finds a gold item's index by its Key, so a draw turns a challenge's few
+	// exclusions into indexes once instead of building every gold item's key per class.
+	goldAt map[string]int
 }
 
 var _ Pool = (*Catalog)(nil)
@@ -74,9 +77,10 @@ func NewCatalog(stocks []Stock) *Catalog {
 		if s.Job.Status != StatusActive {
 			continue
 		}
-		e := entry{job: s.Job, pos: map[string][]int{}, neg: map[string][]int{}}
+		e := entry{job: s.Job, pos: map[string][]int{}, neg: map[string][]int{}, goldAt: map[string]int{}}
 		for _, it := range s.Gold {
 			if it.Gold && s.Job.HasClass(it.GoldLabel) {
+				e.goldAt[it.Key()] = len(e.gold)
 				e.gold = append(e.gold, it)
 			}
 		}
@@ -203,11 +207,12 @@ func (e *entry) draw(req Request, rng *rand.Rand) (Draw, bool) {
 	// then a class that can supply it: so k does not lean towards what the job happens to
 	// have, which a bot could exploit. If no class can supply k, another k is tried.
 	classes := askable(e.job)
+	excluded := e.excludedGold(req.Exclude)
 	pos := make([][]int, len(classes))
 	neg := make([][]int, len(classes))
 	for i, c := range classes {
-		pos[i] = without(e.pos[c], e.gold, req.Exclude)
-		neg[i] = without(e.neg[c], e.gold, req.Exclude)
+		pos[i] = without(e.pos[c], excluded)
+		neg[i] = without(e.neg[c], excluded)
 	}
 	ks := make([]int, 0, hi-lo+1)
 	for k := lo; k <= hi; k++ {
@@ -233,15 +238,29 @@ func (e *entry) draw(req Request, rng *rand.Rand) (Draw, bool) {
 	return Draw{}, false
 }
 
-// without returns the indexes into items whose items are not excluded.
-func without(idx []int, items []Item, exclude map[string]bool) []int {
-	if len(exclude) == 0 {
+// without returns the indexes that are not excluded.
+func without(idx []int, excluded []bool) []int {
+	if excluded == nil {
 		return idx
 	}
 	out := make([]int, 0, len(idx))
 	for _, i := range idx {
-		if !exclude[items[i].Key()] {
+		if !excluded[i] {
 			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// excludedGold marks the entry's gold items that exclude names (nil: none).
+func (e *entry) excludedGold(exclude map[string]bool) []bool {
+	var out []bool
+	for k, ex := range exclude {
+		if i, ok := e.goldAt[k]; ok && ex {
+			if out == nil {
+				out = make([]bool, len(e.gold))
+			}
+			out[i] = true
 		}
 	}
 	return out
