@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/crowdgate/crowdgate/shared/benchmetric"
 	"github.com/crowdgate/crowdgate/shared/job"
 )
 
@@ -30,6 +31,7 @@ func BenchmarkCatalogDraw(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ctx := context.Background()
 	b.ReportAllocs()
+	defer benchmetric.CPU(b)()
 	for b.Loop() {
 		exclude := map[string]bool{}
 		for _, size := range []int{9, 9, 1} {
