@@ -28,7 +28,7 @@ var sizes = map[string]sizing{
 	routes.FunctionChallenge:     {10 * time.Second, 512, "visitor-facing: grades answers, scores risk and presigns media; more CPU is lower latency"},
 	routes.FunctionVerify:        {5 * time.Second, 256, "one read and one conditional write; integrators wait on it inside their own request"},
 	routes.FunctionAdmin:         {10 * time.Second, 256, "rare operator calls against the accounts table"},
-	routes.FunctionRisk:          {10 * time.Second, 256, "a batch of 10 risk events is 10 small transactions; a lookup is a few reads and one write; the risk-events queue's visibility is 60 s, six times it"},
+	routes.FunctionRisk:          {10 * time.Second, 256, "a batch of 10 risk events is 20 small transactions, one after another (counters, then the daily aggregate); a lookup is a few reads and one write; the risk-events queue's visibility is 60 s, six times it"},
 	"consensus":                  {50 * time.Second, 1024, "10 answers take under a second; the rest is for a re-estimation part (writes stop 5 s before the timeout; the job in memory, ~3.6 KB/item at peak: ~170k items of 9 answers); the answers queue's visibility is 300 s, six times it"},
 	"export":                     {10 * time.Minute, 512, "streams a whole job from DynamoDB into one S3 object (5 MiB parts, memory flat at ~20 MB); more memory buys CPU for encoding; the exports queue's visibility is 60 min, six times it"},
 	routes.FunctionJobs:          {29 * time.Second, 512, "customer API: item batches, upload checks (one ranged GET and an image header decode each) and bounded deletes; the HTTP API integration limit is 30 s"},
