@@ -14,6 +14,12 @@ import (
 // MessageVersion is the answers-queue message format version (docs/API.md).
 const MessageVersion = 1
 
+// PublishScoreBelow: a pass publishes its answers only when its risk score is below this
+// (and the scorer could assess it). A bot that gets the gold right (memorised, or answered
+// by a solving farm) passes, but its answers to open items are what it can make up to
+// poison labels; no held-out person's session scores this high (shared/risk/README.md).
+const PublishScoreBelow = ScoreOneExtraGrid
+
 // AnswerMessage is one answers-queue message: the answers to one task's open items from a
 // visitor who passed, with the task's gold answers for calibration. It holds no IP, user
 // agent or stable id; Answerer is a keyed hash whose salt rotates daily.
@@ -140,10 +146,24 @@ func (s *Service) Answer(ctx context.Context, req AnswerRequest) (Result, error)
 	outcome.Outcome = OutcomePassed
 	s.record(ctx, outcome)
 	// Labels are a by-product: losing them must not fail a visitor who passed.
+	if !publishable(a) {
+		return Result{Pass: true, Token: tok, TokenTTL: token.TTL}, nil
+	}
 	if err := s.publish(ctx, rec, given, req.Client, req.OptOut, now, solve); err != nil {
 		web.Logger(ctx).ErrorContext(ctx, "publish answers failed", "err", err, "challenge", rec.ID)
 	}
 	return Result{Pass: true, Token: tok, TokenTTL: token.TTL}, nil
+}
+
+// publishable reports whether a pass's answers may become labeled data: scored below
+// PublishScoreBelow by a scorer that worked.
+func publishable(a Assessment) bool {
+	for _, r := range a.Reasons {
+		if r == ReasonRiskUnavailable {
+			return false
+		}
+	}
+	return a.Score < PublishScoreBelow
 }
 
 func validID(id string) bool {

@@ -29,11 +29,11 @@ func (g gpcTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestGlobalPrivacyControlVisitorsAnswersAreNotPublished(t *testing.T) {
 	d := startStack(t)
 	gpcSource, controlSource := "127.65.1.1", "127.66.1.1"
-	gpc := loopbackClient(gpcSource)
+	gpc := personClient(gpcSource)
 	gpc.Transport = gpcTransport{next: gpc.Transport}
 	since := time.Now()
 	passWithOpenItems(t, d, gpc)
-	passWithOpenItems(t, d, loopbackClient(controlSource))
+	passWithOpenItems(t, d, personClient(controlSource))
 
 	answered := answererRecorded(t, d, since)
 	waitFor(t, "the control visitor's answers reaching consensus", func() bool { return answered(controlSource) })
@@ -42,14 +42,15 @@ func TestGlobalPrivacyControlVisitorsAnswersAreNotPublished(t *testing.T) {
 	}
 }
 
-// passWithOpenItems passes a demo-site challenge with client, retrying until a challenge
-// asks about unlabeled items (only those are published).
+// passWithOpenItems passes a demo-site challenge with client (a personClient), as a person
+// would, retrying until a challenge asks about unlabeled items (only those are published).
 func passWithOpenItems(t *testing.T, d *demoInfo, client *http.Client) {
 	t.Helper()
 	u, _ := url.Parse(d.URL)
 	db, _ := localClients(d)
 	store := dynamo.NewChallenges(db, d.Tables[schema.TableChallenges])
 	for range 5 {
+		issued := time.Now()
 		status, res := postJSON(t, client, d.URL+"/1/challenges", map[string]any{"sitekey": d.Sitekey, "host": u.Hostname(), "hl": "en"})
 		if status != http.StatusOK || res.Challenge == nil {
 			t.Fatalf("issue: %d %+v", status, res)
@@ -64,7 +65,9 @@ func passWithOpenItems(t *testing.T, d *demoInfo, client *http.Client) {
 				open = open || !it.Gold
 			}
 		}
-		status, res = postJSON(t, client, d.URL+"/1/challenges/"+rec.ID+"/answers", map[string]any{"sitekey": d.Sitekey, "answers": oracleAnswers(t, d, rec.ID)})
+		answers := oracleAnswers(t, d, rec.ID)
+		personSolve(issued, len(rec.Tasks))
+		status, res = postJSON(t, client, d.URL+"/1/challenges/"+rec.ID+"/answers", map[string]any{"sitekey": d.Sitekey, "answers": answers, "telemetry": personTelemetry})
 		if status != http.StatusOK || !res.Pass || res.Token == "" {
 			t.Fatalf("answer: %d %+v", status, res)
 		}

@@ -565,7 +565,7 @@ func answererRecorded(t *testing.T, d *demoInfo, since time.Time) func(source st
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := "ANS#" + day + "/" + challenge.Pseudonym(salt, net.ParseIP(source), "Go-http-client/1.1")
+		key := "ANS#" + day + "/" + challenge.Pseudonym(salt, net.ParseIP(source), personUA)
 		in := &dynamodb.ScanInput{TableName: aws.String(d.Tables[schema.TableLabels]), FilterExpression: aws.String("sk = :a"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: key}}}
 		for {
@@ -593,15 +593,16 @@ func answererRecorded(t *testing.T, d *demoInfo, since time.Time) func(source st
 }
 
 // solveWithOpenItems passes a challenge on a site from a loopback source address with the
-// right gold answers, retrying until a challenge asks about unlabeled items; it returns
+// right gold answers, as a person would (personClient), retrying until a challenge asks about unlabeled items; it returns
 // the source.
 func solveWithOpenItems(t *testing.T, d *demoInfo, sitekey, source string) string {
 	t.Helper()
 	u, _ := url.Parse(d.URL)
 	db, _ := localClients(d)
 	store := dynamo.NewChallenges(db, d.Tables[schema.TableChallenges])
-	client := loopbackClient(source)
+	client := personClient(source)
 	for range 5 {
+		issued := time.Now()
 		status, res := postJSON(t, client, d.URL+"/1/challenges", map[string]any{"sitekey": sitekey, "host": u.Hostname(), "hl": "en"})
 		if status != http.StatusOK || res.Challenge == nil {
 			t.Fatalf("issue on %s: %d %+v", sitekey, status, res)
@@ -616,7 +617,9 @@ func solveWithOpenItems(t *testing.T, d *demoInfo, sitekey, source string) strin
 				open = open || !it.Gold
 			}
 		}
-		status, res = postJSON(t, client, d.URL+"/1/challenges/"+rec.ID+"/answers", map[string]any{"sitekey": sitekey, "answers": oracleAnswers(t, d, rec.ID)})
+		answers := oracleAnswers(t, d, rec.ID)
+		personSolve(issued, len(rec.Tasks))
+		status, res = postJSON(t, client, d.URL+"/1/challenges/"+rec.ID+"/answers", map[string]any{"sitekey": sitekey, "answers": answers, "telemetry": personTelemetry})
 		if status != http.StatusOK || !res.Pass {
 			t.Fatalf("answer on %s: %d %+v", sitekey, status, res)
 		}

@@ -72,6 +72,8 @@ type wired struct {
 	site             account.Site
 	secret           string
 	queue, riskQueue *queueBox
+	// clock is the function's clock, so a visitor can take a person's time over a challenge.
+	clock *challengetest.Clock
 }
 
 func newWired(tb testing.TB) *wired {
@@ -88,12 +90,13 @@ func newWired(tb testing.TB) *wired {
 		ConfigSources: []any{endpoints{"DynamoDB": dynamotest.Endpoint(tb), "S3": s3srv.URL}},
 	}
 	queue, riskQueue := &queueBox{}, &queueBox{}
+	clock := challengetest.NewClock(time.Now())
 	env := &platform.Env{
 		Config: config.Config{
 			Tables: tables, Buckets: map[string]string{schema.BucketMedia: "media-test"},
 			SigningKeys: challengetest.SigningKeys, ChallengeTTL: 5 * time.Minute,
 		},
-		AWS: awsCfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, LocalS3: true,
+		AWS: awsCfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now, LocalS3: true,
 		Queues: func(logical string) (platform.Sender, error) {
 			switch logical {
 			case schema.QueueAnswers:
@@ -139,11 +142,17 @@ func newWired(tb testing.TB) *wired {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &wired{h: h, env: env, db: db, tables: tables, site: site, secret: secret, queue: queue, riskQueue: riskQueue}
+	return &wired{h: h, env: env, db: db, tables: tables, site: site, secret: secret, queue: queue, riskQueue: riskQueue, clock: clock}
 }
 
 // solve answers a stored challenge correctly, as the answers route's body.
 func (w *wired) solve(tb testing.TB, id string) string {
+	tb.Helper()
+	return w.solveWith(tb, id, nil)
+}
+
+// solveWith is solve with the widget's telemetry in the body (none when nil).
+func (w *wired) solveWith(tb testing.TB, id string, telemetry map[string]any) string {
 	tb.Helper()
 	stored, err := dynamo.NewChallenges(w.db, w.tables[schema.TableChallenges]).Get(context.Background(), id)
 	if err != nil {
@@ -157,7 +166,11 @@ func (w *wired) solve(tb testing.TB, id string) string {
 			answers = append(answers, map[string]any{"task": a.Task, "choice": a.Choice})
 		}
 	}
-	body, _ := json.Marshal(map[string]any{"sitekey": w.site.Sitekey, "answers": answers})
+	fields := map[string]any{"sitekey": w.site.Sitekey, "answers": answers}
+	if telemetry != nil {
+		fields["telemetry"] = telemetry
+	}
+	body, _ := json.Marshal(fields)
 	return string(body)
 }
 
@@ -168,13 +181,18 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 	w := newWired(t)
 	db, tables, site, h, queue, riskQueue := w.db, w.tables, w.site, w.h, w.queue, w.riskQueue
 	ctx := context.Background()
-	post := func(path, body string) *httptest.ResponseRecorder {
+	postAs := func(header http.Header, addr, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-		req.RemoteAddr = "203.0.113.77:4711"
-		req.Header.Set("User-Agent", "Mozilla/5.0 test")
+		req.RemoteAddr = addr
+		for k, v := range header {
+			req.Header[k] = v
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
+	}
+	post := func(path, body string) *httptest.ResponseRecorder {
+		return postAs(http.Header{"User-Agent": {"Mozilla/5.0 test"}}, "203.0.113.77:4711", path, body)
 	}
 
 	rec := post("/1/challenges", `{"sitekey":"`+site.Sitekey+`","host":"Shop.Example","hl":"en"}`)
@@ -243,18 +261,48 @@ func TestWiredFunctionOnDynamoDBAndS3(t *testing.T) {
 	if err != nil || cr.Outcome != challenge.OutcomePassed || cr.AnswerScore != r.Score || !cr.Issued {
 		t.Fatalf("challenge risk %+v %v", cr, err)
 	}
+	// That pass was scored as risky (a client that skipped the widget, answering at once):
+	// it verifies, but its answers do not become labeled data.
 	queue.mu.Lock()
 	n := len(queue.msgs)
 	queue.mu.Unlock()
-	if n < 2 {
-		t.Fatalf("%d answers messages, want one per grid", n)
-	}
-	if _, err := dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeAnswerer).Salt(ctx, time.Now().UTC().Format(time.DateOnly)); err != nil {
-		t.Fatalf("today's salt: %v", err)
+	if n != 0 {
+		t.Fatalf("a pass scored %.2f published %d answers messages, want none", r.Score, n)
 	}
 
 	rec = post("/1/challenges/"+c.Challenge.ID+"/answers", body)
 	if rec.Code != 409 {
 		t.Fatalf("replay: %d %s", rec.Code, rec.Body)
+	}
+
+	// A browser that looks like a person's, through the widget, taking a few seconds: its
+	// answers go to the answers queue, one message per task with open items.
+	browser := http.Header{
+		"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"},
+		"Accept-Language": {"en"}, "Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"cors"}, "Sec-Fetch-Dest": {"empty"},
+	}
+	rec = postAs(browser, "198.51.100.9:4711", "/1/challenges", `{"sitekey":"`+site.Sitekey+`","host":"shop.example","hl":"en"}`)
+	if rec.Code != 200 {
+		t.Fatalf("issue to a browser: %d %s", rec.Code, rec.Body)
+	}
+	c = decodeChallenge(t, rec.Body.Bytes())
+	stored, err := dynamo.NewChallenges(db, tables[schema.TableChallenges]).Get(ctx, c.Challenge.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = w.solveWith(t, c.Challenge.ID, map[string]any{"v": 1, "act": 2})
+	w.clock.Advance(time.Duration(len(stored.Tasks)) * 2 * time.Second)
+	rec = postAs(browser, "198.51.100.9:4711", "/1/challenges/"+c.Challenge.ID+"/answers", body)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"pass":true`) {
+		t.Fatalf("a browser's right answer: %d %s", rec.Code, rec.Body)
+	}
+	queue.mu.Lock()
+	n = len(queue.msgs)
+	queue.mu.Unlock()
+	if n < 2 {
+		t.Fatalf("%d answers messages from a person's pass, want one per grid", n)
+	}
+	if _, err := dynamo.NewSalts(db, tables[schema.TableRisk], dynamo.SaltPurposeAnswerer).Salt(ctx, w.clock.Now().UTC().Format(time.DateOnly)); err != nil {
+		t.Fatalf("today's salt: %v", err)
 	}
 }

@@ -84,7 +84,23 @@ func serve(t *testing.T, dir string, logs io.Writer) (Demo, func() error) {
 	}
 }
 
-var httpc = &http.Client{Timeout: 30 * time.Second}
+// httpc plays a person's browser (its headers): only a pass the risk scorer takes for a
+// person publishes its answers, and a Go client's own user agent is a bot's.
+var httpc = &http.Client{Timeout: 30 * time.Second, Transport: browserHeaders{http.DefaultTransport}}
+
+type browserHeaders struct{ next http.RoundTripper }
+
+func (b browserHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0")
+	if r.Header.Get("Accept-Language") == "" {
+		r.Header.Set("Accept-Language", "en")
+	}
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	r.Header.Set("Sec-Fetch-Mode", "cors")
+	r.Header.Set("Sec-Fetch-Dest", "empty")
+	return b.next.RoundTrip(r)
+}
 
 func postJSON(t *testing.T, u string, body any, out any) int {
 	t.Helper()
@@ -248,6 +264,7 @@ func TestServeRunsTheCaptchaLoopAndKeepsDataAcrossRestarts(t *testing.T) {
 	}
 
 	// A visitor on the demo page gets a challenge whose pictures load.
+	issued := time.Now()
 	ch := issue(t, d)
 	var img string
 	for _, task := range ch.Challenge.Tasks {
@@ -313,9 +330,12 @@ func TestServeRunsTheCaptchaLoopAndKeepsDataAcrossRestarts(t *testing.T) {
 		t.Errorf("admin route with token: %d", code)
 	}
 
-	// A visitor who answers correctly passes, and the demo site's secret verifies the token once.
+	// A visitor who answers correctly passes, and the demo site's secret verifies the token
+	// once. They take a person's time over it (under 0.8 s a task is scored too fast).
 	var res challengeAnswer
-	postJSON(t, d.URL+"/1/challenges/"+ch.Challenge.ID+"/answers", map[string]any{"sitekey": d.Sitekey, "answers": solve(t, dir, ch)}, &res)
+	answers := solve(t, dir, ch)
+	time.Sleep(time.Until(issued.Add(time.Duration(len(ch.Challenge.Tasks)) * 1200 * time.Millisecond)))
+	postJSON(t, d.URL+"/1/challenges/"+ch.Challenge.ID+"/answers", map[string]any{"sitekey": d.Sitekey, "answers": answers, "telemetry": map[string]any{"v": 1, "act": 2}}, &res)
 	if !res.Pass || res.Token == "" {
 		t.Fatalf("correct answers did not pass: %+v", res)
 	}
