@@ -12,7 +12,9 @@
 // places it may occur (13 decisions with one error allowed: 14/8192 ≈ 1/585).
 //
 //   - Each grid has 9 tiles: at least 6 gold (GridGold) and at most 3 open (GridMaxOpen).
-//     2–(g−2) of its g gold tiles show the class, uniformly at random.
+//     2–(g−2) of its g gold tiles show the class, uniformly at random — when the job has
+//     enough gold of the class asked (job.Catalog serves the counts it can otherwise, and
+//     the bounds below then do not hold: docs/API.md, "Bots and solving farms").
 //   - The yes/no task is gold with probability 2/3 (YesNoOpenOdds) and then its truth is
 //     "yes" or "no" with probability 1/2 each.
 //
@@ -24,7 +26,8 @@
 // grids and the yes/no give (1/54)²·2/3 = 1/4374 < 1/4000. More gold per grid (when a job
 // has fewer open items) only lowers these numbers. Bots that can classify the images are
 // the risk scorer's business (RiskHook), which also adds grids for risky visitors and
-// refuses addresses that keep failing (difficulty.go).
+// refuses addresses that keep failing (difficulty.go); a pass it scores as a bot's
+// publishes no answers (PublishScoreBelow), so a bot that memorised the gold cannot label.
 package challenge
 
 import (
