@@ -12,9 +12,10 @@
 // places it may occur (13 decisions with one error allowed: 14/8192 ≈ 1/585).
 //
 //   - Each grid has 9 tiles: at least 6 gold (GridGold) and at most 3 open (GridMaxOpen).
-//     2–(g−2) of its g gold tiles show the class, uniformly at random — when the job has
-//     enough gold of the class asked (job.Catalog serves the counts it can otherwise, and
-//     the bounds below then do not hold: docs/API.md, "Bots and solving farms").
+//     2–(g−2) of its g gold tiles show the class, uniformly at random for the class asked —
+//     when some class of the job has enough gold (job.Catalog serves the counts it can
+//     otherwise, and the bounds below then do not hold: docs/API.md, "Bots and solving
+//     farms").
 //   - The yes/no task is gold with probability 2/3 (YesNoOpenOdds) and then its truth is
 //     "yes" or "no" with probability 1/2 each.
 //

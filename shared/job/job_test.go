@@ -328,3 +328,52 @@ func TestItemKeyIsUniqueAcrossJobs(t *testing.T) {
 		t.Fatal("keys collide")
 	}
 }
+
+// A bot reads the question ("Select every image that shows a star"), so k (gold tiles
+// showing the class) must be uniform over 2..4 for every class asked, not only over all
+// draws: a class with too little gold to show 3 or 4 would otherwise always show 2, and a
+// bot that learnt it would select 3 tiles and pass that grid 1 time in 28 instead of 54.
+// Such a class is not asked while another class can show every k.
+func TestDrawKIsUniformForEveryClassAsked(t *testing.T) {
+	s := stock(gridJob("shapes", 1), 10, 10)
+	var gold []job.Item
+	for _, it := range s.Gold {
+		// Only two stars: enough for k=2, never for 3 or 4.
+		if it.GoldLabel != "star" || it.ID == "g-star-0" || it.ID == "g-star-1" {
+			gold = append(gold, it)
+		}
+	}
+	s.Gold = gold
+	cat := job.NewCatalog([]job.Stock{s})
+	rng := rand.New(rand.NewPCG(11, 11))
+	counts := map[string]map[int]int{}
+	for range 3000 {
+		req := grid
+		req.Rand = rng
+		d, err := cat.Draw(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		yes := 0
+		for _, it := range d.Gold {
+			if it.GoldLabel == d.Class {
+				yes++
+			}
+		}
+		if counts[d.Class] == nil {
+			counts[d.Class] = map[int]int{}
+		}
+		counts[d.Class][yes]++
+	}
+	for class, byK := range counts {
+		n := 0
+		for _, c := range byK {
+			n += c
+		}
+		for k := 2; k <= 4; k++ {
+			if byK[k]*4 < n { // about a third each; a quarter is far outside the noise
+				t.Errorf("class %s asked %d times, k=%d only %d times (%v): a bot that reads the question predicts k", class, n, k, byK[k], byK)
+			}
+		}
+	}
+}

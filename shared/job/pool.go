@@ -203,9 +203,6 @@ func (e *entry) draw(req Request, rng *rand.Rand) (Draw, bool) {
 	if gold < 0 || lo > hi {
 		return Draw{}, false
 	}
-	// The number of gold items showing the class (k) is drawn first, uniformly, and only
-	// then a class that can supply it: so k does not lean towards what the job happens to
-	// have, which a bot could exploit. If no class can supply k, another k is tried.
 	classes := askable(e.job)
 	excluded := e.excludedGold(req.Exclude)
 	pos := make([][]int, len(classes))
@@ -214,6 +211,26 @@ func (e *entry) draw(req Request, rng *rand.Rand) (Draw, bool) {
 		pos[i] = without(e.pos[c], excluded)
 		neg[i] = without(e.neg[c], excluded)
 	}
+	build := func(c, k int) Draw {
+		d := Draw{Job: e.job, Class: classes[c], Open: open}
+		d.Gold = append(pick(e.gold, pos[c], k, nil, rng), pick(e.gold, neg[c], gold-k, nil, rng)...)
+		return d
+	}
+	// A bot reads the question, so k (gold items showing the class) must be uniform for
+	// the class asked: a class that can show every k from lo to hi is asked, with k drawn
+	// uniformly. A class with less gold would always show the few it can.
+	var full []int
+	for i := range classes {
+		if len(pos[i]) >= hi && len(neg[i]) >= gold-lo {
+			full = append(full, i)
+		}
+	}
+	if len(full) > 0 {
+		return build(full[rng.IntN(len(full))], lo+rng.IntN(hi-lo+1)), true
+	}
+	// No class can (a job with little gold; docs/API.md says what that costs): k is drawn
+	// first, uniformly, and only then a class that can supply it, so k leans as little as
+	// the job allows. If no class can supply k, another k is tried.
 	ks := make([]int, 0, hi-lo+1)
 	for k := lo; k <= hi; k++ {
 		ks = append(ks, k)
@@ -230,10 +247,7 @@ func (e *entry) draw(req Request, rng *rand.Rand) (Draw, bool) {
 		if len(fits) == 0 {
 			continue
 		}
-		c := fits[rng.IntN(len(fits))]
-		d := Draw{Job: e.job, Class: classes[c], Open: open}
-		d.Gold = append(pick(e.gold, pos[c], k, nil, rng), pick(e.gold, neg[c], gold-k, nil, rng)...)
-		return d, true
+		return build(fits[rng.IntN(len(fits))], k), true
 	}
 	return Draw{}, false
 }
