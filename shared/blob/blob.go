@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -104,6 +106,27 @@ type Download struct {
 
 // PresignDownload is PresignGet with the response headers of d.
 func (s *Store) PresignDownload(ctx context.Context, bucket, key string, d Download, ttl time.Duration) (string, error) {
+	return s.presignGet(ctx, bucket, key, d, ttl, time.Time{})
+}
+
+// PresignGetAt is PresignGet with the signature dated at (a moment ago, not in the
+// future): the link works from at until at+ttl.
+func (s *Store) PresignGetAt(ctx context.Context, bucket, key string, ttl time.Duration, at time.Time) (string, error) {
+	return s.presignGet(ctx, bucket, key, Download{}, ttl, at)
+}
+
+// datedPresigner signs at a given time instead of the clock's.
+type datedPresigner struct {
+	next s3.HTTPPresignerV4
+	at   time.Time
+}
+
+func (p datedPresigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
+	return p.next.PresignHTTP(ctx, creds, r, payloadHash, service, region, p.at, optFns...)
+}
+
+// presignGet signs a read link, dated at (the clock's time when zero).
+func (s *Store) presignGet(ctx context.Context, bucket, key string, d Download, ttl time.Duration, at time.Time) (string, error) {
 	if err := checkTTL(ttl); err != nil {
 		return "", err
 	}
@@ -114,7 +137,11 @@ func (s *Store) PresignDownload(ctx context.Context, bucket, key string, d Downl
 	if d.ContentType != "" {
 		in.ResponseContentType = &d.ContentType
 	}
-	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
+	opts := []func(*s3.PresignOptions){s3.WithPresignExpires(ttl)}
+	if !at.IsZero() {
+		opts = append(opts, func(o *s3.PresignOptions) { o.Presigner = datedPresigner{next: o.Presigner, at: at} })
+	}
+	req, err := s.presign.PresignGetObject(ctx, in, opts...)
 	if err != nil {
 		return "", fmt.Errorf("presign get s3://%s/%s: %w", bucket, key, err)
 	}
@@ -216,18 +243,28 @@ func (b Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	return b.Store.PresignGet(ctx, b.Name, key, ttl)
 }
 
+// PresignGetAt signs a read link for key in the bucket, dated at.
+func (b Bucket) PresignGetAt(ctx context.Context, key string, ttl time.Duration, at time.Time) (string, error) {
+	return b.Store.PresignGetAt(ctx, b.Name, key, ttl, at)
+}
+
 // PresignDownload signs a read link for key in the bucket that downloads as d says.
 func (b Bucket) PresignDownload(ctx context.Context, key string, d Download, ttl time.Duration) (string, error) {
 	return b.Store.PresignDownload(ctx, b.Name, key, d, ttl)
 }
 
 // Links signs read links for one bucket and reuses a link for the same key and lifetime
-// while it is younger than its reuse window: Reuse, at most a fifth of the lifetime.
+// within one reuse window (fixed windows of the clock, each Reuse long, at most a fifth
+// of the lifetime).
 // Presigning goes through the SDK's whole middleware stack (about 0.1 ms of CPU per link)
 // and a challenge needs ~19 links, mostly of the same pool images, so reuse saves most of
 // a challenge's CPU. Links are signed for ttl plus the window, so a link served from the
 // cache still works for the whole ttl (a visitor's images do not break before their
 // challenge expires); the price is that a link may work up to a window longer.
+//
+// Every link is dated at the start of its window (fixed windows of the clock), reused or
+// not: a reused link's older signing time would otherwise mark the images shown a moment
+// ago, and in a challenge those are the gold ones, which recur far more than open ones.
 type Links struct {
 	Signer LinkSigner
 	Reuse  time.Duration
@@ -251,9 +288,9 @@ type link struct {
 // maxCachedLinks bounds the cache; when full it starts over.
 const maxCachedLinks = 20000
 
-// LinkSigner signs read links for one bucket (Bucket).
+// LinkSigner signs read links for one bucket, dated at a given time (Bucket).
 type LinkSigner interface {
-	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	PresignGetAt(ctx context.Context, key string, ttl time.Duration, at time.Time) (string, error)
 }
 
 // NewLinks returns a link cache over signer with a reuse window.
@@ -269,13 +306,19 @@ func (l *Links) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	}
 	k := linkKey{key, ttl}
 	window := min(l.Reuse, ttl/5)
+	start := now
+	if window > 0 {
+		start = now.Truncate(window)
+	}
 	l.mu.Lock()
 	c, ok := l.cache[k]
 	l.mu.Unlock()
-	if age := now.Sub(c.signedAt); ok && age >= 0 && age < window {
+	if ok && c.signedAt.Equal(start) {
 		return c.url, nil
 	}
-	url, err := l.Signer.PresignGet(ctx, key, ttl+window)
+	// Signed at the window's start for ttl plus the window: it works for at least ttl
+	// from any moment in the window.
+	url, err := l.Signer.PresignGetAt(ctx, key, ttl+window, start)
 	if err != nil {
 		return "", err
 	}
@@ -283,7 +326,7 @@ func (l *Links) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	if l.cache == nil || len(l.cache) >= maxCachedLinks {
 		l.cache = map[linkKey]link{}
 	}
-	l.cache[k] = link{url: url, signedAt: now}
+	l.cache[k] = link{url: url, signedAt: start}
 	l.mu.Unlock()
 	return url, nil
 }

@@ -221,7 +221,7 @@ type countingSigner struct {
 
 var _ blob.LinkSigner = (*countingSigner)(nil)
 
-func (f *countingSigner) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+func (f *countingSigner) PresignGetAt(ctx context.Context, key string, ttl time.Duration, _ time.Time) (string, error) {
 	return f.PresignGetFunc(ctx, key, ttl)
 }
 
@@ -258,5 +258,59 @@ func TestLinksReuseALinkOnlyWithinTheWindow(t *testing.T) {
 	signer.PresignGetFunc = func(context.Context, string, time.Duration) (string, error) { return "", errors.New("no credentials") }
 	if _, err := l.PresignGet(ctx, "new", time.Minute); err == nil {
 		t.Fatal("signing error swallowed")
+	}
+}
+
+// A challenge's tiles must not say which of their images were shown a moment ago: gold
+// images recur far more often than unlabeled ones, so a reused link (signed for an earlier
+// challenge) next to a freshly signed one would tell a bot which tiles are gold. Every
+// link handed out within one reuse window carries the same signing time, the window's
+// start, whether it was reused or signed just now, and still works for the lifetime asked.
+func TestLinksInOneWindowCarryTheSameSigningTime(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	for _, key := range []string{"jobs/j/gold", "jobs/j/open"} {
+		if err := s.Put(ctx, bucket, key, "image/png", strings.NewReader(key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second)
+	l := blob.NewLinks(blob.Bucket{Store: s, Name: bucket}, time.Minute)
+	l.Now = func() time.Time { return now }
+	gold, err := l.PresignGet(ctx, "jobs/j/gold", 5*time.Minute) // an earlier challenge
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(40 * time.Second)
+	again, _ := l.PresignGet(ctx, "jobs/j/gold", 5*time.Minute)  // this challenge: reused
+	open, err := l.PresignGet(ctx, "jobs/j/open", 5*time.Minute) // this challenge: fresh
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != gold {
+		t.Fatalf("the link was not reused within the window: %s then %s", gold, again)
+	}
+	start := now.Truncate(time.Minute)
+	for _, link := range []string{again, open} {
+		u, err := url.Parse(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := time.Parse("20060102T150405Z", u.Query().Get("X-Amz-Date"))
+		if err != nil || !signed.Equal(start) {
+			t.Errorf("link %s signed at %v (%v), want the window's start %v", u.Path, signed, err, start)
+		}
+		// Signed for the lifetime plus the window from the window's start: it works for
+		// at least the lifetime from now.
+		if got := u.Query().Get("X-Amz-Expires"); got != "360" {
+			t.Errorf("link %s: X-Amz-Expires = %q, want 360", u.Path, got)
+		}
+		resp, err := http.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("link %s: %d", u.Path, resp.StatusCode)
+		}
 	}
 }
