@@ -47,9 +47,12 @@ func runAccounts(ctx context.Context, c *cli, args []string) int {
 		return exitError
 	}
 	rep, err := dynamo.NewAccounts(api, table).Repair(ctx, dryRun)
-	// The counts so far are printed either way: an interrupted run has done that much.
-	line, _ := json.Marshal(rep)
-	fmt.Fprintln(c.stdout, string(line))
+	// An interrupted run prints its counts (it has done that much), but one that examined
+	// nothing prints none: all-zero counts would read as "nothing to repair".
+	if err == nil || rep != (dynamo.RepairReport{DryRun: dryRun}) {
+		line, _ := json.Marshal(rep)
+		fmt.Fprintln(c.stdout, string(line))
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "crowdgate %s: %v\n", name, err)
 		return exitError
@@ -69,6 +72,17 @@ func accountsTable(ctx context.Context, table, region, dataDir string) (*dynamod
 		cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 		if err != nil {
 			return nil, "", fmt.Errorf("load AWS configuration: %w", err)
+		}
+		if cfg.Region == "" {
+			return nil, "", fmt.Errorf("no AWS region: give --region or set AWS_REGION")
+		}
+		// Checked before the scan, so a missing login fails with what to do rather than
+		// deep inside the first request.
+		if cfg.Credentials == nil {
+			return nil, "", fmt.Errorf("no AWS credentials for --table: log in (aws sso login, or AWS_PROFILE / AWS_ACCESS_KEY_ID), or leave out --table to repair the running local stack")
+		}
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			return nil, "", fmt.Errorf("no AWS credentials for --table (%w): log in (aws sso login, or AWS_PROFILE / AWS_ACCESS_KEY_ID), or leave out --table to repair the running local stack", err)
 		}
 		return dynamodb.NewFromConfig(cfg), table, nil
 	}
@@ -106,7 +120,8 @@ reference item and every secret lookup, and:
     its site holds its hash (a rotation retires the old secret at once).
 Every write is conditional (the owner, record or site read strongly consistently, and
 checked again as it commits), so it is safe while the service runs and a second run finds
-nothing to do. --dry-run only counts. The last line of output is the counts as JSON:
+nothing to do. --dry-run only counts. The last line of output is the counts as JSON (none
+when the run fails before examining anything: no AWS credentials or region, no table):
   {"dry_run","sites","keys","refs","secrets","site_refs_missing","key_refs_missing",
    "orphan_sites","orphan_keys","dangling_site_refs","dangling_key_refs","orphan_secrets",
    "refs_written","sites_deleted","keys_deleted","refs_deleted","secrets_deleted","skipped"}

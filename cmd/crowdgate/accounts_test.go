@@ -62,3 +62,32 @@ func TestAccountsRepairOnTheLocalStack(t *testing.T) {
 		t.Errorf("the site's reference after the repair: %v, %v", got, err)
 	}
 }
+
+// A run that cannot start (no AWS credentials; a table it cannot reach) fails with a message
+// that says what to do, and prints no counts: all-zero counts read as "nothing to repair".
+func TestAccountsRepairThatCannotStartPrintsNoCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string // on top of isolateAWS
+		msg  string
+	}{
+		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials"},
+		{"unreachable table", map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1", "AWS_MAX_ATTEMPTS": "1"}, "scan"},
+		{"no region", map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": ""}, "no AWS region: give --region"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateAWS(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := []string{"accounts", "repair", "--table", "Crowdgate-Accounts"}
+			if tc.name != "no region" {
+				args = append(args, "--region", "eu-west-1")
+			}
+			code, out, errOut := runCLI(t, nil, args...)
+			if code != exitError || out != "" || !strings.HasPrefix(errOut, "crowdgate accounts repair: ") || !strings.Contains(errOut, tc.msg) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, no stdout, a message with %q", code, out, errOut, exitError, tc.msg)
+			}
+		})
+	}
+}
