@@ -42,13 +42,20 @@ const TestHostname = "dummy-key-pass"
 // Response is the siteverify answer in hCaptcha's JSON shape.
 type Response struct {
 	Success     bool     `json:"success"`
-	ChallengeTS string   `json:"challenge_ts,omitempty"` // ISO 8601 UTC, seconds
+	ChallengeTS string   `json:"challenge_ts,omitempty"` // ChallengeTS(t)
 	Hostname    string   `json:"hostname,omitempty"`
 	Credit      bool     `json:"credit"`
 	ErrorCodes  []string `json:"error-codes,omitempty"`
 	// Score (0..1, higher = riskier) and ScoreReason are present for pass tokens.
 	Score       *float64 `json:"score,omitempty"`
 	ScoreReason []string `json:"score_reason,omitzero"`
+}
+
+// ChallengeTS formats t as hCaptcha's challenge_ts: ISO 8601 UTC with six fraction digits
+// ("2026-11-30T19:30:00.000000Z"), which code that parses it by hCaptcha's layout expects.
+// The fraction is always zero: a finer time of a pass tells an integrator nothing it needs.
+func ChallengeTS(t time.Time) string {
+	return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05.000000Z")
 }
 
 // Failure is a Response with the given error codes.
@@ -118,7 +125,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 		if r.Sitekey != "" && r.Sitekey != testKey.Sitekey {
 			return Failure(CodeSitekeyMismatch), nil
 		}
-		resp := Response{Success: true, ChallengeTS: now.UTC().Format(time.RFC3339), Hostname: TestHostname}
+		resp := Response{Success: true, ChallengeTS: ChallengeTS(now), Hostname: TestHostname}
 		if testKey.HasScore {
 			resp.Score = &testKey.Score
 		}
@@ -174,7 +181,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Response, error) {
 	}
 	return Response{
 		Success:     true,
-		ChallengeTS: rec.ChallengeTS.UTC().Format(time.RFC3339),
+		ChallengeTS: ChallengeTS(rec.ChallengeTS),
 		Hostname:    rec.Hostname,
 		Score:       &score,
 		ScoreReason: reasons,

@@ -97,7 +97,7 @@ func TestRefusalsThatNeedNoStore(t *testing.T) {
 	}
 	for range 3 {
 		got, err := v.Verify(context.Background(), verify.Request{Secret: token.TestSecret, Response: token.TestResponse, Sitekey: token.TestSitekey, RemoteIP: "2001:db8::1"})
-		if err != nil || !got.Success || got.Hostname != verify.TestHostname || got.ChallengeTS != "2026-11-30T19:30:00Z" || got.Score != nil {
+		if err != nil || !got.Success || got.Hostname != verify.TestHostname || got.ChallengeTS != "2026-11-30T19:30:00.000000Z" || got.Score != nil {
 			t.Fatalf("test keys: %+v, %v", got, err)
 		}
 	}
@@ -175,7 +175,7 @@ func TestOrderOfStoreChecks(t *testing.T) {
 		t.Fatal("a refused request consumed the token")
 	}
 	got, err := v.Verify(ctx, verify.Request{Secret: secret, Response: tok, RemoteIP: "192.0.2.1", Sitekey: sitekey})
-	if err != nil || !got.Success || got.Hostname != "shop.example.com" || got.ChallengeTS != "2026-11-30T19:29:54Z" ||
+	if err != nil || !got.Success || got.Hostname != "shop.example.com" || got.ChallengeTS != "2026-11-30T19:29:54.000000Z" ||
 		got.Score == nil || *got.Score != 0.13 || // 0.125, to two decimals
 		!slices.Equal(got.ScoreReason, []string{"fast_solve"}) || len(got.ErrorCodes) != 0 {
 		t.Fatalf("pass: %+v, %v", got, err)
@@ -242,5 +242,47 @@ func TestResponseJSONShape(t *testing.T) {
 	}
 	if pass["score"] != 0.0 || pass["score_reason"] == nil {
 		t.Fatalf("pass JSON %v: a zero score and empty reasons must still be present", pass)
+	}
+}
+
+// When several checks fail, the first in docs/API.md's order answers, alone: nothing about
+// a secret or sitekey reaches a caller without a valid secret, and no token is used up.
+func TestSeveralFailuresAnswerTheFirstInTheDocumentedOrder(t *testing.T) {
+	signer := mustSigner(t, "0123456789abcdef0123456789abcdef")
+	good, _, _ := signer.Issue(sitekey, now.Add(-5*time.Second))
+	expired, _, _ := signer.Issue(sitekey, now.Add(-token.TTL))
+	foreign, _, _ := signer.Issue("11111111-2222-4333-8444-555555555555", now.Add(-5*time.Second))
+	unknown := "0x" + strings.Repeat("cd", 20)
+	v := &verify.Verifier{
+		Parser: signer,
+		Sites: &fakeSites{t: t, siteBySecret: func(s string) (account.Site, error) {
+			if s != secret {
+				return account.Site{}, account.ErrNotFound
+			}
+			return account.Site{Sitekey: sitekey, RequireRemoteIP: true}, nil
+		}},
+		Redeemer: &fakeRedeemer{t: t},
+		Now:      func() time.Time { return now },
+	}
+	const otherSitekey = "00000000-0000-4000-8000-000000000000"
+	for _, c := range []struct {
+		name string
+		req  verify.Request
+		want string
+	}{
+		{"no response, bad remoteip", verify.Request{Secret: "x", RemoteIP: "999.1.1.1"}, verify.CodeMissingResponse},
+		{"bad remoteip, malformed secret", verify.Request{Secret: "x", Response: good, RemoteIP: "999.1.1.1"}, verify.CodeInvalidRemoteIP},
+		{"bad idempotency key, test secret with a real token", verify.Request{Secret: token.TestSecret, Response: good, IdempotencyKey: "k"}, verify.CodeBadRequest},
+		{"malformed secret, forged token", verify.Request{Secret: "0xnope", Response: "P1_x.y"}, verify.CodeInvalidSecret},
+		{"expired token, unknown secret", verify.Request{Secret: unknown, Response: expired, Sitekey: otherSitekey}, verify.CodeExpiredResponse},
+		{"unknown secret, other sitekey", verify.Request{Secret: unknown, Response: good, Sitekey: otherSitekey}, verify.CodeInvalidSecret},
+		{"other sitekey, another site's token", verify.Request{Secret: secret, Response: foreign, Sitekey: otherSitekey}, verify.CodeSitekeyMismatch},
+		{"malformed sitekey", verify.Request{Secret: secret, Response: good, RemoteIP: "192.0.2.1", Sitekey: "not-a-sitekey"}, verify.CodeSitekeyMismatch},
+		{"another site's token, no remoteip", verify.Request{Secret: secret, Response: foreign}, verify.CodeInvalidResponse},
+	} {
+		got, err := v.Verify(context.Background(), c.req)
+		if err != nil || got.Success || !slices.Equal(got.ErrorCodes, []string{c.want}) {
+			t.Errorf("%s: %+v, %v; want only %s", c.name, got, err, c.want)
+		}
 	}
 }

@@ -188,8 +188,8 @@ func TestSiteverifyContract(t *testing.T) {
 				t.Errorf("hostname %v, want %s", a.body["hostname"], c.want.hostname)
 			}
 			ts, _ := a.body["challenge_ts"].(string)
-			if _, err := time.Parse("2006-01-02T15:04:05Z", ts); err != nil {
-				t.Errorf("challenge_ts %q is not ISO 8601 UTC", ts)
+			if _, err := time.Parse("2006-01-02T15:04:05.000000Z", ts); err != nil || len(ts) != len("2026-11-30T19:30:00.000000Z") {
+				t.Errorf("challenge_ts %q is not ISO 8601 UTC to the microsecond, as hCaptcha sends it", ts)
 			}
 			if c.want.hostname == "dummy-key-pass" {
 				return
