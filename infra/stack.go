@@ -1,6 +1,8 @@
 package main
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -138,6 +140,11 @@ func (s *crowdgate) addOutputs() {
 	}
 	for _, b := range schema.Buckets {
 		out(envOutputID("bucket", b.Name), s.buckets[b.Name].BucketName(), "S3 bucket "+b.Name)
+	}
+	// Sorted, so the template does not change from one synth to the next.
+	for _, name := range slices.Sorted(maps.Keys(s.failedRuns)) {
+		out(pascal(name)+"FailedRunsQueueUrl", s.failedRuns[name].QueueUrl(),
+			"SQS queue of the "+name+" function's scheduled runs that failed every retry")
 	}
 	out("SigningSecretArn", s.signingKeys.SecretArn(), "Secrets Manager secret with the token-signing keys")
 	out("AlarmTopic", s.alarmTopicArn, "SNS topic the alarms notify: the AlarmTopicArn parameter, or the stack's own topic when it is empty")

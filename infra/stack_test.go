@@ -691,6 +691,14 @@ func TestOutputsNameTheAPIAndEveryResource(t *testing.T) {
 	for _, b := range schema.Buckets {
 		want = append(want, envOutputID("bucket", b.Name))
 	}
+	// An operator reads a failed scheduled run from its queue (docs/DEPLOY.md §6).
+	for _, name := range scheduledFunctions() {
+		id := pascal(name) + "FailedRunsQueueUrl"
+		want = append(want, id)
+		if v, q := dig(outputs, id, "Value"), logicalID(t, pascal(name)+"FailedRunsQueue"); fmt.Sprint(v) != fmt.Sprint(map[string]any{"Ref": q}) {
+			t.Errorf("output %s = %v, want the URL of %s", id, v, q)
+		}
+	}
 	var got []string
 	for k := range outputs {
 		got = append(got, k)
