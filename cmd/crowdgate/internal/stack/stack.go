@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/crowdgate/crowdgate/cmd/crowdgate/internal/demo"
@@ -114,6 +115,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.ln, err = net.Listen("tcp", opts.Addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: %w: is crowdgate (make run) already running? Stop it, or serve on another port: make run ARGS=\"--addr 127.0.0.1:8081\" (crowdgate serve --addr …)", opts.Addr, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
 	}

@@ -457,7 +457,9 @@ func TestBusyPortFailsCleanly(t *testing.T) {
 	defer ln.Close()
 	dir := t.TempDir()
 	err = Run(context.Background(), Options{Addr: ln.Addr().String(), DataDir: dir})
-	if err == nil || !strings.Contains(err.Error(), "listen") {
+	// The message says what to do: a developer's second `make run` is the usual cause.
+	if err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "already running") ||
+		!strings.Contains(err.Error(), `make run ARGS="--addr 127.0.0.1:`) {
 		t.Fatalf("stack on a busy port: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, DemoFile)); err == nil {
