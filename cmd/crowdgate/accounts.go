@@ -41,6 +41,7 @@ func runAccounts(ctx context.Context, c *cli, args []string) int {
 	if len(pos) > 0 {
 		return usageErr(c, name, "unexpected argument %q", pos[0])
 	}
+	local := table == ""
 	api, table, err := accountsTable(ctx, table, region, dataDir)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "crowdgate %s: %v\n", name, err)
@@ -49,9 +50,14 @@ func runAccounts(ctx context.Context, c *cli, args []string) int {
 	rep, err := dynamo.NewAccounts(api, table).Repair(ctx, dryRun)
 	// An interrupted run prints its counts (it has done that much), but one that examined
 	// nothing prints none: all-zero counts would read as "nothing to repair".
-	if err == nil || rep != (dynamo.RepairReport{DryRun: dryRun}) {
+	started := rep != (dynamo.RepairReport{DryRun: dryRun})
+	if err == nil || started {
 		line, _ := json.Marshal(rep)
 		fmt.Fprintln(c.stdout, string(line))
+	}
+	if err != nil && local && !started {
+		// demo.json outlives a stack that was killed rather than stopped.
+		err = fmt.Errorf("%w\n  is the local stack of %s still running? Start it with `make run` (or give --data-dir of the running one)", err, dataDir)
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "crowdgate %s: %v\n", name, err)

@@ -91,3 +91,18 @@ func TestAccountsRepairThatCannotStartPrintsNoCounts(t *testing.T) {
 		})
 	}
 }
+
+// A demo.json left by a local stack that was killed names an endpoint nothing listens on:
+// the message says to start the stack, and no counts are printed.
+func TestAccountsRepairOnAStoppedLocalStackSaysToStartIt(t *testing.T) {
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	dir := t.TempDir()
+	demo, _ := json.Marshal(stack.Demo{DynamoDBEndpoint: "http://127.0.0.1:1", Tables: map[string]string{schema.TableAccounts: "crowdgate-local-accounts"}})
+	if err := os.WriteFile(filepath.Join(dir, stack.DemoFile), demo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "accounts", "repair", "--dry-run", "--data-dir", dir)
+	if code != exitError || out != "" || !strings.Contains(errOut, "still running? Start it with `make run`") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, no counts, and to start the stack", code, out, errOut, exitError)
+	}
+}
