@@ -94,6 +94,9 @@ const startAttempts = 3
 const startTimeout = 150 * time.Second
 
 func start() (string, error) {
+	if _, err := exec.LookPath("java"); err != nil {
+		return "", fmt.Errorf("no Java runtime on PATH (DynamoDB Local runs on Java): run `make tools` (it installs Debian's default-jre-headless), or set DYNAMODB_ENDPOINT to a running DynamoDB Local")
+	}
 	jar, err := findJar()
 	if err != nil {
 		return "", err
