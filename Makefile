@@ -37,6 +37,10 @@ help:
 	@echo "make bench   run the Go benchmarks"
 	@echo "make lint    gofmt and go vet"
 	@echo "make fuzz    fuzz the token and siteverify parsers, every HTTP function's routes and every queue consumer"
+	@echo "make rie-test  replay events/ into the built bootstraps under aws-lambda-rie (what sam local invoke does)"
+	@echo "make coldstart per function: arm64 bootstrap size, init and first-invoke latency under aws-lambda-rie"
+	@echo "make tools   install what the tests use (npm dev tools, chromium, a Java runtime, aws-lambda-rie)"
+	@echo "make clean   remove build/, cdk.out/ and the local stack's data (.crowdgate/)"
 
 run:
 	$(GO) run ./cmd/crowdgate serve $(ARGS)

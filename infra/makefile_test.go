@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -88,6 +89,33 @@ func TestInvokeDocsNameEveryFunction(t *testing.T) {
 	for _, d := range dirs {
 		if d.IsDir() && !inTemplate[pascal(d.Name())+"Function"] {
 			t.Errorf("events/%s/: no function %sFunction in the template to invoke with it", d.Name(), pascal(d.Name()))
+		}
+	}
+}
+
+// `make help` (the Makefile's first target, so plain `make` too) names every make target
+// the README tells a developer to run.
+func TestMakeHelpListsEveryTargetTheREADMENames(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "--no-print-directory", "help")
+	cmd.Dir = ".."
+	help, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, help)
+	}
+	targets := regexp.MustCompile("`make ([a-z-]+)").FindAllStringSubmatch(string(readme), -1)
+	if len(targets) == 0 {
+		t.Fatal("README.md names no make target")
+	}
+	for _, m := range targets {
+		if !strings.Contains(string(help), "make "+m[1]+" ") {
+			t.Errorf("make help does not list `make %s`, which README.md names:\n%s", m[1], help)
 		}
 	}
 }
