@@ -87,7 +87,7 @@ deploy: cdk-cli build
 
 invoke:
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function construct or logical id, e.g. VerifyFunction> EVENT=events/<fn>/<case>.json"; exit 2; }
-	@command -v sam >/dev/null || { echo "sam local invoke needs the AWS SAM CLI (not installed); 'go test ./functions/...' replays events/ without it"; exit 2; }
+	@command -v sam >/dev/null || { echo "sam local invoke needs the AWS SAM CLI (not installed); 'make rie-test' replays every events/ file as it would, without SAM or Docker"; exit 2; }
 	@docker info >/dev/null 2>&1 || { echo "sam local invoke needs a running Docker engine (none found)"; exit 2; }
 	$(MAKE) build synth
 	sam local invoke -t cdk.out/$(STACK).template.json $(FN) -e $(EVENT)

@@ -119,3 +119,19 @@ func TestMakeHelpListsEveryTargetTheREADMENames(t *testing.T) {
 		}
 	}
 }
+
+// Without the SAM CLI, `make invoke` says which target replays the events without it.
+func TestMakeInvokeWithoutSAMNamesTheReplayTarget(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	if _, err := exec.LookPath("sam"); err == nil {
+		t.Skip("the SAM CLI is installed here")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "invoke", "FN=VerifyFunction", "EVENT=events/verify/verify-test-keys.json")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "make rie-test") {
+		t.Errorf("make invoke without sam: %v\n%s; want it to name make rie-test", err, out)
+	}
+}
