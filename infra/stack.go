@@ -137,7 +137,13 @@ func (s *crowdgate) addOutputs() {
 	}
 	for _, q := range schema.Queues {
 		out(envOutputID("queue", q.Name), s.queues[q.Name].QueueUrl(), "SQS queue "+q.Name)
+		// What an operator handling a dead-letter alarm needs: the URL to read the
+		// messages, the ARN to move them back (docs/DEPLOY.md §6).
+		dlq := s.deadLetters[q.Name]
+		out(pascal(q.Name)+"DeadLetterQueueUrl", dlq.QueueUrl(), "dead-letter queue of the "+q.Name+" queue")
+		out(pascal(q.Name)+"DeadLetterQueueArn", dlq.QueueArn(), "dead-letter queue of the "+q.Name+" queue, to redrive with start-message-move-task")
 	}
+	out("ScheduleDeadLetterQueueUrl", s.scheduleDeadLetters.QueueUrl(), "SQS queue of the scheduled runs EventBridge Scheduler could not deliver")
 	for _, b := range schema.Buckets {
 		out(envOutputID("bucket", b.Name), s.buckets[b.Name].BucketName(), "S3 bucket "+b.Name)
 	}

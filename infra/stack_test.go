@@ -687,6 +687,20 @@ func TestOutputsNameTheAPIAndEveryResource(t *testing.T) {
 	}
 	for _, q := range schema.Queues {
 		want = append(want, envOutputID("queue", q.Name))
+		// An operator reads and redrives dead letters (docs/DEPLOY.md §6).
+		dlq := logicalID(t, pascal(q.Name)+"DeadLetterQueue")
+		url, arn := pascal(q.Name)+"DeadLetterQueueUrl", pascal(q.Name)+"DeadLetterQueueArn"
+		want = append(want, url, arn)
+		if v := dig(outputs, url, "Value"); fmt.Sprint(v) != fmt.Sprint(map[string]any{"Ref": dlq}) {
+			t.Errorf("output %s = %v, want the URL of %s", url, v, dlq)
+		}
+		if v := dig(outputs, arn, "Value"); fmt.Sprint(v) != fmt.Sprint(map[string]any{"Fn::GetAtt": []any{dlq, "Arn"}}) {
+			t.Errorf("output %s = %v, want the ARN of %s", arn, v, dlq)
+		}
+	}
+	want = append(want, "ScheduleDeadLetterQueueUrl")
+	if v, q := dig(outputs, "ScheduleDeadLetterQueueUrl", "Value"), logicalID(t, "ScheduleDeadLetterQueue"); fmt.Sprint(v) != fmt.Sprint(map[string]any{"Ref": q}) {
+		t.Errorf("output ScheduleDeadLetterQueueUrl = %v, want the URL of %s", v, q)
 	}
 	for _, b := range schema.Buckets {
 		want = append(want, envOutputID("bucket", b.Name))
